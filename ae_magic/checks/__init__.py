@@ -1,0 +1,60 @@
+"""Check families. Each check is a small function ``(Context) -> list[Finding]``.
+
+The engine runs the families in order: structure, data, then the probe
+families (gradients, training), which measure on a copy of the model and
+store their traces in ``ctx.traces`` before judging them. ``refine`` lets
+measurements confirm or upgrade structural findings (AE106, AE110, AE111).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..context import Context
+from ..report import Finding
+
+Check = Callable[[Context], list[Finding]]
+
+
+def structure_checks() -> list[Check]:
+    """AE102-AE112 checks that read the model and the cell (no data)."""
+    from . import structure
+
+    return list(structure.CHECKS)
+
+
+def data_checks() -> list[Check]:
+    """AE201-AE205 checks that read the data."""
+    from . import data
+
+    return list(data.CHECKS)
+
+
+def probe_checks() -> list[Check]:
+    """AE3xx/AE4xx checks; each runs its probe on a copy of the model."""
+    checks: list[Check] = []
+    try:
+        from . import gradients
+    except ImportError:  # pragma: no cover - family not installed yet
+        gradients = None  # type: ignore[assignment]
+    try:
+        from . import training
+    except ImportError:  # pragma: no cover
+        training = None  # type: ignore[assignment]
+    for mod in (gradients, training):
+        if mod is not None:
+            checks.extend(mod.CHECKS)
+    return checks
+
+
+def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Let probe measurements confirm, upgrade or drop structural findings."""
+    for modname in ("gradients", "training"):
+        try:
+            mod = __import__(f"{__name__}.{modname}", fromlist=["refine"])
+        except ImportError:
+            continue
+        fn = getattr(mod, "refine", None)
+        if fn is not None:
+            findings = fn(ctx, findings)
+    return findings

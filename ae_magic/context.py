@@ -1,0 +1,150 @@
+"""The context every check reads: the cell, the model, the data, the options.
+
+Capture fills it, graph analysis adds ``graph``, probes add ``traces``; checks
+are small functions ``(Context) -> list[Finding]`` that only read it (probes
+also write their measurements into ``traces``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .graph import GraphInfo
+
+
+@dataclass
+class Options:
+    """Knobs of one check run. ``None`` means "the probe's default"."""
+
+    train: bool = True
+    epochs: int | None = None
+    steps: int | None = None
+    subset: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    latent: int | None = None
+    seed: int = 0
+    range_test: bool = True
+    # Added to cell line numbers, e.g. 1 for a %%ae_check cell whose body
+    # starts on the cell's second line.
+    line_offset: int = 0
+
+
+@dataclass
+class LayerCall:
+    """One call of a Keras layer on symbolic tensors, made by the cell."""
+
+    layer: Any
+    line: int | None
+    inputs: list[Any]
+    outputs: list[Any]
+    variable: str | None = None
+
+    @property
+    def layer_name(self) -> str:
+        return str(getattr(self.layer, "name", "?"))
+
+    @property
+    def layer_class(self) -> str:
+        return type(self.layer).__name__
+
+
+@dataclass
+class CellError:
+    """An exception the cell raised, located in the cell."""
+
+    exception: BaseException
+    type: str
+    message: str
+    line: int | None
+    traceback: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "line": self.line,
+            "traceback": self.traceback,
+        }
+
+
+@dataclass
+class Context:
+    """What the checks are given."""
+
+    source: str | None = None
+    namespace: dict[str, Any] = field(default_factory=dict)
+    # Names the cell bound (new or rebound), in order of their last binding.
+    bound: list[str] = field(default_factory=list)
+    # name -> cell line of its last top-level assignment
+    assign_lines: dict[str, int] = field(default_factory=dict)
+    calls: list[LayerCall] = field(default_factory=list)
+    cell_error: CellError | None = None
+    model: Any = None
+    model_name: str | None = None
+    # Other Keras models the cell bound (name -> model).
+    other_models: dict[str, Any] = field(default_factory=dict)
+    data: np.ndarray | None = None
+    data_name: str | None = None
+    target: np.ndarray | None = None
+    target_name: str | None = None
+    options: Options = field(default_factory=Options)
+    graph: GraphInfo | None = None
+    traces: dict[str, Any] = field(default_factory=dict)
+    # Assumptions the engine made that the report should state.
+    notes: list[str] = field(default_factory=list)
+    # Set by AE112 when the engine had to build an unbuilt model from data.
+    built_from_data: bool = False
+
+    # -- helpers for messages ---------------------------------------------
+    def cell_line(self, line: int | None) -> int | None:
+        """A capture line number as the user sees it in the cell."""
+        if line is None:
+            return None
+        return line + self.options.line_offset
+
+    def line_text(self, line: int | None) -> str | None:
+        """The cell's source text at capture line ``line`` (stripped)."""
+        if line is None or not self.source:
+            return None
+        lines = self.source.splitlines()
+        if 1 <= line <= len(lines):
+            return lines[line - 1].strip()
+        return None
+
+    def var_of(self, obj: Any) -> str | None:
+        """The namespace name the cell bound to ``obj``, if any."""
+        for name in reversed(self.bound):
+            if self.namespace.get(name) is obj:
+                return name
+        return None
+
+    def call_for_output(self, tensor: Any) -> LayerCall | None:
+        """The recorded layer call that produced ``tensor``."""
+        for call in self.calls:
+            if any(o is tensor for o in call.outputs):
+                return call
+        return None
+
+    def call_for_layer(self, layer: Any) -> LayerCall | None:
+        """The last recorded call of ``layer``."""
+        for call in reversed(self.calls):
+            if call.layer is layer:
+                return call
+        return None
+
+    @property
+    def is_denoising(self) -> bool:
+        """The target differs from the input (denoising or other set-ups)."""
+        if self.target is None or self.data is None:
+            return False
+        if self.target is self.data:
+            return False
+        try:
+            return self.target.shape != self.data.shape or bool((self.target != self.data).any())
+        except Exception:
+            return True

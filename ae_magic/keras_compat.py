@@ -1,0 +1,304 @@
+"""Every Keras-version specific detail lives here, so the next Keras change
+touches one file. Written against Keras 3 (3.0-3.15) on TensorFlow 2.16+.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+KERAS_VERSION = keras.__version__
+
+# The three wordings Keras 3 has used for "an output is not reachable from
+# the inputs" (function.py; changed in 3.14.0, commit 462f55b05f).
+_DISCONNECT_PATTERNS = (
+    re.compile(r"Graph disconnected", re.I),
+    re.compile(r"Output with path `[^`]*` is not connected to `inputs`"),
+    re.compile(r"`inputs` not connected to `outputs`"),
+)
+# Unbuilt Sequential: `.input`/`.output` raise AttributeError in Keras 3.
+_UNBUILT_PATTERNS = (
+    re.compile(r"has never been called and thus has no defined (input|output)"),
+    re.compile(r"has no defined inputs yet"),
+    re.compile(r"has no defined outputs yet"),
+    re.compile(r"This model has not yet been built"),
+)
+
+SATURATING_ACTIVATIONS = {"sigmoid", "tanh", "hard_sigmoid", "softsign", "softmax", "hard_tanh", "hard_silu_never"}
+RELU_LIKE = {"relu", "relu6"}
+
+
+def is_model(obj: Any) -> bool:
+    return isinstance(obj, keras.Model)
+
+
+def is_layer(obj: Any) -> bool:
+    return isinstance(obj, keras.layers.Layer)
+
+
+def is_keras_tensor(obj: Any) -> bool:
+    return isinstance(obj, keras.KerasTensor)
+
+
+def is_disconnect_error(exc: BaseException) -> bool:
+    msg = str(exc)
+    return isinstance(exc, ValueError) and any(p.search(msg) for p in _DISCONNECT_PATTERNS)
+
+
+def is_unbuilt_error(exc: BaseException) -> bool:
+    msg = str(exc)
+    return isinstance(exc, (AttributeError, ValueError)) and any(p.search(msg) for p in _UNBUILT_PATTERNS)
+
+
+def model_kind(model: Any) -> str:
+    """``"sequential"``, ``"functional"`` or ``"subclassed"``."""
+    if isinstance(model, keras.Sequential):
+        return "sequential"
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, Functional):
+        return "functional"
+    return "subclassed"
+
+
+def is_built(model: Any) -> bool:
+    """Whether the model has defined inputs (a graph we can walk)."""
+    try:
+        model.inputs  # noqa: B018 - raises on an unbuilt Sequential
+    except (AttributeError, ValueError):
+        return False
+    return model.inputs is not None and len(model.inputs) > 0
+
+
+def graph_inputs(model: Any) -> list[Any]:
+    """Symbolic inputs of a Functional/Sequential model (flattened)."""
+    return list(keras.tree.flatten(model.inputs))
+
+
+def graph_outputs(model: Any) -> list[Any]:
+    return list(keras.tree.flatten(model.outputs))
+
+
+def inner_functional(model: Any) -> Any:
+    """The Functional that a built Sequential wraps (Keras 3 keeps one)."""
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    return model
+
+
+def history(tensor: Any) -> tuple[Any, int, int] | None:
+    """``(operation, node_index, tensor_index)`` of a KerasTensor."""
+    h = getattr(tensor, "_keras_history", None)
+    if h is None:
+        return None
+    return h.operation, h.node_index, h.tensor_index
+
+
+def node_input_tensors(op: Any, node_index: int) -> list[Any]:
+    node = op._inbound_nodes[node_index]
+    return list(node.input_tensors)
+
+
+def safe_input_shape(model: Any) -> list[Any] | None:
+    try:
+        shape = model.inputs[0].shape
+    except Exception:  # noqa: BLE001 - unbuilt or subclassed
+        return None
+    return list(shape)
+
+
+def safe_output_shape(model: Any) -> list[Any] | None:
+    try:
+        shape = model.outputs[0].shape
+    except Exception:  # noqa: BLE001
+        return None
+    return list(shape)
+
+
+def safe_count_params(model: Any) -> int | None:
+    try:
+        return int(model.count_params())
+    except Exception:  # noqa: BLE001 - unbuilt
+        return None
+
+
+def is_compiled(model: Any) -> bool:
+    return bool(getattr(model, "compiled", False)) and getattr(model, "optimizer", None) is not None
+
+
+def compiled_loss(model: Any) -> Any:
+    """The loss given to ``compile`` (string, function or Loss), or None."""
+    return getattr(model, "loss", None)
+
+
+def loss_name(model: Any) -> str | None:
+    loss = compiled_loss(model)
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, keras.losses.Loss):
+        return type(loss).__name__
+    return getattr(loss, "__name__", type(loss).__name__)
+
+
+def loss_config(model: Any) -> dict[str, Any]:
+    loss = compiled_loss(model)
+    if isinstance(loss, keras.losses.Loss):
+        try:
+            return dict(loss.get_config())
+        except Exception:  # noqa: BLE001
+            return {}
+    return {}
+
+
+def canonical_loss(model: Any) -> str | None:
+    """Loss family: 'bce', 'cce', 'scce', 'mse', 'mae', 'huber', other name, or None."""
+    name = loss_name(model)
+    if name is None:
+        return None
+    n = re.sub(r"[^a-z]", "", name.lower())
+    table = {
+        "binarycrossentropy": "bce",
+        "bce": "bce",
+        "binaryfocalcrossentropy": "bce",
+        "categoricalcrossentropy": "cce",
+        "categoricalfocalcrossentropy": "cce",
+        "sparsecategoricalcrossentropy": "scce",
+        "meansquarederror": "mse",
+        "mse": "mse",
+        "meanabsoluteerror": "mae",
+        "mae": "mae",
+        "huber": "huber",
+        "logcosh": "huber",
+        "kldivergence": "kld",
+        "kld": "kld",
+        "kullbackleiblerdivergence": "kld",
+    }
+    return table.get(n, n)
+
+
+def optimizer_summary(model: Any) -> dict[str, Any] | None:
+    opt = getattr(model, "optimizer", None)
+    if opt is None:
+        return None
+    out: dict[str, Any] = {"class": type(opt).__name__}
+    lr = optimizer_lr(opt)
+    if lr is not None:
+        out["learning_rate"] = lr
+    return out
+
+
+def optimizer_lr(opt: Any) -> float | None:
+    try:
+        lr = opt.learning_rate
+        return float(keras.ops.convert_to_numpy(lr))
+    except Exception:  # noqa: BLE001 - schedules
+        return None
+
+
+def activation_name(layer: Any) -> str | None:
+    """Name of a layer's activation ('relu', 'sigmoid', 'linear'...), or None."""
+    if isinstance(layer, keras.layers.Activation) or hasattr(layer, "activation"):
+        act = getattr(layer, "activation", None)
+        if act is None:
+            return None
+        name = getattr(act, "__name__", None) or type(act).__name__
+        return str(name).lower()
+    cls = type(layer).__name__
+    simple = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Softmax": "softmax", "PReLU": "prelu"}
+    return simple.get(cls)
+
+
+def width_of(shape: Any) -> int | None:
+    """Features per sample of a shape with a batch axis (H*W*C for images)."""
+    try:
+        dims = list(shape)[1:]
+    except TypeError:
+        return None
+    if any(d is None for d in dims):
+        # Sequence models: count the feature axis only.
+        known = [d for d in dims if d is not None]
+        return int(known[-1]) if known else None
+    n = 1
+    for d in dims:
+        n *= int(d)
+    return n
+
+
+def kernel_initializer_name(layer: Any) -> str | None:
+    init = getattr(layer, "kernel_initializer", None)
+    if init is None:
+        return None
+    return type(init).__name__
+
+
+@contextlib.contextmanager
+def record_layer_calls(callback: Callable[[Any, tuple, dict, Any], None]) -> Iterator[None]:
+    """Call ``callback(layer, args, kwargs, outputs)`` for each symbolic layer call.
+
+    Patches ``Layer.__call__`` for the duration; only calls whose arguments
+    contain a KerasTensor are reported (eager calls on data are not graph).
+    """
+    base = keras.layers.Layer
+    original = base.__call__
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        try:
+            flat = keras.tree.flatten((args, kwargs))
+        except Exception:  # noqa: BLE001
+            flat = list(args)
+        if any(isinstance(a, keras.KerasTensor) for a in flat):
+            try:
+                callback(self, args, kwargs, out)
+            except Exception:  # noqa: BLE001 - recording must never break the cell
+                pass
+        return out
+
+    base.__call__ = patched
+    try:
+        yield
+    finally:
+        base.__call__ = original
+
+
+@contextlib.contextmanager
+def autobuild_sequential(input_shape: tuple[int, ...]) -> Iterator[list[Any]]:
+    """Make ``.input``/``.output`` of an unbuilt Sequential build it first.
+
+    Used to continue a diagnosis (AE112) when the cell read ``encoder.input``
+    on a Sequential without ``Input``: the first such model is built with the
+    data's shape. Yields the list of models it built.
+    """
+    seq = keras.Sequential
+    built: list[Any] = []
+    props = {name: getattr(seq, name) for name in ("input", "output", "inputs", "outputs")}
+
+    def wrap(prop: property) -> property:
+        def getter(self: Any) -> Any:
+            if not is_built(self) and not built:
+                self.build((None, *input_shape))
+                built.append(self)
+            return prop.fget(self)
+
+        return property(getter)
+
+    own = {name: seq.__dict__.get(name) for name in props}
+    for name, prop in props.items():
+        setattr(seq, name, wrap(prop))
+    try:
+        yield built
+    finally:
+        for name in props:
+            if own[name] is None:
+                delattr(seq, name)
+            else:
+                setattr(seq, name, own[name])

@@ -1,0 +1,192 @@
+"""Findings and the report: the one data model every renderer reads.
+
+The JSON schema (``Report.to_dict``) is versioned by ``SCHEMA_VERSION`` and
+documented in ``docs/report-schema.md``; bump the minor version when adding
+keys, the major version when changing or removing one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = "1.0"
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class Finding:
+    """One diagnosed problem, with its evidence and a fix.
+
+    ``code`` is one of the public codes of the fault catalogue (FAULTS.md).
+    ``line`` is the 1-based line of the cell the finding points at, when known.
+    """
+
+    code: str
+    severity: Severity
+    title: str
+    message: str
+    line: int | None = None
+    layer: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: str | None = None
+    # The cell's text at ``line``, so renderers can quote the user's own code.
+    source_line: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the finding."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "line": self.line,
+            "layer": self.layer,
+            "evidence": jsonable(self.evidence),
+            "fix": self.fix,
+            "source_line": self.source_line,
+        }
+
+    def sort_key(self) -> tuple[int, int, str]:
+        """Severity first, then cell line (findings without a line last)."""
+        return (
+            SEVERITY_RANK.get(self.severity, 9),
+            self.line if self.line is not None else 1 << 30,
+            self.code,
+        )
+
+
+@dataclass
+class Report:
+    """Everything one check produced: findings, model facts, timings, traces.
+
+    ``traces`` holds probe measurements keyed by probe name (``"gradients"``,
+    ``"training"``, ``"lr_range"``); they are JSON-able dicts so runs can be
+    compared and rendered without the model.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    cell_error: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    traces: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    label: str | None = None
+    # Assumptions the engine made ("no optimizer: probes use Adam(1e-3)").
+    notes: list[str] = field(default_factory=list)
+    # Checks that failed inside ae_magic (a bug of ours, never the user's):
+    # kept apart from findings so they never pose as a diagnosis.
+    internal_errors: list[dict[str, str]] = field(default_factory=list)
+    # Not serialised: the live objects a re-run needs (model, data, options).
+    context: Any = field(default=None, repr=False, compare=False)
+
+    # -- queries ---------------------------------------------------------
+    @property
+    def codes(self) -> list[str]:
+        """Codes of all findings, in report order."""
+        return [f.code for f in self.findings]
+
+    def by_severity(self, severity: str) -> list[Finding]:
+        """Findings of one severity."""
+        return [f for f in self.findings if f.severity == severity]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of findings per severity."""
+        return {s: len(self.by_severity(s)) for s in SEVERITY_RANK}
+
+    @property
+    def has_errors(self) -> bool:
+        """True when any finding is an error."""
+        return any(f.severity == "error" for f in self.findings)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error and no warning."""
+        return not any(f.severity in ("error", "warning") for f in self.findings)
+
+    def get(self, code: str) -> Finding | None:
+        """The first finding with ``code``, or None."""
+        return next((f for f in self.findings if f.code == code), None)
+
+    def sort(self) -> None:
+        """Order findings by severity, then by line."""
+        self.findings.sort(key=Finding.sort_key)
+
+    # -- serialisation ---------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The documented, versioned JSON form of the report."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "label": self.label,
+            "ok": self.ok,
+            "counts": self.counts,
+            "findings": [f.to_dict() for f in self.findings],
+            "model": jsonable(self.model),
+            "data": jsonable(self.data),
+            "cell_error": jsonable(self.cell_error),
+            "params": jsonable(self.params),
+            "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "traces": jsonable(self.traces),
+            "notes": list(self.notes),
+            "internal_errors": list(self.internal_errors),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """``to_dict`` as a JSON string (strict JSON: no NaN literals)."""
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+    def text(self, color: bool = False) -> str:
+        """Terminal rendering."""
+        from .render.text import render_text
+
+        return render_text(self, color=color)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    # Rich display: static HTML with embedded plots, so the report survives
+    # nbviewer / nbconvert / frontends without a widget manager.
+    def _repr_html_(self) -> str:
+        from .render.html import render_html
+
+        return render_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": self.text(), "text/html": self._repr_html_()}
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples and non-finite floats to plain JSON.
+
+    NaN and +/-Inf become the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the
+    output stays strict JSON while the evidence keeps its meaning.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    # numpy without importing it at module level
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return jsonable(tolist())
+    item = getattr(value, "item", None)
+    if callable(item):
+        return jsonable(item())
+    return str(value)
