@@ -22,8 +22,8 @@ def check(*args: Any, **kwargs: Any) -> Any:
 
 
 def probe(*args: Any, **kwargs: Any) -> Any:
-    """Probe an existing model, optionally with another lr/latent (see ``engine.probe``)."""
-    from .engine import probe as _probe
+    """Probe an existing model, optionally with another lr/latent (see ``rerun.probe``)."""
+    from .rerun import probe as _probe
 
     return _probe(*args, **kwargs)
 

@@ -32,6 +32,9 @@ class Options:
     # Added to cell line numbers, e.g. 1 for a %%ae_check cell whose body
     # starts on the cell's second line.
     line_offset: int = 0
+    # Called during probes with {"phase", "step", "total", "loss", ...} so a
+    # panel can show progress and stream the loss curve. Never serialised.
+    progress: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
