@@ -1,0 +1,472 @@
+"""Matplotlib figures of a report's traces (loss, gradients, activations,
+reconstructions, graph), built with ``Figure()`` so nothing leaks into pyplot.
+
+Every ``*_figure`` function returns ``None`` when the report has no data for
+that plot, so callers can say "not measured" instead of drawing empty axes.
+Traces follow the shared schema (see ``ae_magic.report.Report.traces``);
+values may be floats, ``None`` or the strings ``"nan"``/``"inf"`` of the JSON
+form, so every number goes through ``_num``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from ..report import Report
+
+# The tab10 palette: run i of a comparison always gets colour i.
+RUN_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
+PLOT_NAMES = ("loss", "gradients", "activations", "reconstructions", "graph")
+_DPI = 80
+
+
+# -- helpers ---------------------------------------------------------------
+def _num(value: Any) -> float:
+    """A trace value as a float (NaN for None or anything unreadable)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _finite(x: float) -> bool:
+    return not (math.isnan(x) or math.isinf(x))
+
+
+def _as_list(reports: Report | Sequence[Report]) -> list[Report]:
+    if isinstance(reports, Sequence):
+        return list(reports)
+    return [reports]
+
+
+def run_label(report: Report, index: int) -> str:
+    """A short name for run ``index`` of a comparison: "run 2 · lr 3e-03 · latent 16"."""
+    parts = [f"run {index + 1}"]
+    lr = (report.traces.get("training") or {}).get("lr", report.params.get("lr"))
+    if lr is not None and _finite(_num(lr)):
+        parts.append(f"lr {_num(lr):.0e}")
+    latent = report.params.get("latent")
+    if latent is None:
+        latent = (report.model or {}).get("latent")
+    if latent is not None:
+        parts.append(f"latent {latent}")
+    return " · ".join(parts)
+
+
+def figure_png(fig: Figure) -> bytes:
+    """PNG bytes of ``fig``."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def png_base64(png: bytes) -> str:
+    """``png`` as base64 text for a ``data:image/png`` URI."""
+    return base64.b64encode(png).decode("ascii")
+
+
+def _new(width: float = 6.4, height: float = 3.2) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+def _is_log_worthy(values: Sequence[float]) -> bool:
+    vals = [v for v in values if _finite(v)]
+    if not vals or min(vals) <= 0:
+        return False
+    return max(vals) / min(vals) > 30
+
+
+# -- loss ------------------------------------------------------------------
+def loss_figure(
+    reports: Report | Sequence[Report],
+    live: dict[str, Any] | None = None,
+) -> Figure | None:
+    """Training (solid) and validation (dashed) loss, one colour per run.
+
+    ``live`` is a run in progress: ``{"loss": [...], "steps_per_epoch": n,
+    "label": str}``; it is drawn in the next run's colour.
+    """
+    runs = _as_list(reports)
+    curves: list[tuple[str, str, dict[str, Any]]] = []
+    for i, rep in enumerate(runs):
+        tr = rep.traces.get("training")
+        if tr and (tr.get("loss") or tr.get("epoch_loss")):
+            curves.append((run_label(rep, i), RUN_COLORS[i % len(RUN_COLORS)], tr))
+    if live is not None and live.get("loss"):
+        color = RUN_COLORS[len(runs) % len(RUN_COLORS)]
+        curves.append((str(live.get("label") or f"run {len(runs) + 1} (running)"), color, live))
+    if not curves:
+        return None
+    fig = _new()
+    ax = fig.add_subplot()
+    all_vals: list[float] = []
+    for label, color, tr in curves:
+        spe = int(tr.get("steps_per_epoch") or 0)
+        steps = [_num(v) for v in tr.get("loss") or []]
+        if steps:
+            xs = [(k + 1) / spe if spe else k + 1 for k in range(len(steps))]
+        else:
+            steps = [_num(v) for v in tr.get("epoch_loss") or []]
+            xs = [k + 1 for k in range(len(steps))]
+        pts = [(x, y) for x, y in zip(xs, steps, strict=False) if _finite(y)]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=1.4, label=f"{label} train")
+            all_vals.extend(p[1] for p in pts)
+        bad = next((k for k, y in enumerate(steps) if not _finite(y)), None)
+        if bad is not None:
+            x_bad = xs[bad]
+            y_bad = pts[-1][1] if pts else 1.0
+            ax.plot([x_bad], [y_bad], marker="x", color=color, ms=10, mew=2)
+            ax.annotate("loss NaN/Inf", (x_bad, y_bad), color=color, fontsize=8, xytext=(4, 4),
+                        textcoords="offset points")
+        val = [_num(v) for v in tr.get("val_loss") or []]
+        vpts = [(k + 1, y) for k, y in enumerate(val) if _finite(y)]
+        if vpts:
+            ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=1.4, ls="--", marker="o", ms=4,
+                    label=f"{label} val")
+            all_vals.extend(p[1] for p in vpts)
+    base = (curves[0][2].get("baselines") or {}).get("mean")
+    if base is not None and _finite(_num(base)):
+        ax.axhline(_num(base), color="0.5", lw=1, ls=":", label="predict-the-mean baseline")
+        all_vals.append(_num(base))
+    if _is_log_worthy(all_vals):
+        ax.set_yscale("log")
+    spe_any = any(int(tr.get("steps_per_epoch") or 0) for _, _, tr in curves)
+    ax.set_xlabel("epoch" if spe_any or not any(tr.get("loss") for _, _, tr in curves) else "step")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss (solid: training, dashed: validation)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def lr_range_figure(report: Report) -> Figure | None:
+    """The learning-rate range test: loss against lr (log x), with the configured and suggested rates."""
+    lr = report.traces.get("lr_range")
+    if not lr or not lr.get("lrs"):
+        return None
+    pts = [(_num(a), _num(b)) for a, b in zip(lr["lrs"], lr.get("losses") or [], strict=False)]
+    pts = [p for p in pts if _finite(p[0]) and p[0] > 0 and _finite(p[1])]
+    if not pts:
+        return None
+    fig = _new(6.4, 2.6)
+    ax = fig.add_subplot()
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], color="#444", lw=1.4, marker=".", label="loss after a few steps")
+    ax.set_xscale("log")
+    if _is_log_worthy([p[1] for p in pts]):
+        ax.set_yscale("log")
+    for key, color, name in (("configured", "#1f77b4", "configured"), ("suggested", "#2ca02c", "suggested")):
+        v = _num(lr.get(key))
+        if _finite(v) and v > 0:
+            ax.axvline(v, color=color, ls="--", lw=1.2, label=f"{name} lr {v:.1e}")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title("Learning-rate range test", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+# -- gradients -------------------------------------------------------------
+def gradients_figure(report: Report) -> Figure | None:
+    """Per-layer gradient norms: at the start (bars) and over the probe run (lines), log scale."""
+    layers = (report.traces.get("gradients") or {}).get("layers") or []
+    tr = report.traces.get("training") or {}
+    over = tr.get("grad_norms") or {}
+    steps = tr.get("grad_steps") or []
+    if not layers and not over:
+        return None
+    n_axes = int(bool(layers)) + int(bool(over))
+    fig = _new(6.4 if n_axes == 1 else 9.6, 3.4)
+    axes = fig.subplots(1, n_axes, squeeze=False)[0]
+    k = 0
+    if layers:
+        ax = axes[k]
+        k += 1
+        names = [str(row.get("layer")) for row in layers]
+        norms = [_num(row.get("grad_norm")) for row in layers]
+        positive = [v for v in norms if _finite(v) and v > 0]
+        floor = min(positive) / 10 if positive else 1e-12
+        heights, colors, notes = [], [], []
+        for row, v in zip(layers, norms, strict=True):
+            n_vars = int(row.get("n_vars") or 0)
+            none_vars = int(row.get("none_vars") or 0)
+            zero_vars = int(row.get("zero_vars") or 0)
+            if n_vars and none_vars >= n_vars:
+                heights.append(floor)
+                colors.append("#d62728")
+                notes.append("no grad")
+            elif not _finite(v):
+                heights.append(max(positive) if positive else 1.0)
+                colors.append("#d62728")
+                notes.append("NaN/Inf")
+            elif v <= 0 or (n_vars and zero_vars >= n_vars):
+                heights.append(floor)
+                colors.append("#ff7f0e")
+                notes.append("zero")
+            else:
+                heights.append(v)
+                colors.append("#1f77b4")
+                notes.append("")
+        ys = list(range(len(names)))
+        ax.barh(ys, heights, color=colors)
+        ax.set_yticks(ys, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        for y, h, note in zip(ys, heights, notes, strict=True):
+            if note:
+                ax.text(h, y, f" {note}", va="center", fontsize=7, color="#d62728")
+        ax.set_xlabel("gradient norm (log)")
+        ax.set_title("Per layer, input → output", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    if over:
+        ax = axes[k]
+        order = [row.get("layer") for row in layers if row.get("layer") in over] or list(over)
+        order += [name for name in over if name not in order]
+        for j, name in enumerate(order):
+            vals = [_num(v) for v in over[name]]
+            xs = list(steps) if len(steps) == len(vals) else list(range(len(vals)))
+            pts = [(x, v) for x, v in zip(xs, vals, strict=False) if _finite(v) and v > 0]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=str(name),
+                        color=RUN_COLORS[j % len(RUN_COLORS)])
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("gradient norm (log)")
+        ax.set_title("Over the probe run", fontsize=10)
+        ax.grid(alpha=0.3)
+        if order:
+            ax.legend(fontsize=6, ncol=2 if len(order) > 6 else 1)
+    return fig
+
+
+# -- activations -----------------------------------------------------------
+def activations_figure(report: Report) -> Figure | None:
+    """Share of dead (ReLU) and saturated (sigmoid/tanh) units per layer."""
+    layers = (report.traces.get("gradients") or {}).get("layers") or []
+    rows = [r for r in layers if r.get("dead_share") is not None or r.get("saturated_share") is not None]
+    if not rows:
+        return None
+    fig = _new(6.4, 3.2)
+    ax = fig.add_subplot()
+    names = [f"{r.get('layer')} ({r.get('activation') or 'linear'})" for r in rows]
+    dead = [_num(r.get("dead_share")) for r in rows]
+    sat = [_num(r.get("saturated_share")) for r in rows]
+    ys = list(range(len(rows)))
+    w = 0.4
+    ax.barh([y - w / 2 for y in ys], [0 if not _finite(v) else v * 100 for v in dead], height=w,
+            color="#7f7f7f", label="dead (ReLU never active)")
+    ax.barh([y + w / 2 for y in ys], [0 if not _finite(v) else v * 100 for v in sat], height=w,
+            color="#ff7f0e", label="saturated (flat region)")
+    ax.set_yticks(ys, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of units")
+    ax.set_title("Activations per layer", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+# -- reconstructions -------------------------------------------------------
+def _image_shape(shape: Sequence[int]) -> tuple[int, ...] | None:
+    """The shape to draw a sample as an image, or None for vectors."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2 and min(shape) >= 4:
+        return shape
+    if len(shape) == 3 and shape[-1] in (1, 3, 4) and min(shape[:2]) >= 4:
+        return shape if shape[-1] != 1 else shape[:2]
+    if len(shape) == 1:
+        side = math.isqrt(shape[0])
+        # A flattened square picture (MNIST's 784 = 28x28): draw it as one.
+        if side * side == shape[0] and side >= 16:
+            return (side, side)
+    return None
+
+
+def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | None:
+    """Inputs beside reconstructions before and after the probe run."""
+    rec = (report.traces.get("training") or {}).get("recon")
+    if not rec or not rec.get("inputs"):
+        return None
+    import numpy as np
+
+    shape = rec.get("shape") or [len(rec["inputs"][0])]
+    rows = [("input", rec.get("inputs") or []), ("before", rec.get("before") or []), ("after", rec.get("after") or [])]
+    rows = [(name, r) for name, r in rows if r]
+    n = min(max_samples, len(rec["inputs"]))
+    img = _image_shape(shape)
+    if img is not None:
+        # One grey scale for every panel, set by the inputs: a constant
+        # "before" output must look grey, not be stretched to black or white.
+        flat_in = np.array([_num(v) for s in rec["inputs"][:n] for v in np.ravel(s)], dtype=float)
+        flat_in = flat_in[np.isfinite(flat_in)]
+        vmin = float(flat_in.min()) if flat_in.size else 0.0
+        vmax = float(flat_in.max()) if flat_in.size else 1.0
+        if vmax <= vmin:
+            vmax = vmin + 1.0
+        fig = _new(1.3 * n + 0.6, 1.3 * len(rows) + 0.4)
+        axes = fig.subplots(len(rows), n, squeeze=False)
+        for i, (name, samples) in enumerate(rows):
+            for j in range(n):
+                ax = axes[i][j]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j < len(samples):
+                    a = np.array([_num(v) for v in np.ravel(samples[j])], dtype=float)
+                    if a.size == math.prod(img):
+                        a = a.reshape(img)
+                        a = np.nan_to_num(a)
+                        a = np.clip((a - vmin) / (vmax - vmin), 0.0, 1.0)
+                        ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0.0, vmax=1.0)
+                if j == 0:
+                    ax.set_ylabel(name, fontsize=9)
+        fig.suptitle("Reconstructions: input, before and after the probe run", fontsize=10)
+        return fig
+    fig = _new(min(3.2 * n, 12.8), 2.6)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    styles = {"input": ("black", "-", 1.6), "before": ("#ff7f0e", ":", 1.2), "after": ("#1f77b4", "--", 1.2)}
+    for j in range(n):
+        ax = axes[j]
+        for name, samples in rows:
+            if j < len(samples):
+                a = [_num(v) for v in np.ravel(samples[j])]
+                color, ls, lw = styles[name]
+                ax.plot(a, color=color, ls=ls, lw=lw, label=name)
+        ax.set_title(f"sample {rec.get('indices', list(range(n)))[j] if j < len(rec.get('indices') or []) else j}",
+                     fontsize=8)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7)
+    fig.suptitle("Reconstructions: input vs output before and after the probe run", fontsize=10)
+    return fig
+
+
+# -- graph -----------------------------------------------------------------
+def _graph_nodes(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = graph.get("nodes") or graph.get("layers") or []
+    return [n if isinstance(n, dict) else {"name": str(n)} for n in nodes]
+
+
+def graph_figure(report: Report) -> Figure | None:
+    """The layer chain, input at the top, with the bottleneck, dangling calls and bypasses highlighted."""
+    graph = (report.model or {}).get("graph")
+    if not graph:
+        return None
+    nodes = _graph_nodes(graph)
+    if not nodes:
+        return None
+    names = [str(n.get("name")) for n in nodes]
+    index = {name: i for i, name in enumerate(names)}
+    bottleneck = graph.get("bottleneck")
+    if isinstance(bottleneck, dict):
+        bottleneck = bottleneck.get("name") or bottleneck.get("layer")
+    dangling = graph.get("dangling") or []
+    dangling_names = [str(d.get("layer") or d.get("name")) if isinstance(d, dict) else str(d) for d in dangling]
+    edges = [tuple(e[:2]) if isinstance(e, (list, tuple)) else (e.get("src"), e.get("dst")) for e in
+             graph.get("edges") or []]
+    bypasses = graph.get("bypasses") or graph.get("bypass") or []
+
+    n = len(nodes)
+    fig = _new(6.4, max(2.4, 0.42 * (n + len(dangling_names)) + 0.8))
+    ax = fig.add_subplot()
+    ax.set_xlim(-3.2, 4.2)
+    ax.set_ylim(n + len(dangling_names) + 0.2, -0.8)
+    ax.axis("off")
+
+    def node_y(name: Any) -> float | None:
+        i = index.get(str(name))
+        return float(i) if i is not None else None
+
+    # Edges: straight between consecutive layers, arcs for skips.
+    drawn_chain = False
+    for src, dst in edges:
+        ys, yd = node_y(src), node_y(dst)
+        if ys is None or yd is None:
+            continue
+        drawn_chain = True
+        if abs(yd - ys) == 1:
+            ax.annotate("", (0, yd - 0.3), (0, ys + 0.3), arrowprops={"arrowstyle": "->", "color": "0.4"})
+        else:
+            ax.annotate("", (1.6, yd), (1.6, ys), arrowprops={"arrowstyle": "->", "color": "0.4",
+                                                                "connectionstyle": "arc3,rad=-0.4"})
+    if not drawn_chain:
+        for i in range(n - 1):
+            ax.annotate("", (0, i + 0.7), (0, i + 0.3), arrowprops={"arrowstyle": "->", "color": "0.4"})
+    for b in bypasses:
+        path = b.get("path") if isinstance(b, dict) else b
+        if isinstance(path, (list, tuple)) and len(path) >= 2:
+            ys, yd = node_y(path[0]), node_y(path[-1])
+        elif isinstance(b, dict):
+            ys, yd = node_y(b.get("src") or b.get("from")), node_y(b.get("dst") or b.get("to"))
+        else:
+            ys = yd = None
+        if ys is not None and yd is not None:
+            ax.annotate("", (1.9, yd), (1.9, ys), arrowprops={"arrowstyle": "->", "color": "#d62728", "lw": 2,
+                                                                "connectionstyle": "arc3,rad=-0.5"})
+            ax.text(2.9, (ys + yd) / 2, "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
+    for i, node in enumerate(nodes):
+        name = names[i]
+        cls = node.get("class") or node.get("cls") or ""
+        width = node.get("width")
+        shape = node.get("shape") or node.get("output_shape")
+        dims = f"{width}" if width is not None else (str(tuple(shape)) if shape else "")
+        act = node.get("activation")
+        text = f"{name}  {cls}" + (f"  [{dims}]" if dims else "") + (f"  {act}" if act and act != "linear" else "")
+        is_b = bool(node.get("bottleneck")) or (bottleneck is not None and name == str(bottleneck))
+        face = "#fde9b3" if is_b else ("#fbd0d0" if name in dangling_names else "#e8eef7")
+        edge = "#d08c00" if is_b else "#6b7b93"
+        ax.text(0, i, text, ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.3", "fc": face, "ec": edge, "lw": 2 if is_b else 1})
+        if is_b:
+            ax.text(-3.1, i, "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold")
+    for k, name in enumerate(n for n in dangling_names if n not in index):
+        y = n + k + 0.2
+        ax.text(0, y, f"{name}  (dangling: never reaches the output)", ha="center", va="center", fontsize=8,
+                color="#d62728", bbox={"boxstyle": "round,pad=0.3", "fc": "#fbd0d0", "ec": "#d62728", "ls": "--"})
+    ax.set_title("Layer graph (input at the top)", fontsize=10)
+    return fig
+
+
+# -- all at once -----------------------------------------------------------
+def figures(report: Report, runs: Sequence[Report] | None = None) -> dict[str, Figure | None]:
+    """Every plot of ``report`` by name (``PLOT_NAMES``); the loss plot overlays ``runs`` when given."""
+    return {
+        "loss": loss_figure(list(runs) if runs else report),
+        "lr_range": lr_range_figure(report),
+        "gradients": gradients_figure(report),
+        "activations": activations_figure(report),
+        "reconstructions": reconstructions_figure(report),
+        "graph": graph_figure(report),
+    }
+
+
+def report_pngs(report: Report) -> dict[str, bytes]:
+    """PNG bytes of every plot the report has data for, cached on the report."""
+    cache = report.__dict__.get("_ae_pngs")
+    if cache is not None:
+        return cache
+    out: dict[str, bytes] = {}
+    for name, fig in figures(report).items():
+        if fig is not None:
+            out[name] = figure_png(fig)
+    report.__dict__["_ae_pngs"] = out
+    return out
