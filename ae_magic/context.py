@@ -46,6 +46,8 @@ class LayerCall:
     inputs: list[Any]
     outputs: list[Any]
     variable: str | None = None
+    # Called by the cell's own code (not by Keras internals such as Sequential.build).
+    direct: bool = True
 
     @property
     def layer_name(self) -> str:
@@ -102,6 +104,10 @@ class Context:
     notes: list[str] = field(default_factory=list)
     # Set by AE112 when the engine had to build an unbuilt model from data.
     built_from_data: bool = False
+    # The namespace as it was before the cell ran (shallow copy).
+    pre_namespace: dict[str, Any] = field(default_factory=dict, repr=False)
+    # id(layer) -> cell line where the layer object was constructed.
+    creation_lines: dict[int, int] = field(default_factory=dict, repr=False)
 
     # -- helpers for messages ---------------------------------------------
     def cell_line(self, line: int | None) -> int | None:

@@ -85,6 +85,9 @@ def check(
 
     capture.choose_model(ctx, model)
     _resolve_data(ctx, data, target)
+    if ctx.cell_error is not None and model is None:
+        capture.rerun_with_autobuild(ctx)
+    _build_unbuilt_copy(ctx)
     report = diagnose(ctx, timings=timings)
     report.label = label
     report.timings["total"] = time.perf_counter() - t_start
@@ -104,7 +107,7 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
         for fn in fns:
             try:
                 findings.extend(fn(ctx))
-            except Exception as exc:  # noqa: BLE001 - our bug must not kill the kernel
+            except Exception as exc:
                 internal.append(
                     {
                         "check": f"{fn.__module__}.{fn.__name__}",
@@ -119,7 +122,7 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
         t = time.perf_counter()
         try:
             ctx.graph = graph.analyze(ctx)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             internal.append(
                 {
                     "check": "ae_magic.graph.analyze",
@@ -138,7 +141,7 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
             run(fn.__module__.rsplit(".", 1)[-1], [fn])
         try:
             findings = _checks.refine(ctx, findings)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             internal.append({"check": "refine", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
 
     report = Report(
@@ -166,6 +169,30 @@ def _probe_ready(findings: list[Finding]) -> bool:
     )
 
 
+def _build_unbuilt_copy(ctx: Context) -> None:
+    """An unbuilt Sequential with data: diagnose a copy built from the data's shape."""
+    from . import keras_compat as kc
+
+    m = ctx.model
+    if m is None or ctx.data is None or kc.is_built(m) or kc.model_kind(m) != "sequential":
+        return
+    try:
+        copy = kc.keras.Sequential.from_config(m.get_config())
+        copy.build((None, *ctx.data.shape[1:]))
+        if kc.is_compiled(m):
+            copy.compile(optimizer=type(m.optimizer).from_config(m.optimizer.get_config()), loss=m.loss)
+    except Exception as exc:
+        ctx.notes.append(f"Could not build `{ctx.model_name}` from the data's shape: {exc}")
+        return
+    ctx.unbuilt_original = m  # type: ignore[attr-defined]
+    ctx.model = copy
+    ctx.built_from_data = True
+    ctx.notes.append(
+        f"`{ctx.model_name}` has no input shape; a copy built from the data's shape "
+        f"{tuple(ctx.data.shape[1:])} was diagnosed. Your model is unchanged."
+    )
+
+
 def _resolve_data(ctx: Context, data: Any, target: Any) -> None:
     if data is None:
         return
@@ -190,7 +217,7 @@ def _resolve_array(ctx: Context, value: Any, what: str) -> tuple[Any, str | None
     label = name or what
     try:
         arr = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise AeMagicUsageError(
             f"{label} is a {type(value).__name__}, which can't be read as an array ({exc}); pass a NumPy array or tensor."
         ) from None

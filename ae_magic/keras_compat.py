@@ -12,7 +12,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
 KERAS_VERSION = keras.__version__
 
@@ -109,7 +109,7 @@ def node_input_tensors(op: Any, node_index: int) -> list[Any]:
 def safe_input_shape(model: Any) -> list[Any] | None:
     try:
         shape = model.inputs[0].shape
-    except Exception:  # noqa: BLE001 - unbuilt or subclassed
+    except Exception:
         return None
     return list(shape)
 
@@ -117,7 +117,7 @@ def safe_input_shape(model: Any) -> list[Any] | None:
 def safe_output_shape(model: Any) -> list[Any] | None:
     try:
         shape = model.outputs[0].shape
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return list(shape)
 
@@ -125,7 +125,7 @@ def safe_output_shape(model: Any) -> list[Any] | None:
 def safe_count_params(model: Any) -> int | None:
     try:
         return int(model.count_params())
-    except Exception:  # noqa: BLE001 - unbuilt
+    except Exception:
         return None
 
 
@@ -154,7 +154,7 @@ def loss_config(model: Any) -> dict[str, Any]:
     if isinstance(loss, keras.losses.Loss):
         try:
             return dict(loss.get_config())
-        except Exception:  # noqa: BLE001
+        except Exception:
             return {}
     return {}
 
@@ -200,7 +200,7 @@ def optimizer_lr(opt: Any) -> float | None:
     try:
         lr = opt.learning_rate
         return float(keras.ops.convert_to_numpy(lr))
-    except Exception:  # noqa: BLE001 - schedules
+    except Exception:
         return None
 
 
@@ -241,26 +241,36 @@ def kernel_initializer_name(layer: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def record_layer_calls(callback: Callable[[Any, tuple, dict, Any], None]) -> Iterator[None]:
+def record_layer_calls(
+    callback: Callable[[Any, tuple, dict, Any], None], depth: list[int] | None = None
+) -> Iterator[None]:
     """Call ``callback(layer, args, kwargs, outputs)`` for each symbolic layer call.
 
     Patches ``Layer.__call__`` for the duration; only calls whose arguments
-    contain a KerasTensor are reported (eager calls on data are not graph).
+    contain a KerasTensor are reported (eager calls on data are not graph),
+    and only the outermost one (a nested model's inner layers are walked by
+    graph analysis, not recorded as cell calls).
     """
     base = keras.layers.Layer
     original = base.__call__
+    level = depth if depth is not None else [0]
 
     def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        out = original(self, *args, **kwargs)
+        level[0] += 1
         try:
-            flat = keras.tree.flatten((args, kwargs))
-        except Exception:  # noqa: BLE001
-            flat = list(args)
-        if any(isinstance(a, keras.KerasTensor) for a in flat):
+            out = original(self, *args, **kwargs)
+        finally:
+            level[0] -= 1
+        if level[0] == 0:
             try:
-                callback(self, args, kwargs, out)
-            except Exception:  # noqa: BLE001 - recording must never break the cell
-                pass
+                flat = keras.tree.flatten((args, kwargs))
+            except Exception:
+                flat = list(args)
+            if any(isinstance(a, keras.KerasTensor) for a in flat):
+                try:
+                    callback(self, args, kwargs, out)
+                except Exception:
+                    pass
         return out
 
     base.__call__ = patched
@@ -268,6 +278,70 @@ def record_layer_calls(callback: Callable[[Any, tuple, dict, Any], None]) -> Ite
         yield
     finally:
         base.__call__ = original
+
+
+@contextlib.contextmanager
+def record_layer_creation(callback: Callable[[Any], None]) -> Iterator[None]:
+    """Call ``callback(layer)`` when a layer is constructed (for its source line)."""
+    base = keras.layers.Layer
+    original = base.__init__
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            callback(self)
+        except Exception:
+            pass
+
+    base.__init__ = patched
+    try:
+        yield
+    finally:
+        base.__init__ = original
+
+
+def disconnect_args(exc: BaseException) -> tuple[list[Any], list[Any]] | None:
+    """The ``inputs``/``outputs`` handed to the Functional that failed to build.
+
+    Read from the traceback's frame locals: Keras names them ``inputs`` and
+    ``outputs`` in ``Function.__init__`` in every 3.x version.
+    """
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        loc = tb.tb_frame.f_locals
+        if "inputs" in loc and "outputs" in loc and "self" in loc:
+            found = (loc["inputs"], loc["outputs"])
+        tb = tb.tb_next
+    if found is None:
+        return None
+    ins = [t for t in keras.tree.flatten(found[0]) if isinstance(t, keras.KerasTensor)]
+    outs = [t for t in keras.tree.flatten(found[1]) if isinstance(t, keras.KerasTensor)]
+    return ins, outs
+
+
+def source_inputs(tensor: Any) -> list[Any]:
+    """The Input tensors a KerasTensor is computed from (walking its history)."""
+    seen: set[int] = set()
+    found: list[Any] = []
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        h = history(t)
+        if h is None:
+            continue
+        op, node_index, _ = h
+        if isinstance(op, keras.layers.InputLayer):
+            found.append(t)
+            continue
+        try:
+            stack.extend(node_input_tensors(op, node_index))
+        except (IndexError, AttributeError):
+            continue
+    return found
 
 
 @contextlib.contextmanager

@@ -361,87 +361,85 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
 
 
 # -- graph -----------------------------------------------------------------
-def _graph_nodes(graph: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = graph.get("nodes") or graph.get("layers") or []
-    return [n if isinstance(n, dict) else {"name": str(n)} for n in nodes]
+def _dangling_names(report: Report) -> list[str]:
+    """Layers the AE102 findings call dangling (they are not in the model's graph)."""
+    out: list[str] = []
+    for f in report.findings:
+        if f.code == "AE102":
+            name = f.layer or f.evidence.get("layer") or f.evidence.get("variable")
+            if name and str(name) not in out:
+                out.append(str(name))
+    return out
 
 
 def graph_figure(report: Report) -> Figure | None:
-    """The layer chain, input at the top, with the bottleneck, dangling calls and bypasses highlighted."""
+    """The layer chain, input at the top, with the bottleneck, dangling calls and bypasses highlighted.
+
+    Reads ``report.model["graph"]`` (``GraphInfo.to_dict``): nodes with ids and
+    parents, ``main_path``, ``code`` (the bottleneck node) and ``bypass_paths``.
+    """
     graph = (report.model or {}).get("graph")
-    if not graph:
+    if not graph or not graph.get("has_graph", True):
         return None
-    nodes = _graph_nodes(graph)
+    nodes = [n for n in graph.get("nodes") or [] if isinstance(n, dict)]
     if not nodes:
         return None
-    names = [str(n.get("name")) for n in nodes]
-    index = {name: i for i, name in enumerate(names)}
-    bottleneck = graph.get("bottleneck")
-    if isinstance(bottleneck, dict):
-        bottleneck = bottleneck.get("name") or bottleneck.get("layer")
-    dangling = graph.get("dangling") or []
-    dangling_names = [str(d.get("layer") or d.get("name")) if isinstance(d, dict) else str(d) for d in dangling]
-    edges = [tuple(e[:2]) if isinstance(e, (list, tuple)) else (e.get("src"), e.get("dst")) for e in
-             graph.get("edges") or []]
-    bypasses = graph.get("bypasses") or graph.get("bypass") or []
+    by_id = {n.get("id", i): n for i, n in enumerate(nodes)}
+    order = list(by_id)  # ids are topological: parents are added before children
+    main = [i for i in graph.get("main_path") or [] if i in by_id]
+    main_set = set(main)
+    code = graph.get("code")
+    bypass_edges: set[tuple[Any, Any]] = set()
+    for path in graph.get("bypass_paths") or []:
+        for a, b in zip(path, path[1:], strict=False):
+            if not (a in main_set and b in main_set):
+                bypass_edges.add((a, b))
+    dangling = _dangling_names(report)
+    y_of = {nid: float(k) for k, nid in enumerate(order)}
+    x_of = {nid: (0.0 if (nid in main_set or not main) else 2.2) for nid in order}
 
-    n = len(nodes)
-    fig = _new(6.4, max(2.4, 0.42 * (n + len(dangling_names)) + 0.8))
+    n = len(order)
+    fig = _new(7.2, max(2.4, 0.36 * (n + len(dangling)) + 0.9))
     ax = fig.add_subplot()
-    ax.set_xlim(-3.2, 4.2)
-    ax.set_ylim(n + len(dangling_names) + 0.2, -0.8)
+    ax.set_xlim(-3.6, 4.6)
+    ax.set_ylim(n - 0.3 + len(dangling), -0.8)
     ax.axis("off")
-
-    def node_y(name: Any) -> float | None:
-        i = index.get(str(name))
-        return float(i) if i is not None else None
-
-    # Edges: straight between consecutive layers, arcs for skips.
-    drawn_chain = False
-    for src, dst in edges:
-        ys, yd = node_y(src), node_y(dst)
-        if ys is None or yd is None:
-            continue
-        drawn_chain = True
-        if abs(yd - ys) == 1:
-            ax.annotate("", (0, yd - 0.3), (0, ys + 0.3), arrowprops={"arrowstyle": "->", "color": "0.4"})
-        else:
-            ax.annotate("", (1.6, yd), (1.6, ys), arrowprops={"arrowstyle": "->", "color": "0.4",
-                                                                "connectionstyle": "arc3,rad=-0.4"})
-    if not drawn_chain:
-        for i in range(n - 1):
-            ax.annotate("", (0, i + 0.7), (0, i + 0.3), arrowprops={"arrowstyle": "->", "color": "0.4"})
-    for b in bypasses:
-        path = b.get("path") if isinstance(b, dict) else b
-        if isinstance(path, (list, tuple)) and len(path) >= 2:
-            ys, yd = node_y(path[0]), node_y(path[-1])
-        elif isinstance(b, dict):
-            ys, yd = node_y(b.get("src") or b.get("from")), node_y(b.get("dst") or b.get("to"))
-        else:
-            ys = yd = None
-        if ys is not None and yd is not None:
-            ax.annotate("", (1.9, yd), (1.9, ys), arrowprops={"arrowstyle": "->", "color": "#d62728", "lw": 2,
-                                                                "connectionstyle": "arc3,rad=-0.5"})
-            ax.text(2.9, (ys + yd) / 2, "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
-    for i, node in enumerate(nodes):
-        name = names[i]
-        cls = node.get("class") or node.get("cls") or ""
-        width = node.get("width")
-        shape = node.get("shape") or node.get("output_shape")
-        dims = f"{width}" if width is not None else (str(tuple(shape)) if shape else "")
+    for nid in order:
+        for pid in by_id[nid].get("parents") or []:
+            if pid not in y_of:
+                continue
+            red = (pid, nid) in bypass_edges
+            color, lw = ("#d62728", 2.0) if red else ("0.45", 1.0)
+            x0, y0, x1, y1 = x_of[pid], y_of[pid], x_of[nid], y_of[nid]
+            straight = x0 == x1 and abs(y1 - y0) == 1
+            ax.annotate(
+                "", (x1, y1 - 0.28), (x0, y0 + 0.28),
+                arrowprops={"arrowstyle": "->", "color": color, "lw": lw,
+                            "connectionstyle": "arc3" if straight else "arc3,rad=-0.35"},
+            )
+    if bypass_edges:
+        ys = [y_of[b] for _, b in bypass_edges if b in y_of]
+        ax.text(3.1, sum(ys) / len(ys), "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
+    for nid in order:
+        node = by_id[nid]
+        shape = node.get("shape") or []
+        dims = "×".join("?" if d is None else str(d) for d in shape[1:])
         act = node.get("activation")
-        text = f"{name}  {cls}" + (f"  [{dims}]" if dims else "") + (f"  {act}" if act and act != "linear" else "")
-        is_b = bool(node.get("bottleneck")) or (bottleneck is not None and name == str(bottleneck))
-        face = "#fde9b3" if is_b else ("#fbd0d0" if name in dangling_names else "#e8eef7")
-        edge = "#d08c00" if is_b else "#6b7b93"
-        ax.text(0, i, text, ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round,pad=0.3", "fc": face, "ec": edge, "lw": 2 if is_b else 1})
-        if is_b:
-            ax.text(-3.1, i, "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold")
-    for k, name in enumerate(n for n in dangling_names if n not in index):
-        y = n + k + 0.2
-        ax.text(0, y, f"{name}  (dangling: never reaches the output)", ha="center", va="center", fontsize=8,
-                color="#d62728", bbox={"boxstyle": "round,pad=0.3", "fc": "#fbd0d0", "ec": "#d62728", "ls": "--"})
+        text = f"{node.get('name')}  {node.get('class') or ''}  ({dims})"
+        if act and act != "linear":
+            text += f"  {act}"
+        is_code = nid == code
+        face = "#fde9b3" if is_code else ("#e8eef7" if nid in main_set or not main else "#f3e5f5")
+        edge = "#d08c00" if is_code else "#6b7b93"
+        ax.text(x_of[nid], y_of[nid], text, ha="center", va="center", fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.25", "fc": face, "ec": edge, "lw": 2 if is_code else 1})
+        if node.get("line"):
+            ax.text(-3.5, y_of[nid], f"line {node['line']}", fontsize=7, va="center", color="0.45")
+        if is_code:
+            ax.text(-2.6, y_of[nid], "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold")
+    for k, name in enumerate(dangling):
+        ax.text(0, n + k, f"{name}  (dangling: never reaches the output)", ha="center", va="center", fontsize=7.5,
+                color="#d62728", bbox={"boxstyle": "round,pad=0.25", "fc": "#fbd0d0", "ec": "#d62728", "ls": "--"})
     ax.set_title("Layer graph (input at the top)", fontsize=10)
     return fig
 

@@ -1,0 +1,391 @@
+"""Capture: run a cell, record its symbolic layer calls with their source
+lines, find the autoencoder it bound, and explain the exception it raised.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from . import keras_compat as kc
+from .context import CellError, Context, LayerCall
+from .report import Finding
+
+CELL_FILENAME = "<ae_magic-cell>"
+
+
+def run_cell(
+    ctx: Context,
+    source: str,
+    *,
+    runner: Callable[[str], BaseException | None] | None = None,
+    filename: str | None = None,
+) -> None:
+    """Execute ``source`` in ``ctx.namespace``, filling calls, bound names and errors."""
+    ns = ctx.namespace
+    before = {k: id(v) for k, v in ns.items()}
+    ctx.pre_namespace = dict(ns)
+    ctx.assign_lines = _assignment_lines(source)
+    creation_lines = ctx.creation_lines
+    depth = [0]
+
+    def on_call(layer: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        line = _cell_line(ns)
+        # frame 0: on_call, 1: the patched __call__, 2: whoever called the layer
+        caller = sys._getframe(2)
+        flat_in = [a for a in _flatten((args, kwargs)) if kc.is_keras_tensor(a)]
+        flat_out = [o for o in _flatten(out) if kc.is_keras_tensor(o)]
+        ctx.calls.append(
+            LayerCall(layer=layer, line=line, inputs=flat_in, outputs=flat_out, direct=caller.f_globals is ns)
+        )
+
+    exc: BaseException | None = None
+    with kc.record_layer_calls(on_call, depth), kc.record_layer_creation(
+        lambda layer: creation_lines.setdefault(id(layer), _cell_line(ns) or 0)
+    ):
+        if runner is not None:
+            exc = runner(source)
+        else:
+            exc = _exec(source, ns, filename or CELL_FILENAME)
+
+    changed = [k for k, v in ns.items() if before.get(k) != id(v) and not k.startswith("_")]
+    ctx.bound = sorted(changed, key=lambda k: ctx.assign_lines.get(k, 0))
+    _name_calls(ctx)
+    if exc is not None:
+        ctx.cell_error = _cell_error(ctx, exc)
+
+
+def _exec(source: str, ns: dict[str, Any], filename: str) -> BaseException | None:
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:
+        return exc
+    try:
+        exec(code, ns)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        return exc
+    return None
+
+
+def _flatten(obj: Any) -> list[Any]:
+    try:
+        return list(kc.keras.tree.flatten(obj))
+    except Exception:
+        return [obj]
+
+
+def _cell_line(ns: dict[str, Any]) -> int | None:
+    """Line of the innermost frame that runs the cell's code."""
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_globals is ns:
+            return f.f_lineno
+        f = f.f_back
+    return None
+
+
+def _assignment_lines(source: str) -> dict[str, int]:
+    """name -> line of its last assignment anywhere at module level of the cell."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    lines: dict[str, int] = {}
+    for stmt in tree.body:
+        for node in ast.walk(stmt):
+            targets: list[ast.AST] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                targets = [node.target]
+            elif isinstance(node, (ast.For, ast.With)):
+                targets = [node.target] if isinstance(node, ast.For) else [i.optional_vars for i in node.items if i.optional_vars]
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                lines[node.name] = node.lineno
+                continue
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    lines[(alias.asname or alias.name).split(".")[0]] = node.lineno
+                continue
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        lines[n.id] = max(lines.get(n.id, 0), node.lineno)
+    return lines
+
+
+def _name_calls(ctx: Context) -> None:
+    """Attach the variable each call's output was bound to (``encoded = ...``)."""
+    by_id: dict[int, str] = {}
+    for name in ctx.bound:
+        v = ctx.namespace.get(name)
+        if kc.is_keras_tensor(v):
+            by_id[id(v)] = name
+    for call in ctx.calls:
+        for o in call.outputs:
+            if id(o) in by_id:
+                call.variable = by_id[id(o)]
+                break
+
+
+def _cell_error(ctx: Context, exc: BaseException) -> CellError:
+    line: int | None = None
+    if isinstance(exc, SyntaxError) and exc.filename in (CELL_FILENAME, "<unknown>", None):
+        line = exc.lineno
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals is ctx.namespace:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and line is None:
+        line = exc.lineno
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return CellError(exception=exc, type=type(exc).__name__, message=str(exc), line=line, traceback=text)
+
+
+# -- choosing the autoencoder ------------------------------------------------
+
+
+def choose_model(ctx: Context, model: Any = None) -> None:
+    """Pick the autoencoder: ``model`` (a name or object) or the cell's best candidate."""
+    from .engine import AeMagicUsageError
+
+    models = {n: ctx.namespace[n] for n in ctx.bound if kc.is_model(ctx.namespace.get(n))}
+    if model is not None:
+        if isinstance(model, str):
+            if model not in ctx.namespace:
+                raise AeMagicUsageError(f"--model {model}: no variable named {model!r} exists after the cell ran.")
+            obj = ctx.namespace[model]
+            if not kc.is_model(obj):
+                raise AeMagicUsageError(
+                    f"--model {model}: {model!r} is a {type(obj).__name__}, not a Keras model."
+                )
+            ctx.model, ctx.model_name = obj, model
+        else:
+            if not kc.is_model(model):
+                raise AeMagicUsageError(f"model is a {type(model).__name__}, not a Keras model.")
+            ctx.model = model
+            ctx.model_name = ctx.var_of(model) or _name_in(ctx.namespace, model)
+        ctx.other_models = {n: m for n, m in models.items() if m is not ctx.model}
+        return
+    if not models:
+        return
+    qualifying = [n for n in models if _reconstructs(models[n])]
+    pool = qualifying or list(models)
+    name = max(pool, key=lambda n: (ctx.assign_lines.get(n, 0), pool.index(n)))
+    ctx.model, ctx.model_name = models[name], name
+    ctx.other_models = {n: m for n, m in models.items() if n != name}
+    if len(models) > 1 and not qualifying:
+        ctx.notes.append(
+            f"The cell bound {len(models)} models ({', '.join(models)}) and none maps its input to an "
+            f"output of the same shape; diagnosing the last bound, {name!r}. Use --model NAME to choose."
+        )
+
+
+def _name_in(ns: dict[str, Any], obj: Any) -> str | None:
+    for k, v in ns.items():
+        if v is obj and not k.startswith("_"):
+            return k
+    return None
+
+
+def _reconstructs(model: Any) -> bool:
+    """Input and output have the same per-sample shape (an autoencoder's mark)."""
+    i, o = kc.safe_input_shape(model), kc.safe_output_shape(model)
+    if i is None or o is None:
+        return False
+    return list(i[1:]) == list(o[1:]) and len(kc.graph_inputs(model)) == 1
+
+
+# -- explaining the cell's exception -------------------------------------------
+
+
+def explain_cell_error(ctx: Context) -> list[Finding]:
+    """AE101 / AE112 / AE100 for the exception the cell raised."""
+    err = ctx.cell_error
+    if err is None:
+        return []
+    line = ctx.cell_line(err.line)
+    src = ctx.line_text(err.line)
+    exc = err.exception
+    if kc.is_disconnect_error(exc):
+        return [_explain_disconnect(ctx, err)]
+    if kc.is_unbuilt_error(exc):
+        return [_explain_unbuilt(ctx, err)]
+    where = f" on line {line}" if line else ""
+    quoted = f": `{src}`" if src else ""
+    after = ""
+    if ctx.model is not None:
+        after = f" The autoencoder `{ctx.model_name}` was built before the error and is diagnosed below."
+    return [
+        Finding(
+            code="AE100",
+            severity="error",
+            title="The cell raised an exception",
+            message=f"{err.type}{where}{quoted}\n{err.message}{after}",
+            line=line,
+            source_line=src,
+            evidence={"exception": err.type, "message": err.message[:2000]},
+            fix="Fix the error above; the full traceback is in the report's `cell_error`.",
+        )
+    ]
+
+
+def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
+    line = ctx.cell_line(err.line)
+    src = ctx.line_text(err.line)
+    args = kc.disconnect_args(err.exception)
+    declared: list[Any] = []
+    outputs: list[Any] = []
+    if args is not None:
+        declared, outputs = args
+    declared_ids = {id(t) for t in declared}
+    real: list[Any] = []
+    for out in outputs:
+        for t in kc.source_inputs(out):
+            if id(t) not in declared_ids and all(t is not r for r in real):
+                real.append(t)
+
+    def name(t: Any) -> str:
+        return ctx.var_of(t) or getattr(t, "name", "?")
+
+    def at(t: Any) -> str:
+        n = ctx.var_of(t)
+        ln = ctx.cell_line(ctx.assign_lines.get(n)) if n else None
+        return f"`{name(t)}` (line {ln})" if ln else f"`{name(t)}`"
+
+    out_names = ", ".join(at(o) for o in outputs) or "the output"
+    decl_names = ", ".join(at(t) for t in declared) or "the given inputs"
+    evidence: dict[str, Any] = {
+        "keras_message": err.message,
+        "declared_inputs": [name(t) for t in declared],
+        "outputs": [name(o) for o in outputs],
+        "output_depends_on": [name(t) for t in real],
+    }
+    if real:
+        why = (
+            f"{out_names} is computed from {', '.join(at(t) for t in real)}, not from {decl_names}. "
+            "Keras can only build a model whose outputs are computed from its inputs."
+        )
+    else:
+        why = f"{out_names} cannot be reached from {decl_names}."
+    fix = None
+    if real and declared and ctx.model is not None:
+        fix = _decoder_fix(ctx, declared[0])
+    if fix is None:
+        fix = (
+            "Build the output from the model's own input: call the layers on the input you pass to "
+            "keras.Model(...), e.g.\n"
+            f"x = {name(declared[0]) if declared else 'inputs'}\n"
+            "for layer in decoder_layers:  # the layers you want in this model\n"
+            "    x = layer(x)\n"
+            f"model = keras.Model({name(declared[0]) if declared else 'inputs'}, x)"
+        )
+    quoted = f" (`{src}`)" if src else ""
+    return Finding(
+        code="AE101",
+        severity="error",
+        title="Graph disconnected: the output is not computed from the model's input",
+        message=f"Line {line}{quoted}: {why}\nKeras says: {err.message}",
+        line=line,
+        source_line=src,
+        evidence=evidence,
+        fix=fix,
+    )
+
+
+def _decoder_fix(ctx: Context, latent_input: Any) -> str | None:
+    """The classic standalone-decoder fix: re-apply the autoencoder's decoder layers."""
+    g = ctx.graph
+    model = ctx.model
+    try:
+        width = kc.width_of(latent_input.shape)
+        layers = [l for l in model.layers if not isinstance(l, kc.keras.layers.InputLayer)]
+        # Decoder layers: those after the last layer whose output has the latent's width.
+        idx = max(
+            (i for i, l in enumerate(layers) if kc.width_of(getattr(l, "output", None).shape) == width),
+            default=None,
+        )
+    except Exception:
+        return None
+    if idx is None or idx + 1 >= len(layers):
+        return None
+    n = len(layers) - idx - 1
+    lat = ctx.var_of(latent_input) or "latent_input"
+    _ = g
+    return (
+        f"# reuse the trained decoder layers of `{ctx.model_name}` on `{lat}`\n"
+        f"x = {lat}\n"
+        f"for layer in {ctx.model_name}.layers[-{n}:]:\n"
+        "    x = layer(x)\n"
+        f"decoder = keras.Model({lat}, x)"
+    )
+
+
+def _explain_unbuilt(ctx: Context, err: CellError) -> Finding:
+    line = ctx.cell_line(err.line)
+    src = ctx.line_text(err.line)
+    built = ctx.built_from_data
+    msg = (
+        f"Line {line}: {err.message}. A Sequential model without `keras.Input(...)` has no input "
+        "shape until it is called or built, so `.input`/`.output` do not exist yet (Keras 3 raises "
+        "AttributeError where Keras 2 built it silently)."
+    )
+    if built:
+        shape = tuple(ctx.data.shape[1:]) if ctx.data is not None else ()
+        msg += f" ae_magic built it from the data's shape {shape} on a copy to continue the diagnosis."
+    elif ctx.data is None:
+        msg += " Pass --data so ae_magic can build it from the data's shape and continue."
+    shape_txt = str(tuple(ctx.data.shape[1:])) if ctx.data is not None else "(n_features,)"
+    return Finding(
+        code="AE112",
+        severity="warning" if built else "error",
+        title="Model used before it has an input shape",
+        message=msg,
+        line=line,
+        source_line=src,
+        evidence={"exception": err.type, "keras_message": err.message, "built_from_data": built},
+        fix=f"Start the Sequential with an Input layer:\nkeras.Sequential([keras.Input(shape={shape_txt}), ...])",
+    )
+
+
+def rerun_with_autobuild(ctx: Context) -> bool:
+    """After an AE112 error, re-run the cell on a scratch namespace with the first
+    unbuilt Sequential built from the data's shape; diagnose what that builds.
+
+    The user's namespace is not touched: the scratch run starts from a shallow
+    copy of the namespace as it was before the cell.
+    """
+    if ctx.data is None or ctx.source is None or ctx.cell_error is None:
+        return False
+    if not kc.is_unbuilt_error(ctx.cell_error.exception):
+        return False
+    scratch = dict(ctx.pre_namespace)
+    sub = Context(source=ctx.source, namespace=scratch, options=ctx.options)
+    shape = tuple(int(d) for d in ctx.data.shape[1:])
+    with kc.autobuild_sequential(shape) as built:
+        run_cell(sub, ctx.source)
+    if not built or sub.cell_error is not None:
+        return False
+    choose_model(sub)
+    if sub.model is None:
+        return False
+    ctx.model, ctx.model_name = sub.model, sub.model_name
+    ctx.other_models = sub.other_models
+    ctx.calls = sub.calls
+    ctx.bound = sub.bound
+    ctx.assign_lines = sub.assign_lines
+    ctx.creation_lines = sub.creation_lines
+    # Names now refer to the scratch run's objects; the user's dict is untouched.
+    ctx.namespace = scratch
+    ctx.built_from_data = True
+    ctx.notes.append(
+        f"`{ctx.model_name}` was diagnosed on a scratch copy of the cell, with the unbuilt Sequential "
+        f"built from the data's shape {shape}; your namespace is as the cell left it."
+    )
+    return True

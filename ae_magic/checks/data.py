@@ -1,0 +1,268 @@
+"""AE201-AE205: data checks (need the data the model will train on).
+
+Exact passes (min, max, a finiteness test via the sum) cover the whole array;
+spread statistics use an evenly spaced sample of rows so 60,000 x 784 float32
+stays well under the 200 ms budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..report import Finding
+
+SAMPLE_ROWS = 4096
+# AE201: |values| beyond this (at the 99.9th percentile) or a per-feature std
+# beyond it means the scale is far from unit (UMLAUT flags inputs outside
+# [-1, 1]; that over-fires on standardised data, so we allow a wide margin).
+SCALE_LIMIT = 20.0
+# AE205: share of exact zeros above which an all-zero output already scores
+# well (MNIST has ~81% zeros and trains fine, so the bar sits above that).
+ZERO_SHARE = 0.95
+CONSTANT_STD = 1e-6
+
+
+def _numeric(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "fiub"
+
+
+def _sample(arr: np.ndarray) -> np.ndarray:
+    if len(arr) <= SAMPLE_ROWS:
+        return arr
+    idx = np.linspace(0, len(arr) - 1, SAMPLE_ROWS).astype(np.int64)
+    return arr[idx]
+
+
+def _name(ctx: Context, target: bool = False) -> str:
+    n = ctx.target_name if target else ctx.data_name
+    return f"`{n}`" if n else ("the target" if target else "the data")
+
+
+def check_data_shape(ctx: Context) -> list[Finding]:
+    """AE204: the data's shape or dtype does not fit the model's input."""
+    d = ctx.data
+    if d is None:
+        return []
+    name = _name(ctx)
+    if not _numeric(d):
+        return [
+            Finding(
+                code="AE204", severity="error", title="The data is not numeric",
+                message=f"{name} has dtype {d.dtype}; a Keras model needs numbers (float32).",
+                evidence={"dtype": str(d.dtype), "shape": list(d.shape)},
+                fix=f"{ctx.data_name or 'x'} = np.asarray({ctx.data_name or 'x'}, dtype='float32')  # after converting the values to numbers",
+            )
+        ]
+    if d.ndim == 0 or len(d) == 0:
+        return [Finding(code="AE204", severity="error", title="The data is empty",
+                        message=f"{name} has shape {d.shape}: there are no samples to train on.",
+                        evidence={"shape": list(d.shape)}, fix="Pass the training array, shaped (n_samples, ...).")]
+    m = ctx.model
+    if m is None:
+        return []
+    shape = kc.safe_input_shape(m)
+    if shape is None:
+        return []
+    want = list(shape[1:])
+    have = list(d.shape[1:])
+    if len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have, strict=True)):
+        return []
+    n = ctx.data_name or "x"
+    want_t = tuple(w if w is not None else -1 for w in want)
+    if int(np.prod(have or [1])) == int(np.prod([w for w in want if w is not None] or [1])) and None not in want:
+        fix = f"{n} = {n}.reshape(-1, {', '.join(str(w) for w in want_t)})"
+    elif have == [w for w in want[:-1]] and want[-1] == 1:
+        fix = f"{n} = {n}[..., None]  # add the channel axis"
+    else:
+        fix = f"Make the model's Input shape {tuple(have)} (keras.Input(shape={tuple(have)})) or reshape {n} to {tuple(want)}."
+    return [
+        Finding(
+            code="AE204", severity="error", title="The data's shape does not fit the model's input",
+            message=(f"{name} has samples of shape {tuple(have)} (array {tuple(d.shape)}), but `{ctx.model_name}` "
+                     f"expects {tuple(want)}: fit() would fail."),
+            evidence={"data_shape": list(d.shape), "model_input": want},
+            fix=fix,
+        )
+    ]
+
+
+def check_nonfinite(ctx: Context) -> list[Finding]:
+    """AE202: NaN or Inf values in the data or target."""
+    findings: list[Finding] = []
+    for is_target, arr in ((False, ctx.data), (True, ctx.target)):
+        if arr is None or not _numeric(arr) or arr.dtype.kind != "f":
+            continue
+        if is_target and arr is ctx.data:
+            continue
+        # A finite sum proves every value finite (NaN/Inf propagate); only
+        # an overflowing sum needs the exact, slower count.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(arr.sum(dtype=np.float64)):
+                continue
+        bad = ~np.isfinite(arr)
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(bad.sum()) - n_nan
+        if n_nan + n_inf == 0:
+            continue
+        rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
+        name = _name(ctx, is_target)
+        var = (ctx.target_name if is_target else ctx.data_name) or "x"
+        findings.append(
+            Finding(
+                code="AE202", severity="error", title="NaN or Inf values in the data",
+                message=(f"{name} holds {n_nan} NaN and {n_inf} Inf values in {len(rows)} of {len(arr)} samples "
+                         f"(first rows: {', '.join(map(str, rows[:5].tolist()))}). One NaN makes the loss NaN "
+                         "and ruins the weights on the first step."),
+                evidence={"nan": n_nan, "inf": n_inf, "rows_affected": len(rows), "first_rows": rows[:10].tolist()},
+                fix=(f"{var} = np.nan_to_num({var}, nan=0.0, posinf=0.0, neginf=0.0)  # or drop the rows:\n"
+                     f"{var} = {var}[np.isfinite({var}).reshape(len({var}), -1).all(axis=1)]"),
+            )
+        )
+    return findings
+
+
+def _range(arr: np.ndarray) -> tuple[float, float]:
+    with np.errstate(invalid="ignore"):
+        if arr.dtype.kind == "f" and not np.isfinite(arr.sum(dtype=np.float64)):
+            finite = arr[np.isfinite(arr)]
+            if finite.size == 0:
+                return float("nan"), float("nan")
+            return float(finite.min()), float(finite.max())
+        return float(arr.min()), float(arr.max())
+
+
+def check_scale(ctx: Context) -> list[Finding]:
+    """AE201: the input's scale is far from unit (0-255 pixels, std in the hundreds)."""
+    d = ctx.data
+    if d is None or not _numeric(d) or d.size == 0:
+        return []
+    lo, hi = _range(d)
+    s = _sample(d).reshape(min(len(d), SAMPLE_ROWS), -1).astype(np.float64, copy=False)
+    s = s[np.isfinite(s).all(axis=1)] if d.dtype.kind == "f" else s
+    if s.size == 0:
+        return []
+    p999 = float(np.quantile(np.abs(s), 0.999))
+    std = s.std(axis=0)
+    max_std = float(std.max())
+    if p999 <= SCALE_LIMIT and max_std <= SCALE_LIMIT:
+        return []
+    var = ctx.data_name or "x"
+    if lo >= 0 and hi <= 255 and hi > 1:
+        fix = f"{var} = {var}.astype('float32') / 255.0"
+        kind = f"values from {lo:g} to {hi:g} (raw 0-255 pixels?)"
+    else:
+        fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
+        kind = f"values from {lo:.4g} to {hi:.4g}, feature std up to {max_std:.4g}"
+    return [
+        Finding(
+            code="AE201", severity="warning", title="The data is not normalised",
+            message=(f"{_name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
+                     "gradients huge, so a normal learning rate overshoots; and a sigmoid output cannot reach "
+                     "them at all."),
+            evidence={"min": lo, "max": hi, "abs_p99.9": p999, "max_feature_std": max_std},
+            fix=fix,
+        )
+    ]
+
+
+def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]:
+    g = ctx.graph
+    if g is None or not g.has_graph or not g.outputs:
+        return None, None
+    from .structure import _output_activation
+
+    act, _ = _output_activation(g)
+    ranges = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
+              "softsign": (-1.0, 1.0), "relu": (0.0, float("inf")), "relu6": (0.0, 6.0), "softplus": (0.0, float("inf")),
+              "elu": (-1.0, float("inf"))}
+    return act, ranges.get(act or "")
+
+
+def check_target_range(ctx: Context) -> list[Finding]:
+    """AE203: targets outside what the output activation (or BCE) can produce."""
+    t = ctx.target
+    if t is None or not _numeric(t) or t.size == 0 or ctx.model is None:
+        return []
+    lo, hi = _range(t)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return []
+    act, rng = _output_range(ctx)
+    tol = 1e-6
+    problems: list[str] = []
+    evidence: dict[str, Any] = {"target_min": lo, "target_max": hi, "output_activation": act}
+    if rng is not None and (lo < rng[0] - tol or hi > rng[1] + tol):
+        outside = float(np.mean((_sample(t) < rng[0] - tol) | (_sample(t) > rng[1] + tol)))
+        evidence["output_range"] = list(rng)
+        evidence["share_outside"] = outside
+        problems.append(
+            f"the output activation {act} can only produce [{rng[0]:g}, {rng[1]:g}], but the targets span "
+            f"[{lo:.4g}, {hi:.4g}] ({outside:.0%} of sampled values outside)"
+        )
+    loss = kc.canonical_loss(ctx.model) if kc.is_compiled(ctx.model) else None
+    if loss == "bce" and (lo < -tol or hi > 1 + tol):
+        evidence["loss"] = kc.loss_name(ctx.model)
+        problems.append(f"binary cross-entropy needs targets in [0, 1], and they span [{lo:.4g}, {hi:.4g}]")
+    if not problems:
+        return []
+    var = ctx.target_name or ctx.data_name or "x"
+    if lo >= 0 and hi <= 255:
+        fix = f"{var} = {var}.astype('float32') / 255.0  # scale the data into [0, 1]"
+    elif act in ("sigmoid", "hard_sigmoid"):
+        fix = (f"{var} = ({var} - {var}.min()) / ({var}.max() - {var}.min())  # into [0, 1]; or use a linear output "
+               "layer (activation=None) with loss='mse'")
+    else:
+        fix = "Use a linear output layer (activation=None) with loss='mse', or rescale the data into the output's range."
+    return [
+        Finding(
+            code="AE203", severity="warning", title="Targets lie outside the output's range",
+            message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them.",
+            evidence=evidence,
+            fix=fix,
+        )
+    ]
+
+
+def check_degenerate(ctx: Context) -> list[Finding]:
+    """AE205: constant data, or data so dominated by zeros that all-zero output scores well."""
+    d = ctx.data
+    if d is None or not _numeric(d) or d.size == 0:
+        return []
+    s = _sample(d).reshape(min(len(d), SAMPLE_ROWS), -1).astype(np.float64, copy=False)
+    if d.dtype.kind == "f":
+        s = s[np.isfinite(s).all(axis=1)]
+    if s.size == 0 or len(s) < 2:
+        return []
+    std = s.std(axis=0)
+    if float(std.max()) < CONSTANT_STD:
+        return [
+            Finding(
+                code="AE205", severity="warning", title="The data is constant",
+                message=(f"Every sample of {_name(ctx)} is the same (largest feature std {float(std.max()):.2g}): "
+                         "there is nothing to encode, and the model will learn to output that one sample."),
+                evidence={"max_feature_std": float(std.max()), "samples_checked": len(s)},
+                fix="Check the loading/preprocessing: the samples should differ (e.g. a broadcast or a wrong axis).",
+            )
+        ]
+    zero = float(np.mean(s == 0))
+    if zero >= ZERO_SHARE:
+        mse_zero = float(np.mean(np.square(s)))
+        var_all = float(np.var(s))
+        return [
+            Finding(
+                code="AE205", severity="warning", title="The data is mostly zeros",
+                message=(f"{zero:.1%} of the values in {_name(ctx)} are exactly 0, so an all-zero output already "
+                         f"has a mean squared error of {mse_zero:.3g}: the model can sit in that trivial solution "
+                         "and output blank reconstructions."),
+                evidence={"zero_share": zero, "mse_of_all_zero_output": mse_zero, "variance": var_all},
+                fix=("Use binary cross-entropy with a sigmoid output (it punishes missed non-zeros harder than MSE), "
+                     "or weight the non-zero entries in the loss."),
+            )
+        ]
+    return []
+
+
+CHECKS = [check_data_shape, check_nonfinite, check_scale, check_target_range, check_degenerate]

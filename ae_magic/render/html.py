@@ -1,0 +1,230 @@
+"""Static HTML of a report: every finding and every plot (embedded PNG).
+
+This is the rich display that survives without a widget manager (nbviewer,
+GitHub, ``nbconvert``): ``Report._repr_html_`` and the panel's ``text/html``
+fallback both call :func:`render_html`. Styles are inline because some
+renderers drop ``<style>`` blocks.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import plots
+
+if TYPE_CHECKING:
+    from ..report import Finding, Report
+
+SEVERITY_COLORS = {"error": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
+SEVERITY_BG = {"error": "#fdecea", "warning": "#fff4e0", "info": "#e8f1fb"}
+OK_COLOR = "#2e7d32"
+PLOT_TITLES = {
+    "loss": "Loss",
+    "lr_range": "Learning-rate range test",
+    "gradients": "Gradients",
+    "activations": "Activations",
+    "reconstructions": "Reconstructions",
+    "graph": "Graph",
+}
+_MONO = "font-family:SFMono-Regular,Menlo,Consolas,monospace;"
+
+
+def esc(text: Any) -> str:
+    """HTML-escape ``text`` (None becomes "")."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def inline_code(text: Any) -> str:
+    """Escape ``text`` and turn `backticked` spans into <code>."""
+    return re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", esc(text))
+
+
+def verdict(report: Report) -> tuple[str, str]:
+    """A one-line verdict and its colour."""
+    c = report.counts
+    if c["error"]:
+        color = SEVERITY_COLORS["error"]
+    elif c["warning"]:
+        color = SEVERITY_COLORS["warning"]
+    else:
+        color = OK_COLOR
+    if report.ok:
+        text = "No problems found" + (f" ({c['info']} suggestion{'s' if c['info'] != 1 else ''})" if c["info"] else "")
+    else:
+        parts = [f"{c[s]} {s}{'s' if c[s] != 1 else ''}" for s in ("error", "warning", "info") if c[s]]
+        text = ", ".join(parts)
+    return text, color
+
+
+def counts_badges(report: Report) -> str:
+    """Colour-coded count badges, one per severity."""
+    out = []
+    for sev in ("error", "warning", "info"):
+        n = report.counts[sev]
+        color = SEVERITY_COLORS[sev] if n else "#9e9e9e"
+        out.append(
+            f'<span class="ae-count ae-count-{sev}" data-severity="{sev}" data-count="{n}" '
+            f'style="display:inline-block;margin-right:6px;padding:1px 8px;border-radius:10px;'
+            f'background:{color};color:white;font-size:12px">{n} {sev}</span>'
+        )
+    return "".join(out)
+
+
+def header_html(report: Report) -> str:
+    """The verdict line: what was checked and the counts by severity."""
+    text, color = verdict(report)
+    m = report.model or {}
+    d = report.data or {}
+    what = []
+    if m.get("variable") or m.get("name"):
+        what.append(f"model <code>{esc(m.get('variable') or m.get('name'))}</code>")
+    if m.get("params") is not None:
+        what.append(f"{m['params']:,} params")
+    if d.get("name") or d.get("shape"):
+        shape = "×".join(str(s) for s in d.get("shape") or [])
+        what.append(f"data <code>{esc(d.get('name') or 'array')}</code> {esc(shape)}")
+    sub = " · ".join(what)
+    return (
+        f'<div class="ae-header" style="display:flex;flex-wrap:wrap;align-items:center;gap:10px;'
+        f'border-bottom:2px solid {color};padding:4px 0 6px 0;margin-bottom:6px">'
+        f'<span style="font-weight:bold">ae_check</span>'
+        f'<span class="ae-verdict" style="color:{color};font-weight:bold">{esc(text)}</span>'
+        f"<span>{counts_badges(report)}</span>"
+        f'<span style="color:#666;font-size:12px">{sub}</span></div>'
+    )
+
+
+def _evidence_html(evidence: dict[str, Any]) -> str:
+    if not evidence:
+        return ""
+    rows = []
+    for k, v in evidence.items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, (list, tuple)) and len(v) > 12:
+            v = f"{list(v[:12])} … ({len(v)} values)"
+        rows.append(
+            f'<tr><td style="padding:0 8px 0 0;color:#555;text-align:left">{esc(k)}</td>'
+            f'<td style="text-align:left;{_MONO}font-size:12px">{esc(v)}</td></tr>'
+        )
+    return (
+        '<details class="ae-evidence" open style="margin:4px 0"><summary style="cursor:pointer;color:#555">'
+        f'evidence</summary><table style="border-collapse:collapse;margin-left:12px">{"".join(rows)}</table></details>'
+    )
+
+
+def finding_html(f: Finding) -> str:
+    """One finding: severity, code, title, cell line, message, evidence and fix."""
+    color = SEVERITY_COLORS.get(f.severity, "#555")
+    bg = SEVERITY_BG.get(f.severity, "#f5f5f5")
+    line = f'<span class="ae-line" style="color:#555;font-size:12px">cell line {f.line}</span>' if f.line else ""
+    layer = f'<span style="color:#555;font-size:12px">layer <code>{esc(f.layer)}</code></span>' if f.layer else ""
+    src = ""
+    if f.source_line:
+        src = (
+            f'<div class="ae-source" style="margin:4px 0;{_MONO}font-size:12px;color:#333">'
+            f"{f.line if f.line else ''}{'│ ' if f.line else ''}<code>{esc(f.source_line)}</code></div>"
+        )
+    fix = ""
+    if f.fix:
+        fix = (
+            '<div style="margin-top:4px;color:#555">Fix:</div>'
+            f'<pre class="ae-fix" style="margin:2px 0;padding:6px;background:#f6f8fa;border-radius:4px;'
+            f'white-space:pre-wrap"><code>{esc(f.fix)}</code></pre>'
+        )
+    return (
+        f'<div class="ae-finding ae-sev-{esc(f.severity)}" data-code="{esc(f.code)}" data-severity="{esc(f.severity)}" '
+        f'style="border-left:4px solid {color};background:{bg};padding:6px 10px;margin:6px 0;border-radius:3px">'
+        f'<div style="display:flex;flex-wrap:wrap;gap:8px;align-items:baseline">'
+        f'<span style="color:{color};font-weight:bold;text-transform:uppercase;font-size:11px">{esc(f.severity)}</span>'
+        f'<span class="ae-code" style="font-weight:bold;{_MONO}">{esc(f.code)}</span>'
+        f'<span class="ae-title" style="font-weight:bold">{esc(f.title)}</span>{line}{layer}</div>'
+        f'<div class="ae-message" style="margin-top:3px">{inline_code(f.message)}</div>'
+        f"{src}{_evidence_html(f.evidence)}{fix}</div>"
+    )
+
+
+def findings_html(report: Report) -> str:
+    """Every finding, in report order, plus the cell error, notes and internal errors."""
+    parts: list[str] = []
+    ce = report.cell_error
+    if ce:
+        where = f" (cell line {ce.get('line')})" if ce.get("line") else ""
+        parts.append(
+            f'<div class="ae-cell-error" style="color:{SEVERITY_COLORS["error"]};margin:4px 0">The cell raised '
+            f"<code>{esc(ce.get('type'))}: {esc(ce.get('message'))}</code>{esc(where)}; its traceback is shown "
+            "above as usual.</div>"
+        )
+    if not report.findings:
+        parts.append(f'<div class="ae-none" style="color:{OK_COLOR};margin:6px 0">No findings.</div>')
+    parts.extend(finding_html(f) for f in report.findings)
+    if report.notes:
+        items = "".join(f"<li>{inline_code(n)}</li>" for n in report.notes)
+        parts.append(f'<div class="ae-notes" style="color:#555;font-size:12px">Notes:<ul style="margin:2px 0">'
+                     f"{items}</ul></div>")
+    if report.internal_errors:
+        items = "".join(
+            f"<li><code>{esc(e.get('check'))}</code>: {esc(e.get('error'))}</li>" for e in report.internal_errors
+        )
+        parts.append(
+            '<details class="ae-internal" style="color:#555;font-size:12px"><summary>'
+            f"{len(report.internal_errors)} check(s) failed inside ae_magic (a bug of ours, not your code)"
+            f'</summary><ul style="margin:2px 0">{items}</ul></details>'
+        )
+    return "".join(parts)
+
+
+def img_tag(png: bytes, name: str) -> str:
+    """An <img> with the PNG embedded as base64."""
+    title = PLOT_TITLES.get(name, name)
+    return (
+        f'<img class="ae-plot" data-plot="{esc(name)}" alt="{esc(title)} plot" '
+        f'style="max-width:100%;height:auto" src="data:image/png;base64,{plots.png_base64(png)}"/>'
+    )
+
+
+def plots_html(report: Report) -> str:
+    """Every plot the report has data for, embedded, with a note for the missing ones."""
+    pngs = plots.report_pngs(report)
+    parts = []
+    for name in PLOT_TITLES:
+        if name in pngs:
+            parts.append(
+                f'<div class="ae-plot-box" style="margin:8px 0"><div style="font-weight:bold;margin-bottom:2px">'
+                f"{esc(PLOT_TITLES[name])}</div>{img_tag(pngs[name], name)}</div>"
+            )
+    missing = [PLOT_TITLES[n] for n in ("loss", "gradients", "reconstructions") if n not in pngs]
+    if missing and not report.params.get("train", True):
+        parts.append(
+            f'<div style="color:#555;font-size:12px">{esc(", ".join(missing))}: not measured (probes were skipped '
+            "with --no-train).</div>"
+        )
+    return "".join(parts)
+
+
+def render_html(report: Report) -> str:
+    """The whole report as one self-contained HTML fragment."""
+    label = f'<div style="color:#555">{esc(report.label)}</div>' if report.label else ""
+    return (
+        '<div class="ae-report" style="font-family:-apple-system,BlinkMacSystemFont,Segoe UI,Helvetica,Arial,'
+        'sans-serif;font-size:13px;line-height:1.4;max-width:1000px">'
+        f"{header_html(report)}{label}"
+        f'<div class="ae-findings">{findings_html(report)}</div>'
+        f'<div class="ae-plots">{plots_html(report)}</div></div>'
+    )
+
+
+def write_html(report: Report, path: str | Path) -> Path:
+    """Write the report as a standalone HTML page; returns the path."""
+    path = Path(path)
+    title = esc(report.label or "ae_magic report")
+    page = (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f'<body style="margin:16px">{render_html(report)}</body></html>\n'
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
