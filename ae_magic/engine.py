@@ -196,6 +196,10 @@ def _build_unbuilt_copy(ctx: Context) -> None:
 def _resolve_data(ctx: Context, data: Any, target: Any) -> None:
     if data is None:
         return
+    if isinstance(data, str) and data not in ctx.namespace and ctx.cell_error is not None:
+        # The cell failed, perhaps before defining the data: diagnose what exists.
+        ctx.notes.append(f"--data {data}: not defined (the cell raised before defining it?); data checks skipped.")
+        return
     ctx.data, ctx.data_name = _resolve_array(ctx, data, "data")
     if target is None:
         ctx.target, ctx.target_name = ctx.data, ctx.data_name
@@ -209,7 +213,9 @@ def _resolve_array(ctx: Context, value: Any, what: str) -> tuple[Any, str | None
         name = value
         if value not in ctx.namespace:
             known = sorted(
-                k for k, v in ctx.namespace.items() if not k.startswith("_") and hasattr(v, "shape")
+                k
+                for k, v in ctx.namespace.items()
+                if not k.startswith("_") and hasattr(v, "__array__") and hasattr(v, "shape") and hasattr(v, "dtype")
             )
             hint = f" Arrays defined: {', '.join(known)}." if known else ""
             raise AeMagicUsageError(f"--{what} {value}: no variable named {value!r} exists after the cell ran.{hint}")
