@@ -58,18 +58,31 @@ def gradients_trace() -> dict[str, Any]:
 
 
 def graph_dict() -> dict[str, Any]:
-    """A graph in the shape report.model["graph"] carries."""
+    """A graph in the shape report.model["graph"] carries (GraphInfo.to_dict)."""
+    def node(i: int, name: str, cls: str, parents: list[int], width: int, act: str | None = None,
+             line: int | None = None) -> dict[str, Any]:
+        return {"id": i, "name": name, "class": cls, "parents": parents, "shape": [None, width], "width": width,
+                "activation": act, "is_input": cls == "Input", "line": line, "variable": name}
+
     return {
+        "kind": "functional",
+        "has_graph": True,
         "nodes": [
-            {"name": "input_layer", "class": "InputLayer", "width": 6},
-            {"name": "enc", "class": "Dense", "width": 4, "activation": "relu"},
-            {"name": "code", "class": "Dense", "width": 2, "activation": "sigmoid"},
-            {"name": "dec", "class": "Dense", "width": 6},
+            node(0, "input_layer", "Input", [], 6, line=1),
+            node(1, "enc", "Dense", [0], 4, "relu", 2),
+            node(2, "code", "Dense", [1], 2, "sigmoid", 3),
+            node(3, "concat", "Concatenate", [2, 0], 8, None, 4),
+            node(4, "dec", "Dense", [3], 6, "linear", 5),
         ],
-        "edges": [["input_layer", "enc"], ["enc", "code"], ["code", "dec"], ["input_layer", "dec"]],
-        "bottleneck": "code",
-        "dangling": ["stray"],
-        "bypasses": [{"path": ["input_layer", "dec"]}],
+        "inputs": [0],
+        "outputs": [4],
+        "main_path": [0, 1, 2, 3, 4],
+        "code": 2,
+        "code_width": 2,
+        "input_width": 6,
+        "bypass_paths": [[0, 3, 4]],
+        "n_paths": 2,
+        "divergence": None,
     }
 
 

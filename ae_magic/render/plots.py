@@ -389,10 +389,11 @@ def graph_figure(report: Report) -> Figure | None:
     main = [i for i in graph.get("main_path") or [] if i in by_id]
     main_set = set(main)
     code = graph.get("code")
+    main_edges = set(zip(main, main[1:], strict=False))
     bypass_edges: set[tuple[Any, Any]] = set()
     for path in graph.get("bypass_paths") or []:
         for a, b in zip(path, path[1:], strict=False):
-            if not (a in main_set and b in main_set):
+            if (a, b) not in main_edges:
                 bypass_edges.add((a, b))
     dangling = _dangling_names(report)
     y_of = {nid: float(k) for k, nid in enumerate(order)}
@@ -411,15 +412,17 @@ def graph_figure(report: Report) -> Figure | None:
             red = (pid, nid) in bypass_edges
             color, lw = ("#d62728", 2.0) if red else ("0.45", 1.0)
             x0, y0, x1, y1 = x_of[pid], y_of[pid], x_of[nid], y_of[nid]
-            straight = x0 == x1 and abs(y1 - y0) == 1
-            ax.annotate(
-                "", (x1, y1 - 0.28), (x0, y0 + 0.28),
-                arrowprops={"arrowstyle": "->", "color": color, "lw": lw,
-                            "connectionstyle": "arc3" if straight else "arc3,rad=-0.35"},
-            )
+            if x0 == x1 and abs(y1 - y0) == 1:
+                ax.annotate("", (x1, y1 - 0.28), (x0, y0 + 0.28),
+                            arrowprops={"arrowstyle": "->", "color": color, "lw": lw})
+            else:
+                # Skips arc around the right side of the chain so they stay visible.
+                ax.annotate("", (x1 + 1.0, y1), (x0 + 1.0, y0),
+                            arrowprops={"arrowstyle": "->", "color": color, "lw": lw,
+                                        "connectionstyle": "arc3,rad=-0.5"})
     if bypass_edges:
         ys = [y_of[b] for _, b in bypass_edges if b in y_of]
-        ax.text(3.1, sum(ys) / len(ys), "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
+        ax.text(2.3, sum(ys) / len(ys), "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
     for nid in order:
         node = by_id[nid]
         shape = node.get("shape") or []

@@ -1,0 +1,385 @@
+"""The ipywidgets panel ``%%ae_check`` shows: verdict, findings, plot tabs and
+re-run controls that add runs to a comparison.
+
+The panel only renders :class:`~ae_magic.report.Report` objects; re-runs go
+through ``ae_magic.rerun.rerun`` (the same engine) and come back as Reports.
+Everything is driven by traits, so tests can move a slider, call
+``button.click()`` and read the widgets without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from . import html as rhtml
+from . import plots
+
+if TYPE_CHECKING:
+    from ..report import Report
+
+TABS = ("loss", "gradients", "activations", "reconstructions", "graph")
+TAB_TITLES = ("Loss", "Gradients", "Activations", "Reconstructions", "Graph")
+# Redraw the streamed loss curve at most this often (seconds): a PNG costs
+# tens of milliseconds, a training step a few.
+STREAM_INTERVAL = 0.5
+DEFAULT_LR = 1e-3
+DEFAULT_EPOCHS = 3
+
+RerunFn = Callable[..., "Report"]
+
+
+def _num(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def report_lr(report: Report) -> float | None:
+    """The learning rate a report's run used (probe trace, params, then the model's optimizer)."""
+    tr = report.traces.get("training") or {}
+    for v in (tr.get("lr"), report.params.get("lr"), ((report.model or {}).get("optimizer") or {}).get("learning_rate")):
+        x = _num(v)
+        if x is not None and x > 0:
+            return x
+    return None
+
+
+def report_epochs(report: Report) -> int | None:
+    """The number of probe epochs a report's run used."""
+    tr = report.traces.get("training") or {}
+    for v in (tr.get("epochs"), report.params.get("epochs")):
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def final_loss(report: Report) -> float | None:
+    """The last finite training loss of a report's probe run."""
+    tr = report.traces.get("training") or {}
+    for key in ("epoch_loss", "loss"):
+        vals = [_num(v) for v in tr.get(key) or []]
+        if vals:
+            return vals[-1]
+    return None
+
+
+def latent_state(report: Report) -> tuple[int | None, bool, str]:
+    """(current latent width, can it be changed, why not) for the report's live model."""
+    ctx = report.context
+    model = getattr(ctx, "model", None)
+    graph = (report.model or {}).get("graph") or {}
+    current = graph.get("code_width")
+    if model is None:
+        return current, False, "This report has no live model (it was loaded or built without one)."
+    try:
+        from .. import rebuild
+    except ImportError:
+        return current, False, "Changing the latent size is not available in this version of ae_magic."
+    try:
+        cur = rebuild.current_latent(model)
+        res = rebuild.can_change_latent(model)
+    except Exception as exc:  # noqa: BLE001 - a rebuild bug must not break the panel
+        return current, False, f"Can't tell whether the model can be rebuilt ({type(exc).__name__}: {exc})."
+    if isinstance(res, tuple):
+        ok, reason = bool(res[0]), str(res[1] or "")
+    else:
+        ok, reason = bool(res), ""
+    if cur is not None:
+        current = int(cur)
+    if ok and current is None:
+        return None, False, "The bottleneck width could not be determined."
+    if not ok and not reason:
+        reason = "This model's bottleneck can't be rebuilt with another width."
+    return current, ok, reason
+
+
+def _rerun_available() -> tuple[RerunFn | None, str]:
+    try:
+        from ..rerun import rerun
+    except ImportError:
+        return None, "Re-running is not available in this version of ae_magic."
+    return rerun, ""
+
+
+class AePanel(widgets.VBox):
+    """The interactive report: header, findings, plot tabs, re-run controls and run comparison."""
+
+    def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None) -> None:
+        super().__init__()
+        self.add_class("ae-panel")
+        self.runs: list[Report] = [report]
+        self.errors: list[str] = []
+        self.running = False
+        self._live: dict[str, Any] | None = None
+        self._last_draw = 0.0
+        if rerun_fn is None:
+            rerun_fn, rerun_reason = _rerun_available()
+            if report.context is None and rerun_fn is not None:
+                rerun_reason = "This report has no live model to re-run (it was loaded or built without one)."
+        else:
+            rerun_reason = ""
+        self._rerun_fn = rerun_fn
+
+        self.header = widgets.HTML()
+        self.header.add_class("ae-panel-header")
+        self.run_select = widgets.Dropdown(description="Showing", layout=widgets.Layout(width="320px"))
+        self.findings = widgets.HTML()
+        self.findings.add_class("ae-panel-findings")
+
+        # One Image per tab (and a note shown instead when there is no data).
+        self.images: dict[str, widgets.Image] = {}
+        self.notes: dict[str, widgets.HTML] = {}
+        children = []
+        for name in TABS:
+            img = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+            img.add_class(f"ae-plot-{name}")
+            note = widgets.HTML()
+            self.images[name] = img
+            self.notes[name] = note
+            extra: list[widgets.Widget] = []
+            if name == "loss":
+                self.lr_range_image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+                self.lr_range_image.add_class("ae-plot-lr_range")
+                self.runs_table = widgets.HTML()
+                self.runs_table.add_class("ae-runs")
+                extra = [self.lr_range_image, self.runs_table]
+            children.append(widgets.VBox([note, img, *extra]))
+        self.tabs = widgets.Tab(children=children, titles=list(TAB_TITLES))
+        self.tabs.add_class("ae-tabs")
+
+        # -- controls ------------------------------------------------------
+        lr0 = report_lr(report) or DEFAULT_LR
+        self.lr = widgets.FloatLogSlider(
+            value=lr0, base=10, min=-6, max=0, step=0.1, description="learning rate",
+            readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
+        )
+        self.lr.add_class("ae-lr")
+        latent, can_latent, latent_reason = latent_state(report)
+        self.latent_current = latent
+        self.latent = widgets.IntSlider(
+            value=latent or 1, min=1, max=max(8, 4 * (latent or 2)), description="latent size",
+            continuous_update=False, disabled=not can_latent, style={"description_width": "initial"},
+        )
+        self.latent.add_class("ae-latent")
+        self.latent_reason = widgets.HTML(
+            f'<span style="color:#777;font-size:12px">{rhtml.esc(latent_reason)}</span>' if not can_latent else ""
+        )
+        self.latent_reason.add_class("ae-latent-reason")
+        self.epochs = widgets.IntSlider(
+            value=report_epochs(report) or DEFAULT_EPOCHS, min=1, max=50, description="epochs",
+            continuous_update=False, style={"description_width": "initial"},
+        )
+        self.epochs.add_class("ae-epochs")
+        self.button = widgets.Button(description="Re-run", button_style="primary", icon="play",
+                                     disabled=rerun_fn is None or bool(rerun_reason), tooltip=rerun_reason or
+                                     "Probe a copy of the model with these settings; your model is not changed.")
+        self.button.add_class("ae-rerun")
+        self.rerun_reason = widgets.HTML(
+            f'<span style="color:#777;font-size:12px">{rhtml.esc(rerun_reason)}</span>' if rerun_reason else ""
+        )
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="",
+                                            layout=widgets.Layout(visibility="hidden", width="260px"))
+        self.progress.add_class("ae-progress")
+        self.status = widgets.HTML()
+        self.status.add_class("ae-status")
+        self.error = widgets.HTML()
+        self.error.add_class("ae-error")
+        controls = widgets.VBox([
+            widgets.HBox([self.lr, self.epochs]),
+            widgets.HBox([self.latent, self.latent_reason]),
+            widgets.HBox([self.button, self.progress, self.status, self.rerun_reason]),
+            self.error,
+        ])
+        controls.add_class("ae-controls")
+
+        self.run_select.observe(self._on_select, names="value")
+        self.button.on_click(self._on_rerun)
+        self.children = [self.header, self.findings, self.tabs, controls, self.run_select]
+        self._refresh_runs(select=0)
+
+    # -- state ---------------------------------------------------------------
+    @property
+    def report(self) -> Report:
+        """The run whose findings and plots are shown."""
+        idx = self.run_select.value if isinstance(self.run_select.value, int) else len(self.runs) - 1
+        return self.runs[idx]
+
+    def _refresh_runs(self, select: int) -> None:
+        self.run_select.options = [(plots.run_label(r, i), i) for i, r in enumerate(self.runs)]
+        if self.run_select.value == select:
+            self._show(self.runs[select])
+        else:
+            self.run_select.value = select  # triggers _on_select
+        self.run_select.layout.display = "" if len(self.runs) > 1 else "none"
+        self._draw_loss()
+        self.runs_table.value = self._runs_table_html()
+
+    def _on_select(self, change: dict[str, Any]) -> None:
+        if isinstance(change.get("new"), int):
+            self._show(self.runs[change["new"]])
+
+    def _show(self, report: Report) -> None:
+        self.header.value = rhtml.header_html(report)
+        self.findings.value = rhtml.findings_html(report)
+        pngs = plots.report_pngs(report)
+        for name in TABS:
+            if name == "loss":
+                continue
+            self._set_image(name, pngs.get(name))
+        png = pngs.get("lr_range")
+        self.lr_range_image.value = png or b""
+        self.lr_range_image.layout.display = "" if png else "none"
+
+    def _set_image(self, name: str, png: bytes | None) -> None:
+        img, note = self.images[name], self.notes[name]
+        img.value = png or b""
+        img.layout.display = "" if png else "none"
+        if png:
+            note.value = ""
+        elif name == "graph":
+            note.value = _note("No layer graph: the model is subclassed, unbuilt, or was not found.")
+        elif not self.report.params.get("train", True):
+            note.value = _note("Not measured: probes were skipped (--no-train). Press Re-run to measure.")
+        else:
+            note.value = _note("Not measured for this run (see the findings: the probes need a model that runs "
+                               "on the data).")
+
+    def _draw_loss(self) -> None:
+        fig = plots.loss_figure(self.runs, live=self._live)
+        self._set_image("loss", plots.figure_png(fig) if fig is not None else None)
+
+    def _runs_table_html(self) -> str:
+        rows = []
+        for i, r in enumerate(self.runs):
+            lr = report_lr(r)
+            latent = r.params.get("latent") or ((r.model or {}).get("graph") or {}).get("code_width")
+            loss = final_loss(r)
+            c = r.counts
+            codes = ", ".join(dict.fromkeys(r.codes)) or "none"
+            color = plots.RUN_COLORS[i % len(plots.RUN_COLORS)]
+            rows.append(
+                f'<tr class="ae-run-row"><td style="padding:2px 8px"><span style="color:{color}">■</span> {i + 1}</td>'
+                f'<td style="padding:2px 8px">{f"{lr:.1e}" if lr else "–"}</td>'
+                f'<td style="padding:2px 8px">{latent if latent is not None else "–"}</td>'
+                f'<td style="padding:2px 8px">{report_epochs(r) or "–"}</td>'
+                f'<td style="padding:2px 8px">{f"{loss:.4g}" if loss is not None else "–"}</td>'
+                f'<td style="padding:2px 8px">{c["error"]} E · {c["warning"]} W · {c["info"]} I '
+                f'<span style="color:#777">({rhtml.esc(codes)})</span></td></tr>'
+            )
+        head = "".join(f'<th style="padding:2px 8px;text-align:left">{h}</th>'
+                       for h in ("run", "lr", "latent", "epochs", "final loss", "findings"))
+        return (f'<table style="border-collapse:collapse;font-size:12px;margin-top:6px"><tr>{head}</tr>'
+                f'{"".join(rows)}</table>')
+
+    # -- re-run --------------------------------------------------------------
+    def _progress(self, event: dict[str, Any]) -> None:
+        phase = str(event.get("phase", ""))
+        total = int(event.get("total") or 0)
+        step = int(event.get("step") or 0)
+        if total > 0:
+            self.progress.max = total
+            self.progress.value = min(step, total)
+        self.progress.description = phase
+        if phase == "training" and self._live is not None:
+            loss = event.get("loss")
+            if loss is not None:
+                self._live["loss"].append(loss)
+            epochs = self._live.get("epochs") or 0
+            if total and epochs and total % epochs == 0:
+                self._live["steps_per_epoch"] = total // epochs
+            now = time.perf_counter()
+            if now - self._last_draw >= STREAM_INTERVAL:
+                self._last_draw = now
+                self._draw_loss()
+
+    def rerun_kwargs(self) -> dict[str, Any]:
+        """The arguments the Re-run button passes, from the controls."""
+        latent = None
+        if not self.latent.disabled and self.latent.value != self.latent_current:
+            latent = int(self.latent.value)
+        return {"lr": float(self.lr.value), "latent": latent, "epochs": int(self.epochs.value)}
+
+    def _on_rerun(self, _button: Any = None) -> None:
+        if self.running or self._rerun_fn is None or self.button.disabled:
+            return
+        self.running = True
+        self.button.disabled = True
+        kwargs = self.rerun_kwargs()
+        self.error.value = ""
+        self.status.value = "running…"
+        self.progress.value = 0
+        self.progress.layout.visibility = "visible"
+        label = f"run {len(self.runs) + 1} (running)"
+        self._live = {"loss": [], "steps_per_epoch": None, "epochs": kwargs["epochs"], "label": label}
+        self._last_draw = 0.0
+        try:
+            new = self._rerun_fn(self.runs[0], progress=self._progress, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel; the kernel lives on
+            self._fail(exc, kwargs)
+        else:
+            self._live = None
+            self.runs.append(new)
+            self._refresh_runs(select=len(self.runs) - 1)
+            self.status.value = f"run {len(self.runs)} added"
+        finally:
+            self._live = None
+            self.running = False
+            self.button.disabled = False
+            self.progress.layout.visibility = "hidden"
+
+    def _fail(self, exc: BaseException, kwargs: dict[str, Any]) -> None:
+        from ..engine import AeMagicUsageError
+
+        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+        kind = "" if isinstance(exc, AeMagicUsageError) else f"{type(exc).__name__}: "
+        msg = f"Re-run ({settings}) failed: {kind}{exc}"
+        self.errors.append(msg)
+        self.status.value = ""
+        self.error.value = (
+            f'<div style="color:{rhtml.SEVERITY_COLORS["error"]};background:{rhtml.SEVERITY_BG["error"]};'
+            f'padding:6px 10px;border-radius:3px">{rhtml.esc(msg)}</div>'
+        )
+        self._draw_loss()
+
+    # -- display -------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view plus the static report as ``text/html`` for frontends without widgets."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is None:
+            return None
+        data["text/html"] = rhtml.render_html(self.runs[0])
+        data["text/plain"] = self.runs[0].text() if _has_text() else data.get("text/plain", "")
+        return data
+
+
+def _note(text: str) -> str:
+    return f'<div style="color:#777;font-size:12px;padding:8px 0">{rhtml.esc(text)}</div>'
+
+
+def _has_text() -> bool:
+    try:
+        from . import text  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def show(report: Report) -> AePanel | None:
+    """Display the panel for ``report``; falls back to the static HTML if widgets fail."""
+    from IPython.display import HTML, display
+
+    try:
+        panel = AePanel(report)
+    except Exception as exc:  # noqa: BLE001 - never lose the report because of the panel
+        display(HTML(rhtml.render_html(report)))
+        display(HTML(_note(f"(The interactive panel could not be built: {type(exc).__name__}: {exc})")))
+        return None
+    display(panel)
+    return panel
