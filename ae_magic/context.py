@@ -108,6 +108,8 @@ class Context:
     pre_namespace: dict[str, Any] = field(default_factory=dict, repr=False)
     # id(layer) -> cell line where the layer object was constructed.
     creation_lines: dict[int, int] = field(default_factory=dict, repr=False)
+    # Memo for statistics several checks share (data min/max, samples).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- helpers for messages ---------------------------------------------
     def cell_line(self, line: int | None) -> int | None:

@@ -204,8 +204,17 @@ def optimizer_lr(opt: Any) -> float | None:
         return None
 
 
+RECURRENT = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN")
+
+
 def activation_name(layer: Any) -> str | None:
-    """Name of a layer's activation ('relu', 'sigmoid', 'linear'...), or None."""
+    """Name of a layer's activation ('relu', 'sigmoid', 'linear'...), or None.
+
+    Recurrent layers report None: their tanh is gated by the cell and is the
+    standard design, not a saturating stack.
+    """
+    if type(layer).__name__ in RECURRENT:
+        return None
     if isinstance(layer, keras.layers.Activation) or hasattr(layer, "activation"):
         act = getattr(layer, "activation", None)
         if act is None:
