@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Finding", "Report", "__version__", "check", "load_ipython_extension", "probe", "unload_ipython_extension"]
+__all__ = ["Finding", "Report", "__version__", "check", "last_report", "load_ipython_extension", "probe", "unload_ipython_extension"]
 
 
 def check(*args: Any, **kwargs: Any) -> Any:
@@ -26,6 +26,13 @@ def probe(*args: Any, **kwargs: Any) -> Any:
     from .rerun import probe as _probe
 
     return _probe(*args, **kwargs)
+
+
+def last_report() -> Any:
+    """The Report of the latest ``%%ae_check`` / ``%ae_probe`` (None before the first)."""
+    from . import magics
+
+    return magics.LAST_REPORT
 
 
 def load_ipython_extension(ipython: Any) -> None:

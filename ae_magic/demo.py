@@ -62,6 +62,7 @@ def run_demo(out_html: str | os.PathLike[str] | None = None, *, train: bool = Tr
     directory. ``train=False`` skips the gradient/training probes (seconds
     instead of tens of seconds). Returns the :class:`Report`.
     """
+    from . import keras_compat  # noqa: F401 - quiets TF's C++ logs before the cell imports keras
     from .engine import check
 
     namespace: dict[str, Any] = {}

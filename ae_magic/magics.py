@@ -16,6 +16,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 MAGIC_NAMES = {"cell": ["ae_check"], "line": ["ae_probe"]}
+# The Report of the latest %%ae_check / %ae_probe in this process.
+LAST_REPORT: Any = None
 
 
 def _common_args(func: Any) -> Any:
@@ -148,9 +150,13 @@ class AeMagics(Magics):
             )
         except AeMagicUsageError as exc:
             raise UsageError(" ".join(str(exc).split())) from None
-        except Exception as exc:  # noqa: BLE001 - an ae_magic bug must not reach the user as a traceback
+        except Exception as exc:  # an ae_magic bug must not reach the user as a traceback
             display(HTML(_error_box(exc)))
             return
+        global LAST_REPORT
+        # Kept outside the user's namespace (which must stay as without the
+        # magic) so tutorials and tests can assert on it: ae_magic.last_report().
+        LAST_REPORT = report
         if args.json:
             print(report.to_json(indent=2))
             return
@@ -158,7 +164,7 @@ class AeMagics(Magics):
             from .render.panel import show
 
             show(report)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             display(HTML(_error_box(exc, what="showing the report")))
 
 

@@ -154,3 +154,14 @@ def test_load_mnist_offline_really_returns(tmp_path: Path) -> None:
         assert "(5000, 28, 28)" in rest
     else:
         assert "(60000, 28, 28)" in rest
+
+
+def test_show_digits_draws_rows_as_png() -> None:
+    from ae_magic.datasets import show_digits
+
+    x = load(flatten=True, limit=10)
+    grid = show_digits(x, load(limit=10), titles=["flat", "square"], n=5)
+    assert len(grid.figure.axes) == 10
+    assert grid._repr_png_().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="square images"):
+        show_digits(np.zeros((3, 10)))

@@ -12,6 +12,7 @@ answers within a short timeout (Binder), and the bundled subset otherwise.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATASETS", "DatasetInfo", "info", "load", "load_digits", "load_mnist"]
+__all__ = ["DATASETS", "DatasetInfo", "DigitGrid", "info", "load", "load_digits", "load_mnist", "show_digits"]
 
 _DATA_DIR = Path(__file__).parent / "data"
 
@@ -180,3 +181,69 @@ def _keras_mnist(timeout: float) -> tuple[np.ndarray, np.ndarray]:
     finally:
         socket.setdefaulttimeout(previous)
     return np.asarray(x_train, dtype=np.uint8), np.asarray(y_train)
+
+
+class DigitGrid:
+    """Rows of small images as one picture; notebooks display it as PNG.
+
+    Built on ``matplotlib.figure.Figure`` (no pyplot state), so showing it
+    does not depend on the notebook's matplotlib backend.
+    """
+
+    def __init__(self, figure: Any) -> None:
+        self.figure = figure
+
+    def png(self) -> bytes:
+        """The picture as PNG bytes."""
+        import io
+
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def __repr__(self) -> str:
+        return f"<DigitGrid {len(self.figure.axes)} images>"
+
+
+def show_digits(*rows: Any, titles: list[str] | None = None, n: int = 8) -> DigitGrid:
+    """Show the first ``n`` images of each array in ``rows``, one row per array.
+
+    Arrays may be images ``(k, H, W)``, ``(k, H, W, 1)`` or flat square
+    images ``(k, H*W)``; values are shown on a fixed 0-1 grey scale when they
+    lie in [0, 1] and stretched otherwise. ``titles`` labels the rows.
+    """
+    from matplotlib.figure import Figure
+
+    if not rows:
+        raise ValueError("show_digits needs at least one array of images.")
+    prepared = [_as_images(np.asarray(r)[:n]) for r in rows]
+    cols = max(len(r) for r in prepared)
+    fig = Figure(figsize=(1.1 * cols + (1.4 if titles else 0), 1.15 * len(prepared)))
+    for i, imgs in enumerate(prepared):
+        in_unit = float(np.nanmin(imgs)) >= 0.0 and float(np.nanmax(imgs)) <= 1.0
+        for j in range(cols):
+            ax = fig.add_subplot(len(prepared), cols, i * cols + j + 1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(imgs):
+                kw = {"vmin": 0.0, "vmax": 1.0} if in_unit else {}
+                ax.imshow(imgs[j], cmap="gray_r", **kw)
+            if j == 0 and titles and i < len(titles):
+                ax.set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return DigitGrid(fig)
+
+
+def _as_images(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        return arr[..., 0]
+    if arr.ndim == 3:
+        return arr
+    if arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side == arr.shape[1]:
+            return arr.reshape(len(arr), side, side)
+    raise ValueError(f"show_digits: can't read an array of shape {arr.shape} as square images.")
