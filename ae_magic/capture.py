@@ -332,7 +332,7 @@ def _explain_unbuilt(ctx: Context, err: CellError) -> Finding:
     src = ctx.line_text(err.line)
     built = ctx.built_from_data
     msg = (
-        f"Line {line}: {err.message}. A Sequential model without `keras.Input(...)` has no input "
+        f"Line {line}: {err.message.rstrip('.')}. A Sequential model without `keras.Input(...)` has no input "
         "shape until it is called or built, so `.input`/`.output` do not exist yet (Keras 3 raises "
         "AttributeError where Keras 2 built it silently)."
     )
@@ -384,6 +384,7 @@ def rerun_with_autobuild(ctx: Context) -> bool:
     # Names now refer to the scratch run's objects; the user's dict is untouched.
     ctx.namespace = scratch
     ctx.built_from_data = True
+    ctx.notes = [*sub.notes]
     ctx.notes.append(
         f"`{ctx.model_name}` was diagnosed on a scratch copy of the cell, with the unbuilt Sequential "
         f"built from the data's shape {shape}; your namespace is as the cell left it."

@@ -363,20 +363,28 @@ def autobuild_sequential(input_shape: tuple[int, ...]) -> Iterator[list[Any]]:
     """
     seq = keras.Sequential
     built: list[Any] = []
-    props = {name: getattr(seq, name) for name in ("input", "output", "inputs", "outputs")}
+    props = {name: getattr(seq, name) for name in ("input", "output")}
 
-    def wrap(prop: property) -> property:
+    def wrap(name: str, prop: property) -> property:
         def getter(self: Any) -> Any:
             if not is_built(self) and not built:
                 self.build((None, *input_shape))
                 built.append(self)
-            return prop.fget(self)
+            try:
+                return prop.fget(self)
+            except AttributeError:
+                # A built-but-never-called Sequential still has no `.input`
+                # node in Keras 3; its functional inputs/outputs stand in.
+                if name in ("input", "output") and is_built(self):
+                    ts = self.inputs if name == "input" else self.outputs
+                    return ts[0] if len(ts) == 1 else ts
+                raise
 
         return property(getter)
 
     own = {name: seq.__dict__.get(name) for name in props}
     for name, prop in props.items():
-        setattr(seq, name, wrap(prop))
+        setattr(seq, name, wrap(name, prop))
     try:
         yield built
     finally:
