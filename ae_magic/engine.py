@@ -149,6 +149,7 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
         model=_model_facts(ctx),
         data=_data_facts(ctx),
         cell_error=ctx.cell_error.to_dict() if ctx.cell_error else None,
+        calls=_call_facts(ctx),
         timings=timings,
         traces=ctx.traces,
         params=_params(ctx),
@@ -253,6 +254,26 @@ def _model_facts(ctx: Context) -> dict[str, Any] | None:
     if ctx.graph is not None:
         facts["graph"] = ctx.graph.to_dict()
     return facts
+
+
+def _call_facts(ctx: Context) -> list[dict[str, Any]]:
+    used = ctx.graph.tensor_ids if ctx.graph is not None else set()
+    out = []
+    for c in ctx.calls:
+        if not c.direct:
+            continue
+        out.append(
+            {
+                "line": ctx.cell_line(c.line),
+                "layer": c.layer_name,
+                "class": c.layer_class,
+                "variable": c.variable,
+                "inputs": [ctx.var_of(t) or getattr(t, "name", None) for t in c.inputs],
+                "output_shapes": [list(o.shape) for o in c.outputs],
+                "in_model": any(id(o) in used for o in c.outputs),
+            }
+        )
+    return out
 
 
 def _data_facts(ctx: Context) -> dict[str, Any] | None:

@@ -73,6 +73,8 @@ class Report:
     model: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
     cell_error: dict[str, Any] | None = None
+    # Every symbolic layer call the cell made, with its source line.
+    calls: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     traces: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -131,6 +133,7 @@ class Report:
             "model": jsonable(self.model),
             "data": jsonable(self.data),
             "cell_error": jsonable(self.cell_error),
+            "calls": jsonable(self.calls),
             "params": jsonable(self.params),
             "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
             "traces": jsonable(self.traces),
