@@ -461,3 +461,710 @@ HEALTHY_CALLS["denoising_conv"] = {"data": "x_noisy", "target": "x"}
 # Filled below with the seed articles' examples (see tests/test_seeds.py).
 FAULTY: dict[str, tuple[str, dict, set[str]]] = {}
 FAULTY_PROBE_CODES: dict[str, set[str]] = {}
+
+
+# ---------------------------------------------------------------------------
+# Faulty cells: the seed articles' code examples (../shared/seeds/000-004),
+# completed minimally where the article elides parts. The seed code is kept
+# verbatim at the top of each cell (so line numbers match the article's
+# snippet); completions are marked "[completed]" and data lines are appended
+# at the end. ``model.fit`` lines are commented out: the check diagnoses the
+# model before training, and it keeps the suite fast.
+#
+# Expected sets are the warning and error codes with ``train=False``;
+# FAULTY_INFO lists info codes that must be among the findings;
+# FAULTY_PROBE_CODES the AE3xx/AE4xx codes the probe families should add.
+# ---------------------------------------------------------------------------
+
+# MNIST-like data: digit-sized blobs on exact-zero background, in [0, 1].
+_DIGITS_TRAIN = """\
+import numpy as np  # [completed] the article loads MNIST; same shape, made up
+_rng = np.random.default_rng(0)
+_yy, _xx = np.mgrid[0:28, 0:28]
+_img = np.zeros((256, 28, 28))
+for _k in range(3):
+    _cy, _cx = _rng.uniform(7, 21, size=(2, 256, 1, 1))
+    _img += np.exp(-((_yy - _cy) ** 2 + (_xx - _cx) ** 2) / (2 * 2.5**2))
+_img = np.clip(_img, 0, 1)
+_img[_img < 0.1] = 0.0
+"""
+_X784 = _DIGITS_TRAIN + 'x_train = _img.reshape(256, 784).astype("float32")\n'
+_X28 = _DIGITS_TRAIN + 'x_train = _img[..., None].astype("float32")\n'
+
+FAULTY_INFO: dict[str, set[str]] = {}
+
+# -- seed 000: "Why is my Keras autoencoder graph disconnected?" ------------
+
+FAULTY["000_ex1_decoder_reads_input"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+from keras.layers import Input, Dense
+
+# Incorrect connection: latent_space is not passed to the decoder
+input_dim = 784
+encoding_dim = 32
+
+input_img = Input(shape=(input_dim,))
+encoded = Dense(encoding_dim, activation='relu')(input_img)
+# Missing connection here!  The decoder doesn't receive encoded representation.
+decoded = Dense(input_dim, activation='sigmoid')(input_img) # This is wrong!
+
+autoencoder = keras.Model(input_img, decoded)
+autoencoder.compile(optimizer='adadelta', loss='binary_crossentropy')
+"""
+    + _X784,
+    {"data": "x_train"},
+    # Keras builds this model without complaint (no "disconnected" error):
+    # `encoded` (line 10) dangles, and the decoder reads the input directly.
+    {"AE102", "AE103"},
+)
+# Keras 3's Adadelta defaults to learning_rate=0.001 (Keras 2's classic
+# examples relied on 1.0), so the loss barely moves.
+FAULTY_PROBE_CODES["000_ex1_decoder_reads_input"] = {"AE402"}
+
+FAULTY["000_ex2_sigmoid_bottleneck"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+from keras.layers import Input, Dense
+
+input_dim = 784
+encoding_dim = 32
+
+input_img = Input(shape=(input_dim,))
+encoded = Dense(encoding_dim, activation='sigmoid')(input_img) # Problematic activation
+decoded = Dense(input_dim, activation='sigmoid')(encoded)
+
+autoencoder = keras.Model(input_img, decoded)
+autoencoder.compile(optimizer='adadelta', loss='binary_crossentropy')
+"""
+    + _X784,
+    {"data": "x_train"},
+    {"AE106"},
+)
+# Catalogue: AE302/AE305 (000 ex.2); the adadelta default makes AE402 likely.
+FAULTY_PROBE_CODES["000_ex2_sigmoid_bottleneck"] = {"AE302", "AE305", "AE402"}
+
+FAULTY["000_ex3_corrected"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+from keras.layers import Input, Dense
+
+input_dim = 784
+encoding_dim = 32
+
+input_img = Input(shape=(input_dim,))
+encoded = Dense(encoding_dim, activation='relu')(input_img)
+decoded = Dense(input_dim, activation='sigmoid')(encoded)
+
+autoencoder = keras.Model(input_img, decoded)
+autoencoder.compile(optimizer='adam', loss='binary_crossentropy')
+
+autoencoder.summary() # Always inspect the model summary to verify connectivity
+
+# Training the autoencoder (Illustrative, parameters need adjustment based on dataset)
+# autoencoder.fit(x_train, x_train, epochs=50, batch_size=256, shuffle=True)
+"""
+    + _X784,
+    {"data": "x_train"},
+    set(),
+)
+FAULTY_PROBE_CODES["000_ex3_corrected"] = set()
+
+# The classic behind the article's title (its prose, not a snippet): a
+# standalone decoder built from a tensor computed from the encoder's input.
+# Keras raises; the autoencoder built before that line is still diagnosed.
+FAULTY["000_prose_standalone_decoder"] = (
+    """\
+import numpy as np
+import keras
+from keras import layers
+
+input_img = keras.Input(shape=(784,))
+encoded = layers.Dense(32, activation="relu")(input_img)
+decoded = layers.Dense(784, activation="sigmoid")(encoded)
+autoencoder = keras.Model(input_img, decoded)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+
+latent_input = keras.Input(shape=(32,))
+decoder = keras.Model(latent_input, decoded)
+"""
+    + _X784,
+    {"data": "x_train"},
+    {"AE101"},
+)
+
+# -- seed 001: "Why is my Keras graph disconnected, preventing tensor value
+# retrieval?" Its snippets are classifiers (10 features -> 1 or 2 outputs);
+# diagnosed as autoencoders, their output shape differs from the input's
+# (AE105, honestly). Example 1 holds the broken and the corrected model in
+# one snippet; they are split here.
+
+FAULTY["001_ex1_broken"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+# Incorrect connection:  Dense layer missing input
+input_layer = keras.Input(shape=(10,))
+dense1 = keras.layers.Dense(5, activation='relu')
+dense2 = keras.layers.Dense(1, activation='sigmoid')
+
+# Missing connection between dense1 and dense2
+model = keras.Model(inputs=input_layer, outputs=dense2(input_layer))  # Incorrect!
+
+model.compile(optimizer='adam', loss='binary_crossentropy')
+
+# Attempting to predict will likely fail due to the disconnected graph
+# model.predict(np.random.rand(1, 10))
+""",
+    {},
+    # dense1 (line 6) is created and never called: AE102. Nothing is
+    # disconnected under Keras 3 (model.predict works). Output (None, 1) vs
+    # input (None, 10): AE105.
+    {"AE102", "AE105"},
+)
+
+FAULTY["001_ex1_corrected"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+# Corrected version
+input_layer = keras.Input(shape=(10,))
+dense1 = keras.layers.Dense(5, activation='relu')(input_layer) #Correct connection
+dense2 = keras.layers.Dense(1, activation='sigmoid')(dense1)     #Correct connection
+model = keras.Model(inputs=input_layer, outputs=dense2)
+
+model.compile(optimizer='adam', loss='binary_crossentropy')
+# model.predict(np.random.rand(1, 10)) #Now functions correctly
+""",
+    {},
+    # Correctly connected, but a 10 -> 1 classifier, not an autoencoder.
+    {"AE105"},
+)
+
+FAULTY["001_ex2_custom_layer_tf_constant"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+class MyCustomLayer(keras.layers.Layer):
+    def call(self, inputs):
+        # Incorrect:  This creates a tensor outside the graph
+        x = tf.constant([[1.0, 2.0]]) + inputs #Problem Line:  tf.constant creates a disconnected tensor
+        return x
+
+input_layer = keras.Input(shape=(2,))
+custom_layer = MyCustomLayer()(input_layer)
+model = keras.Model(inputs=input_layer, outputs=custom_layer)
+
+#model.compile(optimizer='adam', loss='mse')  #Will probably fail compilation
+""",
+    {},
+    # Under Keras 3 nothing is disconnected: the output is inputs + [1, 2]
+    # and depends on the input, so no AE111 (the catalogue's claim for this
+    # example does not hold). It compiles fine too. What is honestly wrong as
+    # an autoencoder: the code is as wide as the input (2 -> 2): AE104.
+    {"AE104"},
+)
+FAULTY_INFO["001_ex2_custom_layer_tf_constant"] = {"AE109"}
+
+FAULTY["001_ex2_corrected"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+#Corrected Version:
+class MyCustomLayer(keras.layers.Layer):
+    def call(self, inputs):
+      return inputs + tf.keras.backend.constant([[1.0, 2.0]]) #Using backend to maintain graph connection
+
+input_layer = keras.Input(shape=(2,))
+custom_layer = MyCustomLayer()(input_layer)
+model = keras.Model(inputs=input_layer, outputs=custom_layer)
+
+#model.compile(optimizer='adam', loss='mse') #Now correctly compiles
+""",
+    {},
+    # The "fix" builds the same function as the broken version (verified:
+    # both map [1, 5] to [2, 7]); same honest findings.
+    {"AE104"},
+)
+FAULTY_INFO["001_ex2_corrected"] = {"AE109"}
+
+_SEED001_EX3 = """\
+import tensorflow as tf
+from tensorflow import keras
+import numpy as np
+
+input_layer = keras.Input(shape=(10,))
+dense1 = keras.layers.Dense(5, activation='relu')(input_layer)
+dense2 = keras.layers.Dense(2, activation='softmax')(dense1) # Output shape is (None, 2)
+
+model = keras.Model(inputs=input_layer, outputs=dense2)
+
+# Incorrect: Using a loss function incompatible with the output shape
+{bce}model.compile(optimizer='adam', loss='binary_crossentropy') #Problem: Binary crossentropy expects a single output.
+
+# Corrected version: Using categorical_crossentropy for multi-class classification
+{cce}model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy']) #Correct loss function
+
+
+# Sample data for demonstration
+X = np.random.rand(100, 10)
+Y = keras.utils.to_categorical(np.random.randint(0, 2, 100), num_classes=2) #One-hot encoded labels
+
+# model.fit(X, Y, epochs=10)
+"""
+
+FAULTY["001_ex3_as_written_cce"] = (
+    _SEED001_EX3.format(bce="#", cce=""),
+    {},
+    # A classifier (10 -> 2): AE105; softmax + a categorical loss on what
+    # should be a reconstruction: AE108.
+    {"AE105", "AE108"},
+)
+FAULTY["001_ex3_broken_bce"] = (
+    _SEED001_EX3.format(bce="", cce="#"),
+    {},
+    # The article's "incorrect" line: softmax with binary cross-entropy on a
+    # multi-unit output: AE108 (and still not an autoencoder: AE105).
+    {"AE105", "AE108"},
+)
+
+# -- seed 002: "What caused the error in the deep convolutional autoencoder?"
+# Elided "(Input shape definition and data loading)": input_shape =
+# (28, 28, 1), encoded_dim = 32, MNIST-like x_train (appended).
+
+FAULTY["002_ex1_sigmoid_everywhere"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+input_shape = (28, 28, 1)  # [completed]
+encoded_dim = 32  # [completed]
+
+model = keras.Sequential([
+    keras.layers.Conv2D(32, (3, 3), activation='sigmoid', padding='same', input_shape=input_shape),
+    keras.layers.MaxPooling2D((2, 2), padding='same'),
+    # ... more convolutional layers with sigmoid activation ...
+    keras.layers.Conv2D(32, (3, 3), activation='sigmoid', padding='same'),  # [completed]
+    keras.layers.MaxPooling2D((2, 2), padding='same'),  # [completed]
+    keras.layers.Flatten(),
+    keras.layers.Dense(encoded_dim, activation='sigmoid'), # Bottleneck layer
+    keras.layers.Dense(784, activation='sigmoid'), # This will likely yield poor results
+    keras.layers.Reshape((28, 28, 1))
+])
+
+model.compile(optimizer='adam', loss='mse')
+# model.fit(x_train, x_train, epochs=10)
+"""
+    + _X28,
+    {"data": "x_train"},
+    {"AE106", "AE107"},
+)
+FAULTY_PROBE_CODES["002_ex1_sigmoid_everywhere"] = {"AE302", "AE305"}
+
+_SEED002_EX2 = """\
+import tensorflow as tf
+from tensorflow import keras
+
+input_shape = (28, 28, 1)  # [completed]
+encoded_dim = 32  # [completed]
+
+model = keras.Sequential([
+    # ... (Conv layers with ReLU activation) ...
+    keras.layers.Conv2D(32, (3, 3), activation='relu', padding='same'{input_shape}),  # [completed]
+    keras.layers.MaxPooling2D((2, 2), padding='same'),  # [completed]
+    keras.layers.Conv2D(64, (3, 3), activation='relu', padding='same'),  # [completed]
+    keras.layers.MaxPooling2D((2, 2), padding='same'),  # [completed]
+    keras.layers.Flatten(),
+    keras.layers.Dense(encoded_dim, activation='relu'),
+    # ... (Decoder layers with ReLU activation) ...
+    keras.layers.Dense(7*7*64, activation='relu'),  # [completed: example 3's decoder]
+    keras.layers.Reshape((7, 7, 64)),  # [completed]
+    keras.layers.Conv2DTranspose(64, (3, 3), strides=(2, 2), activation='relu', padding='same'),  # [completed]
+    keras.layers.Conv2DTranspose(32, (3, 3), strides=(2, 2), activation='relu', padding='same'),  # [completed]
+    keras.layers.Conv2D(1, (3, 3), activation='sigmoid', padding='same'),  # [completed]
+])
+
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.1) # Very high learning rate
+model.compile(optimizer=optimizer, loss='mse')
+# model.fit(x_train, x_train, epochs=10)
+"""
+
+FAULTY["002_ex2_high_lr"] = (
+    # The elided conv layers take input_shape like examples 1 and 3 do.
+    _SEED002_EX2.format(input_shape=", input_shape=input_shape") + _X28,
+    {"data": "x_train"},
+    # A learning rate is not visible in the structure: only the probes see it.
+    set(),
+)
+FAULTY_PROBE_CODES["002_ex2_high_lr"] = {"AE303", "AE401"}
+
+FAULTY["002_ex2_no_input_shape"] = (
+    # Read literally the snippet gives no input shape anywhere (its fit()
+    # would build it): an unbuilt Sequential, built from x_train's shape.
+    _SEED002_EX2.format(input_shape="") + _X28,
+    {"data": "x_train"},
+    {"AE112"},
+)
+
+FAULTY["002_ex3_improved"] = (
+    """\
+import tensorflow as tf
+from tensorflow import keras
+
+input_shape = (28, 28, 1)  # [completed]
+encoded_dim = 32  # [completed]
+
+model = keras.Sequential([
+    keras.layers.Conv2D(32, (3, 3), activation='relu', padding='same', kernel_initializer='he_normal', input_shape=input_shape),
+    keras.layers.BatchNormalization(),
+    keras.layers.MaxPooling2D((2, 2), padding='same'),
+    keras.layers.Conv2D(64, (3, 3), activation='relu', padding='same', kernel_initializer='he_normal'),
+    keras.layers.BatchNormalization(),
+    keras.layers.MaxPooling2D((2, 2), padding='same'),
+    keras.layers.Flatten(),
+    keras.layers.Dense(encoded_dim, activation='relu', kernel_initializer='he_normal'),
+    keras.layers.Dense(7*7*64, activation='relu', kernel_initializer='he_normal'),
+    keras.layers.Reshape((7, 7, 64)),
+    keras.layers.Conv2DTranspose(64, (3, 3), strides=(2, 2), activation='relu', padding='same'),
+    keras.layers.Conv2DTranspose(32, (3, 3), strides=(2, 2), activation='relu', padding='same'),
+    keras.layers.Conv2D(1, (3, 3), activation='sigmoid', padding='same')
+])
+
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.001)
+model.compile(optimizer=optimizer, loss='mse')
+# model.fit(x_train, x_train, epochs=50)
+"""
+    + _X28,
+    {"data": "x_train"},
+    set(),
+)
+FAULTY_PROBE_CODES["002_ex3_improved"] = set()
+
+# Seed 002's prose (not its snippets) motivates AE105, AE110 and AE201.
+FAULTY["002_prose_decoder_32_for_28"] = (
+    """\
+import keras
+from keras import layers
+
+inp = keras.Input(shape=(28, 28, 1))
+h = layers.Conv2D(16, 3, activation="relu", padding="same")(inp)
+h = layers.MaxPooling2D(2, padding="same")(h)
+h = layers.Conv2D(8, 3, activation="relu", padding="same")(h)
+h = layers.MaxPooling2D(2, padding="same")(h)
+h = layers.Conv2D(8, 3, activation="relu", padding="same")(h)
+h = layers.MaxPooling2D(2, padding="same")(h)
+h = layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(h)
+h = layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(h)
+h = layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
+out = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+    + _X28,
+    {"data": "x_train"},
+    # 28 -> 14 -> 7 -> 4 (padding='same' rounds up), then 4 -> 8 -> 16 -> 32.
+    {"AE105"},
+)
+
+FAULTY["002_prose_large_init"] = (
+    """\
+import keras
+from keras import layers
+
+init = keras.initializers.RandomNormal(stddev=1.0)
+autoencoder = keras.Sequential([
+    keras.Input(shape=(784,)),
+    layers.Dense(256, activation="relu", kernel_initializer=init),
+    layers.Dense(64, activation="relu", kernel_initializer=init),
+    layers.Dense(256, activation="relu", kernel_initializer=init),
+    layers.Dense(784, activation="sigmoid", kernel_initializer=init),
+])
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+    + _X784,
+    {"data": "x_train"},
+    {"AE110"},
+)
+
+FAULTY["002_prose_pixels_0_255"] = (
+    FAULTY["002_ex3_improved"][0] + "x_train = x_train * 255.0  # never normalised\n",
+    {"data": "x_train"},
+    # Scale far from unit (AE201), and a sigmoid output cannot reach 255 (AE203).
+    {"AE201", "AE203"},
+)
+
+# -- seed 003: "Why does my autoencoder produce identical outputs?" --------
+# All three snippets build `tf.keras.Model(inputs=encoder.input, ...)` on
+# Sequentials without an Input: in Keras 3 `encoder.input` raises
+# AttributeError ("The layer sequential has never been called and thus has
+# no defined input."), so none of them runs as written. With data, the
+# engine builds the encoder from the data's shape and goes on (AE112
+# warning); without, AE112 is an error. tf.random.set_seed(0) is added for
+# determinism.
+
+_SEED003_HEAD = """\
+import tensorflow as tf
+tf.random.set_seed(0)  # [completed] determinism
+
+# Example data (replace with your actual data)
+input_dim = 100
+latent_dim = {latent}
+input_data = tf.random.normal((1000, input_dim)) #1000 samples
+"""
+
+_SEED003_LOOP = """
+# Training loop
+for epoch in range(100):
+    with tf.GradientTape() as tape:
+        reconstructed = autoencoder(input_data)
+        loss = loss_fn(input_data, reconstructed)
+    gradients = tape.gradient(loss, autoencoder.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, autoencoder.trainable_variables))
+    print(f'Epoch: {epoch}, Loss: {loss.numpy()}')
+
+# Test with a single input
+test_input = tf.random.normal((1, input_dim))
+test_output = autoencoder(test_input)
+print(f"Test output: {test_output.numpy()}")
+"""
+
+FAULTY["003_ex1_latent_and_loss"] = (
+    _SEED003_HEAD.format(latent="10  # Try 20, 50 or input_dim/2 to see the effects")
+    + """
+# Encoder
+encoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu'),
+    tf.keras.layers.Dense(latent_dim)
+])
+
+# Decoder
+decoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu'),
+    tf.keras.layers.Dense(input_dim)
+])
+
+# Autoencoder
+autoencoder = tf.keras.Model(inputs=encoder.input, outputs=decoder(encoder.output))
+
+# Loss
+loss_fn = tf.keras.losses.MeanSquaredError() #Try MeanAbsoluteError instead
+# optimizer = tf.keras.optimizers.Adam(learning_rate=0.001) #Try different learning rates
+
+# Example using clipnorm. Use clipvalue for value clipping, if needed.  [comment moved up: line length]
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.001, clipnorm=1)
+"""
+    + _SEED003_LOOP,
+    {"data": "input_data"},
+    {"AE112"},
+)
+FAULTY_INFO["003_ex1_latent_and_loss"] = {"AE109"}  # compiled by hand: no compile()
+# Catalogue: AE404/AE405 for 003 (i.i.d. Gaussian data cannot be compressed).
+FAULTY_PROBE_CODES["003_ex1_latent_and_loss"] = {"AE405"}
+
+FAULTY["003_ex2_initializer"] = (
+    _SEED003_HEAD.format(latent="20  # Adjusted latent dimension")
+    + """
+# Define weights initialization
+initializer = tf.keras.initializers.RandomNormal(mean=0., stddev=0.05) #Try He normal
+
+# Encoder
+encoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu', kernel_initializer=initializer),
+    tf.keras.layers.Dense(latent_dim, kernel_initializer=initializer)
+])
+
+# Decoder
+decoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu', kernel_initializer=initializer),
+    tf.keras.layers.Dense(input_dim, kernel_initializer=initializer)
+])
+
+# Autoencoder
+autoencoder = tf.keras.Model(inputs=encoder.input, outputs=decoder(encoder.output))
+
+# Loss and optimizer
+loss_fn = tf.keras.losses.MeanSquaredError()
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.001) # try a lower learning rate like 0.0001
+"""
+    + _SEED003_LOOP,
+    {"data": "input_data"},
+    {"AE112", "AE110"},
+)
+FAULTY_INFO["003_ex2_initializer"] = {"AE109"}
+FAULTY_PROBE_CODES["003_ex2_initializer"] = {"AE405"}
+
+FAULTY["003_ex3_low_lr_clipping"] = (
+    _SEED003_HEAD.format(latent="20  # Adjusted latent dimension")
+    + """
+# Encoder
+encoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu'),
+    tf.keras.layers.Dense(latent_dim)
+])
+
+# Decoder
+decoder = tf.keras.Sequential([
+    tf.keras.layers.Dense(50, activation='relu'),
+    tf.keras.layers.Dense(input_dim)
+])
+
+# Autoencoder
+autoencoder = tf.keras.Model(inputs=encoder.input, outputs=decoder(encoder.output))
+
+# Loss and optimizer
+loss_fn = tf.keras.losses.MeanSquaredError()
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.0001, clipnorm=1)  # Low learning rate and clipping
+"""
+    + _SEED003_LOOP,
+    {"data": "input_data"},
+    {"AE112"},
+)
+FAULTY_INFO["003_ex3_low_lr_clipping"] = {"AE109"}
+FAULTY_PROBE_CODES["003_ex3_low_lr_clipping"] = {"AE405"}
+
+# Seed 003's prose: a latent space as wide as the input (AE104), and data
+# dominated by zeros, where an all-zero output already scores well (AE205).
+FAULTY["003_prose_latent_too_wide"] = (
+    """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+z = rng.normal(size=(1000, 8))
+x = np.tanh(z @ rng.normal(size=(8, 100)) / 3.0).astype("float32")
+
+inp = keras.Input(shape=(100,))
+h = layers.Dense(128, activation="relu")(inp)
+code = layers.Dense(100, activation="relu")(h)
+h = layers.Dense(128, activation="relu")(code)
+out = layers.Dense(100)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+    {"data": "x"},
+    {"AE104"},
+)
+
+FAULTY["003_prose_mostly_zeros"] = (
+    """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+x = (rng.random((1000, 100)) > 0.995).astype("float32")  # 99.5% zeros
+
+inp = keras.Input(shape=(100,))
+h = layers.Dense(32, activation="relu")(inp)
+code = layers.Dense(8, activation="relu")(h)
+h = layers.Dense(32, activation="relu")(code)
+out = layers.Dense(100, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+    {"data": "x"},
+    {"AE205"},
+)
+
+# -- seed 004: "Why am I getting incorrect data from my TF 2.0 AutoEncoder?"
+
+_SEED004_EX1_MODEL = """\
+model = tf.keras.Sequential([
+  tf.keras.layers.Dense(16, activation='relu', input_shape=(784,)), # Too few neurons
+  tf.keras.layers.Dense(8, activation='relu'), # Bottleneck layer too narrow
+  tf.keras.layers.Dense(16, activation='relu'),
+  tf.keras.layers.Dense(784, activation='sigmoid')
+])
+"""
+
+FAULTY["004_ex1_small_capacity"] = (
+    """\
+import tensorflow as tf
+
+# Insufficient model capacity
+"""
+    + _SEED004_EX1_MODEL
+    + """
+# ... (rest of training code)
+"""
+    + _X784,
+    {"data": "x_train"},
+    # A narrow (8-unit) code is a modelling choice, not a fault in the
+    # catalogue; the elided training code leaves it uncompiled (AE109 info).
+    set(),
+)
+FAULTY_INFO["004_ex1_small_capacity"] = {"AE109"}
+
+FAULTY["004_ex2_high_lr"] = (
+    """\
+import tensorflow as tf
+
+model = tf.keras.Sequential([
+  # ... (Appropriate model architecture) ...
+  tf.keras.Input(shape=(784,)),  # [completed]
+  tf.keras.layers.Dense(128, activation='relu'),  # [completed]
+  tf.keras.layers.Dense(32, activation='relu'),  # [completed]
+  tf.keras.layers.Dense(128, activation='relu'),  # [completed]
+  tf.keras.layers.Dense(784, activation='sigmoid'),  # [completed]
+])
+
+optimizer = tf.keras.optimizers.Adam(learning_rate=0.1) # Too high learning rate
+
+# ... (rest of training code)
+model.compile(optimizer=optimizer, loss='mse')  # [completed: as in example 3]
+"""
+    + _X784,
+    {"data": "x_train"},
+    set(),
+)
+FAULTY_PROBE_CODES["004_ex2_high_lr"] = {"AE401", "AE403"}
+
+FAULTY["004_ex3_unnormalized"] = (
+    """\
+import tensorflow as tf
+import numpy as np
+
+# Unnormalized data
+data = np.random.rand(1000, 784) * 1000  # High variance
+
+# ... (model definition) ...
+"""
+    + _SEED004_EX1_MODEL.replace("\n", "  # [completed: example 1's model]\n", 1)
+    + """
+model.compile(optimizer='adam', loss='mse')
+# model.fit(data, data, epochs=10)  # Training without normalization
+""",
+    {"data": "data"},
+    # Scale in the hundreds (AE201); the sigmoid output cannot reach targets
+    # up to 1000 (AE203).
+    {"AE201", "AE203"},
+)
+FAULTY_PROBE_CODES["004_ex3_unnormalized"] = {"AE405"}
+
+# Seed 004's prose: a loss that does not fit the output (AE108): a linear
+# output trained with binary cross-entropy, which expects probabilities.
+FAULTY["004_prose_linear_bce"] = (
+    """\
+import keras
+from keras import layers
+
+inp = keras.Input(shape=(784,))
+h = layers.Dense(64, activation="relu")(inp)
+h = layers.Dense(16, activation="relu")(h)
+h = layers.Dense(64, activation="relu")(h)
+out = layers.Dense(784)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+    + _X784,
+    {"data": "x_train"},
+    {"AE108"},
+)
