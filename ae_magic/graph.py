@@ -137,9 +137,13 @@ class _Builder:
     def _add(self, tensor: Any, op: Any, scope: str, parents: list[int], *, is_input: bool) -> int:
         ctx = self.ctx
         call = ctx.call_for_output(tensor)
-        line = call.line if call else None
+        # A call made by Keras itself (Sequential building its graph) points
+        # at the Sequential line; the layer's own constructor line is sharper.
+        line = call.line if call is not None and call.direct else None
         if line is None and op is not None:
-            line = ctx.creation_lines.get(id(op))
+            line = ctx.creation_lines.get(id(op)) or None
+        if line is None and call is not None:
+            line = call.line
         variable = (call.variable if call else None) or ctx.var_of(tensor)
         name = f"{scope}{getattr(op, 'name', None) or getattr(tensor, 'name', 'input')}"
         shape = list(tensor.shape)
@@ -298,8 +302,11 @@ def _divergence(g: GraphInfo, model: Any) -> dict[str, Any] | None:
             if sp is not None and (not enc_sizes or enc_sizes[-1] != sp):
                 enc_sizes.append(sp)
         mirror = list(reversed(enc_sizes))
-        prev: tuple[Any, ...] | None = None
-        pos = -1
+        result["encoder_sizes"] = [list(e) for e in enc_sizes]
+        prev: tuple[Any, ...] | None = _spatial(chain[code_k].shape) if code_k < len(chain) else None
+        pos = mirror.index(prev) if prev in mirror else -1
+        if pos < 0:
+            prev = None
         for n in chain[code_k + 1 :]:
             sp = _spatial(n.shape)
             if sp is None or sp == prev:
@@ -308,7 +315,7 @@ def _divergence(g: GraphInfo, model: Any) -> dict[str, Any] | None:
                 # first spatial size of the decoder (after Reshape or the code)
                 pos = mirror.index(sp) if sp in mirror else -1
                 if pos < 0:
-                    result.update(node=n.name, line=n.line, cls=n.cls, expected=None, actual=list(sp), reason="start")
+                    result.update(node=n.name, line=n.line, expected=None, actual=list(sp), reason="start")
                     result["class"] = n.cls
                     return result
             else:

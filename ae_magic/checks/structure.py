@@ -178,32 +178,34 @@ def check_bypass(ctx: Context) -> list[Finding]:
     code = g.nodes[g.code]
     if g.bypass_paths:
         path = g.bypass_paths[0]
+        main_edges = set(zip(g.main_path, g.main_path[1:], strict=False))
+        # The first edge of the bypass that the main path does not take: where
+        # the shortcut leaves; the next node back on the main path: where it joins.
+        k = next((i for i in range(len(path) - 1) if (path[i], path[i + 1]) not in main_edges), 0)
+        leave = g.nodes[path[k]]
         main = set(g.main_path)
-        # where the bypass leaves the main path and where it rejoins it
-        leave = next((g.nodes[i] for i in path if i in main), None)
-        off = [g.nodes[i] for i in path if i not in main]
-        join = next((g.nodes[i] for i in reversed(path) if i in main and g.nodes[i] is not leave), None)
-        first_off = off[0] if off else None
-        line, src = _loc(ctx, join or first_off)
-        via = " -> ".join(_label(ctx, n) for n in off[:4]) or "a direct connection"
+        join = next((g.nodes[i] for i in path[k + 1 :] if i in main), g.nodes[path[-1]])
+        between = [g.nodes[i] for i in path[k + 1 :] if i not in main]
+        line, src = _loc(ctx, join)
+        via = (" through " + " -> ".join(_label(ctx, n) for n in between[:4])) if between else " directly"
+        bypass_w = max(w for w, _ in g.path_minima if w is not None)
         findings.append(
             Finding(
                 code="AE103",
                 severity="warning",
                 title="A path to the output bypasses the bottleneck",
                 message=(
-                    f"The narrowest layer is {_label(ctx, code)} with {g.code_width} features, but a second path "
-                    f"from {_label(ctx, leave) if leave else 'the input'} reaches the output through {via}"
-                    + (f", joining at {_label(ctx, join)}" if join else "")
-                    + f" with at least {max(w for w, _ in g.path_minima if w is not None)} features. "
-                    "The model can copy the input around the code instead of compressing it."
+                    f"The narrowest layer is {_label(ctx, code)} with {g.code_width} features, but "
+                    f"{_label(ctx, leave)} also feeds {_label(ctx, join)}{via}, skipping the code: a path "
+                    f"with at least {bypass_w} features reaches the output. The model can copy the input "
+                    "around the code instead of compressing it."
                 ),
                 line=line,
-                layer=(join or first_off).name if (join or first_off) else None,
+                layer=join.name,
                 source_line=src,
                 evidence={"code_layer": code.name, "code_width": g.code_width,
-                          "bypass": [g.nodes[i].name for i in path],
-                          "bypass_min_width": min((g.nodes[i].width or 0) for i in path[1:]) if len(path) > 1 else None},
+                          "bypass": [g.nodes[i].name for i in path], "bypass_min_width": bypass_w,
+                          "shortcut_from": leave.name, "shortcut_to": join.name},
                 fix="Remove the skip/concatenate connection around the code, or narrow it, so every path passes "
                 "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).",
             )
@@ -337,12 +339,14 @@ def _fmt(shape: Any) -> str:
 
 def _resize_fix(d: dict[str, Any], ins: tuple, outs: tuple) -> str:
     sp_in = ins[:-1]
-    odd = [s for s in sp_in if isinstance(s, int) and s % 2]
+    enc = [tuple(e) for e in d.get("encoder_sizes") or []]
+    odd = [e[0] for e in enc[:-1] if e and isinstance(e[0], int) and e[0] % 2]
     if outs[:-1] and all(isinstance(a, int) and isinstance(b, int) and a > b for a, b in zip(outs[:-1], sp_in, strict=False)):
         crop = [(a - b) for a, b in zip(outs[:-1], sp_in, strict=False)]
         if len(crop) == 2:
             return (
-                f"A pooling step rounded an odd size up (padding='same' on {'x'.join(map(str, odd)) or 'an odd size'}). "
+                f"A downsampling step rounded an odd size up ({odd[0] if odd else 'an odd size'} -> "
+                f"{(odd[0] + 1) // 2 if odd else '?'} with padding='same'), so doubling overshoots. "
                 "Either pad the input to a size divisible by the total stride, use padding='valid' on that pooling, "
                 f"or crop at the end: `layers.Cropping2D((({crop[0] // 2}, {crop[0] - crop[0] // 2}), "
                 f"({crop[1] // 2}, {crop[1] - crop[1] // 2})))`."
