@@ -46,10 +46,7 @@ def run_cell(
     with kc.record_layer_calls(on_call, depth), kc.record_layer_creation(
         lambda layer: creation_lines.setdefault(id(layer), _cell_line(ns) or 0)
     ):
-        if runner is not None:
-            exc = runner(source)
-        else:
-            exc = _exec(source, ns, filename or CELL_FILENAME)
+        exc = runner(source) if runner is not None else _exec(source, ns, filename or CELL_FILENAME)
 
     changed = [k for k, v in ns.items() if before.get(k) != id(v) and not k.startswith("_")]
     ctx.bound = sorted(changed, key=lambda k: ctx.assign_lines.get(k, 0))
@@ -305,10 +302,10 @@ def _decoder_fix(ctx: Context, latent_input: Any) -> str | None:
     model = ctx.model
     try:
         width = kc.width_of(latent_input.shape)
-        layers = [l for l in model.layers if not isinstance(l, kc.keras.layers.InputLayer)]
+        layers = [lyr for lyr in model.layers if not isinstance(lyr, kc.keras.layers.InputLayer)]
         # Decoder layers: those after the last layer whose output has the latent's width.
         idx = max(
-            (i for i, l in enumerate(layers) if kc.width_of(getattr(l, "output", None).shape) == width),
+            (i for i, lyr in enumerate(layers) if kc.width_of(getattr(lyr, "output", None).shape) == width),
             default=None,
         )
     except Exception:

@@ -276,10 +276,8 @@ def record_layer_calls(
             except Exception:
                 flat = list(args)
             if any(isinstance(a, keras.KerasTensor) for a in flat):
-                try:
+                with contextlib.suppress(Exception):
                     callback(self, args, kwargs, out)
-                except Exception:
-                    pass
         return out
 
     base.__call__ = patched
@@ -297,10 +295,8 @@ def record_layer_creation(callback: Callable[[Any], None]) -> Iterator[None]:
 
     def patched(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        try:
+        with contextlib.suppress(Exception):
             callback(self)
-        except Exception:
-            pass
 
     base.__init__ = patched
     try:

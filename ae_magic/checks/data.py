@@ -80,7 +80,7 @@ def check_data_shape(ctx: Context) -> list[Finding]:
                 code="AE204", severity="error", title="The data is not numeric",
                 message=f"{name} has dtype {d.dtype}; a Keras model needs numbers (float32).",
                 evidence={"dtype": str(d.dtype), "shape": list(d.shape)},
-                fix=f"{ctx.data_name or 'x'} = np.asarray({ctx.data_name or 'x'}, dtype='float32')  # after converting the values to numbers",
+                fix=f"{ctx.data_name or 'x'} = np.asarray({ctx.data_name or 'x'}, dtype='float32')  # once the values are numbers",
             )
         ]
     if d.ndim == 0 or len(d) == 0:

@@ -567,7 +567,8 @@ def check_initializer(ctx: Context) -> list[Finding]:
         receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
         fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
         act = n.activation or "linear"
-        rec = math.sqrt(2.0 / fan_in) if act in ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu") else math.sqrt(2.0 / (fan_in + fan_out))
+        relu_like = act in ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu")
+        rec = math.sqrt(2.0 / fan_in) if relu_like else math.sqrt(2.0 / (fan_in + fan_out))
         scaled.append((n, std, rec))
     findings: list[Finding] = []
     if constant:
