@@ -68,6 +68,11 @@ def _name(ctx: Context, target: bool = False) -> str:
     return f"`{n}`" if n else ("the target" if target else "the data")
 
 
+def _Name(ctx: Context, target: bool = False) -> str:  # noqa: N802 - sentence-initial form of _name
+    n = _name(ctx, target)
+    return n[0].upper() + n[1:]
+
+
 def check_data_shape(ctx: Context) -> list[Finding]:
     """AE204: the data's shape or dtype does not fit the model's input."""
     d = ctx.data
@@ -78,14 +83,14 @@ def check_data_shape(ctx: Context) -> list[Finding]:
         return [
             Finding(
                 code="AE204", severity="error", title="The data is not numeric",
-                message=f"{name} has dtype {d.dtype}; a Keras model needs numbers (float32).",
+                message=f"{_Name(ctx)} has dtype {d.dtype}; a Keras model needs numbers (float32).",
                 evidence={"dtype": str(d.dtype), "shape": list(d.shape)},
                 fix=f"{ctx.data_name or 'x'} = np.asarray({ctx.data_name or 'x'}, dtype='float32')  # once the values are numbers",
             )
         ]
     if d.ndim == 0 or len(d) == 0:
         return [Finding(code="AE204", severity="error", title="The data is empty",
-                        message=f"{name} has shape {d.shape}: there are no samples to train on.",
+                        message=f"{_Name(ctx)} has shape {d.shape}: there are no samples to train on.",
                         evidence={"shape": list(d.shape)}, fix="Pass the training array, shaped (n_samples, ...).")]
     m = ctx.model
     if m is None:
@@ -108,7 +113,7 @@ def check_data_shape(ctx: Context) -> list[Finding]:
     return [
         Finding(
             code="AE204", severity="error", title="The data's shape does not fit the model's input",
-            message=(f"{name} has samples of shape {tuple(have)} (array {tuple(d.shape)}), but `{ctx.model_name}` "
+            message=(f"{_Name(ctx)} has samples of shape {tuple(have)} (array {tuple(d.shape)}), but `{ctx.model_name}` "
                      f"expects {tuple(want)}: fit() would fail."),
             evidence={"data_shape": list(d.shape), "model_input": want},
             fix=fix,
@@ -137,7 +142,7 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
         findings.append(
             Finding(
                 code="AE202", severity="error", title="NaN or Inf values in the data",
-                message=(f"{name} holds {n_nan} NaN and {n_inf} Inf values in {len(rows)} of {len(arr)} samples "
+                message=(f"{_Name(ctx, is_target)} holds {n_nan} NaN and {n_inf} Inf values in {len(rows)} of {len(arr)} samples "
                          f"(first rows: {', '.join(map(str, rows[:5].tolist()))}). One NaN makes the loss NaN "
                          "and ruins the weights on the first step."),
                 evidence={"nan": n_nan, "inf": n_inf, "rows_affected": len(rows), "first_rows": rows[:10].tolist()},
@@ -172,7 +177,7 @@ def check_scale(ctx: Context) -> list[Finding]:
     return [
         Finding(
             code="AE201", severity="warning", title="The data is not normalised",
-            message=(f"{_name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
+            message=(f"{_Name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
                      "gradients huge, so a normal learning rate overshoots; and a sigmoid output cannot reach "
                      "them at all."),
             evidence={"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std},
