@@ -68,7 +68,7 @@ def _name(ctx: Context, target: bool = False) -> str:
     return f"`{n}`" if n else ("the target" if target else "the data")
 
 
-def _Name(ctx: Context, target: bool = False) -> str:  # noqa: N802 - sentence-initial form of _name
+def _Name(ctx: Context, target: bool = False) -> str:
     n = _name(ctx, target)
     return n[0].upper() + n[1:]
 
@@ -78,7 +78,6 @@ def check_data_shape(ctx: Context) -> list[Finding]:
     d = ctx.data
     if d is None:
         return []
-    name = _name(ctx)
     if not _numeric(d):
         return [
             Finding(
@@ -137,7 +136,6 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
         if n_nan + n_inf == 0:
             continue
         rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
-        name = _name(ctx, is_target)
         var = (ctx.target_name if is_target else ctx.data_name) or "x"
         findings.append(
             Finding(
