@@ -85,7 +85,7 @@ def latent_state(report: Report) -> tuple[int | None, bool, str]:
     try:
         cur = rebuild.current_latent(model)
         res = rebuild.can_change_latent(model)
-    except Exception as exc:  # noqa: BLE001 - a rebuild bug must not break the panel
+    except Exception as exc:  # a rebuild bug must not break the panel
         return current, False, f"Can't tell whether the model can be rebuilt ({type(exc).__name__}: {exc})."
     if isinstance(res, tuple):
         ok, reason = bool(res[0]), str(res[1] or "")
@@ -199,7 +199,10 @@ class AePanel(widgets.VBox):
         ])
         controls.add_class("ae-controls")
 
+        self._shown = report
+        self._drawn = set()
         self.run_select.observe(self._on_select, names="value")
+        self.tabs.observe(self._on_tab, names="selected_index")
         self.button.on_click(self._on_rerun)
         self.children = [self.header, self.findings, self.tabs, controls, self.run_select]
         self._refresh_runs(select=0)
@@ -228,14 +231,27 @@ class AePanel(widgets.VBox):
     def _show(self, report: Report) -> None:
         self.header.value = rhtml.header_html(report)
         self.findings.value = rhtml.findings_html(report)
-        pngs = plots.report_pngs(report)
-        for name in TABS:
-            if name == "loss":
-                continue
-            self._set_image(name, pngs.get(name))
-        png = pngs.get("lr_range")
-        self.lr_range_image.value = png or b""
-        self.lr_range_image.layout.display = "" if png else "none"
+        self._shown = report
+        self._drawn: set[str] = set()
+        self._draw_tab(self.tabs.selected_index or 0)
+
+    def _draw_tab(self, index: int) -> None:
+        """Render a tab's plots on first view: each PNG costs a fraction of a second."""
+        name = TABS[index]
+        report = self._shown
+        if name in self._drawn:
+            return
+        self._drawn.add(name)
+        if name == "loss":
+            png = plots.report_png(report, "lr_range")
+            self.lr_range_image.value = png or b""
+            self.lr_range_image.layout.display = "" if png else "none"
+            return  # the loss curves (all runs) are drawn by _draw_loss
+        self._set_image(name, plots.report_png(report, name))
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if isinstance(change.get("new"), int):
+            self._draw_tab(change["new"])
 
     def _set_image(self, name: str, png: bytes | None) -> None:
         img, note = self.images[name], self.notes[name]
@@ -245,7 +261,7 @@ class AePanel(widgets.VBox):
             note.value = ""
         elif name == "graph":
             note.value = _note("No layer graph: the model is subclassed, unbuilt, or was not found.")
-        elif not self.report.params.get("train", True):
+        elif not self._shown.params.get("train", True):
             note.value = _note("Not measured: probes were skipped (--no-train). Press Re-run to measure.")
         else:
             note.value = _note("Not measured for this run (see the findings: the probes need a model that runs "
@@ -321,7 +337,7 @@ class AePanel(widgets.VBox):
         self._last_draw = 0.0
         try:
             new = self._rerun_fn(self.runs[0], progress=self._progress, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - shown in the panel; the kernel lives on
+        except Exception as exc:  # shown in the panel; the kernel lives on
             self._fail(exc, kwargs)
         else:
             self._live = None
@@ -377,7 +393,7 @@ def show(report: Report) -> AePanel | None:
 
     try:
         panel = AePanel(report)
-    except Exception as exc:  # noqa: BLE001 - never lose the report because of the panel
+    except Exception as exc:  # never lose the report because of the panel
         display(HTML(rhtml.render_html(report)))
         display(HTML(_note(f"(The interactive panel could not be built: {type(exc).__name__}: {exc})")))
         return None

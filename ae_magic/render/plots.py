@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,7 @@ def run_label(report: Report, index: int) -> str:
 def figure_png(fig: Figure) -> bytes:
     """PNG bytes of ``fig``."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=_DPI)
     return buf.getvalue()
 
 
@@ -323,7 +324,9 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
         vmax = float(flat_in.max()) if flat_in.size else 1.0
         if vmax <= vmin:
             vmax = vmin + 1.0
-        fig = _new(1.3 * n + 0.6, 1.3 * len(rows) + 0.4)
+        # A fixed layout: constrained layout over a grid of images costs more than the drawing.
+        fig = Figure(figsize=(1.3 * n + 0.6, 1.3 * len(rows) + 0.4))
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.02, top=0.88, wspace=0.06, hspace=0.06)
         axes = fig.subplots(len(rows), n, squeeze=False)
         for i, (name, samples) in enumerate(rows):
             for j in range(n):
@@ -389,10 +392,10 @@ def graph_figure(report: Report) -> Figure | None:
     main = [i for i in graph.get("main_path") or [] if i in by_id]
     main_set = set(main)
     code = graph.get("code")
-    main_edges = set(zip(main, main[1:], strict=False))
+    main_edges = set(itertools.pairwise(main))
     bypass_edges: set[tuple[Any, Any]] = set()
     for path in graph.get("bypass_paths") or []:
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in itertools.pairwise(path):
             if (a, b) not in main_edges:
                 bypass_edges.add((a, b))
     dangling = _dangling_names(report)
@@ -448,26 +451,39 @@ def graph_figure(report: Report) -> Figure | None:
 
 
 # -- all at once -----------------------------------------------------------
-def figures(report: Report, runs: Sequence[Report] | None = None) -> dict[str, Figure | None]:
-    """Every plot of ``report`` by name (``PLOT_NAMES``); the loss plot overlays ``runs`` when given."""
-    return {
-        "loss": loss_figure(list(runs) if runs else report),
-        "lr_range": lr_range_figure(report),
-        "gradients": gradients_figure(report),
-        "activations": activations_figure(report),
-        "reconstructions": reconstructions_figure(report),
-        "graph": graph_figure(report),
+def figure_for(report: Report, name: str) -> Figure | None:
+    """One plot of ``report`` by name (``"loss"``, ``"lr_range"``, ``"gradients"``, ...)."""
+    fns = {
+        "loss": loss_figure,
+        "lr_range": lr_range_figure,
+        "gradients": gradients_figure,
+        "activations": activations_figure,
+        "reconstructions": reconstructions_figure,
+        "graph": graph_figure,
     }
+    return fns[name](report)
+
+
+ALL_PLOTS = ("loss", "lr_range", "gradients", "activations", "reconstructions", "graph")
+
+
+def figures(report: Report, runs: Sequence[Report] | None = None) -> dict[str, Figure | None]:
+    """Every plot of ``report`` by name; the loss plot overlays ``runs`` when given."""
+    out = {name: figure_for(report, name) for name in ALL_PLOTS}
+    if runs:
+        out["loss"] = loss_figure(list(runs))
+    return out
+
+
+def report_png(report: Report, name: str) -> bytes | None:
+    """PNG bytes of one plot of ``report`` (None without data), cached on the report."""
+    cache: dict[str, bytes | None] = report.__dict__.setdefault("_ae_pngs", {})
+    if name not in cache:
+        fig = figure_for(report, name)
+        cache[name] = figure_png(fig) if fig is not None else None
+    return cache[name]
 
 
 def report_pngs(report: Report) -> dict[str, bytes]:
-    """PNG bytes of every plot the report has data for, cached on the report."""
-    cache = report.__dict__.get("_ae_pngs")
-    if cache is not None:
-        return cache
-    out: dict[str, bytes] = {}
-    for name, fig in figures(report).items():
-        if fig is not None:
-            out[name] = figure_png(fig)
-    report.__dict__["_ae_pngs"] = out
-    return out
+    """PNG bytes of every plot the report has data for (cached on the report)."""
+    return {name: png for name in ALL_PLOTS if (png := report_png(report, name)) is not None}

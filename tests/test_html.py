@@ -1,0 +1,159 @@
+"""Static HTML and plots: every finding and every plot, with no widget manager."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from fake_reports import make_report
+
+from ae_magic.render import html as rhtml
+from ae_magic.render import plots
+from ae_magic.report import Finding, Report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _imgs(page: str) -> dict[str, bytes]:
+    return {
+        m.group(1): base64.b64decode(m.group(2))
+        for m in re.finditer(r'data-plot="([a-z_]+)"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    }
+
+
+def test_every_finding_is_rendered_with_code_title_message_evidence_fix_and_line() -> None:
+    rep = make_report()
+    page = rhtml.render_html(rep)
+    assert len(rep.findings) == 3
+    for f in rep.findings:
+        block = re.search(rf'<div class="ae-finding [^"]*" data-code="{f.code}".*?(?=<div class="ae-finding |$)', page,
+                          re.S)
+        assert block, f.code
+        text = block.group(0)
+        assert rhtml.esc(f.title) in text
+        assert f"data-severity=\"{f.severity}\"" in text
+        for key in f.evidence:
+            assert rhtml.esc(key) in text
+        if f.fix:
+            assert '<pre class="ae-fix"' in text and f"<code>{rhtml.esc(f.fix)}</code>" in text
+        if f.line:
+            assert f"cell line {f.line}" in text
+        if f.source_line:
+            assert rhtml.esc(f.source_line) in text
+    # Findings keep the report's order (errors first).
+    codes = re.findall(r'class="ae-finding [^"]*" data-code="(AE\d+)"', page)
+    assert codes == rep.codes == ["AE102", "AE106", "AE406"]
+
+
+def test_user_text_is_escaped() -> None:
+    page = rhtml.render_html(make_report())
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_counts_by_severity_are_colour_coded() -> None:
+    page = rhtml.header_html(make_report())
+    assert 'data-severity="error" data-count="1"' in page
+    assert 'data-severity="warning" data-count="1"' in page
+    assert 'data-severity="info" data-count="1"' in page
+    assert rhtml.SEVERITY_COLORS["error"] in page
+    ok = rhtml.header_html(make_report(findings=False))
+    assert "No problems found" in ok and rhtml.OK_COLOR in ok
+
+
+def test_every_plot_is_embedded_as_png() -> None:
+    rep = make_report()
+    imgs = _imgs(rhtml.render_html(rep))
+    assert set(imgs) == {"loss", "lr_range", "gradients", "activations", "reconstructions", "graph"}
+    for png in imgs.values():
+        assert png.startswith(PNG_MAGIC) and len(png) > 2000
+
+
+def test_plots_missing_without_probe_data_are_explained() -> None:
+    rep = Report(findings=[], params={"train": False}, model={"variable": "m"})
+    page = rhtml.render_html(rep)
+    assert _imgs(page) == {}
+    assert "not measured" in page and "--no-train" in page
+
+
+def test_repr_html_and_mimebundle_are_the_static_report() -> None:
+    rep = make_report()
+    assert rep._repr_html_() == rhtml.render_html(rep)
+    bundle = rep._repr_mimebundle_()
+    assert bundle["text/html"] == rhtml.render_html(rep)
+    assert "AE102" in bundle["text/plain"]
+
+
+def test_write_html_is_a_standalone_page(tmp_path) -> None:
+    path = rhtml.write_html(make_report(label="demo"), tmp_path / "out" / "r.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "<title>demo</title>" in page
+    assert len(_imgs(page)) == 6
+
+
+def test_cell_error_and_internal_errors_are_shown() -> None:
+    rep = Report(
+        findings=[Finding("AE100", "error", "The cell raised an exception", "ValueError: boom", line=2)],
+        cell_error={"type": "ValueError", "message": "boom", "line": 2, "traceback": "..."},
+        internal_errors=[{"check": "ae_magic.checks.x", "error": "KeyError: 1", "traceback": "..."}],
+    )
+    page = rhtml.render_html(rep)
+    assert "ValueError: boom" in page and "cell line 2" in page
+    assert "ae_magic.checks.x" in page and "bug of ours" in page
+
+
+# -- plots ------------------------------------------------------------------
+def test_loss_figure_draws_one_train_and_one_val_line_per_run() -> None:
+    runs = [make_report(lr=1e-3), make_report(lr=1e-2)]
+    fig = plots.loss_figure(runs)
+    labels = [ln.get_label() for ln in fig.axes[0].get_lines()]
+    assert sum(lab.endswith(" train") for lab in labels) == 2
+    assert sum(lab.endswith(" val") for lab in labels) == 2
+    assert any("lr 1e-02" in lab for lab in labels)
+    live = plots.loss_figure(runs, live={"loss": [0.5, 0.4], "label": "run 3 (running)"})
+    assert any(ln.get_label().startswith("run 3 (running)") for ln in live.axes[0].get_lines())
+
+
+def test_loss_figure_marks_divergence() -> None:
+    fig = plots.loss_figure(make_report(diverge=True))
+    assert any("NaN" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_gradients_figure_is_log_scale_and_flags_missing_gradients() -> None:
+    fig = plots.gradients_figure(make_report())
+    assert [ax.get_xscale() for ax in fig.axes[:1]] == ["log"]
+    assert fig.axes[1].get_yscale() == "log"
+    assert len(fig.axes[1].get_lines()) == 3  # one line per layer over steps
+    assert any("no grad" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_activation_figure_shows_dead_and_saturated_shares() -> None:
+    fig = plots.activations_figure(make_report())
+    ax = fig.axes[0]
+    widths = sorted(round(p.get_width()) for p in ax.patches)
+    assert 25 in widths and 80 in widths  # 25% dead (enc), 80% saturated (code)
+
+
+def test_reconstructions_images_for_image_data_lines_for_vectors() -> None:
+    img = plots.reconstructions_figure(make_report(image=True))
+    assert all(ax.images for ax in img.axes)  # a 3 x 4 grid of images
+    assert len(img.axes) == 12
+    vec = plots.reconstructions_figure(make_report(image=False))
+    assert all(len(ax.get_lines()) == 3 for ax in vec.axes)  # input, before, after overlaid
+    assert not any(ax.images for ax in vec.axes)
+
+
+def test_graph_figure_highlights_bottleneck_bypass_and_dangling() -> None:
+    fig = plots.graph_figure(make_report())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "bottleneck" in texts
+    assert any("bypasses the" in t for t in texts)
+    assert any(t.startswith("stray") and "dangling" in t for t in texts)
+    code_box = next(t for t in fig.axes[0].texts if t.get_text().startswith("code "))
+    assert code_box.get_bbox_patch().get_facecolor()[:3] != (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("name", ["loss", "gradients", "activations", "reconstructions", "graph"])
+def test_figures_are_none_without_data(name: str) -> None:
+    assert plots.figures(Report())[name] is None

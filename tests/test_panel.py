@@ -1,0 +1,215 @@
+"""The ipywidgets panel, through its widget tree and traits (no browser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+from fake_reports import make_report
+
+from ae_magic.render import panel as panel_mod
+from ae_magic.render.panel import TAB_TITLES, AePanel
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class FakeRerun:
+    """Stands in for ae_magic.rerun.rerun: records calls, streams progress, returns a report."""
+
+    def __init__(self, steps: int = 6, fail: BaseException | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.steps = steps
+        self.fail = fail
+        self.loss_images: list[bytes] = []
+        self.panel: AePanel | None = None
+
+    def __call__(self, report: Any, *, lr: float, latent: int | None, epochs: int, progress: Any) -> Any:
+        self.calls.append({"report": report, "lr": lr, "latent": latent, "epochs": epochs})
+        for k in range(self.steps):
+            progress({"phase": "training", "step": k + 1, "total": self.steps, "loss": 0.5 / (k + 1)})
+            if self.panel is not None:
+                self.loss_images.append(self.panel.images["loss"].value)
+        if self.fail is not None:
+            raise self.fail
+        return make_report(lr=lr, latent=latent if latent is not None else 2)
+
+
+def _walk(w: widgets.Widget) -> list[widgets.Widget]:
+    out = [w]
+    for child in getattr(w, "children", ()):
+        out.extend(_walk(child))
+    return out
+
+
+def test_widget_tree_has_header_findings_tabs_and_controls() -> None:
+    rep = make_report()
+    p = AePanel(rep, rerun_fn=FakeRerun())
+    assert "ae-panel" in p._dom_classes
+    tree = _walk(p)
+    assert p.header in tree and p.findings in tree and p.tabs in tree
+    for w in (p.lr, p.latent, p.epochs, p.button, p.progress):
+        assert w in tree
+    assert isinstance(p.lr, widgets.FloatLogSlider) and p.lr.base == 10
+    assert p.lr.value == pytest.approx(1e-3)
+    assert p.epochs.value == 3
+    assert list(p.tabs.titles) == list(TAB_TITLES) == ["Loss", "Gradients", "Activations", "Reconstructions", "Graph"]
+    for i, (name, img) in enumerate(p.images.items()):
+        p.tabs.selected_index = i  # tabs render on first view
+        assert bytes(img.value).startswith(PNG_MAGIC), name
+        assert img.layout.display != "none"
+    assert bytes(p.lr_range_image.value).startswith(PNG_MAGIC)
+    # The verdict counts and every finding with its fix.
+    assert 'data-severity="error" data-count="1"' in p.header.value
+    for f in rep.findings:
+        assert f'data-code="{f.code}"' in p.findings.value
+    assert '<pre class="ae-fix"' in p.findings.value
+    assert "cell line 4" in p.findings.value
+    assert p.progress.layout.visibility == "hidden"
+
+
+def test_moving_lr_slider_and_rerun_adds_a_run() -> None:
+    rerun = FakeRerun()
+    p = AePanel(make_report(), rerun_fn=rerun)
+    loss_before = p.images["loss"].value
+    p.lr.value = 1e-2
+    p.epochs.value = 2
+    p.button.click()
+    assert len(rerun.calls) == 1
+    assert rerun.calls[0]["lr"] == pytest.approx(1e-2)
+    assert rerun.calls[0]["epochs"] == 2
+    assert rerun.calls[0]["latent"] is None  # unchanged latent is not a rebuild
+    assert rerun.calls[0]["report"] is p.runs[0]  # re-runs start from the original model
+    assert len(p.runs) == 2
+    assert p.runs_table.value.count('class="ae-run-row"') == 2
+    assert "1.0e-02" in p.runs_table.value
+    assert p.images["loss"].value != loss_before
+    assert [label for label, _ in p.run_select.options] == ["run 1 · lr 1e-03 · latent 2", "run 2 · lr 1e-02 · latent 2"]
+    assert p.run_select.value == 1  # the new run is shown
+    # A third run is added too, never replacing the last.
+    p.lr.value = 1e-4
+    p.button.click()
+    assert len(p.runs) == 3 and p.runs_table.value.count('class="ae-run-row"') == 3
+    assert not p.button.disabled and not p.running
+
+
+def test_rerun_streams_progress_and_loss(monkeypatch) -> None:
+    monkeypatch.setattr(panel_mod, "STREAM_INTERVAL", 0.0)
+    rerun = FakeRerun(steps=5)
+    p = AePanel(make_report(), rerun_fn=rerun)
+    rerun.panel = p
+    seen: list[tuple[int, int, str]] = []
+    p.progress.observe(lambda ch: seen.append((p.progress.value, p.progress.max, p.progress.layout.visibility)),
+                       names="value")
+    p.button.click()
+    assert seen[-1] == (5, 5, "visible")
+    # The loss image was redrawn while the run went on (a growing live curve).
+    assert len(set(rerun.loss_images)) >= 4
+    assert p.progress.layout.visibility == "hidden"
+
+
+def test_selecting_a_run_shows_its_findings() -> None:
+    rerun = FakeRerun()
+    p = AePanel(make_report(), rerun_fn=lambda rep, **kw: make_report(findings=False, lr=kw["lr"]))
+    del rerun
+    p.button.click()
+    assert "No problems found" in p.header.value
+    p.run_select.value = 0
+    assert "AE102" in p.findings.value
+
+
+def test_failing_rerun_shows_its_error_and_keeps_the_runs() -> None:
+    rerun = FakeRerun(fail=RuntimeError("optimizer exploded"))
+    p = AePanel(make_report(), rerun_fn=rerun)
+    p.lr.value = 0.5
+    p.button.click()
+    assert len(p.runs) == 1
+    assert "optimizer exploded" in p.error.value and "RuntimeError" in p.error.value
+    assert "lr=0.5" in p.error.value
+    assert p.errors and not p.running and not p.button.disabled
+    # The next successful run clears the error box.
+    rerun.fail = None
+    p.button.click()
+    assert p.error.value == "" and len(p.runs) == 2
+
+
+def test_latent_slider_disabled_with_reason_without_a_live_model() -> None:
+    p = AePanel(make_report(), rerun_fn=FakeRerun())
+    assert p.latent.disabled
+    assert "no live model" in p.latent_reason.value
+    p.latent.value = 7  # ignored while disabled
+    assert p.rerun_kwargs()["latent"] is None
+
+
+def test_rerun_disabled_with_reason_when_the_report_has_no_model(monkeypatch) -> None:
+    monkeypatch.setattr(panel_mod, "_rerun_available", lambda: (FakeRerun(), ""))
+    p = AePanel(make_report())  # hand-built: no live context
+    assert p.button.disabled
+    assert "no live model" in p.rerun_reason.value
+    p.button.click()
+    assert len(p.runs) == 1
+
+
+def test_mimebundle_carries_widget_view_and_static_html() -> None:
+    p = AePanel(make_report(), rerun_fn=FakeRerun())
+    bundle = p._repr_mimebundle_()
+    assert bundle[WIDGET_VIEW]["model_id"] == p.model_id
+    assert 'data-code="AE102"' in bundle["text/html"]
+    assert bundle["text/html"].count("data:image/png;base64,") == 6
+    assert "AE102" in bundle["text/plain"]
+
+
+def test_missing_plots_are_explained_in_their_tab() -> None:
+    rep = make_report()
+    rep.traces = {}
+    rep.params["train"] = False
+    rep.__dict__.pop("_ae_pngs", None)
+    p = AePanel(rep, rerun_fn=FakeRerun())
+    p.tabs.selected_index = 1
+    assert p.images["gradients"].layout.display == "none"
+    assert "--no-train" in p.notes["gradients"].value
+    p.tabs.selected_index = 4
+    assert bytes(p.images["graph"].value).startswith(PNG_MAGIC)
+
+
+# -- with the real engine ------------------------------------------------------
+@pytest.fixture(scope="module")
+def dense_report() -> Any:
+    import zoo
+
+    import ae_magic
+
+    return ae_magic.check(zoo.HEALTHY["dense"], data="x", train=False)
+
+
+def test_real_report_latent_slider_state(dense_report) -> None:
+    p = AePanel(dense_report)
+    latent, ok, reason = panel_mod.latent_state(dense_report)
+    assert p.latent.disabled == (not ok)
+    if ok:
+        assert latent == 8 and p.latent.value == 8
+    else:
+        assert reason and reason in p.latent_reason.value
+
+
+def test_latent_slider_rebuilds_the_model(dense_report) -> None:
+    pytest.importorskip("ae_magic.rebuild")
+    pytest.importorskip("ae_magic.rerun")
+    p = AePanel(dense_report)
+    assert not p.latent.disabled and p.latent.value == 8
+    weights = [w.copy() for w in dense_report.context.model.get_weights()]
+    p.latent.value = 3
+    p.epochs.value = 1
+    p.button.click()
+    assert p.error.value == "", p.error.value
+    assert len(p.runs) == 2
+    new = p.runs[1]
+    assert new.model["graph"]["code_width"] == 3
+    assert "latent 3" in p.run_select.options[1][0]
+    # The user's model is untouched.
+    import numpy as np
+
+    after = dense_report.context.model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(weights, after, strict=True))
+    assert dense_report.context.model.layers[2].units == 8
