@@ -152,10 +152,11 @@ def findings_html(report: Report) -> str:
     parts: list[str] = []
     ce = report.cell_error
     if ce:
-        where = f" (cell line {ce.get('line')})" if ce.get("line") else ""
+        # No line here: cell_error counts lines of the cell's body, the
+        # findings below give the notebook cell's line.
         parts.append(
             f'<div class="ae-cell-error" style="color:{SEVERITY_COLORS["error"]};margin:4px 0">The cell raised '
-            f"<code>{esc(ce.get('type'))}: {esc(ce.get('message'))}</code>{esc(where)}; its traceback is shown "
+            f"<code>{esc(ce.get('type'))}: {esc(ce.get('message'))}</code>; its traceback is shown "
             "above as usual.</div>"
         )
     if not report.findings:

@@ -1,0 +1,349 @@
+"""%%ae_check and %ae_probe through IPython's InteractiveShell: namespace
+effects, flags, usage errors and the cell's own exceptions."""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from typing import Any
+
+import numpy as np
+import pytest
+import zoo
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from ae_magic.render.panel import AePanel
+
+# IPython's own bookkeeping names (output cache, input history), not the cell's.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_IPY_NAME = re.compile(r"^(_+|_i+|_i\d+|_\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
+
+
+@pytest.fixture(scope="module")
+def ip() -> InteractiveShell:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "ae_magic")
+    return shell
+
+
+@pytest.fixture
+def shown(ip, monkeypatch) -> list[Any]:
+    """Every object the magics display (the panel, or an HTML box)."""
+    import IPython.display
+
+    objs: list[Any] = []
+    monkeypatch.setattr(IPython.display, "display", lambda *o, **kw: objs.extend(o))
+    return objs
+
+
+def _fresh(ip: InteractiveShell) -> None:
+    import keras
+
+    ip.reset(new_session=False)
+    # Same auto layer names and the same initial weights for both runs.
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def _describe(value: Any) -> Any:
+    """A comparable snapshot of a namespace value (copies, so later changes show)."""
+    import keras
+
+    from ae_magic import keras_compat as kc
+
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.copy())
+    if isinstance(value, keras.Model):
+        opt = getattr(value, "optimizer", None)
+        opt_vars = [np.array(v) for v in getattr(opt, "variables", [])] if opt is not None else []
+        return (
+            "model",
+            type(value).__name__,
+            value.name,
+            [(layer.name, type(layer).__name__) for layer in value.layers],
+            [np.array(w) for w in value.get_weights()],
+            kc.loss_name(value) if kc.is_compiled(value) else None,
+            opt_vars,
+        )
+    if isinstance(value, keras.layers.Layer):
+        return ("layer", type(value).__name__, value.name, [np.array(w) for w in value.get_weights()])
+    if kc.is_keras_tensor(value):
+        return ("tensor", tuple(value.shape), str(value.dtype), value.name)
+    if isinstance(value, (int, float, str, bool, type(None), complex)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_describe(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", {k: _describe(v) for k, v in value.items()})
+    if isinstance(value, types.ModuleType):
+        # tf's lazy `keras` loader becomes the module once loaded: same module.
+        return ("module", value.__name__)
+    if hasattr(value, "__name__") and hasattr(value, "__module__"):
+        return ("named", type(value).__name__, value.__module__, value.__name__)
+    return ("object", type(value).__module__, type(value).__qualname__)
+
+
+def _snapshot(ip: InteractiveShell) -> dict[str, Any]:
+    hidden = set(ip.user_ns_hidden)
+    return {k: _describe(v) for k, v in ip.user_ns.items() if k not in hidden and not _IPY_NAME.match(k)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+        )
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b
+
+
+def _namespace_diff(plain: dict[str, Any], magic: dict[str, Any]) -> list[str]:
+    diffs = [f"only without the magic: {k}" for k in plain.keys() - magic.keys()]
+    diffs += [f"only with the magic: {k}" for k in magic.keys() - plain.keys()]
+    diffs += [f"value differs: {k}" for k in plain.keys() & magic.keys() if not _same(plain[k], magic[k])]
+    return sorted(diffs)
+
+
+def _check_kwargs_line(kwargs: dict[str, Any]) -> str:
+    return " ".join(f"--{k} {v}" for k, v in kwargs.items())
+
+
+# Cells of our own: output, a last expression, an exception after some
+# assignments, a syntax error, a cell without any model, IPython syntax.
+OWN_CELLS: dict[str, tuple[str, str]] = {
+    "print_and_expr": (zoo.HEALTHY["dense"] + "print('shape', x.shape)\nlosses = [1.0, 0.5]\nx.shape\n", "--data x"),
+    "raises_midway": ("a = 1\nb = [a, 2]\nraise ValueError('boom')\nc = 3\n", ""),
+    "syntax_error": ("a = 1\nb = (\n", ""),
+    "no_model": ("import numpy as np\nv = np.arange(5.0)\ndef f(t):\n    return t * 2\nw = f(v)\n", ""),
+    "ipython_syntax": ("import numpy as np\nq = np.ones(3)\n%time r = q.sum()\n", ""),
+    "rebinds_existing": ("import numpy as np\nx = np.zeros((4, 3))\nx = x + 1\n", ""),
+}
+
+NS_CELLS: list[tuple[str, str, str]] = (
+    [(f"own:{k}", src, line) for k, (src, line) in OWN_CELLS.items()]
+    + [(f"healthy:{k}", src, _check_kwargs_line(zoo.HEALTHY_CALLS[k])) for k, src in zoo.HEALTHY.items()]
+    + [(f"faulty:{k}", src, _check_kwargs_line(kw)) for k, (src, kw, _codes) in zoo.FAULTY.items()]
+)
+
+
+@pytest.mark.parametrize(("name", "cell", "line"), NS_CELLS, ids=[c[0] for c in NS_CELLS])
+def test_namespace_after_magic_equals_plain_run(ip, shown, name: str, cell: str, line: str) -> None:
+    _fresh(ip)
+    ip.run_cell(cell)
+    plain = _snapshot(ip)
+    _fresh(ip)
+    ip.run_cell_magic("ae_check", f"{line} --no-train", cell)
+    magic = _snapshot(ip)
+    assert _namespace_diff(plain, magic) == []
+    assert len(plain) > 0
+    # And the panel was shown for it.
+    assert any(isinstance(o, AePanel) for o in shown), shown
+
+
+def test_training_probes_leave_the_users_model_alone(ip, shown) -> None:
+    cell = zoo.HEALTHY["dense"]
+    _fresh(ip)
+    ip.run_cell(cell)
+    plain = _snapshot(ip)
+    _fresh(ip)
+    ip.run_cell_magic("ae_check", "--data x --epochs 1", cell)
+    assert _namespace_diff(plain, _snapshot(ip)) == []
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    assert report.params["train"] is True and report.params["epochs"] == 1
+
+
+# -- output and exceptions show as usual ----------------------------------------
+def test_cell_output_and_last_expression_show(ip, shown, capsys) -> None:
+    _fresh(ip)
+    result = ip.run_cell("%%ae_check --no-train\nprint('hello from the cell')\n6 * 7\n")
+    out = capsys.readouterr().out
+    assert result.success
+    assert "hello from the cell" in out
+    assert "42" in out  # the displayhook showed the last expression
+    assert any(isinstance(o, AePanel) for o in shown)
+
+
+def test_cell_exception_shows_once_fails_the_cell_and_the_panel_reports(ip, shown, capsys) -> None:
+    _fresh(ip)
+    result = ip.run_cell("%%ae_check --no-train\na = 1\nraise ValueError('boom from the cell')\n")
+    out = _ANSI.sub("", capsys.readouterr().out)
+    assert isinstance(result.error_in_exec, ValueError)  # the cell fails, as without the magic
+    assert out.count("ValueError: boom from the cell") == 1  # shown once, as without the magic
+    assert "ae_magic" not in out.replace("%%ae_check", "")  # no internal traceback
+    assert ip.user_ns["a"] == 1
+    panel = next(o for o in shown if isinstance(o, AePanel))
+    report = panel.runs[0]
+    assert report.cell_error["type"] == "ValueError"
+    assert report.has_errors
+    err = next(f for f in report.findings if f.severity == "error")
+    assert err.line == 3  # the notebook cell's line: line 1 is the magic itself
+    assert "boom from the cell" in panel.findings.value
+
+
+def test_cell_error_line_in_panel_counts_the_magic_line(ip, shown) -> None:
+    _fresh(ip)
+    cell = zoo.FAULTY["000_prose_standalone_decoder"][0]
+    kwargs = zoo.FAULTY["000_prose_standalone_decoder"][1]
+    ip.run_cell_magic("ae_check", _check_kwargs_line(kwargs) + " --no-train", cell)
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    lines = cell.splitlines()
+    for f in report.findings:
+        if f.line is not None and f.source_line:
+            # The finding's line is the notebook cell's line: one more than the body's.
+            assert lines[f.line - 2].strip() == f.source_line
+
+
+# -- flags ------------------------------------------------------------------------
+def test_json_flag_prints_the_report(ip, shown, capsys) -> None:
+    _fresh(ip)
+    ip.run_cell_magic("ae_check", "--data x --no-train --json", zoo.HEALTHY["dense"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema_version"] and data["model"]["variable"] == "autoencoder"
+    assert data["data"]["name"] == "x" and data["params"]["train"] is False
+    assert not any(isinstance(o, AePanel) for o in shown)
+
+
+def test_no_train_skips_probes(ip, shown) -> None:
+    _fresh(ip)
+    ip.run_cell_magic("ae_check", "--data x --no-train", zoo.HEALTHY["dense"])
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    assert report.params["train"] is False
+    assert "training" not in report.traces and "gradients" not in report.traces
+
+
+def test_options_reach_the_engine(ip, shown, monkeypatch) -> None:
+    import ae_magic.engine as engine
+
+    seen: dict[str, Any] = {}
+    real = engine.check
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real(*args, **{**kwargs, "train": False})
+
+    monkeypatch.setattr(engine, "check", spy)
+    _fresh(ip)
+    ip.run_cell_magic(
+        "ae_check",
+        "--data x_noisy --target x --model autoencoder --epochs 2 --lr 3e-3 --latent 4",
+        zoo.HEALTHY["denoising"],
+    )
+    assert seen["data"] == "x_noisy" and seen["target"] == "x" and seen["model"] == "autoencoder"
+    assert seen["epochs"] == 2 and seen["lr"] == pytest.approx(3e-3) and seen["latent"] == 4
+    assert seen["line_offset"] == 1 and seen["namespace"] is ip.user_ns and callable(seen["runner"])
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    assert report.data["name"] == "x_noisy" and report.data["target"]["name"] == "x"
+
+
+def test_model_flag_picks_the_model(ip, shown) -> None:
+    _fresh(ip)
+    cell = zoo.HEALTHY["dense"] + "encoder = keras.Model(inp, code)\n"
+    ip.run_cell_magic("ae_check", "--data x --no-train --model encoder", cell)
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    assert report.model["variable"] == "encoder"
+
+
+def test_ae_probe_probes_an_existing_model(ip, shown) -> None:
+    _fresh(ip)
+    ip.run_cell(zoo.HEALTHY["dense"])
+    before = _snapshot(ip)
+    ip.run_line_magic("ae_probe", "autoencoder --data x --no-train")
+    report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
+    assert report.model["variable"] == "autoencoder" and report.data["name"] == "x"
+    assert report.ok
+    assert _namespace_diff(before, _snapshot(ip)) == []
+
+
+# -- usage errors: one line, no traceback ----------------------------------------------
+@pytest.mark.parametrize(
+    ("magic", "line", "needle"),
+    [
+        ("ae_check", "--bogus", "unrecognized arguments: --bogus"),
+        ("ae_check", "--epochs many", "--epochs"),
+        ("ae_check", "--epochs 0", "--epochs must be a positive"),
+        ("ae_check", "--lr -1", "--lr must be a positive"),
+        ("ae_check", "--data nope", "no variable named 'nope'"),
+        ("ae_check", "--data x --model nope", "no variable named 'nope'"),
+        ("ae_check", "--data x --model x", "not a Keras model"),
+        ("ae_check", "--target x", "--target needs --data"),
+        ("ae_check", "--no-train --epochs 3", "--no-train"),
+        ("ae_probe", "", "arguments are required: MODEL"),
+        ("ae_probe", "nope --data x", "no variable named 'nope'"),
+        ("ae_probe", "x --data x", "not a Keras model"),
+    ],
+)
+def test_bad_arguments_give_a_one_line_usage_error(ip, shown, magic: str, line: str, needle: str) -> None:
+    _fresh(ip)
+    ip.run_cell("import numpy as np\nx = np.zeros((8, 4), 'float32')\n")
+    with pytest.raises(UsageError) as info:
+        if magic == "ae_check":
+            ip.run_cell_magic(magic, line, "y = 1\n")
+        else:
+            ip.run_line_magic(magic, line)
+    msg = str(info.value)
+    assert needle in msg
+    assert "\n" not in msg.strip()
+    assert "Traceback" not in msg
+
+
+def test_usage_error_in_a_notebook_cell_is_one_line(ip, capsys) -> None:
+    _fresh(ip)
+    result = ip.run_cell("%%ae_check --data nope\ny = 1\n")
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert not result.success
+    assert "UsageError" in text and "no variable named 'nope'" in text
+    assert "Traceback" not in text
+
+
+def test_internal_failure_shows_a_short_box_and_keeps_the_kernel(ip, shown, monkeypatch, capsys) -> None:
+    import ae_magic.engine as engine
+
+    def broken(ctx: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("internal kaboom")
+
+    monkeypatch.setattr(engine, "diagnose", broken)
+    _fresh(ip)
+    result = ip.run_cell("%%ae_check --no-train\nz = 41 + 1\n")
+    out = capsys.readouterr()
+    assert result.success
+    assert ip.user_ns["z"] == 42
+    assert "Traceback" not in out.out + out.err
+    boxes = [o for o in shown if "ae-internal-error" in getattr(o, "data", "")]
+    assert len(boxes) == 1 and "internal kaboom" in boxes[0].data
+
+
+# -- extension lifecycle and help -----------------------------------------------
+def test_load_and_unload_extension() -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "ae_magic")
+    assert shell.find_cell_magic("ae_check") is not None
+    assert shell.find_line_magic("ae_probe") is not None
+    shell.run_line_magic("unload_ext", "ae_magic")
+    assert shell.find_cell_magic("ae_check") is None
+    assert shell.find_line_magic("ae_probe") is None
+    assert "AeMagics" not in shell.magics_manager.registry
+    shell.run_line_magic("load_ext", "ae_magic")
+    shell.run_line_magic("reload_ext", "ae_magic")
+    assert shell.find_cell_magic("ae_check") is not None
+
+
+def test_help_lists_options_and_explains(ip, capsys) -> None:
+    ip.run_cell("%%ae_check?\n")
+    out = capsys.readouterr().out
+    for opt in ("--data NAME", "--model NAME", "--target NAME", "--epochs N", "--lr X", "--latent N", "--no-train",
+                "--json"):
+        assert opt in out
+    assert "exactly as without the magic" in out
+    doc = ip.find_line_magic("ae_probe").__doc__
+    assert "MODEL" in doc and "already exists" in doc
