@@ -389,3 +389,25 @@ def autobuild_sequential(input_shape: tuple[int, ...]) -> Iterator[list[Any]]:
                 delattr(seq, name)
             else:
                 setattr(seq, name, own[name])
+
+
+def input_gradient_max(model: Any, x: Any) -> float | None:
+    """Largest |d(r . model(x)) / dx| over the batch, for a fixed random ``r``.
+
+    ``None`` when no gradient reaches the input at all (a ``stop_gradient``
+    on every path); ``0.0`` when it arrives as exact zeros. TensorFlow backend.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    xt = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = model(xt, training=False)
+        ys = list(keras.tree.flatten(y))
+        r = [tf.constant(np.random.default_rng(0).standard_normal(tuple(t.shape)), dtype=t.dtype) for t in ys]
+        s = tf.add_n([tf.reduce_sum(t * w) for t, w in zip(ys, r, strict=True)])
+    grad = tape.gradient(s, xt)
+    if grad is None:
+        return None
+    return float(tf.reduce_max(tf.abs(grad)))

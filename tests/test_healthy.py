@@ -34,3 +34,40 @@ def test_zoo_covers_required_shapes() -> None:
     assert required <= set(zoo.HEALTHY)
     assert len(zoo.HEALTHY) >= 10
     assert set(zoo.HEALTHY_CALLS) == set(zoo.HEALTHY)
+
+
+def test_vae_style_sampling_is_silent() -> None:
+    # A Lambda that samples around z_mean still depends on the input: no
+    # AE111, and z_log_var feeds the sampling layer, so it is not dangling.
+    src = (
+        "import numpy as np\nimport keras\nfrom keras import layers\n"
+        "x = np.random.default_rng(0).random((256, 32)).astype('float32')\n"
+        "inp = keras.Input(shape=(32,))\n"
+        "h = layers.Dense(16, activation='relu')(inp)\n"
+        "z_mean = layers.Dense(4)(h)\n"
+        "z_log_var = layers.Dense(4)(h)\n"
+        "z = layers.Lambda(lambda a: a[0] + keras.ops.exp(0.5 * a[1]) * keras.random.normal(keras.ops.shape(a[0])))"
+        "([z_mean, z_log_var])\n"
+        "h = layers.Dense(16, activation='relu')(z)\n"
+        "autoencoder = keras.Model(inp, layers.Dense(32, activation='sigmoid')(h))\n"
+        "autoencoder.compile(optimizer='adam', loss='binary_crossentropy')\n"
+    )
+    report = ae_magic.check(src, data="x", train=False)
+    assert [f.code for f in report.findings if f.severity != "info"] == []
+    assert report.internal_errors == []
+
+
+def test_check_leaves_the_users_model_and_namespace_alone() -> None:
+    import numpy as np
+
+    ns: dict = {}
+    report = ae_magic.check(zoo.HEALTHY["dense"], namespace=ns, data="x", train=False)
+    assert report.ok
+    model = ns["autoencoder"]
+    assert report.context.model is model
+    before = [w.copy() for w in model.get_weights()]
+    x_before = ns["x"].copy()
+    ae_magic.check(None, namespace=ns, model="autoencoder", data="x", train=False)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ns["x"], x_before)

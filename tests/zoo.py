@@ -1168,3 +1168,243 @@ autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
     {"data": "x_train"},
     {"AE108"},
 )
+
+
+# ---------------------------------------------------------------------------
+# One small cell per catalogue fault (beyond the seeds), and a few more
+# healthy variants that sit close to a detector's edge (logits with
+# from_logits=True, an Activation layer as output, standardised data with a
+# linear output, LeakyReLU layers, two tanh layers, which are not a stack).
+# ---------------------------------------------------------------------------
+
+_SMALL_HEAD = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+z = rng.normal(size=(512, 4))
+x = (1.0 / (1.0 + np.exp(-(z @ rng.normal(size=(4, 32))) / 2.0))).astype("float32")
+xs = ((x - x.mean(axis=0)) / x.std(axis=0)).astype("float32")  # standardised copy
+inp = keras.Input(shape=(32,))
+"""
+
+HEALTHY["dense_logits_from_logits"] = _SMALL_HEAD + """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32)(h)  # logits, paired with from_logits=True: correct
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+"""
+
+HEALTHY["dense_activation_layer_output"] = _SMALL_HEAD + """\
+h = layers.Dense(8, activation="relu")(inp)
+h = layers.Dense(32)(h)
+out = layers.Activation("sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy())
+"""
+
+HEALTHY["dense_standardized_linear"] = _SMALL_HEAD + """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6)(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+HEALTHY_CALLS["dense_standardized_linear"] = {"data": "xs"}
+
+HEALTHY["dense_leaky_relu"] = _SMALL_HEAD + """\
+h = layers.Dense(16)(inp)
+h = layers.LeakyReLU(negative_slope=0.1)(h)
+code = layers.Dense(6)(h)
+h = layers.Dense(16)(code)
+h = layers.LeakyReLU(negative_slope=0.1)(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+
+HEALTHY["dense_two_tanh"] = _SMALL_HEAD + """\
+h = layers.Dense(16, activation="tanh")(inp)
+h = layers.Dense(12, activation="tanh")(h)
+code = layers.Dense(6)(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+
+for _name in HEALTHY:
+    HEALTHY_CALLS.setdefault(_name, {"data": "x"})
+
+# name -> (source, check kwargs, expected warning/error codes), train=False.
+CATALOGUE: dict[str, tuple[str, dict, set[str]]] = {}
+
+
+def _cat(name: str, body: str, codes: set[str], data: str = "x") -> None:
+    CATALOGUE[name] = (_SMALL_HEAD + body, {"data": data}, codes)
+
+
+_cat("AE102_dangling_tensor", """\
+h = layers.Dense(8, activation="relu")(inp)
+side = layers.Dense(4, activation="relu")(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE102"})
+_cat("AE102_layer_never_called", """\
+h = layers.Dense(8, activation="relu")(inp)
+extra = layers.Dense(10, activation="relu")
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE102"})
+_cat("AE103_unet_concat", """\
+h1 = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(4, activation="relu")(h1)
+h = layers.Dense(16, activation="relu")(code)
+h = layers.Concatenate()([h, h1])
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE103"})
+_cat("AE103_residual_add", """\
+code = layers.Dense(4, activation="relu")(inp)
+h = layers.Dense(32, activation="sigmoid")(code)
+out = layers.Add()([h, inp])
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE103"})
+_cat("AE104_overcomplete", """\
+h = layers.Dense(64, activation="relu")(inp)
+code = layers.Dense(48, activation="relu")(h)
+out = layers.Dense(32, activation="sigmoid")(code)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE104"})
+_cat("AE106_tanh_code", """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6, activation="tanh")(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE106"})
+_cat("AE107_tanh_stack", """\
+h = layers.Dense(24, activation="tanh")(inp)
+h = layers.Dense(16, activation="tanh")(h)
+h = layers.Dense(12, activation="tanh")(h)
+code = layers.Dense(6)(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE107"})
+_cat("AE108_softmax_bce", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="softmax")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+""", {"AE108"})
+_cat("AE108_sigmoid_with_from_logits", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+""", {"AE108"})
+_cat("AE108_categorical_on_reconstruction", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="categorical_crossentropy")
+""", {"AE108"})
+_cat("AE108_linear_bce_standardised", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+""", {"AE108", "AE203"}, data="xs")
+_cat("AE110_ones_in_code_layer", """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6, activation="relu", kernel_initializer="ones")(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE110"})
+# All-zero kernels make the output constant too: AE111 is honest here.
+_cat("AE110_zeros_first_layer", """\
+h = layers.Dense(8, activation="relu", kernel_initializer="zeros")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE110", "AE111"})
+_cat("AE111_lambda_constant", """\
+h = layers.Dense(8, activation="relu")(inp)
+h = layers.Lambda(lambda t: keras.ops.zeros_like(t) + 1.0)(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE111"})
+# The catalogue names "a stop_gradient on the only path" under AE111: the
+# output still changes with the input, but its Jacobian is zero.
+_cat("AE111_stop_gradient", """\
+h = layers.Dense(8, activation="relu")(inp)
+h = layers.Lambda(lambda t: keras.ops.stop_gradient(t))(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE111"})
+_cat("AE203_relu_output_standardised", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="relu")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE203"}, data="xs")
+_cat("AE203_sigmoid_output_standardised", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE203"}, data="xs")
+_cat("AE201_uint8_pixels", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+x = (x * 255).astype("uint8")
+""", {"AE201", "AE203"})
+_cat("AE205_constant_data", """\
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+x = np.full((256, 32), 0.3, dtype="float32")
+""", {"AE205"})
+_cat("AE111_rounding_lambda", """\
+h = layers.Dense(8, activation="relu")(inp)
+h = layers.Lambda(lambda t: keras.ops.round(t * 4.0) / 4.0)(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE111"})
+# keras.ops called directly on a KerasTensor: an op node, not a Layer call.
+_cat("AE111_raw_stop_gradient_op", """\
+h = layers.Dense(8, activation="relu")(inp)
+h = keras.ops.stop_gradient(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""", {"AE111"})
+# A differentiable Lambda must not trip the gradient check.
+HEALTHY["dense_scaling_lambda"] = _SMALL_HEAD + """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6)(h)
+h = layers.Lambda(lambda t: t * 0.5)(code)
+h = layers.Dense(16, activation="relu")(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+HEALTHY_CALLS["dense_scaling_lambda"] = {"data": "x"}

@@ -664,7 +664,7 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
-        return []
+        return _gradient_cut(ctx, g, x)
     cause = None
     if g is not None:
         for n in g.chain():
@@ -690,6 +690,56 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
             evidence={"inputs_compared": len(x), "max_output_difference": spread},
             fix="Make every layer's output depend on its input (no constants replacing it, no stop_gradient on the "
             "only path, no all-zero kernels).",
+        )
+    ]
+
+
+# Layers that take integer ids: no gradient reaches their input by design.
+_DISCRETE_INPUT_LAYERS = {"Embedding", "IntegerLookup", "StringLookup", "CategoryEncoding", "Hashing", "Discretization",
+                          "TextVectorization"}
+
+
+def _gradient_cut(ctx: Context, g: GraphInfo | None, x: np.ndarray) -> list[Finding]:
+    """AE111, second form: the output changes with the input but its Jacobian is zero.
+
+    A ``stop_gradient`` (or a non-differentiable op such as rounding) on the
+    only path leaves the forward pass intact, so the encoder never learns.
+    """
+    m = ctx.model
+    if g is None or any(n.cls in _DISCRETE_INPUT_LAYERS for n in g.nodes):
+        return []
+    # Built-in layers are differentiable: only a Lambda, a custom layer or a
+    # raw op (keras.ops.stop_gradient on a KerasTensor) can cut the gradient,
+    # so ordinary models skip the backward pass.
+    if all(n.is_input or (n.cls != "Lambda" and n.cls in dir(kc.keras.layers)) for n in g.nodes):
+        return []
+    try:
+        if any(not str(t.dtype).startswith("float") for t in kc.graph_inputs(m)):
+            return []
+        gmax = kc.input_gradient_max(m, x)
+    except Exception:  # a model we cannot differentiate is not a finding
+        return []
+    if gmax is not None and gmax > 0.0:
+        return []
+    cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None)
+    node = cause or (g.nodes[g.outputs[0]] if g.outputs else None)
+    line, src = _loc(ctx, node)
+    return [
+        Finding(
+            code="AE111",
+            severity="error",
+            title="No gradient flows from the output back to the input",
+            message=(
+                f"`{ctx.model_name}`'s output changes with its input, but its gradient with respect to the input is "
+                + ("absent" if gmax is None else "exactly zero")
+                + (f"; {_label(ctx, cause)} cuts it (a stop_gradient or a non-differentiable op)" if cause else "")
+                + ". The loss cannot reach the layers before the cut, so the encoder never learns."
+            ),
+            line=line,
+            layer=node.name if node else None,
+            source_line=src,
+            evidence={"inputs_compared": len(x), "input_gradient_max": gmax},
+            fix="Remove the stop_gradient (or the rounding/casting op) from the path between the input and the output.",
         )
     ]
 
