@@ -1,0 +1,381 @@
+"""AE301-AE305: gradients and activations, measured on a copy of the model.
+
+The probe (``ProbeSession.gradient_probe``) runs a few compiled steps at the
+user's initial weights with the learning rate at 0, records per-variable
+gradient norms, and one eager forward pass records every layer's output.
+The judges below read ``ctx.traces["gradients"]`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import probes as probe
+from ..context import Context
+from ..report import Finding
+
+# ``||g_first|| / max ||g_later||`` below this: the gradient reaching the
+# first layer is three orders of magnitude weaker than at the output
+# (AUTOTRAINER's vanishing rule uses first/last < 1e-3). Healthy zoo models
+# measure >= 7e-3 (conv), a 7-layer sigmoid stack 2e-4.
+VANISH_RATIO = 1e-3
+# A non-zero layer gradient below this is too small to move any weight even
+# through Adam's epsilon (1e-7): the "floor" of FAULTS.md AE302.
+VANISH_FLOOR = 1e-10
+# ``||g|| / max(||W||, 1)`` above this: one plain SGD step at lr 0.01 would
+# move the weights by more than 10% of their norm, the top of TheDeepChecker's
+# healthy update band [1e-4, 1e-1]. Healthy zoo models measure <= 0.3.
+EXPLODE_GRAD_WEIGHT = 10.0
+# ``||g_first|| / ||g_last||`` above this: gradients grow toward the input
+# (AUTOTRAINER's exploding rule, r > 70).
+EXPLODE_GROWTH = 70.0
+# Share of a layer's ReLU units dead for the whole probe batch: 70% is
+# AUTOTRAINER's and DeepDiagnosis' threshold (they count activations; we
+# count units, which is stricter). Healthy zoo layers measure <= 0.375.
+DEAD_SHARE = 0.7
+# Share of a layer's sigmoid/tanh units saturated for most samples
+# (DeepDiagnosis: more than 50% of pre-activations beyond +-5).
+SATURATED_SHARE = 0.5
+# Layers narrower than this are too small for a share to mean much.
+MIN_UNITS_FOR_SHARE = 4
+
+
+def check_gradients(ctx: Context) -> list[Finding]:
+    """Run the gradient probe on the copy and judge AE301-AE305."""
+    try:
+        sess = probe.prepared_session(ctx)
+    except probe.ProbeError as exc:
+        _note(ctx, f"Probes skipped: {exc}")
+        return []
+    trace = sess.gradient_probe(progress=ctx.options.progress)
+    trace["code_layer"] = code_layer_name(ctx, sess)
+    ctx.traces["gradients"] = trace
+    return judge(ctx, trace)
+
+
+CHECKS: list = [check_gradients]
+
+
+def judge(ctx: Context, trace: dict[str, Any]) -> list[Finding]:
+    """AE301-AE305 from a gradient trace."""
+    out: list[Finding] = []
+    layers = [layer for layer in trace["layers"] if layer["n_vars"] > 0]
+    out += _no_gradient(ctx, trace, layers)
+    cut = {layer["layer"] for layer in layers if layer["none_vars"] or layer["zero_vars"] == layer["n_vars"]}
+    live = [layer for layer in layers if layer["layer"] not in cut and layer["finite"]]
+    exploding = _exploding(ctx, layers, live)
+    out += exploding
+    if not exploding:
+        out += _vanishing(ctx, live)
+    out += _dead(ctx, trace["layers"], "at the initial weights")
+    out += _saturated(ctx, trace["layers"], "at the initial weights")
+    return out
+
+
+# -- AE301 -----------------------------------------------------------------
+def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any]]) -> list[Finding]:
+    none = [layer for layer in layers if layer["none_vars"]]
+    zero = [layer for layer in layers if not layer["none_vars"] and layer["zero_vars"] == layer["n_vars"]]
+    cut = none + zero
+    if not cut:
+        return []
+    names = [layer["layer"] for layer in cut]
+    order = [layer["layer"] for layer in layers]
+    code = trace.get("code_layer")
+    k = order.index(code) if code in order else None
+    encoder = order[: k + 1] if k is not None else order[:1]
+    decoder = order[k + 1 :] if k is not None else []
+    encoder_cut = bool(encoder) and all(n in names for n in encoder)
+    decoder_cut = bool(decoder) and all(n in names for n in decoder)
+    first_cut = order[0] in names
+    severe = encoder_cut or decoder_cut or first_cut
+    parts = []
+    if none:
+        parts.append(f"{_list(ly['layer'] for ly in none)} get no gradient at all (None)")
+    if zero:
+        parts.append(f"{_list(ly['layer'] for ly in zero)} get an exactly zero gradient")
+    where = "the encoder is cut off from the loss" if (encoder_cut or first_cut) else (
+        "the decoder is cut off from the loss" if decoder_cut else "these weights never learn"
+    )
+    if none:
+        fix = (
+            "# Every layer between the input and the reconstruction must be differentiable:\n"
+            "# remove keras.ops.stop_gradient / non-differentiable ops (argmax, round, casts to int)\n"
+            "# on the path, or set trainable=False on purpose if these layers should stay frozen."
+        )
+    else:
+        dead = [ly["layer"] for ly in trace["layers"] if (ly.get("dead_share") or 0) >= 0.99]
+        fix = (
+            "# Exactly zero gradients come from units that never activate or from zero weights:\n"
+            "layers.Dense(units, activation='relu', kernel_initializer='he_normal')  # not 'zeros'/constants"
+        )
+        if dead:
+            fix += f"\n# Fully dead ReLU layers on the path: {', '.join(dead)}"
+    first = cut[0]
+    line, text = locate(ctx, first["layer"])
+    return [
+        Finding(
+            code="AE301",
+            severity="error" if severe else "warning",
+            title="Weights cut off from the loss",
+            message=(
+                f"{'; '.join(parts)} over {trace['batches']} probe batches: {where}. "
+                "Those weights can't change however long you train."
+            ),
+            line=line,
+            source_line=text,
+            layer=first["layer"],
+            evidence={
+                "layers": names,
+                "none": [ly["layer"] for ly in none],
+                "zero": [ly["layer"] for ly in zero],
+                "encoder_cut": encoder_cut,
+                "decoder_cut": decoder_cut,
+                "batches": trace["batches"],
+            },
+            fix=fix,
+        )
+    ]
+
+
+# -- AE302 / AE303 ----------------------------------------------------------
+def _exploding(ctx: Context, layers: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[Finding]:
+    nonfinite = [layer for layer in layers if not layer["finite"]]
+    big = [
+        layer
+        for layer in live
+        if layer["grad_norm"] / max(layer.get("weight_norm") or 0.0, 1.0) > EXPLODE_GRAD_WEIGHT
+    ]
+    growth = None
+    if len(live) >= 2 and live[-1]["grad_norm"] > 0:
+        growth = live[0]["grad_norm"] / live[-1]["grad_norm"]
+    grows = growth is not None and growth > EXPLODE_GROWTH
+    if not (nonfinite or big or grows):
+        return []
+    norms = {layer["layer"]: layer["grad_norm"] for layer in layers}
+    if nonfinite:
+        what = f"gradients are NaN/Inf in {_list(ly['layer'] for ly in nonfinite)}"
+        focus = nonfinite[0]
+    elif big:
+        worst = max(big, key=lambda ly: ly["grad_norm"] / max(ly.get("weight_norm") or 0.0, 1.0))
+        ratio = worst["grad_norm"] / max(worst.get("weight_norm") or 0.0, 1.0)
+        what = (
+            f"the gradient of {worst['layer']} has norm {worst['grad_norm']:.3g}, "
+            f"{ratio:.3g}x the norm of its weights ({worst.get('weight_norm', 0.0):.3g})"
+        )
+        focus = worst
+    else:
+        what = f"gradient norms grow {growth:.3g}x from the output layer ({live[-1]['layer']}) to the first ({live[0]['layer']})"
+        focus = live[0]
+    line, text = locate(ctx, focus["layer"])
+    return [
+        Finding(
+            code="AE303",
+            severity="warning",
+            title="Exploding gradients",
+            message=f"At the initial weights {what}: training steps will overshoot or blow up.",
+            line=line,
+            source_line=text,
+            layer=focus["layer"],
+            evidence={
+                "grad_norms": norms,
+                "weight_norms": {ly["layer"]: ly.get("weight_norm") for ly in layers},
+                "growth_first_to_last": growth,
+                "threshold_grad_to_weight": EXPLODE_GRAD_WEIGHT,
+            },
+            fix=(
+                "# Scale the data to about unit range first (x = x / 255.0, or standardise),\n"
+                "# then, if it persists, clip the gradient norm:\n"
+                "optimizer = keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)"
+            ),
+        )
+    ]
+
+
+def _vanishing(ctx: Context, live: list[dict[str, Any]]) -> list[Finding]:
+    if len(live) < 2:
+        return []
+    first = live[0]
+    top = max(live[1:], key=lambda ly: ly["grad_norm"])
+    ratio = first["grad_norm"] / top["grad_norm"] if top["grad_norm"] > 0 else None
+    tiny = [ly for ly in live if 0 < ly["grad_norm"] < VANISH_FLOOR]
+    if not ((ratio is not None and ratio < VANISH_RATIO) or tiny):
+        return []
+    acts = sorted({str(ly["activation"]) for ly in live if ly["activation"] in probe.SIGMOID_LIKE | probe.TANH_LIKE})
+    why = f" through the {'/'.join(acts)} layers" if acts else ""
+    line, text = locate(ctx, first["layer"])
+    msg = (
+        f"The gradient reaching {first['layer']} (norm {first['grad_norm']:.2g}) is "
+        f"{(1 / ratio) if ratio else float('inf'):.3g}x weaker than at {top['layer']} ({top['grad_norm']:.2g}): "
+        f"it vanishes{why} on its way to the input, so the encoder learns far slower than the decoder."
+    )
+    if acts:
+        fix = "# Use ReLU-family activations in hidden layers (keep sigmoid only on the output):\nlayers.Dense(units, activation='relu', kernel_initializer='he_normal')"
+    else:
+        fix = "# Initialise with a scale that keeps activations alive (not a tiny RandomNormal):\nlayers.Dense(units, activation='relu', kernel_initializer='he_normal')\n# or add layers.BatchNormalization() between layers."
+    return [
+        Finding(
+            code="AE302",
+            severity="warning",
+            title="Vanishing gradients",
+            message=msg,
+            line=line,
+            source_line=text,
+            layer=first["layer"],
+            evidence={
+                "grad_norms": {ly["layer"]: ly["grad_norm"] for ly in live},
+                "ratio_first_to_max": ratio,
+                "threshold": VANISH_RATIO,
+            },
+            fix=fix,
+        )
+    ]
+
+
+# -- AE304 / AE305 ----------------------------------------------------------
+def _dead(ctx: Context, layers: list[dict[str, Any]], when: str, *, threshold: float = DEAD_SHARE) -> list[Finding]:
+    bad = [
+        ly
+        for ly in layers
+        if ly.get("dead_share") is not None
+        and ly["dead_share"] >= threshold
+        and not ly.get("is_output")
+        and (ly.get("units") or MIN_UNITS_FOR_SHARE) >= MIN_UNITS_FOR_SHARE
+    ]
+    if not bad:
+        return []
+    shares = {ly["layer"]: round(float(ly["dead_share"]), 3) for ly in bad}
+    line, text = locate(ctx, bad[0]["layer"])
+    return [
+        Finding(
+            code="AE304",
+            severity="warning",
+            title="Dead ReLU units",
+            message=(
+                f"{when.capitalize()}, "
+                + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
+                + " output zero for every probe sample: they pass no signal and get no gradient."
+            ),
+            line=line,
+            source_line=text,
+            layer=bad[0]["layer"],
+            evidence={"dead_share": shares, "threshold": threshold, "when": when},
+            fix=(
+                "# Keep units alive: He initialisation, no large negative bias, a lower learning rate,\n"
+                "# or a leaky activation:\n"
+                "layers.Dense(units, activation='leaky_relu', kernel_initializer='he_normal')"
+            ),
+        )
+    ]
+
+
+def _saturated(ctx: Context, layers: list[dict[str, Any]], when: str) -> list[Finding]:
+    bad = [
+        ly
+        for ly in layers
+        if ly.get("saturated_share") is not None and ly["saturated_share"] >= SATURATED_SHARE and not ly.get("is_output")
+    ]
+    if not bad:
+        return []
+    shares = {ly["layer"]: round(float(ly["saturated_share"]), 3) for ly in bad}
+    line, text = locate(ctx, bad[0]["layer"])
+    return [
+        Finding(
+            code="AE305",
+            severity="warning",
+            title="Saturated sigmoid/tanh units",
+            message=(
+                f"{when.capitalize()}, "
+                + ", ".join(f"{100 * v:.0f}% of the units of {k}" for k, v in shares.items())
+                + " sit in the flat part of their activation for most samples, where the gradient is"
+                " under 4% of its peak: they barely learn."
+            ),
+            line=line,
+            source_line=text,
+            layer=bad[0]["layer"],
+            evidence={"saturated_share": shares, "threshold": SATURATED_SHARE, "when": when},
+            fix=(
+                "# Scale the inputs to about unit range (x / 255.0 or standardise), and prefer\n"
+                "layers.Dense(units, activation='relu')  # or add layers.BatchNormalization() before the activation"
+            ),
+        )
+    ]
+
+
+# -- refine: measurements confirm structural findings ------------------------
+def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Upgrade AE106 to an error when most code units are measured saturated;
+    add the measurements to AE110 as evidence and upgrade it when the probe
+    found no gradient or vanishing gradients."""
+    trace = ctx.traces.get("gradients")
+    if not trace:
+        return findings
+    after = {a["layer"]: a for a in ctx.traces.get("training", {}).get("activations_after", [])}
+    by_name = {ly["layer"]: ly for ly in trace["layers"]}
+    codes = {f.code for f in findings}
+    for f in findings:
+        if f.code == "AE106":
+            name = f.layer if f.layer in by_name else trace.get("code_layer")
+            init = (by_name.get(name) or {}).get("saturated_share")
+            later = (after.get(name) or {}).get("saturated_share")
+            measured = max([v for v in (init, later) if v is not None], default=None)
+            if measured is not None:
+                f.evidence["measured_saturated_share"] = {"initial": init, "after_probe": later}
+                if measured >= SATURATED_SHARE:
+                    f.severity = "error"
+                    f.message += (
+                        f" Measured: {100 * measured:.0f}% of the code units of {name} are saturated"
+                        f"{' after the probe run' if later == measured and later != init else ''}, so the code"
+                        " carries almost no gradient."
+                    )
+        elif f.code == "AE110":
+            f.evidence["measured_grad_norms"] = {ly["layer"]: ly["grad_norm"] for ly in trace["layers"] if ly["n_vars"]}
+            if "AE301" in codes or "AE302" in codes:
+                f.severity = "error"
+                f.message += " The gradient probe confirms it: " + (
+                    "some weights get no gradient at all." if "AE301" in codes else "the gradients vanish toward the input."
+                )
+    return findings
+
+
+# -- helpers -------------------------------------------------------------------
+def code_layer_name(ctx: Context, sess: Any) -> str | None:
+    """Name of the code (bottleneck) layer: the graph's, else the narrowest output."""
+    g = ctx.graph
+    node = getattr(g, "code_node", None) if g is not None else None
+    if node is not None and getattr(node, "name", None):
+        return str(node.name)
+    width = sess.code_width()
+    for name, w in sess.widths.items():
+        if w == width and name not in sess.output_layers:
+            return name
+    return None
+
+
+def locate(ctx: Context, layer_name: str | None) -> tuple[int | None, str | None]:
+    """Cell line and its text where ``layer_name`` was called, when captured."""
+    if layer_name is None or ctx.model is None:
+        return None, None
+    layer = probe.layers_by_name(ctx.model).get(layer_name)
+    if layer is None:
+        return None, None
+    call = ctx.call_for_layer(layer)
+    if call is None or call.line is None:
+        return None, None
+    return ctx.cell_line(call.line), ctx.line_text(call.line)
+
+
+def _list(names: Any) -> str:
+    names = list(names)
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else (names[0] if names else "")
+
+
+def _note(ctx: Context, text: str) -> None:
+    if text not in ctx.notes:
+        ctx.notes.append(text)
+
+
+def finite(v: Any) -> bool:
+    """True for a finite float."""
+    return isinstance(v, (int, float)) and math.isfinite(v)

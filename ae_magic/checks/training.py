@@ -1,0 +1,429 @@
+"""AE401-AE406: a short training run on a copy of the model.
+
+``check_training`` runs (on the probe session's copy) the learning-rate range
+test when ``options.range_test`` is on, the probe run, and the short
+confirmation run behind AE406; it stores ``traces["lr_range"]`` and
+``traces["training"]`` and judges them. The judges read the traces only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import probes as probe
+from ..context import Context
+from ..report import Finding
+from . import gradients as G
+
+# AE401: the loss "ends clearly above where it started": the final
+# validation loss above this multiple of the initial one...
+DIVERGE_END = 1.5
+# ...or, on the way, a step or validation loss above this multiple of the
+# initial loss (a blow-up that Adam later "recovers" from is still one;
+# AUTOTRAINER flags any loss >= 1e3 in absolute terms).
+DIVERGE_SPIKE = 10.0
+# AE402: the validation MSE and loss both moved less than 1% over the whole
+# run (TheDeepChecker: "drops < 5% per window"; ours is the whole run, so
+# stricter). Healthy zoo models move >= 9% in the default run.
+STAGNANT_REL = 0.01
+# ...while the model is still no better than half the mean predictor's error
+# (an already-trained model that has converged is not stagnant).
+STAGNANT_GAP = 0.5
+# AE403, on the validation curve (evaluated VAL_POINTS_PER_EPOCH times per
+# epoch, so minibatch noise does not count): the rises add up to at least
+# OSC_RATIO of the net decrease and to OSC_MIN_REL of the initial loss.
+# Healthy zoo models measure rises <= 0.05 of the decrease and <= 2.2% of
+# the initial loss.
+OSC_RATIO = 0.3
+OSC_MIN_REL = 0.05
+# AE404: outputs vary across inputs less than 1% as much as the targets do
+# (std across samples, averaged over features). Collapsed models measure
+# ~0; healthy zoo models >= 0.04 after the default run.
+COLLAPSE_RATIO = 0.01
+# AE405: no better than the per-feature mean (within 2%), or less than a
+# quarter of the way from the mean predictor to the PCA code of the same
+# width, and no longer improving (last epoch < 1% better). The plateau
+# condition keeps slow starters (conv models still learning the mean image
+# after three epochs) out.
+MEAN_MARGIN = 0.02
+PCA_PROGRESS = 0.25
+PLATEAU_REL = 0.01
+# The PCA baseline only counts when the data has structure a code can
+# capture: PCA at least 10% better than the mean predictor.
+STRUCTURE_GAIN = 0.1
+# AE406: the suggested learning rate reduces the loss at least twice as much
+# as the configured one over the same first CONFIRM_STEPS steps (same
+# batches, same start), and by at least 1% of the initial loss.
+FASTER_FACTOR = 2.0
+FASTER_MIN_REL = 0.01
+# Dead ReLU units after the probe run: a higher bar than at initialisation
+# (small layers lose units during ordinary training; zoo max 0.63).
+DEAD_SHARE_AFTER = 0.9
+
+
+def check_training(ctx: Context) -> list[Finding]:
+    """Run the range test (optional), the probe run and judge AE401-AE406."""
+    try:
+        sess = probe.prepared_session(ctx)
+    except probe.ProbeError as exc:
+        G._note(ctx, f"Probes skipped: {exc}")
+        return []
+    o = ctx.options
+    lr_trace = None
+    if o.range_test:
+        lr_trace = sess.range_test(progress=o.progress)
+        ctx.traces["lr_range"] = lr_trace
+    trace = sess.train(epochs=o.epochs, steps=o.steps, progress=o.progress)
+    ctx.traces["training"] = trace
+    if lr_trace is not None:
+        lr_trace["configured"] = trace["lr"]
+        sugg = lr_trace.get("suggested")
+        n = min(probe.CONFIRM_STEPS, len(trace["loss"]))
+        if sugg is not None and n >= 10 and not 0.5 <= sugg / trace["lr"] <= 2.0 and _finite(trace["loss"][:n]):
+            lr_trace["confirm"] = {
+                "steps": n,
+                "configured": trace["loss"][:n],
+                "suggested": sess.run_steps(sugg, n),
+            }
+    return judge(ctx, trace, lr_trace)
+
+
+CHECKS: list = [check_training]
+
+
+def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
+    """AE401-AE406 (and AE304/AE305 after the run) from the traces."""
+    out: list[Finding] = []
+    sugg = (lr_trace or {}).get("suggested")
+    diverged = _diverged(ctx, tr, sugg)
+    out += diverged
+    collapse = [] if diverged else _collapse(ctx, tr, sugg)
+    out += collapse
+    if not diverged:
+        stagnant = _stagnant(ctx, tr, sugg)
+        out += stagnant
+        out += _oscillating(ctx, tr, sugg)
+        if not collapse and not stagnant:
+            out += _baseline(ctx, tr)
+        out += _faster(ctx, tr, lr_trace)
+    out += _after_run_units(ctx, tr)
+    return out
+
+
+# -- AE401 -------------------------------------------------------------------
+def _diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    losses = np.asarray(tr["loss"], dtype=np.float64)
+    curve = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
+    start = float(tr["val_loss_before"])
+    nonfinite = tr["diverged"] or not np.all(np.isfinite(losses)) or not np.all(np.isfinite(curve))
+    if not math.isfinite(start) or start <= 0:
+        return []
+    final = float(curve[-1]) if len(curve) else start
+    peak = float(np.nanmax(np.concatenate([losses, curve]))) if len(losses) else start
+    ends_above = math.isfinite(final) and final > DIVERGE_END * start
+    spiked = math.isfinite(peak) and peak > DIVERGE_SPIKE * start
+    if not (nonfinite or ends_above or spiked):
+        return []
+    lr = tr["lr"]
+    if nonfinite:
+        bad = int(np.argmax(~np.isfinite(losses))) if not np.all(np.isfinite(losses)) else len(losses)
+        what = f"the loss became NaN/Inf at step {bad} of {tr['steps_per_epoch'] * max(tr['epochs'], 1)}"
+    elif spiked:
+        what = f"the loss blew up to {peak:.3g} from {start:.3g}"
+    else:
+        what = f"the validation loss ended at {final:.3g}, above where it started ({start:.3g})"
+    advice = (
+        f"{lr:.3g} diverges; around {sugg:.1g} learns fastest (learning-rate range test)."
+        if sugg is not None and sugg < lr
+        else f"With learning rate {lr:.3g} the steps overshoot."
+    )
+    new_lr = sugg if sugg is not None and sugg < lr else lr / 10
+    return [
+        Finding(
+            code="AE401",
+            severity="error",
+            title="Loss diverged",
+            message=f"In the probe run {what}. {advice}",
+            line=_optimizer_line(ctx)[0],
+            source_line=_optimizer_line(ctx)[1],
+            evidence={
+                "lr": lr,
+                "suggested_lr": sugg,
+                "loss_start": start,
+                "loss_end": final,
+                "loss_peak": peak,
+                "nonfinite": bool(nonfinite),
+            },
+            fix=(
+                f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={new_lr:.1g}, clipnorm=1.0)\n"
+                "# and scale the data to about unit range if it is not (x / 255.0 or standardise)"
+            ),
+        )
+    ]
+
+
+# -- AE402 -------------------------------------------------------------------
+def _stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    b = tr["baselines"]
+    mse0, mse1 = b.get("start"), b.get("final")
+    l0 = tr["val_loss_before"]
+    l1 = tr["val_loss"][-1] if tr["val_loss"] else l0
+    if not _finite([mse0, mse1, l0, l1]) or mse0 <= 0 or l0 == 0:
+        return []
+    rel_mse = abs(mse0 - mse1) / mse0
+    rel_loss = abs(l0 - l1) / abs(l0)
+    if rel_mse >= STAGNANT_REL or rel_loss >= STAGNANT_REL or mse1 < STAGNANT_GAP * b["mean"]:
+        return []
+    lr = tr["lr"]
+    steps = len(tr["loss"])
+    cause = ""
+    if sugg is not None and sugg > 3 * lr:
+        cause = f" {lr:.3g} is too low; around {sugg:.1g} learns fastest (learning-rate range test)."
+        fix = f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={sugg:.1g})"
+    elif sugg is not None and sugg < lr / 3:
+        cause = f" {lr:.3g} is too high for this model; around {sugg:.1g} learns fastest (learning-rate range test)."
+        fix = f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={sugg:.1g})"
+    else:
+        fix = (
+            "# Check the gradient findings above (cut-off, vanishing or dead units), then try\n"
+            f"optimizer = keras.optimizers.Adam(learning_rate={max(lr * 10, 1e-3):.1g})"
+        )
+    line, text = _optimizer_line(ctx)
+    return [
+        Finding(
+            code="AE402",
+            severity="warning",
+            title="Loss barely moves",
+            message=(
+                f"Over {steps} probe steps the validation loss went from {l0:.4g} to {l1:.4g} "
+                f"({100 * rel_loss:.2g}%) and the reconstruction error from {mse0:.4g} to {mse1:.4g}, "
+                f"while the per-feature mean already reaches {b['mean']:.4g}: the model is not learning.{cause}"
+            ),
+            line=line,
+            source_line=text,
+            evidence={
+                "lr": lr,
+                "suggested_lr": sugg,
+                "val_loss_start": l0,
+                "val_loss_end": l1,
+                "mse_start": mse0,
+                "mse_end": mse1,
+                "mean_baseline": b["mean"],
+                "steps": steps,
+            },
+            fix=fix,
+        )
+    ]
+
+
+# -- AE403 -------------------------------------------------------------------
+def _oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    v = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
+    if len(v) < 5 or not np.all(np.isfinite(v)) or v[0] <= 0:
+        return []
+    rises = float(np.sum(np.maximum(0.0, np.diff(v))))
+    net = float(v[0] - v[-1])
+    if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
+        return []
+    lr = tr["lr"]
+    new_lr = sugg if sugg is not None and sugg < lr else lr / 3
+    line, text = _optimizer_line(ctx)
+    return [
+        Finding(
+            code="AE403",
+            severity="warning",
+            title="Loss oscillates",
+            message=(
+                f"The validation loss went up and down during the probe run: its rises add up to {rises:.3g}, "
+                f"against a net decrease of {net:.3g} (from {v[0]:.4g} to {v[-1]:.4g}). "
+                f"The steps at learning rate {lr:.3g} overshoot."
+                + (f" Around {sugg:.1g} learns fastest (learning-rate range test)." if sugg is not None else "")
+            ),
+            line=line,
+            source_line=text,
+            evidence={"val_curve": [float(x) for x in v], "rises": rises, "net_decrease": net, "lr": lr, "suggested_lr": sugg},
+            fix=(
+                f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={new_lr:.1g})\n"
+                "# or a schedule: keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2) in fit(callbacks=[...])"
+            ),
+        )
+    ]
+
+
+# -- AE404 -------------------------------------------------------------------
+def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    out_s, in_s = tr["output_spread"], tr["input_spread"]
+    if not _finite([out_s, in_s]) or in_s <= 0:
+        return []
+    ratio = out_s / in_s
+    if ratio >= COLLAPSE_RATIO:
+        return []
+    code = (ctx.traces.get("gradients") or {}).get("code_layer")
+    grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
+    after = {a["layer"]: a for a in tr.get("activations_after", [])}
+    hints = []
+    dead_code = max((grads.get(code) or {}).get("dead_share") or 0.0, (after.get(code) or {}).get("dead_share") or 0.0)
+    if code and dead_code >= 0.99:
+        hints.append(f"every unit of the code layer {code} is dead (outputs 0), so the decoder sees the same code for every input")
+    lr = tr["lr"]
+    if sugg is not None and lr > 3 * sugg:
+        hints.append(f"learning rate {lr:.3g} is too high; around {sugg:.1g} learns fastest")
+    if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
+        hints.append("some layers get no gradient (see AE301)")
+    msg = (
+        f"After the probe run the reconstructions are nearly identical for different inputs: they vary "
+        f"{out_s:.3g} across samples against {in_s:.3g} for the targets ({100 * ratio:.2g}%). "
+        "The model outputs an average instead of encoding its input"
+        + (": " + "; ".join(hints) + "." if hints else ".")
+    )
+    line, text = G.locate(ctx, code)
+    return [
+        Finding(
+            code="AE404",
+            severity="error",
+            title="Output collapse",
+            message=msg,
+            line=line,
+            source_line=text,
+            layer=code,
+            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO},
+            fix=(
+                "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
+                "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
+                "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
+                f"optimizer = keras.optimizers.Adam(learning_rate={(sugg if sugg else 1e-3):.1g})"
+            ),
+        )
+    ]
+
+
+# -- AE405 -------------------------------------------------------------------
+def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
+    b = tr["baselines"]
+    final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
+    if not _finite([final, mean]) or mean <= 0:
+        return []
+    vm = list(tr.get("val_mse") or [])
+    prev = vm[-2] if len(vm) >= 2 else b.get("start")
+    plateau = prev is not None and _finite([prev]) and (prev - final) < PLATEAU_REL * prev
+    if not plateau:
+        return []
+    structured = pca is not None and _finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
+    progress = (mean - final) / (mean - pca) if structured else None
+    no_better = final >= (1 - MEAN_MARGIN) * mean and (structured or pca is None)
+    far = structured and progress is not None and progress < PCA_PROGRESS
+    if not (no_better or far):
+        return []
+    if no_better:
+        what = f"no better than predicting the per-feature mean of the data ({mean:.4g})"
+    else:
+        what = (
+            f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "
+            f"gets {pca:.4g}, the per-feature mean {mean:.4g}"
+        )
+    return [
+        Finding(
+            code="AE405",
+            severity="warning",
+            title="Worse than a trivial baseline",
+            message=(
+                f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g} and no longer "
+                f"improving: {what}."
+            ),
+            evidence={"final_mse": final, "mean_baseline": mean, "pca_baseline": pca, "pca_width": b.get("pca_width"), "progress_to_pca": progress},
+            fix=(
+                "# Check the other findings first (activations vs data range, learning rate, dead units).\n"
+                "# A plain ReLU autoencoder with a linear/sigmoid output matching the data range and\n"
+                "# Adam(1e-3) should beat the mean quickly."
+            ),
+        )
+    ]
+
+
+# -- AE406 -------------------------------------------------------------------
+def _faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
+    if not lr_trace or "confirm" not in lr_trace:
+        return []
+    c = lr_trace["confirm"]
+    conf, sug = np.asarray(c["configured"]), np.asarray(c["suggested"])
+    if len(sug) < len(conf) or not np.all(np.isfinite(sug)):
+        return []
+    start = float(conf[0])
+    tail = min(5, len(conf) // 2)
+    gain_c = start - float(np.mean(conf[-tail:]))
+    gain_s = start - float(np.mean(sug[-tail:]))
+    if gain_s < FASTER_MIN_REL * abs(start) or gain_s < FASTER_FACTOR * max(gain_c, 0.0):
+        return []
+    lr, sugg = tr["lr"], lr_trace["suggested"]
+    line, text = _optimizer_line(ctx)
+    return [
+        Finding(
+            code="AE406",
+            severity="info",
+            title="A faster learning rate",
+            message=(
+                f"A learning-rate range test suggests {sugg:.1g}. Over the same first {c['steps']} steps it lowered "
+                f"the loss by {gain_s:.3g} against {gain_c:.3g} with your {lr:.3g} "
+                f"({start:.4g} to {float(np.mean(sug[-tail:])):.4g} vs {float(np.mean(conf[-tail:])):.4g})."
+            ),
+            line=line,
+            source_line=text,
+            evidence={"lr": lr, "suggested_lr": sugg, "gain_configured": gain_c, "gain_suggested": gain_s, "steps": c["steps"]},
+            fix=f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={sugg:.1g})",
+        )
+    ]
+
+
+# -- AE304/AE305 after the run ------------------------------------------------
+def _after_run_units(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
+    init = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
+    fresh_dead = [
+        a
+        for a in tr.get("activations_after", [])
+        if (init.get(a["layer"]) or {}).get("dead_share") is None or init[a["layer"]]["dead_share"] < G.DEAD_SHARE
+    ]
+    fresh_sat = [
+        a
+        for a in tr.get("activations_after", [])
+        if (init.get(a["layer"]) or {}).get("saturated_share") is None
+        or init[a["layer"]]["saturated_share"] < G.SATURATED_SHARE
+    ]
+    return G._dead(ctx, fresh_dead, "after the probe run", threshold=DEAD_SHARE_AFTER) + G._saturated(
+        ctx, fresh_sat, "after the probe run"
+    )
+
+
+# -- refine ------------------------------------------------------------------
+def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """AE111 (output ignores input) becomes an error when the run shows collapse."""
+    if any(f.code == "AE404" for f in findings):
+        for f in findings:
+            if f.code == "AE111" and f.severity != "error":
+                f.severity = "error"
+                f.message += " The training probe confirms it: the outputs collapsed to one reconstruction."
+    return findings
+
+
+# -- helpers -------------------------------------------------------------------
+def _finite(vals: Any) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
+
+
+def _opt_class(ctx: Context) -> str:
+    opt = getattr(ctx.model, "optimizer", None)
+    return type(opt).__name__ if opt is not None else "Adam"
+
+
+def _optimizer_line(ctx: Context) -> tuple[int | None, str | None]:
+    """The cell line that sets the learning rate (compile / optimizer), when known."""
+    if not ctx.source:
+        return None, None
+    lines = ctx.source.splitlines()
+    for pattern in ("learning_rate", "optimizers.", ".compile("):
+        for i, text in enumerate(lines, start=1):
+            if pattern in text:
+                return ctx.cell_line(i), text.strip()
+    return None, None
