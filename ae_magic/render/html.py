@@ -97,7 +97,7 @@ def header_html(report: Report) -> str:
     )
 
 
-def _evidence_html(evidence: dict[str, Any]) -> str:
+def _evidence_html(evidence: dict[str, Any], open_: bool = True) -> str:
     if not evidence:
         return ""
     rows = []
@@ -111,12 +111,12 @@ def _evidence_html(evidence: dict[str, Any]) -> str:
             f'<td style="text-align:left;{_MONO}font-size:12px">{esc(v)}</td></tr>'
         )
     return (
-        '<details class="ae-evidence" open style="margin:4px 0"><summary style="cursor:pointer;color:#555">'
+        f'<details class="ae-evidence"{" open" if open_ else ""} style="margin:4px 0"><summary style="cursor:pointer;color:#555">'
         f'evidence</summary><table style="border-collapse:collapse;margin-left:12px">{"".join(rows)}</table></details>'
     )
 
 
-def finding_html(f: Finding) -> str:
+def finding_html(f: Finding, evidence_open: bool = True) -> str:
     """One finding: severity, code, title, cell line, message, evidence and fix."""
     color = SEVERITY_COLORS.get(f.severity, "#555")
     bg = SEVERITY_BG.get(f.severity, "#f5f5f5")
@@ -143,12 +143,16 @@ def finding_html(f: Finding) -> str:
         f'<span class="ae-code" style="font-weight:bold;{_MONO}">{esc(f.code)}</span>'
         f'<span class="ae-title" style="font-weight:bold">{esc(f.title)}</span>{line}{layer}</div>'
         f'<div class="ae-message" style="margin-top:3px">{inline_code(f.message)}</div>'
-        f"{src}{_evidence_html(f.evidence)}{fix}</div>"
+        f"{src}{_evidence_html(f.evidence, evidence_open)}{fix}</div>"
     )
 
 
-def findings_html(report: Report) -> str:
-    """Every finding, in report order, plus the cell error, notes and internal errors."""
+def findings_html(report: Report, evidence_open: bool = True) -> str:
+    """Every finding, in report order, plus the cell error, notes and internal errors.
+
+    The panel folds the evidence (``evidence_open=False``) to keep the plots in
+    view; the static report shows it.
+    """
     parts: list[str] = []
     ce = report.cell_error
     if ce:
@@ -161,7 +165,7 @@ def findings_html(report: Report) -> str:
         )
     if not report.findings:
         parts.append(f'<div class="ae-none" style="color:{OK_COLOR};margin:6px 0">No findings.</div>')
-    parts.extend(finding_html(f) for f in report.findings)
+    parts.extend(finding_html(f, evidence_open) for f in report.findings)
     if report.notes:
         items = "".join(f"<li>{inline_code(n)}</li>" for n in report.notes)
         parts.append(f'<div class="ae-notes" style="color:#555;font-size:12px">Notes:<ul style="margin:2px 0">'

@@ -130,7 +130,8 @@ class AePanel(widgets.VBox):
         self.header = widgets.HTML()
         self.header.add_class("ae-panel-header")
         self.run_select = widgets.Dropdown(description="Showing", layout=widgets.Layout(width="320px"))
-        self.findings = widgets.HTML()
+        # Long finding lists scroll inside the panel so the tabs stay close.
+        self.findings = widgets.HTML(layout=widgets.Layout(max_height="440px", overflow="auto"))
         self.findings.add_class("ae-panel-findings")
 
         # One Image per tab (and a note shown instead when there is no data).
@@ -138,14 +139,16 @@ class AePanel(widgets.VBox):
         self.notes: dict[str, widgets.HTML] = {}
         children = []
         for name in TABS:
-            img = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+            img = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", align_self="flex-start"))
             img.add_class(f"ae-plot-{name}")
             note = widgets.HTML()
             self.images[name] = img
             self.notes[name] = note
             extra: list[widgets.Widget] = []
             if name == "loss":
-                self.lr_range_image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+                self.lr_range_image = widgets.Image(
+                    format="png", layout=widgets.Layout(max_width="100%", align_self="flex-start")
+                )
                 self.lr_range_image.add_class("ae-plot-lr_range")
                 self.runs_table = widgets.HTML()
                 self.runs_table.add_class("ae-runs")
@@ -230,7 +233,7 @@ class AePanel(widgets.VBox):
 
     def _show(self, report: Report) -> None:
         self.header.value = rhtml.header_html(report)
-        self.findings.value = rhtml.findings_html(report)
+        self.findings.value = rhtml.findings_html(report, evidence_open=False)
         self._shown = report
         self._drawn: set[str] = set()
         self._draw_tab(self.tabs.selected_index or 0)
