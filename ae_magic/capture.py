@@ -34,7 +34,7 @@ def run_cell(
 
     def on_call(layer: Any, args: tuple, kwargs: dict, out: Any) -> None:
         line = _cell_line(ns)
-        # frame 0: on_call, 1: the patched __call__, 2: whoever called the layer
+        # frame 0: on_call, 1: the patched method, 2: whoever called it
         caller = sys._getframe(2)
         flat_in = [a for a in _flatten((args, kwargs)) if kc.is_keras_tensor(a)]
         flat_out = [o for o in _flatten(out) if kc.is_keras_tensor(o)]

@@ -260,49 +260,65 @@ def record_layer_calls(
     and only the outermost one (a nested model's inner layers are walked by
     graph analysis, not recorded as cell calls).
     """
-    base = keras.layers.Layer
-    original = base.__call__
+    from keras.src.ops.operation import Operation
+
     level = depth if depth is not None else [0]
 
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        level[0] += 1
-        try:
-            out = original(self, *args, **kwargs)
-        finally:
-            level[0] -= 1
-        if level[0] == 0:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            level[0] += 1
             try:
-                flat = keras.tree.flatten((args, kwargs))
-            except Exception:
-                flat = list(args)
-            if any(isinstance(a, keras.KerasTensor) for a in flat):
-                with contextlib.suppress(Exception):
-                    callback(self, args, kwargs, out)
-        return out
+                out = original(self, *args, **kwargs)
+            finally:
+                level[0] -= 1
+            if level[0] == 0:
+                try:
+                    flat = keras.tree.flatten((args, kwargs))
+                except Exception:
+                    flat = list(args)
+                if any(isinstance(a, keras.KerasTensor) for a in flat):
+                    with contextlib.suppress(Exception):
+                        callback(self, args, kwargs, out)
+            return out
 
-    base.__call__ = patched
+        return patched
+
+    # Layers go through Layer.__call__; raw `keras.ops.*` calls on symbolic
+    # tensors (stop_gradient, add...) only through Operation.symbolic_call.
+    # The shared level counter keeps a layer's own symbolic_call unrecorded.
+    patches = [(keras.layers.Layer, "__call__"), (Operation, "symbolic_call")]
+    originals = [(cls, name, cls.__dict__[name]) for cls, name in patches]
+    for cls, name, orig in originals:
+        setattr(cls, name, make(orig))
     try:
         yield
     finally:
-        base.__call__ = original
+        for cls, name, orig in originals:
+            setattr(cls, name, orig)
 
 
 @contextlib.contextmanager
 def record_layer_creation(callback: Callable[[Any], None]) -> Iterator[None]:
-    """Call ``callback(layer)`` when a layer is constructed (for its source line)."""
+    """Call ``callback(layer)`` when a layer is constructed (for its source line).
+
+    Hooks ``Layer.__new__`` rather than ``__init__`` so warnings Keras raises in
+    ``__init__`` (``stacklevel=2``) still point at the user's line, not at ours.
+    """
     base = keras.layers.Layer
-    original = base.__init__
+    original = base.__dict__["__new__"]
+    func = original.__func__ if isinstance(original, staticmethod) else original
 
-    def patched(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+    def patched(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        obj = func(cls, *args, **kwargs)
         with contextlib.suppress(Exception):
-            callback(self)
+            callback(obj)
+        return obj
 
-    base.__init__ = patched
+    base.__new__ = staticmethod(patched)
     try:
         yield
     finally:
-        base.__init__ = original
+        base.__new__ = original
 
 
 def disconnect_args(exc: BaseException) -> tuple[list[Any], list[Any]] | None:

@@ -64,12 +64,11 @@ def test_catalogue_cell_gets_exactly_its_codes(name: str) -> None:
             assert f.line is not None, (f.code, f.message)
 
 
-# Cells whose finding cannot name its line yet: capture records Layer calls
-# only, so a keras.ops function applied to a KerasTensor has no line.
-LINE_GAPS = {"AE111_raw_stop_gradient_op"}
+# Cells whose finding cannot name a line (none today: raw keras.ops calls
+# are recorded through Operation.symbolic_call).
+LINE_GAPS: set[str] = set()
 
 
-@pytest.mark.xfail(strict=True, reason="capture does not record raw keras.ops calls (op nodes get no line)")
 def test_raw_op_finding_names_its_line() -> None:
     src, kwargs, _ = zoo.CATALOGUE["AE111_raw_stop_gradient_op"]
     f = ae_magic.check(src, train=False, **kwargs).get("AE111")
