@@ -137,7 +137,7 @@ def _tf_global_seed() -> int | None:
         from tensorflow.python.eager import context as tf_context
 
         return tf_context.global_seed()
-    except Exception:  # noqa: BLE001 - private TF API, best effort
+    except Exception:
         return None
 
 
@@ -239,7 +239,7 @@ def clone_model(model: Any, sample: np.ndarray) -> tuple[Any, bool]:
     if clone is not None:
         try:
             clone.set_weights(weights)
-        except Exception:  # noqa: BLE001 - structure differs: don't trust the copy
+        except Exception:
             clone = None
     if clone is None:
         return model, True
@@ -256,7 +256,7 @@ def _fresh_loss(model: Any) -> tuple[Callable[[Any, Any], Any], str]:
     if isinstance(loss, keras.losses.Loss):
         try:
             return type(loss).from_config(loss.get_config()), type(loss).__name__
-        except Exception:  # noqa: BLE001 - a custom Loss without config: stateless, reuse it
+        except Exception:
             return loss, type(loss).__name__
     if callable(loss):
         return loss, getattr(loss, "__name__", "loss")
@@ -282,7 +282,7 @@ def _fresh_optimizer(model: Any, lr_override: float | None) -> tuple[Any, float]
     # Loss-scale wrappers and similar keep the inner optimizer in the config.
     try:
         fresh = cls.from_config(cfg)
-    except Exception:  # noqa: BLE001
+    except Exception:
         fresh = keras.optimizers.Adam(learning_rate=float(lr))
     return fresh, float(lr)
 
@@ -479,7 +479,7 @@ class ProbeSession:
         n = len(self.x_all)
         idx = np.sort(rng.choice(n, size=subset, replace=False)) if n > subset else np.arange(n)
         idx = rng.permutation(idx)
-        n_val = max(MIN_VAL, int(round(len(idx) * VAL_SHARE)))
+        n_val = max(MIN_VAL, round(len(idx) * VAL_SHARE))
         if len(idx) - n_val < 2:
             n_val = max(1, len(idx) // 4)
         val, tr = idx[:n_val], idx[n_val:]
@@ -558,7 +558,7 @@ class ProbeSession:
                 continue
             try:
                 arr = np.asarray(outs[0])
-            except Exception:  # noqa: BLE001 - e.g. ragged/sparse outputs
+            except Exception:
                 continue
             stats[layer.name] = activation_stats(layer, arr)
         return stats
@@ -920,27 +920,26 @@ def session_for(ctx: Any) -> ProbeSession:
     compiled step is traced once per model.
     """
     sess = getattr(ctx, "_probe_session", None)
-    if sess is not None and sess.source_model is _probe_model(ctx) and sess.x_all is ctx.data:
-        same_y = (ctx.target is None or ctx.target is ctx.data) == sess.same_target
-        if same_y and (sess.same_target or sess.y_all is ctx.target):
-            return sess
-    model = _probe_model(ctx)
-    owned = bool(getattr(ctx, "_owned_model", False))
-    sess = ProbeSession(
-        model,
-        ctx.data,
-        None if ctx.target is None or ctx.target is ctx.data else ctx.target,
-        seed=ctx.options.seed,
-        lr=None,
-        owned=owned,
-        compile_from=getattr(ctx, "_compile_from", None),
-        notes=None,
-    )
-    ctx._probe_session = sess
+    if sess is None or not _session_fits(sess, ctx):
+        sess = ProbeSession(
+            ctx.model,
+            ctx.data,
+            None if ctx.target is None or ctx.target is ctx.data else ctx.target,
+            seed=ctx.options.seed,
+            owned=bool(getattr(ctx, "_owned_model", False)),
+        )
+        ctx._probe_session = sess
     for note in sess.notes:
         if note not in ctx.notes:
             ctx.notes.append(note)
     return sess
+
+
+def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
+    if sess.source_model is not ctx.model or sess.x_all is not ctx.data:
+        return False
+    same = ctx.target is None or ctx.target is ctx.data
+    return sess.same_target if same else (not sess.same_target and sess.y_all is ctx.target)
 
 
 def prepared_session(ctx: Any) -> ProbeSession:
@@ -952,7 +951,3 @@ def prepared_session(ctx: Any) -> ProbeSession:
     sess._set_lr(sess.lr)
     sess.prepare(subset=o.subset, batch_size=o.batch_size, seed=o.seed)
     return sess
-
-
-def _probe_model(ctx: Any) -> Any:
-    return ctx.model

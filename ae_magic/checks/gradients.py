@@ -211,9 +211,16 @@ def _vanishing(ctx: Context, live: list[dict[str, Any]]) -> list[Finding]:
         f"it vanishes{why} on its way to the input, so the encoder learns far slower than the decoder."
     )
     if acts:
-        fix = "# Use ReLU-family activations in hidden layers (keep sigmoid only on the output):\nlayers.Dense(units, activation='relu', kernel_initializer='he_normal')"
+        fix = (
+            "# Use ReLU-family activations in hidden layers (keep sigmoid only on the output):\n"
+            "layers.Dense(units, activation='relu', kernel_initializer='he_normal')"
+        )
     else:
-        fix = "# Initialise with a scale that keeps activations alive (not a tiny RandomNormal):\nlayers.Dense(units, activation='relu', kernel_initializer='he_normal')\n# or add layers.BatchNormalization() between layers."
+        fix = (
+            "# Initialise with a scale that keeps activations alive (not a tiny RandomNormal):\n"
+            "layers.Dense(units, activation='relu', kernel_initializer='he_normal')\n"
+            "# or add layers.BatchNormalization() between layers."
+        )
     return [
         Finding(
             code="AE302",

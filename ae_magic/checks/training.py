@@ -333,7 +333,13 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
                 f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g} and no longer "
                 f"improving: {what}."
             ),
-            evidence={"final_mse": final, "mean_baseline": mean, "pca_baseline": pca, "pca_width": b.get("pca_width"), "progress_to_pca": progress},
+            evidence={
+                "final_mse": final,
+                "mean_baseline": mean,
+                "pca_baseline": pca,
+                "pca_width": b.get("pca_width"),
+                "progress_to_pca": progress,
+            },
             fix=(
                 "# Check the other findings first (activations vs data range, learning rate, dead units).\n"
                 "# A plain ReLU autoencoder with a linear/sigmoid output matching the data range and\n"
