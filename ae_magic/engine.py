@@ -228,7 +228,7 @@ def _resolve_array(ctx: Context, value: Any, what: str) -> tuple[Any, str | None
         raise AeMagicUsageError(
             f"{label} is a {type(value).__name__}, which can't be read as an array ({exc}); pass a NumPy array or tensor."
         ) from None
-    if arr.dtype == object and arr.ndim == 0:
+    if arr.ndim == 0:
         raise AeMagicUsageError(f"{label} is a {type(value).__name__}, not an array; pass a NumPy array or tensor.")
     return arr, name
 
