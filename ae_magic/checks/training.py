@@ -103,10 +103,9 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
     collapse = [] if diverged else _collapse(ctx, tr, sugg)
     out += collapse
     if not diverged:
-        stagnant = _stagnant(ctx, tr, sugg)
-        out += stagnant
+        out += _stagnant(ctx, tr, sugg)
         out += _oscillating(ctx, tr, sugg)
-        if not collapse and not stagnant:
+        if not collapse:
             out += _baseline(ctx, tr)
         out += _faster(ctx, tr, lr_trace)
     out += _after_run_units(ctx, tr)

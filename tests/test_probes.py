@@ -1,0 +1,408 @@
+"""Gradient and training probes (AE301-AE305, AE401-AE406), the re-run engine.
+
+Every probe code is fired by a cell that really has the fault (the seed
+articles' examples, completed minimally) and stays silent on the healthy zoo.
+Cells are run with the Keras seed set first, so the user's initial weights
+are reproducible; faults are checked under three seeds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import ae_magic
+from ae_magic import probes
+from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
+from ae_magic.rerun import rerun
+from tests.zoo import HEALTHY, HEALTHY_CALLS
+
+PROBE_FAMILIES = ("AE3", "AE4")
+
+_LOWRANK = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+z = rng.normal(size=(1000, 4))
+w = rng.normal(size=(4, 32))
+x = (1.0 / (1.0 + np.exp(-(z @ w) / 2.0))).astype("float32")
+"""
+
+_STANDARD = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(1)
+z = rng.normal(size=(1500, 6))
+w = rng.normal(size=(6, 64))
+raw = np.tanh(z @ w / 3.0)
+x = ((raw - raw.mean(axis=0)) / raw.std(axis=0)).astype("float32")
+"""
+
+
+def _deep(optimizer: str) -> str:
+    return (
+        _STANDARD
+        + f"""
+inp = keras.Input(shape=(64,))
+h = layers.Dense(128, activation="relu")(inp)
+h = layers.Dense(64, activation="relu")(h)
+h = layers.Dense(32, activation="relu")(h)
+code = layers.Dense(8, name="code")(h)
+h = layers.Dense(32, activation="relu")(code)
+h = layers.Dense(64, activation="relu")(h)
+h = layers.Dense(128, activation="relu")(h)
+out = layers.Dense(64)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer={optimizer}, loss="mse")
+"""
+    )
+
+
+def _dense(optimizer: str, *, code: str = 'layers.Dense(8, activation="relu")(h)', out_act: str = "sigmoid") -> str:
+    return (
+        _LOWRANK
+        + f"""
+inp = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(inp)
+code = {code}
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="{out_act}")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer={optimizer}, loss="mse")
+"""
+    )
+
+
+# name -> (cell, check kwargs, probe codes it must get, severity of the first)
+FAULTS: dict[str, tuple[str, dict, set[str]]] = {
+    # seed 000/001: the encoder cut off from the loss (a stop_gradient on the
+    # code), while a skip keeps the output dependent on the input.
+    "encoder_cut_off": (
+        _LOWRANK
+        + """
+inp = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(inp)
+code = keras.ops.stop_gradient(layers.Dense(8, activation="relu")(h))
+merged = layers.Concatenate()([code, inp])
+out = layers.Dense(32, activation="sigmoid")(merged)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+        {},
+        {"AE301"},
+    ),
+    # seed 002 ex.1: a stack of sigmoid layers; it also ends with identical
+    # outputs for every input (seed 003's symptom).
+    "sigmoid_stack": (
+        _LOWRANK
+        + """
+autoencoder = keras.Sequential([
+    keras.Input(shape=(32,)),
+    layers.Dense(32, activation="sigmoid"),
+    layers.Dense(32, activation="sigmoid"),
+    layers.Dense(16, activation="sigmoid"),
+    layers.Dense(8, activation="sigmoid"),
+    layers.Dense(16, activation="sigmoid"),
+    layers.Dense(32, activation="sigmoid"),
+    layers.Dense(32, activation="sigmoid"),
+])
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+        {},
+        {"AE302", "AE404"},
+    ),
+    # seed 004 ex.3: unnormalised data (x1000).
+    "data_x1000": (
+        """\
+import numpy as np
+import keras
+from keras import layers
+
+x = (np.random.default_rng(0).random((1000, 784)) * 1000).astype("float32")
+inp = keras.Input(shape=(784,))
+h = layers.Dense(128, activation="relu")(inp)
+code = layers.Dense(32, activation="relu")(h)
+h = layers.Dense(128, activation="relu")(code)
+out = layers.Dense(784)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+        {},
+        {"AE303"},
+    ),
+    # seed 000 ex.2 + unnormalised data: the sigmoid code saturates.
+    "sigmoid_code_saturated": (
+        _LOWRANK.replace("x = (1.0 /", "x = (1000.0 /")
+        + """
+inp = keras.Input(shape=(32,))
+code = layers.Dense(8, activation="sigmoid")(inp)
+out = layers.Dense(32)(code)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+""",
+        {},
+        {"AE305"},
+    ),
+    # seed 002 ex.2 / 004 ex.2: Adam(learning_rate=0.1).
+    "lr_0_1": (_deep("keras.optimizers.Adam(learning_rate=0.1)"), {}, {"AE401", "AE304"}),
+    # seed 004: a learning rate far too low.
+    "lr_too_low": (_dense("keras.optimizers.SGD(learning_rate=1e-5)"), {}, {"AE402"}),
+    # seed 004 ex.2: an unstable optimizer setting; the loss zig-zags.
+    "oscillating": (_deep("keras.optimizers.RMSprop(learning_rate=0.01)"), {}, {"AE403"}),
+    # seed 001 ex.3 / 004: a softmax output on a multi-unit reconstruction
+    # (its outputs sum to 1): it plateaus far worse than predicting the mean.
+    "softmax_output": (_dense("keras.optimizers.Adam(1e-3)", out_act="softmax"), {}, {"AE405"}),
+    # seed 002/004: a learning rate ten times too low for Adam.
+    "lr_slow": (_deep("keras.optimizers.Adam(learning_rate=1e-4)"), {}, {"AE406"}),
+}
+
+SEVERITY = {"AE301": "error", "AE401": "error", "AE404": "error", "AE406": "info"}
+
+
+def _check(src: str, seed: int = 0, **kwargs):
+    keras.utils.set_random_seed(seed)
+    ns: dict = {}
+    return ae_magic.check(src, namespace=ns, data="x", seed=seed, **kwargs), ns
+
+
+def _probe_problems(report) -> list[tuple[str, str]]:
+    return [(f.code, f.severity) for f in report.findings if f.code.startswith(PROBE_FAMILIES) and f.severity != "info"]
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fault_fires(name: str, seed: int) -> None:
+    src, kwargs, expected = FAULTS[name]
+    report, _ = _check(src, seed, **kwargs)
+    assert not report.internal_errors, report.internal_errors
+    missing = expected - set(report.codes)
+    assert not missing, f"{name} (seed {seed}) lacks {missing}; got {report.codes}"
+    for code in expected:
+        f = report.get(code)
+        assert f is not None
+        if code in SEVERITY:
+            assert f.severity == SEVERITY[code]
+        assert f.message and f.fix and f.evidence
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_healthy_zoo_silent(name: str) -> None:
+    keras.utils.set_random_seed(0)
+    report = ae_magic.check(HEALTHY[name], namespace={}, **HEALTHY_CALLS[name])
+    assert not report.internal_errors, report.internal_errors
+    assert "training" in report.traces and "gradients" in report.traces
+    assert _probe_problems(report) == [], [(f.code, f.message) for f in report.findings]
+
+
+@pytest.mark.parametrize("name", ["dense", "deep_dense", "conv_transpose"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_healthy_silent_other_seeds(name: str, seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    report = ae_magic.check(HEALTHY[name], namespace={}, seed=seed, **HEALTHY_CALLS[name])
+    assert _probe_problems(report) == [], [(f.code, f.message) for f in report.findings]
+
+
+def test_latent_too_large_is_not_a_probe_fault() -> None:
+    """Seed 003 claims a too-large latent makes outputs identical; it doesn't:
+    the model can copy (AE104's job), the probes see a healthy run."""
+    src = _dense("keras.optimizers.Adam(1e-3)", code='layers.Dense(64, activation="relu")(h)')
+    report, _ = _check(src)
+    assert "AE404" not in report.codes
+    assert _probe_problems(report) == []
+
+
+def test_ae106_upgraded_by_measured_saturation() -> None:
+    report, _ = _check(FAULTS["sigmoid_code_saturated"][0])
+    f = report.get("AE106")
+    assert f is not None and f.severity == "error"
+    assert f.evidence["measured_saturated_share"]["initial"] == pytest.approx(1.0)
+
+
+def test_ae301_names_the_cut_layers_and_lines() -> None:
+    report, _ = _check(FAULTS["encoder_cut_off"][0])
+    f = report.get("AE301")
+    assert f.severity == "error"
+    assert set(f.evidence["none"]) == {"dense", "dense_1"} or len(f.evidence["none"]) == 2
+    assert f.line is not None and "Dense(16" in (f.source_line or "")
+
+
+def test_ae401_message_uses_the_range_test() -> None:
+    report, _ = _check(FAULTS["lr_0_1"][0])
+    f = report.get("AE401")
+    sugg = report.traces["lr_range"]["suggested"]
+    assert sugg is not None and sugg < 0.1
+    assert "0.1 diverges; around" in f.message and "learns fastest" in f.message
+    assert f.line is not None and "0.1" in f.source_line
+
+
+def test_traces_follow_the_schema_and_are_json() -> None:
+    report, _ = _check(HEALTHY["dense"])
+    g, t, r = report.traces["gradients"], report.traces["training"], report.traces["lr_range"]
+    assert g["batches"] == probes.GRAD_BATCHES
+    for layer in g["layers"]:
+        for key in ("layer", "class", "activation", "grad_norm", "n_vars", "none_vars", "zero_vars"):
+            assert key in layer
+        assert "dead_share" in layer and "saturated_share" in layer
+    assert [layer["layer"] for layer in g["layers"]] == ["dense", "dense_1", "dense_2", "dense_3"]
+    assert len(t["loss"]) == t["epochs"] * t["steps_per_epoch"]
+    assert len(t["epoch_loss"]) == len(t["val_loss"]) == t["epochs"]
+    assert set(t["grad_norms"]) == {"dense", "dense_1", "dense_2", "dense_3"}
+    assert all(len(v) == len(t["grad_steps"]) for v in t["grad_norms"].values())
+    rec = t["recon"]
+    assert len(rec["before"]) == len(rec["after"]) == len(rec["inputs"]) == len(rec["indices"])
+    assert len(rec["after"][0]) == int(np.prod(rec["shape"]))
+    assert t["baselines"]["pca_width"] == 8 and t["baselines"]["pca"] < t["baselines"]["mean"]
+    assert len(r["lrs"]) == len(r["losses"]) and r["configured"] == pytest.approx(1e-3)
+    json.loads(report.to_json())
+
+
+def test_deterministic_for_a_seed() -> None:
+    a, _ = _check(HEALTHY["dense"], seed=3)
+    b, _ = _check(HEALTHY["dense"], seed=3)
+    assert a.traces["training"]["loss"] == b.traces["training"]["loss"]
+    assert a.codes == b.codes
+
+
+def test_progress_callback_streams_every_phase() -> None:
+    events: list[dict] = []
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(HEALTHY["dense"], ns)
+    ae_magic.probe(ns["autoencoder"], ns["x"], epochs=1, progress=events.append)
+    phases = {e["phase"] for e in events}
+    assert phases == {"gradients", "lr_range", "training"}
+    last = [e for e in events if e["phase"] == "training"][-1]
+    assert last["step"] == last["total"] and np.isfinite(last["loss"])
+
+
+def test_epochs_steps_subset_are_honoured() -> None:
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(HEALTHY["dense"], ns)
+    r = ae_magic.probe(ns["autoencoder"], ns["x"], steps=10, subset=200, batch_size=16, range_test=False)
+    t = r.traces["training"]
+    assert len(t["loss"]) == 10 and t["subset"] == 200 and t["batch_size"] == 16
+    assert "lr_range" not in r.traces
+    r2 = ae_magic.probe(ns["autoencoder"], ns["x"], epochs=2, subset=300, range_test=False)
+    assert r2.traces["training"]["epochs"] == 2
+
+
+def test_rerun_with_new_lr_does_not_retrace() -> None:
+    report, _ = _check(HEALTHY["dense"])
+    sess = report.context._probe_session
+    assert sess.tracing_count == 1
+    again = rerun(report, lr=0.01, epochs=1)
+    assert again.context._probe_session is sess and sess.tracing_count == 1
+    assert again.traces["training"]["lr"] == pytest.approx(0.01)
+    assert again.label == "lr=0.01, epochs=1"
+    assert set(again.to_dict()) == set(report.to_dict())
+
+
+def test_rerun_with_latent_rebuilds_and_keeps_weights() -> None:
+    report, ns = _check(HEALTHY["composed"])
+    user = ns["autoencoder"]
+    assert current_latent(user) == 4
+    r2 = rerun(report, latent=2, epochs=1)
+    assert r2.context.model is not user and current_latent(r2.context.model) == 2
+    assert r2.traces["training"]["baselines"]["pca_width"] == 2
+    assert any("Latent size 4 -> 2" in n for n in r2.notes)
+    r3 = rerun(r2, latent=None, epochs=1)
+    assert r3.context.model is user and r3.context._probe_session is report.context._probe_session
+
+
+def test_probe_latent_rejected_for_subclassed() -> None:
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(HEALTHY["subclassed"], ns)
+    ok, reason = can_change_latent(ns["autoencoder"])
+    assert not ok and "latent size can't be changed for subclassed models" in reason
+    with pytest.raises(ValueError, match="latent size can't be changed for subclassed models"):
+        ae_magic.probe(ns["autoencoder"], ns["x"], latent=3)
+
+
+@pytest.mark.parametrize("name", ["dense", "conv_transpose", "lstm", "nested_sequential", "sequential_input"])
+def test_rebuild_changes_the_code_width(name: str) -> None:
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(HEALTHY[name], ns)
+    model = ns["autoencoder"]
+    before = [w.copy() for w in model.get_weights()]
+    old = current_latent(model)
+    new, info = rebuild_with_latent(model, old + 2)
+    assert current_latent(new) == old + 2 and info["old"] == old
+    x = ns[HEALTHY_CALLS[name]["data"]][:3]
+    assert new.predict(x, verbose=0).shape == model.predict(x, verbose=0).shape
+    assert info["copied"], "layers away from the code keep the user's weights"
+    first = info["copied"][0]
+    np.testing.assert_array_equal(new.get_layer(first).get_weights()[0], model.get_layer(first).get_weights()[0])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_uncompiled_model_gets_mse_adam_and_a_note() -> None:
+    src = HEALTHY["dense"].replace(
+        'autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")', ""
+    )
+    report, _ = _check(src, epochs=1)
+    assert any("MSE and Adam(learning_rate=1e-3)" in n for n in report.notes)
+    assert report.traces["training"]["loss_name"] == "mse"
+
+
+def _tiny_init_cell(std: float) -> str:
+    return (
+        _LOWRANK
+        + f"""
+init = keras.initializers.RandomNormal(stddev={std})
+inp = keras.Input(shape=(32,))
+h = layers.Dense(32, activation="relu", kernel_initializer=init)(inp)
+h = layers.Dense(16, activation="relu", kernel_initializer=init)(h)
+code = layers.Dense(4, activation="relu", kernel_initializer=init)(h)
+h = layers.Dense(16, activation="relu", kernel_initializer=init)(code)
+h = layers.Dense(32, activation="relu", kernel_initializer=init)(h)
+out = layers.Dense(32, activation="sigmoid", kernel_initializer=init)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_random_normal_init_vanishes(seed: int) -> None:
+    """Seed 003 ex.2's tiny RandomNormal init. check() stops at the structural
+    AE111 error (outputs identical before training), so the gradient probe is
+    run on its own here: it measures the vanishing gradient."""
+    from ae_magic.checks import gradients, training
+    from ae_magic.context import Context
+
+    keras.utils.set_random_seed(seed)
+    ns: dict = {}
+    exec(_tiny_init_cell(0.01), ns)
+    ctx = Context(model=ns["autoencoder"], data=ns["x"], target=ns["x"])
+    ctx.options.seed = seed
+    found = gradients.check_gradients(ctx)
+    assert "AE302" in [f.code for f in found]
+    ratio = next(f for f in found if f.code == "AE302").evidence["ratio_first_to_max"]
+    assert ratio < gradients.VANISH_RATIO
+    found += training.check_training(ctx)
+    assert "AE404" in [f.code for f in found]
+
+
+def test_zero_init_gets_no_gradient() -> None:
+    """Constant-zero kernels: every hidden layer gets an exactly zero gradient (AE301 error)."""
+    from ae_magic.checks import gradients
+    from ae_magic.context import Context
+
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(_deep("'adam'").replace('activation="relu")', 'activation="relu", kernel_initializer="zeros")'), ns)
+    ctx = Context(model=ns["autoencoder"], data=ns["x"], target=ns["x"])
+    found = {f.code: f for f in gradients.check_gradients(ctx)}
+    assert found["AE301"].severity == "error"
+    assert found["AE301"].evidence["encoder_cut"]
+    assert "AE304" in found
