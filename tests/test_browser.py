@@ -112,6 +112,16 @@ def lab(tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
+def _wait_loaded(page, selector: str) -> None:
+    """Wait until a plot image inside the panel is decoded and has a real size."""
+    page.wait_for_function(
+        "sel => { const el = document.querySelector('.ae-panel ' + sel);"
+        " return !!el && el.offsetParent !== null && el.complete && el.naturalWidth > 100; }",
+        arg=selector,
+        timeout=30_000,
+    )
+
+
 def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
@@ -146,7 +156,12 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             panel = page.locator(".ae-panel").first
             panel.wait_for(state="visible", timeout=120_000)
             timings["panel_appeared_s"] = round(time.perf_counter() - t0, 2)
-            page.wait_for_timeout(500)
+            loss_img = panel.locator("img.ae-plot-loss")
+            _wait_loaded(page, "img.ae-plot-loss")
+            timings["loss_plot_shown_s"] = round(time.perf_counter() - t0, 2)
+            # The cell is done (the static fallback is swapped in last) before we interact.
+            page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=60_000)
+            timings["cell_done_s"] = round(time.perf_counter() - t0, 2)
             _shot(page, "02-panel.png")
 
             # Findings: codes, titles and fixes are rendered as HTML.
@@ -157,14 +172,10 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             assert panel.locator(".ae-header .ae-verdict").inner_text().strip()
 
             # Plots: the Loss tab shows the probe run's curve; the Graph tab the layer chain.
-            loss_img = panel.locator("img.ae-plot-loss")
-            loss_img.wait_for(state="visible", timeout=30_000)
-            assert loss_img.evaluate("el => el.complete && el.naturalWidth") > 100
+            _wait_loaded(page, "img.ae-plot-loss")
             first_loss_src = loss_img.get_attribute("src")
             panel.locator(".lm-TabBar-tab", has_text="Graph").click()
-            graph_img = panel.locator("img.ae-plot-graph")
-            graph_img.wait_for(state="visible", timeout=30_000)
-            assert graph_img.evaluate("el => el.complete && el.naturalWidth") > 100
+            _wait_loaded(page, "img.ae-plot-graph")
             _shot(page, "03-graph-tab.png")
             panel.locator(".lm-TabBar-tab", has_text="Loss").click()
 

@@ -25,8 +25,8 @@ class FakeRerun:
         self.loss_images: list[bytes] = []
         self.panel: AePanel | None = None
 
-    def __call__(self, report: Any, *, lr: float, latent: int | None, epochs: int, progress: Any) -> Any:
-        self.calls.append({"report": report, "lr": lr, "latent": latent, "epochs": epochs})
+    def __call__(self, report: Any, *, lr: float, latent: int | None, epochs: int, train: bool, progress: Any) -> Any:
+        self.calls.append({"report": report, "lr": lr, "latent": latent, "epochs": epochs, "train": train})
         for k in range(self.steps):
             progress({"phase": "training", "step": k + 1, "total": self.steps, "loss": 0.5 / (k + 1)})
             if self.panel is not None:
@@ -80,6 +80,7 @@ def test_moving_lr_slider_and_rerun_adds_a_run() -> None:
     assert rerun.calls[0]["lr"] == pytest.approx(1e-2)
     assert rerun.calls[0]["epochs"] == 2
     assert rerun.calls[0]["latent"] is None  # unchanged latent is not a rebuild
+    assert rerun.calls[0]["train"] is True
     assert rerun.calls[0]["report"] is p.runs[0]  # re-runs start from the original model
     assert len(p.runs) == 2
     assert p.runs_table.value.count('class="ae-run-row"') == 2
@@ -185,8 +186,9 @@ def dense_report() -> Any:
 
 def test_real_report_latent_slider_state(dense_report) -> None:
     p = AePanel(dense_report)
-    latent, ok, reason = panel_mod.latent_state(dense_report)
+    latent, user, ok, reason = panel_mod.latent_state(dense_report)
     assert p.latent.disabled == (not ok)
+    assert user == latent
     if ok:
         assert latent == 8 and p.latent.value == 8
     else:
@@ -207,9 +209,40 @@ def test_latent_slider_rebuilds_the_model(dense_report) -> None:
     new = p.runs[1]
     assert new.model["graph"]["code_width"] == 3
     assert "latent 3" in p.run_select.options[1][0]
+    # From the rebuilt run, moving back to 8 means the user's own model again.
+    p.latent.value = 8
+    assert p.rerun_kwargs()["latent"] is None
     # The user's model is untouched.
     import numpy as np
 
     after = dense_report.context.model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(weights, after, strict=True))
     assert dense_report.context.model.layers[2].units == 8
+
+
+def test_deferred_panel_draws_plots_on_request() -> None:
+    p = AePanel(make_report(), rerun_fn=FakeRerun(), defer_plots=True)
+    assert bytes(p.images["loss"].value) == b""
+    assert 'data-code="AE102"' in p.findings.value  # findings are there at once
+    p.tabs.selected_index = 4
+    assert bytes(p.images["graph"].value) == b""
+    p.draw_plots()
+    assert bytes(p.images["loss"].value).startswith(PNG_MAGIC)
+    assert bytes(p.images["graph"].value).startswith(PNG_MAGIC)  # the open tab
+
+
+def test_real_rerun_with_another_lr_adds_a_different_run(dense_report) -> None:
+    pytest.importorskip("ae_magic.rerun")
+    p = AePanel(dense_report)
+    assert not p.button.disabled, p.rerun_reason.value
+    p.lr.value = 0.3
+    p.epochs.value = 1
+    p.button.click()
+    assert p.error.value == "", p.error.value
+    assert len(p.runs) == 2
+    new = p.runs[1]
+    assert new.traces["training"]["lr"] == pytest.approx(0.3)
+    assert new.traces["training"]["epochs"] == 1
+    assert "3.0e-01" in p.runs_table.value
+    labels = [ln.get_label() for ln in panel_mod.plots.loss_figure(p.runs).axes[0].get_lines()]
+    assert any(lab.startswith("run 2") and lab.endswith("train") for lab in labels)

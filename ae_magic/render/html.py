@@ -210,15 +210,15 @@ def plots_html(report: Report) -> str:
     return "".join(parts)
 
 
-def render_html(report: Report) -> str:
-    """The whole report as one self-contained HTML fragment."""
+def render_html(report: Report, with_plots: bool = True) -> str:
+    """The whole report as one self-contained HTML fragment (``with_plots=False``: findings only)."""
     label = f'<div style="color:#555">{esc(report.label)}</div>' if report.label else ""
     return (
         '<div class="ae-report" style="font-family:-apple-system,BlinkMacSystemFont,Segoe UI,Helvetica,Arial,'
         'sans-serif;font-size:13px;line-height:1.4;max-width:1000px">'
         f"{header_html(report)}{label}"
         f'<div class="ae-findings">{findings_html(report)}</div>'
-        f'<div class="ae-plots">{plots_html(report)}</div></div>'
+        f'<div class="ae-plots">{plots_html(report) if with_plots else ""}</div></div>'
     )
 
 

@@ -70,34 +70,37 @@ def final_loss(report: Report) -> float | None:
     return None
 
 
-def latent_state(report: Report) -> tuple[int | None, bool, str]:
-    """(current latent width, can it be changed, why not) for the report's live model."""
+def latent_state(report: Report) -> tuple[int | None, int | None, bool, str]:
+    """(this run's latent width, the user's model's, can it be changed, why not)."""
     ctx = report.context
     model = getattr(ctx, "model", None)
     graph = (report.model or {}).get("graph") or {}
     current = graph.get("code_width")
     if model is None:
-        return current, False, "This report has no live model (it was loaded or built without one)."
+        return current, current, False, "This report has no live model (it was loaded or built without one)."
     try:
         from .. import rebuild
     except ImportError:
-        return current, False, "Changing the latent size is not available in this version of ae_magic."
+        return current, current, False, "Changing the latent size is not available in this version of ae_magic."
+    # A run made with --latent probes a rebuild; re-runs start from the user's model.
+    user_model = getattr(ctx, "_user_model", model)
     try:
         cur = rebuild.current_latent(model)
-        res = rebuild.can_change_latent(model)
+        user = rebuild.current_latent(user_model) if user_model is not model else cur
+        res = rebuild.can_change_latent(user_model)
     except Exception as exc:  # a rebuild bug must not break the panel
-        return current, False, f"Can't tell whether the model can be rebuilt ({type(exc).__name__}: {exc})."
+        return current, current, False, f"Can't tell whether the model can be rebuilt ({type(exc).__name__}: {exc})."
     if isinstance(res, tuple):
         ok, reason = bool(res[0]), str(res[1] or "")
     else:
         ok, reason = bool(res), ""
     if cur is not None:
         current = int(cur)
-    if ok and current is None:
-        return None, False, "The bottleneck width could not be determined."
+    if ok and (current is None or user is None):
+        return current, user, False, "The bottleneck width could not be determined."
     if not ok and not reason:
         reason = "This model's bottleneck can't be rebuilt with another width."
-    return current, ok, reason
+    return current, (int(user) if user is not None else current), ok, reason
 
 
 def _rerun_available() -> tuple[RerunFn | None, str]:
@@ -111,12 +114,16 @@ def _rerun_available() -> tuple[RerunFn | None, str]:
 class AePanel(widgets.VBox):
     """The interactive report: header, findings, plot tabs, re-run controls and run comparison."""
 
-    def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None) -> None:
+    def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None, defer_plots: bool = False) -> None:
+        """``defer_plots``: leave the plot tabs empty until :meth:`draw_plots` (show the panel sooner)."""
         super().__init__()
+        self._plots_on = not defer_plots
         self.add_class("ae-panel")
         self.runs: list[Report] = [report]
         self.errors: list[str] = []
         self.running = False
+        # The text/html fallback in the display bundle; None: render it in full.
+        self.static_html: str | None = None
         self._live: dict[str, Any] | None = None
         self._last_draw = 0.0
         if rerun_fn is None:
@@ -164,8 +171,9 @@ class AePanel(widgets.VBox):
             readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
         )
         self.lr.add_class("ae-lr")
-        latent, can_latent, latent_reason = latent_state(report)
+        latent, user_latent, can_latent, latent_reason = latent_state(report)
         self.latent_current = latent
+        self.latent_user = user_latent
         self.latent = widgets.IntSlider(
             value=latent or 1, min=1, max=max(8, 4 * (latent or 2)), description="latent size",
             continuous_update=False, disabled=not can_latent, style={"description_width": "initial"},
@@ -224,7 +232,8 @@ class AePanel(widgets.VBox):
         else:
             self.run_select.value = select  # triggers _on_select
         self.run_select.layout.display = "" if len(self.runs) > 1 else "none"
-        self._draw_loss()
+        if self._plots_on:
+            self._draw_loss()
         self.runs_table.value = self._runs_table_html()
 
     def _on_select(self, change: dict[str, Any]) -> None:
@@ -236,6 +245,15 @@ class AePanel(widgets.VBox):
         self.findings.value = rhtml.findings_html(report, evidence_open=False)
         self._shown = report
         self._drawn: set[str] = set()
+        if self._plots_on:
+            self._draw_tab(self.tabs.selected_index or 0)
+
+    def draw_plots(self) -> None:
+        """Draw the plots a deferred panel left out (the loss curves and the open tab)."""
+        if self._plots_on:
+            return
+        self._plots_on = True
+        self._draw_loss()
         self._draw_tab(self.tabs.selected_index or 0)
 
     def _draw_tab(self, index: int) -> None:
@@ -253,7 +271,7 @@ class AePanel(widgets.VBox):
         self._set_image(name, plots.report_png(report, name))
 
     def _on_tab(self, change: dict[str, Any]) -> None:
-        if isinstance(change.get("new"), int):
+        if self._plots_on and isinstance(change.get("new"), int):
             self._draw_tab(change["new"])
 
     def _set_image(self, name: str, png: bytes | None) -> None:
@@ -321,9 +339,11 @@ class AePanel(widgets.VBox):
     def rerun_kwargs(self) -> dict[str, Any]:
         """The arguments the Re-run button passes, from the controls."""
         latent = None
-        if not self.latent.disabled and self.latent.value != self.latent_current:
+        # None means "the user's own model"; any other width is a rebuild.
+        if not self.latent.disabled and self.latent.value != self.latent_user:
             latent = int(self.latent.value)
-        return {"lr": float(self.lr.value), "latent": latent, "epochs": int(self.epochs.value)}
+        # Re-run always trains, also when the first check ran with --no-train.
+        return {"lr": float(self.lr.value), "latent": latent, "epochs": int(self.epochs.value), "train": True}
 
     def _on_rerun(self, _button: Any = None) -> None:
         if self.running or self._rerun_fn is None or self.button.disabled:
@@ -356,7 +376,7 @@ class AePanel(widgets.VBox):
     def _fail(self, exc: BaseException, kwargs: dict[str, Any]) -> None:
         from ..engine import AeMagicUsageError
 
-        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None)
+        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None and k != "train")
         kind = "" if isinstance(exc, AeMagicUsageError) else f"{type(exc).__name__}: "
         msg = f"Re-run ({settings}) failed: {kind}{exc}"
         self.errors.append(msg)
@@ -373,7 +393,7 @@ class AePanel(widgets.VBox):
         data = super()._repr_mimebundle_(**kwargs)
         if data is None:
             return None
-        data["text/html"] = rhtml.render_html(self.runs[0])
+        data["text/html"] = self.static_html if self.static_html is not None else rhtml.render_html(self.runs[0])
         data["text/plain"] = self.runs[0].text() if _has_text() else data.get("text/plain", "")
         return data
 
@@ -395,10 +415,18 @@ def show(report: Report) -> AePanel | None:
     from IPython.display import HTML, display
 
     try:
-        panel = AePanel(report)
+        panel = AePanel(report, defer_plots=True)
     except Exception as exc:  # never lose the report because of the panel
         display(HTML(rhtml.render_html(report)))
         display(HTML(_note(f"(The interactive panel could not be built: {type(exc).__name__}: {exc})")))
         return None
-    display(panel)
+    # Show verdict, findings and controls at once; the plots follow (drawing
+    # them all takes a second or two the person should not wait for). The
+    # static fallback is first findings-only, then updated with every plot.
+    panel.static_html = rhtml.render_html(report, with_plots=False)
+    handle = display(panel, display_id=True)
+    panel.draw_plots()
+    panel.static_html = None
+    if handle is not None:
+        handle.update(panel)
     return panel
