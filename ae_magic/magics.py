@@ -139,15 +139,18 @@ class AeMagics(Magics):
         from .engine import AeMagicUsageError, check
 
         try:
-            report = check(
-                data=args.data,
-                target=args.target,
-                train=not args.no_train,
-                epochs=args.epochs,
-                lr=args.lr,
-                latent=args.latent,
-                **kwargs,
-            )
+            if args.latent is None:
+                report = check(
+                    data=args.data, target=args.target, train=not args.no_train, epochs=args.epochs, lr=args.lr,
+                    **kwargs,
+                )
+            else:
+                # check() records --latent but probes the model as built; the
+                # re-run engine is what rebuilds a copy with another code width.
+                from .rerun import rerun
+
+                first = check(data=args.data, target=args.target, train=False, **kwargs)
+                report = rerun(first, latent=args.latent, train=not args.no_train, epochs=args.epochs, lr=args.lr)
         except AeMagicUsageError as exc:
             raise UsageError(" ".join(str(exc).split())) from None
         except Exception as exc:  # an ae_magic bug must not reach the user as a traceback

@@ -347,3 +347,25 @@ def test_help_lists_options_and_explains(ip, capsys) -> None:
     assert "exactly as without the magic" in out
     doc = ip.find_line_magic("ae_probe").__doc__
     assert "MODEL" in doc and "already exists" in doc
+
+
+def test_latent_flag_probes_a_rebuilt_copy_and_leaves_the_model(ip, shown) -> None:
+    cell = zoo.HEALTHY["dense"]
+    _fresh(ip)
+    ip.run_cell(cell)
+    plain = _snapshot(ip)
+    _fresh(ip)
+    ip.run_cell_magic("ae_check", "--data x --latent 4 --no-train", cell)
+    assert _namespace_diff(plain, _snapshot(ip)) == []
+    assert ip.user_ns["autoencoder"].layers[2].units == 8
+    panel = next(o for o in shown if isinstance(o, AePanel))
+    assert panel.runs[0].model["graph"]["code_width"] == 4
+    assert panel.latent.value == 4 and panel.latent_user == 8
+
+
+def test_latent_flag_on_a_subclassed_model_is_a_usage_error(ip, shown) -> None:
+    _fresh(ip)
+    with pytest.raises(UsageError, match="subclassed") as info:
+        ip.run_cell_magic("ae_check", "--data x --latent 4 --no-train", zoo.HEALTHY["subclassed"])
+    assert "\n" not in str(info.value)
+    assert "autoencoder" in ip.user_ns  # the cell itself ran
