@@ -235,11 +235,11 @@ def test_options_reach_the_engine(ip, shown, monkeypatch) -> None:
     _fresh(ip)
     ip.run_cell_magic(
         "ae_check",
-        "--data x_noisy --target x --model autoencoder --epochs 2 --lr 3e-3 --latent 4",
+        "--data x_noisy --target x --model autoencoder --epochs 2 --lr 3e-3",
         zoo.HEALTHY["denoising"],
     )
     assert seen["data"] == "x_noisy" and seen["target"] == "x" and seen["model"] == "autoencoder"
-    assert seen["epochs"] == 2 and seen["lr"] == pytest.approx(3e-3) and seen["latent"] == 4
+    assert seen["epochs"] == 2 and seen["lr"] == pytest.approx(3e-3)
     assert seen["line_offset"] == 1 and seen["namespace"] is ip.user_ns and callable(seen["runner"])
     report = next(o for o in shown if isinstance(o, AePanel)).runs[0]
     assert report.data["name"] == "x_noisy" and report.data["target"]["name"] == "x"
