@@ -47,6 +47,7 @@ def check(
     label: str | None = None,
     runner: Callable[[str], BaseException | None] | None = None,
     filename: str | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
     """Run ``source`` as one cell, find its autoencoder and diagnose it.
 
@@ -56,6 +57,7 @@ def check(
     choice. With ``source=None`` the model must be given. ``train=False``
     skips the gradient and training probes. ``runner`` executes the source
     (the magics pass IPython's ``run_cell`` so the cell behaves as usual).
+    ``progress`` is called during the probes (see ``Options.progress``).
     """
     t_start = time.perf_counter()
     opts = Options(
@@ -69,6 +71,7 @@ def check(
         seed=seed,
         range_test=range_test,
         line_offset=line_offset,
+        progress=progress,
     )
     ns: dict[str, Any] = {} if namespace is None else namespace
     ctx = Context(source=source, namespace=ns, options=opts)
