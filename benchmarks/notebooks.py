@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -70,9 +71,13 @@ def run_notebook(path: Path, *, cores: int | None = None, write: bool = False) -
             os.sched_setaffinity(pid, set(range(cores)))
         monitor = PeakRSS(pid)
         monitor.start()
+        failure = None
         try:
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
+        except CellExecutionError as exc:
+            # Keep going to the report: the failing cell's error is in its outputs.
+            failure = str(exc).strip().splitlines()[-1][:300]
         finally:
             peak = monitor.stop()
     seconds = time.perf_counter() - t0
@@ -85,7 +90,13 @@ def run_notebook(path: Path, *, cores: int | None = None, write: bool = False) -
     ]
     if write:
         nbformat.write(nb, path)
-    return {"notebook": path.name, "seconds": round(seconds, 1), "peak_mib": round(peak / 2**20), "errors": errors}
+    return {
+        "notebook": path.name,
+        "seconds": round(seconds, 1),
+        "peak_mib": round(peak / 2**20),
+        "errors": errors,
+        "failure": failure,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| **all** | **{total:.0f}** | max **{max(int(r['peak_mib']) for r in rows)}** |")  # type: ignore[call-overload]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-    return 1 if any(r["errors"] for r in rows) else 0
+    return 1 if any(r["errors"] or r["failure"] for r in rows) else 0
 
 
 if __name__ == "__main__":

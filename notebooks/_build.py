@@ -122,14 +122,18 @@ Read the panel from the top; the most serious problems come first.
   0 and 1, so a pixel value of 255 can never be reconstructed.
 - **AE106, a saturating bottleneck.** The code layer uses `sigmoid` too. When
   its inputs are large (and with 0-255 pixels they are), sigmoid sits flat at 0
-  or 1 and passes almost no gradient back to the encoder.
-- The training probe may add more: with a learning rate of 0.1 the loss of the
-  short probe run jumps around or stalls instead of going down (codes in the
-  AE4xx family), and a learning-rate range test suggests a better value (AE406).
+  or 1 and passes almost no gradient back to the encoder. ae_magic measured it:
+  practically every code unit is stuck (that is why it is an *error*; the
+  related **AE305** lists the saturated units).
+- **AE404, output collapse.** ae_magic trained a *copy* of the model for a few
+  seconds (your `autoencoder` is untouched) and looked at what comes out: the
+  same picture for every input. **AE402** adds that the loss barely moved, and
+  a learning-rate range test says `0.1` is far too high.
 
-Each finding names the line of the cell it is about and shows a fix.
+Each finding names the line of the cell it is about and shows a fix. The tabs
+(Loss, Gradients, Activations, Reconstructions, Graph) show the evidence.
 """),
-        *expect({"AE201", "AE203", "AE106"}),
+        *expect({"AE201", "AE203", "AE106", "AE404"}),
         md("""
 ## 3. The fix
 
@@ -275,8 +279,10 @@ tensor ...`) does not say which line is wrong. ae_magic does:
   `input_img`. The culprit is line 10: the decoder's first layer is called on
   `encoded` (the encoder's output) instead of on `latent`.
 
-Because the cell stopped at line 12, `autoencoder` was never built; the panel
-may also comment on the `encoder` model, the last one that exists.
+Because the cell stopped at line 12, `autoencoder` was never built. The only
+model that exists is `encoder`, so the panel checks that one too and says,
+rightly, that on its own it cannot reconstruct its input (AE105) and that the
+decoder's layers are not part of it (AE102). Both go away with the fix.
 """),
         *expect({"AE101"}),
         md("**The fix:** start the decoder from its own input, `latent`, on line 10."),
@@ -347,7 +353,7 @@ autoencoder = keras.Sequential([
 ])
 autoencoder.compile(optimizer="adam", loss="mse")
 """
-CONV_RELU = """
+CONV_RAW = """
 import keras
 from keras import layers
 
@@ -363,9 +369,9 @@ autoencoder = keras.Sequential([
     layers.Reshape((7, 7, 8)),
     layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same"),
     layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same"),
-    layers.Conv2D(1, 3, activation="sigmoid", padding="same"),
+    layers.Conv2D(1, 3, padding="same"),
 ])
-autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=0.1), loss="mse")
+autoencoder.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="mse")
 """
 CONV_FIXED = """
 import keras
@@ -447,36 +453,48 @@ sigmoid layer shrinks the gradient on its way back.
   first layers is orders of magnitude smaller than at the last ones
   (**AE302, vanishing gradient**), and many units sit in sigmoid's flat region
   (**AE305, saturated units**). Open the *Gradients* tab to see it per layer.
+- After the short probe run the model gives the same output for every input
+  (**AE404, output collapse**): with the gradient gone, it can only learn the
+  average picture.
 """),
-        *expect({"AE107", "AE106"}),
+        *expect({"AE107", "AE106", "AE302"}),
         md("""
-## Part 3: `relu`, but a learning rate of 0.1 (exploding)
+## Part 3: unscaled pixels and plain SGD (exploding)
 
-Swapping sigmoid for `relu` fixes the vanishing part. But the same article's
-second example also raises the learning rate to 0.1, a hundred times Adam's
-default.
+Now with `relu`, a decoder that mirrors the encoder (28, 14, 7 and back), and
+a linear last layer. But the pixels are left at 0-255 and the optimizer is
+plain SGD with a learning rate of 0.01, a common choice for scaled data.
 """),
-        check_cell(CONV_RELU),
+        code("x_raw = load(limit=1000, normalize=False)[..., None].astype(\"float32\")  # 0-255, not scaled"),
+        check_cell(CONV_RAW, "--data x_raw"),
         md("""
 ### What it found
 
-The structure is fine now, so this is something only a training run can show.
-ae_magic trains a *copy* for a few steps:
+The structure is fine, so most of this comes from the probes, which train a
+*copy* of the model for a few steps:
 
-- the loss goes up instead of down, or becomes `nan` (**AE401, loss
-  diverged**), and the gradients grow huge (**AE303, exploding gradient**);
-- with a step of 0.1, many `relu` units get pushed to where they output zero
-  for every input and never recover (**AE304, dead ReLU**);
-- a quick learning-rate range test suggests a value that learns faster
-  (**AE406**). See the *Loss* tab.
+- **AE303, exploding gradient:** at the start, the gradient of the last layer
+  is hundreds of times larger than its weights. One SGD step moves each weight
+  by far more than its own size.
+- **AE401, loss diverged:** and so it does. The loss of the probe run jumps
+  from thousands to astronomical numbers (or `nan`). The message gives the
+  learning rate that the range test found workable.
+- **AE201** names the root cause, the unscaled data, and **AE304** the
+  damage: after those huge steps most `relu` units output zero for every input.
+
+The article this story comes from blames exploding gradients on Adam with a
+learning rate of 0.1. Adam scales every step to about the learning rate, so
+with scaled data it does not explode; it fails differently (notebook 04,
+part 3). You can try it with the slider at the end.
 """),
-        *expect(set()),
+        *expect({"AE303", "AE401"}),
         md("""
 ## The fix
 
-Everything the seed article recommends, and ae_magic agrees: `relu` with He
-initialisation, batch normalisation in the encoder, a decoder that mirrors the
-encoder (28, 14, 7 and back), and a learning rate of `1e-3`.
+Everything the seed article recommends, and ae_magic agrees: pixels scaled to
+[0, 1] (`x_train`), `relu` with He initialisation, batch normalisation in the
+encoder, a decoder that mirrors the encoder, a sigmoid output for [0, 1]
+pixels, and Adam with a learning rate of `1e-3`.
 """),
         check_cell(CONV_FIXED),
         *expect(None, ok=True),
@@ -490,7 +508,8 @@ show_digits(x_train, autoencoder.predict(x_train[:8], verbose=0), titles=["input
 In the last panel, drag the **learning rate** slider from `1e-3` up to `0.1`
 in a few steps, pressing **Re-run** each time. Watch the loss curves in the
 *Loss* tab and the gradient norms in the *Gradients* tab: at which learning
-rate does training stop going downhill?
+rate does training stop going downhill? What does ae_magic say at `0.1`, the
+value the article blames for exploding gradients?
 """),
         md(NEXT),
     ]
@@ -585,9 +604,8 @@ number for every picture: zero.
   All units of such a layer get the same gradient, so they stay identical
   forever; and with `relu` a zero input gives zero gradient, so nothing before
   the last layer ever changes.
-- The training probe confirms the symptom after a short run: the outputs
-  barely differ from one input to the next (**AE404, output collapse**) and
-  are no better than predicting the average image (**AE405**).
+- AE111 is an error: a model whose output ignores its input cannot learn to
+  reconstruct anything, so ae_magic does not even start its training probe.
 
 Let us see it for real: train it for a couple of epochs and look.
 """),
@@ -704,8 +722,12 @@ Same healthy architecture as in the quickstart, but with a plain linear output
 ### What it found
 
 - **AE201, data not normalised:** values up to 255. Layers start with small
-  weights and expect inputs near 0-1; large inputs make the first updates
-  huge. The fix is one line: divide by the maximum, or standardise.
+  weights and expect inputs near 0-1.
+- **AE303, exploding gradient:** the gradient probe shows what that does: at
+  the start, the gradients are about a hundred times larger than the weights
+  they update, so the first training steps overshoot wildly.
+
+The fix is one line: divide by the maximum (255), or standardise.
 """),
         *expect({"AE201"}),
         md("""
@@ -719,8 +741,11 @@ must lie between 0 and 1. A linear output can be anything.
 ### What it found
 
 - **AE108, output and loss disagree:** binary cross-entropy on a linear output.
-  Keras will clip or mis-read the outputs and the loss means nothing. Use a
-  `sigmoid` output with BCE, or keep the linear output and use `mse`.
+  Keras clips outputs outside [0, 1], and where it clips the gradient is zero.
+  Use a `sigmoid` output with BCE, or keep the linear output and use `mse`.
+- **AE405, worse than a trivial baseline:** the probe run shows the result.
+  After a few seconds of training the reconstructions are *worse* than simply
+  predicting the average image for every input, and no longer improving.
 """),
         *expect({"AE108"}),
         md("""
@@ -735,12 +760,17 @@ The article's second example: Adam with `learning_rate=0.1`.
 Nothing is wrong with the structure or the data, so this needs the training
 probe. On a copy of the model, ae_magic trains for a few steps:
 
-- the loss jumps around or ends above where it started
-  (**AE403, loss oscillating** / **AE401, loss diverged**), or stalls because
-  the big first steps killed the `relu` units (**AE304**, **AE402**);
-- a learning-rate range test suggests a better value (**AE406**).
+- **AE404, output collapse:** after the probe run every input gives the same
+  reconstruction, an average digit. The first few steps of size 0.1 push most
+  `relu` units to where they output zero for every input (ae_magic may list
+  them as **AE304, dead ReLU**), and what is left can only predict the mean.
+- The message ends with what a learning-rate range test found: a learning
+  rate many times smaller learns fastest on this model.
+
+This is the same symptom as notebook 03 (identical outputs), from a different
+cause, which is why the evidence matters more than the symptom.
 """),
-        *expect(set()),
+        *expect({"AE404"}),
         md("""
 ## Part 4: too little capacity
 
@@ -751,12 +781,24 @@ average image, and PCA with the same number of components.
 """),
         check_cell(TINY),
         md("""
-Look at the *Loss* tab: the probe's final loss next to the baselines. If a
-model does no better than the average image, ae_magic says so (**AE405**).
-The cure for a code that is simply too narrow is a wider code: try it with the
-latent slider below.
+No warning. The report keeps the numbers the *Loss* tab plots: the probe
+run's final loss next to two baselines, predicting the average image and PCA
+with as many components as the code is wide.
 """),
-        *expect(set()),
+        code("""
+report = ae_magic.last_report()
+tiny = report.traces["training"]["baselines"]
+print(f"2-number code after the probe run: {tiny['final']:.4f}")
+print(f"predicting the average image:      {tiny['mean']:.4f}")
+print(f"PCA with {tiny['pca_width']} components:            {tiny['pca']:.4f}")
+"""),
+        md("""
+Compare the three numbers. The probe run is short and this small model is
+still improving, which is why ae_magic does not call it a failure (AE405 is
+only for a model that has stopped getting better). But two numbers cannot
+hold much of a digit however long you train: the cure for a code that is
+simply too narrow is a wider one. The fix below uses 32, and we compare.
+"""),
         md("""
 ## The fix
 
@@ -765,6 +807,11 @@ Scaled data, a sigmoid output with a loss that fits it, Adam at `1e-3`, and a
 """),
         check_cell(DENSE),
         *expect(None, ok=True),
+        code("""
+wide = ae_magic.last_report().traces["training"]["baselines"]
+print(f"32-number code: {wide['final']:.4f}   2-number code: {tiny['final']:.4f}")
+assert wide["final"] < tiny["final"]
+"""),
         code("""
 x_test = load(flatten=True)[4000:]
 autoencoder.fit(x_train, x_train, epochs=5, batch_size=64, verbose=0)
