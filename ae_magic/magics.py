@@ -137,12 +137,18 @@ class AeMagics(Magics):
         from IPython.display import HTML, display
 
         from .engine import AeMagicUsageError, check
+        from .render.panel import ProbeProgress, show
 
+        # A progress bar while the probes run, in a kernel with a frontend
+        # (a terminal IPython would print it as text), not for --json.
+        progress = None
+        if not args.json and not args.no_train and getattr(self.shell, "kernel", None) is not None:
+            progress = ProbeProgress()
         try:
             if args.latent is None:
                 report = check(
                     data=args.data, target=args.target, train=not args.no_train, epochs=args.epochs, lr=args.lr,
-                    **kwargs,
+                    progress=progress, **kwargs,
                 )
             else:
                 # check() records --latent but probes the model as built; the
@@ -150,11 +156,14 @@ class AeMagics(Magics):
                 from .rerun import rerun
 
                 first = check(data=args.data, target=args.target, train=False, **kwargs)
-                report = rerun(first, latent=args.latent, train=not args.no_train, epochs=args.epochs, lr=args.lr)
+                report = rerun(first, latent=args.latent, train=not args.no_train, epochs=args.epochs, lr=args.lr,
+                               progress=progress)
         except AeMagicUsageError as exc:
             raise UsageError(" ".join(str(exc).split())) from None
         except Exception as exc:  # an ae_magic bug must not reach the user as a traceback
-            display(HTML(_error_box(exc)))
+            box = HTML(_error_box(exc))
+            if progress is None or not progress.replace(box):
+                display(box)
             return
         global LAST_REPORT
         # Kept outside the user's namespace (which must stay as without the
@@ -164,9 +173,7 @@ class AeMagics(Magics):
             print(report.to_json(indent=2))
             return
         try:
-            from .render.panel import show
-
-            show(report)
+            show(report, progress)
         except Exception as exc:
             display(HTML(_error_box(exc, what="showing the report")))
 

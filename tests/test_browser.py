@@ -133,8 +133,8 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
     timings: dict[str, float] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"{lab}/lab/tree/ae.ipynb")
             page.wait_for_selector(".jp-Notebook", timeout=90_000)
             page.wait_for_timeout(2000)
@@ -153,8 +153,11 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             cells.nth(1).locator(".jp-InputArea-editor").click()
             t0 = time.perf_counter()
             page.keyboard.press("Shift+Enter")
+            # While the probes run, a progress bar stands where the panel will be.
+            page.locator(".ae-check-progress").wait_for(state="visible", timeout=120_000)
+            timings["progress_bar_shown_s"] = round(time.perf_counter() - t0, 2)
             panel = page.locator(".ae-panel").first
-            panel.wait_for(state="visible", timeout=120_000)
+            panel.wait_for(state="visible", timeout=40_000)
             timings["panel_appeared_s"] = round(time.perf_counter() - t0, 2)
             loss_img = panel.locator("img.ae-plot-loss")
             _wait_loaded(page, "img.ae-plot-loss")
@@ -200,6 +203,18 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             assert button.is_enabled(), panel.locator(".ae-controls").inner_text()
             t1 = time.perf_counter()
             button.click()
+            # The run shows a progress bar and streams its loss curve: the loss
+            # plot changes while the table still lists one run.
+            panel.locator(".ae-progress").wait_for(state="visible", timeout=30_000)
+            streamed = page.wait_for_function(
+                "old => { const img = document.querySelector('.ae-panel img.ae-plot-loss');"
+                " if (!img || img.src === old) return false;"
+                " return {rows: document.querySelectorAll('.ae-panel .ae-runs .ae-run-row').length}; }",
+                arg=first_loss_src,
+                timeout=180_000,
+            ).json_value()
+            _shot(page, "05-rerun-streaming.png")
+            assert streamed["rows"] == 1, "the loss plot only changed once the run had finished"
             rows = panel.locator(".ae-runs .ae-run-row")
             try:
                 page.wait_for_function(
@@ -208,14 +223,17 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
                     timeout=180_000,
                 )
             finally:
-                _shot(page, "05-rerun.png")
+                _shot(page, "06-rerun-done.png")
             assert panel.locator(".ae-error").inner_text().strip() == ""
             timings["rerun_s"] = round(time.perf_counter() - t1, 2)
             assert rows.count() == 2
             assert after.replace("e-0", "e-") in rows.nth(1).inner_text().replace("e-0", "e-")
             assert loss_img.get_attribute("src") != first_loss_src
             page.wait_for_timeout(500)
-            _shot(page, "06-two-runs.png")
+            _shot(page, "07-two-runs.png")
+        except BaseException:
+            _shot(page, "failure.png")
+            raise
         finally:
             browser.close()
             (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))

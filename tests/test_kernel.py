@@ -43,6 +43,10 @@ before_error = 1
 raise ValueError("boom in the cell")
 """
 
+# The same model with the probes on (one short epoch): a progress bar first,
+# replaced in place by the panel.
+TRAIN_CELL = AE_CELL.replace("--no-train", "--epochs 1")
+
 CHECK_CALL_CELL = """\
 import ae_magic
 ae_magic.check("import keras\\nm = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4), "
@@ -65,6 +69,7 @@ def executed() -> nbformat.NotebookNode:
         failing,
         nbformat.v4.new_code_cell("print('still alive', type(autoencoder).__name__, before_error)"),
         nbformat.v4.new_code_cell(CHECK_CALL_CELL),
+        nbformat.v4.new_code_cell(TRAIN_CELL),
     ]
     client = NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True)
     client.execute()
@@ -151,3 +156,12 @@ def test_a_failing_checked_cell_stops_run_all_like_any_failing_cell() -> None:
     # The traceback appears once, and the panel was still displayed.
     assert [o.output_type for o in nb.cells[1].outputs].count("error") == 1
     assert any(WIDGET_VIEW in o.get("data", {}) for o in nb.cells[1].outputs)
+
+
+def test_probe_run_progress_bar_is_replaced_by_the_panel_with_plots(executed) -> None:
+    out = _panel_output(executed, 6)  # exactly one widget output: the bar became the panel
+    state = executed.metadata["widgets"][WIDGET_STATE]["state"]
+    assert "ae-panel" in state[out.data[WIDGET_VIEW]["model_id"]]["state"]["_dom_classes"]
+    html = out.data["text/html"]
+    for plot in ("loss", "gradients", "activations", "reconstructions", "graph"):
+        assert f'data-plot="{plot}"' in html, plot

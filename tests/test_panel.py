@@ -246,3 +246,40 @@ def test_real_rerun_with_another_lr_adds_a_different_run(dense_report) -> None:
     assert "3.0e-01" in p.runs_table.value
     labels = [ln.get_label() for ln in panel_mod.plots.loss_figure(p.runs).axes[0].get_lines()]
     assert any(lab.startswith("run 2") and lab.endswith("train") for lab in labels)
+
+
+class FakeHandle:
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    def update(self, obj: Any) -> None:
+        self.log.append(("update", obj, obj._repr_mimebundle_() if isinstance(obj, AePanel) else None))
+
+
+def test_first_run_progress_bar_is_replaced_by_the_panel(monkeypatch) -> None:
+    import IPython.display
+
+    log: list[Any] = []
+
+    def fake_display(obj: Any, display_id: Any = None, **kw: Any) -> FakeHandle:
+        log.append(("display", obj, None))
+        return FakeHandle(log)
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    progress = panel_mod.ProbeProgress()
+    assert progress.widget is None  # nothing shown before the probes start
+    for k in range(4):
+        progress({"phase": "training", "step": k + 1, "total": 4, "loss": 1.0 / (k + 1)})
+    assert [entry[0] for entry in log] == ["display"]
+    assert log[0][1] is progress.widget and "ae-check-progress" in progress.widget._dom_classes
+    assert (progress.bar.value, progress.bar.max) == (4, 4)
+    assert "training 4/4" in progress.label.value and "loss 0.25" in progress.label.value
+
+    p = panel_mod.show(make_report(), progress)
+    # The panel takes the bar's place (no second output), first without plots
+    # in its static fallback, then with every plot.
+    assert [entry[0] for entry in log] == ["display", "update", "update"]
+    assert log[1][1] is p and log[2][1] is p
+    assert "data:image/png" not in log[1][2]["text/html"] and 'data-code="AE102"' in log[1][2]["text/html"]
+    assert log[2][2]["text/html"].count("data:image/png;base64,") == 6
+    assert bytes(p.images["loss"].value).startswith(PNG_MAGIC)

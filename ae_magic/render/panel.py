@@ -27,6 +27,7 @@ TAB_TITLES = ("Loss", "Gradients", "Activations", "Reconstructions", "Graph")
 # Redraw the streamed loss curve at most this often (seconds): a PNG costs
 # tens of milliseconds, a training step a few.
 STREAM_INTERVAL = 0.5
+BAR_INTERVAL = 0.1  # progress-bar updates (each is a comm message)
 DEFAULT_LR = 1e-3
 DEFAULT_EPOCHS = 3
 
@@ -126,6 +127,7 @@ class AePanel(widgets.VBox):
         self.static_html: str | None = None
         self._live: dict[str, Any] | None = None
         self._last_draw = 0.0
+        self._last_bar = 0.0
         if rerun_fn is None:
             rerun_fn, rerun_reason = _rerun_available()
             if report.context is None and rerun_fn is not None:
@@ -320,10 +322,13 @@ class AePanel(widgets.VBox):
         phase = str(event.get("phase", ""))
         total = int(event.get("total") or 0)
         step = int(event.get("step") or 0)
-        if total > 0:
-            self.progress.max = total
-            self.progress.value = min(step, total)
-        self.progress.description = phase
+        now = time.perf_counter()
+        if now - self._last_bar >= BAR_INTERVAL or step >= total or phase != self.progress.description:
+            self._last_bar = now
+            if total > 0:
+                self.progress.max = total
+                self.progress.value = min(step, total)
+            self.progress.description = phase
         if phase == "training" and self._live is not None:
             loss = event.get("loss")
             if loss is not None:
@@ -410,10 +415,63 @@ def _has_text() -> bool:
     return True
 
 
-def show(report: Report) -> AePanel | None:
-    """Display the panel for ``report``; falls back to the static HTML if widgets fail."""
+class ProbeProgress:
+    """Progress of the first check's probes: a bar that appears with the first
+    probe event (after the cell's own output) and that the panel replaces."""
+
+    def __init__(self) -> None:
+        self.widget: widgets.HBox | None = None
+        self.handle: Any = None
+        self.events = 0
+        self._last = 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.events += 1
+        if self.widget is None:
+            from IPython.display import display
+
+            self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="260px"))
+            self.label = widgets.HTML()
+            self.widget = widgets.HBox([self.bar, self.label])
+            self.widget.add_class("ae-check-progress")
+            self.handle = display(self.widget, display_id=True)
+        total = int(event.get("total") or 0)
+        step = int(event.get("step") or 0)
+        now = time.perf_counter()
+        # Each update is a comm message: a few per second are enough.
+        if now - self._last < BAR_INTERVAL and step < total:
+            return
+        self._last = now
+        if total > 0:
+            self.bar.max = total
+            self.bar.value = min(step, total)
+        loss = _num(event.get("loss"))
+        text = f"ae_check: {event.get('phase', '')} {event.get('step', '')}/{total or '?'}"
+        if loss is not None:
+            text += f" · loss {loss:.4g}"
+        self.label.value = f'<span style="color:#555;font-size:12px">{rhtml.esc(text)}</span>'
+
+    def replace(self, obj: Any) -> bool:
+        """Put ``obj`` where the bar is; False when the bar was never shown.
+
+        The bar's widgets stay open: JupyterLab re-renders the output in the
+        same renderer, which hides itself when the model it first showed is
+        closed, and would take the panel with it.
+        """
+        if self.handle is None:
+            return False
+        self.handle.update(obj)
+        return True
+
+
+def show(report: Report, progress: ProbeProgress | None = None) -> AePanel | None:
+    """Display the panel for ``report`` (in place of ``progress``'s bar, if it was shown).
+
+    Falls back to the static HTML if the widgets fail.
+    """
     from IPython.display import HTML, display
 
+    handle = progress.handle if progress is not None else None
     try:
         panel = AePanel(report, defer_plots=True)
     except Exception as exc:  # never lose the report because of the panel
@@ -424,7 +482,10 @@ def show(report: Report) -> AePanel | None:
     # them all takes a second or two the person should not wait for). The
     # static fallback is first findings-only, then updated with every plot.
     panel.static_html = rhtml.render_html(report, with_plots=False)
-    handle = display(panel, display_id=True)
+    if handle is not None:
+        handle.update(panel)
+    else:
+        handle = display(panel, display_id=True)
     panel.draw_plots()
     panel.static_html = None
     if handle is not None:
