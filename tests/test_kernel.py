@@ -165,3 +165,18 @@ def test_probe_run_progress_bar_is_replaced_by_the_panel_with_plots(executed) ->
     html = out.data["text/html"]
     for plot in ("loss", "gradients", "activations", "reconstructions", "graph"):
         assert f'data-plot="{plot}"' in html, plot
+
+
+def test_extension_listed_in_ipython_config_loads_at_kernel_start() -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%%ae_check --no-train\nvalue = 40 + 2\nprint(value)\n")]
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", extra_arguments=["--InteractiveShellApp.extensions=['ae_magic']"]
+    )
+    client.execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs].count("error") == 0, outputs
+    assert any(o.output_type == "stream" and "42" in o.text for o in outputs)
+    assert any(WIDGET_VIEW in o.get("data", {}) for o in outputs)
