@@ -157,3 +157,14 @@ def test_graph_figure_highlights_bottleneck_bypass_and_dangling() -> None:
 @pytest.mark.parametrize("name", ["loss", "gradients", "activations", "reconstructions", "graph"])
 def test_figures_are_none_without_data(name: str) -> None:
     assert plots.figures(Report())[name] is None
+
+
+def test_graph_figure_marks_a_decoder_reading_the_input() -> None:
+    rep = make_report()
+    g = rep.model["graph"]
+    g["nodes"] = [g["nodes"][0], {**g["nodes"][4], "id": 1, "parents": [0], "width": 6}]
+    g.update(main_path=[0, 1], code=1, bypass_paths=[], outputs=[1])
+    rep.findings = [Finding("AE103", "warning", "Bypass", "`dec` reads the input", evidence={"reader": "dec"})]
+    texts = [t.get_text() for t in plots.graph_figure(rep).axes[0].texts]
+    assert any("bypasses the" in t for t in texts)
+    assert "bottleneck" not in texts  # the reader is the narrowest layer, not a code

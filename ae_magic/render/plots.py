@@ -399,6 +399,17 @@ def graph_figure(report: Report) -> Figure | None:
             if (a, b) not in main_edges:
                 bypass_edges.add((a, b))
     dangling = _dangling_names(report)
+    # AE103 may name the layer that reads the input instead of the code: its
+    # incoming edges are the bypass even when the graph has one path only.
+    name_to_id = {str(n.get("name")): nid for nid, n in by_id.items()}
+    for f in report.findings:
+        reader = f.evidence.get("reader") if f.code == "AE103" else None
+        rid = name_to_id.get(str(reader)) if reader is not None else None
+        if rid is not None:
+            for pid in by_id[rid].get("parents") or []:
+                bypass_edges.add((pid, rid))
+            if code == rid:
+                code = None  # the narrowest layer found is the reader, not a real code
     y_of = {nid: float(k) for k, nid in enumerate(order)}
     x_of = {nid: (0.0 if (nid in main_set or not main) else 2.2) for nid in order}
 
