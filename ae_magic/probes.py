@@ -402,12 +402,11 @@ class ProbeSession:
         """Forward order of the leaf layers, from one recorded eager call."""
         wanted = {id(layer): layer for layer in self._layers}
         with record_outputs(wanted) as seen:
-            self.model(sample, training=False)
+            outputs = self.model(sample, training=False)
         called = [wanted[i] for i in seen]
         rest = [layer for layer in self._layers if id(layer) not in seen]
         self.layers = called + rest
-        self.output_layers = set()
-        outputs = self.model(sample, training=False)
+        self.output_layers: set[str] = set()
         out_flat = [np.asarray(o) for o in keras.tree.flatten(outputs)]
         # The layers that produce the model's output (and the width-preserving
         # layers right before it) are judged apart: a sigmoid output that
@@ -437,12 +436,25 @@ class ProbeSession:
 
     # -- the compiled step --------------------------------------------------
     def _make_step(self) -> Any:
+        """One compiled function that runs ``k`` train steps in a graph loop.
+
+        ``run(xs, ys, lrs)`` takes ``k`` stacked batches and ``k`` learning
+        rates (the lr is assigned to the optimizer's variable before each
+        step, so the gradient probe (lr 0), the range test (growing lr), the
+        training probe and every re-run share this one trace) and returns
+        the ``k`` losses and the ``k x n_vars`` gradient norms (-1: None).
+        Looping inside the graph saves the per-step Python dispatch that
+        ``fit`` pays (like ``steps_per_execution``).
+        """
         tf = self.tf
         model, loss_fn, opt, tvars = self.model, self.loss_fn, self.optimizer, self.train_vars
-        x_spec = tf.TensorSpec((None, *self.x_all.shape[1:]), _tf_dtype(self.x_all))
-        y_spec = tf.TensorSpec((None, *self.y_all.shape[1:]), _tf_dtype(self.y_all))
+        lr_var = _lr_variable(opt)
+        xs_spec = tf.TensorSpec((None, None, *self.x_all.shape[1:]), _tf_dtype(self.x_all))
+        ys_spec = tf.TensorSpec((None, None, *self.y_all.shape[1:]), _tf_dtype(self.y_all))
+        lr_spec = tf.TensorSpec((None,), tf.float32)
+        nvar = len(tvars)
 
-        def step(x: Any, y: Any) -> tuple[Any, Any]:
+        def one(x: Any, y: Any) -> tuple[Any, Any]:
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
                 loss = tf.reduce_mean(tf.cast(loss_fn(y, pred), tf.float32))
@@ -459,12 +471,33 @@ class ProbeSession:
             ]
             return loss, tf.stack(norms) if norms else tf.zeros((0,), tf.float32)
 
-        return tf.function(step, input_signature=[x_spec, y_spec])
+        def run(xs: Any, ys: Any, lrs: Any) -> tuple[Any, Any]:
+            k = tf.shape(xs)[0]
+            losses = tf.TensorArray(tf.float32, size=k)
+            norms = tf.TensorArray(tf.float32, size=k, element_shape=(nvar,))
+            for i in tf.range(k):
+                lr_var.assign(tf.cast(lrs[i], lr_var.dtype))
+                loss, nv = one(xs[i], ys[i])
+                losses = losses.write(i, loss)
+                norms = norms.write(i, nv)
+            return losses.stack(), norms.stack()
+
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *self.x_all.shape[1:]), _tf_dtype(self.x_all))],
+        )
+        return tf.function(run, input_signature=[xs_spec, ys_spec, lr_spec])
 
     @property
     def tracing_count(self) -> int:
         """How often the compiled step was traced (1 after any number of probes)."""
         return int(self._step.experimental_get_tracing_count())
+
+    def _run(self, xs: Any, ys: Any, lr: float | list[float]) -> tuple[np.ndarray, np.ndarray]:
+        k = int(xs.shape[0])
+        lrs = np.full(k, lr, dtype=np.float32) if not isinstance(lr, list) else np.asarray(lr, dtype=np.float32)
+        losses, norms = self._step(xs, ys, self.tf.constant(lrs))
+        return np.asarray(losses, dtype=np.float64), np.asarray(norms, dtype=np.float64).reshape(k, -1)
 
     # -- data ---------------------------------------------------------------
     def prepare(self, *, subset: int | None, batch_size: int | None, seed: int | None = None) -> dict[str, Any]:
@@ -504,31 +537,52 @@ class ProbeSession:
         }
         return self.split
 
-    def _epoch_batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+    def _epoch_blocks(self, epoch: int) -> list[tuple[Any, Any]]:
+        """The epoch's batches as stacked blocks: ``(nb, bs, ...)`` and the remainder ``(1, r, ...)``."""
         s = self.split
         tf = self.tf
         rng = np.random.default_rng([s["seed"], epoch])
-        perm = tf.constant(rng.permutation(len(s["x_tr"])))
+        n = len(s["x_tr"])
+        perm = tf.constant(rng.permutation(n))
         xp = tf.gather(s["tx"], perm)
         yp = xp if s["ty"] is None else tf.gather(s["ty"], perm)
         bs = s["batch_size"]
-        for i in range(math.ceil(len(s["x_tr"]) / bs)):
-            yield xp[i * bs : (i + 1) * bs], yp[i * bs : (i + 1) * bs]
+        nb = n // bs
+        blocks = []
+        if nb:
+            blocks.append((tf.reshape(xp[: nb * bs], (nb, bs, *xp.shape[1:])), tf.reshape(yp[: nb * bs], (nb, bs, *yp.shape[1:]))))
+        if n - nb * bs:
+            blocks.append((xp[None, nb * bs :], yp[None, nb * bs :]))
+        return blocks
 
-    def _batches(self, n: int) -> Iterator[tuple[Any, Any]]:
-        epoch = 0
-        count = 0
-        while True:
-            for b in self._epoch_batches(epoch):
-                if count >= n:
+    def _segments(self, epoch: int, bounds: Callable[[int], bool] | None = None) -> Iterator[tuple[Any, Any]]:
+        """The epoch's steps in stacked segments, cut after every step where ``bounds(step_in_epoch)``."""
+        start = 0
+        for xs, ys in self._epoch_blocks(epoch):
+            k = int(xs.shape[0])
+            a = 0
+            for i in range(k):
+                if bounds is not None and bounds(start + i + 1) and i + 1 < k:
+                    yield xs[a : i + 1], ys[a : i + 1]
+                    a = i + 1
+            yield xs[a:], ys[a:]
+            start += k
+
+    def _first_steps(self, n: int) -> Iterator[tuple[Any, Any]]:
+        """Stacked segments covering the first ``n`` steps of the probe's batch order."""
+        done, epoch = 0, 0
+        while done < n:
+            for xs, ys in self._epoch_blocks(epoch):
+                k = min(int(xs.shape[0]), n - done)
+                if k <= 0:
                     return
-                yield b
-                count += 1
+                yield xs[:k], ys[:k]
+                done += k
             epoch += 1
 
     def predict(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
-        """Eager inference on the copy (no extra tracing)."""
-        outs = [np.asarray(self.model(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)]
+        """Compiled inference on the copy (traced once, any batch size)."""
+        outs = [np.asarray(self._forward(x[i : i + chunk])) for i in range(0, len(x), chunk)]
         return np.concatenate(outs, axis=0)
 
     def as_recon(self, pred: np.ndarray) -> np.ndarray:
@@ -577,14 +631,14 @@ class ProbeSession:
         with seeded(self.seed):
             self.reset()
             try:
-                self._set_lr(0.0)
                 rows = []
-                for k, (xb, yb) in enumerate(self._batches(batches)):
-                    loss, nv = self._step(xb, yb)
-                    rows.append(nv.numpy())
-                    losses.append(float(loss))
-                    _emit(progress, "gradients", k + 1, batches, losses[-1])
-                norms = np.array(rows, dtype=np.float64).reshape(-1, nvar)
+                for xs, ys in self._first_steps(batches):
+                    ls, nv = self._run(xs, ys, 0.0)
+                    rows.append(nv)
+                    for loss in ls:
+                        losses.append(float(loss))
+                        _emit(progress, "gradients", len(losses), batches, losses[-1])
+                norms = np.concatenate(rows, axis=0).reshape(-1, nvar) if rows else norms
             finally:
                 self.reset()
                 self._set_lr(self.lr)
@@ -633,7 +687,7 @@ class ProbeSession:
                 return val
         return np.asarray(v.numpy())
 
-    def run_steps(self, lrs: list[float] | float, n: int, *, stop: Callable[[list[float]], bool] | None = None) -> list[float]:
+    def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
         """From the initial state, ``n`` steps at the given learning rate(s).
 
         Uses the first batches of the probe run's order; restores the initial
@@ -643,37 +697,39 @@ class ProbeSession:
         with seeded(self.seed):
             self.reset()
             try:
-                for k, (xb, yb) in enumerate(self._batches(n)):
-                    self._set_lr(lrs[k] if isinstance(lrs, list) else lrs)
-                    loss, _ = self._step(xb, yb)
-                    losses.append(float(loss))
-                    if stop is not None and stop(losses):
-                        break
+                for xs, ys in self._first_steps(n):
+                    k = int(xs.shape[0])
+                    lr = lrs[len(losses) : len(losses) + k] if isinstance(lrs, list) else lrs
+                    ls, _ = self._run(xs, ys, lr)
+                    losses.extend(float(v) for v in ls)
             finally:
                 self.reset()
                 self._set_lr(self.lr)
         return losses
 
     def range_test(self, *, steps: int = RANGE_STEPS, progress: Any = None) -> dict[str, Any]:
-        """Exponentially growing learning rate; suggests the rate that learns fastest."""
-        lrs = list(np.geomspace(RANGE_LR_MIN, RANGE_LR_MAX, steps))
-        smooth: list[float] = []
+        """Exponentially growing learning rate; suggests the rate that learns fastest.
 
-        def stop(losses: list[float]) -> bool:
-            k = len(losses)
-            val = losses[-1]
-            _emit(progress, "lr_range", k, steps, val, lr=lrs[k - 1])
+        All steps run in one compiled call; the curve is cut where the
+        smoothed loss blows up (non-finite or RANGE_STOP_FACTOR x its best).
+        """
+        lrs = [float(v) for v in np.geomspace(RANGE_LR_MIN, RANGE_LR_MAX, steps)]
+        raw = self.run_steps(lrs, steps)
+        losses: list[float] = []
+        smooth: list[float] = []
+        for k, val in enumerate(raw):
+            losses.append(val)
+            _emit(progress, "lr_range", k + 1, steps, val, lr=lrs[k])
             if not math.isfinite(val):
-                return True
+                break
             prev = smooth[-1] if smooth else val
             smooth.append(RANGE_SMOOTHING * prev + (1 - RANGE_SMOOTHING) * val)
-            return smooth[-1] > RANGE_STOP_FACTOR * min(smooth)
-
-        losses = self.run_steps(lrs, steps, stop=stop)
+            if smooth[-1] > RANGE_STOP_FACTOR * min(smooth):
+                break
         return {
-            "lrs": [float(v) for v in lrs[: len(losses)]],
-            "losses": [float(v) for v in losses],
-            "smoothed": [float(v) for v in smooth],
+            "lrs": lrs[: len(losses)],
+            "losses": losses,
+            "smoothed": smooth,
             "suggested": suggest_lr(lrs[: len(smooth)], smooth),
             "configured": self.configured_lr,
         }
@@ -703,11 +759,9 @@ class ProbeSession:
         val_mse: list[float] = []
         recon_idx = s["recon"]
         x_rec, y_val = s["x_val"][recon_idx], s["y_val"]
-        loss_t: list[Any] = []
+        loss_t: list[float] = []
         epoch_loss: list[float] = []
         val_loss: list[float] = []
-        grad_steps: list[int] = []
-        grad_rows: list[Any] = []
         with seeded(self.seed):
             self.reset()
             self._set_lr(lr)
@@ -719,23 +773,29 @@ class ProbeSession:
                 curve.append(val0)
                 step = 0
                 diverged = False
+                all_norms: list[np.ndarray] = []
+
+                def cut(k: int, base: int) -> bool:
+                    done = base + k
+                    return done % val_every == 0 or (progress is not None and done % PROGRESS_EVERY == 0)
+
                 for ep in range(epochs):
                     start = step
-                    for xb, yb in self._epoch_batches(ep):
-                        if step >= total:
+                    base = step
+                    for xs, ys in self._segments(ep, lambda k, base=base: cut(k, base)):
+                        k = min(int(xs.shape[0]), total - step)
+                        if k <= 0:
                             break
-                        loss, norms = self._step(xb, yb)
-                        loss_t.append(loss)
-                        if step % every == 0:
-                            grad_steps.append(step)
-                            grad_rows.append(norms)
-                        step += 1
+                        ls, nv = self._run(xs[:k], ys[:k], lr)
+                        loss_t.extend(float(v) for v in ls)
+                        all_norms.append(nv)
+                        step += k
                         if step % val_every == 0 and step < total:
                             curve_steps.append(step)
                             curve.append(self.loss_value(y_val, self.predict(s["x_val"])))
-                        if progress is not None and (step % PROGRESS_EVERY == 0 or step == total):
-                            _emit(progress, "training", step, total, float(loss), epoch=ep, lr=lr)
-                    ep_losses = np.array([float(v) for v in loss_t[start:step]], dtype=np.float64)
+                        if progress is not None:
+                            _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
+                    ep_losses = np.array(loss_t[start:step], dtype=np.float64)
                     epoch_loss.append(float(np.mean(ep_losses)) if len(ep_losses) else float("nan"))
                     if not np.all(np.isfinite(ep_losses)):
                         diverged = True
@@ -747,6 +807,9 @@ class ProbeSession:
                     if curve_steps[-1] != step:
                         curve_steps.append(step)
                         curve.append(val_loss[-1])
+                norms_all = np.concatenate(all_norms, axis=0) if all_norms else np.zeros((0, len(self.train_vars)))
+                grad_steps = list(range(0, len(norms_all), every))
+                grad_rows = [norms_all[i] for i in grad_steps]
                 pred = self.as_recon(self.predict(s["x_val"]))
                 after = pred[recon_idx]
                 act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
@@ -755,7 +818,7 @@ class ProbeSession:
                 if self.in_place:
                     self.reset()
         losses = [float(v) for v in loss_t]
-        gn = np.array([r.numpy() for r in grad_rows], dtype=np.float64).reshape(len(grad_rows), -1)
+        gn = np.array(grad_rows, dtype=np.float64).reshape(len(grad_rows), -1)
         grad_norms: dict[str, list[float]] = {}
         for li, layer in enumerate(self.layers):
             vidx = [i for i, owner in enumerate(self.var_layer) if owner == li]
@@ -900,6 +963,15 @@ def _tf_dtype(a: np.ndarray) -> Any:
     import tensorflow as tf
 
     return tf.float32 if (np.issubdtype(a.dtype, np.floating) or a.dtype == bool) else tf.as_dtype(a.dtype)
+
+
+def _lr_variable(opt: Any) -> Any:
+    """The optimizer's learning-rate variable (Keras 3 returns the Variable
+    itself from ``learning_rate`` when it was built with a float)."""
+    lr = opt.learning_rate
+    if not hasattr(lr, "assign"):
+        raise ProbeError("the optimizer's learning rate is not a variable; the probes can't control it.")
+    return lr
 
 
 def _dense(tf: Any, g: Any) -> Any:

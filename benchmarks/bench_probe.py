@@ -1,0 +1,112 @@
+"""Benchmark: the whole default check() against a plain model.fit.
+
+Run by hand (not part of the test suite)::
+
+    .venv/bin/python benchmarks/bench_probe.py [--repeats 5] [--samples 2000]
+
+The model is the dense 784-128-32-128-784 autoencoder of the Keras blog on
+2,000 bundled MNIST digits. Each repeat builds a fresh model for every
+contender in one process and times, tracing included:
+
+* ``fit``: build + compile + ``model.fit(x, x, epochs=E, batch_size=32)``;
+* ``check``: ``ae_magic.check(cell, data="x", range_test=False)``: running
+  the cell, static and data checks, gradient probe and training probe of
+  ``E`` epochs (the default);
+* ``check+range``: the same with the learning-rate range test and the AE406
+  confirmation run.
+
+The order of the contenders rotates between repeats; the table gives each
+one's median time and the median of the per-repeat ratios to ``fit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CELL = """\
+import keras
+from keras import layers
+
+inp = keras.Input(shape=(784,))
+h = layers.Dense(128, activation="relu")(inp)
+code = layers.Dense(32, activation="relu")(h)
+h = layers.Dense(128, activation="relu")(code)
+out = layers.Dense(784, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform's guess."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    """Time the contenders and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=2000)
+    args = parser.parse_args()
+
+    import keras
+
+    import ae_magic
+    from ae_magic import datasets, probes
+
+    x = datasets.load_mnist(flatten=True)[: args.samples].astype("float32")
+    epochs = probes.DEFAULT_EPOCHS
+
+    def run_fit() -> None:
+        ns = {"x": x}
+        exec(CELL, ns)
+        ns["autoencoder"].fit(x, x, epochs=epochs, batch_size=32, verbose=0)
+
+    def run_check(range_test: bool) -> dict:
+        report = ae_magic.check(CELL, namespace={"x": x}, data="x", range_test=range_test)
+        assert not report.internal_errors, report.internal_errors
+        return report.timings
+
+    contenders = {
+        "fit": run_fit,
+        "check": lambda: run_check(False),
+        "check+range": lambda: run_check(True),
+    }
+    # Warm-up: first imports and TF's one-off initialisation count for nobody.
+    keras.utils.set_random_seed(0)
+    run_fit()
+    run_check(True)
+
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(args.repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            keras.utils.set_random_seed(r)
+            t = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - t)
+
+    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}")
+    print(f"keras {keras.__version__}; data {x.shape}; epochs {epochs}; batch 32; repeats {args.repeats}")
+    print(f"{'contender':<14}{'median s':>10}{'ratio to fit':>14}")
+    for name in names:
+        ratios = [t / f for t, f in zip(times[name], times["fit"], strict=True)]
+        print(f"{name:<14}{statistics.median(times[name]):>10.2f}{statistics.median(ratios):>14.2f}")
+
+
+if __name__ == "__main__":
+    main()
