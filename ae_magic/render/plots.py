@@ -119,7 +119,10 @@ def loss_figure(
     fig = _new()
     ax = fig.add_subplot()
     all_vals: list[float] = []
-    for label, color, tr in curves:
+    for i, (label, color, tr) in enumerate(curves):
+        # Earlier runs thicker: identical curves (a re-run that changed
+        # nothing) still show both colours.
+        lw = max(0.9, 2.6 - 0.6 * i) if len(curves) > 1 else 1.4
         spe = int(tr.get("steps_per_epoch") or 0)
         steps = [_num(v) for v in tr.get("loss") or []]
         if steps:
@@ -129,7 +132,7 @@ def loss_figure(
             xs = [k + 1 for k in range(len(steps))]
         pts = [(x, y) for x, y in zip(xs, steps, strict=False) if _finite(y)]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=1.4, label=f"{label} train")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=lw, label=f"{label} train")
             all_vals.extend(p[1] for p in pts)
         bad = next((k for k, y in enumerate(steps) if not _finite(y)), None)
         if bad is not None:
@@ -141,7 +144,7 @@ def loss_figure(
         val = [_num(v) for v in tr.get("val_loss") or []]
         vpts = [(k + 1, y) for k, y in enumerate(val) if _finite(y)]
         if vpts:
-            ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=1.4, ls="--", marker="o", ms=4,
+            ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=lw, ls="--", marker="o", ms=4,
                     label=f"{label} val")
             all_vals.extend(p[1] for p in vpts)
     base = (curves[0][2].get("baselines") or {}).get("mean")
