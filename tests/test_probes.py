@@ -160,7 +160,7 @@ autoencoder.compile(optimizer="adam", loss="mse")
     # (its outputs sum to 1): it plateaus far worse than predicting the mean.
     "softmax_output": (_dense("keras.optimizers.Adam(1e-3)", out_act="softmax"), {}, {"AE405"}),
     # seed 002/004: a learning rate ten times too low for Adam.
-    "lr_slow": (_deep("keras.optimizers.Adam(learning_rate=1e-4)"), {}, {"AE406"}),
+    "lr_slow": (_deep("keras.optimizers.Adam(learning_rate=1e-4)"), {"range_test": True}, {"AE406"}),
 }
 
 SEVERITY = {"AE301": "error", "AE401": "error", "AE404": "error", "AE406": "info"}
@@ -168,6 +168,7 @@ SEVERITY = {"AE301": "error", "AE401": "error", "AE404": "error", "AE406": "info
 
 def _check(src: str, seed: int = 0, **kwargs):
     keras.utils.set_random_seed(seed)
+    kwargs.setdefault("range_test", False)
     ns: dict = {}
     return ae_magic.check(src, namespace=ns, data="x", seed=seed, **kwargs), ns
 
@@ -237,8 +238,11 @@ def test_ae301_names_the_cut_layers_and_lines() -> None:
 
 
 def test_ae401_message_uses_the_range_test() -> None:
-    report, _ = _check(FAULTS["lr_0_1"][0])
+    """With the range test off (the fast default) it still runs on demand once
+    the learning rate is suspect, so the message can name a better one."""
+    report, _ = _check(FAULTS["lr_0_1"][0], range_test=False)
     f = report.get("AE401")
+    assert report.traces["lr_range"]["on_demand"] is True
     sugg = report.traces["lr_range"]["suggested"]
     assert sugg is not None and sugg < 0.1
     assert "0.1 diverges; around" in f.message and "learns fastest" in f.message
@@ -246,7 +250,7 @@ def test_ae401_message_uses_the_range_test() -> None:
 
 
 def test_traces_follow_the_schema_and_are_json() -> None:
-    report, ns = _check(HEALTHY["dense"])
+    report, ns = _check(HEALTHY["dense"], range_test=True)
     names = [layer.name for layer in ns["autoencoder"].layers if type(layer).__name__ == "Dense"]
     g, t, r = report.traces["gradients"], report.traces["training"], report.traces["lr_range"]
     assert g["batches"] == probes.GRAD_BATCHES
@@ -299,7 +303,7 @@ def test_epochs_steps_subset_are_honoured() -> None:
 
 
 def test_rerun_with_new_lr_does_not_retrace() -> None:
-    report, _ = _check(HEALTHY["dense"])
+    report, _ = _check(HEALTHY["dense"], range_test=True)
     sess = report.context._probe_session
     assert sess.tracing_count == 1
     again = rerun(report, lr=0.01, epochs=1)

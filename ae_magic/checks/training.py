@@ -88,10 +88,21 @@ def check_training(ctx: Context) -> list[Finding]:
                 "configured": trace["loss"][:n],
                 "suggested": sess.run_steps(sugg, n),
             }
-    return judge(ctx, trace, lr_trace)
+    found = judge(ctx, trace, lr_trace)
+    if lr_trace is None and any(f.code in LR_CODES for f in found):
+        # The range test was off (the fast default): run it now that the
+        # learning rate is suspect, so the messages can name a better one.
+        ctx.traces["lr_range"] = lr_trace = sess.range_test(progress=o.progress)
+        lr_trace["configured"] = trace["lr"]
+        lr_trace["on_demand"] = True
+        found = judge(ctx, trace, lr_trace)
+    return found
 
 
 CHECKS: list = [check_training]
+
+# Findings whose message and fix name a learning rate from the range test.
+LR_CODES = {"AE401", "AE402", "AE403", "AE404"}
 
 
 def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
