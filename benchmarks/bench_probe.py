@@ -100,12 +100,14 @@ def main() -> None:
             contenders[name]()
             times[name].append(time.perf_counter() - t)
 
-    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}")
+    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}; load average {os.getloadavg()[0]:.1f}")
     print(f"keras {keras.__version__}; data {x.shape}; epochs {epochs}; batch 32; repeats {args.repeats}")
-    print(f"{'contender':<14}{'median s':>10}{'ratio to fit':>14}")
+    print(f"{'contender':<14}{'median s':>10}{'median of ratios':>18}{'ratio of medians':>18}")
+    fit = statistics.median(times["fit"])
     for name in names:
         ratios = [t / f for t, f in zip(times[name], times["fit"], strict=True)]
-        print(f"{name:<14}{statistics.median(times[name]):>10.2f}{statistics.median(ratios):>14.2f}")
+        med = statistics.median(times[name])
+        print(f"{name:<14}{med:>10.2f}{statistics.median(ratios):>18.2f}{med / fit:>18.2f}")
 
 
 if __name__ == "__main__":

@@ -54,11 +54,11 @@ def _assert_same(model, before: dict) -> None:
 
 
 def test_model_identical_after_check(trained) -> None:
-    ns, model, x = trained
+    _ns, model, x = trained
     before = _state(model)
     x_bytes = x.tobytes()
     np_state, py_state = np.random.get_state(), random.getstate()
-    report = ae_magic.check(model=model, data=x, epochs=1)
+    report = ae_magic.check(model=model, data=x, epochs=1, range_test=True)
     assert "training" in report.traces and not report.internal_errors
     _assert_same(model, before)
     assert x.tobytes() == x_bytes
@@ -69,7 +69,7 @@ def test_model_identical_after_check(trained) -> None:
 
 
 def test_model_identical_after_rerun(trained) -> None:
-    ns, model, x = trained
+    _ns, model, x = trained
     before = _state(model)
     report = ae_magic.check(model=model, data=x, epochs=1, range_test=False)
     rerun(report, lr=0.05, epochs=1)
@@ -78,7 +78,7 @@ def test_model_identical_after_rerun(trained) -> None:
 
 @pytest.mark.parametrize("where", ["gradient_probe", "range_test", "train", "run_steps"])
 def test_model_identical_after_probe_exception(trained, monkeypatch, where: str) -> None:
-    ns, model, x = trained
+    _ns, model, x = trained
     before = _state(model)
     original = getattr(probes.ProbeSession, where)
 
@@ -89,7 +89,7 @@ def test_model_identical_after_probe_exception(trained, monkeypatch, where: str)
         raise RuntimeError("probe bug")
 
     monkeypatch.setattr(probes.ProbeSession, where, boom)
-    report = ae_magic.check(model=model, data=x, epochs=1)
+    report = ae_magic.check(model=model, data=x, epochs=1, range_test=True)
     monkeypatch.setattr(probes.ProbeSession, where, original)
     assert any("probe bug" in e["error"] for e in report.internal_errors)
     assert not any(f.code.startswith(("AE3", "AE4")) and "probe bug" in f.message for f in report.findings)
@@ -98,7 +98,7 @@ def test_model_identical_after_probe_exception(trained, monkeypatch, where: str)
 
 @pytest.mark.parametrize("phase", ["training", "gradients", "lr_range"])
 def test_model_identical_after_keyboard_interrupt(trained, monkeypatch, phase: str) -> None:
-    ns, model, x = trained
+    _ns, model, x = trained
     before = _state(model)
     np_state = np.random.get_state()
     calls = {"n": 0}
