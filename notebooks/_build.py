@@ -791,6 +791,7 @@ with as many components as the code is wide.
 """),
         code("""
 report = ae_magic.last_report()
+assert report.ok, report.codes  # no warning: a narrow code is a choice, not a bug
 tiny = report.traces["training"]["baselines"]
 print(f"2-number code after the probe run: {tiny['final']:.4f}")
 print(f"predicting the average image:      {tiny['mean']:.4f}")
