@@ -40,6 +40,11 @@ keras = kc.keras
 # 2,000 samples spends about two seconds in the probes on two CPU cores (see
 # benchmarks/bench_probe.py and docs/probes.md).
 DEFAULT_EPOCHS = 3
+# ...but at least this many steps, so small data sets (a few hundred
+# samples: a handful of steps per epoch) still get a run long enough to leave
+# the "predict the mean image" phase and to settle BatchNorm's moving
+# statistics (1 - 0.99**120 = 70% of the way).
+MIN_STEPS = 120
 # Samples the probes train on at most (a random subset of larger data).
 DEFAULT_SUBSET = 2048
 # Keras' own default batch size, so the probe sees the same noise as fit().
@@ -749,13 +754,14 @@ class ProbeSession:
             total = int(steps)
             epochs = math.ceil(total / spe)
         else:
-            epochs = int(epochs) if epochs else DEFAULT_EPOCHS
+            epochs = int(epochs) if epochs else max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / spe))
             total = epochs * spe
         lr = self.lr if lr is None else float(lr)
         every = max(1, total // GRAD_SAMPLES)
         val_every = max(1, spe // VAL_POINTS_PER_EPOCH)
         curve_steps: list[int] = [0]
         curve: list[float] = []
+        curve_mse: list[float] = []
         val_mse: list[float] = []
         recon_idx = s["recon"]
         x_rec, y_val = s["x_val"][recon_idx], s["y_val"]
@@ -771,6 +777,7 @@ class ProbeSession:
                 val0 = self.loss_value(y_val, pred0)
                 mse0 = _mse(y_val, self.as_recon(pred0))
                 curve.append(val0)
+                curve_mse.append(mse0)
                 step = 0
                 diverged = False
                 all_norms: list[np.ndarray] = []
@@ -791,8 +798,10 @@ class ProbeSession:
                         all_norms.append(nv)
                         step += k
                         if step % val_every == 0 and step < total:
+                            pv = self.predict(s["x_val"])
                             curve_steps.append(step)
-                            curve.append(self.loss_value(y_val, self.predict(s["x_val"])))
+                            curve.append(self.loss_value(y_val, pv))
+                            curve_mse.append(_mse(y_val, self.as_recon(pv)))
                         if progress is not None:
                             _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
                     ep_losses = np.array(loss_t[start:step], dtype=np.float64)
@@ -807,6 +816,7 @@ class ProbeSession:
                     if curve_steps[-1] != step:
                         curve_steps.append(step)
                         curve.append(val_loss[-1])
+                        curve_mse.append(val_mse[-1])
                 norms_all = np.concatenate(all_norms, axis=0) if all_norms else np.zeros((0, len(self.train_vars)))
                 grad_steps = list(range(0, len(norms_all), every))
                 grad_rows = [norms_all[i] for i in grad_steps]
@@ -843,7 +853,7 @@ class ProbeSession:
             "val_loss": val_loss,
             "val_loss_before": val0,
             "val_mse": val_mse,
-            "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve},
+            "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve, "mse": curve_mse},
             "diverged": diverged,
             "grad_steps": grad_steps,
             "grad_norms": grad_norms,
@@ -907,7 +917,13 @@ def baselines(split: dict[str, Any], same_target: bool, width: int | None) -> di
     y_tr = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64)
     y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
     mean = y_tr.mean(axis=0)
-    out: dict[str, Any] = {"mean": float(np.mean((y_val - mean) ** 2)), "pca": None, "pca_width": None}
+    out: dict[str, Any] = {
+        "mean": float(np.mean((y_val - mean) ** 2)),
+        # An all-zero output: the trivial solution for mostly-zero data.
+        "zero": float(np.mean(y_val**2)),
+        "pca": None,
+        "pca_width": None,
+    }
     d = y_tr.shape[1]
     if not same_target or width is None or width >= d or not np.all(np.isfinite(y_tr)):
         return out

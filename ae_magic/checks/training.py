@@ -45,9 +45,9 @@ OSC_MIN_REL = 0.05
 COLLAPSE_RATIO = 0.01
 # AE405: no better than the per-feature mean (within 2%), or less than a
 # quarter of the way from the mean predictor to the PCA code of the same
-# width, and no longer improving (last epoch < 1% better). The plateau
-# condition keeps slow starters (conv models still learning the mean image
-# after three epochs) out.
+# width, and no longer improving (the last third of the run improved the
+# held-out MSE by < 1%). The plateau condition keeps slow starters (conv
+# models still learning the mean image) out.
 MEAN_MARGIN = 0.02
 PCA_PROGRESS = 0.25
 PLATEAU_REL = 0.01
@@ -316,9 +316,15 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
     if not _finite([final, mean]) or mean <= 0:
         return []
-    vm = list(tr.get("val_mse") or [])
-    prev = vm[-2] if len(vm) >= 2 else b.get("start")
-    plateau = prev is not None and _finite([prev]) and (prev - final) < PLATEAU_REL * prev
+    # Plateau: over the last third of the run the held-out MSE improved by
+    # less than PLATEAU_REL (epochs can be a handful of steps on small data).
+    steps = list(tr["val_curve"]["steps"])
+    mse = list(tr["val_curve"].get("mse") or [])
+    if len(mse) < 3 or len(mse) != len(steps):
+        return []
+    k = max(i for i, st in enumerate(steps) if st <= steps[-1] * 2 / 3)
+    prev = mse[k]
+    plateau = _finite([prev]) and (prev - final) < PLATEAU_REL * prev
     if not plateau:
         return []
     structured = pca is not None and _finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
@@ -327,8 +333,15 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     far = structured and progress is not None and progress < PCA_PROGRESS
     if not (no_better or far):
         return []
+    zero = b.get("zero")
     if no_better:
         what = f"no better than predicting the per-feature mean of the data ({mean:.4g})"
+        if _finite([zero]) and zero > mean and abs(final - zero) <= 0.15 * zero:
+            what += (
+                f"; it sits near an all-zero output ({zero:.4g}), the trivial solution for mostly-zero data."
+                " It may escape with much longer training, but a loss that rewards the bright pixels"
+                " (binary_crossentropy for [0, 1] images) or a higher learning rate gets there sooner"
+            )
     else:
         what = (
             f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "
@@ -348,6 +361,7 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
                 "mean_baseline": mean,
                 "pca_baseline": pca,
                 "pca_width": b.get("pca_width"),
+                "zero_output": zero,
                 "progress_to_pca": progress,
             },
             fix=(
