@@ -56,6 +56,23 @@ class PeakRSS(threading.Thread):
         return self.peak
 
 
+def slim(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Keep the panel's text rendering only, not its widget view and image-laden HTML.
+
+    Each panel's static HTML embeds several PNG plots (hundreds of kB per
+    check); committed notebooks keep the findings as text, and the pictures
+    the notebook draws itself. Running a notebook brings the full panel back.
+    """
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                for key in ("application/vnd.jupyter.widget-view+json", "text/html"):
+                    data.pop(key, None)
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
 def run_notebook(path: Path, *, cores: int | None = None, write: bool = False) -> dict[str, object]:
     """Execute ``path`` in a fresh python3 kernel; returns seconds, peak MiB and errors."""
     nb = nbformat.read(path, as_version=4)
@@ -89,7 +106,7 @@ def run_notebook(path: Path, *, cores: int | None = None, write: bool = False) -
         and "raises-exception" not in c.get("metadata", {}).get("tags", [])
     ]
     if write:
-        nbformat.write(nb, path)
+        nbformat.write(slim(nb), path)
     return {
         "notebook": path.name,
         "seconds": round(seconds, 1),
