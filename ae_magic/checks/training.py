@@ -51,6 +51,9 @@ COLLAPSE_RATIO = 0.01
 MEAN_MARGIN = 0.02
 PCA_PROGRESS = 0.25
 PLATEAU_REL = 0.01
+# ...or improving so slowly that, at the pace of the last third, reaching the
+# bar would take more than this many further runs of the probe's length.
+PACE_RUNS = 10
 # The PCA baseline only counts when the data has structure a code can
 # capture: PCA at least 10% better than the mean predictor.
 STRUCTURE_GAIN = 0.1
@@ -324,14 +327,21 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
         return []
     k = max(i for i, st in enumerate(steps) if st <= steps[-1] * 2 / 3)
     prev = mse[k]
-    plateau = _finite([prev]) and (prev - final) < PLATEAU_REL * prev
-    if not plateau:
+    if not _finite([prev]):
         return []
     structured = pca is not None and _finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
     progress = (mean - final) / (mean - pca) if structured else None
     no_better = final >= (1 - MEAN_MARGIN) * mean and (structured or pca is None)
     far = structured and progress is not None and progress < PCA_PROGRESS
     if not (no_better or far):
+        return []
+    # Stuck: the last third improved < PLATEAU_REL, or at its pace reaching
+    # the bar would take more than PACE_RUNS more runs of this length.
+    target = (1 - MEAN_MARGIN) * mean if no_better else mean - PCA_PROGRESS * (mean - pca)
+    gain = prev - final
+    plateau = gain < PLATEAU_REL * prev
+    slow = gain <= 0 or (final - target) / gain > 3 * PACE_RUNS
+    if not (plateau or slow):
         return []
     zero = b.get("zero")
     if no_better:
