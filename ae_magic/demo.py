@@ -14,7 +14,7 @@ from typing import Any
 
 from .report import Report
 
-DEFAULT_HTML = "ae-magic-demo-report.html"
+DEFAULT_HTML = "ae_magic_demo_report.html"
 
 # Prepared before the checked cell, as in the notebook: 2,000 digits as raw
 # pixels. The missing ``/ 255`` is the first mistake.
@@ -58,7 +58,7 @@ autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="m
 def run_demo(out_html: str | os.PathLike[str] | None = None, *, train: bool = True, quiet: bool = False) -> Report:
     """Check the quickstart's broken autoencoder, print the findings, write an HTML report.
 
-    ``out_html`` defaults to ``ae-magic-demo-report.html`` in the current
+    ``out_html`` defaults to ``ae_magic_demo_report.html`` in the current
     directory. ``train=False`` skips the gradient/training probes (seconds
     instead of tens of seconds). Returns the :class:`Report`.
     """

@@ -174,6 +174,17 @@ after each; every run is added to the loss plot, so you can compare:
 
 Without widgets (for example on a static page) you can do the same from code:
 `%ae_probe autoencoder --data x_train --lr 0.1`.
+
+On Binder (or anywhere with a network) you can also try the full MNIST
+training set, 60,000 digits; without a network this quietly gives you the
+bundled 5,000 instead:
+
+```python
+from ae_magic.datasets import load_mnist
+x_full, source = load_mnist(allow_download=True, flatten=True, return_source=True)
+print(source, x_full.shape)
+%ae_probe autoencoder --data x_full
+```
 """),
         md(NEXT),
     ]
