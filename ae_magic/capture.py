@@ -173,6 +173,16 @@ def choose_model(ctx: Context, model: Any = None) -> None:
     if not models:
         return
     qualifying = [n for n in models if _reconstructs(models[n])]
+    if not qualifying and ctx.cell_error is not None:
+        # The cell failed before it built an autoencoder: the models it did
+        # build (a standalone encoder...) are parts, and diagnosing them as
+        # the autoencoder would bury the real error under shape findings.
+        ctx.other_models = models
+        ctx.notes.append(
+            "The cell raised before it built a model that reconstructs its input; "
+            f"{', '.join(f'`{n}`' for n in models)} not diagnosed as the autoencoder (use --model NAME to choose one)."
+        )
+        return
     pool = qualifying or list(models)
     name = max(pool, key=lambda n: (ctx.assign_lines.get(n, 0), pool.index(n)))
     ctx.model, ctx.model_name = models[name], name

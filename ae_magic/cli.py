@@ -109,8 +109,10 @@ def _check_file(path: str, args: argparse.Namespace, *, index: int, total: int) 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    report = run_demo(out_html=args.html, train=not args.no_train)
-    return EXIT_ERRORS if report.has_errors else EXIT_OK
+    run_demo(out_html=args.html, train=not args.no_train)
+    # The demo model is broken on purpose: its findings are the expected
+    # output, so the demo succeeds when it ran, whatever it found.
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
