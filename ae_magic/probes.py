@@ -852,6 +852,7 @@ class ProbeSession:
             "epoch_loss": epoch_loss,
             "val_loss": val_loss,
             "val_loss_before": val0,
+            "has_batchnorm": any("BatchNormalization" in type(layer).__name__ for layer in self.layers),
             "val_mse": val_mse,
             "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve, "mse": curve_mse},
             "diverged": diverged,

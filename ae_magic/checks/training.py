@@ -235,6 +235,12 @@ def _stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
 # -- AE403 -------------------------------------------------------------------
 def _oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
     v = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
+    if tr.get("has_batchnorm"):
+        # BatchNorm's moving statistics are still settling early in a short
+        # run, and the inference-mode validation loss jumps with them: judge
+        # the last two thirds only.
+        steps = tr["val_curve"]["steps"]
+        v = v[next((i for i, st in enumerate(steps) if st >= steps[-1] / 3), 0) :]
     if len(v) < 5 or not np.all(np.isfinite(v)) or v[0] <= 0:
         return []
     rises = float(np.sum(np.maximum(0.0, np.diff(v))))
