@@ -294,9 +294,8 @@ tensor ...`) does not say which line is wrong. ae_magic does:
   `encoded` (the encoder's output) instead of on `latent`.
 
 Because the cell stopped at line 12, `autoencoder` was never built. The only
-model that exists is `encoder`, so the panel checks that one too and says,
-rightly, that on its own it cannot reconstruct its input (AE105) and that the
-decoder's layers are not part of it (AE102). Both go away with the fix.
+model that exists is `encoder`, a part rather than an autoencoder, so the
+panel does not pretend it is one: it shows the error and says so in a note.
 """),
         *expect({"AE101"}),
         md("**The fix:** start the decoder from its own input, `latent`, on line 10."),
