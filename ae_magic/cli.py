@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-train", action="store_true", help="skip the gradient and training probes")
     c.add_argument("--epochs", type=int, metavar="N", help="epochs of the training probe")
     c.add_argument("--lr", type=float, metavar="X", help="learning rate of the training probe")
+    c.add_argument("--range-test", action="store_true", help="also run the learning-rate range test (AE406)")
     c.add_argument("--html", metavar="PATH", help="also write a static HTML report (one file: PATH; several: PATH-N.html)")
     c.add_argument("--color", action="store_true", help="colour the text output")
     d = sub.add_parser("demo", help="diagnose the bundled broken autoencoder on bundled data")
@@ -77,6 +78,7 @@ def _check_file(path: str, args: argparse.Namespace, *, index: int, total: int) 
             train=not args.no_train,
             epochs=args.epochs,
             lr=args.lr,
+            range_test=args.range_test,
             label=path,
             filename=path,
         )

@@ -28,7 +28,7 @@ class Options:
     lr: float | None = None
     latent: int | None = None
     seed: int = 0
-    range_test: bool = True
+    range_test: bool = False
     # Added to cell line numbers, e.g. 1 for a %%ae_check cell whose body
     # starts on the cell's second line.
     line_offset: int = 0

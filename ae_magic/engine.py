@@ -42,7 +42,7 @@ def check(
     lr: float | None = None,
     latent: int | None = None,
     seed: int = 0,
-    range_test: bool = True,
+    range_test: bool = False,
     line_offset: int = 0,
     label: str | None = None,
     runner: Callable[[str], BaseException | None] | None = None,
@@ -55,7 +55,9 @@ def check(
     namespace in a notebook). ``data``/``target`` are arrays or names in the
     namespace; ``model`` is a name or a model object overriding the automatic
     choice. With ``source=None`` the model must be given. ``train=False``
-    skips the gradient and training probes. ``runner`` executes the source
+    skips the gradient and training probes; ``range_test=True`` adds the
+    learning-rate range test (AE406; the panel turns it on, AE401-AE404 run
+    it on demand to name a better rate). ``runner`` executes the source
     (the magics pass IPython's ``run_cell`` so the cell behaves as usual).
     ``progress`` is called during the probes (see ``Options.progress``).
     """

@@ -146,9 +146,11 @@ class AeMagics(Magics):
             progress = ProbeProgress()
         try:
             if args.latent is None:
+                # The notebook experience includes the learning-rate range test
+                # (AE406 and the LR plot); check()'s plain default leaves it off.
                 report = check(
                     data=args.data, target=args.target, train=not args.no_train, epochs=args.epochs, lr=args.lr,
-                    progress=progress, **kwargs,
+                    progress=progress, range_test=True, **kwargs,
                 )
             else:
                 # check() records --latent but probes the model as built; the
