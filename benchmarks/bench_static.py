@@ -15,6 +15,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from bench_probe import cpu_model  # benchmarks/ is the script directory, so this imports
 
 import ae_magic
 
@@ -39,17 +40,6 @@ autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
 """
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(repeats: int = 7) -> None:
     rng = np.random.default_rng(0)
     x = rng.random((60_000, 784), dtype=np.float32)
@@ -70,7 +60,7 @@ def main(repeats: int = 7) -> None:
         t = time.perf_counter()
         exec(compile(CELL, "<cell>", "exec"), {})  # the cell alone, as Jupyter would run it
         plain.append(time.perf_counter() - t)
-    print(f"machine: {os.cpu_count()} cores, {_cpu()}, Python {platform.python_version()}")
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}")
     print(f"ae_magic {ae_magic.__version__}, findings: {r.codes or 'none'}")
     print(f"first run (includes TF op warm-up): {warm * 1000:.0f} ms")
     print(f"static + data checks, 12 layers, 60000x784 float32: median {statistics.median(times) * 1000:.0f} ms, "
