@@ -313,10 +313,19 @@ def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
                 "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
                 "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
                 "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
-                f"optimizer = keras.optimizers.Adam(learning_rate={(sugg if sugg else 1e-3):.1g})"
+                f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, sugg):.1g})"
             ),
         )
     ]
+
+
+def _moderate_lr(lr: float, sugg: float | None) -> float:
+    """The range test's rate when it is clearly below the configured one,
+    else a conventional 1e-3 (never above the configured rate): a suggestion
+    of half a rate that collapsed the model is no fix."""
+    if sugg is not None and sugg <= lr / 3:
+        return sugg
+    return min(lr, 1e-3)
 
 
 # -- AE405 -------------------------------------------------------------------
