@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -101,49 +100,10 @@ class ProbeError(RuntimeError):
     """The probes cannot run on this model/data; the message says why."""
 
 
-# -- determinism ---------------------------------------------------------
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed Python, NumPy, TF and Keras for the probe, then put them back.
-
-    ``keras.utils.set_random_seed`` makes the clone's fresh layers (dropout
-    seeds, initialisers) and the probe's shuffling reproducible. Afterwards
-    the Python and NumPy generator states and Keras' global seed are
-    restored, so the user's later ``np.random``/``random`` calls draw what
-    they would have drawn without the check. TensorFlow's global seed is set
-    back to its previous value; TF offers no way to restore its op-seed
-    counter, so raw ``tf.random`` ops without a seed may differ afterwards.
-    """
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils import rng_utils
-
-    py_state = random.getstate()
-    np_state = np.random.get_state()
-    k_seed = global_state.get_global_attribute(rng_utils.GLOBAL_RANDOM_SEED)
-    k_gen = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
-    tf_seed = _tf_global_seed()
-    keras.utils.set_random_seed(int(seed))
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, k_seed)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, k_gen)
-        with contextlib.suppress(Exception):
-            import tensorflow as tf
-
-            tf.random.set_seed(tf_seed)
-
-
-def _tf_global_seed() -> int | None:
-    try:
-        from tensorflow.python.eager import context as tf_context
-
-        return tf_context.global_seed()
-    except Exception:
-        return None
+# Keras internals (global seed state, the Layer.__call__ hook) live in
+# keras_compat; re-exported here because the probes read as one story.
+seeded = kc.seeded
+record_outputs = kc.record_outputs
 
 
 # -- layers ----------------------------------------------------------------
@@ -169,31 +129,6 @@ def leaf_layers(model: Any) -> list[Any]:
 def layers_by_name(model: Any) -> dict[str, Any]:
     """Leaf layers of ``model`` keyed by name."""
     return {layer.name: layer for layer in leaf_layers(model)}
-
-
-@contextlib.contextmanager
-def record_outputs(wanted: dict[int, Any]) -> Iterator[dict[int, list[Any]]]:
-    """Record the eager outputs of the layers in ``wanted`` (id -> layer).
-
-    Patches ``Layer.__call__`` for the duration of one eager forward pass;
-    works for Functional, Sequential, nested and subclassed models alike.
-    Yields id -> [output of each call], in call order (dict order).
-    """
-    base = keras.layers.Layer
-    original = base.__call__
-    seen: dict[int, list[Any]] = {}
-
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        out = original(self, *args, **kwargs)
-        if id(self) in wanted:
-            seen.setdefault(id(self), []).append(out)
-        return out
-
-    base.__call__ = patched
-    try:
-        yield seen
-    finally:
-        base.__call__ = original
 
 
 def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float | None]:
