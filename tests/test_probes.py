@@ -18,20 +18,12 @@ import ae_magic
 from ae_magic import probes
 from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
 from ae_magic.rerun import rerun
+from tests import zoo
 from tests.zoo import HEALTHY, HEALTHY_CALLS
 
 PROBE_FAMILIES = ("AE3", "AE4")
 
-_LOWRANK = """\
-import numpy as np
-import keras
-from keras import layers
-
-rng = np.random.default_rng(0)
-z = rng.normal(size=(1000, 4))
-w = rng.normal(size=(4, 32))
-x = (1.0 / (1.0 + np.exp(-(z @ w) / 2.0))).astype("float32")
-"""
+_LOWRANK = "import numpy as np\nimport keras\nfrom keras import layers\n\n" + zoo._LOWRANK_01
 
 _STANDARD = """\
 import numpy as np
