@@ -150,7 +150,7 @@ def _cell_error(ctx: Context, exc: BaseException) -> CellError:
 
 def choose_model(ctx: Context, model: Any = None) -> None:
     """Pick the autoencoder: ``model`` (a name or object) or the cell's best candidate."""
-    from .engine import AeMagicUsageError
+    from .errors import AeMagicUsageError
 
     models = {n: ctx.namespace[n] for n in ctx.bound if kc.is_model(ctx.namespace.get(n))}
     if model is not None:

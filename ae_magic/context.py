@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from .graph import GraphInfo
-
 
 @dataclass
 class Options:
@@ -98,7 +96,8 @@ class Context:
     target: np.ndarray | None = None
     target_name: str | None = None
     options: Options = field(default_factory=Options)
-    graph: GraphInfo | None = None
+    # graph.GraphInfo once analysed; typed Any so context does not import graph (graph reads Context).
+    graph: Any = None
     traces: dict[str, Any] = field(default_factory=dict)
     # Assumptions the engine made that the report should state.
     notes: list[str] = field(default_factory=list)
@@ -147,6 +146,33 @@ class Context:
             if call.layer is layer:
                 return call
         return None
+
+    def forward_model(self) -> Any:
+        """A copy of ``self.model`` (same architecture and weights) for checks that need a forward pass.
+
+        Checks never call the user's model: a forward pass changes stateful
+        layers (call counters, RNN states, BatchNorm in training mode) and is
+        the user's to make. The copy is made once per check and shared.
+        ``None`` when the model can't be copied; the check then does not run
+        and says so.
+        """
+        if self.model is None:
+            return None
+        if "forward_model" not in self.cache:
+            from . import keras_compat as kc
+
+            copy = None
+            try:
+                sample = None
+                if self.data is not None and getattr(self.data, "ndim", 0) >= 1 and len(self.data):
+                    sample = self.data[:1]
+                copy, in_place = kc.clone_model(self.model, sample)
+                if in_place:
+                    copy = None
+            except Exception:
+                copy = None
+            self.cache["forward_model"] = copy
+        return self.cache["forward_model"]
 
     @property
     def is_denoising(self) -> bool:

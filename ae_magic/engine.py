@@ -16,15 +16,10 @@ import numpy as np
 
 from . import checks as _checks
 from .context import Context, Options
+from .errors import AeMagicUsageError
 from .report import Finding, Report
 
 
-class AeMagicUsageError(ValueError):
-    """Bad arguments from the caller (unknown data name, non-model object...).
-
-    Raised with a message meant for the person; the magics turn it into a
-    one-line ``UsageError`` and the CLI into exit status 2.
-    """
 
 
 def check(

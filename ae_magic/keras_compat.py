@@ -430,6 +430,38 @@ def input_gradient_max(model: Any, x: Any) -> float | None:
     return float(tf.reduce_max(tf.abs(grad)))
 
 
+# -- copies ---------------------------------------------------------------
+def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
+    """A copy of ``model`` with the same architecture and weights.
+
+    Returns ``(copy, in_place)``. Functional and Sequential models go through
+    ``keras.models.clone_model``; subclassed models through
+    ``from_config``. When neither works, ``(model, True)``: the caller must
+    then snapshot and restore the model's variables around every probe.
+    """
+    kind = kc.model_kind(model)
+    weights = model.get_weights()
+    clone = None
+    if kind in ("functional", "sequential"):
+        with contextlib.suppress(Exception):
+            clone = keras.models.clone_model(model)
+    if clone is None:
+        with contextlib.suppress(Exception):
+            clone = type(model).from_config(model.get_config())
+            if sample is None:
+                raise ValueError("a subclassed copy needs a sample to build on")
+            clone(sample[:1])
+    if clone is not None:
+        try:
+            clone.set_weights(weights)
+        except Exception:
+            clone = None
+    if clone is None:
+        return model, True
+    return clone, False
+
+
+
 # -- probes: determinism and intermediate outputs -------------------------
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:

@@ -96,8 +96,7 @@ SIGMOID_LIKE = {"sigmoid", "hard_sigmoid"}
 TANH_LIKE = {"tanh", "hard_tanh"}
 
 
-class ProbeError(RuntimeError):
-    """The probes cannot run on this model/data; the message says why."""
+from .errors import ProbeError  # noqa: E402  (re-exported: the probes raise it)
 
 
 # Keras internals (global seed state, the Layer.__call__ hook) live in
@@ -158,32 +157,7 @@ def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float |
 
 
 # -- cloning -------------------------------------------------------------
-def clone_model(model: Any, sample: np.ndarray) -> tuple[Any, bool]:
-    """A copy of ``model`` with the same architecture and weights.
-
-    Returns ``(copy, in_place)``. Functional and Sequential models go through
-    ``keras.models.clone_model``; subclassed models through
-    ``from_config``. When neither works, ``(model, True)``: the caller must
-    then snapshot and restore the model's variables around every probe.
-    """
-    kind = kc.model_kind(model)
-    weights = model.get_weights()
-    clone = None
-    if kind in ("functional", "sequential"):
-        with contextlib.suppress(Exception):
-            clone = keras.models.clone_model(model)
-    if clone is None:
-        with contextlib.suppress(Exception):
-            clone = type(model).from_config(model.get_config())
-            clone(sample[:1])
-    if clone is not None:
-        try:
-            clone.set_weights(weights)
-        except Exception:
-            clone = None
-    if clone is None:
-        return model, True
-    return clone, False
+clone_model = kc.clone_model
 
 
 def _fresh_loss(model: Any) -> tuple[Callable[[Any, Any], Any], str]:

@@ -30,8 +30,7 @@ SUBCLASSED_MESSAGE = (
 WIDTH_KEYS = ("units", "filters")
 
 
-class RebuildError(ValueError):
-    """The model cannot be rebuilt with another latent size; the message says why."""
+from .errors import RebuildError  # noqa: E402  (re-exported)
 
 
 def _width(layer: Any) -> int | None:
