@@ -10,29 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .options import Options
+
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass
-class Options:
-    """Knobs of one check run. ``None`` means "the probe's default"."""
-
-    train: bool = True
-    epochs: int | None = None
-    steps: int | None = None
-    subset: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    latent: int | None = None
-    seed: int = 0
-    range_test: bool = False
-    # Added to cell line numbers, e.g. 1 for a %%ae_check cell whose body
-    # starts on the cell's second line.
-    line_offset: int = 0
-    # Called during probes with {"phase", "step", "total", "loss", ...} so a
-    # panel can show progress and stream the loss curve. Never serialised.
-    progress: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -109,6 +90,20 @@ class Context:
     creation_lines: dict[int, int] = field(default_factory=dict, repr=False)
     # Memo for statistics several checks share (data min/max, samples).
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Family -> why it did not run (or gave up); becomes Report.coverage.
+    skipped: dict[str, str] = field(default_factory=dict)
+    # Seconds per phase, filled by capture and the pipeline.
+    timings: dict[str, float] = field(default_factory=dict)
+    # The user's unbuilt Sequential when ``model`` is a copy built from the data's shape.
+    unbuilt_original: Any = field(default=None, repr=False)
+    # The code width of the probed model when a re-run rebuilt it (--latent).
+    applied_latent: int | None = None
+    # The probes' live session (copy of the model, compiled step), reused by re-runs.
+    probe_session: Any = field(default=None, repr=False)
+    # The user's model when ``model`` is a rebuild (another latent size).
+    user_model: Any = field(default=None, repr=False)
+    # True when ``model`` is ae_magic's own (a latent rebuild): probes may train it directly.
+    owned_model: bool = False
 
     # -- helpers for messages ---------------------------------------------
     def cell_line(self, line: int | None) -> int | None:

@@ -63,7 +63,7 @@ def run_demo(out_html: str | os.PathLike[str] | None = None, *, train: bool = Tr
     instead of tens of seconds). Returns the :class:`Report`.
     """
     from . import keras_compat  # noqa: F401 - quiets TF's C++ logs before the cell imports keras
-    from .engine import check
+    from .api import check
 
     namespace: dict[str, Any] = {}
     exec(compile(DATA_CELL, "<ae-magic demo: data>", "exec"), namespace)

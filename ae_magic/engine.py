@@ -1,106 +1,106 @@
-"""The engine: cell source -> capture -> context -> checks -> report.
+"""The pipeline: a prepared Context -> checks and probes -> a Report.
 
-``check`` is the one entry point; the magics, the CLI and the panel's re-run
-button are thin shells around it. ``probe`` re-runs the probes for a model
-that already exists, optionally with another learning rate or latent size.
+:func:`prepare_cell` / :func:`prepare_model` fill a Context (the cell is run
+once, by capture), :func:`diagnose` runs every applicable family on it and
+returns a plain-data Report that says which families ran, which were off and
+which were skipped and why. :class:`ae_magic.session.Session` owns the
+Context between runs; ``check()``, ``probe()``, the magics, the CLI and the
+panel's re-runs all go through it.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import checks as _checks
-from .context import Context, Options
-from .errors import AeMagicUsageError
+from .context import Context
+from .errors import AeMagicUsageError, describe
 from .report import Finding, Report
 
+# Families in the order they run; the report's ``coverage`` names them.
+FAMILIES = ("cell", "structure", "data", "gradients", "training", "range_test")
+# Errors after which the model can't run on the data: the probes would only crash.
+BLOCKING = ("AE101", "AE105", "AE111", "AE112", "AE202", "AE204")
 
 
-
-def check(
-    source: str | None = None,
-    *,
-    namespace: dict[str, Any] | None = None,
-    data: Any = None,
-    target: Any = None,
-    model: Any = None,
-    train: bool = True,
-    epochs: int | None = None,
-    steps: int | None = None,
-    subset: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    latent: int | None = None,
-    seed: int = 0,
-    range_test: bool = False,
-    line_offset: int = 0,
-    label: str | None = None,
-    runner: Callable[[str], BaseException | None] | None = None,
-    filename: str | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-) -> Report:
-    """Run ``source`` as one cell, find its autoencoder and diagnose it.
-
-    ``namespace`` is the cell's globals (a fresh dict by default; the user's
-    namespace in a notebook). ``data``/``target`` are arrays or names in the
-    namespace; ``model`` is a name or a model object overriding the automatic
-    choice. With ``source=None`` the model must be given. ``train=False``
-    skips the gradient and training probes; ``range_test=True`` adds the
-    learning-rate range test (AE406; the panel turns it on, AE401-AE404 run
-    it on demand to name a better rate). ``runner`` executes the source
-    (the magics pass IPython's ``run_cell`` so the cell behaves as usual).
-    ``progress`` is called during the probes (see ``Options.progress``).
-    """
-    t_start = time.perf_counter()
-    opts = Options(
-        train=train,
-        epochs=epochs,
-        steps=steps,
-        subset=subset,
-        batch_size=batch_size,
-        lr=lr,
-        latent=latent,
-        seed=seed,
-        range_test=range_test,
-        line_offset=line_offset,
-        progress=progress,
-    )
-    ns: dict[str, Any] = {} if namespace is None else namespace
-    ctx = Context(source=source, namespace=ns, options=opts)
-    timings: dict[str, float] = {}
-
+def finish_cell(ctx: Context, *, data: Any = None, target: Any = None, model: Any = None) -> None:
+    """After the cell ran (capture): choose its model and resolve the data into ``ctx``."""
     from . import capture
-
-    if source is not None:
-        t = time.perf_counter()
-        capture.run_cell(ctx, source, runner=runner, filename=filename)
-        timings["capture"] = time.perf_counter() - t
-    elif model is None:
-        raise AeMagicUsageError("check() needs cell source or a model.")
 
     capture.choose_model(ctx, model)
     _resolve_data(ctx, data, target)
-    if ctx.cell_error is not None and model is None:
-        capture.rerun_with_autobuild(ctx)
+    if ctx.model is None and model is None and ctx.cell_error is not None:
+        _choose_unbuilt(ctx)
     _build_unbuilt_copy(ctx)
-    report = diagnose(ctx, timings=timings)
-    report.label = label
-    report.timings["total"] = time.perf_counter() - t_start
-    return report
 
 
-def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report:
+def prepare_model(ctx: Context, model: Any, data: Any, target: Any = None) -> None:
+    """Fill ``ctx`` for a model that already exists (``probe()``, ``%ae_probe``)."""
+    from . import keras_compat as kc
+
+    if not kc.is_model(model):
+        raise AeMagicUsageError(f"probe() needs a Keras model, got a {type(model).__name__}.")
+    ctx.model = model
+    if ctx.model_name is None:
+        ctx.model_name = getattr(model, "name", None)
+    _resolve_data(ctx, data, target)
+    _build_unbuilt_copy(ctx)
+
+
+def _choose_unbuilt(ctx: Context) -> None:
+    """The cell raised because a Sequential had no input shape yet: diagnose what it meant to build.
+
+    The cell is never run a second time. When the failing line chains
+    several unbuilt Sequentials (``Model(encoder.input, decoder(encoder.output))``),
+    the diagnosed model is an unbuilt chain of copies of them, named after the
+    variable that line assigns; otherwise the last unbuilt Sequential. With
+    data, ``_build_unbuilt_copy`` then builds a copy from the data's shape.
+    """
+    import re
+
+    from . import keras_compat as kc
+
+    if not kc.is_unbuilt_error(ctx.cell_error.exception):
+        return
+    unbuilt = [n for n in ctx.bound if kc.is_model(ctx.namespace.get(n)) and not kc.is_built(ctx.namespace[n])
+               and kc.model_kind(ctx.namespace[n]) == "sequential"]
+    if not unbuilt:
+        return
+    line = ctx.cell_error.line
+    text = ctx.line_text(line) or ""
+    chained = sorted((n for n in unbuilt if re.search(rf"(?<![\w.]){re.escape(n)}\b", text)),
+                     key=lambda n: ctx.assign_lines.get(n, 0))
+    if len(chained) >= 2:
+        try:
+            chain = kc.keras.Sequential([type(m).from_config(m.get_config()) for m in (ctx.namespace[n] for n in chained)])
+        except Exception as exc:  # a part without a config: fall back to one model
+            ctx.notes.append(f"Could not chain {', '.join(chained)} ({describe(exc)}).")
+        else:
+            meant = next((n for n, ln in ctx.assign_lines.items() if ln == line and n not in chained), None)
+            ctx.model, ctx.model_name = chain, meant or " + ".join(chained)
+            ctx.notes.append(
+                f"Line {ctx.cell_line(line)} raised before `{ctx.model_name}` existed; ae_magic diagnoses "
+                f"{' then '.join(f'`{n}`' for n in chained)} chained, as that line meant."
+            )
+            return
+    name = max(unbuilt, key=lambda n: ctx.assign_lines.get(n, 0))
+    ctx.model, ctx.model_name = ctx.namespace[name], name
+    ctx.other_models.pop(name, None)
+
+
+def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Report:
     """Run every applicable check family on a prepared context."""
     from . import capture, graph
 
-    timings = dict(timings or {})
+    timings = dict(ctx.timings)
+    timings.update(timings_in or {})
     findings: list[Finding] = []
     internal: list[dict[str, str]] = []
+    ran: list[str] = []
 
     def run(family: str, fns: list[_checks.Check]) -> None:
         t = time.perf_counter()
@@ -111,10 +111,13 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
                 internal.append(
                     {
                         "check": f"{fn.__module__}.{fn.__name__}",
-                        "error": f"{type(exc).__name__}: {exc}",
+                        "error": describe(exc),
                         "traceback": traceback.format_exc(),
                     }
                 )
+                ctx.skipped.setdefault(family, f"ae_magic failed inside {fn.__name__} ({describe(exc)}); a bug of ours")
+        if family not in ran:
+            ran.append(family)
         timings[family] = timings.get(family, 0.0) + time.perf_counter() - t
 
     run("cell", [capture.explain_cell_error])
@@ -126,23 +129,37 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
             internal.append(
                 {
                     "check": "ae_magic.graph.analyze",
-                    "error": f"{type(exc).__name__}: {exc}",
+                    "error": describe(exc),
                     "traceback": traceback.format_exc(),
                 }
             )
+            ctx.skipped.setdefault("structure", f"the layer graph could not be read ({describe(exc)})")
         timings["graph"] = time.perf_counter() - t
         run("structure", _checks.structure_checks())
     elif ctx.calls or ctx.other_models:
         run("structure", _checks.structure_checks())
+    else:
+        ctx.skipped.setdefault("structure", "no Keras model was found" + (" (the cell raised first)" if ctx.cell_error else ""))
     if ctx.data is not None:
         run("data", _checks.data_checks())
-    if ctx.options.train and ctx.model is not None and ctx.data is not None and _probe_ready(findings):
+    else:
+        ctx.skipped.setdefault("data", "no data was given (--data NAME)")
+    blockers = _blockers(findings)
+    if not ctx.options.train:
+        pass
+    elif ctx.model is None:
+        ctx.skipped.setdefault("gradients", "no Keras model to probe")
+    elif ctx.data is None:
+        ctx.skipped.setdefault("gradients", "the probes need data: pass --data NAME")
+    elif blockers:
+        ctx.skipped.setdefault("gradients", f"the model can't run on the data ({', '.join(blockers)}); fix that first")
+    else:
         for fn in _checks.probe_checks():
             run(fn.__module__.rsplit(".", 1)[-1], [fn])
         try:
             findings = _checks.refine(ctx, findings)
         except Exception as exc:
-            internal.append({"check": "refine", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+            internal.append({"check": "refine", "error": describe(exc), "traceback": traceback.format_exc()})
 
     report = Report(
         findings=findings,
@@ -156,18 +173,38 @@ def diagnose(ctx: Context, *, timings: dict[str, float] | None = None) -> Report
         source=ctx.source,
         notes=list(ctx.notes),
         internal_errors=internal,
-        context=ctx,
+        coverage=_coverage(ctx, ran),
     )
     report.sort()
     return report
 
 
-def _probe_ready(findings: list[Finding]) -> bool:
-    """Probes need a model that can run on the data: skip after blocking errors."""
-    blocking = {"AE101", "AE105", "AE111", "AE202", "AE204"}
-    return not any(f.code in blocking and f.severity == "error" for f in findings) and not any(
-        f.code == "AE112" and f.severity == "error" for f in findings
-    )
+def _blockers(findings: list[Finding]) -> list[str]:
+    """Codes of error findings after which the probes can't run (sorted, unique)."""
+    return sorted({f.code for f in findings if f.code in BLOCKING and f.severity == "error"})
+
+
+def _coverage(ctx: Context, ran: list[str]) -> dict[str, Any]:
+    """Which families ran, which the user turned off, which were skipped and why.
+
+    A family counts as run only when it ran to the end: a probe that gave up
+    (``ctx.skipped``) is listed as skipped, with its reason, even though its
+    check function was called.
+    """
+    off: list[str] = []
+    if not ctx.options.train:
+        off += ["gradients", "training", "range_test"]
+    elif not ctx.options.range_test:
+        off.append("range_test")
+    skipped = {k: v for k, v in ctx.skipped.items() if k not in off}
+    if "gradients" in skipped and "training" not in skipped and "training" not in ran:
+        skipped["training"] = skipped["gradients"]
+    if ctx.options.range_test and "range_test" not in off and "lr_range" not in ctx.traces:
+        skipped.setdefault("range_test", skipped.get("training", "the range test did not run"))
+    done = [f for f in ran if f not in skipped]
+    if ctx.options.range_test and "lr_range" in ctx.traces and "range_test" not in skipped:
+        done.append("range_test")
+    return {"ran": done, "off": off, "skipped": skipped}
 
 
 def _build_unbuilt_copy(ctx: Context) -> None:
@@ -185,7 +222,7 @@ def _build_unbuilt_copy(ctx: Context) -> None:
     except Exception as exc:
         ctx.notes.append(f"Could not build `{ctx.model_name}` from the data's shape: {exc}")
         return
-    ctx.unbuilt_original = m  # type: ignore[attr-defined]
+    ctx.unbuilt_original = m
     ctx.model = copy
     ctx.built_from_data = True
     ctx.notes.append(
@@ -253,7 +290,27 @@ def _model_facts(ctx: Context) -> dict[str, Any] | None:
     }
     if ctx.graph is not None:
         facts["graph"] = ctx.graph.to_dict()
+    facts["latent"] = _latent_facts(ctx)
     return facts
+
+
+def _latent_facts(ctx: Context) -> dict[str, Any]:
+    """The probed code width, the user's, and whether a re-run can change it (and why not)."""
+    from . import rebuild
+
+    user = ctx.user_model if ctx.user_model is not None else ctx.model
+    out: dict[str, Any] = {"applied": ctx.applied_latent, "user": None, "changeable": False, "reason": ""}
+    try:
+        out["user"] = rebuild.current_latent(user)
+        ok, why = rebuild.can_change_latent(user)
+        out["changeable"], out["reason"] = bool(ok), str(why or "")
+        if ok and out["user"] is None:
+            out["changeable"], out["reason"] = False, "The bottleneck width could not be determined."
+    except Exception as exc:  # reading the width must never break a report
+        out["reason"] = f"Can't tell whether the model can be rebuilt ({describe(exc)})."
+    if out["applied"] is None:
+        out["applied"] = out["user"]
+    return out
 
 
 def _call_facts(ctx: Context) -> list[dict[str, Any]]:
@@ -287,15 +344,17 @@ def _data_facts(ctx: Context) -> dict[str, Any] | None:
 
 
 def _params(ctx: Context) -> dict[str, Any]:
-    o = ctx.options
-    return {
-        "train": o.train,
-        "epochs": o.epochs,
-        "steps": o.steps,
-        "subset": o.subset,
-        "batch_size": o.batch_size,
-        "lr": o.lr,
-        "latent": o.latent,
-        "seed": o.seed,
-        "range_test": o.range_test,
-    }
+    """The options this run applied: what was asked, with the probe's own choices filled in.
+
+    ``latent`` is the code width the probed model really has; ``lr``, ``epochs``,
+    ``batch_size`` and ``subset`` are read back from the training trace when the
+    probe ran (a ``None`` asked for becomes the value used).
+    """
+    params = ctx.options.settings()
+    tr = ctx.traces.get("training") or {}
+    for key, trace_key in (("lr", "lr"), ("epochs", "epochs"), ("batch_size", "batch_size"), ("subset", "n_train")):
+        if params.get(key) is None and tr.get(trace_key) is not None:
+            params[key] = tr[trace_key]
+    if ctx.applied_latent is not None:
+        params["latent"] = ctx.applied_latent
+    return params

@@ -439,7 +439,7 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
     ``from_config``. When neither works, ``(model, True)``: the caller must
     then snapshot and restore the model's variables around every probe.
     """
-    kind = kc.model_kind(model)
+    kind = model_kind(model)
     weights = model.get_weights()
     clone = None
     if kind in ("functional", "sequential"):
@@ -497,6 +497,72 @@ def seeded(seed: int) -> Iterator[None]:
             import tensorflow as tf
 
             tf.random.set_seed(tf_seed)
+
+
+@contextlib.contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Leave every global random state as it was: Python, NumPy, Keras, and the backend's.
+
+    Wraps a whole check (after the user's cell), because more than the
+    seeded probes draw random numbers: cloning a model or rebuilding it with
+    another latent size creates layers whose initialisers advance Keras'
+    global seed generator. TensorFlow has no public API to read its op-seed
+    counter, so its private ``context._rng`` is saved and put back; where it
+    is missing the user's next unseeded draws are unaffected anyway.
+    """
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    k_seed = global_state.get_global_attribute(rng_utils.GLOBAL_RANDOM_SEED)
+    k_gen = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
+    k_gen_state = None
+    if k_gen is not None:
+        with contextlib.suppress(Exception):
+            k_gen_state = keras.ops.convert_to_numpy(k_gen.state.value).copy()
+    tf_saved = _tf_seed_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, k_seed)
+        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, k_gen)
+        if k_gen is not None and k_gen_state is not None:
+            with contextlib.suppress(Exception):
+                k_gen.state.assign(k_gen_state)
+        _tf_restore_seed_state(tf_saved)
+
+
+def _tf_seed_state() -> Any:
+    """TensorFlow's global seed and op-seed generator (private: TF has no public getter)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    try:
+        from tensorflow.python.eager import context as tf_context
+
+        c = tf_context.context()
+        rng = getattr(c, "_rng", None)
+        return (c._seed, rng, rng.getstate() if rng is not None else None)
+    except Exception:
+        return None
+
+
+def _tf_restore_seed_state(saved: Any) -> None:
+    if saved is None:
+        return
+    with contextlib.suppress(Exception):
+        from tensorflow.python.eager import context as tf_context
+
+        c = tf_context.context()
+        seed, rng, state = saved
+        c._seed = seed
+        c._rng = rng
+        if rng is not None and state is not None:
+            rng.setstate(state)
 
 
 def _tf_global_seed() -> int | None:

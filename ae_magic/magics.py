@@ -8,41 +8,41 @@ hand the Report to the panel; the work is in :mod:`ae_magic.engine`.
 
 from __future__ import annotations
 
+import contextlib
 import html
+from collections import OrderedDict
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import options
+from .errors import AeMagicError as AeError
+from .errors import describe
+
 MAGIC_NAMES = {"cell": ["ae_check"], "line": ["ae_probe"]}
 # The Report of the latest %%ae_check / %ae_probe in this process.
 LAST_REPORT: Any = None
+# Live checks whose panels can still re-run, oldest first: key -> (Session, panel).
+# A cell that runs again closes its old panel and releases its Session, and
+# at most MAX_LIVE stay alive, so memory does not grow run over run.
+MAX_LIVE = 8
+_LIVE: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 
 
-def _common_args(func: Any) -> Any:
-    """The options %%ae_check and %ae_probe share."""
-    for deco in reversed(
-        [
-            argument("--data", metavar="NAME", help="Variable holding the training data (array or tensor)."),
-            argument("--target", metavar="NAME",
-                     help="Variable holding the reconstruction target, if it is not the data (denoising)."),
-            argument("--epochs", metavar="N", type=int, help="Epochs of the short probe run on a copy of the model."),
-            argument("--lr", metavar="X", type=float, help="Learning rate for the probe run (default: the model's)."),
-            argument("--latent", metavar="N", type=int,
-                     help="Probe a copy of the model rebuilt with this bottleneck width."),
-            argument("--no-train", action="store_true",
-                     help="Skip the gradient and training probes (structure and data checks only)."),
-            argument("--json", action="store_true", help="Print the report as JSON instead of showing the panel."),
-        ]
-    ):
-        func = deco(func)
-    return func
+def _options(front: str, skip: tuple[str, ...] = ()) -> Any:
+    """``magic_arguments`` decorators for every option of ``front``, from the options table."""
 
+    def deco(func: Any) -> Any:
+        for opt in reversed(options.for_front(front)):
+            if opt.name in skip:
+                continue
+            flags, kw = options.argparse_kwargs(opt, front)
+            func = argument(*flags, **kw)(func)
+        return func
 
-def _positive(name: str, value: Any, kind: type = int) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"--{name} must be a positive {'integer' if kind is int else 'number'}, got {value}.")
+    return deco
 
 
 @magics_class
@@ -50,20 +50,19 @@ class AeMagics(Magics):
     """The ae_magic magics; one instance per shell."""
 
     @magic_arguments()
-    @argument("--model", metavar="NAME",
-              help="Variable holding the autoencoder (default: the Keras model the cell builds).")
-    @_common_args
+    @_options(options.MAGIC_CHECK)
     @cell_magic
     def ae_check(self, line: str, cell: str) -> None:
         """Run the cell as usual, then diagnose the Keras autoencoder it builds.
 
-        The cell runs in your namespace exactly as without the magic: its
-        variables exist afterwards, its output and exceptions show as usual.
-        Then a panel shows what is wrong (findings with the cell line, the
-        evidence and a fix), plots of loss, gradients, activations,
-        reconstructions and the layer graph, and sliders to re-run the probes
-        with another learning rate, latent size or number of epochs. Probes
-        train a copy: your model, its weights and optimizer are never changed.
+        The cell runs once, in your namespace, exactly as without the magic:
+        its variables exist afterwards, its output and exceptions show as
+        usual. Then a panel shows what is wrong (findings with the cell line,
+        the evidence and a fix), plots of loss, gradients, activations,
+        reconstructions and the layer graph, and controls to re-run the
+        probes with another learning rate, latent size or number of epochs.
+        Probes train a copy: your model, its weights and optimizer are never
+        changed.
 
         Examples::
 
@@ -71,8 +70,7 @@ class AeMagics(Magics):
             %%ae_check --data x_noisy --target x_train --epochs 5
             %%ae_check --no-train
         """
-        args = parse_argstring(self.ae_check, line)
-        self._validate(args)
+        values = self._parse(self.ae_check, line, options.MAGIC_CHECK)
         shell = self.shell
         # run_cell inside a cell: remember the outer cell's result so the
         # cell's own exception can fail the outer cell too (stops "Run all"),
@@ -87,23 +85,19 @@ class AeMagics(Magics):
                 raised.append(err)
             return err
 
-        self._run(
-            line,
-            dict(
-                source=cell,
-                namespace=shell.user_ns,
-                runner=runner,
-                line_offset=1,
-                model=args.model,
-            ),
-            args,
-        )
+        def make(opts: Any) -> Any:
+            from .session import Session
+
+            return Session.from_cell(cell, namespace=shell.user_ns, data=values.get("data"), target=values.get("target"),
+                                     model=values.get("model"), options=opts, runner=runner)
+
+        self._run(make, values, key=_cell_key(shell, cell))
         if raised and outer is not None and outer.error_in_exec is None and outer.error_before_exec is None:
             outer.error_in_exec = raised[0]
 
     @magic_arguments()
     @argument("model", metavar="MODEL", help="Variable holding the Keras autoencoder to probe.")
-    @_common_args
+    @_options(options.MAGIC_PROBE)
     @line_magic
     def ae_probe(self, line: str) -> None:
         """Diagnose and probe a Keras autoencoder that already exists.
@@ -116,51 +110,55 @@ class AeMagics(Magics):
             %ae_probe autoencoder --data x_train
             %ae_probe autoencoder --data x_train --lr 3e-3 --latent 16
         """
-        args = parse_argstring(self.ae_probe, line)
-        self._validate(args)
-        if args.model not in self.shell.user_ns:
-            raise UsageError(f"%ae_probe: no variable named {args.model!r} exists.")
-        self._run(line, dict(source=None, namespace=self.shell.user_ns, model=args.model), args)
+        values = self._parse(self.ae_probe, line, options.MAGIC_PROBE)
+        name = values.pop("model")
+        ns = self.shell.user_ns
+        if name not in ns:
+            raise UsageError(f"%ae_probe {name}: no variable named {name!r} exists.")
+        if values.get("data") is None:
+            raise UsageError(f"%ae_probe {name}: the probes need data; add --data NAME (the array the model trains on).")
+        data, target = (_lookup(ns, values.get(k), k) for k in ("data", "target"))
+
+        def make(opts: Any) -> Any:
+            from .session import Session
+
+            return Session.from_model(ns[name], data, target=target, options=opts, namespace=ns, name=name)
+
+        self._run(make, values, key=f"ae_probe {name}")
 
     # -- shared ------------------------------------------------------------
     @staticmethod
-    def _validate(args: Any) -> None:
-        _positive("epochs", args.epochs)
-        _positive("latent", args.latent)
-        _positive("lr", args.lr, float)
-        if args.target is not None and args.data is None:
-            raise UsageError("--target needs --data too (the input the model reads).")
-        if args.no_train and (args.epochs is not None or args.lr is not None):
-            raise UsageError("--no-train skips the probe run, so --epochs/--lr would have no effect.")
+    def _parse(magic: Any, line: str, front: str) -> dict[str, Any]:
+        """Parsed and validated options (IPython's UsageError for bad ones, before anything runs)."""
+        args = parse_argstring(magic, line)
+        values = {k: v for k, v in vars(args).items() if v is not None}
+        try:
+            checked = options.validate(
+                {k: v for k, v in values.items() if k in options.BY_NAME and front in options.BY_NAME[k].fronts}, front
+            )
+        except AeError as exc:
+            raise UsageError(" ".join(str(exc).split())) from None
+        return {**values, **checked}
 
-    def _run(self, line: str, kwargs: dict[str, Any], args: Any) -> None:
+    def _run(self, make: Any, values: dict[str, Any], *, key: str) -> None:
         from IPython.display import HTML, display
 
-        from .engine import AeMagicUsageError, check
         from .render.panel import ProbeProgress, show
 
+        as_json = bool(values.get("json"))
+        train = values.get("train", True)
         # A progress bar while the probes run, in a kernel with a frontend
         # (a terminal IPython would print it as text), not for --json.
         progress = None
-        if not args.json and not args.no_train and getattr(self.shell, "kernel", None) is not None:
+        if not as_json and train and getattr(self.shell, "kernel", None) is not None:
             progress = ProbeProgress()
+        _release(key)
         try:
-            if args.latent is None:
-                # The notebook experience includes the learning-rate range test
-                # (AE406 and the LR plot); check()'s plain default leaves it off.
-                report = check(
-                    data=args.data, target=args.target, train=not args.no_train, epochs=args.epochs, lr=args.lr,
-                    progress=progress, range_test=True, **kwargs,
-                )
-            else:
-                # check() records --latent but probes the model as built; the
-                # re-run engine is what rebuilds a copy with another code width.
-                from .rerun import rerun
-
-                first = check(data=args.data, target=args.target, train=False, **kwargs)
-                report = rerun(first, latent=args.latent, train=not args.no_train, epochs=args.epochs, lr=args.lr,
-                               progress=progress)
-        except AeMagicUsageError as exc:
+            opts = options.Options.from_values(values, options.MAGIC_CHECK, line_offset=1 if key.startswith("cell") else 0,
+                                               progress=progress)
+            session = make(opts)
+            report = session.run()
+        except AeError as exc:
             raise UsageError(" ".join(str(exc).split())) from None
         except Exception as exc:  # an ae_magic bug must not reach the user as a traceback
             box = HTML(_error_box(exc))
@@ -171,18 +169,58 @@ class AeMagics(Magics):
         # Kept outside the user's namespace (which must stay as without the
         # magic) so tutorials and tests can assert on it: ae_magic.last_report().
         LAST_REPORT = report
-        if args.json:
+        if as_json:
+            session.close()
             print(report.to_json(indent=2))
             return
+        panel = None
         try:
-            show(report, progress)
+            panel = show(report, progress, rerun_fn=session.rerun)
         except Exception as exc:
             display(HTML(_error_box(exc, what="showing the report")))
+        if panel is None:
+            session.close()
+            return
+        _LIVE[key] = (session, panel)
+        while len(_LIVE) > MAX_LIVE:
+            _release(next(iter(_LIVE)))
+
+
+def _cell_key(shell: Any, cell: str) -> str:
+    """What identifies "the same cell run again": the frontend's cell id, else the cell's text."""
+    cell_id = None
+    kernel = getattr(shell, "kernel", None)
+    try:
+        parent = kernel.get_parent() if kernel is not None else None
+        cell_id = ((parent or {}).get("metadata") or {}).get("cellId")
+    except Exception:  # an old kernel without get_parent: fall back to the text
+        cell_id = None
+    return f"cell {cell_id}" if cell_id else f"cell text {hash(cell)}"
+
+
+def _release(key: str) -> None:
+    """Close the panel of ``key`` and release its Session (its re-run controls say why)."""
+    entry = _LIVE.pop(key, None)
+    if entry is None:
+        return
+    session, panel = entry
+    # A retired panel is cosmetic; releasing the session is what matters.
+    with contextlib.suppress(Exception):
+        panel.retire("This check ran again (or is one of many older ones); run it again to re-run its probes.")
+    session.close()
+
+
+def _lookup(ns: dict[str, Any], name: str | None, what: str) -> Any:
+    if name is None:
+        return None
+    if name not in ns:
+        raise UsageError(f"--{what} {name}: no variable named {name!r} exists.")
+    return ns[name]
 
 
 def _error_box(exc: BaseException, what: str = "checking the cell") -> str:
     """A short, kernel-friendly message for an internal failure of ae_magic."""
-    msg = html.escape(f"{type(exc).__name__}: {exc}")
+    msg = html.escape(describe(exc))
     return (
         '<div class="ae-internal-error" style="color:#c62828;background:#fdecea;padding:6px 10px;'
         'border-radius:3px;font-family:sans-serif;font-size:13px">'
