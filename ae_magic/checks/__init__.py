@@ -16,11 +16,32 @@ from ..report import Finding
 Check = Callable[[Context], list[Finding]]
 
 
-def structure_checks() -> list[Check]:
-    """AE102-AE112 checks that read the model and the cell (no data)."""
-    from . import structure
+# The structure checks' modules, each named by the question its checks answer,
+# in the order the checks run (AE102 ... AE113); each module has a CHECKS list.
+STRUCTURE_MODULES = (
+    "wiring",  # AE102 dangling layers, AE103 bottleneck bypass
+    "capacity",  # AE104 no compression
+    "shapes",  # AE105 shape mismatch
+    "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
+    "compilation",  # AE109 not compiled
+    "initialisation",  # AE110 bad initializer
+    "dependence",  # AE111 output ignores input
+    "building",  # AE112 unbuilt model, AE113 subclassed model
+)
 
-    return list(structure.CHECKS)
+
+def structure_checks() -> list[Check]:
+    """AE102-AE113 checks that read the model and the cell (no data).
+
+    Checks that need a forward pass run it on ``ctx.forward_model()``, never
+    on the user's model (``locate.forward_copy``).
+    """
+    from importlib import import_module
+
+    checks: list[Check] = []
+    for name in STRUCTURE_MODULES:
+        checks.extend(import_module(f"{__name__}.{name}").CHECKS)
+    return checks
 
 
 def data_checks() -> list[Check]:

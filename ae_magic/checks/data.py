@@ -188,7 +188,7 @@ def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]
     g = ctx.graph
     if g is None or not g.has_graph or not g.outputs:
         return None, None
-    from .structure import _output_activation
+    from .locate import output_activation as _output_activation
 
     act, _ = _output_activation(g)
     ranges = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),

@@ -1,0 +1,160 @@
+"""Do the activations fit where they sit?
+
+AE106 (saturating-bottleneck): a sigmoid/tanh code layer. AE107
+(saturating-stack): three or more saturating hidden layers in a row.
+AE108 (output-loss-mismatch): the output activation and the loss disagree.
+"""
+
+from __future__ import annotations
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..graph import GNode, code_activation
+from ..report import Finding
+from .locate import TRANSPARENT, graph_of, label, loc, output_activation
+
+NORMALIZATION_LAYERS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
+# Activations whose gradient vanishes away from zero (docs/faults.md AE106/AE107).
+SATURATING = {"sigmoid", "tanh", "hard_sigmoid", "softsign"}
+# AE107: this many consecutive saturating hidden layers (the catalogue's rule).
+SATURATING_RUN = 3
+
+
+def check_saturating_code(ctx: Context) -> list[Finding]:
+    """AE106: the code layer uses a saturating activation."""
+    g = graph_of(ctx)
+    if g is None or g.code is None or g.code in g.outputs:
+        return []
+    act, node = code_activation(g)
+    if act not in SATURATING or node is None:
+        return []
+    line, src = loc(ctx, node)
+    fix_src = src.replace(f"activation='{act}'", "activation='relu'").replace(f'activation="{act}"', 'activation="relu"') if src else None
+    return [
+        Finding(
+            code="AE106",
+            severity="warning",
+            title=f"Saturating activation ({act}) in the bottleneck",
+            message=(
+                f"The code layer {label(ctx, node)} uses {act}. Its {g.code_width} units squash to "
+                f"{'(0, 1)' if 'sigmoid' in act else '(-1, 1)'}, and once they saturate the gradient reaching "
+                "the encoder vanishes: the code stops carrying information."
+            ),
+            line=line,
+            layer=node.name,
+            source_line=src,
+            evidence={"activation": act, "code_width": g.code_width},
+            fix=(fix_src if fix_src and fix_src != src else
+                 "Use activation='relu' (or a linear code) in the bottleneck layer."),
+        )
+    ]
+
+
+def check_saturating_stack(ctx: Context) -> list[Finding]:
+    """AE107: three or more consecutive hidden sigmoid/tanh layers without normalisation."""
+    g = graph_of(ctx)
+    if g is None:
+        return []
+    chain = [n for n in g.chain() if not n.is_input and n.id not in g.outputs]
+    runs: list[list[GNode]] = []
+    run: list[GNode] = []
+    for n in chain:
+        if n.cls in NORMALIZATION_LAYERS:
+            run = []
+            continue
+        if n.cls in TRANSPARENT or n.activation is None:
+            continue
+        if n.activation in SATURATING:
+            run.append(n)
+            if len(run) == SATURATING_RUN:
+                runs.append(run)
+            continue
+        run = []
+    if not runs:
+        return []
+    r = runs[0]
+    # extend to its full length
+    start = chain.index(r[0])
+    full: list[GNode] = []
+    for n in chain[start:]:
+        if n.cls in NORMALIZATION_LAYERS or (n.activation is not None and n.activation not in SATURATING and n.cls not in TRANSPARENT):
+            break
+        if n.activation in SATURATING:
+            full.append(n)
+    line, src = loc(ctx, full[0])
+    return [
+        Finding(
+            code="AE107",
+            severity="warning",
+            title=f"{len(full)} saturating layers in a row",
+            message=(
+                f"{len(full)} consecutive hidden layers use sigmoid/tanh with no normalisation between them: "
+                + ", ".join(label(ctx, n) for n in full[:6])
+                + ". Each multiplies the gradient by at most 0.25 (sigmoid) or 1 (tanh), so the first layers "
+                "barely learn (vanishing gradients)."
+            ),
+            line=line,
+            layer=full[0].name,
+            source_line=src,
+            evidence={"layers": [n.name for n in full], "activations": [n.activation for n in full]},
+            fix="Use activation='relu' with kernel_initializer='he_normal' in the hidden layers (keep sigmoid only "
+            "on the output), or add layers.BatchNormalization() between them.",
+        )
+    ]
+
+
+def check_output_loss(ctx: Context) -> list[Finding]:
+    """AE108: the output activation and the loss disagree."""
+    g = graph_of(ctx)
+    m = ctx.model
+    if g is None or not kc.is_compiled(m) or not g.outputs:
+        return []
+    loss = kc.canonical_loss(m)
+    if loss is None:
+        return []
+    act, node = output_activation(g)
+    if act is None or node is None:
+        return []
+    from_logits = bool(kc.loss_config(m).get("from_logits", False))
+    units = g.nodes[g.outputs[0]].width or 0
+    problem = fix = None
+    if loss in ("cce", "scce"):
+        problem = (f"The loss is {kc.loss_name(m)}, a classification loss: it compares class probabilities, "
+                   "not a reconstruction with its input.")
+        fix = "model.compile(optimizer='adam', loss='mse')  # or 'binary_crossentropy' with a sigmoid output on [0, 1] data"
+    elif loss == "bce" and act == "softmax" and units > 1:
+        problem = (f"The output layer uses softmax over {units} units with binary cross-entropy: softmax makes the "
+                   "outputs sum to 1, so they cannot each match their own pixel/feature.")
+        fix = "Use activation='sigmoid' on the output layer with binary_crossentropy (data in [0, 1])."
+    elif loss == "bce" and from_logits and act in ("sigmoid", "softmax"):
+        problem = (f"The output already applies {act}, and the loss is told from_logits=True, so {act} is applied "
+                   "twice: the loss sees squashed values and its gradient is wrong.")
+        fix = "keras.losses.BinaryCrossentropy(from_logits=False)  # or remove the output activation"
+    elif loss == "bce" and not from_logits and act not in ("sigmoid", "hard_sigmoid", "softmax"):
+        problem = (f"The output layer is {act}, but binary cross-entropy expects probabilities in [0, 1]: "
+                   f"a {act} output can leave that range (Keras clips it, and the gradient there is zero).")
+        fix = ("Use activation='sigmoid' on the output layer, or keras.losses.BinaryCrossentropy(from_logits=True) "
+               "to keep a linear output.")
+    elif loss in ("mse", "mae", "huber") and act == "softmax" and units > 1:
+        problem = (f"The output layer uses softmax over {units} units: the reconstruction is forced to sum to 1, "
+                   "which an input reconstruction almost never does.")
+        fix = "Use activation='sigmoid' for data in [0, 1], or a linear output for standardised data."
+    if problem is None:
+        return []
+    line, src = loc(ctx, node)
+    return [
+        Finding(
+            code="AE108",
+            severity="warning",
+            title="Output activation and loss disagree",
+            message=f"{problem} Output layer: {label(ctx, node)}.",
+            line=line,
+            layer=node.name,
+            source_line=src,
+            evidence={"loss": kc.loss_name(m), "from_logits": from_logits, "output_activation": act, "output_units": units},
+            fix=fix,
+        )
+    ]
+
+
+CHECKS = [check_saturating_code, check_saturating_stack, check_output_loss]

@@ -1,0 +1,90 @@
+"""What the structure checks share: where a graph node is in the cell, how to
+name it, the model's graph and output activation, and inputs and a copy of
+the model for the checks that need a forward pass.
+
+Checks never call the user's model: every forward pass runs on
+``ctx.forward_model()``, a copy with the same weights (``forward_copy``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..graph import GNode, GraphInfo
+
+# Layers that only move values around; they neither start nor break a run
+# of saturating layers (AE107), nor hide the output's activation (AE108, AE203).
+TRANSPARENT = {"Dropout", "Flatten", "Reshape", "MaxPooling2D", "MaxPooling1D", "AveragePooling2D",
+               "UpSampling2D", "UpSampling1D", "GaussianNoise", "SpatialDropout2D", "Cropping2D",
+               "ZeroPadding2D", "RepeatVector", "Permute", "GlobalAveragePooling2D"}
+
+
+def loc(ctx: Context, node: GNode | None) -> tuple[int | None, str | None]:
+    """``(cell line, source text)`` of the node, or ``(None, None)``."""
+    if node is None or node.line is None:
+        return None, None
+    return ctx.cell_line(node.line), ctx.line_text(node.line)
+
+
+def label(ctx: Context, node: GNode) -> str:
+    """`encoded` (Dense 'dense_1', line 3) — the user's names first."""
+    bits = [f"{node.cls} '{node.name}'"]
+    if node.line is not None:
+        bits.append(f"line {ctx.cell_line(node.line)}")
+    head = f"`{node.variable}` " if node.variable else ""
+    return f"{head}({', '.join(bits)})"
+
+
+def graph_of(ctx: Context) -> GraphInfo | None:
+    """The model's layer graph, or None (no model, subclassed, not analysed)."""
+    g = ctx.graph
+    return g if g is not None and g.has_graph else None
+
+
+def output_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
+    """The activation that produces the first output, looking through TRANSPARENT layers."""
+    node = g.nodes[g.outputs[0]]
+    seen = set()
+    while node is not None and node.id not in seen:
+        seen.add(node.id)
+        if node.activation is not None:
+            return node.activation, node
+        if node.cls in TRANSPARENT and node.parents:
+            node = g.nodes[node.parents[0]]
+            continue
+        return ("linear" if not node.is_input else None), node
+    return None, None
+
+
+def probe_inputs(ctx: Context, n: int) -> np.ndarray | None:
+    """``n`` inputs for a forward pass: spread-out samples of the data when it fits, else seeded noise."""
+    m = ctx.model
+    shape = kc.safe_input_shape(m)
+    if shape is None:
+        return None
+    dims = [d if d is not None else 8 for d in shape[1:]]
+    if ctx.data is not None and list(ctx.data.shape[1:]) == list(shape[1:]) and len(ctx.data) >= n and ctx.data.dtype.kind in "fiub":
+        idx = np.linspace(0, len(ctx.data) - 1, n).astype(int)
+        x = np.asarray(ctx.data[idx], dtype="float32")
+        if np.isfinite(x).all() and float(np.ptp(x)) > 0:
+            return x
+    rng = np.random.default_rng(ctx.options.seed)
+    return rng.standard_normal((n, *dims)).astype("float32")
+
+
+def forward_copy(ctx: Context, skipped: str) -> Any:
+    """``ctx.forward_model()``: the model to run forward passes on (never the user's).
+
+    When the model can't be copied, None, and a note in ``ctx.notes`` that
+    starts with ``skipped`` (e.g. "AE111 (output ignores input) not checked").
+    """
+    model = ctx.forward_model()
+    if model is None:
+        note = f"{skipped}: the model could not be copied for a forward pass (ae_magic never runs your own model)."
+        if note not in ctx.notes:
+            ctx.notes.append(note)
+    return model

@@ -1,0 +1,90 @@
+"""Does the reconstruction have the input's shape?
+
+AE105 (shape-mismatch): naming the layer where the decoder departs from the
+mirrored encoder (``GraphInfo.divergence``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..report import Finding
+from .locate import graph_of, label, loc
+
+
+def check_shape(ctx: Context) -> list[Finding]:
+    """AE105: the reconstruction's shape differs from the input's."""
+    g = graph_of(ctx)
+    if g is None or g.divergence is None:
+        return []
+    d = g.divergence
+    if len(g.outputs) > 1 and any(g.nodes[o].shape[1:] == d["input_shape"] for o in g.outputs):
+        return []
+    node = next((n for n in g.nodes if n.name == d["node"]), None)
+    line, src = loc(ctx, node)
+    ins, outs = tuple(d["input_shape"]), tuple(d["output_shape"])
+    reason = d.get("reason")
+    where = label(ctx, node) if node else f"'{d['node']}'"
+    if reason == "resize":
+        detail = (
+            f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
+            f"{_fmt(d['actual'])} from {_fmt(d['previous'])} where the encoder had {_fmt(d['expected'])}."
+        )
+        fix = _resize_fix(d, ins, outs)
+    elif reason == "start":
+        detail = f"The decoder starts at {_fmt(d['actual'])} at {where}, a size the encoder never had."
+        fix = _resize_fix(d, ins, outs)
+    elif reason == "too-few-resizes":
+        detail = f"The decoder stops at {_fmt(outs[:-1])}; the input is {_fmt(ins[:-1])}: it upsamples too few times."
+        fix = "Add upsampling steps (`Conv2DTranspose(..., strides=2, padding='same')` or `UpSampling2D()`) until the size matches."
+    elif reason == "channels":
+        detail = f"The output has {outs[-1]} channels at {where}; the input has {ins[-1]}."
+        fix = f"Give the last layer {ins[-1]} filters/units, e.g. `layers.Conv2D({ins[-1]}, 3, padding='same', activation='sigmoid')`."
+    elif reason == "reshape":
+        detail = f"{where} outputs {outs}, the same number of values as the input {ins} in another layout."
+        fix = f"End the decoder with `layers.Reshape({ins})`."
+    else:
+        detail = f"{where} outputs {_fmt(outs)} per sample; the input is {_fmt(ins)}."
+        width = g.input_width
+        fix = (f"Give the output layer {width} units: `layers.Dense({width}, ...)`" if len(ins) == 1
+               else f"Make the last layer produce {ins}, e.g. a Dense({width}) followed by `layers.Reshape({ins})`.")
+    return [
+        Finding(
+            code="AE105",
+            severity="error",
+            title="The reconstruction's shape differs from the input's",
+            message=f"`{ctx.model_name}` maps {ins} to {outs}, so it cannot reconstruct its input. {detail}",
+            line=line,
+            layer=d["node"],
+            source_line=src,
+            evidence={k: v for k, v in d.items() if k != "line"},
+            fix=fix,
+        )
+    ]
+
+
+def _fmt(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "x".join(str(s) for s in shape)
+
+
+def _resize_fix(d: dict[str, Any], ins: tuple, outs: tuple) -> str:
+    sp_in = ins[:-1]
+    enc = [tuple(e) for e in d.get("encoder_sizes") or []]
+    odd = [e[0] for e in enc[:-1] if e and isinstance(e[0], int) and e[0] % 2]
+    if outs[:-1] and all(isinstance(a, int) and isinstance(b, int) and a > b for a, b in zip(outs[:-1], sp_in, strict=False)):
+        crop = [(a - b) for a, b in zip(outs[:-1], sp_in, strict=False)]
+        if len(crop) == 2:
+            return (
+                f"A downsampling step rounded an odd size up ({odd[0] if odd else 'an odd size'} -> "
+                f"{(odd[0] + 1) // 2 if odd else '?'} with padding='same'), so doubling overshoots. "
+                "Either pad the input to a size divisible by the total stride, use padding='valid' on that pooling, "
+                f"or crop at the end: `layers.Cropping2D((({crop[0] // 2}, {crop[0] - crop[0] // 2}), "
+                f"({crop[1] // 2}, {crop[1] - crop[1] // 2})))`."
+            )
+    return "Mirror the encoder: each upsampling step should undo one downsampling step (same strides/padding)."
+
+
+CHECKS = [check_shape]

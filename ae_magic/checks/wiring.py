@@ -1,0 +1,209 @@
+"""Is every layer wired into the model, through the code?
+
+AE102 (dangling-layer): a layer call whose output never reaches a model, or a
+layer created and never called. AE103 (bottleneck-bypass): a path from the
+input to the reconstruction that avoids the narrowest layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..graph import GraphInfo, _Builder
+from ..report import Finding
+from .locate import graph_of, label, loc
+
+
+def _model_tensor_ids(ctx: Context) -> tuple[set[int], set[int]]:
+    tensors: set[int] = set()
+    layers: set[int] = set()
+    g = ctx.graph
+    if g is not None:
+        tensors |= g.tensor_ids
+        layers |= g.layer_ids
+    for m in ctx.other_models.values():
+        if kc.model_kind(m) == "subclassed" or not kc.is_built(m):
+            continue
+        b = _Builder(ctx)
+        try:
+            for t in kc.graph_outputs(m):
+                b.walk(t, "", {})
+        except Exception:
+            continue
+        tensors |= b.tensor_ids
+        layers |= b.layer_ids
+    return tensors, layers
+
+
+def check_dangling(ctx: Context) -> list[Finding]:
+    """AE102: layer calls whose output never reaches a model, and layers never called."""
+    if ctx.model is None or graph_of(ctx) is None:
+        return []
+    tensors, layers = _model_tensor_ids(ctx)
+    model_layers = {id(layer) for m in [ctx.model, *ctx.other_models.values()] for layer in _all_layers(m)}
+    findings: list[Finding] = []
+    for call in ctx.calls:
+        if not call.direct or not call.outputs:
+            continue
+        if any(id(o) in tensors for o in call.outputs):
+            continue
+        if kc.is_model(call.layer) and call.layer is ctx.model:
+            continue
+        name = call.variable
+        src = ctx.line_text(call.line)
+        line = ctx.cell_line(call.line)
+        what = f"`{name}`" if name else f"the output of {call.layer_class} '{call.layer_name}'"
+        fed = [ctx.var_of(t) or getattr(t, "name", "?") for t in call.inputs]
+        findings.append(
+            Finding(
+                code="AE102",
+                severity="warning",
+                title="Layer output never reaches the model's output",
+                message=(
+                    f"{what} on line {line} is computed from {', '.join(f'`{f}`' for f in fed) or 'a tensor'} "
+                    f"but is not used by `{ctx.model_name}` (nor by any other model in the cell): "
+                    f"its layer {call.layer_class} '{call.layer_name}' is not part of the model and is never trained."
+                ),
+                line=line,
+                layer=call.layer_name,
+                source_line=src,
+                evidence={"variable": name, "layer": call.layer_name, "inputs": fed,
+                          "output_shape": [list(o.shape) for o in call.outputs]},
+                fix=(
+                    f"Feed {what} into the next layer, e.g. `decoded = Dense(...)({name})`, "
+                    "or delete the line if it is not needed."
+                    if name
+                    else "Use this layer's output in the model, or delete the call."
+                ),
+            )
+        )
+    for name in ctx.bound:
+        obj = ctx.namespace.get(name)
+        if not kc.is_layer(obj) or kc.is_model(obj) or id(obj) in model_layers or id(obj) in layers:
+            continue
+        if any(c.layer is obj for c in ctx.calls) or getattr(obj, "_inbound_nodes", None):
+            continue
+        line = ctx.cell_line(ctx.assign_lines.get(name))
+        findings.append(
+            Finding(
+                code="AE102",
+                severity="warning",
+                title="Layer created but never called",
+                message=(
+                    f"`{name}` = {type(obj).__name__} on line {line} is created but never called on a "
+                    f"tensor, so it is not part of `{ctx.model_name}`."
+                ),
+                line=line,
+                layer=getattr(obj, "name", None),
+                source_line=ctx.line_text(ctx.assign_lines.get(name)),
+                evidence={"variable": name, "layer": getattr(obj, "name", None), "class": type(obj).__name__},
+                fix=f"Call it on the previous tensor, e.g. `h = {name}(previous_tensor)`, and use `h` next.",
+            )
+        )
+    return findings
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out: list[Any] = []
+    try:
+        for layer in model.layers:
+            out.append(layer)
+            if kc.is_model(layer):
+                out.extend(_all_layers(layer))
+    except Exception:
+        pass
+    return out
+
+
+def narrow_dangling(ctx: Context, g: GraphInfo) -> list[Any]:
+    """Dangling cell calls fed from the model's graph and narrower than the input (AE103 explains AE104 then)."""
+    out = []
+    for call in ctx.calls:
+        if not call.direct or not call.outputs or any(id(o) in g.tensor_ids for o in call.outputs):
+            continue
+        if not any(id(t) in g.tensor_ids for t in call.inputs):
+            continue
+        w = kc.width_of(call.outputs[0].shape)
+        if w is not None and g.input_width is not None and w < g.input_width:
+            out.append(call)
+    return out
+
+
+def check_bypass(ctx: Context) -> list[Finding]:
+    """AE103: a path from input to reconstruction avoids the narrowest layer."""
+    g = graph_of(ctx)
+    if g is None or g.code is None:
+        return []
+    findings: list[Finding] = []
+    code = g.nodes[g.code]
+    if g.bypass_paths:
+        path = g.bypass_paths[0]
+        main_edges = set(zip(g.main_path, g.main_path[1:], strict=False))
+        # The first edge of the bypass that the main path does not take: where
+        # the shortcut leaves; the next node back on the main path: where it joins.
+        k = next((i for i in range(len(path) - 1) if (path[i], path[i + 1]) not in main_edges), 0)
+        leave = g.nodes[path[k]]
+        main = set(g.main_path)
+        join = next((g.nodes[i] for i in path[k + 1 :] if i in main), g.nodes[path[-1]])
+        between = [g.nodes[i] for i in path[k + 1 :] if i not in main]
+        line, src = loc(ctx, join)
+        via = (" through " + " -> ".join(label(ctx, n) for n in between[:4])) if between else " directly"
+        bypass_w = max(w for w, _ in g.path_minima if w is not None)
+        findings.append(
+            Finding(
+                code="AE103",
+                severity="warning",
+                title="A path to the output bypasses the bottleneck",
+                message=(
+                    f"The narrowest layer is {label(ctx, code)} with {g.code_width} features, but "
+                    f"{label(ctx, leave)} also feeds {label(ctx, join)}{via}, skipping the code: a path "
+                    f"with at least {bypass_w} features reaches the output. The model can copy the input "
+                    "around the code instead of compressing it."
+                ),
+                line=line,
+                layer=join.name,
+                source_line=src,
+                evidence={"code_layer": code.name, "code_width": g.code_width,
+                          "bypass": [g.nodes[i].name for i in path], "bypass_min_width": bypass_w,
+                          "shortcut_from": leave.name, "shortcut_to": join.name},
+                fix="Remove the skip/concatenate connection around the code, or narrow it, so every path passes "
+                "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).",
+            )
+        )
+    elif g.input_width is not None and g.code_width is not None and g.code_width >= g.input_width:
+        narrow = narrow_dangling(ctx, g)
+        if narrow:
+            call = narrow[0]
+            name = call.variable or call.layer_name
+            out_node = g.nodes[g.outputs[0]]
+            # the layer that reads the input directly: first non-input node on the main path
+            reader = next((g.nodes[i] for i in g.main_path if not g.nodes[i].is_input), out_node)
+            fed = ctx.var_of(call.inputs[0]) if call.inputs else None
+            line, src = loc(ctx, reader)
+            findings.append(
+                Finding(
+                    code="AE103",
+                    severity="warning",
+                    title="The decoder reads the input directly, bypassing the code",
+                    message=(
+                        f"{label(ctx, reader)} is called on `{fed or 'the input'}` instead of on the code "
+                        f"`{name}` (line {ctx.cell_line(call.line)}, {kc.width_of(call.outputs[0].shape)} features). "
+                        f"So `{ctx.model_name}` never passes through the {kc.width_of(call.outputs[0].shape)}-wide "
+                        f"code: it maps {g.input_width} features to {g.input_width} directly and can learn to copy."
+                    ),
+                    line=line,
+                    layer=reader.name,
+                    source_line=src,
+                    evidence={"code_variable": name, "code_width": kc.width_of(call.outputs[0].shape),
+                              "input_width": g.input_width, "reader": reader.name},
+                    fix=(f"Call the decoder on the code:\n{src.split('#')[0].rstrip().replace(f'({fed})', f'({name})')}"
+                         if src and fed and f"({fed})" in src else
+                         f"Call the decoder layer on `{name}` instead of `{fed}`."),
+                )
+            )
+    return findings
+
+
+CHECKS = [check_dangling, check_bypass]
