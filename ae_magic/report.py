@@ -37,6 +37,12 @@ class Finding:
     # The cell's text at ``line``, so renderers can quote the user's own code.
     source_line: str | None = None
 
+    def __post_init__(self) -> None:
+        from .catalogue import CATALOGUE
+
+        if self.code not in CATALOGUE:
+            raise ValueError(f"{self.code!r} is not a code of the fault catalogue (ae_magic/catalogue.py, docs/faults.md)")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of the finding."""
         return {
