@@ -67,7 +67,7 @@ def check(
                 raise UsageError(f"model={model!r}: no variable of that name in the namespace.")
             name, model = model, namespace[model]
         else:
-            name = None
+            name = next((k for k, v in (namespace or {}).items() if v is model and not k.startswith("_")), None)
         session = Session.from_model(model, _lookup(data, namespace), target=_lookup(target, namespace),
                                      options=opts, namespace=namespace, name=name, label=label)
     else:

@@ -80,6 +80,8 @@ def _choose_unbuilt(ctx: Context) -> None:
         except Exception as exc:  # a part without a config: fall back to one model
             ctx.notes.append(f"Could not chain {', '.join(chained)} ({describe(exc)}).")
         else:
+            for part, name in zip(chain.layers, chained, strict=True):
+                _carry_lines(ctx, ctx.namespace[name], part)
             meant = next((n for n, ln in ctx.assign_lines.items() if ln == line and n not in chained), None)
             ctx.model, ctx.model_name = chain, meant or " + ".join(chained)
             ctx.notes.append(
@@ -220,8 +222,9 @@ def _build_unbuilt_copy(ctx: Context) -> None:
         if kc.is_compiled(m):
             copy.compile(optimizer=type(m.optimizer).from_config(m.optimizer.get_config()), loss=m.loss)
     except Exception as exc:
-        ctx.notes.append(f"Could not build `{ctx.model_name}` from the data's shape: {exc}")
+        ctx.notes.append(f"Could not build `{ctx.model_name}` from the data's shape: {describe(exc)}")
         return
+    _carry_lines(ctx, m, copy)
     ctx.unbuilt_original = m
     ctx.model = copy
     ctx.built_from_data = True
@@ -229,6 +232,24 @@ def _build_unbuilt_copy(ctx: Context) -> None:
         f"`{ctx.model_name}` has no input shape; a copy built from the data's shape "
         f"{tuple(ctx.data.shape[1:])} was diagnosed. Your model is unchanged."
     )
+
+
+def _carry_lines(ctx: Context, original: Any, copy: Any) -> None:
+    """Give a copy's layers the cell lines where the original's layers were created.
+
+    Copies come from configs, layer by layer in the same order, so findings on
+    the copy can still point at the user's line.
+    """
+    from .probes import leaf_layers
+
+    try:
+        pairs = zip(leaf_layers(original), leaf_layers(copy), strict=True)
+        for old, new in pairs:
+            line = ctx.creation_lines.get(id(old))
+            if line:
+                ctx.creation_lines[id(new)] = line
+    except Exception:  # lines are a courtesy; a copy we can't pair just has none
+        return
 
 
 def _resolve_data(ctx: Context, data: Any, target: Any) -> None:

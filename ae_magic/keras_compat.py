@@ -445,6 +445,11 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
     if kind in ("functional", "sequential"):
         with contextlib.suppress(Exception):
             clone = keras.models.clone_model(model)
+        if clone is None:
+            # A Lambda holding a Python lambda can't go through its config
+            # (Keras' safe mode): reuse the user's function object itself.
+            with contextlib.suppress(Exception):
+                clone = keras.models.clone_model(model, clone_function=_clone_layer)
     if clone is None:
         with contextlib.suppress(Exception):
             clone = type(model).from_config(model.get_config())
@@ -459,6 +464,19 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
     if clone is None:
         return model, True
     return clone, False
+
+
+def _clone_layer(layer: Any) -> Any:
+    """A fresh layer like ``layer``; Lambda layers keep their (stateless) Python function."""
+    if isinstance(layer, keras.layers.Lambda):
+        return keras.layers.Lambda(
+            layer.function,
+            output_shape=getattr(layer, "_output_shape", None),
+            mask=getattr(layer, "mask", None),
+            arguments=dict(getattr(layer, "arguments", None) or {}),
+            name=layer.name,
+        )
+    return type(layer).from_config(layer.get_config())
 
 
 

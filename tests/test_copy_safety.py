@@ -11,7 +11,8 @@ import pytest
 
 import ae_magic
 from ae_magic import probes
-from ae_magic.rerun import rerun
+from ae_magic import Session
+from ae_magic.options import Options
 from tests.zoo import HEALTHY
 
 
@@ -71,8 +72,11 @@ def test_model_identical_after_check(trained) -> None:
 def test_model_identical_after_rerun(trained) -> None:
     _ns, model, x = trained
     before = _state(model)
-    report = ae_magic.check(model=model, data=x, epochs=1, range_test=False)
-    rerun(report, lr=0.05, epochs=1)
+    session = Session.from_model(model, x, options=Options(epochs=1))
+    session.run()
+    session.rerun(lr=0.05, epochs=1)
+    session.rerun(latent=2, epochs=1)
+    session.close()
     _assert_same(model, before)
 
 

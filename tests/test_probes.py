@@ -17,7 +17,8 @@ import pytest
 import ae_magic
 from ae_magic import probes
 from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
-from ae_magic.rerun import rerun
+from ae_magic import Session
+from ae_magic.options import Options
 from tests import zoo
 from tests.zoo import HEALTHY, HEALTHY_CALLS
 
@@ -294,27 +295,41 @@ def test_epochs_steps_subset_are_honoured() -> None:
     assert r2.traces["training"]["epochs"] == 2
 
 
+def _session(src: str, **opts) -> tuple[Session, dict]:
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    return Session.from_cell(src, namespace=ns, data="x", options=Options(**opts)), ns
+
+
 def test_rerun_with_new_lr_does_not_retrace() -> None:
-    report, _ = _check(HEALTHY["dense"], range_test=True)
-    sess = report.context._probe_session
+    session, _ = _session(HEALTHY["dense"], range_test=True)
+    report = session.run()
+    sess = session._variants[None][1]
     assert sess.tracing_count == 1
-    again = rerun(report, lr=0.01, epochs=1)
-    assert again.context._probe_session is sess and sess.tracing_count == 1
+    again = session.rerun(lr=0.01, epochs=1)
+    assert session._variants[None][1] is sess and sess.tracing_count == 1
     assert again.traces["training"]["lr"] == pytest.approx(0.01)
     assert again.label == "lr=0.01, epochs=1"
+    assert again.params["lr"] == pytest.approx(0.01) and again.params["epochs"] == 1
     assert set(again.to_dict()) == set(report.to_dict())
+    session.close()
 
 
 def test_rerun_with_latent_rebuilds_and_keeps_weights() -> None:
-    report, ns = _check(HEALTHY["composed"])
+    session, ns = _session(HEALTHY["composed"])
+    report = session.run()
     user = ns["autoencoder"]
-    assert current_latent(user) == 4
-    r2 = rerun(report, latent=2, epochs=1)
-    assert r2.context.model is not user and current_latent(r2.context.model) == 2
+    assert current_latent(user) == 4 and report.params["latent"] == 4
+    r2 = session.rerun(latent=2, epochs=1)
+    rebuilt = session._variants[2][0]
+    assert rebuilt is not user and current_latent(rebuilt) == 2
+    assert r2.params["latent"] == 2 and r2.model["latent"]["applied"] == 2
     assert r2.traces["training"]["baselines"]["pca_width"] == 2
     assert any("Latent size 4 -> 2" in n for n in r2.notes)
-    r3 = rerun(r2, latent=None, epochs=1)
-    assert r3.context.model is user and r3.context._probe_session is report.context._probe_session
+    first_sess = session._variants[None][1]
+    r3 = session.rerun(latent=None, epochs=1)
+    assert r3.params["latent"] == 4 and session._variants[None][1] is first_sess
+    session.close()
 
 
 def test_probe_latent_rejected_for_subclassed() -> None:
