@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -91,8 +91,10 @@ class Report:
     # Checks that failed inside ae_magic (a bug of ours, never the user's):
     # kept apart from findings so they never pose as a diagnosis.
     internal_errors: list[dict[str, str]] = field(default_factory=list)
-    # Not serialised: the live objects a re-run needs (model, data, options).
-    context: Any = field(default=None, repr=False, compare=False)
+    # What ran: {"ran": [families], "off": [turned off by the user],
+    # "skipped": {family: why it did not run}}. A report whose coverage has
+    # skipped families never reads as a clean bill of health.
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------
     @property
@@ -116,8 +118,20 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when there is no error and no warning."""
+        """True when there is no error and no warning (see ``complete`` for whether everything ran)."""
         return not any(f.severity in ("error", "warning") for f in self.findings)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Families that did not run, with the reason (turned-off families included, as "turned off")."""
+        out = {k: "turned off" for k in self.coverage.get("off", [])}
+        out.update(self.coverage.get("skipped", {}))
+        return out
+
+    @property
+    def complete(self) -> bool:
+        """True when every applicable check ran (nothing skipped, no internal error)."""
+        return not self.coverage.get("skipped") and not self.internal_errors
 
     def get(self, code: str) -> Finding | None:
         """The first finding with ``code``, or None."""
@@ -145,7 +159,33 @@ class Report:
             "traces": jsonable(self.traces),
             "notes": list(self.notes),
             "internal_errors": list(self.internal_errors),
+            "coverage": jsonable(self.coverage),
+            "source": self.source,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The Report a ``to_dict()`` came from: ``Report.from_dict(d).to_dict() == d``."""
+        return cls(
+            findings=[Finding(**f) for f in d.get("findings", [])],
+            model=d.get("model"),
+            data=d.get("data"),
+            cell_error=d.get("cell_error"),
+            calls=list(d.get("calls", [])),
+            timings=dict(d.get("timings", {})),
+            traces=dict(d.get("traces", {})),
+            params=dict(d.get("params", {})),
+            source=d.get("source"),
+            label=d.get("label"),
+            notes=list(d.get("notes", [])),
+            internal_errors=list(d.get("internal_errors", [])),
+            coverage=dict(d.get("coverage", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """``from_dict`` of a JSON string."""
+        return cls.from_dict(json.loads(text))
 
     def to_json(self, **kwargs: Any) -> str:
         """``to_dict`` as a JSON string (strict JSON: no NaN literals)."""
