@@ -8,7 +8,6 @@ The judges below read ``ctx.traces["gradients"]`` only.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .. import probes as probe
@@ -381,8 +380,3 @@ def _list(names: Any) -> str:
 def _note(ctx: Context, text: str) -> None:
     if text not in ctx.notes:
         ctx.notes.append(text)
-
-
-def finite(v: Any) -> bool:
-    """True for a finite float."""
-    return isinstance(v, (int, float)) and math.isfinite(v)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import probes as probe
 from ..context import Context
+from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 
@@ -85,7 +86,7 @@ def check_training(ctx: Context) -> list[Finding]:
         lr_trace["configured"] = trace["lr"]
         sugg = lr_trace.get("suggested")
         n = min(probe.CONFIRM_STEPS, len(trace["loss"]))
-        if sugg is not None and n >= 10 and not 0.5 <= sugg / trace["lr"] <= 2.0 and _finite(trace["loss"][:n]):
+        if sugg is not None and n >= 10 and not 0.5 <= sugg / trace["lr"] <= 2.0 and all_finite(trace["loss"][:n]):
             lr_trace["confirm"] = {
                 "steps": n,
                 "configured": trace["loss"][:n],
@@ -184,7 +185,7 @@ def _stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
     mse0, mse1 = b.get("start"), b.get("final")
     l0 = tr["val_loss_before"]
     l1 = tr["val_loss"][-1] if tr["val_loss"] else l0
-    if not _finite([mse0, mse1, l0, l1]) or mse0 <= 0 or l0 == 0:
+    if not all_finite([mse0, mse1, l0, l1]) or mse0 <= 0 or l0 == 0:
         return []
     rel_mse = abs(mse0 - mse1) / mse0
     rel_loss = abs(l0 - l1) / abs(l0)
@@ -275,7 +276,7 @@ def _oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[F
 # -- AE404 -------------------------------------------------------------------
 def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
     out_s, in_s = tr["output_spread"], tr["input_spread"]
-    if not _finite([out_s, in_s]) or in_s <= 0:
+    if not all_finite([out_s, in_s]) or in_s <= 0:
         return []
     ratio = out_s / in_s
     if ratio >= COLLAPSE_RATIO:
@@ -332,7 +333,7 @@ def _moderate_lr(lr: float, sugg: float | None) -> float:
 def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     b = tr["baselines"]
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
-    if not _finite([final, mean]) or mean <= 0:
+    if not all_finite([final, mean]) or mean <= 0:
         return []
     # Plateau: over the last third of the run the held-out MSE improved by
     # less than PLATEAU_REL (epochs can be a handful of steps on small data).
@@ -342,9 +343,9 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
         return []
     k = max(i for i, st in enumerate(steps) if st <= steps[-1] * 2 / 3)
     prev = mse[k]
-    if not _finite([prev]):
+    if not all_finite([prev]):
         return []
-    structured = pca is not None and _finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
+    structured = pca is not None and all_finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
     progress = (mean - final) / (mean - pca) if structured else None
     no_better = final >= (1 - MEAN_MARGIN) * mean and (structured or pca is None)
     far = structured and progress is not None and progress < PCA_PROGRESS
@@ -361,7 +362,7 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     zero = b.get("zero")
     if no_better:
         what = f"no better than predicting the per-feature mean of the data ({mean:.4g})"
-        if _finite([zero]) and zero > mean and abs(final - zero) <= 0.15 * zero:
+        if all_finite([zero]) and zero > mean and abs(final - zero) <= 0.15 * zero:
             what += (
                 f"; it sits near an all-zero output ({zero:.4g}), the trivial solution for mostly-zero data."
                 " It may escape with much longer training, but a loss that rewards the bright pixels"
@@ -463,10 +464,6 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
 
 
 # -- helpers -------------------------------------------------------------------
-def _finite(vals: Any) -> bool:
-    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
-
-
 def _opt_class(ctx: Context) -> str:
     opt = getattr(ctx.model, "optimizer", None)
     return type(opt).__name__ if opt is not None else "Adam"

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import plots
+from .text import printable
+from .verdict import verdict
 
 if TYPE_CHECKING:
     from ..report import Finding, Report
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
 SEVERITY_BG = {"error": "#fdecea", "warning": "#fff4e0", "info": "#e8f1fb"}
 OK_COLOR = "#2e7d32"
+# No error or warning, but something was not checked: neither red nor green.
+INCOMPLETE_COLOR = "#616161"
+LEVEL_COLORS = {**SEVERITY_COLORS, "incomplete": INCOMPLETE_COLOR, "ok": OK_COLOR}
 PLOT_TITLES = {
     "loss": "Loss",
     "lr_range": "Learning-rate range test",
@@ -33,30 +38,13 @@ _MONO = "font-family:SFMono-Regular,Menlo,Consolas,monospace;"
 
 
 def esc(text: Any) -> str:
-    """HTML-escape ``text`` (None becomes "")."""
-    return html.escape("" if text is None else str(text), quote=True)
+    """HTML-escape ``text`` (None becomes ""), quotes included, control characters spelt out (``printable``)."""
+    return html.escape("" if text is None else printable(text), quote=True)
 
 
 def inline_code(text: Any) -> str:
     """Escape ``text`` and turn `backticked` spans into <code>."""
     return re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", esc(text))
-
-
-def verdict(report: Report) -> tuple[str, str]:
-    """A one-line verdict and its colour."""
-    c = report.counts
-    if c["error"]:
-        color = SEVERITY_COLORS["error"]
-    elif c["warning"]:
-        color = SEVERITY_COLORS["warning"]
-    else:
-        color = OK_COLOR
-    if report.ok:
-        text = "No problems found" + (f" ({c['info']} suggestion{'s' if c['info'] != 1 else ''})" if c["info"] else "")
-    else:
-        parts = [f"{c[s]} {s}{'s' if c[s] != 1 else ''}" for s in ("error", "warning", "info") if c[s]]
-        text = ", ".join(parts)
-    return text, color
 
 
 def counts_badges(report: Report) -> str:
@@ -74,14 +62,15 @@ def counts_badges(report: Report) -> str:
 
 
 def header_html(report: Report) -> str:
-    """The verdict line: what was checked and the counts by severity."""
-    text, color = verdict(report)
+    """The verdict line (decided by :func:`ae_magic.render.verdict.verdict`), the counts and what was checked."""
+    v = verdict(report)
+    text, color = v.summary, LEVEL_COLORS.get(v.level, INCOMPLETE_COLOR)
     m = report.model or {}
     d = report.data or {}
     what = []
     if m.get("variable") or m.get("name"):
         what.append(f"model <code>{esc(m.get('variable') or m.get('name'))}</code>")
-    if m.get("params") is not None:
+    if isinstance(m.get("params"), int):
         what.append(f"{m['params']:,} params")
     if d.get("name") or d.get("shape"):
         shape = "×".join(str(s) for s in d.get("shape") or [])
@@ -91,7 +80,8 @@ def header_html(report: Report) -> str:
         f'<div class="ae-header" style="display:flex;flex-wrap:wrap;align-items:center;gap:10px;'
         f'border-bottom:2px solid {color};padding:4px 0 6px 0;margin-bottom:6px">'
         f'<span style="font-weight:bold">ae_check</span>'
-        f'<span class="ae-verdict" style="color:{color};font-weight:bold">{esc(text)}</span>'
+        f'<span class="ae-verdict" data-level="{esc(v.level)}" style="color:{color};font-weight:bold">'
+        f"{esc(text)}</span>"
         f"<span>{counts_badges(report)}</span>"
         f'<span style="color:#666;font-size:12px">{sub}</span></div>'
     )
@@ -120,13 +110,13 @@ def finding_html(f: Finding, evidence_open: bool = True) -> str:
     """One finding: severity, code, title, cell line, message, evidence and fix."""
     color = SEVERITY_COLORS.get(f.severity, "#555")
     bg = SEVERITY_BG.get(f.severity, "#f5f5f5")
-    line = f'<span class="ae-line" style="color:#555;font-size:12px">cell line {f.line}</span>' if f.line else ""
+    line = f'<span class="ae-line" style="color:#555;font-size:12px">cell line {esc(f.line)}</span>' if f.line else ""
     layer = f'<span style="color:#555;font-size:12px">layer <code>{esc(f.layer)}</code></span>' if f.layer else ""
     src = ""
     if f.source_line:
         src = (
             f'<div class="ae-source" style="margin:4px 0;{_MONO}font-size:12px;color:#333">'
-            f"{f.line if f.line else ''}{'│ ' if f.line else ''}<code>{esc(f.source_line)}</code></div>"
+            f"{esc(f.line) if f.line else ''}{'│ ' if f.line else ''}<code>{esc(f.source_line)}</code></div>"
         )
     fix = ""
     if f.fix:
@@ -164,7 +154,8 @@ def findings_html(report: Report, evidence_open: bool = True) -> str:
             "above as usual.</div>"
         )
     if not report.findings:
-        parts.append(f'<div class="ae-none" style="color:{OK_COLOR};margin:6px 0">No findings.</div>')
+        color = LEVEL_COLORS.get(verdict(report).level, INCOMPLETE_COLOR)
+        parts.append(f'<div class="ae-none" style="color:{color};margin:6px 0">No findings.</div>')
     parts.extend(finding_html(f, evidence_open) for f in report.findings)
     if report.notes:
         items = "".join(f"<li>{inline_code(n)}</li>" for n in report.notes)

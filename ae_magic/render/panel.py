@@ -306,7 +306,7 @@ class AePanel(widgets.VBox):
             rows.append(
                 f'<tr class="ae-run-row"><td style="padding:2px 8px"><span style="color:{color}">■</span> {i + 1}</td>'
                 f'<td style="padding:2px 8px">{f"{lr:.1e}" if lr else "–"}</td>'
-                f'<td style="padding:2px 8px">{latent if latent is not None else "–"}</td>'
+                f'<td style="padding:2px 8px">{rhtml.esc(latent) if latent is not None else "–"}</td>'
                 f'<td style="padding:2px 8px">{report_epochs(r) or "–"}</td>'
                 f'<td style="padding:2px 8px">{f"{loss:.4g}" if loss is not None else "–"}</td>'
                 f'<td style="padding:2px 8px">{c["error"]} E · {c["warning"]} W · {c["info"]} I '

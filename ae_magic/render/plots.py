@@ -5,7 +5,13 @@ Every ``*_figure`` function returns ``None`` when the report has no data for
 that plot, so callers can say "not measured" instead of drawing empty axes.
 Traces follow the shared schema (see ``ae_magic.report.Report.traces``);
 values may be floats, ``None`` or the strings ``"nan"``/``"inf"`` of the JSON
-form, so every number goes through ``_num``.
+form, so every number goes through ``ae_magic.numeric.num``.
+
+Names come from the user (layers, variables, run labels), so every text
+artist that can show one is drawn literally: ``parse_math=False`` (a layer
+named ``$x$`` or ``a_b^c`` is not mathtext) and :func:`~ae_magic.render.text.printable`
+(no control characters). Tick labels made by matplotlib's own formatters
+(the ``10^-3`` of a log axis) keep their mathtext.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
+
+from ..numeric import is_finite, num
+from .text import printable
 
 if TYPE_CHECKING:
     from ..report import Report
@@ -32,23 +41,27 @@ _DPI = 80
 
 
 # -- helpers ---------------------------------------------------------------
-def _num(value: Any) -> float:
-    """A trace value as a float (NaN for None or anything unreadable)."""
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+# Keyword arguments of every text artist that may show a user's string.
+LITERAL: dict[str, Any] = {"parse_math": False}
+# A legend entry longer than this is cut: a long layer name must not squeeze the axes away.
+_LEGEND_CHARS = 48
 
 
-def _finite(x: float) -> bool:
-    return not (math.isnan(x) or math.isinf(x))
+def _label(value: Any, limit: int = 60) -> str:
+    """A user's name as plot text: printable, shown as typed (used with ``LITERAL``), cut at ``limit`` characters."""
+    text = printable(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _legend(ax: Any, **kwargs: Any) -> Any:
+    """``ax.legend`` whose entries (run labels, layer names) are drawn literally, long ones shortened."""
+    leg = ax.legend(**kwargs)
+    for t in leg.get_texts():
+        t.set_parse_math(False)
+        text = t.get_text()
+        if len(text) > _LEGEND_CHARS:
+            t.set_text(text[: _LEGEND_CHARS - 1] + "…")
+    return leg
 
 
 def _as_list(reports: Report | Sequence[Report]) -> list[Report]:
@@ -61,13 +74,16 @@ def run_label(report: Report, index: int) -> str:
     """A short name for run ``index`` of a comparison: "run 2 · lr 3e-03 · latent 16"."""
     parts = [f"run {index + 1}"]
     lr = (report.traces.get("training") or {}).get("lr", report.params.get("lr"))
-    if lr is not None and _finite(_num(lr)):
-        parts.append(f"lr {_num(lr):.0e}")
+    if lr is not None and is_finite(num(lr)):
+        parts.append(f"lr {num(lr):.0e}")
     latent = report.params.get("latent")
     if latent is None:
         latent = (report.model or {}).get("latent")
+    if isinstance(latent, dict):  # {"applied": width or None, "user": width, ...}
+        latent = latent.get("applied") if latent.get("applied") is not None else latent.get("user")
     if latent is not None:
-        parts.append(f"latent {latent}")
+        text = _label(latent)
+        parts.append(f"latent {text if len(text) <= 24 else text[:23] + '…'}")
     return " · ".join(parts)
 
 
@@ -89,7 +105,7 @@ def _new(width: float = 6.4, height: float = 3.2) -> Figure:
 
 
 def _is_log_worthy(values: Sequence[float]) -> bool:
-    vals = [v for v in values if _finite(v)]
+    vals = [v for v in values if is_finite(v)]
     if not vals or min(vals) <= 0:
         return False
     return max(vals) / min(vals) > 30
@@ -113,7 +129,7 @@ def loss_figure(
             curves.append((run_label(rep, i), RUN_COLORS[i % len(RUN_COLORS)], tr))
     if live is not None and live.get("loss"):
         color = RUN_COLORS[len(runs) % len(RUN_COLORS)]
-        curves.append((str(live.get("label") or f"run {len(runs) + 1} (running)"), color, live))
+        curves.append((_label(live.get("label") or f"run {len(runs) + 1} (running)"), color, live))
     if not curves:
         return None
     fig = _new()
@@ -124,41 +140,41 @@ def loss_figure(
         # nothing) still show both colours.
         lw = max(0.9, 2.6 - 0.6 * i) if len(curves) > 1 else 1.4
         spe = int(tr.get("steps_per_epoch") or 0)
-        steps = [_num(v) for v in tr.get("loss") or []]
+        steps = [num(v) for v in tr.get("loss") or []]
         if steps:
             xs = [(k + 1) / spe if spe else k + 1 for k in range(len(steps))]
         else:
-            steps = [_num(v) for v in tr.get("epoch_loss") or []]
+            steps = [num(v) for v in tr.get("epoch_loss") or []]
             xs = [k + 1 for k in range(len(steps))]
-        pts = [(x, y) for x, y in zip(xs, steps, strict=False) if _finite(y)]
+        pts = [(x, y) for x, y in zip(xs, steps, strict=False) if is_finite(y)]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=lw, label=f"{label} train")
             all_vals.extend(p[1] for p in pts)
-        bad = next((k for k, y in enumerate(steps) if not _finite(y)), None)
+        bad = next((k for k, y in enumerate(steps) if not is_finite(y)), None)
         if bad is not None:
             x_bad = xs[bad]
             y_bad = pts[-1][1] if pts else 1.0
             ax.plot([x_bad], [y_bad], marker="x", color=color, ms=10, mew=2)
             ax.annotate("loss NaN/Inf", (x_bad, y_bad), color=color, fontsize=8, xytext=(4, 4),
-                        textcoords="offset points")
-        val = [_num(v) for v in tr.get("val_loss") or []]
-        vpts = [(k + 1, y) for k, y in enumerate(val) if _finite(y)]
+                        textcoords="offset points", **LITERAL)
+        val = [num(v) for v in tr.get("val_loss") or []]
+        vpts = [(k + 1, y) for k, y in enumerate(val) if is_finite(y)]
         if vpts:
             ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=lw, ls="--", marker="o", ms=4,
                     label=f"{label} val")
             all_vals.extend(p[1] for p in vpts)
     base = (curves[0][2].get("baselines") or {}).get("mean")
-    if base is not None and _finite(_num(base)):
-        ax.axhline(_num(base), color="0.5", lw=1, ls=":", label="predict-the-mean baseline")
-        all_vals.append(_num(base))
+    if base is not None and is_finite(num(base)):
+        ax.axhline(num(base), color="0.5", lw=1, ls=":", label="predict-the-mean baseline")
+        all_vals.append(num(base))
     if _is_log_worthy(all_vals):
         ax.set_yscale("log")
     spe_any = any(int(tr.get("steps_per_epoch") or 0) for _, _, tr in curves)
-    ax.set_xlabel("epoch" if spe_any or not any(tr.get("loss") for _, _, tr in curves) else "step")
-    ax.set_ylabel("loss")
-    ax.set_title("Loss (solid: training, dashed: validation)", fontsize=10)
+    ax.set_xlabel("epoch" if spe_any or not any(tr.get("loss") for _, _, tr in curves) else "step", **LITERAL)
+    ax.set_ylabel("loss", **LITERAL)
+    ax.set_title("Loss (solid: training, dashed: validation)", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    _legend(ax, fontsize=7, loc="best")
     return fig
 
 
@@ -167,8 +183,8 @@ def lr_range_figure(report: Report) -> Figure | None:
     lr = report.traces.get("lr_range")
     if not lr or not lr.get("lrs"):
         return None
-    pts = [(_num(a), _num(b)) for a, b in zip(lr["lrs"], lr.get("losses") or [], strict=False)]
-    pts = [p for p in pts if _finite(p[0]) and p[0] > 0 and _finite(p[1])]
+    pts = [(num(a), num(b)) for a, b in zip(lr["lrs"], lr.get("losses") or [], strict=False)]
+    pts = [p for p in pts if is_finite(p[0]) and p[0] > 0 and is_finite(p[1])]
     if not pts:
         return None
     fig = _new(6.4, 2.6)
@@ -178,14 +194,14 @@ def lr_range_figure(report: Report) -> Figure | None:
     if _is_log_worthy([p[1] for p in pts]):
         ax.set_yscale("log")
     for key, color, name in (("configured", "#1f77b4", "configured"), ("suggested", "#2ca02c", "suggested")):
-        v = _num(lr.get(key))
-        if _finite(v) and v > 0:
+        v = num(lr.get(key))
+        if is_finite(v) and v > 0:
             ax.axvline(v, color=color, ls="--", lw=1.2, label=f"{name} lr {v:.1e}")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    ax.set_title("Learning-rate range test", fontsize=10)
+    ax.set_xlabel("learning rate", **LITERAL)
+    ax.set_ylabel("loss", **LITERAL)
+    ax.set_title("Learning-rate range test", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return fig
 
 
@@ -205,9 +221,9 @@ def gradients_figure(report: Report) -> Figure | None:
     if layers:
         ax = axes[k]
         k += 1
-        names = [str(row.get("layer")) for row in layers]
-        norms = [_num(row.get("grad_norm")) for row in layers]
-        positive = [v for v in norms if _finite(v) and v > 0]
+        names = [_label(row.get("layer")) for row in layers]
+        norms = [num(row.get("grad_norm")) for row in layers]
+        positive = [v for v in norms if is_finite(v) and v > 0]
         floor = min(positive) / 10 if positive else 1e-12
         heights, colors, notes = [], [], []
         for row, v in zip(layers, norms, strict=True):
@@ -218,7 +234,7 @@ def gradients_figure(report: Report) -> Figure | None:
                 heights.append(floor)
                 colors.append("#d62728")
                 notes.append("no grad")
-            elif not _finite(v):
+            elif not is_finite(v):
                 heights.append(max(positive) if positive else 1.0)
                 colors.append("#d62728")
                 notes.append("NaN/Inf")
@@ -232,33 +248,33 @@ def gradients_figure(report: Report) -> Figure | None:
                 notes.append("")
         ys = list(range(len(names)))
         ax.barh(ys, heights, color=colors)
-        ax.set_yticks(ys, names, fontsize=7)
+        ax.set_yticks(ys, names, fontsize=7, **LITERAL)
         ax.invert_yaxis()
         ax.set_xscale("log")
         for y, h, note in zip(ys, heights, notes, strict=True):
             if note:
-                ax.text(h, y, f" {note}", va="center", fontsize=7, color="#d62728")
-        ax.set_xlabel("gradient norm (log)")
-        ax.set_title("Per layer, input → output", fontsize=10)
+                ax.text(h, y, f" {note}", va="center", fontsize=7, color="#d62728", **LITERAL)
+        ax.set_xlabel("gradient norm (log)", **LITERAL)
+        ax.set_title("Per layer, input → output", fontsize=10, **LITERAL)
         ax.grid(alpha=0.3, axis="x")
     if over:
         ax = axes[k]
         order = [row.get("layer") for row in layers if row.get("layer") in over] or list(over)
         order += [name for name in over if name not in order]
         for j, name in enumerate(order):
-            vals = [_num(v) for v in over[name]]
+            vals = [num(v) for v in over[name]]
             xs = list(steps) if len(steps) == len(vals) else list(range(len(vals)))
-            pts = [(x, v) for x, v in zip(xs, vals, strict=False) if _finite(v) and v > 0]
+            pts = [(x, v) for x, v in zip(xs, vals, strict=False) if is_finite(v) and v > 0]
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=str(name),
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=_label(name),
                         color=RUN_COLORS[j % len(RUN_COLORS)])
         ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("gradient norm (log)")
-        ax.set_title("Over the probe run", fontsize=10)
+        ax.set_xlabel("training step", **LITERAL)
+        ax.set_ylabel("gradient norm (log)", **LITERAL)
+        ax.set_title("Over the probe run", fontsize=10, **LITERAL)
         ax.grid(alpha=0.3)
         if order:
-            ax.legend(fontsize=6, ncol=2 if len(order) > 6 else 1)
+            _legend(ax, fontsize=6, ncol=2 if len(order) > 6 else 1)
     return fig
 
 
@@ -271,22 +287,22 @@ def activations_figure(report: Report) -> Figure | None:
         return None
     fig = _new(6.4, 3.2)
     ax = fig.add_subplot()
-    names = [f"{r.get('layer')} ({r.get('activation') or 'linear'})" for r in rows]
-    dead = [_num(r.get("dead_share")) for r in rows]
-    sat = [_num(r.get("saturated_share")) for r in rows]
+    names = [f"{_label(r.get('layer'))} ({_label(r.get('activation') or 'linear')})" for r in rows]
+    dead = [num(r.get("dead_share")) for r in rows]
+    sat = [num(r.get("saturated_share")) for r in rows]
     ys = list(range(len(rows)))
     w = 0.4
-    ax.barh([y - w / 2 for y in ys], [0 if not _finite(v) else v * 100 for v in dead], height=w,
+    ax.barh([y - w / 2 for y in ys], [0 if not is_finite(v) else v * 100 for v in dead], height=w,
             color="#7f7f7f", label="dead (ReLU never active)")
-    ax.barh([y + w / 2 for y in ys], [0 if not _finite(v) else v * 100 for v in sat], height=w,
+    ax.barh([y + w / 2 for y in ys], [0 if not is_finite(v) else v * 100 for v in sat], height=w,
             color="#ff7f0e", label="saturated (flat region)")
-    ax.set_yticks(ys, names, fontsize=7)
+    ax.set_yticks(ys, names, fontsize=7, **LITERAL)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% of units")
-    ax.set_title("Activations per layer", fontsize=10)
+    ax.set_xlabel("% of units", **LITERAL)
+    ax.set_title("Activations per layer", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=7, loc="lower right")
+    _legend(ax, fontsize=7, loc="lower right")
     return fig
 
 
@@ -321,7 +337,7 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
     if img is not None:
         # One grey scale for every panel, set by the inputs: a constant
         # "before" output must look grey, not be stretched to black or white.
-        flat_in = np.array([_num(v) for s in rec["inputs"][:n] for v in np.ravel(s)], dtype=float)
+        flat_in = np.array([num(v) for s in rec["inputs"][:n] for v in np.ravel(s)], dtype=float)
         flat_in = flat_in[np.isfinite(flat_in)]
         vmin = float(flat_in.min()) if flat_in.size else 0.0
         vmax = float(flat_in.max()) if flat_in.size else 1.0
@@ -337,15 +353,15 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if j < len(samples):
-                    a = np.array([_num(v) for v in np.ravel(samples[j])], dtype=float)
+                    a = np.array([num(v) for v in np.ravel(samples[j])], dtype=float)
                     if a.size == math.prod(img):
                         a = a.reshape(img)
                         a = np.nan_to_num(a)
                         a = np.clip((a - vmin) / (vmax - vmin), 0.0, 1.0)
                         ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0.0, vmax=1.0)
                 if j == 0:
-                    ax.set_ylabel(name, fontsize=9)
-        fig.suptitle("Reconstructions: input, before and after the probe run", fontsize=10)
+                    ax.set_ylabel(name, fontsize=9, **LITERAL)
+        fig.suptitle("Reconstructions: input, before and after the probe run", fontsize=10, **LITERAL)
         return fig
     fig = _new(min(3.2 * n, 12.8), 2.6)
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -354,15 +370,15 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
         ax = axes[j]
         for name, samples in rows:
             if j < len(samples):
-                a = [_num(v) for v in np.ravel(samples[j])]
+                a = [num(v) for v in np.ravel(samples[j])]
                 color, ls, lw = styles[name]
                 ax.plot(a, color=color, ls=ls, lw=lw, label=name)
         ax.set_title(f"sample {rec.get('indices', list(range(n)))[j] if j < len(rec.get('indices') or []) else j}",
-                     fontsize=8)
+                     fontsize=8, **LITERAL)
         ax.tick_params(labelsize=7)
         if j == 0:
-            ax.legend(fontsize=7)
-    fig.suptitle("Reconstructions: input vs output before and after the probe run", fontsize=10)
+            _legend(ax, fontsize=7)
+    fig.suptitle("Reconstructions: input vs output before and after the probe run", fontsize=10, **LITERAL)
     return fig
 
 
@@ -439,28 +455,29 @@ def graph_figure(report: Report) -> Figure | None:
                                         "connectionstyle": "arc3,rad=-0.5"})
     if bypass_edges:
         ys = [y_of[b] for _, b in bypass_edges if b in y_of]
-        ax.text(2.3, sum(ys) / len(ys), "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center")
+        ax.text(2.3, sum(ys) / len(ys), "bypasses the\nbottleneck", color="#d62728", fontsize=8, va="center", **LITERAL)
     for nid in order:
         node = by_id[nid]
         shape = node.get("shape") or []
         dims = "×".join("?" if d is None else str(d) for d in shape[1:])
         act = node.get("activation")
-        text = f"{node.get('name')}  {node.get('class') or ''}  ({dims})"
+        text = f"{_label(node.get('name'))}  {_label(node.get('class') or '')}  ({_label(dims)})"
         if act and act != "linear":
-            text += f"  {act}"
+            text += f"  {_label(act)}"
         is_code = nid == code
         face = "#fde9b3" if is_code else ("#e8eef7" if nid in main_set or not main else "#f3e5f5")
         edge = "#d08c00" if is_code else "#6b7b93"
-        ax.text(x_of[nid], y_of[nid], text, ha="center", va="center", fontsize=7.5,
+        ax.text(x_of[nid], y_of[nid], text, ha="center", va="center", fontsize=7.5, **LITERAL,
                 bbox={"boxstyle": "round,pad=0.25", "fc": face, "ec": edge, "lw": 2 if is_code else 1})
         if node.get("line"):
-            ax.text(-3.5, y_of[nid], f"line {node['line']}", fontsize=7, va="center", color="0.45")
+            ax.text(-3.5, y_of[nid], f"line {_label(node['line'])}", fontsize=7, va="center", color="0.45", **LITERAL)
         if is_code:
-            ax.text(-2.6, y_of[nid], "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold")
+            ax.text(-2.6, y_of[nid], "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold", **LITERAL)
     for k, name in enumerate(dangling):
-        ax.text(0, n + k, f"{name}  (dangling: never reaches the output)", ha="center", va="center", fontsize=7.5,
+        ax.text(0, n + k, f"{_label(name)}  (dangling: never reaches the output)", ha="center", va="center", fontsize=7.5,
+                **LITERAL,
                 color="#d62728", bbox={"boxstyle": "round,pad=0.25", "fc": "#fbd0d0", "ec": "#d62728", "ls": "--"})
-    ax.set_title("Layer graph (input at the top)", fontsize=10)
+    ax.set_title("Layer graph (input at the top)", fontsize=10, **LITERAL)
     return fig
 
 
