@@ -152,7 +152,8 @@ class AeMagics(Magics):
         progress = None
         if not as_json and train and getattr(self.shell, "kernel", None) is not None:
             progress = ProbeProgress()
-        _release(key)
+        # The same cell ran again: its old output is replaced, so close its panel.
+        _release(key, close=True)
         try:
             opts = options.Options.from_values(values, options.MAGIC_CHECK, line_offset=1 if key.startswith("cell") else 0,
                                                progress=progress)
@@ -198,15 +199,19 @@ def _cell_key(shell: Any, cell: str) -> str:
     return f"cell {cell_id}" if cell_id else f"cell text {hash(cell)}"
 
 
-def _release(key: str) -> None:
-    """Close the panel of ``key`` and release its Session (its re-run controls say why)."""
+def _release(key: str, *, close: bool = False) -> None:
+    """Release the Session of ``key``; close its panel (``close``) or keep it shown with re-runs off."""
     entry = _LIVE.pop(key, None)
     if entry is None:
         return
     session, panel = entry
-    # A retired panel is cosmetic; releasing the session is what matters.
+    # The panel's state is cosmetic; releasing the session is what matters.
     with contextlib.suppress(Exception):
-        panel.retire("This check ran again (or is one of many older ones); run it again to re-run its probes.")
+        if close:
+            panel.close_all()
+        else:
+            panel.retire(f"Re-runs are off: only the {MAX_LIVE} most recent checks keep their model copies alive; "
+                         "run this cell again to re-run its probes.")
     session.close()
 
 

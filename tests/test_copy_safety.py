@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import ae_magic
-from ae_magic import probes
-from ae_magic import Session
+from ae_magic import Session, probes
 from ae_magic.options import Options
 from tests.zoo import HEALTHY
 

@@ -293,8 +293,6 @@ def test_panel_widgets_escape_hostile_strings() -> None:
     from ae_magic.render.panel import AePanel
 
     rep = hostile_report()
-    if not hasattr(rep, "context"):
-        rep.context = None  # type: ignore[attr-defined]  # the panel of before the Session rewiring reads it
 
     def fail(*_a: Any, **_k: Any) -> Report:
         raise RuntimeError(f"{SCRIPT} {ANSI}")

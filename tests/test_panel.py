@@ -16,7 +16,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class FakeRerun:
-    """Stands in for ae_magic.rerun.rerun: records calls, streams progress, returns a report."""
+    """Stands in for ``Session.rerun``: records calls, streams progress, returns a report."""
 
     def __init__(self, steps: int = 6, fail: BaseException | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -25,8 +25,8 @@ class FakeRerun:
         self.loss_images: list[bytes] = []
         self.panel: AePanel | None = None
 
-    def __call__(self, report: Any, *, lr: float, latent: int | None, epochs: int, train: bool, progress: Any) -> Any:
-        self.calls.append({"report": report, "lr": lr, "latent": latent, "epochs": epochs, "train": train})
+    def __call__(self, *, lr: float, latent: int | None, epochs: int, train: bool, progress: Any) -> Any:
+        self.calls.append({"lr": lr, "latent": latent, "epochs": epochs, "train": train})
         for k in range(self.steps):
             progress({"phase": "training", "step": k + 1, "total": self.steps, "loss": 0.5 / (k + 1)})
             if self.panel is not None:
@@ -81,7 +81,6 @@ def test_moving_lr_slider_and_rerun_adds_a_run() -> None:
     assert rerun.calls[0]["epochs"] == 2
     assert rerun.calls[0]["latent"] is None  # unchanged latent is not a rebuild
     assert rerun.calls[0]["train"] is True
-    assert rerun.calls[0]["report"] is p.runs[0]  # re-runs start from the original model
     assert len(p.runs) == 2
     assert p.runs_table.value.count('class="ae-run-row"') == 2
     assert "1.0e-02" in p.runs_table.value
@@ -112,7 +111,7 @@ def test_rerun_streams_progress_and_loss(monkeypatch) -> None:
 
 def test_selecting_a_run_shows_its_findings() -> None:
     rerun = FakeRerun()
-    p = AePanel(make_report(), rerun_fn=lambda rep, **kw: make_report(findings=False, lr=kw["lr"]))
+    p = AePanel(make_report(), rerun_fn=lambda **kw: make_report(findings=False, lr=kw["lr"]))
     del rerun
     p.button.click()
     assert "No problems found" in p.header.value
@@ -135,21 +134,38 @@ def test_failing_rerun_shows_its_error_and_keeps_the_runs() -> None:
     assert p.error.value == "" and len(p.runs) == 2
 
 
-def test_latent_slider_disabled_with_reason_without_a_live_model() -> None:
-    p = AePanel(make_report(), rerun_fn=FakeRerun())
+def test_latent_slider_disabled_with_the_reports_reason() -> None:
+    rep = make_report()
+    rep.model["latent"] = {"applied": 2, "user": 2, "changeable": False, "reason": "subclassed: no layer graph"}
+    p = AePanel(rep, rerun_fn=FakeRerun())
     assert p.latent.disabled
-    assert "no live model" in p.latent_reason.value
+    assert "subclassed: no layer graph" in p.latent_reason.value
     p.latent.value = 7  # ignored while disabled
     assert p.rerun_kwargs()["latent"] is None
 
 
-def test_rerun_disabled_with_reason_when_the_report_has_no_model(monkeypatch) -> None:
-    monkeypatch.setattr(panel_mod, "_rerun_available", lambda: (FakeRerun(), ""))
-    p = AePanel(make_report())  # hand-built: no live context
+def test_rerun_disabled_with_reason_without_a_live_check() -> None:
+    p = AePanel(make_report())  # a report alone: no Session to re-run
     assert p.button.disabled
-    assert "no live model" in p.rerun_reason.value
+    assert "no live check" in p.rerun_reason.value
     p.button.click()
     assert len(p.runs) == 1
+
+
+def test_retired_panel_keeps_its_runs_and_stops_rerunning() -> None:
+    rerun = FakeRerun()
+    p = AePanel(make_report(), rerun_fn=rerun)
+    p.retire("Re-runs are off: released")
+    assert p.button.disabled and "released" in p.rerun_reason.value
+    p.button.click()
+    assert rerun.calls == [] and len(p.runs) == 1
+
+
+def test_close_all_closes_every_widget() -> None:
+    p = AePanel(make_report(), rerun_fn=FakeRerun())
+    tree = _walk(p)
+    p.close_all()
+    assert all(w.comm is None for w in tree)
 
 
 def test_mimebundle_carries_widget_view_and_static_html() -> None:
@@ -176,48 +192,56 @@ def test_missing_plots_are_explained_in_their_tab() -> None:
 
 # -- with the real engine ------------------------------------------------------
 @pytest.fixture(scope="module")
-def dense_report() -> Any:
+def dense_session() -> Any:
     import zoo
 
-    import ae_magic
+    from ae_magic import Session
+    from ae_magic.options import Options
 
-    return ae_magic.check(zoo.HEALTHY["dense"], data="x", train=False)
+    ns: dict[str, Any] = {}
+    session = Session.from_cell(zoo.HEALTHY["dense"], namespace=ns, data="x", options=Options(train=False))
+    session.user_ns = ns
+    yield session
+    session.close()
 
 
-def test_real_report_latent_slider_state(dense_report) -> None:
-    p = AePanel(dense_report)
+@pytest.fixture(scope="module")
+def dense_report(dense_session) -> Any:
+    return dense_session.run()
+
+
+def test_real_report_latent_slider_state(dense_report, dense_session) -> None:
+    p = AePanel(dense_report, rerun_fn=dense_session.rerun)
     latent, user, ok, reason = panel_mod.latent_state(dense_report)
-    assert p.latent.disabled == (not ok)
-    assert user == latent
-    if ok:
-        assert latent == 8 and p.latent.value == 8
-    else:
-        assert reason and reason in p.latent_reason.value
+    assert ok and not p.latent.disabled
+    assert user == latent == 8 and p.latent.value == 8
 
 
-def test_latent_slider_rebuilds_the_model(dense_report) -> None:
-    pytest.importorskip("ae_magic.rebuild")
-    pytest.importorskip("ae_magic.rerun")
-    p = AePanel(dense_report)
+def test_latent_slider_rebuilds_the_model(dense_report, dense_session) -> None:
+    import numpy as np
+
+    p = AePanel(dense_report, rerun_fn=dense_session.rerun)
     assert not p.latent.disabled and p.latent.value == 8
-    weights = [w.copy() for w in dense_report.context.model.get_weights()]
+    user_model = dense_session.user_ns["autoencoder"]
+    weights = [w.copy() for w in user_model.get_weights()]
     p.latent.value = 3
     p.epochs.value = 1
     p.button.click()
     assert p.error.value == "", p.error.value
     assert len(p.runs) == 2
     new = p.runs[1]
-    assert new.model["graph"]["code_width"] == 3
+    assert new.model["graph"]["code_width"] == 3 and new.params["latent"] == 3
     assert "latent 3" in p.run_select.options[1][0]
+    # The runs table shows the applied widths: 8 for run 1, 3 for run 2.
+    cells = p.runs_table.value.split('class="ae-run-row"')
+    assert ">8<" in cells[1] and ">3<" in cells[2]
     # From the rebuilt run, moving back to 8 means the user's own model again.
     p.latent.value = 8
     assert p.rerun_kwargs()["latent"] is None
     # The user's model is untouched.
-    import numpy as np
-
-    after = dense_report.context.model.get_weights()
+    after = user_model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(weights, after, strict=True))
-    assert dense_report.context.model.layers[2].units == 8
+    assert user_model.layers[2].units == 8
 
 
 def test_deferred_panel_draws_plots_on_request() -> None:
@@ -231,9 +255,8 @@ def test_deferred_panel_draws_plots_on_request() -> None:
     assert bytes(p.images["graph"].value).startswith(PNG_MAGIC)  # the open tab
 
 
-def test_real_rerun_with_another_lr_adds_a_different_run(dense_report) -> None:
-    pytest.importorskip("ae_magic.rerun")
-    p = AePanel(dense_report)
+def test_real_rerun_with_another_lr_adds_a_different_run(dense_report, dense_session) -> None:
+    p = AePanel(dense_report, rerun_fn=dense_session.rerun)
     assert not p.button.disabled, p.rerun_reason.value
     p.lr.value = 0.3
     p.epochs.value = 1
@@ -243,6 +266,9 @@ def test_real_rerun_with_another_lr_adds_a_different_run(dense_report) -> None:
     new = p.runs[1]
     assert new.traces["training"]["lr"] == pytest.approx(0.3)
     assert new.traces["training"]["epochs"] == 1
+    assert new.params["lr"] == pytest.approx(0.3) and new.params["epochs"] == 1
+    # The first run kept its structure-only findings; the re-run has the same structural ones.
+    assert {f.code for f in dense_report.findings if f.code < "AE300"} <= {f.code for f in new.findings}
     assert "3.0e-01" in p.runs_table.value
     labels = [ln.get_label() for ln in panel_mod.plots.loss_figure(p.runs).axes[0].get_lines()]
     assert any(lab.startswith("run 2") and lab.endswith("train") for lab in labels)

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 import ae_magic
-from ae_magic import probes
-from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
-from ae_magic import Session
+from ae_magic import Session, probes
 from ae_magic.options import Options
+from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
 from tests import zoo
 from tests.zoo import HEALTHY, HEALTHY_CALLS
 

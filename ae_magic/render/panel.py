@@ -1,21 +1,23 @@
 """The ipywidgets panel ``%%ae_check`` shows: verdict, findings, plot tabs and
 re-run controls that add runs to a comparison.
 
-The panel only renders :class:`~ae_magic.report.Report` objects; re-runs go
-through ``ae_magic.rerun.rerun`` (the same engine) and come back as Reports.
+The panel only renders :class:`~ae_magic.report.Report` objects. Re-runs go
+through one callback, the check's ``Session.rerun`` (the same pipeline), and
+come back as Reports; the panel imports nothing of the engine.
 Everything is driven by traits, so tests can move a slider, call
 ``button.click()`` and read the widgets without a browser.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..errors import UsageError
+from ..numeric import finite_or_none
 from . import html as rhtml
 from . import plots
 
@@ -34,12 +36,7 @@ DEFAULT_EPOCHS = 3
 RerunFn = Callable[..., "Report"]
 
 
-def _num(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+_num = finite_or_none
 
 
 def report_lr(report: Report) -> float | None:
@@ -72,44 +69,20 @@ def final_loss(report: Report) -> float | None:
 
 
 def latent_state(report: Report) -> tuple[int | None, int | None, bool, str]:
-    """(this run's latent width, the user's model's, can it be changed, why not)."""
-    ctx = report.context
-    model = getattr(ctx, "model", None)
+    """(this run's latent width, the user's model's, can it be changed, why not), from the report alone."""
+    facts = (report.model or {}).get("latent") or {}
     graph = (report.model or {}).get("graph") or {}
-    current = graph.get("code_width")
-    if model is None:
-        return current, current, False, "This report has no live model (it was loaded or built without one)."
-    try:
-        from .. import rebuild
-    except ImportError:
-        return current, current, False, "Changing the latent size is not available in this version of ae_magic."
-    # A run made with --latent probes a rebuild; re-runs start from the user's model.
-    user_model = getattr(ctx, "_user_model", model)
-    try:
-        cur = rebuild.current_latent(model)
-        user = rebuild.current_latent(user_model) if user_model is not model else cur
-        res = rebuild.can_change_latent(user_model)
-    except Exception as exc:  # a rebuild bug must not break the panel
-        return current, current, False, f"Can't tell whether the model can be rebuilt ({type(exc).__name__}: {exc})."
-    if isinstance(res, tuple):
-        ok, reason = bool(res[0]), str(res[1] or "")
-    else:
-        ok, reason = bool(res), ""
-    if cur is not None:
-        current = int(cur)
-    if ok and (current is None or user is None):
-        return current, user, False, "The bottleneck width could not be determined."
-    if not ok and not reason:
+    applied = facts.get("applied", graph.get("code_width"))
+    user = facts.get("user", applied)
+    ok = bool(facts.get("changeable"))
+    reason = str(facts.get("reason") or "")
+    if not facts:
+        reason = "This report does not say whether its model can be rebuilt (it was made by another version)."
+    elif not ok and not reason:
         reason = "This model's bottleneck can't be rebuilt with another width."
-    return current, (int(user) if user is not None else current), ok, reason
-
-
-def _rerun_available() -> tuple[RerunFn | None, str]:
-    try:
-        from ..rerun import rerun
-    except ImportError:
-        return None, "Re-running is not available in this version of ae_magic."
-    return rerun, ""
+    if ok and (applied is None or user is None):
+        return applied, user, False, "The bottleneck width could not be determined."
+    return applied, (user if user is not None else applied), ok, reason
 
 
 class AePanel(widgets.VBox):
@@ -128,12 +101,8 @@ class AePanel(widgets.VBox):
         self._live: dict[str, Any] | None = None
         self._last_draw = 0.0
         self._last_bar = 0.0
-        if rerun_fn is None:
-            rerun_fn, rerun_reason = _rerun_available()
-            if report.context is None and rerun_fn is not None:
-                rerun_reason = "This report has no live model to re-run (it was loaded or built without one)."
-        else:
-            rerun_reason = ""
+        # Re-runs need the live check (its Session); a report alone can't re-run.
+        rerun_reason = "" if rerun_fn is not None else "This report has no live check to re-run (it was loaded or built without one)."
         self._rerun_fn = rerun_fn
 
         self.header = widgets.HTML()
@@ -364,7 +333,7 @@ class AePanel(widgets.VBox):
         self._live = {"loss": [], "steps_per_epoch": None, "epochs": kwargs["epochs"], "label": label}
         self._last_draw = 0.0
         try:
-            new = self._rerun_fn(self.runs[0], progress=self._progress, **kwargs)
+            new = self._rerun_fn(progress=self._progress, **kwargs)
         except Exception as exc:  # shown in the panel; the kernel lives on
             self._fail(exc, kwargs)
         else:
@@ -378,11 +347,32 @@ class AePanel(widgets.VBox):
             self.button.disabled = False
             self.progress.layout.visibility = "hidden"
 
-    def _fail(self, exc: BaseException, kwargs: dict[str, Any]) -> None:
-        from ..engine import AeMagicUsageError
+    def retire(self, message: str) -> None:
+        """The check behind this panel was released: no more re-runs; say why. The shown runs stay."""
+        self._rerun_fn = None
+        self.button.disabled = True
+        self.button.tooltip = message
+        self.rerun_reason.value = f'<span style="color:#777;font-size:12px">{rhtml.esc(message)}</span>'
 
+    def close_all(self) -> None:
+        """Close this panel and every widget in it (its cell ran again, so its output is gone)."""
+        self._rerun_fn = None
+        stack: list[Any] = [self]
+        seen: set[int] = set()
+        while stack:
+            w = stack.pop()
+            if id(w) in seen:
+                continue
+            seen.add(id(w))
+            stack.extend(getattr(w, "children", ()) or ())
+            if w is not self:
+                w.close()
+        self.runs = self.runs[:1]
+        self.close()
+
+    def _fail(self, exc: BaseException, kwargs: dict[str, Any]) -> None:
         settings = ", ".join(f"{k}={v}" for k, v in kwargs.items() if v is not None and k != "train")
-        kind = "" if isinstance(exc, AeMagicUsageError) else f"{type(exc).__name__}: "
+        kind = "" if isinstance(exc, UsageError) else f"{type(exc).__name__}: "
         msg = f"Re-run ({settings}) failed: {kind}{exc}"
         self.errors.append(msg)
         self.status.value = ""
@@ -464,16 +454,18 @@ class ProbeProgress:
         return True
 
 
-def show(report: Report, progress: ProbeProgress | None = None) -> AePanel | None:
+def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: RerunFn | None = None) -> AePanel | None:
     """Display the panel for ``report`` (in place of ``progress``'s bar, if it was shown).
 
-    Falls back to the static HTML if the widgets fail.
+    ``rerun_fn`` is the check's ``Session.rerun``: the panel's Re-run button
+    calls it with the controls' settings. Falls back to the static HTML if
+    the widgets fail.
     """
     from IPython.display import HTML, display
 
     handle = progress.handle if progress is not None else None
     try:
-        panel = AePanel(report, defer_plots=True)
+        panel = AePanel(report, rerun_fn=rerun_fn, defer_plots=True)
     except Exception as exc:  # never lose the report because of the panel
         display(HTML(rhtml.render_html(report)))
         display(HTML(_note(f"(The interactive panel could not be built: {type(exc).__name__}: {exc})")))
