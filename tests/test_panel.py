@@ -212,7 +212,7 @@ def dense_report(dense_session) -> Any:
 
 def test_real_report_latent_slider_state(dense_report, dense_session) -> None:
     p = AePanel(dense_report, rerun_fn=dense_session.rerun)
-    latent, user, ok, reason = panel_mod.latent_state(dense_report)
+    latent, user, ok, _reason = panel_mod.latent_state(dense_report)
     assert ok and not p.latent.disabled
     assert user == latent == 8 and p.latent.value == 8
 
