@@ -1,0 +1,100 @@
+"""The probes' TensorFlow backend: gradient tape, ``tf.function``, TF dtypes.
+
+The only module of the probes that imports TensorFlow (see
+:mod:`ae_magic.probes.backend` for the interface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+NAME = "tensorflow"
+
+
+def input_dtype(a: np.ndarray) -> Any:
+    """The dtype the probes feed ``a`` as: float32 for floats and bools, else its own."""
+    return tf.float32 if (np.issubdtype(a.dtype, np.floating) or a.dtype == bool) else tf.as_dtype(a.dtype)
+
+
+def loss_and_gradients(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y: Any, variables: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """Training loss of one batch (with the model's added losses) and its per-variable gradients."""
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        loss = tf.reduce_mean(tf.cast(loss_fn(y, pred), tf.float32))
+        extra = model.losses
+        if extra:
+            loss = loss + tf.add_n([tf.cast(t, tf.float32) for t in extra])
+    return loss, tape.gradient(loss, variables)
+
+
+def _dense(g: Any) -> Any:
+    return tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+
+
+class _CompiledStep:
+    """A traced ``run(xs, ys, lrs)`` (see :func:`compile_train_step`)."""
+
+    def __init__(self, fn: Any) -> None:
+        self._fn = fn
+
+    def __call__(self, xs: Any, ys: Any, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        losses, norms = self._fn(xs, ys, tf.constant(lrs))
+        return np.asarray(losses), np.asarray(norms)
+
+    @property
+    def tracing_count(self) -> int:
+        return int(self._fn.experimental_get_tracing_count())
+
+
+def compile_train_step(
+    model: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    optimizer: Any,
+    variables: Sequence[Any],
+    lr_var: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> _CompiledStep:
+    """``k`` train steps in one ``tf.function`` with a graph loop (traced once).
+
+    The batch axes are left open in the input signature and the learning rate
+    is assigned to the optimizer's variable before each step, so every probe
+    shares the one trace. Looping inside the graph saves the per-step Python
+    dispatch that ``fit`` pays (like ``steps_per_execution``).
+    """
+    xs_spec = tf.TensorSpec((None, None, *x.shape[1:]), input_dtype(x))
+    ys_spec = tf.TensorSpec((None, None, *y.shape[1:]), input_dtype(y))
+    lr_spec = tf.TensorSpec((None,), tf.float32)
+    tvars = list(variables)
+    nvar = len(tvars)
+
+    def one(xb: Any, yb: Any) -> tuple[Any, Any]:
+        loss, grads = loss_and_gradients(model, loss_fn, xb, yb, tvars)
+        pairs = [(g, v) for g, v in zip(grads, tvars, strict=True) if g is not None]
+        if pairs:
+            optimizer.apply_gradients(pairs)
+        norms = [tf.constant(-1.0, tf.float32) if g is None else tf.norm(tf.cast(_dense(g), tf.float32)) for g in grads]
+        return loss, tf.stack(norms) if norms else tf.zeros((0,), tf.float32)
+
+    def run(xs: Any, ys: Any, lrs: Any) -> tuple[Any, Any]:
+        k = tf.shape(xs)[0]
+        losses = tf.TensorArray(tf.float32, size=k)
+        norms = tf.TensorArray(tf.float32, size=k, element_shape=(nvar,))
+        for i in tf.range(k):
+            lr_var.assign(tf.cast(lrs[i], lr_var.dtype))
+            loss, nv = one(xs[i], ys[i])
+            losses = losses.write(i, loss)
+            norms = norms.write(i, nv)
+        return losses.stack(), norms.stack()
+
+    return _CompiledStep(tf.function(run, input_signature=[xs_spec, ys_spec, lr_spec]))
+
+
+def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Compiled inference for batches shaped like ``x`` (traced once, any batch size)."""
+    fn = tf.function(lambda xb: model(xb, training=False), input_signature=[tf.TensorSpec((None, *x.shape[1:]), input_dtype(x))])
+    return lambda xb: np.asarray(fn(xb))

@@ -1,0 +1,444 @@
+"""The run session: a copy of the model, its state, and the probes run on it.
+
+One :class:`ProbeSession` per (model, data) holds a clone of the model, a
+fresh optimizer, the compiled step and the data split; every probe starts
+from a snapshot of the clone's initial state and restores it afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..errors import ProbeError
+from . import backend
+from .batches import Split, as_input, first_steps, prepare_split, segments
+from .reference import baselines, mse, spread
+from .sizes import (
+    ACT_SAMPLES,
+    DEFAULT_EPOCHS,
+    GRAD_BATCHES,
+    GRAD_SAMPLES,
+    MIN_STEPS,
+    PROGRESS_EVERY,
+    RANGE_LR_MAX,
+    RANGE_LR_MIN,
+    RANGE_SMOOTHING,
+    RANGE_STEPS,
+    RANGE_STOP_FACTOR,
+    VAL_POINTS_PER_EPOCH,
+)
+from .traces import (
+    activation_rows,
+    gradient_layers,
+    layer_grad_norms,
+    layer_order,
+    leaf_layers,
+    suggest_lr,
+    var_owners,
+)
+from .traces import (
+    layer_activations as measure_activations,
+)
+from .training import TrainStep, fresh_training, set_lr
+
+keras = kc.keras
+
+
+def _emit(progress: Any, phase: str, step: int, total: int, loss: float, **extra: Any) -> None:
+    # Looked up on the package at call time, so replacing
+    # ``ae_magic.probes._emit`` (as the copy-safety tests do) reaches the probes.
+    sys.modules[__package__]._emit(progress, phase, step, total, loss, **extra)
+
+
+class ProbeSession:
+    """A copy of the model, its compiled step and the data split.
+
+    ``model`` is only read. With ``owned=True`` (a model ae_magic built
+    itself, e.g. a latent-size rebuild) it is used directly; ``compile_from``
+    then names the model whose loss/optimizer to copy.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: np.ndarray,
+        target: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+        lr: float | None = None,
+        owned: bool = False,
+        compile_from: Any = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.backend = backend.current()
+        self.notes: list[str] = notes if notes is not None else []
+        self.seed = int(seed)
+        self.source_model = model
+        src = compile_from if compile_from is not None else model
+        if len(keras.tree.flatten(getattr(model, "inputs", None) or [0])) > 1:
+            raise ProbeError("the probes support models with one input; this model has several.")
+        x = np.asarray(data)
+        y = x if target is None else np.asarray(target)
+        if x.ndim < 2 or len(x) < 4:
+            raise ProbeError(f"the probes need at least 4 samples with a batch axis; the data has shape {x.shape}.")
+        if len(y) != len(x):
+            raise ProbeError(f"data has {len(x)} samples but the target has {len(y)}.")
+        self.x_all, self.y_all = x, y
+        self.same_target = target is None or target is data
+        with kc.seeded(self.seed):
+            sample = as_input(x[:2])
+            if owned:
+                self.model, self.in_place = model, False
+            else:
+                self.model, self.in_place = kc.clone_model(model, sample)
+            if self.in_place:
+                self.notes.append(
+                    f"Model '{model.name}' could not be copied (subclassed without get_config); the probes ran "
+                    "on it directly and restored every variable afterwards."
+                )
+            self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
+            self.lr = self.configured_lr
+            # Build the model (subclassed copies) and the optimizer before
+            # compiling the step so their variables exist before tracing.
+            if not getattr(self.model, "built", True):
+                self.model(sample)
+            self.train_vars = list(self.model.trainable_variables)
+            self.optimizer.build(self.train_vars)
+            self._set_lr(self.lr)
+        self.layers, self.output_layers, self.widths, self.units = layer_order(self.model, leaf_layers(self.model), sample)
+        self.var_layer = var_owners(self.layers, self.train_vars)
+        self.user_snapshot = self.snapshot() if self.in_place else None
+        self.initial = self.snapshot()
+        self._step = TrainStep(self.backend, self.model, self.loss_fn, self.optimizer, self.train_vars, self.x_all, self.y_all)
+        self._forward = self.backend.compile_forward(self.model, self.x_all)
+        self.split: Split = {}
+
+    # -- state --------------------------------------------------------------
+    def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Values of every model and optimizer variable."""
+        return (
+            [np.array(v.numpy(), copy=True) for v in self.model.variables],
+            [np.array(v.numpy(), copy=True) for v in self.optimizer.variables],
+        )
+
+    def restore(self, snap: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+        """Put a snapshot back (model and optimizer variables)."""
+        model_vals, opt_vals = snap
+        for v, val in zip(self.model.variables, model_vals, strict=True):
+            v.assign(val)
+        for v, val in zip(self.optimizer.variables, opt_vals, strict=True):
+            v.assign(val)
+
+    def reset(self) -> None:
+        """Back to the user's weights and a fresh optimizer state."""
+        self.restore(self.initial)
+
+    def release(self) -> None:
+        """Restore the user's model when the probes had to run on it in place."""
+        if self.in_place and self.user_snapshot is not None:
+            self.restore(self.user_snapshot)
+
+    def _set_lr(self, lr: float) -> None:
+        set_lr(self.optimizer, lr)
+
+    def initial_var(self, i: int) -> np.ndarray:
+        """Initial value of trainable variable ``i``."""
+        v = self.train_vars[i]
+        for var, val in zip(self.model.variables, self.initial[0], strict=True):
+            if var is v:
+                return val
+        return np.asarray(v.numpy())
+
+    # -- the compiled step and the data --------------------------------------
+    @property
+    def tracing_count(self) -> int:
+        """How often the compiled step was traced (1 after any number of probes)."""
+        return self._step.tracing_count
+
+    def _run(self, xs: Any, ys: Any, lr: float | list[float]) -> tuple[np.ndarray, np.ndarray]:
+        return self._step.run(xs, ys, lr)
+
+    def prepare(self, *, subset: int | None, batch_size: int | None, seed: int | None = None) -> Split:
+        """Choose the subset, the validation slice and the fixed samples."""
+        seed = self.seed if seed is None else int(seed)
+        self.split = prepare_split(
+            self.x_all, self.y_all, self.same_target, subset=subset, batch_size=batch_size, seed=seed, current=self.split
+        )
+        return self.split
+
+    def predict(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """Compiled inference on the copy (traced once, any batch size)."""
+        outs = [self._forward(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        return np.concatenate(outs, axis=0)
+
+    def as_recon(self, pred: np.ndarray) -> np.ndarray:
+        """Model output as a reconstruction (applies sigmoid/softmax to logits)."""
+        if self.logits == "sigmoid":
+            with np.errstate(over="ignore"):
+                return (1.0 / (1.0 + np.exp(-pred.astype(np.float64)))).astype(np.float32)
+        if self.logits == "softmax":
+            z = pred.astype(np.float64) - pred.max(axis=-1, keepdims=True)
+            e = np.exp(z)
+            return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return pred
+
+    def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
+        """The training loss (without regularisation) of a prediction."""
+        return float(np.mean(np.asarray(self.loss_fn(y, pred), dtype=np.float64)))
+
+    def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
+        """Dead/saturated shares per layer from one eager forward pass."""
+        return measure_activations(self.model, self.layers, x)
+
+    def code_width(self) -> int | None:
+        """Width of the narrowest inner layer output (the code), if any."""
+        inner = [w for name, w in self.widths.items() if name not in self.output_layers]
+        return min(inner) if inner else None
+
+    # -- probes -------------------------------------------------------------
+    def gradient_probe(self, *, batches: int = GRAD_BATCHES, progress: Any = None) -> dict[str, Any]:
+        """Per-layer gradient norms at the initial weights, and activation stats.
+
+        Runs the compiled step with the learning rate at 0 (so the weights do
+        not move) and puts every variable back afterwards.
+        """
+        s = self.split
+        nvar = len(self.train_vars)
+        norms = np.zeros((0, nvar))
+        losses: list[float] = []
+        with kc.seeded(self.seed):
+            self.reset()
+            try:
+                rows = []
+                for xs, ys in first_steps(s, batches):
+                    ls, nv = self._run(xs, ys, 0.0)
+                    rows.append(nv)
+                    for loss in ls:
+                        losses.append(float(loss))
+                        _emit(progress, "gradients", len(losses), batches, losses[-1])
+                norms = np.concatenate(rows, axis=0).reshape(-1, nvar) if rows else norms
+            finally:
+                self.reset()
+                self._set_lr(self.lr)
+            act = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
+        layers = gradient_layers(self.layers, self.var_layer, norms, act, self.initial_var, self.output_layers, self.widths, self.units)
+        return {"layers": layers, "batches": len(norms), "loss": losses}
+
+    def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
+        """From the initial state, ``n`` steps at the given learning rate(s).
+
+        Uses the first batches of the probe run's order; restores the initial
+        state afterwards. Returns the loss of each step.
+        """
+        losses: list[float] = []
+        with kc.seeded(self.seed):
+            self.reset()
+            try:
+                for xs, ys in first_steps(self.split, n):
+                    k = int(xs.shape[0])
+                    lr = lrs[len(losses) : len(losses) + k] if isinstance(lrs, list) else lrs
+                    ls, _ = self._run(xs, ys, lr)
+                    losses.extend(float(v) for v in ls)
+            finally:
+                self.reset()
+                self._set_lr(self.lr)
+        return losses
+
+    def range_test(self, *, steps: int = RANGE_STEPS, progress: Any = None) -> dict[str, Any]:
+        """Exponentially growing learning rate; suggests the rate that learns fastest.
+
+        All steps run in one compiled call; the curve is cut where the
+        smoothed loss blows up (non-finite or RANGE_STOP_FACTOR x its best).
+        """
+        lrs = [float(v) for v in np.geomspace(RANGE_LR_MIN, RANGE_LR_MAX, steps)]
+        raw = self.run_steps(lrs, steps)
+        losses: list[float] = []
+        smooth: list[float] = []
+        for k, val in enumerate(raw):
+            losses.append(val)
+            _emit(progress, "lr_range", k + 1, steps, val, lr=lrs[k])
+            if not math.isfinite(val):
+                break
+            prev = smooth[-1] if smooth else val
+            smooth.append(RANGE_SMOOTHING * prev + (1 - RANGE_SMOOTHING) * val)
+            if smooth[-1] > RANGE_STOP_FACTOR * min(smooth):
+                break
+        return {
+            "lrs": lrs[: len(losses)],
+            "losses": losses,
+            "smoothed": smooth,
+            "suggested": suggest_lr(lrs[: len(smooth)], smooth),
+            "configured": self.configured_lr,
+        }
+
+    def train(
+        self,
+        *,
+        epochs: int | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+        progress: Any = None,
+    ) -> dict[str, Any]:
+        """The short probe run; returns the ``traces["training"]`` dict."""
+        s = self.split
+        spe = math.ceil(len(s["x_tr"]) / s["batch_size"])
+        if steps:
+            total = int(steps)
+            epochs = math.ceil(total / spe)
+        else:
+            epochs = int(epochs) if epochs else max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / spe))
+            total = epochs * spe
+        lr = self.lr if lr is None else float(lr)
+        every = max(1, total // GRAD_SAMPLES)
+        val_every = max(1, spe // VAL_POINTS_PER_EPOCH)
+        curve_steps: list[int] = [0]
+        curve: list[float] = []
+        curve_mse: list[float] = []
+        val_mse: list[float] = []
+        recon_idx = s["recon"]
+        x_rec, y_val = s["x_val"][recon_idx], s["y_val"]
+        loss_t: list[float] = []
+        epoch_loss: list[float] = []
+        val_loss: list[float] = []
+        with kc.seeded(self.seed):
+            self.reset()
+            self._set_lr(lr)
+            try:
+                pred0 = self.predict(s["x_val"])
+                before = self.as_recon(pred0[recon_idx])
+                val0 = self.loss_value(y_val, pred0)
+                mse0 = mse(y_val, self.as_recon(pred0))
+                curve.append(val0)
+                curve_mse.append(mse0)
+                step = 0
+                diverged = False
+                all_norms: list[np.ndarray] = []
+
+                def cut(k: int, base: int) -> bool:
+                    done = base + k
+                    return done % val_every == 0 or (progress is not None and done % PROGRESS_EVERY == 0)
+
+                for ep in range(epochs):
+                    start = step
+                    base = step
+                    for xs, ys in segments(s, ep, lambda k, base=base: cut(k, base)):
+                        k = min(int(xs.shape[0]), total - step)
+                        if k <= 0:
+                            break
+                        ls, nv = self._run(xs[:k], ys[:k], lr)
+                        loss_t.extend(float(v) for v in ls)
+                        all_norms.append(nv)
+                        step += k
+                        if step % val_every == 0 and step < total:
+                            pv = self.predict(s["x_val"])
+                            curve_steps.append(step)
+                            curve.append(self.loss_value(y_val, pv))
+                            curve_mse.append(mse(y_val, self.as_recon(pv)))
+                        if progress is not None:
+                            _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
+                    ep_losses = np.array(loss_t[start:step], dtype=np.float64)
+                    epoch_loss.append(float(np.mean(ep_losses)) if len(ep_losses) else float("nan"))
+                    if not np.all(np.isfinite(ep_losses)):
+                        diverged = True
+                        val_loss.append(float("nan"))
+                        break
+                    pred = self.predict(s["x_val"])
+                    val_loss.append(self.loss_value(y_val, pred))
+                    val_mse.append(mse(y_val, self.as_recon(pred)))
+                    if curve_steps[-1] != step:
+                        curve_steps.append(step)
+                        curve.append(val_loss[-1])
+                        curve_mse.append(val_mse[-1])
+                norms_all = np.concatenate(all_norms, axis=0) if all_norms else np.zeros((0, len(self.train_vars)))
+                grad_steps = list(range(0, len(norms_all), every))
+                grad_rows = [norms_all[i] for i in grad_steps]
+                pred = self.as_recon(self.predict(s["x_val"]))
+                after = pred[recon_idx]
+                act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
+            finally:
+                self._set_lr(self.lr)
+                if self.in_place:
+                    self.reset()
+        y_flat = y_val.reshape(len(y_val), -1).astype(np.float64)
+        p_flat = pred.reshape(len(pred), -1).astype(np.float64)
+        finite_pred = bool(np.all(np.isfinite(p_flat)))
+        return {
+            "lr": float(lr),
+            "configured_lr": self.configured_lr,
+            "loss_name": self.loss_name,
+            "epochs": len(epoch_loss),
+            "steps_per_epoch": spe,
+            "batch_size": s["batch_size"],
+            "subset": s["subset"],
+            "n_train": len(s["x_tr"]),
+            "n_val": len(s["x_val"]),
+            "loss": [float(v) for v in loss_t],
+            "epoch_loss": epoch_loss,
+            "val_loss": val_loss,
+            "val_loss_before": val0,
+            "has_batchnorm": any("BatchNormalization" in type(layer).__name__ for layer in self.layers),
+            "val_mse": val_mse,
+            "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve, "mse": curve_mse},
+            "diverged": diverged,
+            "grad_steps": grad_steps,
+            "grad_norms": layer_grad_norms(self.layers, self.var_layer, grad_rows),
+            "recon": {
+                "shape": list(x_rec.shape[1:]),
+                "target_shape": list(y_val.shape[1:]),
+                "indices": [int(i) for i in recon_idx],
+                "inputs": x_rec.reshape(len(x_rec), -1).tolist(),
+                "targets": y_val[recon_idx].reshape(len(recon_idx), -1).tolist(),
+                "before": before.reshape(len(before), -1).tolist(),
+                "after": after.reshape(len(after), -1).tolist(),
+            },
+            "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(y_val, pred), "start": mse0},
+            "output_spread": spread(p_flat) if finite_pred else float("nan"),
+            "input_spread": spread(y_flat),
+            "activations_after": activation_rows(act_after, self.output_layers, self.units),
+        }
+
+
+# -- the session a context shares between its probe checks ----------------
+def session_for(ctx: Any) -> ProbeSession:
+    """The context's probe session, created on first use and then reused.
+
+    Reused by ``rerun`` for another learning rate, epoch count or seed, so the
+    compiled step is traced once per model.
+    """
+    sess = getattr(ctx, "probe_session", None)
+    if sess is None or not _session_fits(sess, ctx):
+        sess = ProbeSession(
+            ctx.model,
+            ctx.data,
+            None if ctx.target is None or ctx.target is ctx.data else ctx.target,
+            seed=ctx.options.seed,
+            owned=bool(getattr(ctx, "owned_model", False)),
+        )
+        ctx.probe_session = sess
+    for note in sess.notes:
+        if note not in ctx.notes:
+            ctx.notes.append(note)
+    return sess
+
+
+def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
+    if sess.source_model is not ctx.model or sess.x_all is not ctx.data:
+        return False
+    same = ctx.target is None or ctx.target is ctx.data
+    return sess.same_target if same else (not sess.same_target and sess.y_all is ctx.target)
+
+
+def prepared_session(ctx: Any) -> ProbeSession:
+    """``session_for`` with the data split of ``ctx.options`` ready."""
+    sess = session_for(ctx)
+    o = ctx.options
+    sess.seed = int(o.seed)
+    sess.lr = float(o.lr) if o.lr is not None else sess.configured_lr
+    sess._set_lr(sess.lr)
+    sess.prepare(subset=o.subset, batch_size=o.batch_size, seed=o.seed)
+    return sess

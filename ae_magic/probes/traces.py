@@ -1,0 +1,229 @@
+"""Traces: what the probes measure, per layer, and how they report progress.
+
+Leaf layers and their forward order, dead/saturated activations, the
+per-layer rows of the gradient trace, the range test's suggestion and the
+progress events. numpy and Keras only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from .sizes import SAT_SAMPLE_SHARE, SIGMOID_LIKE, SIGMOID_SAT, TANH_LIKE, TANH_SAT
+
+keras = kc.keras
+
+
+# -- layers ----------------------------------------------------------------
+def leaf_layers(model: Any) -> list[Any]:
+    """The model's layers with nested models expanded (InputLayers dropped)."""
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(m: Any) -> None:
+        for layer in getattr(m, "layers", []):
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            if isinstance(layer, keras.Model):
+                walk(layer)
+            elif type(layer).__name__ != "InputLayer":
+                out.append(layer)
+
+    walk(model)
+    return out
+
+
+def layers_by_name(model: Any) -> dict[str, Any]:
+    """Leaf layers of ``model`` keyed by name."""
+    return {layer.name: layer for layer in leaf_layers(model)}
+
+
+def layer_order(model: Any, layers: list[Any], sample: np.ndarray) -> tuple[list[Any], set[str], dict[str, int], dict[str, int]]:
+    """Forward order of the leaf layers, from one recorded eager call.
+
+    Returns ``(ordered layers, output layer names, widths, units)``: the
+    layers that produce the model's output (and the width-preserving layers
+    right before it), and each called layer's output width (features per
+    sample) and units (last axis).
+    """
+    wanted = {id(layer): layer for layer in layers}
+    with kc.record_outputs(wanted) as seen:
+        outputs = model(sample, training=False)
+    called = [wanted[i] for i in seen]
+    rest = [layer for layer in layers if id(layer) not in seen]
+    output_layers: set[str] = set()
+    out_flat = [np.asarray(o) for o in keras.tree.flatten(outputs)]
+    # The layers that produce the model's output (and the width-preserving
+    # layers right before it) are judged apart: a sigmoid output that
+    # saturates toward 0/1 targets is doing its job.
+    for layer in reversed(called):
+        outs = seen[id(layer)]
+        val = np.asarray(outs[-1]) if not isinstance(outs[-1], (list, tuple)) else None
+        if val is not None and any(val.shape == o.shape and np.array_equal(val, o) for o in out_flat):
+            output_layers.add(layer.name)
+        else:
+            break
+    widths: dict[str, int] = {}
+    units: dict[str, int] = {}
+    for layer in called:
+        out = seen[id(layer)][0]
+        shape = getattr(out, "shape", None)
+        if shape is not None and len(shape) >= 2:
+            widths[layer.name] = int(np.prod([int(d) for d in shape[1:]]))
+            units[layer.name] = int(shape[-1])
+    return called + rest, output_layers, widths, units
+
+
+def var_owners(layers: list[Any], train_vars: list[Any]) -> list[int]:
+    """Index in ``layers`` of the layer owning each trainable variable (-1: none)."""
+    owner: dict[int, int] = {}
+    for li, layer in enumerate(layers):
+        for v in layer.trainable_variables:
+            owner.setdefault(id(v), li)
+    return [owner.get(id(v), -1) for v in train_vars]
+
+
+# -- activations -------------------------------------------------------------
+def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float | None]:
+    """``(dead_share, saturated_share)`` of one layer's output batch.
+
+    A unit is a feature of a Dense layer or a channel of a conv/recurrent
+    one (last axis). A ReLU unit is dead when it is zero for every sample
+    (and every position): counting per unit, not per activation, is the
+    lesson of DeepDiagnosis' false alarms (PRIOR-ART.md). A sigmoid/tanh unit
+    is saturated when it sits in its flat region for at least
+    ``SAT_SAMPLE_SHARE`` of the samples and positions.
+    """
+    act = kc.activation_name(layer)
+    if act is None or out.ndim < 2 or out.shape[-1] == 0:
+        return None, None
+    flat = out.reshape(-1, out.shape[-1]).astype(np.float64)
+    if act in kc.RELU_LIKE:
+        dead = np.all(flat <= 0.0, axis=0)
+        return float(dead.mean()), None
+    if act in SIGMOID_LIKE:
+        flat_region = (flat < SIGMOID_SAT) | (flat > 1.0 - SIGMOID_SAT)
+    elif act in TANH_LIKE:
+        flat_region = np.abs(flat) > TANH_SAT
+    else:
+        return None, None
+    return None, float((flat_region.mean(axis=0) >= SAT_SAMPLE_SHARE).mean())
+
+
+def layer_activations(model: Any, layers: list[Any], x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
+    """Dead/saturated shares per layer from one eager forward pass."""
+    wanted = {id(layer): layer for layer in layers}
+    with kc.record_outputs(wanted) as seen:
+        model(x, training=False)
+    stats: dict[str, tuple[float | None, float | None]] = {}
+    for layer in layers:
+        outs = seen.get(id(layer))
+        if not outs or isinstance(outs[0], (list, tuple, dict)):
+            continue
+        try:
+            arr = np.asarray(outs[0])
+        except Exception:
+            continue
+        stats[layer.name] = activation_stats(layer, arr)
+    return stats
+
+
+def activation_rows(
+    act: dict[str, tuple[float | None, float | None]], output_layers: set[str], units: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The ``activations_after`` rows of the training trace (layers with a measurement)."""
+    return [
+        {"layer": name, "dead_share": d, "saturated_share": sat, "is_output": name in output_layers, "units": units.get(name)}
+        for name, (d, sat) in act.items()
+        if d is not None or sat is not None
+    ]
+
+
+# -- gradients ---------------------------------------------------------------
+def gradient_layers(
+    layers: list[Any],
+    var_layer: list[int],
+    norms: np.ndarray,
+    act: dict[str, tuple[float | None, float | None]],
+    initial_var: Callable[[int], np.ndarray],
+    output_layers: set[str],
+    widths: dict[str, int],
+    units: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Per-layer rows of the gradient trace from the ``batches x n_vars`` norms (-1: None)."""
+    rows = []
+    for li, layer in enumerate(layers):
+        vidx = [i for i, owner in enumerate(var_layer) if owner == li]
+        dead, sat = act.get(layer.name, (None, None))
+        if not vidx and dead is None and sat is None:
+            continue
+        col = norms[:, vidx] if vidx else np.zeros((len(norms), 0))
+        none = [i for k, i in enumerate(vidx) if np.all(col[:, k] < 0)]
+        finite = bool(np.all(np.isfinite(col)))
+        per_var = np.where(col < 0, 0.0, col)
+        zero = [i for k, i in enumerate(vidx) if i not in none and np.all(per_var[:, k] == 0.0)]
+        # RMS over the batches of each variable's norm, then the layer's
+        # L2 norm over its variables.
+        var_norm = np.sqrt(np.mean(per_var**2, axis=0)) if len(per_var) else np.zeros(len(vidx))
+        gnorm = float(np.sqrt(np.sum(var_norm**2))) if finite else float("nan")
+        wnorm = float(np.sqrt(sum(float(np.sum(np.square(initial_var(i)))) for i in vidx)))
+        rows.append(
+            {
+                "layer": layer.name,
+                "class": type(layer).__name__,
+                "activation": kc.activation_name(layer),
+                "grad_norm": gnorm,
+                "n_vars": len(vidx),
+                "none_vars": len(none),
+                "zero_vars": len(zero),
+                "dead_share": dead,
+                "saturated_share": sat,
+                "weight_norm": wnorm,
+                "finite": finite,
+                "is_output": layer.name in output_layers,
+                "width": widths.get(layer.name),
+                "units": units.get(layer.name),
+            }
+        )
+    return rows
+
+
+def layer_grad_norms(layers: list[Any], var_layer: list[int], rows: list[np.ndarray]) -> dict[str, list[float]]:
+    """Each layer's gradient norm (L2 over its variables) at the sampled steps."""
+    gn = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    out: dict[str, list[float]] = {}
+    for li, layer in enumerate(layers):
+        vidx = [i for i, owner in enumerate(var_layer) if owner == li]
+        if vidx:
+            col = np.where(gn[:, vidx] < 0, 0.0, gn[:, vidx])
+            out[layer.name] = [float(v) for v in np.sqrt(np.sum(col**2, axis=1))]
+    return out
+
+
+# -- learning rate -------------------------------------------------------------
+def suggest_lr(lrs: list[float], smooth: list[float]) -> float | None:
+    """The range test's suggestion: a tenth of the rate at the smoothed minimum.
+
+    fastai's ``lr_find`` "lr_min" rule: the minimum itself already sits at the
+    edge of instability, a tenth of it learns fast and stays stable.
+    """
+    if len(smooth) < 5:
+        return None
+    arr = np.asarray(smooth, dtype=np.float64)
+    k = int(np.nanargmin(arr))
+    if k == 0 or not np.isfinite(arr[k]) or arr[k] >= arr[0]:
+        return None
+    return float(lrs[k] / 10.0)
+
+
+# -- progress ------------------------------------------------------------------
+def emit(progress: Any, phase: str, step: int, total: int, loss: float, **extra: Any) -> None:
+    """Send one progress event ``{"phase", "step", "total", "loss", ...}`` (no-op without a callback)."""
+    if progress is None:
+        return
+    progress({"phase": phase, "step": int(step), "total": int(total), "loss": float(loss), **extra})
