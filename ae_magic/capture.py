@@ -12,6 +12,7 @@ from typing import Any
 
 from . import keras_compat as kc
 from .context import CellError, Context, LayerCall
+from .errors import describe, safe_str
 from .report import Finding
 
 CELL_FILENAME = "<ae_magic-cell>"
@@ -58,7 +59,10 @@ def run_cell(
 def _exec(source: str, ns: dict[str, Any], filename: str) -> BaseException | None:
     try:
         code = compile(source, filename, "exec")
-    except SyntaxError as exc:
+    except Exception as exc:
+        # SyntaxError, and what plain Python raises for source it can't compile
+        # (UnicodeEncodeError for a lone surrogate, MemoryError/RecursionError
+        # for pathological nesting): the cell failed, exactly as it would without us.
         return exc
     try:
         exec(code, ns)
@@ -90,7 +94,7 @@ def _assignment_lines(source: str) -> dict[str, int]:
     """name -> line of its last assignment anywhere at module level of the cell."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except Exception:  # not compilable: the cell error says why
         return {}
     lines: dict[str, int] = {}
     for stmt in tree.body:
@@ -141,8 +145,20 @@ def _cell_error(ctx: Context, exc: BaseException) -> CellError:
         tb = tb.tb_next
     if isinstance(exc, SyntaxError) and line is None:
         line = exc.lineno
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return CellError(exception=exc, type=type(exc).__name__, message=str(exc), line=line, traceback=text)
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        text = describe(exc)
+    # The user's exception may have a __str__ that raises: its message is read safely.
+    return CellError(exception=exc, type=type(exc).__name__, message=safe_str(exc), line=line, traceback=text)
+
+
+def _is_error_of(predicate: Callable[[BaseException], bool], exc: BaseException) -> bool:
+    """``predicate(exc)`` for the user's exception, False when reading it fails (a raising ``__str__``)."""
+    try:
+        return bool(predicate(exc))
+    except Exception:
+        return False
 
 
 # -- choosing the autoencoder ------------------------------------------------
@@ -220,9 +236,9 @@ def explain_cell_error(ctx: Context) -> list[Finding]:
     line = ctx.cell_line(err.line)
     src = ctx.line_text(err.line)
     exc = err.exception
-    if kc.is_disconnect_error(exc):
+    if _is_error_of(kc.is_disconnect_error, exc):
         return [_explain_disconnect(ctx, err)]
-    if kc.is_unbuilt_error(exc):
+    if _is_error_of(kc.is_unbuilt_error, exc):
         return [_explain_unbuilt(ctx, err)]
     where = f" on line {line}" if line else ""
     quoted = f": `{src}`" if src else ""
@@ -370,7 +386,7 @@ def rerun_with_autobuild(ctx: Context) -> bool:
     """
     if ctx.data is None or ctx.source is None or ctx.cell_error is None:
         return False
-    if not kc.is_unbuilt_error(ctx.cell_error.exception):
+    if not _is_error_of(kc.is_unbuilt_error, ctx.cell_error.exception):
         return False
     scratch = dict(ctx.pre_namespace)
     sub = Context(source=ctx.source, namespace=scratch, options=ctx.options)

@@ -422,3 +422,84 @@ def test_encoder_input_on_unbuilt_sequential() -> None:
     without = _check(src)
     f = without.get("AE112")
     assert f is not None and f.severity == "error"
+
+
+# -- the user's exception can't be read, the data has no values (fuzz findings) ----------
+
+
+def _captured(src: str):
+    from ae_magic import capture
+    from ae_magic.context import Context
+
+    ctx = Context(source=src, namespace={})
+    capture.run_cell(ctx, src)
+    return ctx, capture.explain_cell_error(ctx)
+
+
+BROKEN_STR = """\
+class BadStr(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ is broken")
+
+    def __repr__(self):
+        raise RuntimeError("__repr__ is broken")
+
+
+raise BadStr("hidden")
+"""
+
+
+def test_exception_whose_str_raises_is_captured_as_a_cell_error() -> None:
+    ctx, findings = _captured(BROKEN_STR)
+    assert ctx.cell_error is not None and ctx.cell_error.type == "BadStr"
+    assert ctx.cell_error.line == _line_of(BROKEN_STR, "raise BadStr(")
+    assert "BadStr" in ctx.cell_error.message  # a readable placeholder, not an exception of ours
+    assert ctx.cell_error.traceback
+    assert [f.code for f in findings] == ["AE100"]
+    assert findings[0].line == ctx.cell_error.line
+
+
+def test_exception_whose_str_raises_only_in_str() -> None:
+    src = BROKEN_STR.replace('    def __repr__(self):\n        raise RuntimeError("__repr__ is broken")\n', "")
+    ctx, findings = _captured(src)
+    assert ctx.cell_error is not None and ctx.cell_error.message
+    assert [f.code for f in findings] == ["AE100"]
+
+
+@pytest.mark.parametrize("shape", [(0, 8), (5, 0), (3000, 0), (0, 0)])
+def test_data_without_values_is_empty_not_a_crash(shape: tuple[int, ...]) -> None:
+    import keras
+
+    i = keras.Input(shape=(8,))
+    model = keras.Model(i, keras.layers.Dense(8, activation="sigmoid")(keras.layers.Dense(3)(i)))
+    model.compile(optimizer="adam", loss="mse")
+    report = ae_magic.check(None, model=model, data=np.zeros(shape, dtype="float32"),
+                            target=np.full(shape, np.nan, dtype="float32"), train=False)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE204")
+    assert f is not None and f.severity == "error" and "empty" in f.title
+    assert "AE202" not in report.codes  # no values, so none of them is NaN
+    report.to_json()
+
+
+def test_empty_data_in_a_cell() -> None:
+    src = HEAD + "autoencoder = make_ae(3)\nnone_yet = np.zeros((0, 8), dtype='float32')\n"
+    report = _check(src, data="none_yet")
+    f = report.get("AE204")
+    assert f is not None and "none_yet" in f.message and "no samples" in f.message
+
+
+@pytest.mark.parametrize(
+    ("src", "exc_type"),
+    [
+        ("x = '\ud800'\n", "UnicodeEncodeError"),  # a lone surrogate: compile() can't encode the source
+        ("x = " + "-" * 100_000 + "1\n", "MemoryError"),  # nesting beyond the parser's stack
+    ],
+    ids=["lone-surrogate", "parser-memory-error"],
+)
+def test_source_python_cannot_compile_is_a_cell_error(src: str, exc_type: str) -> None:
+    # Plain Python raises these from compile(), not SyntaxError: still the cell's error, never ours.
+    report = _check(src)
+    f = report.get("AE100")
+    assert f is not None and exc_type in f.message
+    assert report.cell_error is not None and report.cell_error["type"] == exc_type

@@ -31,6 +31,13 @@ class _Stats:
     into them) and an evenly spaced float32 sample of rows, computed once."""
 
     def __init__(self, arr: np.ndarray) -> None:
+        if arr.size == 0:
+            # No values (no samples, or samples without features): nothing is
+            # non-finite and there is no range; AE204 reports the emptiness.
+            self.lo = self.hi = float("nan")
+            self.finite = True
+            self.sample = np.zeros((0, 0), dtype=np.float32)
+            return
         self.lo = float(arr.min())
         self.hi = float(arr.max())
         self.finite = bool(np.isfinite(self.lo) and np.isfinite(self.hi))
@@ -87,9 +94,10 @@ def check_data_shape(ctx: Context) -> list[Finding]:
                 fix=f"{ctx.data_name or 'x'} = np.asarray({ctx.data_name or 'x'}, dtype='float32')  # once the values are numbers",
             )
         ]
-    if d.ndim == 0 or len(d) == 0:
+    if d.ndim == 0 or d.size == 0:
+        what = "samples" if d.ndim == 0 or len(d) == 0 else "values (its samples have no features)"
         return [Finding(code="AE204", severity="error", title="The data is empty",
-                        message=f"{_Name(ctx)} has shape {d.shape}: there are no samples to train on.",
+                        message=f"{_Name(ctx)} has shape {d.shape}: there are no {what} to train on.",
                         evidence={"shape": list(d.shape)}, fix="Pass the training array, shaped (n_samples, ...).")]
     m = ctx.model
     if m is None:
