@@ -144,7 +144,7 @@ class Session:
     def close(self) -> None:
         """Release the model copies and compiled steps; later re-runs raise UsageError."""
         for _model, sess, _cache in self._variants.values():
-            release = getattr(sess, "release", None)
+            release = getattr(sess, "dispose", None) or getattr(sess, "release", None)
             if callable(release):
                 # Releasing is best effort; nothing of the user's is involved.
                 with contextlib.suppress(Exception):

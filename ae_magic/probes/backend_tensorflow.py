@@ -6,6 +6,7 @@ The only module of the probes that imports TensorFlow (see
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +49,38 @@ class _CompiledStep:
     @property
     def tracing_count(self) -> int:
         return int(self._fn.experimental_get_tracing_count())
+
+    def dispose(self) -> None:
+        """Free the traced graphs now.
+
+        The graph loop's ``while`` body and condition are functions registered
+        on the traced graph, and that cycle outlives the ``tf.function``: each
+        check would keep a few MB of graphs alive for the life of the kernel.
+        Clearing the registry lets Python collect them (and TF unregister them).
+        """
+        fn, self._fn = self._fn, None
+        if fn is None:
+            return
+        try:
+            concrete = fn._list_all_concrete_functions()  # no public API lists a tf.function's traces
+        except Exception:
+            return
+        from tensorflow.python.framework import func_graph as func_graph_module
+
+        graphs = []
+        for cf in concrete:
+            stack = [cf.graph]
+            while stack:
+                g = stack.pop()
+                graphs.append(g)
+                funcs = getattr(g, "_functions", None)
+                if funcs:
+                    stack.extend(getattr(f, "graph", None) for f in list(funcs.values()) if getattr(f, "graph", None) is not None)
+                    funcs.clear()
+        del concrete, fn
+        for g in graphs:
+            with contextlib.suppress(Exception):
+                func_graph_module.dismantle_func_graph(g)
 
 
 def compile_train_step(

@@ -143,6 +143,14 @@ class ProbeSession:
         if self.in_place and self.user_snapshot is not None:
             self.restore(self.user_snapshot)
 
+    def dispose(self) -> None:
+        """Done for good: restore what ``release`` restores and free the compiled step's graphs."""
+        self.release()
+        step = getattr(self, "_step", None)
+        if step is not None:
+            step.dispose()
+        self._forward = None
+
     def _set_lr(self, lr: float) -> None:
         set_lr(self.optimizer, lr)
 

@@ -133,6 +133,12 @@ class TrainStep:
         """How often the compiled step was traced."""
         return self._compiled.tracing_count
 
+    def dispose(self) -> None:
+        """Free the compiled step's traced graphs (the session is done with it)."""
+        dispose = getattr(self._compiled, "dispose", None)
+        if callable(dispose):
+            dispose()
+
     def run(self, xs: Any, ys: Any, lr: float | list[float]) -> tuple[np.ndarray, np.ndarray]:
         k = int(xs.shape[0])
         lrs = np.full(k, lr, dtype=np.float32) if not isinstance(lr, list) else np.asarray(lr, dtype=np.float32)
