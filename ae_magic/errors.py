@@ -35,6 +35,14 @@ class ProbeError(AeMagicError, RuntimeError):
     """A probe could not run on this model (the message says why; reported as a skipped probe)."""
 
 
+class ModelError(ProbeError):
+    """The user's model, loss or data raised while a probe ran it (``fit`` would raise it too).
+
+    Reported as a probe that could not run, with the reason, never as a bug of
+    ae_magic's.
+    """
+
+
 def safe_str(exc: BaseException) -> str:
     """``str(exc)`` that never raises: a user's exception whose ``__str__`` fails still gets a message."""
     try:

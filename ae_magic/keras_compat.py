@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
+from .errors import safe_str
+
 KERAS_VERSION = keras.__version__
 
 # The three wordings Keras 3 has used for "an output is not reachable from
@@ -49,12 +51,12 @@ def is_keras_tensor(obj: Any) -> bool:
 
 
 def is_disconnect_error(exc: BaseException) -> bool:
-    msg = str(exc)
+    msg = safe_str(exc)
     return isinstance(exc, ValueError) and any(p.search(msg) for p in _DISCONNECT_PATTERNS)
 
 
 def is_unbuilt_error(exc: BaseException) -> bool:
-    msg = str(exc)
+    msg = safe_str(exc)
     return isinstance(exc, (AttributeError, ValueError)) and any(p.search(msg) for p in _UNBUILT_PATTERNS)
 
 

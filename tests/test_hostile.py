@@ -418,11 +418,6 @@ def test_cell_raising_html_with_training() -> None:
     _check_all_renderers(rep, list(LAYER_NAMES.values()) if rep.model else None)
 
 
-@pytest.mark.xfail(
-    reason="ae_magic/capture.py _cell_error() calls str(exc); an exception whose __str__ raises escapes check() "
-           "(errors.safe_str exists for this)",
-    strict=False,
-)
 def test_cell_raising_exception_whose_str_raises() -> None:
     src = (
         "class Weird(Exception):\n"
@@ -480,20 +475,7 @@ def test_odd_input_gives_findings_or_usage_error(case: str) -> None:
         assert not v.ok and "no problems" not in v.summary.lower()
 
 
-# Known bugs outside the renderers (reported to their owners): recorded as internal errors, not raised.
-KNOWN_INTERNAL = {
-    "shape (0, 784), train": "ae_magic/checks/data.py _Stats.__init__ calls arr.min() on a zero-size array "
-                             "(ValueError in check_nonfinite)",
-    "no trainable weights, train": "ae_magic/probes/session.py ProbeSession.gradient_probe reshapes an empty "
-                                   "norms array to (-1, 0) (ValueError in check_gradients)",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_INTERNAL[c], strict=False)) if c in KNOWN_INTERNAL else c
-     for c in ODD_CASES],
-)
+@pytest.mark.parametrize("case", list(ODD_CASES))
 def test_odd_input_breaks_nothing_inside(case: str) -> None:
     rep = _odd(case)
     if rep is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import probes as probe
 from ..context import Context
+from ..errors import ModelError, safe_str
 from ..report import Finding
 
 # ``||g_first|| / max ||g_later||`` below this: the gradient reaching the
@@ -42,15 +43,61 @@ MIN_UNITS_FOR_SHARE = 4
 
 def check_gradients(ctx: Context) -> list[Finding]:
     """Run the gradient probe on the copy and judge AE301-AE305."""
+    frozen = _no_trainable_weights(ctx)
+    if frozen:
+        return frozen
     try:
         sess = probe.prepared_session(ctx)
+        trace = sess.gradient_probe(progress=ctx.options.progress)
     except probe.ProbeError as exc:
-        _note(ctx, f"Probes skipped: {exc}")
+        skip(ctx, "gradients", exc)
         return []
-    trace = sess.gradient_probe(progress=ctx.options.progress)
     trace["code_layer"] = code_layer_name(ctx, sess)
     ctx.traces["gradients"] = trace
     return judge(ctx, trace)
+
+
+def skip(ctx: Context, family: str, exc: BaseException) -> None:
+    """Record that a probe could not run, and why (the report's coverage and notes say so)."""
+    reason = safe_str(exc)
+    ctx.skipped.setdefault(family, reason)
+    if isinstance(exc, ModelError):
+        # The model itself can't train (fit fails the same way): no later probe can either.
+        for other in ("gradients", "training", "range_test"):
+            ctx.skipped.setdefault(other, reason)
+    _note(ctx, f"Probes skipped: {reason}")
+
+
+def _no_trainable_weights(ctx: Context) -> list[Finding]:
+    """AE301 for a built model without a single trainable weight: training can't change anything."""
+    m = ctx.model
+    if not getattr(m, "built", False):
+        return []
+    try:
+        n = len(m.trainable_variables)
+    except Exception:
+        return []
+    if n:
+        return []
+    reason = f"`{ctx.model_name}` has no trainable weights, so there is nothing to train"
+    ctx.skipped.setdefault("gradients", reason)
+    ctx.skipped.setdefault("training", reason)
+    frozen = bool(getattr(m, "weights", None))
+    return [
+        Finding(
+            code="AE301",
+            severity="error",
+            title="Nothing in the model can learn",
+            message=(
+                f"`{ctx.model_name}` has no trainable weights"
+                + (" (they are all frozen: trainable=False)" if frozen else " (no layer has weights)")
+                + ": the loss can't change anything, so the reconstruction stays as it is."
+            ),
+            evidence={"trainable_weights": 0, "weights": len(getattr(m, "weights", []) or [])},
+            fix=(f"{ctx.model_name}.trainable = True  # then compile again" if frozen
+                 else "Add layers with weights (Dense, Conv2D, ...) between the input and the output."),
+        )
+    ]
 
 
 CHECKS: list = [check_gradients]

@@ -70,7 +70,7 @@ def probe_inputs(ctx: Context, n: int) -> np.ndarray | None:
     if ctx.data is not None and list(ctx.data.shape[1:]) == list(shape[1:]) and len(ctx.data) >= n and ctx.data.dtype.kind in "fiub":
         idx = np.linspace(0, len(ctx.data) - 1, n).astype(int)
         x = np.asarray(ctx.data[idx], dtype="float32")
-        if np.isfinite(x).all() and float(np.ptp(x)) > 0:
+        if x.size and np.isfinite(x).all() and float(np.ptp(x)) > 0:
             return x
     rng = np.random.default_rng(ctx.options.seed)
     return rng.standard_normal((n, *dims)).astype("float32")

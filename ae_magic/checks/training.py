@@ -70,11 +70,17 @@ DEAD_SHARE_AFTER = 0.9
 
 def check_training(ctx: Context) -> list[Finding]:
     """Run the range test (optional), the probe run and judge AE401-AE406."""
-    try:
-        sess = probe.prepared_session(ctx)
-    except probe.ProbeError as exc:
-        G._note(ctx, f"Probes skipped: {exc}")
+    if "training" in ctx.skipped:  # e.g. nothing trainable (AE301 says so)
         return []
+    try:
+        return _run(ctx)
+    except probe.ProbeError as exc:
+        G.skip(ctx, "training", exc)
+        return []
+
+
+def _run(ctx: Context) -> list[Finding]:
+    sess = probe.prepared_session(ctx)
     o = ctx.options
     lr_trace = None
     if o.range_test:

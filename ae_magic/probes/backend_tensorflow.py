@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ..errors import ModelError, describe
+
 NAME = "tensorflow"
 
 
@@ -24,12 +26,28 @@ def input_dtype(a: np.ndarray) -> Any:
 def loss_and_gradients(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y: Any, variables: Sequence[Any]) -> tuple[Any, list[Any]]:
     """Training loss of one batch (with the model's added losses) and its per-variable gradients."""
     with tf.GradientTape() as tape:
-        pred = model(x, training=True)
-        loss = tf.reduce_mean(tf.cast(loss_fn(y, pred), tf.float32))
+        pred = call_model(model, x, training=True)
+        loss = tf.reduce_mean(tf.cast(call_loss(loss_fn, y, pred), tf.float32))
         extra = model.losses
         if extra:
             loss = loss + tf.add_n([tf.cast(t, tf.float32) for t in extra])
     return loss, tape.gradient(loss, variables)
+
+
+def call_model(model: Any, x: Any, *, training: bool) -> Any:
+    """``model(x)``; what the user's model raises is the model's fault (ModelError), not ours."""
+    try:
+        return model(x, training=training)
+    except Exception as exc:
+        raise ModelError(f"calling the model raises {describe(exc)}; model.fit fails the same way") from exc
+
+
+def call_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any) -> Any:
+    """``loss_fn(y, pred)``; what the compiled loss raises is the model's fault (ModelError)."""
+    try:
+        return loss_fn(y, pred)
+    except Exception as exc:
+        raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
 
 
 def _dense(g: Any) -> Any:
@@ -39,11 +57,24 @@ def _dense(g: Any) -> Any:
 class _CompiledStep:
     """A traced ``run(xs, ys, lrs)`` (see :func:`compile_train_step`)."""
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: Any, model_errors: list[ModelError]) -> None:
         self._fn = fn
+        # ModelErrors raised while tracing: autograph re-raises them as its own
+        # StagingError, so they come back through this side channel.
+        self._model_errors = model_errors
 
     def __call__(self, xs: Any, ys: Any, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        losses, norms = self._fn(xs, ys, tf.constant(lrs))
+        try:
+            losses, norms = self._fn(xs, ys, tf.constant(lrs))
+        except ModelError:
+            raise
+        except Exception as exc:
+            if self._model_errors:
+                raise self._model_errors[-1] from None
+            if not isinstance(exc, tf.errors.OpError):
+                raise
+            # Raised inside the graph: the model on this data.
+            raise ModelError(f"a training step fails ({type(exc).__name__}: {exc.message.splitlines()[0][:300]})") from exc
         return np.asarray(losses), np.asarray(norms)
 
     @property
@@ -105,8 +136,14 @@ def compile_train_step(
     tvars = list(variables)
     nvar = len(tvars)
 
+    model_errors: list[ModelError] = []
+
     def one(xb: Any, yb: Any) -> tuple[Any, Any]:
-        loss, grads = loss_and_gradients(model, loss_fn, xb, yb, tvars)
+        try:
+            loss, grads = loss_and_gradients(model, loss_fn, xb, yb, tvars)
+        except ModelError as exc:
+            model_errors.append(exc)
+            raise
         pairs = [(g, v) for g, v in zip(grads, tvars, strict=True) if g is not None]
         if pairs:
             optimizer.apply_gradients(pairs)
@@ -124,10 +161,18 @@ def compile_train_step(
             norms = norms.write(i, nv)
         return losses.stack(), norms.stack()
 
-    return _CompiledStep(tf.function(run, input_signature=[xs_spec, ys_spec, lr_spec]))
+    return _CompiledStep(tf.function(run, input_signature=[xs_spec, ys_spec, lr_spec]), model_errors)
 
 
 def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Compiled inference for batches shaped like ``x`` (traced once, any batch size)."""
-    fn = tf.function(lambda xb: model(xb, training=False), input_signature=[tf.TensorSpec((None, *x.shape[1:]), input_dtype(x))])
-    return lambda xb: np.asarray(fn(xb))
+    fn = tf.function(lambda xb: call_model(model, xb, training=False),
+                     input_signature=[tf.TensorSpec((None, *x.shape[1:]), input_dtype(x))])
+
+    def forward(xb: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(fn(xb))
+        except tf.errors.OpError as exc:
+            raise ModelError(f"the model's forward pass fails ({type(exc).__name__}: {exc.message.splitlines()[0][:300]})") from exc
+
+    return forward

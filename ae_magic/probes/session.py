@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import keras_compat as kc
-from ..errors import ProbeError
+from ..errors import ModelError, ProbeError, describe
 from . import backend
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .reference import baselines, mse, spread
@@ -82,6 +82,12 @@ class ProbeSession:
         src = compile_from if compile_from is not None else model
         if len(keras.tree.flatten(getattr(model, "inputs", None) or [0])) > 1:
             raise ProbeError("the probes support models with one input; this model has several.")
+        outputs = getattr(model, "outputs", None) if kc.model_kind(model) != "subclassed" else None
+        if outputs is not None and (isinstance(outputs, dict) or len(keras.tree.flatten(outputs)) > 1
+                                    or isinstance(getattr(model, "_outputs_struct", None), dict)):
+            raise ProbeError("the probes support models with one reconstruction output; this one returns a "
+                             f"{'dict' if isinstance(getattr(model, '_outputs_struct', None), dict) else 'list'} "
+                             f"of {len(keras.tree.flatten(outputs))} output(s).")
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         if x.ndim < 2 or len(x) < 4:
@@ -96,6 +102,11 @@ class ProbeSession:
                 self.model, self.in_place = model, False
             else:
                 self.model, self.in_place = kc.clone_model(model, sample)
+            if self.in_place and not getattr(model, "built", True):
+                raise ProbeError(
+                    f"model '{model.name}' is an unbuilt subclassed model that can't be copied (no get_config); "
+                    "building it would change your model. Call it once on a batch (or give it get_config) to probe it."
+                )
             if self.in_place:
                 self.notes.append(
                     f"Model '{model.name}' could not be copied (subclassed without get_config); the probes ran "
@@ -108,6 +119,8 @@ class ProbeSession:
             if not getattr(self.model, "built", True):
                 self.model(sample)
             self.train_vars = list(self.model.trainable_variables)
+            if not self.train_vars:
+                raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
             self.optimizer.build(self.train_vars)
             self._set_lr(self.lr)
         self.layers, self.output_layers, self.widths, self.units = layer_order(self.model, leaf_layers(self.model), sample)
@@ -197,7 +210,11 @@ class ProbeSession:
 
     def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
         """The training loss (without regularisation) of a prediction."""
-        return float(np.mean(np.asarray(self.loss_fn(y, pred), dtype=np.float64)))
+        try:
+            value = self.loss_fn(y, pred)
+        except Exception as exc:
+            raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
+        return float(np.mean(np.asarray(value, dtype=np.float64)))
 
     def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
         """Dead/saturated shares per layer from one eager forward pass."""

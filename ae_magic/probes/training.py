@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import keras_compat as kc
-from ..errors import ProbeError
+from ..errors import ModelError, ProbeError, describe
 from .backend import Backend
 from .sizes import FALLBACK_LR
 
@@ -29,7 +29,10 @@ def fresh_loss(model: Any) -> tuple[Callable[[Any, Any], Any], str]:
     if isinstance(loss, (list, tuple, dict)):
         raise ProbeError("the probes support one reconstruction output with one loss; this model has several.")
     if isinstance(loss, str):
-        fn = keras.losses.get(loss)
+        try:
+            fn = keras.losses.get(loss)
+        except Exception as exc:
+            raise ModelError(f"the compiled loss {loss!r} is not a Keras loss ({describe(exc)}); model.fit fails the same way.") from None
         return fn, loss
     if isinstance(loss, keras.losses.Loss):
         try:

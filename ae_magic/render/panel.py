@@ -72,8 +72,14 @@ def latent_state(report: Report) -> tuple[int | None, int | None, bool, str]:
     """(this run's latent width, the user's model's, can it be changed, why not), from the report alone."""
     facts = (report.model or {}).get("latent") or {}
     graph = (report.model or {}).get("graph") or {}
-    applied = facts.get("applied", graph.get("code_width"))
-    user = facts.get("user", applied)
+    facts = facts if isinstance(facts, dict) else {}
+    graph = graph if isinstance(graph, dict) else {}
+
+    def width(v: Any) -> int | None:  # a report from JSON or by hand may hold anything
+        return int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+    applied = width(facts.get("applied", graph.get("code_width")))
+    user = width(facts.get("user", applied))
     ok = bool(facts.get("changeable"))
     reason = str(facts.get("reason") or "")
     if not facts:
