@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ae-magic: error: no such file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     codes = [_check_file(path, values, index=i, total=len(args.files)) for i, path in enumerate(args.files)]
-    return EXIT_USAGE if EXIT_USAGE in codes else max(codes)
+    # The most telling status of the batch: a usage error, then an error finding, then a file without a model.
+    return next((c for c in (EXIT_USAGE, EXIT_ERRORS, EXIT_NO_MODEL) if c in codes), EXIT_OK)
 
 
 def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) -> int:

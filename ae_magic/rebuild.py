@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import keras_compat as kc
+from .errors import RebuildError, describe
 from .probes import leaf_layers
 
 keras = kc.keras
@@ -30,7 +31,6 @@ SUBCLASSED_MESSAGE = (
 WIDTH_KEYS = ("units", "filters")
 
 
-from .errors import RebuildError  # noqa: E402  (re-exported)
 
 
 def _width(layer: Any) -> int | None:
@@ -61,7 +61,7 @@ def find_code_layer(model: Any) -> tuple[Any, str] | None:
         layer, w = widths[j]
         if w != narrow:
             return None
-        cfg = layer.get_config()
+        cfg = _config(layer)
         for key in WIDTH_KEYS:
             if isinstance(cfg.get(key), int):
                 return layer, key
@@ -74,7 +74,16 @@ def current_latent(model: Any) -> int | None:
     if found is None:
         return None
     layer, key = found
-    return int(layer.get_config()[key])
+    return int(_config(layer)[key])
+
+
+def _config(layer: Any) -> dict[str, Any]:
+    """``layer.get_config()``, or {} for a custom layer that has none (NotImplementedError)."""
+    try:
+        cfg = layer.get_config()
+    except Exception:
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def can_change_latent(model: Any) -> tuple[bool, str]:
@@ -87,6 +96,10 @@ def can_change_latent(model: Any) -> tuple[bool, str]:
         return False, "the model is not built yet (no Input): build it, or run check() with data first."
     if find_code_layer(model) is None:
         return False, "no Dense, convolutional or recurrent layer sets the code width, so there is no latent size to change."
+    try:
+        model.get_config()
+    except Exception as exc:  # e.g. a custom layer without get_config(): NotImplementedError
+        return False, f"the model's config can't be read ({describe(exc)}); give every custom layer a get_config()."
     return True, ""
 
 
@@ -106,8 +119,11 @@ def rebuild_with_latent(model: Any, latent: int) -> tuple[Any, dict[str, Any]]:
     found = find_code_layer(model)
     assert found is not None  # can_change_latent checked it
     code, key = found
-    old = int(code.get_config()[key])
-    cfg = copy.deepcopy(model.get_config())
+    try:
+        old = int(code.get_config()[key])
+        cfg = copy.deepcopy(model.get_config())
+    except Exception as exc:
+        raise RebuildError(f"the model's config can't be read ({describe(exc)}); give every custom layer a get_config().") from None
     if not _set_width(cfg, code.name, key, latent):
         raise RebuildError(f"couldn't find layer {code.name!r} in the model's config.")
     _retarget_inputs(cfg, old, latent, top=True)
@@ -117,7 +133,7 @@ def rebuild_with_latent(model: Any, latent: int) -> tuple[Any, dict[str, Any]]:
         with keras.saving.custom_object_scope(custom):
             new = type(model).from_config(cfg)
     except Exception as exc:
-        raise RebuildError(f"rebuilding with {key}={latent} in {code.name!r} failed: {exc}") from None
+        raise RebuildError(f"rebuilding with {key}={latent} in {code.name!r} failed: {describe(exc)}") from None
     copied, fresh = _copy_weights(model, new)
     info = {"layer": code.name, "param": key, "old": old, "new": latent, "copied": copied, "fresh": fresh}
     return new, info

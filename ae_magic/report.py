@@ -118,8 +118,14 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when there is no error and no warning (see ``complete`` for whether everything ran)."""
-        return not any(f.severity in ("error", "warning") for f in self.findings)
+        """True when there is no error and no warning *and* every applicable check ran.
+
+        Never a false OK: a report whose probes were skipped (no data, a probe
+        that could not run) or that hit a bug of ours is not ``ok``, even with
+        no findings. Families the user turned off (``train=False``) don't count
+        as skipped.
+        """
+        return self.complete and not any(f.severity in ("error", "warning") for f in self.findings)
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -51,9 +51,11 @@ def test_batch_json_one_object_per_file_in_order(files: dict[str, str], capsys: 
     status = main(["check", *order, "--json", "--no-train"])
     objs = _json_lines(capsys.readouterr().out)
     assert [o["file"] for o in objs] == order
-    assert all(o["schema_version"] == "1.0" for o in objs)
+    assert all(o["schema_version"] == "1.1" for o in objs)
     healthy, broken, syntax, nomodel = objs
-    assert healthy["ok"] and healthy["model"]["variable"] == "autoencoder"
+    # No data: the data checks were skipped, so not "ok" (never a false OK), yet no finding.
+    assert healthy["findings"] == [] and healthy["model"]["variable"] == "autoencoder"
+    assert not healthy["ok"] and "data" in healthy["coverage"]["skipped"]
     assert [f["code"] for f in broken["findings"] if f["severity"] == "error"] == ["AE101"]
     assert broken["findings"][0]["line"] == 9
     # a cell that fails still gets its object
@@ -63,7 +65,12 @@ def test_batch_json_one_object_per_file_in_order(files: dict[str, str], capsys: 
 
 
 def test_exit_zero_when_no_error(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", files["healthy"], files["nomodel"], "--json", "--no-train"]) == 0
+    assert main(["check", files["healthy"], "--json", "--no-train", "--data", "x"]) == 0
+    assert _json_lines(capsys.readouterr().out)[0]["ok"] is True
+
+
+def test_a_file_without_a_model_fails_the_batch(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", files["healthy"], files["nomodel"], "--json", "--no-train"]) == 3
     assert len(_json_lines(capsys.readouterr().out)) == 2
 
 
@@ -111,7 +118,7 @@ def test_console_script_runs_in_a_subprocess(files: dict[str, str]) -> None:
     """The installed entry point works as a real process (one JSON line, exit 0)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
-        [sys.executable, "-m", "ae_magic.cli", "check", files["healthy"], "--json", "--no-train"],
+        [sys.executable, "-m", "ae_magic.cli", "check", files["healthy"], "--json", "--no-train", "--data", "x"],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
