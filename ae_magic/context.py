@@ -161,7 +161,10 @@ class Context:
                 sample = None
                 if self.data is not None and getattr(self.data, "ndim", 0) >= 1 and len(self.data):
                     sample = self.data[:1]
-                copy, in_place = kc.clone_model(self.model, sample)
+                # Seeded like the probes' own clone: the probes may adopt this
+                # copy, and its dropout/noise layers must draw the same numbers.
+                with kc.seeded(self.options.seed):
+                    copy, in_place = kc.clone_model(self.model, sample)
                 if in_place:
                     copy = None
             except Exception:

@@ -452,13 +452,22 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             # (Keras' safe mode): reuse the user's function object itself.
             with contextlib.suppress(Exception):
                 clone = keras.models.clone_model(model, clone_function=_clone_layer)
-    if clone is None:
+    if clone is None and (kind != "subclassed" or sample is not None):
         with contextlib.suppress(Exception):
-            clone = type(model).from_config(model.get_config())
-            if sample is None:
-                raise ValueError("a subclassed copy needs a sample to build on")
+            candidate = type(model).from_config(model.get_config())
+            if kind == "subclassed":
+                candidate(sample[:1])
+            clone = candidate
+    if clone is None and kind == "subclassed" and sample is not None:
+        # The common subclassed autoencoder takes no constructor arguments
+        # (widths set inside __init__) and has no get_config: a fresh instance
+        # of the same class is a faithful copy once the weights are set.
+        try:
+            clone = type(model)()
             clone(sample[:1])
-    if clone is not None:
+        except Exception:
+            clone = None
+    if clone is not None and weights:
         try:
             clone.set_weights(weights)
         except Exception:

@@ -115,14 +115,20 @@ class AeMagics(Magics):
         ns = self.shell.user_ns
         if name not in ns:
             raise UsageError(f"%ae_probe {name}: no variable named {name!r} exists.")
+        from . import keras_compat as kc
+
+        if not kc.is_model(ns[name]):
+            raise UsageError(f"%ae_probe {name}: {name!r} is a {type(ns[name]).__name__}, not a Keras model.")
         if values.get("data") is None:
             raise UsageError(f"%ae_probe {name}: the probes need data; add --data NAME (the array the model trains on).")
-        data, target = (_lookup(ns, values.get(k), k) for k in ("data", "target"))
+        for k in ("data", "target"):
+            _lookup(ns, values.get(k), k)
 
         def make(opts: Any) -> Any:
             from .session import Session
 
-            return Session.from_model(ns[name], data, target=target, options=opts, namespace=ns, name=name)
+            return Session.from_model(ns[name], values["data"], target=values.get("target"), options=opts,
+                                      namespace=ns, name=name)
 
         self._run(make, values, key=f"ae_probe {name}")
 

@@ -78,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
            flag_help="Skip the gradient and training probes (structure and data checks only)."),
     Option("epochs", int, None, "Epochs of the short training probe on a copy of the model (default: 3, at least 120 steps).",
            minimum=1, maximum=1000, metavar="N", probe_setting=True),
-    Option("steps", int, None, "Optimizer steps per epoch of the training probe (default: from the data and batch size).",
+    Option("steps", int, None, "Optimizer steps of the whole training probe run, instead of epochs (default: from the epochs and the data).",
            minimum=1, maximum=100_000, metavar="N", probe_setting=True),
     Option("subset", int, None, "Samples of the data the probes use (default: up to 2,048).",
            minimum=8, maximum=10_000_000, metavar="N", probe_setting=True),
@@ -157,7 +157,7 @@ def validate(values: Mapping[str, Any], front: str = API) -> dict[str, Any]:
     if out.get("target") is not None and out.get("data") is None and front != MAGIC_PROBE:
         raise UsageError(f"{BY_NAME['target'].spelled(front)} needs {BY_NAME['data'].spelled(front)} too (the input the model reads).")
     if out.get("train") is False:
-        moot = [BY_NAME[n].spelled(front) for n in ("epochs", "steps", "lr", "range_test", "latent")
+        moot = [BY_NAME[n].spelled(front) for n in ("epochs", "steps", "lr", "range_test")
                 if out.get(n) not in (None, False)]
         if moot:
             off = "train=False" if front == API else BY_NAME["train"].flag

@@ -11,6 +11,7 @@ import pytest
 
 import ae_magic
 from ae_magic import Session, probes
+from ae_magic.keras_compat import model_kind
 from ae_magic.options import Options
 from tests.zoo import HEALTHY
 
@@ -74,7 +75,11 @@ def test_model_identical_after_rerun(trained) -> None:
     session = Session.from_model(model, x, options=Options(epochs=1))
     session.run()
     session.rerun(lr=0.05, epochs=1)
-    session.rerun(latent=2, epochs=1)
+    if model_kind(model) == "subclassed":
+        with pytest.raises(ae_magic.UsageError, match="subclassed"):
+            session.rerun(latent=2, epochs=1)
+    else:
+        session.rerun(latent=2, epochs=1)
     session.close()
     _assert_same(model, before)
 
@@ -116,7 +121,7 @@ def test_model_identical_after_keyboard_interrupt(trained, monkeypatch, phase: s
 
     monkeypatch.setattr(probes, "_emit", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        ae_magic.probe(model, x, epochs=1, progress=lambda event: None)
+        ae_magic.probe(model, x, epochs=1, range_test=True, progress=lambda event: None)
     assert calls["n"] >= 2
     _assert_same(model, before)
     assert np.array_equal(np.random.get_state()[1], np_state[1])

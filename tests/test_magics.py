@@ -222,16 +222,18 @@ def test_no_train_skips_probes(ip, shown) -> None:
 
 
 def test_options_reach_the_engine(ip, shown, monkeypatch) -> None:
-    import ae_magic.engine as engine
+    from ae_magic.session import Session
 
     seen: dict[str, Any] = {}
-    real = engine.check
+    real = Session.from_cell.__func__
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
+    def spy(cls: Any, source: str, **kwargs: Any) -> Any:
         seen.update(kwargs)
-        return real(*args, **{**kwargs, "train": False})
+        opts = kwargs["options"]
+        seen["epochs"], seen["lr"], seen["line_offset"] = opts.epochs, opts.lr, opts.line_offset
+        return real(cls, source, **{**kwargs, "options": opts.replace(train=False, epochs=None, lr=None)})
 
-    monkeypatch.setattr(engine, "check", spy)
+    monkeypatch.setattr(Session, "from_cell", classmethod(spy))
     _fresh(ip)
     ip.run_cell_magic(
         "ae_check",
@@ -270,8 +272,9 @@ def test_ae_probe_probes_an_existing_model(ip, shown) -> None:
     [
         ("ae_check", "--bogus", "unrecognized arguments: --bogus"),
         ("ae_check", "--epochs many", "--epochs"),
-        ("ae_check", "--epochs 0", "--epochs must be a positive"),
-        ("ae_check", "--lr -1", "--lr must be a positive"),
+        ("ae_check", "--epochs 0", "argument --epochs: must be at least 1"),
+        ("ae_check", "--lr -1", "argument --lr: must be greater than 0"),
+        ("ae_check", "--seed 1.5", "argument --seed: must be a whole number"),
         ("ae_check", "--data nope", "no variable named 'nope'"),
         ("ae_check", "--data x --model nope", "no variable named 'nope'"),
         ("ae_check", "--data x --model x", "not a Keras model"),

@@ -45,6 +45,8 @@ def ip(monkeypatch) -> InteractiveShell:
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/statm"), reason="needs Linux /proc to read memory")
 def test_memory_stays_flat_over_30_runs(ip) -> None:
     src = zoo.HEALTHY["dense"]
+    for key in list(magics._LIVE):  # checks left by other tests in this process
+        magics._release(key, close=True)
     ip.run_cell(src)
     line = "--data x --epochs 1 --subset 64"
     samples: list[int] = []

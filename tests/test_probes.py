@@ -275,7 +275,7 @@ def test_progress_callback_streams_every_phase() -> None:
     keras.utils.set_random_seed(0)
     ns: dict = {}
     exec(HEALTHY["dense"], ns)
-    ae_magic.probe(ns["autoencoder"], ns["x"], epochs=1, progress=events.append)
+    ae_magic.probe(ns["autoencoder"], ns["x"], epochs=1, range_test=True, progress=events.append)
     phases = {e["phase"] for e in events}
     assert phases == {"gradients", "lr_range", "training"}
     last = [e for e in events if e["phase"] == "training"][-1]

@@ -27,6 +27,8 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     m = ctx.model
     if m is None or (g is None and kc.model_kind(m) != "subclassed") or (not kc.is_built(m) and kc.model_kind(m) != "subclassed"):
         return []
+    if g is not None and _plainly_connected(ctx, g):
+        return []
     x = probe_inputs(ctx, 8)
     if x is None:
         return []
@@ -75,6 +77,24 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
 # Layers that take integer ids: no gradient reaches their input by design.
 _DISCRETE_INPUT_LAYERS = {"Embedding", "IntegerLookup", "StringLookup", "CategoryEncoding", "Hashing", "Discretization",
                           "TextVectorization"}
+
+
+def _plainly_connected(ctx: Context, g: Any) -> bool:
+    """True when the output can't help depending on the input, so no forward pass is needed.
+
+    Built-in Keras layers (no Lambda, custom layer or raw op) pass a change of
+    their input on unless a weight matrix is all zeros; copying the model for
+    a forward pass costs more than the static checks together, so ordinary
+    models skip it.
+    """
+    builtin = dir(kc.keras.layers)
+    if any(not n.is_input and (n.cls == "Lambda" or n.cls not in builtin) for n in g.nodes):
+        return False
+    try:
+        kernels = [v for v in ctx.model.weights if len(v.shape) >= 2]
+        return all(np.any(kc.keras.ops.convert_to_numpy(v.value)) for v in kernels)
+    except Exception:  # can't read the weights: measure instead
+        return False
 
 
 def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -> list[Finding]:

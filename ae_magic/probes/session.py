@@ -437,13 +437,23 @@ def session_for(ctx: Any) -> ProbeSession:
     """
     sess = getattr(ctx, "probe_session", None)
     if sess is None or not _session_fits(sess, ctx):
+        owned = bool(getattr(ctx, "owned_model", False))
+        model, compile_from = ctx.model, None
+        # The structure checks' forward copy (same architecture and weights,
+        # never trained) saves a second clone; it becomes the probes' own, so
+        # later forward passes make a fresh one.
+        copy = ctx.cache.pop("forward_model", None) if not owned and hasattr(ctx, "cache") else None
+        if copy is not None:
+            model, compile_from, owned = copy, ctx.model, True
         sess = ProbeSession(
-            ctx.model,
+            model,
             ctx.data,
             None if ctx.target is None or ctx.target is ctx.data else ctx.target,
             seed=ctx.options.seed,
-            owned=bool(getattr(ctx, "owned_model", False)),
+            owned=owned,
+            compile_from=compile_from,
         )
+        sess.user_model = ctx.model
         ctx.probe_session = sess
     for note in sess.notes:
         if note not in ctx.notes:
@@ -452,7 +462,7 @@ def session_for(ctx: Any) -> ProbeSession:
 
 
 def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
-    if sess.source_model is not ctx.model or sess.x_all is not ctx.data:
+    if getattr(sess, "user_model", sess.source_model) is not ctx.model or sess.x_all is not ctx.data:
         return False
     same = ctx.target is None or ctx.target is ctx.data
     return sess.same_target if same else (not sess.same_target and sess.y_all is ctx.target)
