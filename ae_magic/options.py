@@ -78,7 +78,7 @@ OPTIONS: tuple[Option, ...] = (
            flag_help="Skip the gradient and training probes (structure and data checks only)."),
     Option("epochs", int, None, "Epochs of the short training probe on a copy of the model (default: 3, at least 120 steps).",
            minimum=1, maximum=1000, metavar="N", probe_setting=True),
-    Option("steps", int, None, "Optimizer steps of the whole training probe run, instead of epochs (default: from the epochs and the data).",
+    Option("steps", int, None, "Optimizer steps of the whole training probe run, instead of epochs (default: from epochs and data).",
            minimum=1, maximum=100_000, metavar="N", probe_setting=True),
     Option("subset", int, None, "Samples of the data the probes use (default: up to 2,048).",
            minimum=8, maximum=10_000_000, metavar="N", probe_setting=True),
