@@ -22,7 +22,7 @@ SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 class Finding:
     """One diagnosed problem, with its evidence and a fix.
 
-    ``code`` is one of the public codes of the fault catalogue (FAULTS.md).
+    ``code`` is one of the public codes of the fault catalogue (docs/faults.md, ae_magic/catalogue.py).
     ``line`` is the 1-based line of the cell the finding points at, when known.
     """
 

@@ -258,9 +258,8 @@ def _compile_like(model: Any, user_model: Any) -> None:
 
     if not kc.is_compiled(user_model):
         return
-    from . import probes
+    from .probes import fresh_loss
 
-    fresh_loss = getattr(probes, "fresh_loss", None) or probes._fresh_loss
     opt = user_model.optimizer
     fresh_opt = type(opt).from_config(opt.get_config())
     loss, _ = fresh_loss(user_model)

@@ -372,7 +372,8 @@ INVALID_OPTS: list[Opt] = [
     Opt("train", "no", BAD), Opt("range_test", "yes", BAD), Opt("train", None, EITHER),
 ]
 # Probe settings that are moot with train=False (a usage error: "would have no effect").
-MOOT_WITHOUT_TRAINING = ("epochs", "steps", "lr", "latent", "range_test")
+# (latent is not: the structure checks run on the rebuilt copy.)
+MOOT_WITHOUT_TRAINING = ("epochs", "steps", "lr", "range_test")
 # Options probe() takes.
 PROBE_OPTS = {"train", "lr", "latent", "epochs", "steps", "subset", "batch_size", "seed", "range_test"}
 
@@ -580,9 +581,10 @@ def generate() -> list[Case]:
             o = _valid_opt(rng, "seed")
             if o is not None:
                 c.opts.append(o)
-        if rng.random() < 0.08:  # a probe setting with the probes off: moot, a usage error
+        if rng.random() < 0.08:  # a probe setting with the probes off: moot (a usage error) unless latent
             name = rng.choice(["lr", "epochs", "latent"])
-            c.opts.append(Opt(name, rng.choice([v for v in VALID_OPTS[name] if v is not None]), OK))
+            # A latent size the model can't take (subclassed, unreadable config) is a usage error too.
+            c.opts.append(Opt(name, rng.choice([v for v in VALID_OPTS[name] if v is not None]), EITHER if name == "latent" else OK))
         if rng.random() < 0.22:
             _replace(c, invalid.next())
         r = rng.random()
@@ -651,7 +653,7 @@ def generate() -> list[Case]:
                 if o is not None:
                     c.opts.append(o)
             if rng.random() < 0.1:
-                c.opts.append(Opt("latent", 2, OK))  # moot with the probes off
+                c.opts.append(Opt("latent", 2, EITHER))  # probes off: structure checks of a rebuilt copy (or a usage error)
             if rng.random() < 0.3:
                 _replace(c, invalid.next())
         add(c)

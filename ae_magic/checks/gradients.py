@@ -21,7 +21,7 @@ from ..report import Finding
 # measure >= 7e-3 (conv), a 7-layer sigmoid stack 2e-4.
 VANISH_RATIO = 1e-3
 # A non-zero layer gradient below this is too small to move any weight even
-# through Adam's epsilon (1e-7): the "floor" of FAULTS.md AE302.
+# through Adam's epsilon (1e-7): the "floor" of the catalogue's AE302 (docs/faults.md).
 VANISH_FLOOR = 1e-10
 # ``||g|| / max(||W||, 1)`` above this: one plain SGD step at lr 0.01 would
 # move the weights by more than 10% of their norm, the top of TheDeepChecker's

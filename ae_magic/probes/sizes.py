@@ -52,7 +52,7 @@ RANGE_SMOOTHING = 0.7
 # Steps the AE406 confirmation compares the configured and the suggested
 # learning rate over (the first steps of the probe run, same batches).
 CONFIRM_STEPS = 40
-# Used when the model is not compiled (FAULTS.md AE109).
+# Used when the model is not compiled (docs/faults.md AE109).
 FALLBACK_LR = 1e-3
 # Output of a sigmoid outside [SIGMOID_SAT, 1 - SIGMOID_SAT] (|z| > 4.6) or a
 # tanh beyond +-TANH_SAT (|z| > 2.3) has a derivative below 4% of its peak:
@@ -60,7 +60,7 @@ FALLBACK_LR = 1e-3
 SIGMOID_SAT = 0.01
 TANH_SAT = 0.98
 # A unit counts as saturated when it is flat for at least this share of the
-# samples ("most samples", FAULTS.md AE305).
+# samples ("most samples", docs/faults.md AE305).
 SAT_SAMPLE_SHARE = 0.5
 # Rows of the training slice the PCA baseline is fitted on (halved for inputs
 # wider than 4096 features): numpy's SVD of 1024x784 takes ~0.1 s here.

@@ -95,7 +95,7 @@ def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float |
     A unit is a feature of a Dense layer or a channel of a conv/recurrent
     one (last axis). A ReLU unit is dead when it is zero for every sample
     (and every position): counting per unit, not per activation, is the
-    lesson of DeepDiagnosis' false alarms (PRIOR-ART.md). A sigmoid/tanh unit
+    lesson of DeepDiagnosis' false alarms (the project's prior-art notes). A sigmoid/tanh unit
     is saturated when it sits in its flat region for at least
     ``SAT_SAMPLE_SHARE`` of the samples and positions.
     """

@@ -36,14 +36,11 @@ DEFAULT_EPOCHS = 3
 RerunFn = Callable[..., "Report"]
 
 
-_num = finite_or_none
-
-
 def report_lr(report: Report) -> float | None:
     """The learning rate a report's run used (probe trace, params, then the model's optimizer)."""
     tr = report.traces.get("training") or {}
     for v in (tr.get("lr"), report.params.get("lr"), ((report.model or {}).get("optimizer") or {}).get("learning_rate")):
-        x = _num(v)
+        x = finite_or_none(v)
         if x is not None and x > 0:
             return x
     return None
@@ -62,7 +59,7 @@ def final_loss(report: Report) -> float | None:
     """The last finite training loss of a report's probe run."""
     tr = report.traces.get("training") or {}
     for key in ("epoch_loss", "loss"):
-        vals = [_num(v) for v in tr.get(key) or []]
+        vals = [finite_or_none(v) for v in tr.get(key) or []]
         if vals:
             return vals[-1]
     return None
@@ -441,7 +438,7 @@ class ProbeProgress:
         if total > 0:
             self.bar.max = total
             self.bar.value = min(step, total)
-        loss = _num(event.get("loss"))
+        loss = finite_or_none(event.get("loss"))
         text = f"ae_check: {event.get('phase', '')} {event.get('step', '')}/{total or '?'}"
         if loss is not None:
             text += f" · loss {loss:.4g}"
