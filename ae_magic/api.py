@@ -53,12 +53,8 @@ def check(
     Raises :class:`~ae_magic.errors.UsageError` for bad options or a data
     name that does not exist after the cell ran.
     """
-    settings = validate(
-        dict(train=train, epochs=epochs, steps=steps, subset=subset, batch_size=batch_size, lr=lr, latent=latent,
-             seed=seed, range_test=range_test),
-        API,
-    )
-    opts = Options.from_values(settings, API, progress=progress)
+    opts = _options(train=train, epochs=epochs, steps=steps, subset=subset, batch_size=batch_size, lr=lr,
+                    latent=latent, seed=seed, range_test=range_test, progress=progress)
     if source is None:
         if model is None:
             raise UsageError("check() needs cell source or a model.")
@@ -106,19 +102,20 @@ def probe(
     ``target`` the reconstruction target when it differs. The other options
     are those of :func:`check`, with the same defaults.
     """
-    settings = validate(
-        dict(train=train, epochs=epochs, steps=steps, subset=subset, batch_size=batch_size, lr=lr, latent=latent,
-             seed=seed, range_test=range_test),
-        API,
-    )
+    opts = _options(train=train, epochs=epochs, steps=steps, subset=subset, batch_size=batch_size, lr=lr,
+                    latent=latent, seed=seed, range_test=range_test, progress=progress)
     if data is None:
         raise UsageError("probe() needs the training data (an array).")
-    opts = Options.from_values(settings, API, progress=progress)
     session = Session.from_model(model, data, target=target, options=opts, label=label)
     try:
         return session.run()
     finally:
         session.close()
+
+
+def _options(*, progress: Callable[[dict[str, Any]], None] | None, **settings: Any) -> Options:
+    """The probe settings validated against the options table (UsageError before anything runs)."""
+    return Options.from_values(validate(settings, API), API, progress=progress)
 
 
 def _lookup(value: Any, namespace: dict[str, Any] | None) -> Any:

@@ -494,38 +494,16 @@ def _clone_layer(layer: Any) -> Any:
 # -- probes: determinism and intermediate outputs -------------------------
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed Python, NumPy, TF and Keras for the probe, then put them back.
+    """Seed Python, NumPy, TF and Keras for the probe, then put every generator back.
 
     ``keras.utils.set_random_seed`` makes the clone's fresh layers (dropout
-    seeds, initialisers) and the probe's shuffling reproducible. Afterwards
-    the Python and NumPy generator states and Keras' global seed are
-    restored, so the user's later ``np.random``/``random`` calls draw what
-    they would have drawn without the check. TensorFlow's global seed is set
-    back to its previous value; TF offers no way to restore its op-seed
-    counter, so raw ``tf.random`` ops without a seed may differ afterwards.
+    seeds, initialisers) and the probe's shuffling reproducible; afterwards
+    :func:`preserved_random_state` restores what was there, so the user's
+    later unseeded draws are what they would have been without the check.
     """
-    import numpy as np
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils import rng_utils
-
-    py_state = random.getstate()
-    np_state = np.random.get_state()
-    k_seed = global_state.get_global_attribute(rng_utils.GLOBAL_RANDOM_SEED)
-    k_gen = global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
-    tf_seed = _tf_global_seed()
-    keras.utils.set_random_seed(int(seed))
-    try:
+    with preserved_random_state():
+        keras.utils.set_random_seed(int(seed))
         yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, k_seed)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, k_gen)
-        with contextlib.suppress(Exception):
-            import tensorflow as tf
-
-            tf.random.set_seed(tf_seed)
 
 
 @contextlib.contextmanager
@@ -592,15 +570,6 @@ def _tf_restore_seed_state(saved: Any) -> None:
         c._rng = rng
         if rng is not None and state is not None:
             rng.setstate(state)
-
-
-def _tf_global_seed() -> int | None:
-    try:
-        from tensorflow.python.eager import context as tf_context
-
-        return tf_context.global_seed()
-    except Exception:
-        return None
 
 
 @contextlib.contextmanager
