@@ -24,11 +24,11 @@ from .errors import describe
 MAGIC_NAMES = {"cell": ["ae_check"], "line": ["ae_probe"]}
 # The Report of the latest %%ae_check / %ae_probe in this process.
 LAST_REPORT: Any = None
-# Live checks whose panels can still re-run, oldest first: key -> (Session, panel).
+# Live checks whose panels can still re-run, oldest first: key -> (Session, panel, progress bar).
 # A cell that runs again closes its old panel and releases its Session, and
 # at most MAX_LIVE stay alive, so memory does not grow run over run.
 MAX_LIVE = 8
-_LIVE: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_LIVE: OrderedDict[str, tuple[Any, Any, Any]] = OrderedDict()
 
 
 def _options(front: str, skip: tuple[str, ...] = ()) -> Any:
@@ -188,7 +188,7 @@ class AeMagics(Magics):
         if panel is None:
             session.close()
             return
-        _LIVE[key] = (session, panel)
+        _LIVE[key] = (session, panel, progress)
         while len(_LIVE) > MAX_LIVE:
             _release(next(iter(_LIVE)))
 
@@ -210,11 +210,13 @@ def _release(key: str, *, close: bool = False) -> None:
     entry = _LIVE.pop(key, None)
     if entry is None:
         return
-    session, panel = entry
+    session, panel, progress = entry
     # The panel's state is cosmetic; releasing the session is what matters.
     with contextlib.suppress(Exception):
         if close:
             panel.close_all()
+            if progress is not None:
+                progress.close()
         else:
             panel.retire(f"Re-runs are off: only the {MAX_LIVE} most recent checks keep their model copies alive; "
                          "run this cell again to re-run its probes.")

@@ -444,6 +444,13 @@ class ProbeProgress:
             text += f" · loss {loss:.4g}"
         self.label.value = f'<span style="color:#555;font-size:12px">{rhtml.esc(text)}</span>'
 
+    def close(self) -> None:
+        """Close the bar's widgets (only once its output is gone: the cell ran again)."""
+        if self.widget is not None:
+            for w in (self.bar, self.label, self.widget):
+                w.close()
+            self.widget = None
+
     def replace(self, obj: Any) -> bool:
         """Put ``obj`` where the bar is; False when the bar was never shown.
 
