@@ -421,3 +421,26 @@ def test_zero_init_gets_no_gradient() -> None:
     assert found["AE301"].severity == "error"
     assert found["AE301"].evidence["encoder_cut"]
     assert "AE304" in found
+
+
+def test_a_closed_checks_copy_is_reused_with_the_same_numbers() -> None:
+    """A cell that runs again adopts the parked copy and compiled step: same traces, no new trace."""
+    from ae_magic.probes import session as probe_session
+
+    ns: dict = {}
+    keras.utils.set_random_seed(0)
+    exec(HEALTHY["dense_bn_dropout"] if "dense_bn_dropout" in HEALTHY else HEALTHY["dense"], ns)
+    probe_session._PARKED.clear()
+    first = ae_magic.check(None, namespace=ns, model="autoencoder", data="x", epochs=1, subset=128)
+    parked = probe_session._PARKED.get("session")
+    assert parked is not None and parked.tracing_count == 1
+    again = ae_magic.check(None, namespace=ns, model="autoencoder", data="x", epochs=1, subset=128)
+    assert probe_session._PARKED.get("session") is parked and parked.tracing_count == 1
+    assert first.traces["training"]["loss"] == again.traces["training"]["loss"]
+    assert first.traces["training"]["val_loss"] == again.traces["training"]["val_loss"]
+    assert first.codes == again.codes
+    # Another architecture gets a fresh copy, and the parked one is freed.
+    other: dict = {}
+    exec(HEALTHY["deep_dense"], other)
+    ae_magic.check(None, namespace=other, model="autoencoder", data="x", epochs=1, subset=128)
+    assert probe_session._PARKED.get("session") is not parked

@@ -157,12 +157,45 @@ class ProbeSession:
             self.restore(self.user_snapshot)
 
     def dispose(self) -> None:
-        """Done for good: restore what ``release`` restores and free the compiled step's graphs."""
+        """Done for good: restore what ``release`` restores, then park the session for reuse or free its graphs.
+
+        A session whose copy has a reuse key is parked (one at a time): the
+        next check of the same architecture (a cell that runs again) adopts
+        its copy and compiled step instead of tracing new graphs, which
+        TensorFlow never frees completely.
+        """
         self.release()
+        if getattr(self, "reuse_key", None) is not None and not self.in_place:
+            old = _PARKED.pop("session", None)
+            _PARKED["session"] = self
+            if old is not None and old is not self:
+                old._free()
+            return
+        self._free()
+
+    def _free(self) -> None:
         step = getattr(self, "_step", None)
         if step is not None:
             step.dispose()
         self._forward = None
+
+    def adopt(self, user_model: Any, data: np.ndarray, target: np.ndarray | None) -> None:
+        """Take over for ``user_model`` (same architecture, compile settings, data shapes and seed as this copy's).
+
+        The copy gets the new model's weights; optimizer state, seed states and
+        everything else go back to how this session started.
+        """
+        x = np.asarray(data)
+        y = x if target is None else np.asarray(target)
+        self.restore(self.initial)
+        self.model.set_weights(user_model.get_weights())
+        self.initial = self.snapshot()
+        self.x_all, self.y_all = x, y
+        self.same_target = target is None or target is data
+        self.source_model = user_model
+        self.split = {}
+        self.lr = self.configured_lr
+        self._set_lr(self.lr)
 
     def _set_lr(self, lr: float) -> None:
         set_lr(self.optimizer, lr)
@@ -429,13 +462,56 @@ class ProbeSession:
 
 
 # -- the session a context shares between its probe checks ----------------
+# At most one disposed session kept for reuse (see ProbeSession.dispose).
+_PARKED: dict[str, ProbeSession] = {}
+
+
+def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int) -> str | None:
+    """What a parked copy must match to serve ``model``: architecture (layer names aside), compile settings, data shapes, seed.
+
+    None when the model can't be described that way (subclassed, a loss that
+    is a Python function, a config that can't be read): such a model always
+    gets a fresh copy.
+    """
+    import json
+    import re
+
+    if kc.model_kind(model) == "subclassed" or not kc.is_built(model):
+        return None
+    try:
+        cfg = model.get_config()
+        text = json.dumps(cfg, sort_keys=True, default=str)
+        # Auto names (dense_12 vs dense_16) differ between runs of one cell: number them by first appearance.
+        names = [str(layer.name) for layer in getattr(model, "layers", [])] + [str(model.name)]
+        for i, name in enumerate(dict.fromkeys(names)):
+            text = re.sub(rf'"{re.escape(name)}"', f'"<L{i}>"', text)
+        loss = kc.compiled_loss(model)
+        if callable(loss) and not isinstance(loss, keras.losses.Loss):
+            return None
+        if isinstance(loss, keras.losses.Loss):
+            loss = [type(loss).__name__, loss.get_config()]
+        opt = getattr(model, "optimizer", None)
+        opt_desc = None if opt is None else [type(opt).__name__, {k: v for k, v in opt.get_config().items() if k != "name"}]
+        x = np.asarray(data)
+        y = x if target is None else np.asarray(target)
+        parts = [text, loss, opt_desc, list(x.shape[1:]), str(x.dtype), list(y.shape[1:]), str(y.dtype), target is None, int(seed)]
+        return json.dumps(parts, sort_keys=True, default=str)
+    except Exception:
+        return None
+
+
 def session_for(ctx: Any) -> ProbeSession:
     """The context's probe session, created on first use and then reused.
 
     Reused by ``rerun`` for another learning rate, epoch count or seed, so the
     compiled step is traced once per model.
     """
+    target = None if ctx.target is None or ctx.target is ctx.data else ctx.target
     sess = getattr(ctx, "probe_session", None)
+    if sess is None or not _session_fits(sess, ctx):
+        sess = _adopt_parked(ctx)
+        if sess is not None:
+            ctx.probe_session = sess
     if sess is None or not _session_fits(sess, ctx):
         owned = bool(getattr(ctx, "owned_model", False))
         model, compile_from = ctx.model, None
@@ -448,17 +524,37 @@ def session_for(ctx: Any) -> ProbeSession:
         sess = ProbeSession(
             model,
             ctx.data,
-            None if ctx.target is None or ctx.target is ctx.data else ctx.target,
+            target,
             seed=ctx.options.seed,
             owned=owned,
             compile_from=compile_from,
         )
         sess.user_model = ctx.model
+        sess.reuse_key = None if getattr(ctx, "owned_model", False) else reuse_key(ctx.model, ctx.data, target, ctx.options.seed)
         ctx.probe_session = sess
     for note in sess.notes:
         if note not in ctx.notes:
             ctx.notes.append(note)
     return sess
+
+
+def _adopt_parked(ctx: Any) -> ProbeSession | None:
+    """The parked session, re-pointed at ``ctx``'s model, when it matches; else None."""
+    parked = _PARKED.get("session")
+    if parked is None or getattr(ctx, "owned_model", False):
+        return None
+    target = None if ctx.target is None or ctx.target is ctx.data else ctx.target
+    key = reuse_key(ctx.model, ctx.data, target, ctx.options.seed)
+    if key is None or key != parked.reuse_key:
+        return None
+    _PARKED.pop("session", None)
+    try:
+        parked.adopt(ctx.model, ctx.data, target)
+    except Exception:  # the weights don't fit after all: a fresh copy instead
+        parked._free()
+        return None
+    parked.user_model = ctx.model
+    return parked
 
 
 def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
