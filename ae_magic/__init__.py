@@ -14,8 +14,7 @@ from .api import check, probe
 from .errors import AeMagicError, AeMagicUsageError, UsageError
 from .report import Finding, Report
 from .session import Session
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "AeMagicError",

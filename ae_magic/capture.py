@@ -245,6 +245,9 @@ def explain_cell_error(ctx: Context) -> list[Finding]:
     after = ""
     if ctx.model is not None:
         after = f" The autoencoder `{ctx.model_name}` was built before the error and is diagnosed below."
+    mismatch = _backend_mismatch(ctx)
+    if mismatch is not None:
+        return [_explain_backend_mismatch(ctx, err, mismatch, after)]
     return [
         Finding(
             code="AE100",
@@ -257,6 +260,65 @@ def explain_cell_error(ctx: Context) -> list[Finding]:
             fix="Fix the error above; the full traceback is in the report's `cell_error`.",
         )
     ]
+
+
+def tensorflow_lines(source: str) -> list[int]:
+    """Lines of ``source`` that use TensorFlow: its imports (``tensorflow.keras`` too) and ``tf.`` names other than ``tf.keras``."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = {"tf"}
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "tensorflow":
+                    names.add(alias.asname or "tensorflow")
+                    found.add(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tensorflow":
+            found.add(node.lineno)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names and node.attr != "keras":
+            found.add(node.lineno)
+    return sorted(found)
+
+
+def _backend_mismatch(ctx: Context) -> list[int] | None:
+    """The cell's TensorFlow lines when Keras runs on another backend (None when there is no mismatch)."""
+    backend = kc.keras.backend.backend()
+    if backend == "tensorflow" or not ctx.source:
+        return None
+    lines = tensorflow_lines(ctx.source)
+    return lines or None
+
+
+def _explain_backend_mismatch(ctx: Context, err: CellError, tf_lines: list[int], after: str) -> Finding:
+    backend = kc.keras.backend.backend()
+    line = ctx.cell_line(err.line) if err.line else ctx.cell_line(tf_lines[0])
+    src = ctx.line_text(err.line) if err.line else ctx.line_text(tf_lines[0])
+    shown = ", ".join(str(ctx.cell_line(n)) for n in tf_lines[:6])
+    return Finding(
+        code="AE100",
+        severity="error",
+        title=f"The cell uses TensorFlow, but Keras runs on {backend}",
+        message=(
+            f"The cell raised {err.type}: {err.message.splitlines()[0][:300] if err.message else ''}\n"
+            f"It uses TensorFlow (line{'s' if len(tf_lines) > 1 else ''} {shown}), while Keras runs on the "
+            f"{backend} backend: TensorFlow ops can't take {backend} tensors, and model code written with `tf.` "
+            f"only runs on the TensorFlow backend.{after}"
+        ),
+        line=line,
+        source_line=src,
+        evidence={"exception": err.type, "message": err.message[:2000], "backend": backend,
+                  "tensorflow_lines": [ctx.cell_line(n) for n in tf_lines]},
+        fix=(
+            "# either write the model with keras.ops instead of tf (e.g. tf.reduce_mean -> keras.ops.mean),\n"
+            "# or run this notebook on TensorFlow: set KERAS_BACKEND=tensorflow before Keras is imported"
+        ),
+    )
 
 
 def _explain_disconnect(ctx: Context, err: CellError) -> Finding:

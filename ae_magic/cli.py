@@ -53,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ae-magic`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .backends import BackendMissingError, import_keras
+
+    try:  # once, before any file: a missing backend is one sentence, not a traceback per file
+        import_keras()
+    except BackendMissingError as exc:
+        print(f"ae-magic: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "demo":
         return _demo(args)
     values = options.given(args, options.CLI)

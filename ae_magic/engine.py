@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from . import backends
 from . import checks as _checks
 from .context import Context
 from .errors import AeMagicUsageError, describe
 from .report import Finding, Report
+from .version import __version__
 
 # Families in the order they run; the report's ``coverage`` names them.
 FAMILIES = ("cell", "structure", "data", "gradients", "training", "range_test")
@@ -176,9 +178,17 @@ def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Rep
         notes=list(ctx.notes),
         internal_errors=internal,
         coverage=_coverage(ctx, ran),
+        environment=environment(),
     )
     report.sort()
     return report
+
+
+def environment() -> dict[str, Any]:
+    """The backend, its version and Keras' version, for the report header."""
+    info = backends.name_and_version()
+    return {"backend": info["name"], "backend_version": info["version"], "keras": info["keras"],
+            "ae_magic": __version__, "chosen_by": info["chosen_by"]}
 
 
 def _blockers(findings: list[Finding]) -> list[str]:

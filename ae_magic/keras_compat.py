@@ -1,21 +1,22 @@
 """Every Keras-version specific detail lives here, so the next Keras change
-touches one file. Written against Keras 3 (3.0-3.15) on TensorFlow 2.16+.
+touches one file. Written against Keras 3 (3.0-3.15) on TensorFlow 2.16+,
+JAX and PyTorch; what differs between the backends lives in
+:mod:`ae_magic.backends`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
-
+from . import backends
 from .errors import safe_str
+
+# Picks an installed backend first; a missing one is one sentence (BackendMissingError).
+keras = backends.import_keras()
 
 KERAS_VERSION = keras.__version__
 
@@ -410,26 +411,23 @@ def autobuild_sequential(input_shape: tuple[int, ...]) -> Iterator[list[Any]]:
                 setattr(seq, name, own[name])
 
 
+def to_numpy(value: Any) -> Any:
+    """A backend tensor (or anything array-like) as numpy, on every backend (torch: detached)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
 def input_gradient_max(model: Any, x: Any) -> float | None:
     """Largest |d(r . model(x)) / dx| over the batch, for a fixed random ``r``.
 
     ``None`` when no gradient reaches the input at all (a ``stop_gradient``
-    on every path); ``0.0`` when it arrives as exact zeros. TensorFlow backend.
+    on every path, where the backend can tell); ``0.0`` when it arrives as
+    exact zeros. Runs on the current backend (:mod:`ae_magic.backends`).
     """
-    import numpy as np
-    import tensorflow as tf
-
-    xt = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = model(xt, training=False)
-        ys = list(keras.tree.flatten(y))
-        r = [tf.constant(np.random.default_rng(0).standard_normal(tuple(t.shape)), dtype=t.dtype) for t in ys]
-        s = tf.add_n([tf.reduce_sum(t * w) for t, w in zip(ys, r, strict=True)])
-    grad = tape.gradient(s, xt)
-    if grad is None:
-        return None
-    return float(tf.reduce_max(tf.abs(grad)))
+    return backends.current().input_gradient_max(model, x)
 
 
 # -- copies ---------------------------------------------------------------
@@ -513,9 +511,9 @@ def preserved_random_state() -> Iterator[None]:
     Wraps a whole check (after the user's cell), because more than the
     seeded probes draw random numbers: cloning a model or rebuilding it with
     another latent size creates layers whose initialisers advance Keras'
-    global seed generator. TensorFlow has no public API to read its op-seed
-    counter, so its private ``context._rng`` is saved and put back; where it
-    is missing the user's next unseeded draws are unaffected anyway.
+    global seed generator. The backend's own global state (TensorFlow's op
+    seeds, torch's default generator) is saved and put back by its module in
+    :mod:`ae_magic.backends`.
     """
     import numpy as np
     from keras.src.backend.common import global_state
@@ -530,7 +528,8 @@ def preserved_random_state() -> Iterator[None]:
     if k_gen is not None:
         with contextlib.suppress(Exception):
             k_gen_state = keras.ops.convert_to_numpy(k_gen.state.value).copy()
-    tf_saved = _tf_seed_state()
+    backend = backends.current()
+    backend_saved = backend.rng_state()
     try:
         yield
     finally:
@@ -541,35 +540,7 @@ def preserved_random_state() -> Iterator[None]:
         if k_gen is not None and k_gen_state is not None:
             with contextlib.suppress(Exception):
                 k_gen.state.assign(k_gen_state)
-        _tf_restore_seed_state(tf_saved)
-
-
-def _tf_seed_state() -> Any:
-    """TensorFlow's global seed and op-seed generator (private: TF has no public getter)."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    try:
-        from tensorflow.python.eager import context as tf_context
-
-        c = tf_context.context()
-        rng = getattr(c, "_rng", None)
-        return (c._seed, rng, rng.getstate() if rng is not None else None)
-    except Exception:
-        return None
-
-
-def _tf_restore_seed_state(saved: Any) -> None:
-    if saved is None:
-        return
-    with contextlib.suppress(Exception):
-        from tensorflow.python.eager import context as tf_context
-
-        c = tf_context.context()
-        seed, rng, state = saved
-        c._seed = seed
-        c._rng = rng
-        if rng is not None and state is not None:
-            rng.setstate(state)
+        backend.restore_rng_state(backend_saved)
 
 
 @contextlib.contextmanager

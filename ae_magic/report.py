@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -95,6 +95,8 @@ class Report:
     # "skipped": {family: why it did not run}}. A report whose coverage has
     # skipped families never reads as a clean bill of health.
     coverage: dict[str, Any] = field(default_factory=dict)
+    # Where it ran: {"backend", "backend_version", "keras", "ae_magic", "chosen_by"}.
+    environment: dict[str, Any] = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------
     @property
@@ -139,6 +141,14 @@ class Report:
         """True when every applicable check ran (nothing skipped, no internal error)."""
         return not self.coverage.get("skipped") and not self.internal_errors
 
+    @property
+    def backend_line(self) -> str:
+        """``"Keras 3.15.1 on jax 0.10.2"`` (empty for a report without an environment)."""
+        env = self.environment
+        if not env.get("backend"):
+            return ""
+        return f"Keras {env.get('keras', '?')} on {env['backend']} {env.get('backend_version', '')}".rstrip()
+
     def get(self, code: str) -> Finding | None:
         """The first finding with ``code``, or None."""
         return next((f for f in self.findings if f.code == code), None)
@@ -166,6 +176,7 @@ class Report:
             "notes": list(self.notes),
             "internal_errors": list(self.internal_errors),
             "coverage": jsonable(self.coverage),
+            "environment": jsonable(self.environment),
             "source": self.source,
         }
 
@@ -186,6 +197,7 @@ class Report:
             notes=list(d.get("notes", [])),
             internal_errors=list(d.get("internal_errors", [])),
             coverage=dict(d.get("coverage", {})),
+            environment=dict(d.get("environment", {})),
         )
 
     @classmethod

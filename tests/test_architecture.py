@@ -15,7 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "ae_magic"
 
 # Layers, bottom (0) to top. A module may import its own layer or lower.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "numeric", "catalogue", "options", "datasets"),
+    ("errors", "numeric", "catalogue", "options", "datasets", "version"),
+    ("backends",),
     ("keras_compat", "report"),
     ("context",),
     ("graph",),

@@ -51,7 +51,7 @@ def test_batch_json_one_object_per_file_in_order(files: dict[str, str], capsys: 
     status = main(["check", *order, "--json", "--no-train"])
     objs = _json_lines(capsys.readouterr().out)
     assert [o["file"] for o in objs] == order
-    assert all(o["schema_version"] == "1.1" for o in objs)
+    assert all(o["schema_version"] == "1.2" for o in objs)
     healthy, broken, syntax, nomodel = objs
     # No data: the data checks were skipped, so not "ok" (never a false OK), yet no finding.
     assert healthy["findings"] == [] and healthy["model"]["variable"] == "autoencoder"

@@ -149,6 +149,11 @@ def _draws() -> tuple[float, ...]:
 
         # TF's op-seed counter has no public getter; the check must still leave it where it was.
         draws.append(float(tf.random.uniform(())))
+    if keras.backend.backend() == "torch":
+        import torch
+
+        # torch's default generator is global state the user's own torch code draws from.
+        draws.append(float(torch.rand(())))
     return tuple(draws)
 
 

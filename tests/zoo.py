@@ -17,6 +17,8 @@ catalogue's seed column the comment by the cell says why.
 
 from __future__ import annotations
 
+import re
+
 # Data snippets shared by several cells (kept as text so every cell stays
 # self-contained and runs in a fresh namespace).
 
@@ -1416,3 +1418,49 @@ FAULTY_PROBE_CODES["002_prose_pixels_0_255"] = {"AE303", "AE404"}
 FAULTY_PROBE_CODES["004_prose_linear_bce"] = {"AE405"}
 FAULTY_PROBE_CODES["004_ex1_small_capacity"] = set()
 FAULTY_PROBE_CODES["003_prose_latent_too_wide"] = set()
+
+
+# -- other backends --------------------------------------------------------
+# The seed articles write `from tensorflow import keras` and `tf.keras.X`. On
+# JAX or PyTorch a user ports that to plain Keras 3 first (TensorFlow isn't
+# even installed there); ``port`` does the same mechanical edit. A cell that
+# still calls TensorFlow itself afterwards (tf.constant, tf.GradientTape)
+# stays as written: it is in ``TF_ONLY`` and gets the backend-mismatch AE100.
+_PORTS = [
+    (re.compile(r"^import tensorflow as tf\s*$", re.M), "import keras"),
+    (re.compile(r"^from tensorflow import keras\s*$", re.M), "import keras"),
+    (re.compile(r"\bfrom tensorflow\.keras\b"), "from keras"),
+    (re.compile(r"\btf\.keras\.backend\.constant\("), "keras.ops.convert_to_tensor("),
+    (re.compile(r"\btf\.keras\."), "keras."),
+    (re.compile(r"\btf\.random\.set_seed\("), "keras.utils.set_random_seed("),
+]
+_TF_USE = re.compile(r"\btf\.|\btensorflow\b")
+
+
+def port(src: str) -> str:
+    """``src`` with its TensorFlow-only imports and ``tf.keras`` names written as Keras 3."""
+    for pattern, repl in _PORTS:
+        src = pattern.sub(repl, src)
+    return src
+
+
+def _port_all(backend: str) -> set[str]:
+    """Port every cell for ``backend``; the names of the cells that stay TensorFlow-only."""
+    tf_only: set[str] = set()
+    if backend == "tensorflow":
+        return tf_only
+    for table in (HEALTHY,):
+        for name, src in list(table.items()):
+            table[name] = port(src)
+    for table in (FAULTY, CATALOGUE):
+        for name, (src, kwargs, codes) in list(table.items()):
+            ported = port(src)
+            if _TF_USE.search(ported):
+                tf_only.add(name)
+                continue
+            table[name] = (ported, kwargs, codes)
+    return tf_only
+
+
+BACKEND = __import__("ae_magic.keras_compat", fromlist=["keras"]).keras.backend.backend()
+TF_ONLY = _port_all(BACKEND)

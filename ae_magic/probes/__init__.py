@@ -32,8 +32,8 @@ The modules, one responsibility each:
 * :mod:`.reference`: the baselines (mean, zero, PCA) and error helpers;
 * :mod:`.traces`: per-layer measurements, the range test's suggestion and
   progress events;
-* :mod:`.backend`: picks the backend module for ``keras.backend.backend()``
-  (:mod:`.backend_tensorflow`: the only module that imports TensorFlow).
+* :mod:`ae_magic.backends` (below this package): the training step, forward
+  pass and gradients for the backend Keras runs on, one module a backend.
 """
 
 from __future__ import annotations

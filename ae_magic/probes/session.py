@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
-from . import backend
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .reference import baselines, mse, spread
 from .sizes import (
@@ -206,7 +206,7 @@ class ProbeSession:
         for var, val in zip(self.model.variables, self.initial[0], strict=True):
             if var is v:
                 return val
-        return np.asarray(v.numpy())
+        return kc.to_numpy(v.value)
 
     # -- the compiled step and the data --------------------------------------
     @property
@@ -247,7 +247,7 @@ class ProbeSession:
             value = self.loss_fn(y, pred)
         except Exception as exc:
             raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
-        return float(np.mean(np.asarray(value, dtype=np.float64)))
+        return float(np.mean(kc.to_numpy(value).astype(np.float64)))
 
     def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
         """Dead/saturated shares per layer from one eager forward pass."""

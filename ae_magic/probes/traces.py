@@ -57,13 +57,13 @@ def layer_order(model: Any, layers: list[Any], sample: np.ndarray) -> tuple[list
     called = [wanted[i] for i in seen]
     rest = [layer for layer in layers if id(layer) not in seen]
     output_layers: set[str] = set()
-    out_flat = [np.asarray(o) for o in keras.tree.flatten(outputs)]
+    out_flat = [kc.to_numpy(o) for o in keras.tree.flatten(outputs)]
     # The layers that produce the model's output (and the width-preserving
     # layers right before it) are judged apart: a sigmoid output that
     # saturates toward 0/1 targets is doing its job.
     for layer in reversed(called):
         outs = seen[id(layer)]
-        val = np.asarray(outs[-1]) if not isinstance(outs[-1], (list, tuple)) else None
+        val = kc.to_numpy(outs[-1]) if not isinstance(outs[-1], (list, tuple)) else None
         if val is not None and any(val.shape == o.shape and np.array_equal(val, o) for o in out_flat):
             output_layers.add(layer.name)
         else:
@@ -126,7 +126,7 @@ def layer_activations(model: Any, layers: list[Any], x: np.ndarray) -> dict[str,
         if not outs or isinstance(outs[0], (list, tuple, dict)):
             continue
         try:
-            arr = np.asarray(outs[0])
+            arr = kc.to_numpy(outs[0])
         except Exception:
             continue
         stats[layer.name] = activation_stats(layer, arr)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .. import keras_compat as kc
+from ..backends import Backend
 from ..errors import ModelError, ProbeError, describe
-from .backend import Backend
 from .sizes import FALLBACK_LR
 
 keras = kc.keras

@@ -75,6 +75,8 @@ def header_html(report: Report) -> str:
     if d.get("name") or d.get("shape"):
         shape = "×".join(str(s) for s in d.get("shape") or [])
         what.append(f"data <code>{esc(d.get('name') or 'array')}</code> {esc(shape)}")
+    if report.backend_line:
+        what.append(esc(report.backend_line))
     sub = " · ".join(what)
     return (
         f'<div class="ae-header" style="display:flex;flex-wrap:wrap;align-items:center;gap:10px;'

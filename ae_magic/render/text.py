@@ -87,6 +87,8 @@ def render_text(report: Report, color: bool = False) -> str:
     lines = [verdict_line(report)]
     if report.label:
         lines[0] += f"  [{printable(report.label)}]"
+    if report.backend_line:
+        lines.append(f"  {printable(report.backend_line)}")
     for f in report.findings:
         severity = printable(f.severity)
         sev = severity.upper()

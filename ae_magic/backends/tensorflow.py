@@ -1,7 +1,7 @@
-"""The probes' TensorFlow backend: gradient tape, ``tf.function``, TF dtypes.
+"""The TensorFlow backend: gradient tape, ``tf.function``, TF dtypes and seeds.
 
-The only module of the probes that imports TensorFlow (see
-:mod:`ae_magic.probes.backend` for the interface).
+The only module of ae_magic that imports TensorFlow (see
+:mod:`ae_magic.backends` for the interface).
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..errors import ModelError, describe
+from ..errors import ModelError
+from . import call_loss, call_model, probe_seed_values
 
 NAME = "tensorflow"
+
+
+def version() -> str:
+    """TensorFlow's version."""
+    return str(tf.__version__)
 
 
 def input_dtype(a: np.ndarray) -> Any:
@@ -32,22 +38,6 @@ def loss_and_gradients(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y
         if extra:
             loss = loss + tf.add_n([tf.cast(t, tf.float32) for t in extra])
     return loss, tape.gradient(loss, variables)
-
-
-def call_model(model: Any, x: Any, *, training: bool) -> Any:
-    """``model(x)``; what the user's model raises is the model's fault (ModelError), not ours."""
-    try:
-        return model(x, training=training)
-    except Exception as exc:
-        raise ModelError(f"calling the model raises {describe(exc)}; model.fit fails the same way") from exc
-
-
-def call_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any) -> Any:
-    """``loss_fn(y, pred)``; what the compiled loss raises is the model's fault (ModelError)."""
-    try:
-        return loss_fn(y, pred)
-    except Exception as exc:
-        raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
 
 
 def _dense(g: Any) -> Any:
@@ -176,3 +166,46 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
             raise ModelError(f"the model's forward pass fails ({type(exc).__name__}: {exc.message.splitlines()[0][:300]})") from exc
 
     return forward
+
+
+def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
+    """Largest ``|d(r . model(x)) / dx|``; ``None`` when the tape finds no path to the input."""
+    xt = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        ys = [tf.cast(t, tf.float32) for t in tf.nest.flatten(model(xt, training=False))]
+        rs = probe_seed_values([tuple(t.shape) for t in ys])
+        s = tf.add_n([tf.reduce_sum(t * r) for t, r in zip(ys, rs, strict=True)])
+    grad = tape.gradient(s, xt)
+    return None if grad is None else float(tf.reduce_max(tf.abs(grad)))
+
+
+def rng_state() -> Any:
+    """TensorFlow's global seed and op-seed generator.
+
+    TF has no public getter, so the private ``context._rng`` is saved; where
+    it is missing the user's next unseeded draws are unaffected anyway.
+    """
+    try:
+        from tensorflow.python.eager import context as tf_context
+
+        c = tf_context.context()
+        rng = getattr(c, "_rng", None)
+        return (c._seed, rng, rng.getstate() if rng is not None else None)
+    except Exception:
+        return None
+
+
+def restore_rng_state(state: Any) -> None:
+    """Put back what :func:`rng_state` returned."""
+    if state is None:
+        return
+    with contextlib.suppress(Exception):
+        from tensorflow.python.eager import context as tf_context
+
+        c = tf_context.context()
+        seed, rng, inner = state
+        c._seed = seed
+        c._rng = rng
+        if rng is not None and inner is not None:
+            rng.setstate(inner)

@@ -1,0 +1,180 @@
+"""The JAX backend: ``stateless_call``, ``jax.value_and_grad`` and ``jax.jit``.
+
+JAX has no mutable variables inside a traced function, so the step works on
+the values of the model's and the optimizer's variables (Keras'
+``stateless_call`` / ``stateless_apply``, as Keras' own JAX trainer does)
+and writes them back into the Keras variables after each call. JAX has no
+global random generator: Keras' own seed state is saved by
+:func:`ae_magic.keras_compat.preserved_random_state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ModelError
+from . import call_loss, call_model, probe_seed_values
+
+NAME = "jax"
+
+
+def version() -> str:
+    """JAX's version."""
+    return str(jax.__version__)
+
+
+def _values(variables: Sequence[Any]) -> list[Any]:
+    return [v.value for v in variables]
+
+
+def _mean_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any, added: Sequence[Any]) -> Any:
+    loss = jnp.mean(jnp.asarray(call_loss(loss_fn, y, pred), dtype=jnp.float32))
+    for term in added:
+        loss = loss + jnp.asarray(term, dtype=jnp.float32)
+    return loss
+
+
+class _Step:
+    """``run(xs, ys, lrs)`` over a jitted single step (see :func:`compile_train_step`)."""
+
+    def __init__(self, model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, variables: Sequence[Any], lr_var: Any) -> None:
+        self._model = model
+        self._trainable = list(model.trainable_variables)
+        self._non_trainable = list(model.non_trainable_variables)
+        position = {id(v): i for i, v in enumerate(self._trainable)}
+        missing = [v for v in variables if id(v) not in position]
+        if missing:
+            raise ModelError(f"{len(missing)} of the variables to train are not the model's trainable variables")
+        self._selected = [position[id(v)] for v in variables]
+        if not optimizer.built:
+            optimizer.build(self._trainable)
+        self._optimizer = optimizer
+        self._opt_vars = list(optimizer.variables)
+        self._lr_index = next((i for i, v in enumerate(self._opt_vars) if v is lr_var), None)
+        if self._lr_index is None:
+            raise ModelError("the optimizer's learning rate is not one of its variables")
+        self._traces = 0
+        self._jitted: Any = jax.jit(self._one)
+
+    def _one(self, tvals: list[Any], ntvals: list[Any], ovals: list[Any], xb: Any, yb: Any, lr: Any) -> tuple[Any, ...]:
+        self._traces += 1  # runs only while jax traces
+
+        def loss_of(tv: list[Any], ntv: list[Any]) -> tuple[Any, list[Any]]:
+            try:
+                pred, new_ntv, added = self._model.stateless_call(tv, ntv, xb, training=True, return_losses=True)
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise ModelError(f"calling the model raises {type(exc).__name__}: {str(exc)[:300]}; model.fit fails the same way") from exc
+            return _mean_loss(self._loss_fn, yb, pred, added), new_ntv
+
+        (loss, new_ntvals), grads = jax.value_and_grad(loss_of, has_aux=True)(tvals, ntvals)
+        ovals = list(ovals)
+        ovals[self._lr_index] = jnp.asarray(lr, dtype=ovals[self._lr_index].dtype)
+        new_tvals, new_ovals = self._optimizer.stateless_apply(ovals, grads, tvals)
+        norms = [jnp.linalg.norm(jnp.ravel(grads[i]).astype(jnp.float32)) for i in self._selected]
+        stacked = jnp.stack(norms) if norms else jnp.zeros((0,), jnp.float32)
+        return loss, stacked, new_tvals, new_ntvals, new_ovals
+
+    _loss_fn: Callable[[Any, Any], Any]
+
+    def __call__(self, xs: Any, ys: Any, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._jitted is None:
+            raise ModelError("the training step was disposed of")
+        tvals, ntvals, ovals = _values(self._trainable), _values(self._non_trainable), _values(self._opt_vars)
+        losses, norms = [], []
+        try:
+            for i in range(int(xs.shape[0])):
+                loss, nv, tvals, ntvals, ovals = self._jitted(tvals, ntvals, ovals, xs[i], ys[i], jnp.float32(lrs[i]))
+                losses.append(loss)
+                norms.append(nv)
+        except ModelError:
+            raise
+        except (TypeError, ValueError) as exc:  # raised while tracing the user's model or loss
+            raise ModelError(f"a training step fails ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from exc
+        finally:
+            # Keras variables hold the state between calls, as after fit.
+            for group, vals in ((self._trainable, tvals), (self._non_trainable, ntvals), (self._opt_vars, ovals)):
+                for var, val in zip(group, vals, strict=True):
+                    var.assign(val)
+        n = len(self._selected)
+        return (np.asarray(jnp.stack(losses)) if losses else np.zeros((0,), np.float32),
+                np.asarray(jnp.stack(norms)) if norms else np.zeros((0, n), np.float32))
+
+    @property
+    def tracing_count(self) -> int:
+        return self._traces
+
+    def dispose(self) -> None:
+        """Drop the jitted function and its compiled executables."""
+        if self._jitted is not None:
+            self._jitted.clear_cache()
+        self._jitted = None
+
+
+def compile_train_step(
+    model: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    optimizer: Any,
+    variables: Sequence[Any],
+    lr_var: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> _Step:
+    """A jitted train step on the variables' values, looped ``k`` times per call.
+
+    The learning rate is an argument of the jitted function (written into the
+    optimizer's learning-rate value before each step), so changing it never
+    re-traces. JAX gives zeros, not ``None``, for a variable the loss does not
+    reach: its norm is 0.0.
+    """
+    step = _Step(model, loss_fn, optimizer, variables, lr_var)
+    step._loss_fn = loss_fn
+    return step
+
+
+def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Jitted inference on the model's current variable values."""
+
+    def run(tvals: list[Any], ntvals: list[Any], xb: Any) -> Any:
+        out, _ = model.stateless_call(tvals, ntvals, xb, training=False)
+        return out
+
+    jitted = jax.jit(run)
+
+    def forward(xb: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(jitted(_values(model.trainable_variables), _values(model.non_trainable_variables), xb))
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"the model's forward pass fails ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from exc
+
+    return forward
+
+
+def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
+    """Largest ``|d(r . model(x)) / dx|`` (JAX returns zeros, never ``None``, for a cut path)."""
+    xt = jnp.asarray(np.asarray(x, dtype="float32"))
+    tvals, ntvals = _values(model.trainable_variables), _values(model.non_trainable_variables)
+    shapes = [tuple(t.shape) for t in jax.tree_util.tree_leaves(call_model(model, xt, training=False))]
+    rs = [jnp.asarray(r) for r in probe_seed_values(shapes)]
+
+    def weighted(xi: Any) -> Any:
+        out, _ = model.stateless_call(tvals, ntvals, xi, training=False)
+        leaves = jax.tree_util.tree_leaves(out)
+        return sum(jnp.sum(jnp.asarray(t, jnp.float32) * r) for t, r in zip(leaves, rs, strict=True))
+
+    return float(jnp.max(jnp.abs(jax.grad(weighted)(xt))))
+
+
+def rng_state() -> Any:
+    """JAX has no global random state."""
+    return None
+
+
+def restore_rng_state(state: Any) -> None:
+    """Nothing to restore (see :func:`rng_state`)."""

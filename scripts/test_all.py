@@ -1,0 +1,118 @@
+"""Run every test on every Keras backend, each in its own virtual environment.
+
+    python3 scripts/test_all.py                 # TensorFlow, then JAX, then PyTorch
+    python3 scripts/test_all.py --only jax      # one backend
+    python3 scripts/test_all.py --only jax --only torch
+
+Needs only Python (3.11+): it makes ``.venv`` (TensorFlow: every test,
+the notebooks and the real-browser test), ``.venv-jax`` and ``.venv-torch``
+(the engine, probe, zoo and backend tests: ``BACKEND_SUITE``), installing
+into each only what its run needs, so the JAX and torch runs also prove that
+ae_magic works without TensorFlow installed. Prints install and run times
+per backend; exits non-zero when any run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The tests that run on every backend: the engine, the probes, the zoo, the
+# CLI and demo, and the cross-backend agreement. The notebooks, the kernel
+# and browser tests, lint and the fuzzer run once, on TensorFlow.
+BACKEND_SUITE = [
+    "tests/test_backends.py",
+    "tests/test_session.py",
+    "tests/test_probes.py",
+    "tests/test_healthy.py",
+    "tests/test_seeds.py",
+    "tests/test_seed_probes.py",
+    "tests/test_copy_safety.py",
+    "tests/test_no_forward.py",
+    "tests/test_bad_input.py",
+    "tests/test_cli.py",
+    "tests/test_demo.py",
+    "tests/test_report.py",
+]
+
+# torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.
+TORCH = os.environ.get("AE_MAGIC_TORCH", "torch==2.13.0")
+
+RUNS = {
+    # backend: (venv, pip install arguments, pytest arguments)
+    "tensorflow": (".venv", ["-e", ".[tensorflow,test,browser]"], ["--nbval-lax", "tests", "notebooks"]),
+    "jax": (".venv-jax", ["-e", ".[jax,test]"], BACKEND_SUITE),
+    "torch": (".venv-torch", [TORCH, "-e", ".[torch,test]"], BACKEND_SUITE),
+}
+
+
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> int:
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def run_backend(name: str) -> tuple[int, float, float]:
+    """Make the venv, install, run pytest: ``(exit status, install s, test s)``."""
+    venv, install, tests = RUNS[name]
+    py = ROOT / venv / "bin" / "python"
+    t0 = time.monotonic()
+    if not py.exists() and _run([sys.executable, "-m", "venv", venv]) != 0:
+        return 1, time.monotonic() - t0, 0.0
+    if _run([str(py), "-m", "pip", "install", "-q", *install]) != 0:
+        return 1, time.monotonic() - t0, 0.0
+    t1 = time.monotonic()
+    env = {**os.environ, "KERAS_BACKEND": name, "AE_MAGIC_ISOLATED": "1"}
+    junit = ROOT / "test-artifacts" / f"junit-{name}.xml"
+    junit.unlink(missing_ok=True)
+    rc = _run([str(py), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests], env=env)
+    return rc, t1 - t0, time.monotonic() - t1
+
+
+def counts(name: str) -> dict[str, int]:
+    """Tests, failures, errors and skips of one backend's run, from its JUnit file."""
+    path = ROOT / "test-artifacts" / f"junit-{name}.xml"
+    out = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return out
+    for suite in [root] if root.tag == "testsuite" else list(root):
+        for key in out:
+            out[key] += int(suite.get(key, 0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen backends in turn; non-zero if any failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(RUNS), help="run only this backend (repeatable)")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(RUNS)
+    results = {}
+    for name in chosen:
+        print(f"\n=== {name} ===", flush=True)
+        results[name] = run_backend(name)
+    print("\n=== summary ===")
+    total = {"passed": 0, "failed": 0, "skipped": 0}
+    for name, (rc, inst, test) in results.items():
+        c = counts(name)
+        failed = c["failures"] + c["errors"]
+        total["passed"] += c["tests"] - failed - c["skipped"]
+        total["failed"] += failed + (1 if rc != 0 and not failed else 0)
+        total["skipped"] += c["skipped"]
+        print(f"{name:<11} {'ok' if rc == 0 else f'FAILED (exit {rc})':<16} {c['tests']:5d} tests   "
+              f"install {inst:6.0f} s   tests {test:6.0f} s")
+    # One closing line for all backends together.
+    print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+    return 0 if all(rc == 0 for rc, _, _ in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
