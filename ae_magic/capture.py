@@ -268,7 +268,7 @@ def tensorflow_lines(source: str) -> list[int]:
 
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except Exception:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError: not a TF question
         return []
     names = {"tf"}
     found: set[int] = set()

@@ -33,6 +33,9 @@ _UNBUILT_PATTERNS = (
     re.compile(r"has no defined inputs yet"),
     re.compile(r"has no defined outputs yet"),
     re.compile(r"This model has not yet been built"),
+    # PyTorch backend: layers are torch Modules, whose __getattr__ replaces
+    # the property's own AttributeError with this one.
+    re.compile(r"'Sequential' object has no attribute '(input|output|inputs|outputs)'"),
 )
 
 SATURATING_ACTIVATIONS = {"sigmoid", "tanh", "hard_sigmoid", "softsign", "softmax", "hard_tanh", "hard_silu_never"}

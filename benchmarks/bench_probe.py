@@ -3,6 +3,8 @@
 Run by hand (not part of the test suite)::
 
     .venv/bin/python benchmarks/bench_probe.py [--repeats 5] [--samples 2000]
+    KERAS_BACKEND=jax .venv-jax/bin/python benchmarks/bench_probe.py      # on JAX
+    KERAS_BACKEND=torch .venv-torch/bin/python benchmarks/bench_probe.py  # on PyTorch
 
 The model is the dense 784-128-32-128-784 autoencoder of the Keras blog on
 2,000 bundled MNIST digits. Each repeat builds a fresh model for every
@@ -63,10 +65,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     args = parser.parse_args()
 
-    import keras
-
     import ae_magic
     from ae_magic import datasets
+    from ae_magic.keras_compat import keras
     from ae_magic.probes.sizes import DEFAULT_EPOCHS
 
     x = datasets.load_mnist(flatten=True)[: args.samples].astype("float32")
@@ -106,7 +107,7 @@ def main() -> None:
             cpu[name].append(time.process_time() - c)
 
     print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"keras {keras.__version__}; data {x.shape}; epochs {epochs}; batch 32; repeats {args.repeats}")
+    print(f"keras {keras.__version__} on {keras.backend.backend()}; data {x.shape}; epochs {epochs}; batch 32; repeats {args.repeats}")
     print(f"{'contender':<14}{'wall s':>8}{'wall ratio':>12}{'cpu s':>8}{'cpu ratio':>11}")
     for name in names:
         wall = statistics.median(t / f for t, f in zip(times[name], times["fit"], strict=True))

@@ -8,3 +8,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, os.path.dirname(__file__))
+
+# Choose Keras' backend the way ae_magic does (KERAS_BACKEND, else an
+# installed one) before any test module runs its own `import keras`.
+from ae_magic.backends import import_keras  # noqa: E402
+
+import_keras()

@@ -147,7 +147,10 @@ autoencoder.compile(optimizer="adam", loss="mse")
     # seed 004: a learning rate far too low.
     "lr_too_low": (_dense("keras.optimizers.SGD(learning_rate=1e-5)"), {}, {"AE402"}),
     # seed 004 ex.2: an unstable optimizer setting; the loss zig-zags.
-    "oscillating": (_deep("keras.optimizers.RMSprop(learning_rate=0.01)"), {}, {"AE403"}),
+    # RMSprop(0.01) sits at AE403's bar on some initial draws (PyTorch's seed
+    # 2: rises 0.23 of the decrease, the bar is 0.3); 0.02 zig-zags clearly
+    # on every backend and seed.
+    "oscillating": (_deep("keras.optimizers.RMSprop(learning_rate=0.02)"), {}, {"AE403"}),
     # seed 001 ex.3 / 004: a softmax output on a multi-unit reconstruction
     # (its outputs sum to 1): it plateaus far worse than predicting the mean.
     "softmax_output": (_dense("keras.optimizers.Adam(1e-3)", out_act="softmax"), {}, {"AE405"}),
@@ -304,9 +307,11 @@ def test_rerun_with_new_lr_does_not_retrace() -> None:
     session, _ = _session(HEALTHY["dense"], range_test=True)
     report = session.run()
     sess = session._variants[None][1]
-    assert sess.tracing_count == 1
+    traced = sess.tracing_count
+    # TensorFlow: one trace for every probe; JAX: one per batch shape; torch: eager.
+    assert traced == 1 or (keras.backend.backend() == "jax" and traced <= 3)
     again = session.rerun(lr=0.01, epochs=1)
-    assert session._variants[None][1] is sess and sess.tracing_count == 1
+    assert session._variants[None][1] is sess and sess.tracing_count == traced
     assert again.traces["training"]["lr"] == pytest.approx(0.01)
     assert again.label == "lr=0.01, epochs=1"
     assert again.params["lr"] == pytest.approx(0.01) and again.params["epochs"] == 1
@@ -433,9 +438,11 @@ def test_a_closed_checks_copy_is_reused_with_the_same_numbers() -> None:
     probe_session._PARKED.clear()
     first = ae_magic.check(None, namespace=ns, model="autoencoder", data="x", epochs=1, subset=128)
     parked = probe_session._PARKED.get("session")
-    assert parked is not None and parked.tracing_count == 1
+    assert parked is not None
+    traced = parked.tracing_count
+    assert traced == 1 or (keras.backend.backend() == "jax" and traced <= 3)
     again = ae_magic.check(None, namespace=ns, model="autoencoder", data="x", epochs=1, subset=128)
-    assert probe_session._PARKED.get("session") is parked and parked.tracing_count == 1
+    assert probe_session._PARKED.get("session") is parked and parked.tracing_count == traced
     assert first.traces["training"]["loss"] == again.traces["training"]["loss"]
     assert first.traces["training"]["val_loss"] == again.traces["training"]["val_loss"]
     assert first.codes == again.codes

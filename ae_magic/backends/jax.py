@@ -32,6 +32,19 @@ def _values(variables: Sequence[Any]) -> list[Any]:
     return [v.value for v in variables]
 
 
+def _training_kwargs(model: Any, training: bool) -> dict[str, bool]:
+    """``{"training": ...}`` only for a ``call`` that takes it (``stateless_call`` passes kwargs through)."""
+    takes = getattr(model, "_call_has_training_arg", None)
+    if takes is None:
+        import inspect
+
+        try:
+            takes = "training" in inspect.signature(model.call).parameters
+        except (TypeError, ValueError):
+            takes = True
+    return {"training": training} if takes else {}
+
+
 def _mean_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any, added: Sequence[Any]) -> Any:
     loss = jnp.mean(jnp.asarray(call_loss(loss_fn, y, pred), dtype=jnp.float32))
     for term in added:
@@ -43,7 +56,7 @@ class _Step:
     """``run(xs, ys, lrs)`` over a jitted single step (see :func:`compile_train_step`)."""
 
     def __init__(self, model: Any, loss_fn: Callable[[Any, Any], Any], optimizer: Any, variables: Sequence[Any], lr_var: Any) -> None:
-        self._model = model
+        self._model, self._loss_fn = model, loss_fn
         self._trainable = list(model.trainable_variables)
         self._non_trainable = list(model.non_trainable_variables)
         position = {id(v): i for i, v in enumerate(self._trainable)}
@@ -60,28 +73,56 @@ class _Step:
             raise ModelError("the optimizer's learning rate is not one of its variables")
         self._traces = 0
         self._jitted: Any = jax.jit(self._one)
+        # Trainable positions whose gradient is structurally zero (see _cut_off).
+        self._cut: set[int] | None = None
+
+    def _loss_of(self, tv: list[Any], ntv: list[Any], xb: Any, yb: Any) -> tuple[Any, list[Any]]:
+        try:
+            pred, new_ntv, added = self._model.stateless_call(
+                tv, ntv, xb, return_losses=True, **_training_kwargs(self._model, True))
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"calling the model raises {type(exc).__name__}: {str(exc)[:300]}; model.fit fails the same way") from exc
+        return _mean_loss(self._loss_fn, yb, pred, added), new_ntv
+
+    def _cut_off(self, tvals: list[Any], ntvals: list[Any], xb: Any, yb: Any) -> set[int]:
+        """Trainable positions the loss does not reach: JAX's ``None`` gradient.
+
+        ``jax.grad`` returns zeros for a variable the loss never reads (or
+        reads only through ``stop_gradient``). Such a gradient depends on no
+        input of the gradient's jaxpr; dead-code elimination tells which.
+        """
+        try:
+            from jax._src.interpreters import partial_eval as pe  # no public API gives per-output dependence
+
+            def grads_of(tv: list[Any], ntv: list[Any], xb: Any, yb: Any) -> list[Any]:
+                return jax.grad(lambda t: self._loss_of(t, ntv, xb, yb)[0])(tv)
+
+            jaxpr = jax.make_jaxpr(grads_of)(tvals, ntvals, xb, yb).jaxpr
+            cut = set()
+            n_out = len(jaxpr.outvars)
+            for j in range(n_out):
+                _, used = pe.dce_jaxpr(jaxpr, [k == j for k in range(n_out)])
+                if not any(used):
+                    cut.add(j)
+            return cut if n_out == len(self._trainable) else set()
+        except ModelError:
+            raise
+        except Exception:  # an older or newer JAX without this internal: report zeros as zeros
+            return set()
 
     def _one(self, tvals: list[Any], ntvals: list[Any], ovals: list[Any], xb: Any, yb: Any, lr: Any) -> tuple[Any, ...]:
         self._traces += 1  # runs only while jax traces
-
-        def loss_of(tv: list[Any], ntv: list[Any]) -> tuple[Any, list[Any]]:
-            try:
-                pred, new_ntv, added = self._model.stateless_call(tv, ntv, xb, training=True, return_losses=True)
-            except ModelError:
-                raise
-            except Exception as exc:
-                raise ModelError(f"calling the model raises {type(exc).__name__}: {str(exc)[:300]}; model.fit fails the same way") from exc
-            return _mean_loss(self._loss_fn, yb, pred, added), new_ntv
-
-        (loss, new_ntvals), grads = jax.value_and_grad(loss_of, has_aux=True)(tvals, ntvals)
+        (loss, new_ntvals), grads = jax.value_and_grad(self._loss_of, has_aux=True)(tvals, ntvals, xb, yb)
         ovals = list(ovals)
         ovals[self._lr_index] = jnp.asarray(lr, dtype=ovals[self._lr_index].dtype)
         new_tvals, new_ovals = self._optimizer.stateless_apply(ovals, grads, tvals)
-        norms = [jnp.linalg.norm(jnp.ravel(grads[i]).astype(jnp.float32)) for i in self._selected]
+        cut = self._cut or set()
+        norms = [jnp.float32(-1.0) if i in cut else jnp.linalg.norm(jnp.ravel(grads[i]).astype(jnp.float32))
+                 for i in self._selected]
         stacked = jnp.stack(norms) if norms else jnp.zeros((0,), jnp.float32)
         return loss, stacked, new_tvals, new_ntvals, new_ovals
-
-    _loss_fn: Callable[[Any, Any], Any]
 
     def __call__(self, xs: Any, ys: Any, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._jitted is None:
@@ -89,6 +130,8 @@ class _Step:
         tvals, ntvals, ovals = _values(self._trainable), _values(self._non_trainable), _values(self._opt_vars)
         losses, norms = [], []
         try:
+            if self._cut is None and int(xs.shape[0]):
+                self._cut = self._cut_off(tvals, ntvals, xs[0], ys[0])
             for i in range(int(xs.shape[0])):
                 loss, nv, tvals, ntvals, ovals = self._jitted(tvals, ntvals, ovals, xs[i], ys[i], jnp.float32(lrs[i]))
                 losses.append(loss)
@@ -130,19 +173,18 @@ def compile_train_step(
 
     The learning rate is an argument of the jitted function (written into the
     optimizer's learning-rate value before each step), so changing it never
-    re-traces. JAX gives zeros, not ``None``, for a variable the loss does not
-    reach: its norm is 0.0.
+    re-traces; each new batch shape traces once. JAX gives zeros, not
+    ``None``, for a variable the loss does not reach; those are found from the
+    gradient's jaxpr and reported as -1, like the other backends' ``None``.
     """
-    step = _Step(model, loss_fn, optimizer, variables, lr_var)
-    step._loss_fn = loss_fn
-    return step
+    return _Step(model, loss_fn, optimizer, variables, lr_var)
 
 
 def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Jitted inference on the model's current variable values."""
 
     def run(tvals: list[Any], ntvals: list[Any], xb: Any) -> Any:
-        out, _ = model.stateless_call(tvals, ntvals, xb, training=False)
+        out, _ = model.stateless_call(tvals, ntvals, xb, **_training_kwargs(model, False))
         return out
 
     jitted = jax.jit(run)
@@ -164,7 +206,7 @@ def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
     rs = [jnp.asarray(r) for r in probe_seed_values(shapes)]
 
     def weighted(xi: Any) -> Any:
-        out, _ = model.stateless_call(tvals, ntvals, xi, training=False)
+        out, _ = model.stateless_call(tvals, ntvals, xi, **_training_kwargs(model, False))
         leaves = jax.tree_util.tree_leaves(out)
         return sum(jnp.sum(jnp.asarray(t, jnp.float32) * r) for t, r in zip(leaves, rs, strict=True))
 

@@ -142,9 +142,19 @@ def _diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
     if not math.isfinite(start) or start <= 0:
         return []
     final = float(curve[-1]) if len(curve) else start
-    peak = float(np.nanmax(np.concatenate([losses, curve]))) if len(losses) else start
+    # Each curve against its own start: the training steps' loss is the
+    # backend's (TensorFlow computes a sigmoid+BCE loss from the logits, far
+    # above the clipped validation loss when the outputs saturate), so a
+    # training loss is never compared with a validation one.
+    val_peak = float(np.nanmax(curve)) if len(curve) and not np.all(np.isnan(curve)) else start
+    train_start = float(losses[0]) if len(losses) and math.isfinite(losses[0]) and losses[0] > 0 else None
+    train_peak = float(np.nanmax(losses)) if len(losses) and not np.all(np.isnan(losses)) else None
     ends_above = math.isfinite(final) and final > DIVERGE_END * start
-    spiked = math.isfinite(peak) and peak > DIVERGE_SPIKE * start
+    spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start
+    spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
+                    and train_peak > DIVERGE_SPIKE * train_start)
+    spiked = spiked_val or spiked_train
+    peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
     if not (nonfinite or ends_above or spiked):
         return []
     lr = tr["lr"]
@@ -152,7 +162,7 @@ def _diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
         bad = int(np.argmax(~np.isfinite(losses))) if not np.all(np.isfinite(losses)) else len(losses)
         what = f"the loss became NaN/Inf at step {bad} of {tr['steps_per_epoch'] * max(tr['epochs'], 1)}"
     elif spiked:
-        what = f"the loss blew up to {peak:.3g} from {start:.3g}"
+        what = f"the loss blew up to {peak:.3g} from {peak_from:.3g}"
     else:
         what = f"the validation loss ended at {final:.3g}, above where it started ({start:.3g})"
     advice = (
