@@ -192,6 +192,29 @@ def test_a_missing_backend_is_one_sentence_naming_the_extra(tmp_path: Path) -> N
     assert f'pip install "ae-magic[{missing}]"' in err
 
 
+def test_a_missing_backend_in_the_magics_and_the_api_is_a_usage_error() -> None:
+    missing = next((n for n, p in backends.PACKAGES.items() if importlib.util.find_spec(p) is None), None)
+    if missing is None:
+        pytest.skip("every backend is installed here")
+    code = (
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython()\n"
+        "ip.run_line_magic('load_ext', 'ae_magic')\n"
+        "r = ip.run_cell('%%ae_check\\nx = 1\\n')\n"
+        "print('MAGIC', type(r.error_in_exec).__name__)\n"
+        "import ae_magic\n"
+        "try:\n"
+        "    ae_magic.check('x = 1')\n"
+        "except ae_magic.UsageError as exc:\n"
+        "    print('API', exc)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": missing}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    text = out.stdout + out.stderr
+    assert "MAGIC UsageError" in text and "Traceback" not in text, text
+    assert f'API Keras is set to the {missing} backend' in text and f'pip install "ae-magic[{missing}]"' in text
+
+
 def test_without_keras_backend_an_installed_backend_is_chosen(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["KERAS_HOME"] = str(tmp_path / "keras-home")  # no keras.json: Keras would pick TensorFlow
