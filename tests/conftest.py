@@ -11,6 +11,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 # Choose Keras' backend the way ae_magic does (KERAS_BACKEND, else an
 # installed one) before any test module runs its own `import keras`.
-from ae_magic.backends import import_keras  # noqa: E402
+from ae_magic.backends import import_keras
 
 import_keras()
