@@ -75,6 +75,7 @@ class _Step:
         self._jitted: Any = jax.jit(self._one)
         # Trainable positions whose gradient is structurally zero (see _cut_off).
         self._cut: set[int] | None = None
+        self._batch: int | None = None  # the full batch size (see _full_batch)
 
     def _loss_of(self, tv: list[Any], ntv: list[Any], xb: Any, yb: Any) -> tuple[Any, list[Any]]:
         try:
@@ -118,9 +119,7 @@ class _Step:
         ovals = list(ovals)
         ovals[self._lr_index] = jnp.asarray(lr, dtype=ovals[self._lr_index].dtype)
         new_tvals, new_ovals = self._optimizer.stateless_apply(ovals, grads, tvals)
-        cut = self._cut or set()
-        norms = [jnp.float32(-1.0) if i in cut else jnp.linalg.norm(jnp.ravel(grads[i]).astype(jnp.float32))
-                 for i in self._selected]
+        norms = [jnp.linalg.norm(jnp.ravel(grads[i]).astype(jnp.float32)) for i in self._selected]
         stacked = jnp.stack(norms) if norms else jnp.zeros((0,), jnp.float32)
         return loss, stacked, new_tvals, new_ntvals, new_ovals
 
@@ -130,10 +129,11 @@ class _Step:
         tvals, ntvals, ovals = _values(self._trainable), _values(self._non_trainable), _values(self._opt_vars)
         losses, norms = [], []
         try:
-            if self._cut is None and int(xs.shape[0]):
-                self._cut = self._cut_off(tvals, ntvals, xs[0], ys[0])
+            # Host arrays: slicing a device array eagerly compiles a kernel per shape.
+            xs, ys = np.asarray(xs), np.asarray(ys)
             for i in range(int(xs.shape[0])):
-                loss, nv, tvals, ntvals, ovals = self._jitted(tvals, ntvals, ovals, xs[i], ys[i], jnp.float32(lrs[i]))
+                xb, yb = self._full_batch(xs[i], ys[i])
+                loss, nv, tvals, ntvals, ovals = self._jitted(tvals, ntvals, ovals, xb, yb, np.float32(lrs[i]))
                 losses.append(loss)
                 norms.append(nv)
         except ModelError:
@@ -146,8 +146,32 @@ class _Step:
                 for var, val in zip(group, vals, strict=True):
                     var.assign(val)
         n = len(self._selected)
-        return (np.asarray(jnp.stack(losses)) if losses else np.zeros((0,), np.float32),
-                np.asarray(jnp.stack(norms)) if norms else np.zeros((0, n), np.float32))
+        losses, norms = jax.device_get(losses), jax.device_get(norms)  # no eager stack: one compile per length
+        losses = np.asarray(losses, dtype=np.float32).reshape(-1)
+        norms = np.asarray(norms, dtype=np.float32).reshape(len(losses), n)
+        if norms.size and np.any(norms == 0.0):
+            # Exact zeros: cut off from the loss (None elsewhere) or a true zero?
+            if self._cut is None:
+                self._cut = self._cut_off(_values(self._trainable), _values(self._non_trainable), xs[0], ys[0])
+            for col, pos in enumerate(self._selected):
+                if pos in self._cut:
+                    norms[:, col] = -1.0
+        return losses, norms
+
+    def _full_batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An epoch's short last batch, filled up to the full batch size with its own samples.
+
+        jit compiles once per batch shape, and a compilation costs more than
+        the step; repeating the last batch's samples keeps one shape (its
+        loss is still the mean over those samples, each about equally often).
+        """
+        n = int(xb.shape[0])
+        if self._batch is None or n > self._batch:
+            self._batch = n
+        if n == self._batch or n == 0:
+            return xb, yb
+        idx = np.arange(self._batch) % n
+        return xb[idx], yb[idx]
 
     @property
     def tracing_count(self) -> int:
@@ -190,8 +214,16 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
     jitted = jax.jit(run)
 
     def forward(xb: np.ndarray) -> np.ndarray:
+        # Each new batch size compiles anew under jit: pad to the next power
+        # of two so the probes' many sizes (validation slice, samples, chunks)
+        # share a handful of compilations. Inference is per sample, so the
+        # padding rows don't change the others' outputs.
+        n = int(xb.shape[0])
+        size = max(8, 1 << max(n - 1, 0).bit_length())
+        padded = xb if size == n else np.concatenate([np.asarray(xb), np.zeros((size - n, *xb.shape[1:]), dtype=np.asarray(xb).dtype)])
         try:
-            return np.asarray(jitted(_values(model.trainable_variables), _values(model.non_trainable_variables), xb))
+            out = jitted(_values(model.trainable_variables), _values(model.non_trainable_variables), padded)
+            return np.asarray(out)[:n]
         except (TypeError, ValueError) as exc:
             raise ModelError(f"the model's forward pass fails ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from exc
 
