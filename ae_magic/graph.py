@@ -130,6 +130,11 @@ class _Builder:
                 nid = self.walk(out, f"{scope}{op.name}/", inner_map)
             else:
                 parents = [self.walk(t, scope, input_map) for t in kc.node_input_tensors(op, node_index)]
+                if _adds_loss(op):
+                    # A loss layer (a VAE's reconstruction term) reads the model's
+                    # input as its target, not as data: that edge is no path.
+                    data = [p for p in parents if not self.nodes[p].is_input]
+                    parents = data or parents
                 nid = self._add(tensor, op, scope, list(dict.fromkeys(parents)), is_input=False)
         self.memo[key] = nid
         return nid
@@ -164,6 +169,18 @@ class _Builder:
         if is_input:
             self.input_nodes.append(node.id)
         return node.id
+
+
+def _adds_loss(op: Any) -> bool:
+    """A user-written layer whose ``call`` adds a loss (``self.add_loss(...)``): a loss layer.
+
+    Read from the compiled code's names, so it works for classes defined in
+    a notebook cell (no source file for ``inspect``).
+    """
+    if type(op).__module__.startswith("keras"):
+        return False
+    code = getattr(getattr(type(op), "call", None), "__code__", None)
+    return code is not None and "add_loss" in code.co_names
 
 
 def _width(shape: list[Any]) -> int | None:

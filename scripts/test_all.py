@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # and browser tests, lint and the fuzzer run once, on TensorFlow.
 BACKEND_SUITE = [
     "tests/test_backends.py",
+    "tests/test_added_losses.py",
     "tests/test_session.py",
     "tests/test_probes.py",
     "tests/test_healthy.py",

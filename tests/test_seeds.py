@@ -207,5 +207,5 @@ def test_keras3_003_encoder_input_raises() -> None:
     # Keras 2 built the Sequential lazily; Keras 3 raises on `encoder.input`.
     src = zoo.FAULTY["003_ex1_latent_and_loss"][0]
     # (PyTorch backend: torch.nn.Module.__getattr__ rewords it.)
-    with pytest.raises(AttributeError, match="no defined input|has no attribute .input."):
+    with pytest.raises(AttributeError, match=r"no defined input|has no attribute .input."):
         _run(src)

@@ -44,7 +44,7 @@ from .traces import (
 from .traces import (
     layer_activations as measure_activations,
 )
-from .training import TrainStep, fresh_training, set_lr
+from .training import ADDED_ONLY, TrainStep, fresh_training, set_lr
 
 keras = kc.keras
 
@@ -124,6 +124,17 @@ class ProbeSession:
             self.optimizer.build(self.train_vars)
             self._set_lr(self.lr)
         self.layers, self.output_layers, self.widths, self.units = layer_order(self.model, leaf_layers(self.model), sample)
+        if self.loss_name == ADDED_ONLY:
+            # layer_order's forward pass filled model.losses.
+            if not list(self.model.losses):
+                raise ModelError(
+                    f"model '{model.name}' is compiled without a loss and adds none with add_loss: "
+                    "there is nothing to train; model.fit fails the same way"
+                )
+            self.notes.append(
+                "The model is compiled without a loss: it trains on its add_loss terms (as fit does), and the "
+                "probes judge the reconstruction by its MSE against the target."
+            )
         self.var_layer = var_owners(self.layers, self.train_vars)
         self.user_snapshot = self.snapshot() if self.in_place else None
         self.initial = self.snapshot()
@@ -226,8 +237,19 @@ class ProbeSession:
         return self.split
 
     def predict(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
-        """Compiled inference on the copy (traced once, any batch size)."""
-        outs = [self._forward(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        """Compiled inference on the copy (traced once, any batch size).
+
+        Layers that sample in inference too (a VAE's sampling layer) draw the
+        same noise on every call: their seed states are put back afterwards,
+        so the validation curve moves with the weights, not with the noise.
+        """
+        seeds = [v for v in self.model.non_trainable_variables if "seed_generator" in (getattr(v, "path", "") or "")]
+        saved = [np.array(v.numpy(), copy=True) for v in seeds]
+        try:
+            outs = [self._forward(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        finally:
+            for v, val in zip(seeds, saved, strict=True):
+                v.assign(val)
         return np.concatenate(outs, axis=0)
 
     def as_recon(self, pred: np.ndarray) -> np.ndarray:
@@ -242,7 +264,13 @@ class ProbeSession:
         return pred
 
     def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
-        """The training loss (without regularisation) of a prediction."""
+        """The training loss (without regularisation) of a prediction.
+
+        For a model whose whole loss comes from ``add_loss`` there is no
+        loss of a prediction: the reconstruction's MSE stands in.
+        """
+        if self.loss_name == ADDED_ONLY:
+            return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
         try:
             value = self.loss_fn(y, pred)
         except Exception as exc:

@@ -23,9 +23,26 @@ from .sizes import FALLBACK_LR
 keras = kc.keras
 
 
+# The loss name of a model compiled without a loss: its loss is what its
+# layers add with ``add_loss`` (a VAE's KL and reconstruction terms).
+ADDED_ONLY = "add_loss"
+
+
+def added_losses_only(y: Any, pred: Any) -> Any:
+    """The compiled-loss part of a model compiled without a loss: zero.
+
+    The training step adds the model's ``add_loss`` terms, which are then its
+    whole loss, as in ``fit``. ``0 * mean(pred)`` keeps the output's dtype
+    and device on every backend.
+    """
+    return keras.ops.mean(pred) * 0.0
+
+
 def fresh_loss(model: Any) -> tuple[Callable[[Any, Any], Any], str]:
     """A new loss object like ``model``'s compiled loss, and its name."""
     loss = kc.compiled_loss(model)
+    if loss is None:
+        return added_losses_only, ADDED_ONLY
     if isinstance(loss, (list, tuple, dict)):
         raise ProbeError("the probes support one reconstruction output with one loss; this model has several.")
     if isinstance(loss, str):
