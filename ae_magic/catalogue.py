@@ -68,8 +68,7 @@ _FAULTS = (
     Fault("AE404", "output-collapse", "training", "error", "The model outputs the same reconstruction for every input"),
     Fault("AE405", "worse-than-baseline", "training", "warning", "Reconstruction no better than a trivial baseline"),
     Fault("AE406", "learning-rate-suggestion", "training", "info", "Another learning rate learns clearly faster"),
-    Fault("AE407", "posterior-collapse", "training", "warning", "Posterior collapse: the decoder ignores the code",
-          detected=False),
+    Fault("AE407", "posterior-collapse", "training", "warning", "Posterior collapse: the decoder ignores the code"),
 )
 
 CATALOGUE: dict[str, Fault] = {f.code: f for f in _FAULTS}

@@ -569,3 +569,29 @@ def record_outputs(wanted: dict[int, Any]) -> Iterator[dict[int, list[Any]]]:
         yield seen
     finally:
         base.__call__ = original
+
+
+@contextlib.contextmanager
+def intercept_layer(layer: Any, replace: Callable[[tuple[Any, ...], Any], Any] | None = None) -> Iterator[list[Any]]:
+    """Record ``layer``'s call inputs (and optionally replace its output) during eager forward passes.
+
+    ``replace(args, output)`` returns the output to use instead. Yields a
+    list that gets ``(args, output)`` for each call of ``layer``.
+    """
+    base = keras.layers.Layer
+    original = base.__call__
+    calls: list[Any] = []
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        if self is layer:
+            calls.append((args, out))
+            if replace is not None:
+                out = replace(args, out)
+        return out
+
+    base.__call__ = patched
+    try:
+        yield calls
+    finally:
+        base.__call__ = original

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKEND_SUITE = [
     "tests/test_backends.py",
     "tests/test_added_losses.py",
+    "tests/test_vae.py",
     "tests/test_session.py",
     "tests/test_probes.py",
     "tests/test_healthy.py",

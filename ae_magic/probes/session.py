@@ -17,6 +17,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, first_steps, prepare_split, segments
+from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, mse, spread
 from .sizes import (
     ACT_SAMPLES,
@@ -141,6 +142,7 @@ class ProbeSession:
         self._step = TrainStep(self.backend, self.model, self.loss_fn, self.optimizer, self.train_vars, self.x_all, self.y_all)
         self._forward = self.backend.compile_forward(self.model, self.x_all)
         self.split: Split = {}
+        self._sampling: Any = None  # the VAE sampling layer (False: none), found on the first run
 
     # -- state --------------------------------------------------------------
     def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -398,6 +400,9 @@ class ProbeSession:
                 pred0 = self.predict(s["x_val"])
                 before = self.as_recon(pred0[recon_idx])
                 val0 = self.loss_value(y_val, pred0)
+                latent0 = self.latent_after(s["x_tr"], s["x_val"], y_val)
+                if latent0 is not None:
+                    self.restore(self.initial)  # the measurement's forward passes advanced the seed states
                 mse0 = mse(y_val, self.as_recon(pred0))
                 curve.append(val0)
                 curve_mse.append(mse0)
@@ -446,6 +451,10 @@ class ProbeSession:
                 pred = self.as_recon(self.predict(s["x_val"]))
                 after = pred[recon_idx]
                 act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
+                latent = self.latent_after(s["x_tr"], s["x_val"], y_val)
+                if latent is not None and latent0 is not None:
+                    latent["kl_total_before"] = latent0["kl_total"]
+                    latent["active_dims_before"] = latent0["active_dims"]
             finally:
                 self._set_lr(self.lr)
                 if self.in_place:
@@ -486,7 +495,26 @@ class ProbeSession:
             "output_spread": spread(p_flat) if finite_pred else float("nan"),
             "input_spread": spread(y_flat),
             "activations_after": activation_rows(act_after, self.output_layers, self.units),
+            "latent": latent,
         }
+
+    def latent_after(self, x_tr: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any] | None:
+        """A VAE's code after the run (KL per dimension, active dimensions, sensitivity to z), or None.
+
+        None for a model without a sampling layer; a measurement that fails
+        is left out (it only adds evidence for AE407).
+        """
+        try:
+            if self._sampling is None:
+                self._sampling = find_sampling_layer(self.model, self.layers, x_tr) or False
+            if self._sampling is False:
+                return None
+            stats = latent_stats(self.model, self._sampling, x_val, y_val)
+            # Its place among the leaf layers names the user's own layer (the copy's names may differ).
+            stats["layer_index"] = next((i for i, ly in enumerate(self.layers) if ly is self._sampling), None)
+            return stats
+        except Exception:
+            return None
 
 
 # -- the session a context shares between its probe checks ----------------

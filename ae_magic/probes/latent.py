@@ -1,0 +1,97 @@
+"""The code of a variational autoencoder: how much each latent dimension carries.
+
+A VAE's sampling layer takes ``[z_mean, z_log_var]`` and returns a sample
+``z`` of the same shape. After the training probe, on validation inputs:
+
+* the KL divergence of each dimension's posterior from the N(0, 1) prior,
+  ``0.5 * mean(mu^2 + exp(log_var) - 1 - log_var)`` (nats);
+* the active dimensions: those whose ``z_mean`` varies across inputs
+  (variance above ``ACTIVE_VAR``, the "active units" measure of Burda et
+  al., 2016): a collapsed dimension says the same for every input;
+* the reconstruction's sensitivity to ``z``: how much the output moves when
+  ``z`` moves by one prior standard deviation (z_mean against z_mean plus a
+  fixed N(0, 1) draw), relative to the targets' own spread. A decoder that
+  ignores its code does not move.
+
+Backend-neutral: eager forward passes on the probe's copy with the sampling
+layer's inputs recorded (and its output replaced) through ``Layer.__call__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+
+# A dimension is active when Var_x(E[z|x]) exceeds this.
+ACTIVE_VAR = 0.01
+SAMPLES = 256
+
+
+def find_sampling_layer(model: Any, layers: list[Any], x: np.ndarray) -> Any | None:
+    """The first user-written (or Lambda) layer called on two same-shaped tensors that returns a new tensor of that shape."""
+    candidates = [lyr for lyr in layers if not type(lyr).__module__.startswith("keras") or type(lyr).__name__ == "Lambda"]
+    for layer in candidates:
+        with kc.intercept_layer(layer) as calls:
+            try:
+                model(x[:8], training=False)
+            except Exception:
+                return None
+        if not calls:
+            continue
+        args, out = calls[0]
+        parts = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+        if len(parts) != 2 or isinstance(out, (list, tuple, dict)):
+            continue
+        arrays = [kc.to_numpy(p) for p in parts]
+        result = kc.to_numpy(out)
+        if not arrays[0].shape == arrays[1].shape == result.shape:
+            continue
+        # A loss layer hands one of its inputs through unchanged (a VAE's
+        # reconstruction term reads [target, reconstruction]); a sampling
+        # layer returns something new.
+        if any(np.array_equal(a, result) for a in arrays):
+            continue
+        return layer
+    return None
+
+
+def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """KL per dimension, active dimensions and the output's sensitivity to ``z`` (see the module doc)."""
+    x, y = x[:SAMPLES], y[:SAMPLES]
+    with kc.intercept_layer(layer, replace=lambda args, out: _first(args)) as calls:
+        base = kc.to_numpy(model(x, training=False))
+    parts = _parts(calls[0][0])
+    mu = kc.to_numpy(parts[0]).astype(np.float64).reshape(len(x), -1)
+    log_var = np.clip(kc.to_numpy(parts[1]).astype(np.float64).reshape(len(x), -1), -30, 30)
+    noise = np.random.default_rng(0).standard_normal(mu.shape).astype("float32").reshape(kc.to_numpy(parts[0]).shape)
+
+    def shifted(args: tuple[Any, ...], out: Any) -> Any:
+        return kc.keras.ops.add(_first(args), kc.keras.ops.convert_to_tensor(noise, dtype=out.dtype))
+
+    with kc.intercept_layer(layer, replace=shifted):
+        moved = kc.to_numpy(model(x, training=False))
+    kl = 0.5 * np.mean(mu**2 + np.exp(log_var) - 1.0 - log_var, axis=0)
+    var_mu = np.var(mu, axis=0)
+    y_spread = float(np.mean(np.std(y.reshape(len(y), -1).astype(np.float64), axis=0)))
+    moved_by = float(np.mean(np.abs(moved.astype(np.float64) - base.astype(np.float64))))
+    return {
+        "layer": layer.name,
+        "dims": int(mu.shape[1]),
+        "kl_per_dim": [float(v) for v in kl],
+        "kl_total": float(np.sum(kl)),
+        "mean_variance": [float(v) for v in var_mu],
+        "active_dims": int(np.sum(var_mu > ACTIVE_VAR)),
+        "z_sensitivity": moved_by / y_spread if y_spread > 0 else None,
+    }
+
+
+def _parts(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+
+
+def _first(args: tuple[Any, ...]) -> Any:
+    """``z_mean``: the sampling layer's first input."""
+    return _parts(args)[0]

@@ -1,0 +1,128 @@
+"""AE407 posterior collapse: a VAE whose KL term drives its code to the prior.
+
+Both cells are the Keras 3 VAE pattern (a sampling layer that adds the KL
+term with ``add_loss``, a loss layer that adds the reconstruction term, the
+model compiled with an optimizer only). ``COLLAPSING`` reconstructs data of
+small variance with a squared error, far below the KL term's scale: its code
+goes to the prior, and ``fit`` ends at the mean's error too (100 epochs).
+``HEALTHY`` sums a BCE reconstruction over the features of data with room to
+encode.
+"""
+
+from __future__ import annotations
+
+import ae_magic
+
+COLLAPSING = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(0)
+z = rng.normal(size=(1200, 4))
+x = (1.0 / (1.0 + np.exp(-(z @ rng.normal(size=(4, 32))) / 2.0))).astype("float32")
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        kl = -0.5 * ops.mean(ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+        self.add_loss(kl)
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+class ReconstructionLoss(layers.Layer):
+    def call(self, inputs):
+        target, recon = inputs
+        self.add_loss(ops.mean(ops.sum(ops.square(target - recon), axis=1)))
+        return recon
+
+
+inp = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(inp)
+z_mean = layers.Dense(4)(h)
+z_log_var = layers.Dense(4)(h)
+code = Sampling()([z_mean, z_log_var])
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+out = ReconstructionLoss()([inp, out])
+vae = keras.Model(inp, out)
+vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+"""
+
+HEALTHY = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(0)
+z = rng.normal(size=(1200, 4))
+x = (1.0 / (1.0 + np.exp(-3.0 * (z @ rng.normal(size=(4, 32)))))).astype("float32")
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        kl = -0.5 * ops.mean(ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+        self.add_loss(kl)
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+class ReconstructionLoss(layers.Layer):
+    def call(self, inputs):
+        target, recon = inputs
+        r = ops.clip(recon, 1e-7, 1 - 1e-7)
+        self.add_loss(ops.mean(ops.sum(-(target * ops.log(r) + (1 - target) * ops.log(1 - r)), axis=1)))
+        return recon
+
+
+inp = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(inp)
+z_mean = layers.Dense(4)(h)
+z_log_var = layers.Dense(4)(h)
+code = Sampling()([z_mean, z_log_var])
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+out = ReconstructionLoss()([inp, out])
+vae = keras.Model(inp, out)
+vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+"""
+
+
+def test_a_collapsing_vae_gets_ae407_at_its_sampling_layer() -> None:
+    report = ae_magic.check(COLLAPSING, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    f = report.get("AE407")
+    assert f is not None and f.severity == "warning", report.text()
+    assert f.line == COLLAPSING.splitlines().index("code = Sampling()([z_mean, z_log_var])") + 1
+    ev = f.evidence
+    assert len(ev["kl_per_dim"]) == ev["dims"] == 4
+    assert max(ev["kl_per_dim"]) < 0.05 < ev["kl_total_before"]
+    assert ev["z_sensitivity"] is not None
+    assert "KL" in f.message and f.fix
+
+
+def test_a_healthy_vae_is_silent() -> None:
+    report = ae_magic.check(HEALTHY, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    assert [g.code for g in report.findings if g.severity != "info"] == [], report.text()
+    lat = report.traces["training"]["latent"]
+    assert lat["active_dims"] == lat["dims"] == 4
+    assert lat["kl_total"] > lat["kl_total_before"] * 0.5
+
+
+def test_models_without_a_sampling_layer_have_no_latent_trace() -> None:
+    src = HEALTHY.replace("code = Sampling()([z_mean, z_log_var])", "code = z_mean")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0)
+    assert report.traces["training"]["latent"] is None
+    assert "AE407" not in report.codes
