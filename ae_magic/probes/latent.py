@@ -54,6 +54,14 @@ def find_sampling_layer(model: Any, layers: list[Any], x: np.ndarray) -> Any | N
         # layer returns something new.
         if any(np.array_equal(a, result) for a in arrays):
             continue
+        # ...and it draws: called again on the same inputs it gives another
+        # sample (a deterministic merge of two tensors is no sampling layer).
+        try:
+            again = kc.to_numpy(layer(args[0] if len(args) == 1 else list(args)))
+        except Exception:
+            continue
+        if np.array_equal(again, result):
+            continue
         return layer
     return None
 
