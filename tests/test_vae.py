@@ -129,8 +129,9 @@ def test_models_without_a_sampling_layer_have_no_latent_trace() -> None:
 
 
 def test_a_deterministic_two_input_layer_is_no_sampling_layer() -> None:
-    src = HEALTHY.replace("code = Sampling()([z_mean, z_log_var])", "code = Blend()([z_mean, z_log_var])").replace(
-        "class ReconstructionLoss", "class Blend(layers.Layer):\n    def call(self, inputs):\n        return 0.5 * (inputs[0] + inputs[1])\n\n\nclass ReconstructionLoss")
+    blend = "class Blend(layers.Layer):\n    def call(self, inputs):\n        return 0.5 * (inputs[0] + inputs[1])\n\n\n"
+    src = HEALTHY.replace("code = Sampling()([z_mean, z_log_var])", "code = Blend()([z_mean, z_log_var])")
+    src = src.replace("class ReconstructionLoss", blend + "class ReconstructionLoss")
     report = ae_magic.check(src, namespace={}, data="x", seed=0)
     assert report.internal_errors == []
     assert report.traces["training"]["latent"] is None
