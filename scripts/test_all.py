@@ -25,12 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The tests that run on every backend: the engine, the probes, the zoo, the
-# CLI and demo, and the cross-backend agreement. The notebooks, the kernel
-# and browser tests, lint and the fuzzer run once, on TensorFlow.
+# families (add_loss models, VAEs), the fuzzer, the CLI and demo, and the
+# cross-backend agreement. The notebooks, the kernel and browser tests and
+# lint run once, on TensorFlow.
 BACKEND_SUITE = [
     "tests/test_backends.py",
     "tests/test_added_losses.py",
     "tests/test_vae.py",
+    "tests/test_fuzz.py",
     "tests/test_session.py",
     "tests/test_probes.py",
     "tests/test_healthy.py",
