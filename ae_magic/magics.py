@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -180,6 +181,12 @@ class AeMagics(Magics):
             session.close()
             print(report.to_json(indent=2))
             return
+        if _is_terminal(self.shell):
+            # A terminal shows a widget as text, and again on each update:
+            # print the report once instead.
+            session.close()
+            print(report.text(color=sys.stdout.isatty()))
+            return
         panel = None
         try:
             panel = show(report, progress, rerun_fn=session.rerun)
@@ -191,6 +198,15 @@ class AeMagics(Magics):
         _LIVE[key] = (session, panel, progress)
         while len(_LIVE) > MAX_LIVE:
             _release(next(iter(_LIVE)))
+
+
+def _is_terminal(shell: Any) -> bool:
+    """A terminal IPython (no frontend to draw widgets)."""
+    try:
+        from IPython.terminal.interactiveshell import TerminalInteractiveShell
+    except ImportError:  # pragma: no cover - IPython without its terminal part
+        return False
+    return isinstance(shell, TerminalInteractiveShell)
 
 
 def _cell_key(shell: Any, cell: str) -> str:

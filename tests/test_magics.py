@@ -372,3 +372,21 @@ def test_latent_flag_on_a_subclassed_model_is_a_usage_error(ip, shown) -> None:
         ip.run_cell_magic("ae_check", "--data x --latent 4 --no-train", zoo.HEALTHY["subclassed"])
     assert "\n" not in str(info.value)
     assert "autoencoder" in ip.user_ns  # the cell itself ran
+
+
+def test_a_terminal_ipython_prints_the_report_once() -> None:
+    """No widget in a terminal: the text report, once (a widget's text form printed again on each update)."""
+    import subprocess
+    import sys
+
+    cell = ("import keras\ninp = keras.Input((8,))\n"
+            "out = keras.layers.Dense(8)(keras.layers.Dense(2)(inp))\nautoencoder = keras.Model(inp, out)\n")
+    code = (
+        "get_ipython().run_line_magic('load_ext', 'ae_magic')\n"
+        f"get_ipython().run_cell_magic('ae_check', '--no-train', {cell!r})\n"
+    )
+    out = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "-c", code],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("ae_magic: model `autoencoder`") == 1, out.stdout
+    assert "AE109" in out.stdout and "AePanel" not in out.stdout
