@@ -12,10 +12,34 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+# Cause -> consequence: which findings a fault explains when both are present.
+# ``CAUSES[consequence]`` lists the codes that can cause it, most direct first;
+# ``Report.sort`` links a consequence to the first of them the report holds
+# (``Finding.caused_by``) and shows it under that cause. Only relations that
+# hold by construction are listed (docs/faults.md): a structure or data fault
+# explains what the gradient and training probes then measure, a gradient fault
+# explains a training symptom. Codes are ordered structure/data -> gradients ->
+# training, so the table has no cycle (tests/test_ordering.py holds it to that).
+CAUSES: dict[str, tuple[str, ...]] = {
+    # gradients
+    "AE301": ("AE111", "AE110"),  # a constant output or zero weights give no gradient
+    "AE302": ("AE107", "AE106", "AE110"),  # saturating stacks and tiny inits vanish
+    "AE303": ("AE202", "AE201", "AE110"),  # NaN / unscaled data, huge inits explode
+    "AE304": ("AE110", "AE201"),  # a bad scale kills ReLUs
+    "AE305": ("AE106", "AE107", "AE201", "AE110"),  # saturating layers on unscaled data
+    # training
+    "AE401": ("AE303", "AE202", "AE201", "AE108", "AE110"),
+    "AE402": ("AE301", "AE302", "AE305", "AE304", "AE111", "AE108", "AE203", "AE107", "AE106", "AE110", "AE201"),
+    "AE403": ("AE303", "AE401", "AE201"),
+    "AE404": ("AE111", "AE407", "AE108", "AE301", "AE304", "AE205", "AE203", "AE110", "AE201", "AE401"),
+    "AE405": ("AE404", "AE111", "AE407", "AE108", "AE203", "AE205", "AE301", "AE302", "AE304", "AE305",
+              "AE401", "AE403", "AE402", "AE110", "AE201"),
+}
 
 
 @dataclass
@@ -36,12 +60,17 @@ class Finding:
     fix: str | None = None
     # The cell's text at ``line``, so renderers can quote the user's own code.
     source_line: str | None = None
+    # The code of the finding in this report that explains this one (see
+    # ``CAUSES``); set by ``Report.sort``, None for a root cause.
+    caused_by: str | None = None
 
     def __post_init__(self) -> None:
         from .catalogue import CATALOGUE
 
         if self.code not in CATALOGUE:
             raise ValueError(f"{self.code!r} is not a code of the fault catalogue (ae_magic/catalogue.py, docs/faults.md)")
+        if self.caused_by is not None and self.caused_by not in CATALOGUE:
+            raise ValueError(f"caused_by={self.caused_by!r} is not a code of the fault catalogue")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of the finding."""
@@ -55,6 +84,7 @@ class Finding:
             "evidence": jsonable(self.evidence),
             "fix": self.fix,
             "source_line": self.source_line,
+            "caused_by": self.caused_by,
         }
 
     def sort_key(self) -> tuple[int, int, str]:
@@ -154,8 +184,59 @@ class Report:
         return next((f for f in self.findings if f.code == code), None)
 
     def sort(self) -> None:
-        """Order findings by severity, then by line."""
-        self.findings.sort(key=Finding.sort_key)
+        """Order findings root cause first, each followed by what it explains.
+
+        Links every finding whose cause (``CAUSES``) is also in the report to
+        that cause (``caused_by``), then orders the root causes (findings with
+        no cause present) by the worst severity of their group, their own
+        severity and line, each followed depth-first by its consequences
+        (themselves in severity/line order). Idempotent.
+        """
+        ordered = sorted(self.findings, key=Finding.sort_key)
+        first: dict[str, Finding] = {}
+        for f in ordered:
+            first.setdefault(f.code, f)
+        for f in ordered:
+            f.caused_by = next((c for c in CAUSES.get(f.code, ()) if c in first and c != f.code), None)
+        children: dict[int, list[Finding]] = {}
+        roots: list[Finding] = []
+        for f in ordered:
+            if f.caused_by is None:
+                roots.append(f)
+            else:
+                children.setdefault(id(first[f.caused_by]), []).append(f)
+
+        def group(f: Finding, seen: set[int]) -> list[Finding]:
+            if id(f) in seen:  # never loops, even on a hand-made table with a cycle
+                return []
+            seen.add(id(f))
+            out = [f]
+            for child in children.get(id(f), []):
+                out.extend(group(child, seen))
+            return out
+
+        seen: set[int] = set()
+        groups = [group(r, seen) for r in roots]
+        groups.sort(key=lambda g: (min(SEVERITY_RANK.get(x.severity, 9) for x in g), g[0].sort_key()))
+        result = [f for g in groups for f in g]
+        # A finding a cycle left out keeps its place at the end, as a root.
+        for f in ordered:
+            if id(f) not in seen:
+                f.caused_by = None
+                result.append(f)
+        self.findings = result
+
+    def depth(self, finding: Finding) -> int:
+        """How many causes above ``finding`` in this report (0 for a root cause); renderers indent by it."""
+        by_code: dict[str, Finding] = {}
+        for f in self.findings:
+            by_code.setdefault(f.code, f)
+        depth, f, seen = 0, finding, set()
+        while f.caused_by is not None and f.caused_by in by_code and f.code not in seen:
+            seen.add(f.code)
+            f = by_code[f.caused_by]
+            depth += 1
+        return depth
 
     # -- serialisation ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -4,6 +4,11 @@ This is the rich display that survives without a widget manager (nbviewer,
 GitHub, ``nbconvert``): ``Report._repr_html_`` and the panel's ``text/html``
 fallback both call :func:`render_html`. Styles are inline because some
 renderers drop ``<style>`` blocks.
+
+Colours follow the JupyterLab theme through its CSS variables
+(``--jp-ui-font-color1``, ``--jp-layout-color2``, ``--jp-border-color2`` ...),
+each with a light fallback for pages without them (nbviewer, GitHub, a saved
+file); severity tints are translucent so they read on dark backgrounds too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ if TYPE_CHECKING:
     from ..report import Finding, Report
 
 SEVERITY_COLORS = {"error": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
-SEVERITY_BG = {"error": "#fdecea", "warning": "#fff4e0", "info": "#e8f1fb"}
+# Translucent tints: readable on the light and the dark JupyterLab themes.
+SEVERITY_BG = {"error": "rgba(198,40,40,0.10)", "warning": "rgba(178,106,0,0.10)", "info": "rgba(21,101,192,0.10)"}
+# Theme colours (JupyterLab CSS variables, with fallbacks outside JupyterLab).
+FG = "var(--jp-ui-font-color1, #212121)"
+FG2 = "var(--jp-ui-font-color2, #555)"
+FG3 = "var(--jp-ui-font-color3, #777)"
+BG2 = "var(--jp-layout-color2, #f6f8fa)"
+BORDER = "var(--jp-border-color2, #e0e0e0)"
+FONT = "var(--jp-ui-font-family, -apple-system, BlinkMacSystemFont, Segoe UI, Helvetica, Arial, sans-serif)"
 OK_COLOR = "#2e7d32"
 # No error or warning, but something was not checked: neither red nor green.
 INCOMPLETE_COLOR = "#616161"
@@ -34,7 +47,7 @@ PLOT_TITLES = {
     "reconstructions": "Reconstructions",
     "graph": "Graph",
 }
-_MONO = "font-family:SFMono-Regular,Menlo,Consolas,monospace;"
+_MONO = "font-family:var(--jp-code-font-family, SFMono-Regular, Menlo, Consolas, monospace);"
 
 
 def esc(text: Any) -> str:
@@ -85,7 +98,7 @@ def header_html(report: Report) -> str:
         f'<span class="ae-verdict" data-level="{esc(v.level)}" style="color:{color};font-weight:bold">'
         f"{esc(text)}</span>"
         f"<span>{counts_badges(report)}</span>"
-        f'<span style="color:#666;font-size:12px">{sub}</span></div>'
+        f'<span style="color:{FG2};font-size:12px">{sub}</span></div>'
     )
 
 
@@ -99,42 +112,56 @@ def _evidence_html(evidence: dict[str, Any], open_: bool = True) -> str:
         elif isinstance(v, (list, tuple)) and len(v) > 12:
             v = f"{list(v[:12])} … ({len(v)} values)"
         rows.append(
-            f'<tr><td style="padding:0 8px 0 0;color:#555;text-align:left">{esc(k)}</td>'
+            f'<tr><td style="padding:0 8px 0 0;color:{FG2};text-align:left">{esc(k)}</td>'
             f'<td style="text-align:left;{_MONO}font-size:12px">{esc(v)}</td></tr>'
         )
     return (
-        f'<details class="ae-evidence"{" open" if open_ else ""} style="margin:4px 0"><summary style="cursor:pointer;color:#555">'
+        f'<details class="ae-evidence"{" open" if open_ else ""} style="margin:4px 0"><summary style="cursor:pointer;color:{FG2}">'
         f'evidence</summary><table style="border-collapse:collapse;margin-left:12px">{"".join(rows)}</table></details>'
     )
 
 
-def finding_html(f: Finding, evidence_open: bool = True) -> str:
-    """One finding: severity, code, title, cell line, message, evidence and fix."""
+def finding_html(f: Finding, evidence_open: bool = True, depth: int = 0) -> str:
+    """One finding: severity, code, title, cell line, message, evidence and fix.
+
+    ``depth`` > 0: a consequence of another finding (``caused_by``), indented
+    under its cause and saying "because of AEnnn".
+    """
+    from .text import trim_fix, trim_message
+
     color = SEVERITY_COLORS.get(f.severity, "#555")
-    bg = SEVERITY_BG.get(f.severity, "#f5f5f5")
-    line = f'<span class="ae-line" style="color:#555;font-size:12px">cell line {esc(f.line)}</span>' if f.line else ""
-    layer = f'<span style="color:#555;font-size:12px">layer <code>{esc(f.layer)}</code></span>' if f.layer else ""
+    bg = SEVERITY_BG.get(f.severity, BG2)
+    line = f'<span class="ae-line" style="color:{FG2};font-size:12px">cell line {esc(f.line)}</span>' if f.line else ""
+    layer = f'<span style="color:{FG2};font-size:12px">layer <code>{esc(f.layer)}</code></span>' if f.layer else ""
+    because = (
+        f'<span class="ae-because" data-cause="{esc(f.caused_by)}" style="color:{FG2};font-size:12px">'
+        f"because of <b>{esc(f.caused_by)}</b></span>" if f.caused_by else ""
+    )
     src = ""
     if f.source_line:
         src = (
-            f'<div class="ae-source" style="margin:4px 0;{_MONO}font-size:12px;color:#333">'
+            f'<div class="ae-source" style="margin:4px 0;{_MONO}font-size:12px;color:{FG}">'
             f"{esc(f.line) if f.line else ''}{'│ ' if f.line else ''}<code>{esc(f.source_line)}</code></div>"
         )
     fix = ""
     if f.fix:
         fix = (
-            '<div style="margin-top:4px;color:#555">Fix:</div>'
-            f'<pre class="ae-fix" style="margin:2px 0;padding:6px;background:#f6f8fa;border-radius:4px;'
-            f'white-space:pre-wrap"><code>{esc(f.fix)}</code></pre>'
+            f'<div style="margin-top:4px;color:{FG2}">Fix:</div>'
+            f'<pre class="ae-fix" style="margin:2px 0;padding:6px;background:{BG2};color:{FG};border-radius:4px;'
+            f'white-space:pre-wrap"><code>{esc(trim_fix(f.fix, f.caused_by))}</code></pre>'
         )
+    indent = f"margin-left:{min(depth, 3) * 24}px;" if depth else ""
+    arrow = f'<span style="color:{FG2}">└</span>' if depth else ""
     return (
         f'<div class="ae-finding ae-sev-{esc(f.severity)}" data-code="{esc(f.code)}" data-severity="{esc(f.severity)}" '
-        f'style="border-left:4px solid {color};background:{bg};padding:6px 10px;margin:6px 0;border-radius:3px">'
+        f'data-depth="{int(depth)}" style="{indent}border-left:4px solid {color};background:{bg};color:{FG};'
+        f'padding:6px 10px;margin-top:6px;margin-bottom:6px;border-radius:3px">'
         f'<div style="display:flex;flex-wrap:wrap;gap:8px;align-items:baseline">'
+        f"{arrow}"
         f'<span style="color:{color};font-weight:bold;text-transform:uppercase;font-size:11px">{esc(f.severity)}</span>'
         f'<span class="ae-code" style="font-weight:bold;{_MONO}">{esc(f.code)}</span>'
-        f'<span class="ae-title" style="font-weight:bold">{esc(f.title)}</span>{line}{layer}</div>'
-        f'<div class="ae-message" style="margin-top:3px">{inline_code(f.message)}</div>'
+        f'<span class="ae-title" style="font-weight:bold">{esc(f.title)}</span>{line}{layer}{because}</div>'
+        f'<div class="ae-message" style="margin-top:3px">{inline_code(trim_message(f.message, f.line))}</div>'
         f"{src}{_evidence_html(f.evidence, evidence_open)}{fix}</div>"
     )
 
@@ -158,17 +185,17 @@ def findings_html(report: Report, evidence_open: bool = True) -> str:
     if not report.findings:
         color = LEVEL_COLORS.get(verdict(report).level, INCOMPLETE_COLOR)
         parts.append(f'<div class="ae-none" style="color:{color};margin:6px 0">No findings.</div>')
-    parts.extend(finding_html(f, evidence_open) for f in report.findings)
+    parts.extend(finding_html(f, evidence_open, report.depth(f)) for f in report.findings)
     if report.notes:
         items = "".join(f"<li>{inline_code(n)}</li>" for n in report.notes)
-        parts.append(f'<div class="ae-notes" style="color:#555;font-size:12px">Notes:<ul style="margin:2px 0">'
+        parts.append(f'<div class="ae-notes" style="color:{FG2};font-size:12px">Notes:<ul style="margin:2px 0">'
                      f"{items}</ul></div>")
     if report.internal_errors:
         items = "".join(
             f"<li><code>{esc(e.get('check'))}</code>: {esc(e.get('error'))}</li>" for e in report.internal_errors
         )
         parts.append(
-            '<details class="ae-internal" style="color:#555;font-size:12px"><summary>'
+            f'<details class="ae-internal" style="color:{FG2};font-size:12px"><summary>'
             f"{len(report.internal_errors)} check(s) failed inside ae_magic (a bug of ours, not your code)"
             f'</summary><ul style="margin:2px 0">{items}</ul></details>'
         )
@@ -197,21 +224,42 @@ def plots_html(report: Report) -> str:
     missing = [PLOT_TITLES[n] for n in ("loss", "gradients", "reconstructions") if n not in pngs]
     if missing and not report.params.get("train", True):
         parts.append(
-            f'<div style="color:#555;font-size:12px">{esc(", ".join(missing))}: not measured (probes were skipped '
+            f'<div style="color:{FG2};font-size:12px">{esc(", ".join(missing))}: not measured (probes were skipped '
             "with --no-train).</div>"
         )
     return "".join(parts)
 
 
-def render_html(report: Report, with_plots: bool = True) -> str:
-    """The whole report as one self-contained HTML fragment (``with_plots=False``: findings only)."""
-    label = f'<div style="color:#555">{esc(report.label)}</div>' if report.label else ""
+def render_html(report: Report, with_plots: bool = True, static_id: str | None = None) -> str:
+    """The whole report as one self-contained HTML fragment (``with_plots=False``: findings only).
+
+    ``static_id``: this is the static copy shown beside a live panel; it gets
+    the class ``ae-static`` and that id, which the live panel hides (see
+    :func:`hide_static_css`), so a kernel-less view shows it and a live one
+    shows the panel only.
+    """
+    label = f'<div style="color:{FG2}">{esc(report.label)}</div>' if report.label else ""
+    static = f' ae-static" id="{esc(static_id)}' if static_id else ""
     return (
-        '<div class="ae-report" style="font-family:-apple-system,BlinkMacSystemFont,Segoe UI,Helvetica,Arial,'
-        'sans-serif;font-size:13px;line-height:1.4;max-width:1000px">'
+        f'<div class="ae-report{static}" style="font-family:{FONT};color:{FG};'
+        'font-size:13px;line-height:1.4;max-width:1000px">'
         f"{header_html(report)}{label}"
         f'<div class="ae-findings">{findings_html(report)}</div>'
         f'<div class="ae-plots">{plots_html(report) if with_plots else ""}</div></div>'
+    )
+
+
+def hide_static_css(static_id: str) -> str:
+    """A ``<style>`` that hides the static copy ``static_id`` (and its output box in JupyterLab).
+
+    The live panel carries it: a frontend draws the panel, and so applies the
+    style, only while the widget is live; a notebook reopened without a kernel
+    has no panel view and shows the static copy.
+    """
+    sid = re.sub(r"[^A-Za-z0-9_-]", "", static_id)
+    return (
+        f"<style>#{sid}{{display:none !important}}"
+        f".jp-OutputArea-child:has(#{sid}){{display:none !important}}</style>"
     )
 
 

@@ -82,31 +82,61 @@ def verdict_line(report: Report) -> str:
     return printable(f"ae_magic: {v.subject}: {summary}")
 
 
+def trim_message(message: str, line: int | None) -> str:
+    """``message`` without what the renderers already show next to it.
+
+    Every finding's header gives its cell line and quotes the source, so a
+    message's "(Dense 'dense_1', line 6)" repeats the line: it becomes
+    "(Dense 'dense_1')". Other text is left as the check wrote it.
+    """
+    if line is None:
+        return message
+    text = re.sub(rf",? (?:on )?line {int(line)}\)", ")", message)
+    return re.sub(r" \(\)", "", text)
+
+
+def trim_fix(fix: str, caused_by: str | None) -> str:
+    """``fix`` without the generic "check the other findings first" comment when the cause is named."""
+    if caused_by is None:
+        return fix
+    lines = fix.splitlines()
+    kept = [ln for ln in lines if not re.match(r"\s*#\s*Check the other findings first", ln)]
+    return "\n".join(kept) if kept else fix
+
+
 def render_text(report: Report, color: bool = False) -> str:
-    """Findings with evidence and fixes, for terminals and logs."""
+    """Findings with evidence and fixes, for terminals and logs.
+
+    A finding another one explains (``caused_by``) follows its cause, indented,
+    and says "because of AEnnn".
+    """
     lines = [verdict_line(report)]
     if report.label:
         lines[0] += f"  [{printable(report.label)}]"
     if report.backend_line:
         lines.append(f"  {printable(report.backend_line)}")
     for f in report.findings:
+        depth = report.depth(f)
+        pad = "    " * depth
         severity = printable(f.severity)
         sev = severity.upper()
         if color:
             sev = f"{_COLORS.get(severity, '')}{sev}{_RESET}"
         where = f" (line {printable(f.line)})" if f.line is not None else ""
+        because = f"  because of {printable(f.caused_by)}" if f.caused_by else ""
         lines.append("")
-        lines.append(f"{sev} {printable(f.code)} {printable(f.title)}{where}")
+        lines.append(f"{pad}{'└ ' if depth else ''}{sev} {printable(f.code)} {printable(f.title)}{where}{because}")
+        ind = pad + "    "
         if f.source_line:
-            lines.append(f"    > {printable(f.source_line)}")
-        for para in printable(f.message).splitlines():
-            lines.extend(textwrap.wrap(para, 96, initial_indent="    ", subsequent_indent="    ") or [""])
+            lines.append(f"{ind}> {printable(f.source_line)}")
+        for para in printable(trim_message(f.message, f.line)).splitlines():
+            lines.extend(textwrap.wrap(para, 96, initial_indent=ind, subsequent_indent=ind) or [""])
         if f.evidence:
             ev = ", ".join(f"{printable(k)}={_short(v)}" for k, v in f.evidence.items() if v is not None)
-            lines.extend(textwrap.wrap(f"evidence: {ev}", 96, initial_indent="    ", subsequent_indent="      "))
+            lines.extend(textwrap.wrap(f"evidence: {ev}", 96, initial_indent=ind, subsequent_indent=ind + "  "))
         if f.fix:
-            lines.append("    fix:")
-            lines.extend(f"      {fl}" for fl in printable(f.fix).splitlines())
+            lines.append(f"{ind}fix:")
+            lines.extend(f"{ind}  {fl}" for fl in printable(trim_fix(f.fix, f.caused_by)).splitlines())
     for note in report.notes:
         lines.append("")
         lines.extend(textwrap.wrap(f"note: {printable(note)}", 100))
