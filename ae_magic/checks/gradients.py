@@ -160,6 +160,9 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
             fix += f"\n# Fully dead ReLU layers on the path: {', '.join(dead)}"
     first = cut[0]
     line, text = locate(ctx, first["layer"])
+    # Each cut-off layer's cell line, so a cut after AE111 names every layer it starves.
+    lines = {n: locate(ctx, n)[0] for n in names}
+    known = [f"{n} (line {ln})" for n, ln in lines.items() if ln is not None]
     return [
         Finding(
             code="AE301",
@@ -168,12 +171,14 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
             message=(
                 f"{'; '.join(parts)} over {trace['batches']} probe batches: {where}. "
                 "Those weights can't change however long you train."
+                + (f" Cut off: {_list(known)}." if known else "")
             ),
             line=line,
             source_line=text,
             layer=first["layer"],
             evidence={
                 "layers": names,
+                "lines": lines,
                 "none": [ly["layer"] for ly in none],
                 "zero": [ly["layer"] for ly in zero],
                 "encoder_cut": encoder_cut,
