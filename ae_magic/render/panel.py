@@ -11,6 +11,7 @@ Everything is driven by traits, so tests can move a slider, call
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -92,15 +93,19 @@ class AePanel(widgets.VBox):
     """The interactive report: header, findings, plot tabs, re-run controls and run comparison."""
 
     def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None, defer_plots: bool = False) -> None:
-        """``defer_plots``: leave the plot tabs empty until :meth:`draw_plots` (show the panel sooner)."""
+        """``defer_plots``: leave the plot tabs empty until :meth:`draw_plots` (show the panel sooner).
+
+        ``fix_area`` (a VBox under the findings) is where "Try the fix" buttons go.
+        """
         super().__init__()
         self._plots_on = not defer_plots
         self.add_class("ae-panel")
         self.runs: list[Report] = [report]
         self.errors: list[str] = []
         self.running = False
-        # The text/html fallback in the display bundle; None: render it in full.
-        self.static_html: str | None = None
+        # The static copy of the report shown as its own output beside the
+        # panel (see show()); the panel hides it while its view is live.
+        self.static_id = f"ae-static-{uuid.uuid4().hex}"
         self._live: dict[str, Any] | None = None
         self._last_draw = 0.0
         self._last_bar = 0.0
@@ -111,9 +116,18 @@ class AePanel(widgets.VBox):
         self.header = widgets.HTML()
         self.header.add_class("ae-panel-header")
         self.run_select = widgets.Dropdown(description="Showing", layout=widgets.Layout(width="320px"))
-        # Long finding lists scroll inside the panel so the tabs stay close.
-        self.findings = widgets.HTML(layout=widgets.Layout(max_height="440px", overflow="auto"))
+        # No scroll box of its own: a box scrolling inside the scrolling
+        # notebook traps the wheel. Evidence is folded to keep it short.
+        self.findings = widgets.HTML()
         self.findings.add_class("ae-panel-findings")
+        # Buttons that try a finding's fix go here, under the findings.
+        self.fix_area = widgets.VBox()
+        self.fix_area.add_class("ae-fix-area")
+        # Hides the static copy while this view is live (a style only a
+        # rendered widget applies: without a kernel the static copy shows).
+        self.static_style = widgets.HTML(rhtml.hide_static_css(self.static_id),
+                                         layout=widgets.Layout(height="0px", overflow="hidden", margin="0"))
+        self.static_style.add_class("ae-static-hider")
 
         # One Image per tab (and a note shown instead when there is no data).
         self.images: dict[str, widgets.Image] = {}
@@ -140,9 +154,11 @@ class AePanel(widgets.VBox):
 
         # -- controls ------------------------------------------------------
         lr0 = report_lr(report) or DEFAULT_LR
+        # One width for every slider's label and track, so the rows line up
+        # and the learning rate's readout (1.0e-03) is not squeezed.
         self.lr = widgets.FloatLogSlider(
             value=lr0, base=10, min=-6, max=0, step=0.1, description="learning rate",
-            readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
+            readout_format=".1e", continuous_update=False, style=_SLIDER_STYLE, layout=_slider_layout(),
         )
         self.lr.add_class("ae-lr")
         latent, user_latent, can_latent, latent_reason = latent_state(report)
@@ -150,16 +166,16 @@ class AePanel(widgets.VBox):
         self.latent_user = user_latent
         self.latent = widgets.IntSlider(
             value=latent or 1, min=1, max=max(8, 4 * (latent or 2)), description="latent size",
-            continuous_update=False, disabled=not can_latent, style={"description_width": "initial"},
+            continuous_update=False, disabled=not can_latent, style=_SLIDER_STYLE, layout=_slider_layout(),
         )
         self.latent.add_class("ae-latent")
         self.latent_reason = widgets.HTML(
-            f'<span style="color:#777;font-size:12px">{rhtml.esc(latent_reason)}</span>' if not can_latent else ""
+            f'<span style="color:{rhtml.FG3};font-size:12px">{rhtml.esc(latent_reason)}</span>' if not can_latent else ""
         )
         self.latent_reason.add_class("ae-latent-reason")
         self.epochs = widgets.IntSlider(
             value=report_epochs(report) or DEFAULT_EPOCHS, min=1, max=50, description="epochs",
-            continuous_update=False, style={"description_width": "initial"},
+            continuous_update=False, style=_SLIDER_STYLE, layout=_slider_layout(),
         )
         self.epochs.add_class("ae-epochs")
         self.button = widgets.Button(description="Re-run", button_style="primary", icon="play",
@@ -167,7 +183,7 @@ class AePanel(widgets.VBox):
                                      "Probe a copy of the model with these settings; your model is not changed.")
         self.button.add_class("ae-rerun")
         self.rerun_reason = widgets.HTML(
-            f'<span style="color:#777;font-size:12px">{rhtml.esc(rerun_reason)}</span>' if rerun_reason else ""
+            f'<span style="color:{rhtml.FG3};font-size:12px">{rhtml.esc(rerun_reason)}</span>' if rerun_reason else ""
         )
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="",
                                             layout=widgets.Layout(visibility="hidden", width="260px"))
@@ -176,10 +192,11 @@ class AePanel(widgets.VBox):
         self.status.add_class("ae-status")
         self.error = widgets.HTML()
         self.error.add_class("ae-error")
+        row = widgets.Layout(flex_flow="row wrap", align_items="center", grid_gap="4px 16px")
         controls = widgets.VBox([
-            widgets.HBox([self.lr, self.epochs]),
-            widgets.HBox([self.latent, self.latent_reason]),
-            widgets.HBox([self.button, self.progress, self.status, self.rerun_reason]),
+            widgets.HBox([self.lr, self.epochs], layout=row),
+            widgets.HBox([self.latent, self.latent_reason], layout=row),
+            widgets.HBox([self.button, self.progress, self.status, self.rerun_reason], layout=row),
             self.error,
         ])
         controls.add_class("ae-controls")
@@ -189,7 +206,8 @@ class AePanel(widgets.VBox):
         self.run_select.observe(self._on_select, names="value")
         self.tabs.observe(self._on_tab, names="selected_index")
         self.button.on_click(self._on_rerun)
-        self.children = [self.header, self.findings, self.tabs, controls, self.run_select]
+        self.children = [self.static_style, self.header, self.findings, self.fix_area, self.tabs, controls,
+                         self.run_select]
         self._refresh_runs(select=0)
 
     # -- state ---------------------------------------------------------------
@@ -267,26 +285,27 @@ class AePanel(widgets.VBox):
         self._set_image("loss", plots.figure_png(fig) if fig is not None else None)
 
     def _runs_table_html(self) -> str:
+        """One row per run with exactly the options it applied (``report.params``), its final loss and findings."""
+        keys = [k for k in RUN_PARAMS if any(k in r.params for r in self.runs)]
+        keys += sorted({k for r in self.runs for k in r.params} - set(RUN_PARAMS) - set(keys))
+        cell = "padding:2px 8px;text-align:left"
         rows = []
         for i, r in enumerate(self.runs):
-            lr = report_lr(r)
-            latent = r.params.get("latent") or ((r.model or {}).get("graph") or {}).get("code_width")
             loss = final_loss(r)
             c = r.counts
             codes = ", ".join(dict.fromkeys(r.codes)) or "none"
             color = plots.RUN_COLORS[i % len(plots.RUN_COLORS)]
+            params = "".join(f'<td style="{cell}" data-param="{rhtml.esc(k)}">{_param_text(k, r.params.get(k, None), k in r.params)}</td>'
+                             for k in keys)
             rows.append(
-                f'<tr class="ae-run-row"><td style="padding:2px 8px"><span style="color:{color}">■</span> {i + 1}</td>'
-                f'<td style="padding:2px 8px">{f"{lr:.1e}" if lr else "–"}</td>'
-                f'<td style="padding:2px 8px">{rhtml.esc(latent) if latent is not None else "–"}</td>'
-                f'<td style="padding:2px 8px">{report_epochs(r) or "–"}</td>'
-                f'<td style="padding:2px 8px">{f"{loss:.4g}" if loss is not None else "–"}</td>'
-                f'<td style="padding:2px 8px">{c["error"]} E · {c["warning"]} W · {c["info"]} I '
-                f'<span style="color:#777">({rhtml.esc(codes)})</span></td></tr>'
+                f'<tr class="ae-run-row"><td style="{cell}"><span style="color:{color}">■</span> {i + 1}</td>{params}'
+                f'<td style="{cell}">{f"{loss:.4g}" if loss is not None else "–"}</td>'
+                f'<td style="{cell}">{c["error"]} E · {c["warning"]} W · {c["info"]} I '
+                f'<span style="color:{rhtml.FG3}">({rhtml.esc(codes)})</span></td></tr>'
             )
-        head = "".join(f'<th style="padding:2px 8px;text-align:left">{h}</th>'
-                       for h in ("run", "lr", "latent", "epochs", "final loss", "findings"))
-        return (f'<table style="border-collapse:collapse;font-size:12px;margin-top:6px"><tr>{head}</tr>'
+        titles = ["run", *(RUN_PARAMS.get(k, k) for k in keys), "final loss", "findings"]
+        head = "".join(f'<th style="{cell};border-bottom:1px solid {rhtml.BORDER}">{rhtml.esc(h)}</th>' for h in titles)
+        return (f'<table style="border-collapse:collapse;font-size:12px;margin-top:6px;color:{rhtml.FG}"><tr>{head}</tr>'
                 f'{"".join(rows)}</table>')
 
     # -- re-run --------------------------------------------------------------
@@ -355,7 +374,7 @@ class AePanel(widgets.VBox):
         self._rerun_fn = None
         self.button.disabled = True
         self.button.tooltip = message
-        self.rerun_reason.value = f'<span style="color:#777;font-size:12px">{rhtml.esc(message)}</span>'
+        self.rerun_reason.value = f'<span style="color:{rhtml.FG3};font-size:12px">{rhtml.esc(message)}</span>'
 
     def close_all(self) -> None:
         """Close this panel and every widget in it (its cell ran again, so its output is gone)."""
@@ -387,25 +406,67 @@ class AePanel(widgets.VBox):
 
     # -- display -------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget view plus the static report as ``text/html`` for frontends without widgets."""
+        """The widget view, and a one-line text: the report itself is the static output beside it.
+
+        No ``text/html`` here: a frontend without widgets would show it next
+        to the static copy (:meth:`static_output`), the diagnosis twice.
+        """
         data = super()._repr_mimebundle_(**kwargs)
         if data is None:
             return None
-        data["text/html"] = self.static_html if self.static_html is not None else rhtml.render_html(self.runs[0])
-        data["text/plain"] = self.runs[0].text() if _has_text() else data.get("text/plain", "")
+        data.pop("text/html", None)
+        data["text/plain"] = (f"ae_magic panel: {self.runs[0].text().splitlines()[0]} "
+                              "(interactive with a running kernel; the report is in the output beside it)")
         return data
+
+    def static_output(self, with_plots: bool = True) -> StaticReport:
+        """The static copy of the first run, to display as its own output next to the panel."""
+        return StaticReport(self.runs[0], with_plots=with_plots, static_id=self.static_id)
+
+
+# The options a run may apply (``report.params``), in column order, with their titles.
+RUN_PARAMS = {"lr": "lr", "epochs": "epochs", "latent": "latent", "batch_size": "batch", "subset": "subset",
+              "steps": "steps", "seed": "seed", "train": "train", "range_test": "range test"}
+_SLIDER_STYLE = {"description_width": "110px"}
+
+
+def _slider_layout() -> widgets.Layout:
+    return widgets.Layout(width="420px", min_width="300px")
+
+
+def _param_text(key: str, value: Any, present: bool) -> str:
+    """A run option as the runs table shows it ("–" where the run did not apply it)."""
+    if not present or value is None:
+        return "–"
+    if key == "lr":
+        x = finite_or_none(value)
+        return f"{x:.1e}" if x is not None else rhtml.esc(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return rhtml.esc(value)
+
+
+class StaticReport:
+    """The report as a static output (``text/html`` and ``text/plain``, no widget).
+
+    Shown beside the live panel, which hides it (:func:`ae_magic.render.html.hide_static_css`);
+    a notebook saved and reopened without a kernel shows this one.
+    """
+
+    def __init__(self, report: Report, *, with_plots: bool = True, static_id: str | None = None) -> None:
+        self.report = report
+        self.with_plots = with_plots
+        self.static_id = static_id
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            "text/html": rhtml.render_html(self.report, with_plots=self.with_plots, static_id=self.static_id),
+            "text/plain": self.report.text(),
+        }
 
 
 def _note(text: str) -> str:
-    return f'<div style="color:#777;font-size:12px;padding:8px 0">{rhtml.esc(text)}</div>'
-
-
-def _has_text() -> bool:
-    try:
-        from . import text  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return f'<div style="color:{rhtml.FG3};font-size:12px;padding:8px 0">{rhtml.esc(text)}</div>'
 
 
 class ProbeProgress:
@@ -465,8 +526,11 @@ class ProbeProgress:
 
 
 def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: RerunFn | None = None) -> AePanel | None:
-    """Display the panel for ``report`` (in place of ``progress``'s bar, if it was shown).
+    """Display the panel for ``report`` (in place of ``progress``'s bar, if it was shown) and its static copy.
 
+    Two outputs: the live panel, and the static report (findings and plots as
+    HTML) that the panel hides while its view is live, so a notebook saved
+    and reopened without a kernel still shows the diagnosis.
     ``rerun_fn`` is the check's ``Session.rerun``: the panel's Re-run button
     calls it with the controls' settings. Falls back to the static HTML if
     the widgets fail.
@@ -482,14 +546,13 @@ def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: Rer
         return None
     # Show verdict, findings and controls at once; the plots follow (drawing
     # them all takes a second or two the person should not wait for). The
-    # static fallback is first findings-only, then updated with every plot.
-    panel.static_html = rhtml.render_html(report, with_plots=False)
+    # static copy is hidden while the panel is live, so it can wait for them.
     if handle is not None:
         handle.update(panel)
     else:
-        handle = display(panel, display_id=True)
-    panel.draw_plots()
-    panel.static_html = None
-    if handle is not None:
-        handle.update(panel)
+        display(panel)
+    try:
+        panel.draw_plots()
+    finally:
+        display(panel.static_output(with_plots=True))
     return panel

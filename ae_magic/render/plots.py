@@ -12,6 +12,11 @@ artist that can show one is drawn literally: ``parse_math=False`` (a layer
 named ``$x$`` or ``a_b^c`` is not mathtext) and :func:`~ae_magic.render.text.printable`
 (no control characters). Tick labels made by matplotlib's own formatters
 (the ``10^-3`` of a log axis) keep their mathtext.
+
+The kernel can't know the notebook's theme, so PNGs have a transparent
+background and their text, ticks and frames a mid grey that reads on a light
+and on a dark page (:func:`figure_png`). Layers are labelled with the cell's
+variable names where the cell bound one (``h (dense)``), see :func:`layer_names`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ RUN_COLORS = [
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ]  # fmt: skip
 PLOT_NAMES = ("loss", "gradients", "activations", "reconstructions", "graph")
-_DPI = 80
+_DPI = 100
+# Text, ticks and frames: readable on JupyterLab's light (white) and dark (#111) themes.
+NEUTRAL = "#7a7a7a"
+# Drawn where a log axis can't show a value: a zero gradient, a missing one.
+ZERO_COLOR = "#ff7f0e"
+MISSING_COLOR = "#d62728"
 
 
 # -- helpers ---------------------------------------------------------------
@@ -87,11 +97,57 @@ def run_label(report: Report, index: int) -> str:
     return " · ".join(parts)
 
 
+def theme_neutral(fig: Figure) -> Figure:
+    """Restyle ``fig`` for any page colour: no background, default-black text and frames in mid grey."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.text import Text
+
+    black = to_rgba("black")
+    fig.patch.set_alpha(0.0)
+    for ax in fig.axes:
+        ax.set_facecolor("none")
+        for spine in ax.spines.values():
+            spine.set_edgecolor(NEUTRAL)
+        ax.tick_params(colors=NEUTRAL, which="both")
+        leg = ax.get_legend()
+        if leg is not None:
+            leg.get_frame().set_facecolor((0.5, 0.5, 0.5))
+            leg.get_frame().set_alpha(0.12)
+            leg.get_frame().set_edgecolor(NEUTRAL)
+    for t in fig.findobj(Text):
+        # Only text left at the default black: coloured notes keep their colour,
+        # and text inside a light box (graph nodes) stays dark on it.
+        if to_rgba(t.get_color()) == black and t.get_bbox_patch() is None:
+            t.set_color(NEUTRAL)
+    return fig
+
+
 def figure_png(fig: Figure) -> bytes:
-    """PNG bytes of ``fig``."""
+    """PNG bytes of ``fig``, transparent, restyled to read on light and dark pages."""
+    theme_neutral(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
+    fig.savefig(buf, format="png", dpi=_DPI, transparent=True)
     return buf.getvalue()
+
+
+def layer_names(report: Report) -> dict[str, str]:
+    """Keras layer name -> how plots label it: ``"h (dense)"`` when the cell bound its output to ``h``.
+
+    From the graph's nodes and the cell's layer calls (``report.calls``); a
+    layer with no variable (or a nested one) keeps its Keras name.
+    """
+    out: dict[str, str] = {}
+    graph = (report.model or {}).get("graph") or {}
+    pairs = [(n.get("name"), n.get("variable")) for n in graph.get("nodes") or [] if isinstance(n, dict)]
+    pairs += [(c.get("layer"), c.get("variable")) for c in report.calls if isinstance(c, dict)]
+    for layer, var in pairs:
+        if isinstance(layer, str) and isinstance(var, str) and var and layer not in out:
+            out[layer] = layer if var == layer else f"{var} ({layer})"
+    return out
+
+
+def _layer_label(names: dict[str, str], layer: Any) -> str:
+    return _label(names.get(layer, layer) if isinstance(layer, str) else layer)
 
 
 def png_base64(png: bytes) -> str:
@@ -174,7 +230,7 @@ def loss_figure(
     ax.set_ylabel("loss", **LITERAL)
     ax.set_title("Loss (solid: training, dashed: validation)", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3)
-    _legend(ax, fontsize=7, loc="best")
+    _legend(ax, fontsize=8, loc="best")
     return fig
 
 
@@ -201,27 +257,36 @@ def lr_range_figure(report: Report) -> Figure | None:
     ax.set_ylabel("loss", **LITERAL)
     ax.set_title("Learning-rate range test", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3)
-    _legend(ax, fontsize=7)
+    _legend(ax, fontsize=8)
     return fig
 
 
 # -- gradients -------------------------------------------------------------
 def gradients_figure(report: Report) -> Figure | None:
-    """Per-layer gradient norms: at the start (bars) and over the probe run (lines), log scale."""
+    """Per-layer gradient norms: at the start (bars) and over the probe run (lines), log scale.
+
+    A log axis can't show a zero: zero gradients are drawn at a floor below the
+    smallest measured norm with their own marker and legend entry ("zero
+    gradient"), missing or non-finite ones likewise ("no gradient / NaN"), on
+    both charts.
+    """
+    from matplotlib.patches import Patch
+
     layers = (report.traces.get("gradients") or {}).get("layers") or []
     tr = report.traces.get("training") or {}
     over = tr.get("grad_norms") or {}
     steps = tr.get("grad_steps") or []
     if not layers and not over:
         return None
+    names = layer_names(report)
     n_axes = int(bool(layers)) + int(bool(over))
-    fig = _new(6.4 if n_axes == 1 else 9.6, 3.4)
+    fig = _new(7.2 if n_axes == 1 else 12.0, max(3.6, 0.32 * len(layers) + 1.6))
     axes = fig.subplots(1, n_axes, squeeze=False)[0]
     k = 0
     if layers:
         ax = axes[k]
         k += 1
-        names = [_label(row.get("layer")) for row in layers]
+        labels = [_layer_label(names, row.get("layer")) for row in layers]
         norms = [num(row.get("grad_norm")) for row in layers]
         positive = [v for v in norms if is_finite(v) and v > 0]
         floor = min(positive) / 10 if positive else 1e-12
@@ -232,49 +297,77 @@ def gradients_figure(report: Report) -> Figure | None:
             zero_vars = int(row.get("zero_vars") or 0)
             if n_vars and none_vars >= n_vars:
                 heights.append(floor)
-                colors.append("#d62728")
-                notes.append("no grad")
+                colors.append(MISSING_COLOR)
+                notes.append("no gradient")
             elif not is_finite(v):
                 heights.append(max(positive) if positive else 1.0)
-                colors.append("#d62728")
+                colors.append(MISSING_COLOR)
                 notes.append("NaN/Inf")
             elif v <= 0 or (n_vars and zero_vars >= n_vars):
                 heights.append(floor)
-                colors.append("#ff7f0e")
-                notes.append("zero")
+                colors.append(ZERO_COLOR)
+                notes.append("zero gradient")
             else:
                 heights.append(v)
                 colors.append("#1f77b4")
                 notes.append("")
-        ys = list(range(len(names)))
+        ys = list(range(len(labels)))
         ax.barh(ys, heights, color=colors)
-        ax.set_yticks(ys, names, fontsize=7, **LITERAL)
+        ax.set_yticks(ys, labels, fontsize=9, **LITERAL)
         ax.invert_yaxis()
         ax.set_xscale("log")
-        for y, h, note in zip(ys, heights, notes, strict=True):
+        for y, h, note, c in zip(ys, heights, notes, colors, strict=True):
             if note:
-                ax.text(h, y, f" {note}", va="center", fontsize=7, color="#d62728", **LITERAL)
+                ax.text(h, y, f" {note}", va="center", fontsize=8, color=c, **LITERAL)
+        handles = [Patch(color="#1f77b4", label="gradient norm")]
+        if "zero gradient" in notes:
+            handles.append(Patch(color=ZERO_COLOR, label="zero gradient (drawn at a floor)"))
+        if "no gradient" in notes or "NaN/Inf" in notes:
+            handles.append(Patch(color=MISSING_COLOR, label="no gradient / NaN"))
+        if len(handles) > 1:
+            _legend(ax, handles=handles, fontsize=8, loc="best")
         ax.set_xlabel("gradient norm (log)", **LITERAL)
-        ax.set_title("Per layer, input → output", fontsize=10, **LITERAL)
+        ax.set_title("Per layer at the start, input → output", fontsize=11, **LITERAL)
         ax.grid(alpha=0.3, axis="x")
     if over:
         ax = axes[k]
         order = [row.get("layer") for row in layers if row.get("layer") in over] or list(over)
         order += [name for name in over if name not in order]
-        for j, name in enumerate(order):
+        series = {}
+        for name in order:
             vals = [num(v) for v in over[name]]
             xs = list(steps) if len(steps) == len(vals) else list(range(len(vals)))
+            series[name] = (xs, vals)
+        positive = [v for _, vals in series.values() for v in vals if is_finite(v) and v > 0]
+        floor = min(positive) / 10 if positive else 1e-12
+        zeros: list[tuple[Any, float]] = []
+        missing: list[tuple[Any, float]] = []
+        for j, name in enumerate(order):
+            xs, vals = series[name]
+            color = RUN_COLORS[j % len(RUN_COLORS)]
             pts = [(x, v) for x, v in zip(xs, vals, strict=False) if is_finite(v) and v > 0]
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, label=_label(name),
-                        color=RUN_COLORS[j % len(RUN_COLORS)])
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.4, label=_layer_label(names, name), color=color)
+            else:  # still in the legend: the layer is there, its gradient is not
+                ax.plot([], [], lw=1.4, label=_layer_label(names, name), color=color)
+            zeros += [(x, floor) for x, v in zip(xs, vals, strict=False) if is_finite(v) and v <= 0]
+            missing += [(x, floor) for x, v in zip(xs, vals, strict=False) if not is_finite(v)]
+        if zeros:
+            ax.scatter([p[0] for p in zeros], [p[1] for p in zeros], marker="v", s=28, color=ZERO_COLOR, zorder=3,
+                       label="zero gradient")
+        if missing:
+            ax.scatter([p[0] for p in missing], [p[1] * 0.5 for p in missing], marker="x", s=28, color=MISSING_COLOR,
+                       zorder=3, label="no gradient / NaN")
+        if zeros or missing:
+            ax.axhline(floor, color=NEUTRAL, lw=0.8, ls=":")
         ax.set_yscale("log")
         ax.set_xlabel("training step", **LITERAL)
         ax.set_ylabel("gradient norm (log)", **LITERAL)
-        ax.set_title("Over the probe run", fontsize=10, **LITERAL)
+        ax.set_title("Over the probe run", fontsize=11, **LITERAL)
         ax.grid(alpha=0.3)
         if order:
-            _legend(ax, fontsize=6, ncol=2 if len(order) > 6 else 1)
+            n_entries = len(order) + bool(zeros) + bool(missing)
+            _legend(ax, fontsize=8, ncol=2 if n_entries > 6 else 1)
     return fig
 
 
@@ -287,7 +380,8 @@ def activations_figure(report: Report) -> Figure | None:
         return None
     fig = _new(6.4, 3.2)
     ax = fig.add_subplot()
-    names = [f"{_label(r.get('layer'))} ({_label(r.get('activation') or 'linear')})" for r in rows]
+    lnames = layer_names(report)
+    names = [f"{_layer_label(lnames, r.get('layer'))} · {_label(r.get('activation') or 'linear')}" for r in rows]
     dead = [num(r.get("dead_share")) for r in rows]
     sat = [num(r.get("saturated_share")) for r in rows]
     ys = list(range(len(rows)))
@@ -296,13 +390,13 @@ def activations_figure(report: Report) -> Figure | None:
             color="#7f7f7f", label="dead (ReLU never active)")
     ax.barh([y + w / 2 for y in ys], [0 if not is_finite(v) else v * 100 for v in sat], height=w,
             color="#ff7f0e", label="saturated (flat region)")
-    ax.set_yticks(ys, names, fontsize=7, **LITERAL)
+    ax.set_yticks(ys, names, fontsize=9, **LITERAL)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of units", **LITERAL)
     ax.set_title("Activations per layer", fontsize=10, **LITERAL)
     ax.grid(alpha=0.3, axis="x")
-    _legend(ax, fontsize=7, loc="lower right")
+    _legend(ax, fontsize=8, loc="lower right")
     return fig
 
 
@@ -377,7 +471,7 @@ def reconstructions_figure(report: Report, max_samples: int = 6) -> Figure | Non
                      fontsize=8, **LITERAL)
         ax.tick_params(labelsize=7)
         if j == 0:
-            _legend(ax, fontsize=7)
+            _legend(ax, fontsize=8)
     fig.suptitle("Reconstructions: input vs output before and after the probe run", fontsize=10, **LITERAL)
     return fig
 
@@ -391,6 +485,33 @@ def _dangling_names(report: Report) -> list[str]:
             name = f.layer or f.evidence.get("layer") or f.evidence.get("variable")
             if name and str(name) not in out:
                 out.append(str(name))
+    return out
+
+
+def graph_lines(report: Report) -> dict[Any, int]:
+    """Graph node id -> its cell line, counted as the findings count them.
+
+    The graph's own node lines count from the cell's first line of code, while
+    ``report.calls`` (and the findings) count as the user sees the cell: under
+    ``%%ae_check`` the magic line is line 1. The calls' lines win for the
+    layers they name; the shift they show applies to the other nodes (inputs).
+    """
+    graph = (report.model or {}).get("graph") or {}
+    nodes = [n for n in graph.get("nodes") or [] if isinstance(n, dict)]
+    by_layer: dict[str, int] = {}
+    for c in report.calls:
+        if isinstance(c, dict) and isinstance(c.get("line"), int) and isinstance(c.get("layer"), str):
+            by_layer.setdefault(c["layer"], c["line"])
+    shifts = [by_layer[n["name"]] - n["line"] for n in nodes
+              if isinstance(n.get("line"), int) and n.get("name") in by_layer]
+    shift = max(set(shifts), key=shifts.count) if shifts else 0
+    out: dict[Any, int] = {}
+    for i, n in enumerate(nodes):
+        nid = n.get("id", i)
+        if n.get("name") in by_layer:
+            out[nid] = by_layer[n["name"]]
+        elif isinstance(n.get("line"), int) and n["line"] > 0:
+            out[nid] = n["line"] + shift
     return out
 
 
@@ -429,6 +550,8 @@ def graph_figure(report: Report) -> Figure | None:
                 bypass_edges.add((pid, rid))
             if code == rid:
                 code = None  # the narrowest layer found is the reader, not a real code
+    lines = graph_lines(report)
+    lnames = layer_names(report)
     y_of = {nid: float(k) for k, nid in enumerate(order)}
     x_of = {nid: (0.0 if (nid in main_set or not main) else 2.2) for nid in order}
 
@@ -461,16 +584,16 @@ def graph_figure(report: Report) -> Figure | None:
         shape = node.get("shape") or []
         dims = "×".join("?" if d is None else str(d) for d in shape[1:])
         act = node.get("activation")
-        text = f"{_label(node.get('name'))}  {_label(node.get('class') or '')}  ({_label(dims)})"
+        text = f"{_layer_label(lnames, node.get('name'))}  {_label(node.get('class') or '')}  ({_label(dims)})"
         if act and act != "linear":
             text += f"  {_label(act)}"
         is_code = nid == code
         face = "#fde9b3" if is_code else ("#e8eef7" if nid in main_set or not main else "#f3e5f5")
         edge = "#d08c00" if is_code else "#6b7b93"
-        ax.text(x_of[nid], y_of[nid], text, ha="center", va="center", fontsize=7.5, **LITERAL,
+        ax.text(x_of[nid], y_of[nid], text, ha="center", va="center", fontsize=8.5, **LITERAL,
                 bbox={"boxstyle": "round,pad=0.25", "fc": face, "ec": edge, "lw": 2 if is_code else 1})
-        if node.get("line"):
-            ax.text(-3.5, y_of[nid], f"line {_label(node['line'])}", fontsize=7, va="center", color="0.45", **LITERAL)
+        if lines.get(nid):
+            ax.text(-3.5, y_of[nid], f"line {_label(lines[nid])}", fontsize=8, va="center", color="0.45", **LITERAL)
         if is_code:
             ax.text(-2.6, y_of[nid], "bottleneck", color="#d08c00", fontsize=8, va="center", weight="bold", **LITERAL)
     for k, name in enumerate(dangling):
