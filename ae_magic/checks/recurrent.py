@@ -1,0 +1,150 @@
+"""Sequence and recurrent autoencoders: what the per-layer judges can't see alone.
+
+* Output collapse per position (AE404's measure for sequences): the
+  reconstruction's spread across samples against the targets' own spread at
+  the same time step and feature, padded steps left out
+  (``traces["training"]["per_position"]``, ``probes/sequence.py``).
+* A relu output layer stuck at zero (AE304): the generic dead-unit judge
+  leaves output layers alone (a relu output may rightly be 0 where the data
+  is), so here the output is dead where the *targets* are positive.
+* Dead or saturated recurrent units (AE304/AE305): the gradient and
+  training judges find them in the hidden state (``probes/traces.py``
+  measures it); ``refine`` gives those findings a recurrent layer's wording
+  and fix.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import keras_compat as kc
+from .. import probes as probe
+from ..context import Context
+from ..probes.sequence import recurrent_activation
+from ..report import Finding
+from . import gradients as G
+
+# AE404 for sequences. Below this per-position spread ratio the outputs are
+# one curve whatever the input (the flat data's bar, COLLAPSE_RATIO).
+SEQ_COLLAPSE_FLOOR = 0.01
+# ...or, judged against the data's own variation: the outputs vary less than
+# a tenth as much as the targets at the same position, explain less than 5%
+# of the targets' per-position variance (the per-position mean explains 0),
+# and the run made them vary less than at the initial weights: the model
+# converged to the mean curve. Healthy sequence autoencoders measure
+# spread ratios >= 0.17 after the default run (slow starters included, whose
+# spread grows from the start), a stalled LSTM 0.05.
+SEQ_SPREAD = 0.1
+SEQ_EXPLAINED = 0.05
+# AE304 on the output layer: this share of the positions with a positive
+# target get an output <= 0 for every sample (at the initial weights; after
+# the run the bar is the training judge's DEAD_SHARE_AFTER, 0.9).
+DEAD_OUTPUT_SHARE = G.DEAD_SHARE
+DEAD_OUTPUT_SHARE_AFTER = 0.9
+
+
+def position_collapse(tr: dict[str, Any]) -> tuple[float, bool, dict[str, Any]] | None:
+    """``(spread ratio, collapsed, evidence)`` per time step x feature; None for flat, unmasked data.
+
+    For flat data AE404 keeps its per-feature ratio (the per-position
+    measure is the same positions, averaged the other way).
+    """
+    pp = tr.get("per_position") or {}
+    if not (pp.get("sequence") or pp.get("masked")):
+        return None
+    ratio, before, expl = pp.get("spread_ratio"), pp.get("spread_ratio_before"), pp.get("explained")
+    if ratio is None or not math.isfinite(ratio):
+        return None
+    shrank = before is None or not math.isfinite(before) or ratio <= before
+    unexplained = expl is None or not math.isfinite(expl) or expl < SEQ_EXPLAINED
+    collapsed = ratio < SEQ_COLLAPSE_FLOOR or (ratio < SEQ_SPREAD and unexplained and shrank)
+    evidence = {
+        "per_position": True,
+        "position_spread_ratio": ratio,
+        "position_spread_ratio_before": before,
+        "explained_variance": expl,
+        "position_mean_mse": pp.get("position_mean"),
+        "masked": bool(pp.get("masked")),
+        "threshold_spread": SEQ_SPREAD,
+        "threshold_explained": SEQ_EXPLAINED,
+    }
+    return ratio, collapsed, evidence
+
+
+def check_dead_output(ctx: Context) -> list[Finding]:
+    """AE304 for a relu output layer whose output is 0 wherever the targets are positive."""
+    tr = ctx.traces.get("training") or {}
+    pp = tr.get("per_position") or {}
+    name, act = pp.get("output_layer"), pp.get("output_activation")
+    if name is None or act not in kc.RELU_LIKE:
+        return []
+    before, after = pp.get("dead_output_before"), pp.get("dead_output")
+    if before is not None and before >= DEAD_OUTPUT_SHARE:
+        when, share = "at the initial weights", before
+    elif after is not None and after >= DEAD_OUTPUT_SHARE_AFTER:
+        when, share = "after the probe run", after
+    else:
+        return []
+    line, text = G.locate(ctx, name)
+    return [
+        Finding(
+            code="AE304",
+            severity="warning",
+            title="Dead ReLU units",
+            message=(
+                f"{when.capitalize()} the relu output layer {name} outputs 0 for every probe sample at "
+                f"{100 * share:.0f}% of the positions where the targets are positive: the reconstruction is stuck "
+                "at zero there, and a relu that outputs 0 passes no gradient back, so training can't free it."
+            ),
+            line=line,
+            source_line=text,
+            layer=name,
+            evidence={"dead_output_share": round(float(share), 3), "threshold": DEAD_OUTPUT_SHARE, "when": when,
+                      "output_layer": True},
+            fix=(
+                "# An output activation that matches the data range and always passes a gradient:\n"
+                "out = layers.Dense(n_features, activation='sigmoid')(h)  # [0, 1] data; 'linear' for unbounded data\n"
+                "# (and no large negative bias_initializer on the output)"
+            ),
+        )
+    ]
+
+
+CHECKS: list = [check_dead_output]
+
+
+def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """Word AE304/AE305 on a recurrent layer as its hidden state's units, with a recurrent fix."""
+    if ctx.model is None:
+        return findings
+    layers = probe.layers_by_name(ctx.model)
+    for f in findings:
+        if f.code not in ("AE304", "AE305") or f.layer not in layers:
+            continue
+        act = recurrent_activation(layers[f.layer])
+        if act is None:
+            continue
+        kind = type(layers[f.layer]).__name__
+        f.evidence["recurrent"] = kind
+        f.evidence["hidden_activation"] = act
+        if f.code == "AE304":
+            f.message += (
+                f" {f.layer} is a {kind} with activation='{act}': its hidden state is 0 at every time step, so the"
+                " layers after it see the same sequence for every input."
+            )
+            f.fix = (
+                f"layers.{kind}(units)  # the default tanh hidden state can't die\n"
+                "# or keep relu with a lower learning rate, clipnorm=1.0 and no negative bias_initializer"
+            )
+        else:
+            f.message += (
+                f" {f.layer} is a {kind}: its hidden state is pinned near +-1 for most samples and time steps,"
+                " so its gates pass almost no gradient."
+            )
+            f.fix = (
+                "# Standardise each input feature so the gates start in their linear range:\n"
+                "x = (x - x.mean(axis=(0, 1))) / x.std(axis=(0, 1))\n"
+                "# and clip the gradient norm: keras.optimizers.Adam(1e-3, clipnorm=1.0)"
+            )
+    return findings
