@@ -92,6 +92,7 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) ->
                                     model=values.get("model"), options=opts, filename=path, label=path)
         try:
             report = session.run()
+            tried = _try_fixes(session, report) if values.get("try_fixes") else None
         finally:
             session.close()
     except UsageError as exc:
@@ -99,11 +100,15 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) ->
     if as_json:
         obj = report.to_dict()
         obj["file"] = path
+        if values.get("try_fixes"):
+            obj["try_all"] = tried
         print(json.dumps(obj, allow_nan=False), flush=True)
     else:
         if total > 1:
             print(f"== {path}")
         print(report.text(color=bool(values.get("color"))), flush=True)
+        if values.get("try_fixes"):
+            print(_tried_text(report, tried), flush=True)
         if total > 1 and index < total - 1:
             print()
     if values.get("html"):
@@ -119,6 +124,27 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) ->
             print(f"{path}: no Keras model found; nothing was checked.", file=sys.stderr)
         return EXIT_NO_MODEL
     return EXIT_ERRORS if report.has_errors else EXIT_OK
+
+
+def _try_fixes(session: Any, report: Any) -> dict[str, Any] | None:
+    """``--try-fixes``: each finding with an edit gets ``verified`` and its before/after evidence; then all at once."""
+    from .trial import verify_report
+
+    return verify_report(session, report)
+
+
+def _tried_text(report: Any, tried: dict[str, Any] | None) -> str:
+    """The ``--try-fixes`` verdicts as text lines."""
+    lines = ["Try the fix:"]
+    for f in report.findings:
+        if f.edit:
+            mark = "verified" if f.verified else "not verified"
+            lines.append(f"  {f.code} (line {f.edit['start_line']}): {mark}: {(f.trial or {}).get('reason', '')}")
+    if len(lines) == 1:
+        return "Try the fix: no fix of this report is an edit of the cell."
+    if tried:
+        lines.append(f"  all at once: {'verified' if tried.get('verified') else 'not verified'}: {tried.get('reason', '')}")
+    return "\n".join(lines)
 
 
 def _usage(path: str, message: str, as_json: bool) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import backends
 from . import checks as _checks
+from . import fixes
 from .context import Context
 from .errors import AeMagicUsageError, describe
 from .report import Finding, Report
@@ -183,6 +184,8 @@ def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Rep
         environment=environment(),
     )
     report.sort()
+    # Fixes as edits of the cell, in the cell's own names (ae_magic.fixes).
+    fixes.attach(report, ctx)
     return report
 
 

@@ -306,8 +306,9 @@ def _scale_data(f: Finding, cell: _Cell, findings: list[Finding]) -> Edit | None
         lo, hi = float(d.min()), float(d.max())
     if lo >= 0 and 1 < hi <= 255:
         stmt = f'{var} = {var}.astype("float32") / 255.0'
-    elif f.code == "AE203" and lo >= 0 and hi > 1:
-        stmt = f'{var} = {var}.astype("float32") / {var}.max()'
+    elif any(g.code == "AE203" for g in findings):
+        # Into [0, 1], which every output activation reaches; one edit for AE201 and AE203.
+        stmt = f'{var} = ({var} - {var}.min()) / ({var}.max() - {var}.min())'
     else:
         # One scale and one shift for the whole array: the error in the data's
         # own units is then the scaled error times std**2 (ae_magic.trial).

@@ -96,6 +96,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("html", str, None, "Also write a static HTML report (one file: PATH; several: PATH-N.html).", metavar="PATH",
            fronts=frozenset({CLI})),
     Option("color", bool, False, "Colour the text output.", fronts=frozenset({CLI})),
+    Option("try_fixes", bool, False, "Try every fix that is an edit of the cell: re-check the edited cell and mark each "
+           "finding verified when its finding is gone and the held-out MSE is no worse.", fronts=frozenset({CLI})),
 )
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

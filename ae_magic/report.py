@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -63,6 +63,13 @@ class Finding:
     # The code of the finding in this report that explains this one (see
     # ``CAUSES``); set by ``Report.sort``, None for a root cause.
     caused_by: str | None = None
+    # The fix as an edit of the cell: {"start_line", "end_line", "replacement"}
+    # (cell lines, inclusive; ae_magic.fixes); None when the fix is advice.
+    edit: dict[str, Any] | None = None
+    # Set by "Try the fix" (ae_magic.trial, ``--try-fixes``): whether the edit
+    # removed this finding without a worse held-out error, and the evidence.
+    verified: bool | None = None
+    trial: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         from .catalogue import CATALOGUE
@@ -85,6 +92,9 @@ class Finding:
             "fix": self.fix,
             "source_line": self.source_line,
             "caused_by": self.caused_by,
+            "edit": self.edit,
+            "verified": self.verified,
+            "trial": jsonable(self.trial),
         }
 
     def sort_key(self) -> tuple[int, int, str]:

@@ -20,10 +20,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("keras_compat", "report"),
     ("context",),
     ("graph",),
-    ("checks", "probes", "capture", "rebuild"),
+    ("checks", "probes", "capture", "rebuild", "fixes"),
     ("engine",),
     ("session",),
-    ("api",),
+    ("api", "trial"),
     ("render",),
     ("magics", "cli", "demo", "__init__", "__main__"),
 ]
