@@ -1,0 +1,150 @@
+"""Root cause first: the cause -> consequence table, ``Finding.caused_by`` and
+the order and indentation every renderer gives a consequence under its cause."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import zoo
+
+import ae_magic
+from ae_magic.catalogue import CATALOGUE
+from ae_magic.render import html as rhtml
+from ae_magic.report import CAUSES, SEVERITY_RANK, Finding, Report
+
+FAMILY_RANK = {"structure": 0, "data": 0, "gradients": 1, "training": 2}
+
+SOFTMAX_BCE = """\
+import keras
+from keras import layers
+inp = keras.Input((64,))
+h = layers.Dense(16, activation="relu")(inp)
+out = layers.Dense(64, activation="softmax")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def _f(code: str, line: int | None = None, severity: str | None = None) -> Finding:
+    sev = severity or CATALOGUE[code].severity
+    return Finding(code=code, severity=sev, title=f"t{code}", message=f"m{code}", line=line)  # type: ignore[arg-type]
+
+
+def test_cause_table_names_catalogue_codes_and_has_no_cycle() -> None:
+    for consequence, causes in CAUSES.items():
+        assert consequence in CATALOGUE
+        assert causes and all(c in CATALOGUE for c in causes), consequence
+        assert consequence not in causes
+        assert len(set(causes)) == len(causes), consequence
+    # No cycle: follow every chain of causes; none comes back to where it started.
+    def reach(code: str, seen: frozenset[str]) -> None:
+        for c in CAUSES.get(code, ()):
+            assert c not in seen, f"cycle through {c}"
+            reach(c, seen | {c})
+
+    for code in CAUSES:
+        reach(code, frozenset({code}))
+
+
+def test_causes_come_from_an_earlier_or_the_same_family() -> None:
+    # Structure/data explain gradients, gradients explain training; never backwards.
+    for consequence, causes in CAUSES.items():
+        for c in causes:
+            assert FAMILY_RANK[CATALOGUE[c].family] <= FAMILY_RANK[CATALOGUE[consequence].family], (c, consequence)
+
+
+def test_consequence_follows_its_cause_with_caused_by() -> None:
+    report = Report(findings=[_f("AE404"), _f("AE102", 3), _f("AE108", 6), _f("AE109")])
+    report.sort()
+    # AE108 (a warning) leads: its group holds an error (the collapse it causes).
+    assert report.codes == ["AE108", "AE404", "AE102", "AE109"]
+    assert report.get("AE404").caused_by == "AE108"  # type: ignore[union-attr]
+    assert [f.caused_by for f in report.findings if f.code != "AE404"] == [None, None, None]
+    assert [report.depth(f) for f in report.findings] == [1 if f.code == "AE404" else 0 for f in report.findings]
+    assert report.to_dict()["findings"][1]["caused_by"] == "AE108"
+
+
+def test_caused_by_only_when_the_cause_is_present() -> None:
+    report = Report(findings=[_f("AE404"), _f("AE102", 3)])
+    report.sort()
+    assert report.codes == ["AE404", "AE102"]  # errors first, as before
+    assert all(f.caused_by is None for f in report.findings)
+
+
+def test_chains_nest_and_the_most_direct_cause_is_named() -> None:
+    # Unscaled data -> exploding gradients -> divergence; the divergence is put
+    # under the exploding gradients (its most direct cause), not the data.
+    report = Report(findings=[_f("AE401"), _f("AE303"), _f("AE201"), _f("AE106", 4)])
+    report.sort()
+    assert report.codes == ["AE201", "AE303", "AE401", "AE106"]
+    assert [f.caused_by for f in report.findings] == [None, "AE201", "AE303", None]
+    assert [report.depth(f) for f in report.findings] == [0, 1, 2, 0]
+
+
+def test_sort_is_idempotent_and_roots_keep_severity_then_line_order() -> None:
+    report = Report(findings=[_f("AE106", 9), _f("AE102", 3), _f("AE105", 20), _f("AE101", 4), _f("AE406")])
+    report.sort()
+    first = report.codes
+    assert first == ["AE101", "AE105", "AE102", "AE106", "AE406"]
+    report.sort()
+    assert report.codes == first
+
+
+def test_round_trip_keeps_caused_by() -> None:
+    report = Report(findings=[_f("AE405"), _f("AE108", 6)])
+    report.sort()
+    again = Report.from_json(report.to_json())
+    assert [(f.code, f.caused_by) for f in again.findings] == [("AE108", None), ("AE405", "AE108")]
+    with pytest.raises(ValueError):
+        Finding(code="AE404", severity="error", title="t", message="m", caused_by="AE999")
+
+
+def test_text_and_html_show_the_consequence_under_its_cause() -> None:
+    report = Report(findings=[_f("AE404"), _f("AE108", 6)])
+    report.sort()
+    text = report.text()
+    cause = text.index("AE108")
+    line = next(ln for ln in text.splitlines() if "AE404" in ln)
+    assert text.index("AE404") > cause
+    assert line.startswith("    └ ") and line.endswith("because of AE108")
+    page = rhtml.render_html(report, with_plots=False)
+    blocks = re.findall(r'<div class="ae-finding [^"]*" data-code="(AE\d+)" [^>]*data-depth="(\d)"', page)
+    assert blocks == [("AE108", "0"), ("AE404", "1")]
+    assert 'data-cause="AE108"' in page and "because of <b>AE108</b>" in page
+    assert re.search(r'data-code="AE404"[^>]*style="margin-left:24px', page)
+
+
+def test_softmax_with_bce_leads_with_the_mismatch_and_shows_the_collapse_under_it() -> None:
+    # Binary, mostly-zero data: softmax spreads a sum of 1 over 64 outputs, so
+    # every reconstruction is the same near-uniform vector.
+    x = (np.random.default_rng(0).random((512, 64)) < 0.3).astype("float32")
+    report = ae_magic.check(SOFTMAX_BCE, data=x, epochs=5, seed=0)
+    first = next(f for f in report.findings if f.severity in ("error", "warning"))
+    assert first.code == "AE108" and first.caused_by is None
+    collapse = report.get("AE404")
+    assert collapse is not None, report.codes
+    assert collapse.caused_by == "AE108"
+    assert report.codes.index("AE404") == report.codes.index("AE108") + 1
+    assert "because of AE108" in report.text()
+
+
+# Catalogue cases whose fault can explain what the probes then measure.
+CAUSE_CASES = sorted(k for k in zoo.CATALOGUE if k.startswith(("AE106", "AE107", "AE108", "AE110", "AE111", "AE201")))
+
+
+@pytest.mark.parametrize("name", CAUSE_CASES)
+def test_first_error_or_warning_is_a_root_cause_on_catalogue_cases(name: str) -> None:
+    src, kwargs, expected = zoo.CATALOGUE[name]
+    report = ae_magic.check(src, epochs=3, seed=0, **kwargs)
+    assert expected <= set(report.codes), report.codes
+    ranked = [f for f in report.findings if SEVERITY_RANK[f.severity] <= 1]
+    assert ranked and ranked[0].caused_by is None, report.codes
+    # The case's own fault is never put under a consequence of itself.
+    assert all(f.caused_by is None for f in report.findings if f.code in expected), report.codes
+    for f in report.findings:
+        if f.caused_by is not None:
+            cause = report.codes.index(f.caused_by)
+            assert cause < report.codes.index(f.code), report.codes
+            assert f.caused_by in CAUSES[f.code]
