@@ -1,6 +1,6 @@
 """``ae-magic``: the engine on the command line (CI, scripts, the demo).
 
-    ae-magic check FILE.py [FILE.py ...] [--data NAME] [--model NAME] [--json] [--no-train] [--latent N] ...
+    ae-magic check FILE.py [FILE.py ...] [--data NAME] [--model NAME] [--json] [--no-train] [--latent N] [--progress] ...
     ae-magic demo [--html PATH] [--no-train]
     ae-magic --version
 
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="diagnose the autoencoder each Python file builds")
     c.add_argument("files", nargs="+", metavar="FILE.py")
     options.add_arguments(c, options.CLI)
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr while the probes run (default: when stderr is a terminal)")
     d = sub.add_parser("demo", help="diagnose the bundled broken autoencoder on bundled data")
     d.add_argument("--html", metavar="PATH", default="ae_magic_demo_report.html", help="where to write the HTML report")
     d.add_argument("--no-train", dest="train", action="store_false", default=True, help="skip the probes")
@@ -71,12 +73,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"ae-magic: error: no such file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    codes = [_check_file(path, values, index=i, total=len(args.files)) for i, path in enumerate(args.files)]
+    show = args.progress if args.progress is not None else _isatty(sys.stderr)
+    codes = [_check_file(path, values, index=i, total=len(args.files), progress=show) for i, path in enumerate(args.files)]
     # The most telling status of the batch: a usage error, then an error finding, then a file without a model.
     return next((c for c in (EXIT_USAGE, EXIT_ERRORS, EXIT_NO_MODEL) if c in codes), EXIT_OK)
 
 
-def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) -> int:
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
+
+class _ProgressBar:
+    """The probes' progress events (``options.progress``) as a tqdm bar per phase, on stderr.
+
+    stderr only, so ``--json`` output on stdout stays one JSON object per file.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.phase: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        phase = str(event.get("phase", ""))
+        total = int(event.get("total") or 0) or None
+        if phase != self.phase or self.bar is None:
+            self.close()
+            self.phase = phase
+            self.bar = tqdm(total=total, desc=f"{self.label}: {phase}", file=sys.stderr, leave=False,
+                            dynamic_ncols=True, mininterval=0.2)
+        step = int(event.get("step") or 0)
+        if total and self.bar.total != total:
+            self.bar.total = total
+        loss = event.get("loss")
+        if isinstance(loss, float) and loss == loss and abs(loss) != float("inf"):
+            self.bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
+        self.bar.update(max(0, step - self.bar.n))
+
+    def close(self) -> None:
+        """Close the current phase's bar (it is erased: the report follows)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _check_file(path: str, values: dict[str, Any], *, index: int, total: int, progress: bool = False) -> int:
     from .session import Session
 
     as_json = bool(values.get("json"))
@@ -86,8 +132,9 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) ->
     except (OSError, UnicodeDecodeError) as exc:
         return _usage(path, f"can't read the file ({describe(exc)})", as_json)
     namespace: dict[str, Any] = {"__name__": "__main__", "__file__": os.path.abspath(path)}
+    bar = _ProgressBar(path) if progress else None
     try:
-        opts = options.Options.from_values(values, options.CLI)
+        opts = options.Options.from_values(values, options.CLI, progress=bar)
         session = Session.from_cell(source, namespace=namespace, data=values.get("data"), target=values.get("target"),
                                     model=values.get("model"), options=opts, filename=path, label=path)
         try:
@@ -95,6 +142,8 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int) ->
             tried = _try_fixes(session, report) if values.get("try_fixes") else None
         finally:
             session.close()
+            if bar is not None:
+                bar.close()
     except UsageError as exc:
         return _usage(path, str(exc), as_json)
     if as_json:

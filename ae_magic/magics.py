@@ -111,6 +111,9 @@ class AeMagics(Magics):
             %ae_probe autoencoder --data x_train
             %ae_probe autoencoder --data x_train --lr 3e-3 --latent 16
         """
+        if "--model" in line.split() or "--model=" in line:
+            # %%ae_check's --model picks among the models a cell builds; %ae_probe is given its model.
+            raise UsageError("%ae_probe takes the model as its first argument, not --model: %ae_probe MODEL --data NAME.")
         values = self._parse(self.ae_probe, line, options.MAGIC_PROBE)
         name = values.pop("model")
         ns = self.shell.user_ns

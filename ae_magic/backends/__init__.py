@@ -16,12 +16,15 @@ into one sentence that names the extra to install.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -35,6 +38,61 @@ IMPLEMENTED = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # Why the backend was chosen, for the report ("KERAS_BACKEND", "keras.json", ...).
 CHOSEN_BY: dict[str, str] = {}
+
+# TensorFlow's C++ log level is read once, when TensorFlow is imported: set it
+# here (``import ae_magic`` comes before the user's ``import keras`` in a
+# notebook) so its start-up notices stay out of cells and panels. A value the
+# user set is kept.
+if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Start-up notices that TensorFlow, XLA and CUDA write straight to file
+# descriptor 2 (some before TF_CPP_MIN_LOG_LEVEL is read, through absl's
+# pre-initialisation logger): none is about the user's model. Any other line
+# written while Keras is imported is passed on.
+NATIVE_NOISE = re.compile(
+    r"absl::InitializeLog|cudart_stub|cuda_(?:platform|dnn|fft|blas|executor|diagnostics)|cuInit"
+    r"|Unable to register cu(?:DNN|FFT|BLAS) factory|computation_placer|computation placer|TF-TRT"
+    r"|oneDNN custom operations|TF_ENABLE_ONEDNN_OPTS|cpu_feature_guard|This TensorFlow binary is optimized"
+    r"|rebuild TensorFlow with the appropriate compiler flags|Could not find cuda drivers"
+)
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered() -> Iterator[None]:
+    """Capture what is written to file descriptor 2 meanwhile; re-emit all but :data:`NATIVE_NOISE`.
+
+    C++ libraries write past ``sys.stderr``, so only the descriptor itself
+    catches them (in a terminal, and in a Jupyter kernel, which forwards it to
+    the cell). Where it can't be redirected, nothing is filtered.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+    kept = [line for line in text.splitlines() if line.strip() and not NATIVE_NOISE.search(line)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
+
+
+def _quiet_absl() -> None:
+    """Raise absl's Python log threshold to errors, unless the user has changed it already."""
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None and absl_logging.get_verbosity() == absl_logging.WARNING:
+        absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 class BackendMissingError(UsageError):
@@ -182,9 +240,14 @@ def import_keras() -> ModuleType:
             CHOSEN_BY["how"] = f"the only installed backend ({configured} is not installed)"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import keras
+        with _native_stderr_filtered():
+            import keras
+
+            # The first tensor initialises the device (TensorFlow's CUDA probe logs then).
+            keras.ops.convert_to_tensor(0.0)
     except ImportError as exc:  # a backend that is there but broken
         raise BackendMissingError(f"Keras could not be imported ({describe(exc)}); reinstall ae-magic with its backend's extra.") from None
+    _quiet_absl()
     return keras
 
 
