@@ -151,6 +151,16 @@ class Backend(Protocol):
         at all; ``0.0`` where it arrives as exact zeros.
         """
 
+    def own_train_step(self, model: Any, data: Any) -> dict[str, Any]:
+        """One step of the model's own ``train_step`` on ``data``, as ``fit`` runs it; returns its logs.
+
+        ``data`` is what ``fit`` hands ``train_step``: the bare ``x`` batch
+        (``fit(x)``) or ``(x, y)``. Like ``train_on_batch`` (which would hand
+        ``(x, None, None)`` instead), the model's metrics are reset first, so
+        the logs are this step's values; the model's compiled train function
+        is built on first use and reused.
+        """
+
     def rng_state(self) -> Any:
         """The backend's own global random state (``None`` where it has none)."""
 
@@ -172,6 +182,26 @@ def call_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any) -> Any:
         return loss_fn(y, pred)
     except Exception as exc:
         raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
+
+
+def batch_triple(data: Any) -> tuple[Any, Any, None]:
+    """``(x, y, None)`` of a ``fit`` batch (bare ``x`` or ``(x, y)``), as Keras' symbolic build takes it."""
+    if isinstance(data, tuple):
+        return data[0], data[1], None
+    return data, None, None
+
+
+def logs_as_floats(logs: Any) -> dict[str, float]:
+    """A train step's logs as plain floats (entries that aren't scalars are left out)."""
+    out: dict[str, float] = {}
+    for key, val in dict(logs or {}).items():
+        try:
+            arr = np.asarray(val.detach().cpu().numpy() if hasattr(val, "detach") else val, dtype=np.float64)
+        except Exception:
+            continue
+        if arr.size == 1:
+            out[str(key)] = float(arr.reshape(()))
+    return out
 
 
 def probe_seed_values(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ModelError
-from . import call_loss, call_model, probe_seed_values
+from . import batch_triple, call_loss, call_model, logs_as_floats, probe_seed_values
 
 NAME = "jax"
 
@@ -252,3 +252,29 @@ def rng_state() -> Any:
 
 def restore_rng_state(state: Any) -> None:
     """Nothing to restore (see :func:`rng_state`)."""
+
+
+def own_train_step(model: Any, data: Any) -> dict[str, Any]:
+    """One step of the model's own ``train_step``, through its jitted train function (see :class:`Backend`).
+
+    As ``train_on_batch`` does on JAX: the state goes in, the new state is
+    written back to the model's variables.
+    """
+    model._symbolic_build(data_batch=batch_triple(data))
+    model.make_train_function()
+    model.reset_metrics()
+    state = model._get_jax_state(
+        trainable_variables=True, non_trainable_variables=True, optimizer_variables=True,
+        metrics_variables=True, purge_model_variables=False,
+    )
+    model._jax_state_synced = False
+
+    def batches() -> Any:
+        yield data
+
+    logs, state = model.train_function(state, batches())
+    tv, ntv, ov, mv = state
+    model._jax_state = {"trainable_variables": tv, "non_trainable_variables": ntv,
+                        "optimizer_variables": ov, "metrics_variables": mv}
+    model.jax_state_sync()
+    return logs_as_floats(logs)

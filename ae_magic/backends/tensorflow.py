@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import ModelError
-from . import call_loss, call_model, probe_seed_values
+from . import batch_triple, call_loss, call_model, logs_as_floats, probe_seed_values
 
 NAME = "tensorflow"
 
@@ -209,3 +209,15 @@ def restore_rng_state(state: Any) -> None:
         c._rng = rng
         if rng is not None and inner is not None:
             rng.setstate(inner)
+
+
+def own_train_step(model: Any, data: Any) -> dict[str, Any]:
+    """One step of the model's own ``train_step``, through its compiled train function (see :class:`Backend`)."""
+    model._maybe_symbolic_build(data_batch=batch_triple(data))
+    model.make_train_function()
+    model.reset_metrics()
+
+    def batches() -> Any:
+        yield data
+
+    return logs_as_floats(model.train_function(batches()))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from . import call_loss, call_model, probe_seed_values
+from . import batch_triple, call_loss, call_model, logs_as_floats, probe_seed_values
 
 NAME = "torch"
 
@@ -134,3 +134,11 @@ def restore_rng_state(state: Any) -> None:
     torch.set_rng_state(cpu)
     if cuda is not None:
         torch.cuda.set_rng_state_all(cuda)
+
+
+def own_train_step(model: Any, data: Any) -> dict[str, Any]:
+    """One step of the model's own ``train_step``, through its train function (see :class:`Backend`)."""
+    model._symbolic_build(data_batch=batch_triple(data))
+    model.make_train_function()
+    model.reset_metrics()
+    return logs_as_floats(model.train_function([data]))

@@ -65,6 +65,10 @@ def probe_checks() -> list[Check]:
     for mod in (gradients, training):
         if mod is not None:
             checks.extend(mod.CHECKS)
+    # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).
+    from . import updates
+
+    checks.extend(updates.CHECKS)
     return checks
 
 

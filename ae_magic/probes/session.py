@@ -109,9 +109,13 @@ class ProbeSession:
                     "building it would change your model. Call it once on a batch (or give it get_config) to probe it."
                 )
             if self.in_place:
+                # Before any forward pass of ours: those advance seed-generator states.
+                self.user_snapshot = ([np.array(v.numpy(), copy=True) for v in model.variables], [])
                 self.notes.append(
-                    f"Model '{model.name}' could not be copied (subclassed without get_config); the probes ran "
-                    "on it directly and restored every variable afterwards."
+                    f"Model '{model.name}' could not be copied (subclassed without get_config): probed in place, "
+                    "restored afterwards. Only here do ae_magic's probes run on your model itself; every variable "
+                    "(weights, non-trainable and seed states) was put back byte for byte, and the probes trained "
+                    "with their own optimizer, so yours is untouched."
                 )
             self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
             self.lr = self.configured_lr
@@ -137,8 +141,12 @@ class ProbeSession:
                 "probes judge the reconstruction by its MSE against the target."
             )
         self.var_layer = var_owners(self.layers, self.train_vars)
-        self.user_snapshot = self.snapshot() if self.in_place else None
+        if not self.in_place:
+            self.user_snapshot = None
         self.initial = self.snapshot()
+        if self.in_place:
+            # The probes start where the user's model was, seed states included.
+            self.initial = (self.user_snapshot[0], self.initial[1])
         self._step = TrainStep(self.backend, self.model, self.loss_fn, self.optimizer, self.train_vars, self.x_all, self.y_all)
         self._forward = self.backend.compile_forward(self.model, self.x_all)
         self.split: Split = {}
@@ -167,7 +175,8 @@ class ProbeSession:
     def release(self) -> None:
         """Restore the user's model when the probes had to run on it in place."""
         if self.in_place and self.user_snapshot is not None:
-            self.restore(self.user_snapshot)
+            for v, val in zip(self.model.variables, self.user_snapshot[0], strict=True):
+                v.assign(val)
 
     def dispose(self) -> None:
         """Done for good: restore what ``release`` restores, then park the session for reuse or free its graphs.
@@ -577,7 +586,11 @@ def session_for(ctx: Any) -> ProbeSession:
         copy = ctx.cache.pop("forward_model", None) if not owned and hasattr(ctx, "cache") else None
         if copy is not None:
             model, compile_from, owned = copy, ctx.model, True
-        sess = ProbeSession(
+        from .updates import OwnStepSession, has_own_train_step
+
+        # A model with its own train_step trains through it (fit's step), not through a compiled loss.
+        cls = OwnStepSession if has_own_train_step(ctx.model) else ProbeSession
+        sess = cls(
             model,
             ctx.data,
             target,

@@ -1,0 +1,97 @@
+"""AE301 from update-to-weight ratios, when per-layer gradients can't be read.
+
+A model trained by its own ``train_step`` gives the probes no per-layer
+gradients (``traces["gradients"]["unavailable"]`` says why); the training
+probe measured instead what each step did to each layer's weights
+(``probes/updates.py``, stored as ``traces["updates"]``). A layer whose
+weights never moved (ratio exactly 0 at every step) is cut off from the loss
+or frozen: AE301, at the cell line where the layer was called.
+
+The check is part of the training family (its measurement comes from the
+training run): the engine names a check's family after its module, so
+``check_updates`` declares the training module as its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..report import Finding
+from . import gradients as G
+
+
+def check_updates(ctx: Context) -> list[Finding]:
+    """Record why the gradient family did not measure, store the update trace and judge it."""
+    grads = ctx.traces.get("gradients")
+    unavailable = grads.get("unavailable") if isinstance(grads, dict) else None
+    if unavailable:
+        ctx.skipped.setdefault("gradients", str(unavailable))
+    if "training" in ctx.skipped or "training" not in ctx.traces:
+        return []
+    updates = getattr(ctx.probe_session, "updates", None)
+    if not isinstance(updates, dict) or ctx.traces["training"].get("train_step") != "own":
+        return []
+    ctx.traces["updates"] = updates
+    if grads is not None and not unavailable:
+        return []  # the per-layer gradients were judged (AE301 from gradients.py)
+    return judge(ctx, updates)
+
+
+check_updates.__module__ = f"{__package__}.training"
+
+CHECKS: list = [check_updates]
+
+
+def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
+    """AE301 for the layers whose weights never moved over the probe run."""
+    layers = updates.get("layers") or []
+    stuck = [ly for ly in layers if ly.get("never_moved")]
+    if not stuck or not updates.get("steps"):
+        return []
+    names = [ly["layer"] for ly in stuck]
+    frozen = [ly["layer"] for ly in stuck if ly.get("frozen")]
+    whole = [part for part, members in (updates.get("sub_models") or {}).items() if members and all(m in names for m in members)]
+    severe = bool(whole) or (bool(layers) and layers[0]["layer"] in names)
+    where = f"the whole {' and '.join(whole)}" if whole else G._list(names)
+    why = []
+    if frozen:
+        why.append(f"{G._list(frozen)} {'is' if len(frozen) == 1 else 'are'} frozen (trainable=False)")
+    moving = [n for n in names if n not in frozen]
+    if moving:
+        why.append(f"{G._list(moving)} get{'s' if len(moving) == 1 else ''} no update from the train_step")
+    if frozen and not moving:
+        owner = whole[0] if whole else None
+        fix = (f"{owner}.trainable = True  # then compile again" if owner
+               else "layer.trainable = True  # for each frozen layer, then compile again")
+    else:
+        fix = (
+            "# train_step must update every weight the loss depends on:\n"
+            "grads = tape.gradient(total_loss, self.trainable_weights)\n"
+            "self.optimizer.apply_gradients(zip(grads, self.trainable_weights))\n"
+            "# and no stop_gradient / non-differentiable op between these layers and the loss."
+        )
+    line, text = G.locate(ctx, stuck[0]["layer"])
+    return [
+        Finding(
+            code="AE301",
+            severity="error" if severe else "warning",
+            title="Weights that never move",
+            message=(
+                f"Over {updates['steps']} steps of the model's own train_step, the weights of {where} never moved "
+                f"(update-to-weight ratio exactly 0 at every step): {'; '.join(why)}. "
+                "Those weights can't change however long you train."
+            ),
+            line=line,
+            source_line=text,
+            layer=stuck[0]["layer"],
+            evidence={
+                "layers": names,
+                "frozen": frozen,
+                "whole": whole,
+                "steps": updates["steps"],
+                "measured": "update-to-weight ratio per layer and step (per-layer gradients unavailable)",
+            },
+            fix=fix,
+        )
+    ]

@@ -1,0 +1,437 @@
+"""Probing through the model's own training step, and the updates it makes.
+
+A model that overrides ``train_step`` (the keras.io VAE: encoder and decoder
+attributes, a reconstruction + KL loss computed in ``train_step``, often no
+``call``) trains on what its step computes, not on a compiled loss. The
+probes then drive that step the way ``fit`` does: :class:`OwnStepSession`
+calls the model's own ``fit`` on one probe batch at a time (the same bare
+``x`` that ``fit(x)`` hands ``train_step``; ``(x, y)`` for a separate
+target), so every backend runs the user's ``train_step`` exactly as Keras
+does. The loss of a step is the ``"loss"`` entry of its logs (or the sum of
+the entries named ``*loss``); every entry is kept per step in
+``loss_terms``.
+
+Per-layer gradients can't be read from inside a user's ``train_step``, so
+each step's effect is measured instead: the update-to-weight ratio
+``||w_after - w_before|| / ||w_before||`` of every layer
+(:func:`update_ratios`). ``checks/updates.py`` judges it (AE301 for a layer
+whose weights never move).
+
+The validation reconstruction follows one documented rule: a model with its
+own ``call`` is called; a model without one but with ``encoder`` and
+``decoder`` attributes reconstructs as ``decoder(encoder(x))``, taking the
+first output of an encoder that returns several (keras.io's
+``z_mean, z_log_var, z``: the mean code, so the validation curve follows
+the weights, not the sampling noise); anything else has no reconstruction
+the probes can read, and they say so.
+
+A model that can't be copied is probed **in place**: on the user's own
+object. This is the one place ae_magic runs steps on the user's model. Each
+probe swaps a fresh optimizer (same class and config) and its own traced
+train function in, and afterwards puts back every variable (trainable,
+non-trainable, seed-generator states, metric states, the user's optimizer's
+variables) byte for byte and every attribute ``fit`` set (``history``,
+``train_function``, ``optimizer``, ...), in a ``finally`` that also runs on
+``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import backends as backend
+from .. import keras_compat as kc
+from ..errors import ModelError, ProbeError, describe
+from .batches import as_input
+from .session import ProbeSession
+from .traces import leaf_layers
+from .training import fresh_optimizer, set_lr
+
+keras = kc.keras
+
+# The loss name of a model trained by its own ``train_step``.
+OWN_STEP = "train_step"
+# Per layer, at most this many per-step ratios are kept in the trace (evenly
+# spaced); the judge reads every step.
+UPDATE_POINTS = 200
+
+
+def has_own_train_step(model: Any) -> bool:
+    """Whether ``model``'s class overrides ``keras.Model.train_step``."""
+    step = getattr(type(model), "train_step", None)
+    return step is not None and step is not keras.Model.train_step
+
+
+def has_own_call(model: Any) -> bool:
+    """Whether ``model``'s class defines ``call`` (a subclassed model need not)."""
+    call = getattr(type(model), "call", None)
+    return call is not None and call is not keras.Model.call
+
+
+def forward_rule(model: Any) -> tuple[Callable[[Any], Any], str]:
+    """``(fn, description)``: how the probes read ``model``'s reconstruction (see the module docstring)."""
+    if has_own_call(model) or kc.model_kind(model) != "subclassed":
+        return (lambda x: model(x, training=False)), "the model's own call"
+    enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    if callable(enc) and callable(dec):
+
+        def through(x: Any) -> Any:
+            code = enc(x, training=False)
+            if isinstance(code, (list, tuple)):
+                code = code[0]
+            return dec(code, training=False)
+
+        return through, "decoder(encoder(x)), the encoder's first output (z_mean) as the code"
+    raise ProbeError(
+        f"model '{model.name}' has no call() and no encoder/decoder attributes, so the probes can't read its "
+        "reconstruction; give it a call() that returns the reconstruction."
+    )
+
+
+def layer_weights(layers: list[Any]) -> list[tuple[Any, list[Any], bool]]:
+    """``(layer, weights, frozen)`` for each layer with weights.
+
+    A trainable layer is measured on its trainable weights (a BatchNorm's
+    moving statistics move without learning); a frozen one on all of them.
+    """
+    out = []
+    for layer in layers:
+        trainable = list(layer.trainable_weights)
+        weights = trainable or list(layer.weights)
+        if weights:
+            out.append((layer, weights, not trainable))
+    return out
+
+
+def read_weights(groups: list[tuple[Any, list[Any], bool]]) -> list[list[np.ndarray]]:
+    """The current values of every group's weights."""
+    return [[np.array(kc.to_numpy(w.value), dtype=np.float64, copy=True) for w in ws] for _, ws, _ in groups]
+
+
+def update_ratios(before: list[list[np.ndarray]], after: list[list[np.ndarray]]) -> tuple[list[float], list[float]]:
+    """Per group ``(||after - before||, ||after - before|| / ||before||)``.
+
+    The ratio of a group whose weights are all zero is its update norm
+    itself (nothing to be relative to).
+    """
+    deltas, ratios = [], []
+    for b, a in zip(before, after, strict=True):
+        d = math.sqrt(sum(float(np.sum((x - y) ** 2)) for x, y in zip(a, b, strict=True)))
+        w = math.sqrt(sum(float(np.sum(y**2)) for y in b))
+        deltas.append(d)
+        ratios.append(d / w if w > 0 else d)
+    return deltas, ratios
+
+
+def _state_variables(model: Any) -> list[Any]:
+    """Every variable the model's training can change: its own (weights and seed states) and its metrics'."""
+    found: dict[int, Any] = {}
+    sources: list[Any] = [list(model.variables)]
+    with contextlib.suppress(Exception):
+        sources.append(list(model.metrics_variables))
+    for attr in ("_loss_tracker", "_compile_metrics", "_compile_loss"):
+        obj = getattr(model, attr, None)
+        with contextlib.suppress(Exception):
+            if obj is not None:
+                sources.append(list(obj.variables))
+    with contextlib.suppress(Exception):
+        for m in getattr(model, "_metrics", []) or []:
+            sources.append(list(m.variables))
+    for vs in sources:
+        for v in vs:
+            found.setdefault(id(v), v)
+    return list(found.values())
+
+
+def _values(variables: list[Any]) -> list[np.ndarray]:
+    return [np.array(kc.to_numpy(v.value), copy=True) for v in variables]
+
+
+class OwnStepSession(ProbeSession):
+    """A probe session that trains through the model's own ``train_step`` (see the module docstring).
+
+    ``gradient_probe`` returns a trace marked ``unavailable`` (per-layer
+    gradients can't be read from a user's step); the training probe, the
+    range test and the confirmation runs work as for any model, one ``fit``
+    step at a time, and record ``self.updates`` (per-layer update ratios).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: np.ndarray,
+        target: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+        lr: float | None = None,
+        owned: bool = False,
+        compile_from: Any = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.backend = backend.current()
+        self.notes = notes if notes is not None else []
+        self.seed = int(seed)
+        self.source_model = model
+        src = compile_from if compile_from is not None else model
+        if not kc.is_compiled(src):
+            raise ModelError(f"model '{model.name}' has its own train_step but is not compiled: model.fit fails the same way")
+        x = np.asarray(data)
+        y = x if target is None else np.asarray(target)
+        if x.ndim < 2 or len(x) < 4:
+            raise ProbeError(f"the probes need at least 4 samples with a batch axis; the data has shape {x.shape}.")
+        if len(y) != len(x):
+            raise ProbeError(f"data has {len(x)} samples but the target has {len(y)}.")
+        self.x_all, self.y_all = x, y
+        self.same_target = target is None or target is data
+        sample = as_input(x[:2])
+        with kc.seeded(self.seed):
+            if owned:
+                self.model, self.in_place = model, False
+            else:
+                self.model, self.in_place = kc.clone_model(model, sample)
+        # The user's state, before anything of ours runs on an in-place model.
+        self.user_snapshot = self._user_state() if self.in_place else None
+        self.optimizer, self.configured_lr = fresh_optimizer(src, lr)
+        self.lr = self.configured_lr
+        self.loss_fn, self.loss_name, self.logits = None, OWN_STEP, None
+        self.train_vars = list(self.model.trainable_variables)
+        if not self.train_vars:
+            raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
+        self.optimizer.build(self.train_vars)
+        set_lr(self.optimizer, self.lr)
+        if not self.in_place:
+            # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
+            self.model.compile(optimizer=self.optimizer, loss=kc.compiled_loss(src))
+        fn, how = forward_rule(self.model)
+        self.forward_how = how
+        self._forward = self._make_forward(fn)
+        self.layers = leaf_layers(self.model)
+        self.output_layers, self.widths, self.units = set(), {}, {}
+        self.var_layer = [-1] * len(self.train_vars)
+        self.groups = layer_weights(self.layers)
+        self.user_layers = leaf_layers(src) if src is not self.model else self.layers
+        self.split = {}
+        self._sampling = False  # the latent measurement needs a forward graph; a custom step has none to walk
+        self._train_function: Any = None
+        self._traced = 0
+        self.updates: dict[str, Any] | None = None
+        self._collect: list[list[float]] | None = None
+        self._terms: dict[str, list[float]] = {}
+        self._state = _state_variables(self.model)
+        self.initial = self.snapshot()
+        self.notes.append(
+            f"Model '{model.name}' trains with its own train_step: the probes ran it through model.fit one batch at a "
+            f"time (its loss is what its train_step reports), judged the reconstruction by MSE through {how}, and "
+            "measured what each step did to each layer's weights instead of per-layer gradients."
+        )
+        if self.in_place:
+            self.notes.append(
+                f"Model '{model.name}' could not be copied (subclassed without get_config): probed in place, restored "
+                "afterwards. Only here do ae_magic's probes run steps on your model itself; every variable, the "
+                "optimizer's state, metric and seed states and the attributes fit sets were put back byte for byte."
+            )
+
+    # -- state --------------------------------------------------------------
+    def _user_state(self) -> tuple[list[Any], list[np.ndarray], dict[str, Any]]:
+        """Every variable of the user's model and optimizer, and the model's attributes."""
+        variables = _state_variables(self.model)
+        opt = getattr(self.model, "optimizer", None)
+        for v in list(getattr(opt, "variables", []) or []):
+            if all(v is not w for w in variables):
+                variables.append(v)
+        return variables, _values(variables), dict(self.model.__dict__)
+
+    def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Values of every model, metric and (probe) optimizer variable."""
+        return _values(self._state), _values(list(self.optimizer.variables))
+
+    def restore(self, snap: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+        """Put a :meth:`snapshot` back."""
+        model_vals, opt_vals = snap
+        for v, val in zip(self._state, model_vals, strict=True):
+            v.assign(val)
+        for v, val in zip(self.optimizer.variables, opt_vals, strict=True):
+            v.assign(val)
+
+    def release(self) -> None:
+        """Put the user's model back exactly as it was (in-place probing only)."""
+        if not self.in_place or self.user_snapshot is None:
+            return
+        variables, values, attrs = self.user_snapshot
+        for v, val in zip(variables, values, strict=True):
+            v.assign(val)
+        d = self.model.__dict__
+        for k in [k for k in d if k not in attrs]:
+            del d[k]
+        for k, val in attrs.items():
+            if d.get(k, _MISSING) is not val:
+                d[k] = val
+
+    def dispose(self) -> None:
+        """Restore the user's model and drop the traced step (never parked for reuse)."""
+        self.release()
+        self._train_function = None
+        self._forward = None
+
+    def adopt(self, user_model: Any, data: np.ndarray, target: np.ndarray | None) -> None:
+        """Own-step sessions are never parked, so never adopted."""
+        raise ProbeError("a session driving the model's own train_step is not reused")
+
+    @property
+    def tracing_count(self) -> int:
+        """How often the model's train function was built for the probes (1 after any number of probes)."""
+        return self._traced
+
+    @contextlib.contextmanager
+    def _driving(self) -> Iterator[None]:
+        """The model set up to run the probes' steps; everything put back afterwards."""
+        d = self.model.__dict__
+        saved = dict(d) if self.in_place else None
+        try:
+            if self.in_place:
+                # Bypass Keras' attribute tracking: these are put back as they were below.
+                d["optimizer"] = self.optimizer
+            d["train_function"] = self._train_function
+            d["stop_training"] = False
+            yield
+        finally:
+            self._train_function = d.get("train_function")
+            if saved is not None:
+                self.release()
+                for k in [k for k in d if k not in saved]:
+                    del d[k]
+                d.update(saved)
+
+    # -- the step --------------------------------------------------------------
+    def _run(self, xs: Any, ys: Any, lr: float | list[float]) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` steps of the model's own ``train_step`` (as ``fit`` runs it); returns the losses and no gradient norms (NaN)."""
+        k = int(xs.shape[0])
+        lrs = [float(v) for v in lr] if isinstance(lr, list) else [float(lr)] * k
+        losses = []
+        for i in range(k):
+            set_lr(self.optimizer, lrs[i])
+            # What fit hands train_step: the bare x batch (fit(x)), or (x, y) for a separate target.
+            data = xs[i] if self.same_target else (xs[i], ys[i])
+            before = read_weights(self.groups) if self._collect is not None else None
+            had = self.model.__dict__.get("train_function") is not None
+            try:
+                logs = self.backend.own_train_step(self.model, data)
+            except Exception as exc:
+                raise ModelError(f"the model's own train_step raises {describe(exc)}; model.fit fails the same way") from exc
+            if not had and self.model.__dict__.get("train_function") is not None:
+                self._traced += 1
+            losses.append(step_loss(logs))
+            if before is not None and self._collect is not None:
+                _, ratios = update_ratios(before, read_weights(self.groups))
+                self._collect.append(ratios)
+                for key, val in logs.items():
+                    self._terms.setdefault(key, []).append(val)
+        return np.asarray(losses, dtype=np.float64), np.full((k, len(self.train_vars)), np.nan)
+
+    def _make_forward(self, fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
+        def forward(xb: np.ndarray) -> np.ndarray:
+            try:
+                out = fn(keras.ops.convert_to_tensor(xb))
+            except Exception as exc:
+                raise ModelError(f"the model's reconstruction ({self.forward_how}) raises {describe(exc)}") from exc
+            return np.asarray(kc.to_numpy(out))
+
+        return forward
+
+    def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
+        """The validation loss: the reconstruction's MSE (a custom step's loss needs more than a prediction)."""
+        return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
+
+    def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
+        """Not measured: there is no forward graph of the training step to record layers from."""
+        return {}
+
+    # -- probes -------------------------------------------------------------
+    def gradient_probe(self, *, batches: int = 0, progress: Any = None) -> dict[str, Any]:
+        """No per-layer gradients: the trace says why; the update ratios of the training probe stand in."""
+        return {
+            "layers": [],
+            "batches": 0,
+            "loss": [],
+            "unavailable": (
+                "per-layer gradients can't be read from the model's own train_step; the training probe measured "
+                "each layer's update-to-weight ratio per step instead"
+            ),
+        }
+
+    def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
+        """As :meth:`ProbeSession.run_steps`, through the model's own step."""
+        with self._driving():
+            return super().run_steps(lrs, n)
+
+    def train(self, **kwargs: Any) -> dict[str, Any]:
+        """The training probe through the model's own step; also fills ``self.updates``."""
+        self._collect, self._terms = [], {}
+        try:
+            with self._driving():
+                trace = super().train(**kwargs)
+                rows, terms = self._collect, self._terms
+        finally:
+            self._collect = None
+        trace["grad_steps"], trace["grad_norms"] = [], {}
+        trace["train_step"] = "own"
+        trace["forward"] = self.forward_how
+        trace["loss_terms"] = terms
+        trace["in_place"] = self.in_place
+        self.updates = self._updates_trace(rows)
+        return trace
+
+    def _updates_trace(self, rows: list[list[float]]) -> dict[str, Any]:
+        """``traces["updates"]``: per layer, the update-to-weight ratio of every step."""
+        table = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.groups))
+        keep = sorted(set(np.linspace(0, len(rows) - 1, min(len(rows), UPDATE_POINTS)).astype(int).tolist())) if rows else []
+        names = [ly.name for ly in self.user_layers] if len(self.user_layers) == len(self.layers) else None
+        layers = []
+        for j, (layer, ws, frozen) in enumerate(self.groups):
+            col = table[:, j] if len(rows) else np.zeros(0)
+            i = next(i for i, ly in enumerate(self.layers) if ly is layer)
+            finite = col[np.isfinite(col)]
+            layers.append(
+                {
+                    "layer": names[i] if names else layer.name,
+                    "index": i,
+                    "class": type(layer).__name__,
+                    "frozen": frozen,
+                    "n_weights": len(ws),
+                    "never_moved": bool(len(col)) and bool(np.all(col == 0.0)),
+                    "max_ratio": float(finite.max()) if len(finite) else None,
+                    "mean_ratio": float(finite.mean()) if len(finite) else None,
+                    "ratios": [float(col[s]) for s in keep],
+                }
+            )
+        measured = {ly["layer"] for ly in layers}
+        subs = {k: [n for n in v if n in measured] for k, v in _sub_models(self.model, self.layers, names).items()}
+        return {"source": OWN_STEP, "steps": len(rows), "points": keep, "layers": layers, "sub_models": subs}
+
+
+def step_loss(logs: dict[str, float]) -> float:
+    """A step's loss from ``fit``'s logs: ``"loss"``, else the sum of the entries named ``*loss``."""
+    if "loss" in logs:
+        return logs["loss"]
+    parts = [v for k, v in logs.items() if k.endswith("loss")]
+    return float(sum(parts)) if parts else float("nan")
+
+
+def _sub_models(model: Any, layers: list[Any], names: list[str] | None) -> dict[str, list[str]]:
+    """The leaf-layer names under the model's ``encoder`` / ``decoder`` attributes, when it has them (weighted ones kept by the caller)."""
+    out: dict[str, list[str]] = {}
+    for attr in ("encoder", "decoder"):
+        sub = getattr(model, attr, None)
+        if sub is None or not hasattr(sub, "layers"):
+            continue
+        ids = {id(ly) for ly in leaf_layers(sub)}
+        out[attr] = [(names[i] if names else ly.name) for i, ly in enumerate(layers) if id(ly) in ids]
+    return out
+
+
+_MISSING = object()

@@ -1,0 +1,282 @@
+"""Probes through the model's own training step (issue 9, item 1).
+
+The keras.io VAE (a subclassed ``keras.Model`` with ``encoder``/``decoder``
+attributes, its own ``train_step`` computing reconstruction + KL, no
+``call``, no ``get_config``, compiled with an optimizer only) can't be
+copied: it is probed in place through its own step and restored byte for
+byte. Its ``train_step`` is backend-specific (gradients are), written the
+way the Keras guides write it per backend: ``tf.GradientTape``,
+``jax.value_and_grad`` over a stateless pass, ``loss.backward()``; each test
+runs the current backend's version and skips the other two.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import ae_magic
+from ae_magic.probes.updates import step_loss, update_ratios
+
+BACKEND = keras.backend.backend()
+BACKENDS = ["tensorflow", "jax", "torch"]
+
+COMMON = '''\
+import numpy as np
+import keras
+from keras import layers, ops
+{imports}
+rng = np.random.default_rng(0)
+zt = rng.normal(size=(800, 4))
+x = (1.0 / (1.0 + np.exp(-3.0 * (zt @ rng.normal(size=(4, 32)))))).astype("float32")
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+enc_in = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(enc_in)
+z_mean = layers.Dense(4, name="z_mean")(h)
+z_log_var = layers.Dense(4, name="z_log_var")(h)
+z = Sampling()([z_mean, z_log_var])
+encoder = keras.Model(enc_in, [z_mean, z_log_var, z], name="encoder")
+dec_in = keras.Input(shape=(4,))
+h = layers.Dense(16, activation="relu")(dec_in)
+out = layers.Dense(32, activation="sigmoid")(h)
+decoder = keras.Model(dec_in, out, name="decoder")
+
+
+def vae_losses(data, z_mean, z_log_var, reconstruction):
+    rec = ops.mean(ops.sum(keras.losses.binary_crossentropy(data[..., None], reconstruction[..., None]), axis=1))
+    kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+    kl = ops.mean(ops.sum(kl, axis=1))
+    return rec, kl
+
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+{train_step}
+
+vae = VAE(encoder, decoder)
+vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+'''
+
+TF_STEP = '''\
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss, kl_loss = vae_losses(data, z_mean, z_log_var, reconstruction)
+            total_loss = reconstruction_loss + kl_loss
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {
+            "loss": self.total_loss_tracker.result(),
+            "reconstruction_loss": self.reconstruction_loss_tracker.result(),
+            "kl_loss": self.kl_loss_tracker.result(),
+        }
+'''
+
+JAX_STEP = '''\
+    def compute_loss_and_updates(self, trainable_variables, non_trainable_variables, data):
+        mapping = list(zip(self.trainable_variables, trainable_variables))
+        mapping += list(zip(self.non_trainable_variables, non_trainable_variables))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            z_mean, z_log_var, z = self.encoder(data, training=True)
+            reconstruction = self.decoder(z, training=True)
+            reconstruction_loss, kl_loss = vae_losses(data, z_mean, z_log_var, reconstruction)
+        new_non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
+        return reconstruction_loss + kl_loss, (new_non_trainable, reconstruction_loss, kl_loss)
+
+    def train_step(self, state, data):
+        trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables = state
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (total_loss, (non_trainable_variables, reconstruction_loss, kl_loss)), grads = grad_fn(
+            trainable_variables, non_trainable_variables, data
+        )
+        trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
+            optimizer_variables, grads, trainable_variables
+        )
+        logs = {"loss": total_loss, "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
+        state = (trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)
+        return logs, state
+'''
+
+TORCH_STEP = '''\
+    def train_step(self, data):
+        self.zero_grad()
+        z_mean, z_log_var, z = self.encoder(data)
+        reconstruction = self.decoder(z)
+        reconstruction_loss, kl_loss = vae_losses(data, z_mean, z_log_var, reconstruction)
+        total_loss = reconstruction_loss + kl_loss
+        total_loss.backward()
+        trainable_weights = [v for v in self.trainable_weights]
+        gradients = [v.value.grad for v in trainable_weights]
+        with torch.no_grad():
+            self.optimizer.apply(gradients, trainable_weights)
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {
+            "loss": self.total_loss_tracker.result(),
+            "reconstruction_loss": self.reconstruction_loss_tracker.result(),
+            "kl_loss": self.kl_loss_tracker.result(),
+        }
+'''
+
+
+def vae_cell(backend: str, *, frozen: bool = False) -> str:
+    """The keras.io VAE cell with ``backend``'s train_step (``frozen``: the encoder is frozen before training)."""
+    step, imp = {"tensorflow": (TF_STEP, "import tensorflow as tf"), "jax": (JAX_STEP, "import jax"),
+                 "torch": (TORCH_STEP, "import torch")}[backend]
+    cell = COMMON.format(imports=imp, train_step=step)
+    if backend != "tensorflow":
+        # fit on JAX/torch builds an unbuilt model by calling it; this one has no call and its parts are built.
+        cell = cell.replace("        self.decoder = decoder\n", "        self.decoder = decoder\n        self.built = True\n")
+    if frozen:
+        cell = cell.replace("vae = VAE(encoder, decoder)", "encoder.trainable = False\nvae = VAE(encoder, decoder)")
+    return cell
+
+
+def only(backend: str) -> None:
+    if backend != BACKEND:
+        pytest.skip(f"this cell's train_step is written for {backend}; Keras runs on {BACKEND}")
+
+
+def state_of(model) -> dict:
+    """Every variable value of the model, its metrics and its optimizer, and its attribute names."""
+    out = {}
+    for group, vs in (("model", model.variables), ("metrics", model.metrics_variables),
+                      ("optimizer", model.optimizer.variables)):
+        for i, v in enumerate(vs):
+            out[f"{group}/{i}/{v.path}"] = np.array(keras.ops.convert_to_numpy(v.value), copy=True)
+    return out
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes(), k
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_keras_io_vae_is_probed_through_its_own_step_and_restored(backend: str) -> None:
+    only(backend)
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(vae_cell(backend), namespace=ns, data="x")
+    vae = ns["vae"]
+    before = state_of(vae)
+    attrs = dict(vae.__dict__)
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    cov = report.coverage
+    assert "training" in cov["ran"] and "training" not in cov["skipped"], cov
+    assert "own train_step" in cov["skipped"]["gradients"]
+    assert not any("Probes skipped" in n for n in report.notes), report.notes
+    assert any("probed in place, restored afterwards" in n for n in report.notes), report.notes
+    tr = report.traces["training"]
+    assert tr["train_step"] == "own" and tr["in_place"] and tr["loss_name"] == "train_step"
+    assert set(tr["loss_terms"]) == {"loss", "reconstruction_loss", "kl_loss"}
+    assert len(tr["loss_terms"]["kl_loss"]) == len(tr["loss"]) > 100
+    assert np.allclose(tr["loss"], tr["loss_terms"]["loss"])
+    assert tr["loss"][-1] < tr["loss"][0] and tr["val_mse"][-1] < tr["val_loss_before"]
+    upd = report.traces["updates"]
+    assert upd["steps"] == len(tr["loss"])
+    assert [ly["class"] for ly in upd["layers"]] == ["Dense"] * 5
+    assert upd["sub_models"]["encoder"] == [ly["layer"] for ly in upd["layers"][:3]]
+    assert all(not ly["never_moved"] and ly["max_ratio"] > 0 for ly in upd["layers"])
+    # A healthy VAE: nothing but the subclassed-model info.
+    assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
+    # Byte for byte: weights, seed state, metric state, optimizer variables (iterations) and attributes.
+    assert_same(before, state_of(vae))
+    assert set(vae.__dict__) == set(attrs) and all(vae.__dict__[k] is v for k, v in attrs.items())
+    session.close()
+    assert_same(before, state_of(vae))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vae_whose_encoder_never_moves_gets_ae301_at_its_line(backend: str) -> None:
+    only(backend)
+    cell = vae_cell(backend, frozen=True)
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.line == cell.splitlines().index('h = layers.Dense(16, activation="relu")(enc_in)') + 1
+    assert f.evidence["whole"] == ["encoder"] and len(f.evidence["layers"]) == 3 == len(f.evidence["frozen"])
+    assert not any(ly["never_moved"] for ly in report.traces["updates"]["layers"][3:])  # the decoder learns
+    assert "trainable=False" in f.message and "encoder.trainable = True" in f.fix
+    assert "training" in report.coverage["ran"]
+
+
+SUBCLASSED_WITH_CALL = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+x = rng.random((400, 32)).astype("float32")
+
+
+class AE(keras.Model):
+    def __init__(self, width):
+        super().__init__()
+        self.enc = layers.Dense(width, activation="relu")
+        self.drop = layers.Dropout(0.1)
+        self.dec = layers.Dense(32, activation="sigmoid")
+
+    def call(self, inputs, training=False):
+        return self.dec(self.drop(self.enc(inputs), training=training))
+
+
+ae = AE(8)
+ae(x[:2])
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_subclassed_model_with_call_but_no_config_is_probed_in_place_and_restored() -> None:
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(SUBCLASSED_WITH_CALL, namespace=ns, data="x")
+    ae = ns["ae"]
+    before = state_of(ae)
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    assert {"gradients", "training"} <= set(report.coverage["ran"]), report.coverage
+    assert any("probed in place, restored afterwards" in n for n in report.notes), report.notes
+    assert "updates" not in report.traces  # per-layer gradients were read: no update trace needed
+    assert_same(before, state_of(ae))
+    assert not ae.optimizer.built
+
+
+def test_update_ratios_and_step_loss() -> None:
+    before = [[np.array([3.0, 4.0])], [np.zeros(2)]]
+    after = [[np.array([3.0, 4.5])], [np.zeros(2)]]
+    deltas, ratios = update_ratios(before, after)
+    assert deltas == [0.5, 0.0] and ratios == [0.1, 0.0]
+    assert step_loss({"loss": 2.0, "kl_loss": 1.0}) == 2.0
+    assert step_loss({"reconstruction_loss": 2.0, "kl_loss": 1.0, "acc": 9.0}) == 3.0
+    assert np.isnan(step_loss({"acc": 1.0}))
