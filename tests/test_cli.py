@@ -12,6 +12,7 @@ import pytest
 import zoo
 
 from ae_magic.cli import main
+from ae_magic.report import SCHEMA_VERSION
 
 BROKEN_DECODER = """\
 import keras
@@ -51,7 +52,7 @@ def test_batch_json_one_object_per_file_in_order(files: dict[str, str], capsys: 
     status = main(["check", *order, "--json", "--no-train"])
     objs = _json_lines(capsys.readouterr().out)
     assert [o["file"] for o in objs] == order
-    assert all(o["schema_version"] == "1.2" for o in objs)
+    assert all(o["schema_version"] == SCHEMA_VERSION for o in objs)
     healthy, broken, syntax, nomodel = objs
     # No data: the data checks were skipped, so not "ok" (never a false OK), yet no finding.
     assert healthy["findings"] == [] and healthy["model"]["variable"] == "autoencoder"

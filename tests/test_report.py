@@ -153,8 +153,9 @@ def test_report_keys_match_the_documented_schema() -> None:
     documented = set(re.findall(r"^\| `(\w+)` \|", DOCS.read_text(), flags=re.M))
     report = ae_magic.check(zoo.HEALTHY["dense"], train=False, data="x")
     keys = set(report.to_dict())
-    finding_keys = {"code", "severity", "title", "message", "line", "layer", "evidence", "fix", "source_line"}
-    cli_only = {"file", "usage_error"}
+    finding_keys = {"code", "severity", "title", "message", "line", "layer", "evidence", "fix", "source_line",
+                    "caused_by", "edit", "verified", "trial"}
+    cli_only = {"file", "usage_error", "try_all"}
     assert keys - documented == set(), f"undocumented report keys: {keys - documented}"
     assert documented - finding_keys - cli_only - keys == set(), "documented keys the report lacks"
     assert report.model is not None
