@@ -39,6 +39,13 @@ DEAD_SHARE = 0.7
 SATURATED_SHARE = 0.5
 # Layers narrower than this are too small for a share to mean much.
 MIN_UNITS_FOR_SHARE = 4
+# AE302 after the training probe: tiny gradients only matter when the loss
+# does not move under the configured optimizer (Adam rescales small
+# gradients). The run "learned" when the held-out MSE ended at least this
+# share below both its start and the per-feature mean's error: the output
+# follows the input, so the gradient got through. Without a training trace
+# AE302 stays, marked unconfirmed.
+VANISH_LEARNED = 0.1
 
 
 def check_gradients(ctx: Context) -> list[Finding]:
@@ -369,6 +376,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     trace = ctx.traces.get("gradients")
     if not trace:
         return findings
+    findings = _confirm_vanishing(ctx, findings)
     after = {a["layer"]: a for a in ctx.traces.get("training", {}).get("activations_after", [])}
     by_name = {ly["layer"]: ly for ly in trace["layers"]}
     codes = {f.code for f in findings}
@@ -394,6 +402,34 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                 f.message += " The gradient probe confirms it: " + (
                     "some weights get no gradient at all." if "AE301" in codes else "the gradients vanish toward the input."
                 )
+    return findings
+
+
+def _confirm_vanishing(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """AE302 against the training trace: dropped when the run learned, else marked confirmed or not."""
+    if not any(f.code == "AE302" for f in findings):
+        return findings
+    tr = ctx.traces.get("training")
+    b = (tr or {}).get("baselines") or {}
+    start, final, mean = b.get("start"), b.get("final"), b.get("mean")
+    measured = tr is not None and all(isinstance(v, (int, float)) and v == v for v in (start, final, mean))
+    learned = measured and final <= (1 - VANISH_LEARNED) * min(start, mean)
+    if learned:
+        _note(ctx, f"Small initial gradients (AE302) were not reported: under {tr.get('loss_name') or 'the'} loss and the "
+                   f"configured optimizer the probe run lowered the held-out MSE from {start:.3g} to {final:.3g} "
+                   f"(the per-feature mean reaches {mean:.3g}).")
+        return [f for f in findings if f.code != "AE302"]
+    for f in findings:
+        if f.code != "AE302":
+            continue
+        f.evidence["confirmed"] = bool(measured)
+        if measured:
+            f.evidence["mse_start"], f.evidence["mse_end"], f.evidence["mean_baseline"] = start, final, mean
+            f.message += (f" The probe run confirms it: the held-out MSE went from {start:.3g} to {final:.3g} "
+                          f"(the per-feature mean reaches {mean:.3g}).")
+        else:
+            f.message += (" Unconfirmed: the training probe did not run, so whether the loss moves under the "
+                          "configured optimizer (Adam rescales small gradients) was not measured.")
     return findings
 
 

@@ -6,6 +6,7 @@ width (numpy only), and the small error and spread helpers the traces use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,31 +24,76 @@ def baselines(split: dict[str, Any], same_target: bool, width: int | None) -> di
     seconds on two busy cores, this takes a few hundredths. Only for plain
     reconstruction (target == input).
     """
-    y_tr = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64)
     y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
-    mean = y_tr.mean(axis=0)
-    out: dict[str, Any] = {
+    mean, rec = reference_predictions(split, same_target, width)
+    return {
         "mean": float(np.mean((y_val - mean) ** 2)),
         # An all-zero output: the trivial solution for mostly-zero data.
         "zero": float(np.mean(y_val**2)),
-        "pca": None,
-        "pca_width": None,
+        "pca": None if rec is None else float(np.mean((y_val - rec) ** 2)),
+        "pca_width": None if rec is None else int(width or 0),
     }
+
+
+def reference_predictions(split: dict[str, Any], same_target: bool, width: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The per-feature mean (one row) and the PCA reconstruction of the validation targets (None without one), flat."""
+    y_tr = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64)
+    y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
+    mean = y_tr.mean(axis=0)
     d = y_tr.shape[1]
     if not same_target or width is None or width >= d or not np.all(np.isfinite(y_tr)):
-        return out
+        return mean, None
     rows = PCA_MAX_ROWS if d <= 4096 else PCA_MAX_ROWS // 2
     fit = y_tr[:rows] - mean
     if width >= min(fit.shape):
-        return out
+        return mean, None
     try:
         comp = top_components(fit, width, seed=int(split["seed"]))
     except np.linalg.LinAlgError:
-        return out
-    rec = (y_val - mean) @ comp.T @ comp + mean
-    out["pca"] = float(np.mean((y_val - rec) ** 2))
-    out["pca_width"] = int(width)
-    return out
+        return mean, None
+    return mean, (y_val - mean) @ comp.T @ comp + mean
+
+
+# Probability outputs are clipped into [PROB_EPS, 1 - PROB_EPS] before a
+# cross-entropy sees them, as Keras' own losses clip (backend epsilon).
+PROB_EPS = 1e-7
+
+
+def loss_baselines(
+    split: dict[str, Any],
+    same_target: bool,
+    width: int | None,
+    loss: Callable[[np.ndarray, np.ndarray], float],
+    logits: str | None,
+    probabilities: bool,
+) -> dict[str, float | None]:
+    """The mean and PCA baselines in the units of the model's own loss.
+
+    ``loss(y, output)`` is the loss the validation curve uses. The mean and
+    the PCA reconstruction are turned into what the model would output for
+    them: clipped to [PROB_EPS, 1 - PROB_EPS] when the loss reads
+    probabilities (``probabilities``), and then into logits when the model
+    outputs logits (``logits``: "sigmoid" or "softmax").
+    """
+    y_val = np.asarray(split["y_val"])
+    shape = y_val.shape
+    mean, rec = reference_predictions(split, same_target, width)
+
+    def value(pred: np.ndarray) -> float | None:
+        p = np.broadcast_to(pred, (len(y_val), pred.shape[-1])).reshape(shape)
+        if probabilities or logits:
+            p = np.clip(p, PROB_EPS, 1 - PROB_EPS)
+        if logits == "sigmoid":
+            p = np.log(p) - np.log1p(-p)
+        elif logits == "softmax":
+            p = np.log(p)
+        try:
+            v = float(loss(y_val, p.astype(y_val.dtype if y_val.dtype.kind == "f" else np.float32)))
+        except Exception:  # a loss that can't read this prediction: no baseline rather than a crash
+            return None
+        return v if np.isfinite(v) else None
+
+    return {"mean": value(mean), "pca": None if rec is None else value(rec)}
 
 
 def top_components(a: np.ndarray, k: int, *, seed: int, oversample: int = 10, power: int = 2) -> np.ndarray:

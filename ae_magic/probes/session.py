@@ -18,7 +18,7 @@ from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
-from .reference import baselines, mse, spread
+from .reference import baselines, loss_baselines, mse, spread
 from .sizes import (
     ACT_SAMPLES,
     DEFAULT_EPOCHS,
@@ -511,6 +511,12 @@ class ProbeSession:
         """A VAE's code after the run (KL per dimension, active dimensions, sensitivity to z), or None.
 
         None for a model without a sampling layer; a measurement that fails
+    def loss_baselines(self) -> dict[str, float | None]:
+        """The mean and PCA baselines in the units of the validation curve's loss (``loss_value``)."""
+        name = str(self.loss_name).lower()
+        probabilities = "crossentropy" in name or "kl_divergence" in name
+        return loss_baselines(self.split, self.same_target, self.code_width(), self.loss_value, self.logits, probabilities)
+
         is left out (it only adds evidence for AE407).
         """
         try:

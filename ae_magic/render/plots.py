@@ -219,10 +219,18 @@ def loss_figure(
             ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=lw, ls="--", marker="o", ms=4,
                     label=f"{label} val")
             all_vals.extend(p[1] for p in vpts)
-    base = (curves[0][2].get("baselines") or {}).get("mean")
-    if base is not None and is_finite(num(base)):
-        ax.axhline(num(base), color="0.5", lw=1, ls=":", label="predict-the-mean baseline")
-        all_vals.append(num(base))
+    # Baselines only in the curve's own units: the loss-unit baselines
+    # (baselines["loss_units"]) against the loss curves; the MSE ones only
+    # when the loss is the MSE itself (older traces without loss units).
+    b = curves[0][2].get("baselines") or {}
+    units = b.get("loss_units")
+    if units is None and str(curves[0][2].get("loss_name") or "").lower() in ("mse", "mean_squared_error"):
+        units = {"mean": b.get("mean"), "pca": b.get("pca")}
+    for key, ls, name in (("mean", ":", "predict-the-mean baseline"), ("pca", "-.", "PCA baseline")):
+        base = (units or {}).get(key)
+        if base is not None and is_finite(num(base)):
+            ax.axhline(num(base), color="0.5", lw=1, ls=ls, label=name)
+            all_vals.append(num(base))
     if _is_log_worthy(all_vals):
         ax.set_yscale("log")
     spe_any = any(int(tr.get("steps_per_epoch") or 0) for _, _, tr in curves)
