@@ -62,7 +62,9 @@ def probe_checks() -> list[Check]:
         from . import training
     except ImportError:  # pragma: no cover
         training = None  # type: ignore[assignment]
-    for mod in (gradients, training):
+    from . import recurrent  # AE304 on a dead relu output; reads the training trace
+
+    for mod in (gradients, training, recurrent):
         if mod is not None:
             checks.extend(mod.CHECKS)
     # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).
@@ -74,7 +76,7 @@ def probe_checks() -> list[Check]:
 
 def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """Let probe measurements confirm, upgrade or drop structural findings."""
-    for modname in ("gradients", "training"):
+    for modname in ("gradients", "training", "recurrent"):
         try:
             mod = __import__(f"{__name__}.{modname}", fromlist=["refine"])
         except ImportError:

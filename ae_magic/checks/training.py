@@ -19,6 +19,7 @@ from ..numeric import all_finite
 from ..probes.traces import leaf_layers
 from ..report import Finding
 from . import gradients as G
+from . import recurrent as R
 
 # AE401: the loss "ends clearly above where it started": the final
 # validation loss above this multiple of the initial one...
@@ -393,7 +394,14 @@ def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
     if not all_finite([out_s, in_s]) or in_s <= 0:
         return []
     ratio = out_s / in_s
-    if ratio >= COLLAPSE_RATIO:
+    # Sequences (and masked data): per time step x feature against the targets'
+    # own variation there, padded steps left out (checks/recurrent.py).
+    per_position = R.position_collapse(tr)
+    if per_position is not None:
+        ratio, collapsed, seq_evidence = per_position
+    else:
+        collapsed, seq_evidence = ratio < COLLAPSE_RATIO, {}
+    if not collapsed:
         return []
     code = (ctx.traces.get("gradients") or {}).get("code_layer")
     grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
@@ -407,9 +415,16 @@ def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
         hints.append(f"learning rate {lr:.3g} is too high; around {sugg:.1g} learns fastest")
     if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
         hints.append("some layers get no gradient (see AE301)")
+    spread_text = (
+        f"at each time step and feature they vary {100 * ratio:.2g}% as much across samples as the targets do "
+        f"there, and explain {100 * (seq_evidence.get('explained_variance') or 0.0):.2g}% of the targets' "
+        "variance per position (the mean curve explains 0%)"
+        + (", padded steps left out" if seq_evidence.get("masked") else "")
+        if seq_evidence
+        else f"they vary {out_s:.3g} across samples against {in_s:.3g} for the targets ({100 * ratio:.2g}%)"
+    )
     msg = (
-        f"After the probe run the reconstructions are nearly identical for different inputs: they vary "
-        f"{out_s:.3g} across samples against {in_s:.3g} for the targets ({100 * ratio:.2g}%). "
+        f"After the probe run the reconstructions are nearly identical for different inputs: {spread_text}. "
         "The model outputs an average instead of encoding its input"
         + (": " + "; ".join(hints) + "." if hints else ".")
     )
@@ -423,7 +438,7 @@ def _collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Find
             line=line,
             source_line=text,
             layer=code,
-            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO},
+            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence},
             fix=(
                 "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
                 "# data scaled to about unit range, and a moderate learning rate, e.g.\n"

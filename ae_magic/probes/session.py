@@ -19,6 +19,7 @@ from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, loss_baselines, mse, spread
+from .sequence import sequence_trace
 from .sizes import (
     ACT_SAMPLES,
     DEFAULT_EPOCHS,
@@ -468,6 +469,8 @@ class ProbeSession:
                 self._set_lr(self.lr)
                 if self.in_place:
                     self.reset()
+        # Per time step x feature against the targets' own variation, padded steps left out (AE404, AE405).
+        per_position = sequence_trace(self.layers, self.output_layers, s, self.as_recon(pred0), pred)
         y_flat = y_val.reshape(len(y_val), -1).astype(np.float64)
         p_flat = pred.reshape(len(pred), -1).astype(np.float64)
         finite_pred = bool(np.all(np.isfinite(p_flat)))
@@ -500,7 +503,9 @@ class ProbeSession:
                 "before": before.reshape(len(before), -1).tolist(),
                 "after": after.reshape(len(after), -1).tolist(),
             },
-            "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(y_val, pred), "start": mse0},
+            "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(y_val, pred), "start": mse0,
+                          "position_mean": per_position["position_mean"]},
+            "per_position": per_position,
             "output_spread": spread(p_flat) if finite_pred else float("nan"),
             "input_spread": spread(y_flat),
             "activations_after": activation_rows(act_after, self.output_layers, self.units),

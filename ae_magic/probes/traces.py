@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import keras_compat as kc
+from .sequence import input_mask, recurrent_activation, unmasked
 from .sizes import SAT_SAMPLE_SHARE, SIGMOID_LIKE, SIGMOID_SAT, TANH_LIKE, TANH_SAT
 
 keras = kc.keras
@@ -89,7 +90,7 @@ def var_owners(layers: list[Any], train_vars: list[Any]) -> list[int]:
 
 
 # -- activations -------------------------------------------------------------
-def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float | None]:
+def activation_stats(layer: Any, out: np.ndarray, act: str | None = None) -> tuple[float | None, float | None]:
     """``(dead_share, saturated_share)`` of one layer's output batch.
 
     A unit is a feature of a Dense layer or a channel of a conv/recurrent
@@ -97,9 +98,10 @@ def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float |
     (and every position): counting per unit, not per activation, is the
     lesson of DeepDiagnosis' false alarms (the project's prior-art notes). A sigmoid/tanh unit
     is saturated when it sits in its flat region for at least
-    ``SAT_SAMPLE_SHARE`` of the samples and positions.
+    ``SAT_SAMPLE_SHARE`` of the samples and positions. ``act`` overrides
+    the layer's activation (a recurrent layer's hidden-state activation).
     """
-    act = kc.activation_name(layer)
+    act = act or kc.activation_name(layer)
     if act is None or out.ndim < 2 or out.shape[-1] == 0:
         return None, None
     flat = out.reshape(-1, out.shape[-1]).astype(np.float64)
@@ -116,10 +118,15 @@ def activation_stats(layer: Any, out: np.ndarray) -> tuple[float | None, float |
 
 
 def layer_activations(model: Any, layers: list[Any], x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
-    """Dead/saturated shares per layer from one eager forward pass."""
+    """Dead/saturated shares per layer from one eager forward pass.
+
+    Padded steps of masked sequences are left out, and a recurrent layer is
+    judged by its hidden state's activation (``probes/sequence.py``).
+    """
     wanted = {id(layer): layer for layer in layers}
     with kc.record_outputs(wanted) as seen:
         model(x, training=False)
+    mask = input_mask(layers, x)
     stats: dict[str, tuple[float | None, float | None]] = {}
     for layer in layers:
         outs = seen.get(id(layer))
@@ -129,7 +136,7 @@ def layer_activations(model: Any, layers: list[Any], x: np.ndarray) -> dict[str,
             arr = kc.to_numpy(outs[0])
         except Exception:
             continue
-        stats[layer.name] = activation_stats(layer, arr)
+        stats[layer.name] = activation_stats(layer, unmasked(arr, mask), recurrent_activation(layer))
     return stats
 
 
