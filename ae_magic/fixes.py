@@ -561,11 +561,10 @@ def _localize_code(text: str, names: Names, *, note: bool = True) -> str:
         tree = ast.parse(body)
     except SyntaxError:
         return text
-    first_use: dict[str, bool] = {}  # name -> first occurrence is a load
-    for n in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name)), key=lambda n: (n.lineno, n.col_offset)):
-        first_use.setdefault(n.id, isinstance(n.ctx, ast.Load))
-    # Generic names that stand for the cell's objects: every occurrence, stores included.
-    renames = {k: v for k, v in names.renames.items() if first_use.get(k) and k != v}
+    # Generic names the snippet reads before binding them stand for the
+    # cell's objects: renamed everywhere, stores included (``x = x / 255``).
+    outside = {n.id for n, _ in _unbound_loads(tree, set())}
+    renames = {k: v for k, v in names.renames.items() if k in outside and k != v}
     repl: list[tuple[int, int, int, str]] = []  # (line, col, end_col, text)
     template = False
     parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}

@@ -153,6 +153,7 @@ class AeMagics(Magics):
     def _run(self, make: Any, values: dict[str, Any], *, key: str) -> None:
         from IPython.display import HTML, display
 
+        from . import trial
         from .render.panel import ProbeProgress, show
 
         as_json = bool(values.get("json"))
@@ -192,7 +193,7 @@ class AeMagics(Magics):
             return
         panel = None
         try:
-            panel = show(report, progress, rerun_fn=session.rerun)
+            panel = show(report, progress, rerun_fn=session.rerun, fix_fn=trial.fix_fn(session))
         except Exception as exc:
             display(HTML(_error_box(exc, what="showing the report")))
         if panel is None:

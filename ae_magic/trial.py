@@ -194,6 +194,15 @@ def try_edits(session: Any, edits: list[Edit], codes: list[str], *, before: Repo
     return result
 
 
+def fix_fn(session: Any) -> Any:
+    """The panel's "Try the fix" callable for ``session``: a finding tries its edit, None tries them all."""
+
+    def run(finding: Finding | None) -> TrialResult:
+        return try_all(session) if finding is None else try_fix(session, finding)
+
+    return run
+
+
 def verify_report(session: Any, report: Report) -> dict[str, Any] | None:
     """Try every distinct edit of ``report`` once, set each finding's ``verified`` and ``trial``; then try all.
 

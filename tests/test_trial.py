@@ -149,3 +149,27 @@ def test_unit_scale_reads_one_scale_and_shift_only() -> None:
     assert trial._unit_scale(x, (x - x.mean()) / x.std()) == pytest.approx(1 / x.std())
     assert trial._unit_scale(x, np.sqrt(x)) is None
     assert trial._unit_scale(x, x[:2]) is None
+
+
+def test_fix_box_shows_before_and_after_and_applies_below(session) -> None:
+    import ipywidgets as widgets
+
+    from ae_magic.render.fixbox import FixBox, apply_html
+    from ae_magic.render.panel import AePanel
+
+    report = session.runs[0]
+    panel = AePanel(report, fix_fn=trial.fix_fn(session))
+    (box,) = panel.fix_area.children
+    assert isinstance(box, FixBox)
+    assert [b.description for b in box.buttons][-1] == "Try all fixes"
+    finding = report.get("AE108")
+    result = box.try_fix(finding)
+    assert result is not None and result.verified, getattr(result, "reason", None)
+    kinds = [type(w) for w in box.result.children]
+    assert widgets.Image in kinds and widgets.Textarea in kinds  # the before/after figure, the fixed cell
+    text = next(w for w in box.result.children if isinstance(w, widgets.Textarea)).value
+    assert 'activation="sigmoid"' in text and "softmax" not in text
+    page = apply_html(text + "\n# </script>")
+    assert "notebook:insert-cell-below" in page and "<\\/script>" in page
+    # Without a live check the buttons are there but off.
+    assert all(b.disabled for b in FixBox(report, None).buttons)

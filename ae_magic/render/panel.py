@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..numeric import finite_or_none
 from . import html as rhtml
 from . import plots
+from .fixbox import FixBox, FixFn, has_edits
 
 if TYPE_CHECKING:
     from ..report import Report
@@ -92,7 +93,8 @@ def latent_state(report: Report) -> tuple[int | None, int | None, bool, str]:
 class AePanel(widgets.VBox):
     """The interactive report: header, findings, plot tabs, re-run controls and run comparison."""
 
-    def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None, defer_plots: bool = False) -> None:
+    def __init__(self, report: Report, *, rerun_fn: RerunFn | None = None, defer_plots: bool = False,
+                 fix_fn: FixFn | None = None) -> None:
         """``defer_plots``: leave the plot tabs empty until :meth:`draw_plots` (show the panel sooner).
 
         ``fix_area`` (a VBox under the findings) is where "Try the fix" buttons go.
@@ -123,6 +125,8 @@ class AePanel(widgets.VBox):
         # Buttons that try a finding's fix go here, under the findings.
         self.fix_area = widgets.VBox()
         self.fix_area.add_class("ae-fix-area")
+        if has_edits(report):  # "Try the fix" (render/fixbox.py); fix_fn tries an edit on the live check
+            self.fix_area.children = [FixBox(report, fix_fn)]
         # Hides the static copy while this view is live (a style only a
         # rendered widget applies: without a kernel the static copy shows).
         self.static_style = widgets.HTML(rhtml.hide_static_css(self.static_id),
@@ -525,7 +529,8 @@ class ProbeProgress:
         return True
 
 
-def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: RerunFn | None = None) -> AePanel | None:
+def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: RerunFn | None = None,
+         fix_fn: FixFn | None = None) -> AePanel | None:
     """Display the panel for ``report`` (in place of ``progress``'s bar, if it was shown) and its static copy.
 
     Two outputs: the live panel, and the static report (findings and plots as
@@ -539,7 +544,7 @@ def show(report: Report, progress: ProbeProgress | None = None, *, rerun_fn: Rer
 
     handle = progress.handle if progress is not None else None
     try:
-        panel = AePanel(report, rerun_fn=rerun_fn, defer_plots=True)
+        panel = AePanel(report, rerun_fn=rerun_fn, defer_plots=True, fix_fn=fix_fn)
     except Exception as exc:  # never lose the report because of the panel
         display(HTML(rhtml.render_html(report)))
         display(HTML(_note(f"(The interactive panel could not be built: {type(exc).__name__}: {exc})")))
