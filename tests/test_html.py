@@ -168,3 +168,84 @@ def test_graph_figure_marks_a_decoder_reading_the_input() -> None:
     texts = [t.get_text() for t in plots.graph_figure(rep).axes[0].texts]
     assert any("bypasses the" in t for t in texts)
     assert "bottleneck" not in texts  # the reader is the narrowest layer, not a code
+
+
+def test_html_follows_the_jupyterlab_theme_variables() -> None:
+    page = rhtml.render_html(make_report(), with_plots=False)
+    for var in ("--jp-ui-font-color1", "--jp-ui-font-color2", "--jp-layout-color2", "--jp-ui-font-family"):
+        assert f"var({var}," in page, var  # with a fallback for pages outside JupyterLab
+    # No fixed light backgrounds that would glare on a dark theme.
+    assert "#fdecea" not in page and "#f6f8fa;" not in page.replace("var(--jp-layout-color2, #f6f8fa)", "")
+
+
+def test_plots_are_transparent_and_their_text_reads_on_dark_pages() -> None:
+    from matplotlib.colors import to_rgba
+    from matplotlib.text import Text
+
+    fig = plots.gradients_figure(make_report())
+    plots.figure_png(fig)  # restyles the figure it saves
+    assert fig.patch.get_alpha() == 0.0
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    assert texts and not any(to_rgba(t.get_color()) == to_rgba("black") for t in texts)
+
+
+def _zero_grad_report() -> Report:
+    rep = make_report()
+    rep.traces["training"]["grad_norms"] = {"enc": [0.5, 0.0, 0.2], "code": [0.0, 0.0, 0.0], "dec": [1.0, "nan", 0.4]}
+    return rep
+
+
+def test_over_the_run_chart_marks_zero_and_missing_gradients() -> None:
+    fig = plots.gradients_figure(_zero_grad_report())
+    ax = fig.axes[1]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "zero gradient" in legend and "no gradient / NaN" in legend
+    zero = next(c for c in ax.collections if c.get_label() == "zero gradient")
+    missing = next(c for c in ax.collections if c.get_label() == "no gradient / NaN")
+    assert len(zero.get_offsets()) == 4  # enc once, code three times
+    assert len(missing.get_offsets()) == 1
+    # Drawn below every measured norm, on the log axis.
+    measured = min(y for line in ax.get_lines() if not line.get_label().startswith("_")
+                   for y in line.get_ydata() if y > 0)
+    assert max(zero.get_offsets()[:, 1]) < measured
+    # The all-zero layer still has its legend entry.
+    assert "code" in legend
+    # A run with no zero gradient shows neither entry.
+    clean = plots.gradients_figure(make_report()).axes[1]
+    assert not ({"zero gradient", "no gradient / NaN"} & {t.get_text() for t in clean.get_legend().get_texts()})
+
+
+def test_bar_chart_legend_names_zero_and_missing_gradients() -> None:
+    rep = make_report()
+    rep.traces["gradients"]["layers"][1]["grad_norm"] = 0.0
+    ax = plots.gradients_figure(rep).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "zero gradient (drawn at a floor)" in legend and "no gradient / NaN" in legend
+
+
+def test_plot_labels_use_the_cells_variable_names() -> None:
+    rep = make_report()
+    for n in rep.model["graph"]["nodes"]:  # the cell bound `enc` to `hidden`, ...
+        n["variable"] = {"enc": "hidden", "code": "z"}.get(n["name"], n["variable"])
+    assert plots.layer_names(rep)["enc"] == "hidden (enc)"
+    grads = plots.gradients_figure(rep)
+    ticks = [t.get_text() for t in grads.axes[0].get_yticklabels()]
+    assert "hidden (enc)" in ticks and "z (code)" in ticks and "dec" in ticks
+    legend = [t.get_text() for t in grads.axes[1].get_legend().get_texts()]
+    assert "hidden (enc)" in legend and "z (code)" in legend
+    acts = [t.get_text() for t in plots.activations_figure(rep).axes[0].get_yticklabels()]
+    assert any(t.startswith("hidden (enc)") for t in acts)
+    graph_text = [t.get_text() for t in plots.graph_figure(rep).axes[0].texts]
+    assert any(t.startswith("z (code)") for t in graph_text)
+
+
+def test_graph_lines_follow_the_calls_lines() -> None:
+    rep = make_report()
+    nodes = rep.model["graph"]["nodes"]
+    # Under %%ae_check the calls (and findings) count the magic line; the graph's nodes don't.
+    rep.calls = [{"line": n["line"] + 1, "layer": n["name"], "variable": n["name"]} for n in nodes[1:] if n.get("line")]
+    lines = plots.graph_lines(rep)
+    assert lines[nodes[0]["id"]] == nodes[0]["line"] + 1  # the Input, shifted like the calls
+    assert all(lines[n["id"]] == n["line"] + 1 for n in nodes if n.get("line"))
+    labels = [t.get_text() for t in plots.graph_figure(rep).axes[0].texts if t.get_text().startswith("line ")]
+    assert sorted(labels) == sorted(f"line {n['line'] + 1}" for n in nodes if n.get("line"))

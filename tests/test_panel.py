@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import ipywidgets as widgets
@@ -168,13 +169,61 @@ def test_close_all_closes_every_widget() -> None:
     assert all(w.comm is None for w in tree)
 
 
-def test_mimebundle_carries_widget_view_and_static_html() -> None:
+def test_mimebundle_is_the_widget_view_and_the_report_is_a_separate_static_output() -> None:
     p = AePanel(make_report(), rerun_fn=FakeRerun())
     bundle = p._repr_mimebundle_()
     assert bundle[WIDGET_VIEW]["model_id"] == p.model_id
-    assert 'data-code="AE102"' in bundle["text/html"]
-    assert bundle["text/html"].count("data:image/png;base64,") == 6
-    assert "AE102" in bundle["text/plain"]
+    # No HTML copy in the widget's bundle: a frontend without widgets would show it twice.
+    assert "text/html" not in bundle
+    assert bundle["text/plain"].startswith("ae_magic panel:") and "\n" not in bundle["text/plain"]
+    static = p.static_output()._repr_mimebundle_()
+    assert 'data-code="AE102"' in static["text/html"]
+    assert static["text/html"].count("data:image/png;base64,") == 6
+    assert f'class="ae-report ae-static" id="{p.static_id}"' in static["text/html"]
+    assert "AE102" in static["text/plain"]
+
+
+def test_live_panel_hides_its_static_copy_and_only_it() -> None:
+    p, q = AePanel(make_report()), AePanel(make_report())
+    assert p.static_id != q.static_id
+    assert p.static_style in _walk(p)
+    css = p.static_style.value
+    assert f"#{p.static_id}{{display:none !important}}" in css
+    assert f".jp-OutputArea-child:has(#{p.static_id})" in css
+    assert q.static_id not in css
+
+
+def test_fix_area_sits_under_the_findings_and_findings_do_not_scroll_inside_the_page() -> None:
+    p = AePanel(make_report())
+    kids = list(p.children)
+    assert isinstance(p.fix_area, widgets.VBox) and "ae-fix-area" in p.fix_area._dom_classes
+    assert kids.index(p.fix_area) == kids.index(p.findings) + 1 < kids.index(p.tabs)
+    assert p.findings.layout.max_height is None and p.findings.layout.overflow is None
+
+
+def test_sliders_share_one_label_width_and_rows_wrap() -> None:
+    p = AePanel(make_report())
+    for s in (p.lr, p.epochs, p.latent):
+        assert s.style.description_width == "110px"
+        assert s.layout.width == "420px"
+    row = next(w for w in _walk(p) if isinstance(w, widgets.HBox) and p.lr in w.children)
+    assert row.layout.flex_flow == "row wrap"
+
+
+def test_runs_table_shows_exactly_the_options_each_run_applied() -> None:
+    first = make_report()
+    second = make_report(lr=0.3)
+    second.params = {**second.params, "batch_size": 64, "seed": 7}
+    p = AePanel(first)
+    p.runs.append(second)
+    p._refresh_runs(select=1)
+    table = p.runs_table.value
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert heads == ["run", "lr", "epochs", "latent", "batch", "seed", "train", "final loss", "findings"]
+    rows = re.findall(r'<tr class="ae-run-row">(.*?)</tr>', table)
+    cells = [dict(re.findall(r'data-param="([a-z_]+)">([^<]*)</td>', row)) for row in rows]
+    assert cells[0] == {"lr": "1.0e-03", "epochs": "3", "latent": "2", "batch_size": "–", "seed": "–", "train": "yes"}
+    assert cells[1] == {"lr": "3.0e-01", "epochs": "3", "latent": "2", "batch_size": "64", "seed": "7", "train": "yes"}
 
 
 def test_missing_plots_are_explained_in_their_tab() -> None:
@@ -302,10 +351,11 @@ def test_first_run_progress_bar_is_replaced_by_the_panel(monkeypatch) -> None:
     assert "training 4/4" in progress.label.value and "loss 0.25" in progress.label.value
 
     p = panel_mod.show(make_report(), progress)
-    # The panel takes the bar's place (no second output), first without plots
-    # in its static fallback, then with every plot.
-    assert [entry[0] for entry in log] == ["display", "update", "update"]
-    assert log[1][1] is p and log[2][1] is p
-    assert "data:image/png" not in log[1][2]["text/html"] and 'data-code="AE102"' in log[1][2]["text/html"]
-    assert log[2][2]["text/html"].count("data:image/png;base64,") == 6
+    # The panel takes the bar's place, then the static copy (every finding and
+    # plot) follows as its own output, hidden while the panel is live.
+    assert [entry[0] for entry in log] == ["display", "update", "display"]
+    assert log[1][1] is p and isinstance(log[2][1], panel_mod.StaticReport)
+    static = log[2][1]._repr_mimebundle_()["text/html"]
+    assert 'data-code="AE102"' in static and static.count("data:image/png;base64,") == 6
+    assert f'id="{p.static_id}"' in static
     assert bytes(p.images["loss"].value).startswith(PNG_MAGIC)
