@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -67,6 +69,14 @@ def test_binder_files_are_consistent() -> None:
     assert os.access(BINDER / "postBuild", os.X_OK)
     # repo2docker reads only binder/ when it exists; a second config folder is an error.
     assert not (ROOT / ".binder").exists()
+
+
+def test_binder_pins_every_core_dependency() -> None:
+    """postBuild installs ae-magic with --no-deps, so each of its dependencies must be pinned here."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower().replace("_", "-") for d in deps}  # type: ignore[union-attr]
+    pins = _pins(BINDER / "requirements.txt")
+    assert sorted(names - set(pins)) == []
 
 
 @pytest.mark.slow
