@@ -280,3 +280,89 @@ def test_update_ratios_and_step_loss() -> None:
     assert step_loss({"loss": 2.0, "kl_loss": 1.0}) == 2.0
     assert step_loss({"reconstruction_loss": 2.0, "kl_loss": 1.0, "acc": 9.0}) == 3.0
     assert np.isnan(step_loss({"acc": 1.0}))
+
+
+OWN_STEP_COPYABLE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(0)
+zt = rng.normal(size=(600, 4))
+x = (1.0 / (1.0 + np.exp(-3.0 * (zt @ rng.normal(size=(4, 32)))))).astype("float32")
+
+
+class AE(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.enc = layers.Dense(16, activation="relu")
+        self.code = layers.Dense(4)
+        self.dec = layers.Dense(32, activation="sigmoid")
+
+    def call(self, inputs):
+        return self.dec(self.code(self.enc(inputs)))
+
+    def train_step(self, *args, **kwargs):
+        # Keras' own step, wrapped (logging, schedules...): the probes must still go through it.
+        return super().train_step(*args, **kwargs)
+
+
+ae = AE()
+ae(x[:2])
+ae.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+"""
+
+
+def test_a_copyable_model_with_its_own_step_trains_a_copy_through_that_step() -> None:
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(OWN_STEP_COPYABLE, namespace=ns, data="x")
+    ae = ns["ae"]
+    before = state_of(ae)
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    tr = report.traces["training"]
+    assert tr["train_step"] == "own" and tr["in_place"] is False and tr["forward"] == "the model's own call"
+    assert not any("in place" in n for n in report.notes)
+    assert "training" in report.coverage["ran"] and "gradients" in report.coverage["skipped"]
+    assert tr["val_mse"][-1] < 0.8 * tr["baselines"]["start"]
+    assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
+    assert_same(before, state_of(ae))
+    assert not ae.optimizer.built  # the copy trained with its own optimizer
+
+
+def test_weights_the_step_never_updates_get_ae301_at_their_line() -> None:
+    cell = OWN_STEP_COPYABLE.replace("return self.dec(self.code(self.enc(inputs)))",
+                                     "return self.dec(self.code(ops.stop_gradient(self.enc(inputs))))")
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error", report.text()  # the first layer never learns
+    assert len(f.evidence["layers"]) == 1 and not f.evidence["frozen"]
+    assert f.line == cell.splitlines().index('        self.enc = layers.Dense(16, activation="relu")') + 1
+    moved = [ly for ly in report.traces["updates"]["layers"] if not ly["never_moved"]]
+    assert [ly["class"] for ly in moved] == ["Dense", "Dense"]
+
+
+def test_an_interrupted_in_place_probe_still_restores_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ae_magic import backends
+
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(vae_cell(BACKEND), namespace=ns, data="x")
+    vae = ns["vae"]
+    before = state_of(vae)
+    attrs = dict(vae.__dict__)
+    real = backends.current().own_train_step
+    calls = []
+
+    def interrupted(model, data):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real(model, data)
+
+    monkeypatch.setattr(backends.current(), "own_train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session.run()
+    assert len(calls) == 7
+    assert_same(before, state_of(vae))
+    assert set(vae.__dict__) == set(attrs) and all(vae.__dict__[k] is v for k, v in attrs.items())

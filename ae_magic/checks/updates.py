@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import probes as probe
 from ..context import Context
 from ..report import Finding
 from . import gradients as G
@@ -71,7 +72,7 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
             "self.optimizer.apply_gradients(zip(grads, self.trainable_weights))\n"
             "# and no stop_gradient / non-differentiable op between these layers and the loss."
         )
-    line, text = G.locate(ctx, stuck[0]["layer"])
+    line, text = locate(ctx, stuck[0]["layer"])
     return [
         Finding(
             code="AE301",
@@ -95,3 +96,15 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def locate(ctx: Context, layer_name: str) -> tuple[int | None, str | None]:
+    """Where the layer was called in the cell, else where it was created (a subclassed model's layers are called in its class)."""
+    line, text = G.locate(ctx, layer_name)
+    if line is not None or ctx.model is None:
+        return line, text
+    layer = probe.layers_by_name(ctx.model).get(layer_name)
+    raw = ctx.creation_lines.get(id(layer)) if layer is not None else None
+    if not raw:
+        return None, None
+    return ctx.cell_line(raw), ctx.line_text(raw)

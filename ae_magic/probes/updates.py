@@ -4,10 +4,12 @@ A model that overrides ``train_step`` (the keras.io VAE: encoder and decoder
 attributes, a reconstruction + KL loss computed in ``train_step``, often no
 ``call``) trains on what its step computes, not on a compiled loss. The
 probes then drive that step the way ``fit`` does: :class:`OwnStepSession`
-calls the model's own ``fit`` on one probe batch at a time (the same bare
-``x`` that ``fit(x)`` hands ``train_step``; ``(x, y)`` for a separate
-target), so every backend runs the user's ``train_step`` exactly as Keras
-does. The loss of a step is the ``"loss"`` entry of its logs (or the sum of
+runs the model's own compiled train function on one probe batch at a time
+(``backends.own_train_step``), fed what ``fit`` feeds ``train_step``: the
+bare ``x`` batch of ``fit(x)`` for a model without a compiled loss (its
+step computes the loss from ``x``), ``(x, y)`` for a separate target or a
+compiled loss, so every backend runs the user's ``train_step`` exactly as
+Keras does. The loss of a step is the ``"loss"`` entry of its logs (or the sum of
 the entries named ``*loss``); every entry is kept per step in
 ``loss_terms``.
 
@@ -188,6 +190,9 @@ class OwnStepSession(ProbeSession):
             raise ProbeError(f"data has {len(x)} samples but the target has {len(y)}.")
         self.x_all, self.y_all = x, y
         self.same_target = target is None or target is data
+        # What fit is given: fit(x) for a step that computes its loss from x alone (the keras.io VAE);
+        # fit(x, y) when there is a separate target or a compiled loss that needs one.
+        self.pass_target = not self.same_target or kc.compiled_loss(src) is not None
         sample = as_input(x[:2])
         with kc.seeded(self.seed):
             if owned:
@@ -225,7 +230,7 @@ class OwnStepSession(ProbeSession):
         self._state = _state_variables(self.model)
         self.initial = self.snapshot()
         self.notes.append(
-            f"Model '{model.name}' trains with its own train_step: the probes ran it through model.fit one batch at a "
+            f"Model '{model.name}' trains with its own train_step: the probes ran that step as fit does, one batch at a "
             f"time (its loss is what its train_step reports), judged the reconstruction by MSE through {how}, and "
             "measured what each step did to each layer's weights instead of per-layer gradients."
         )
@@ -315,8 +320,7 @@ class OwnStepSession(ProbeSession):
         losses = []
         for i in range(k):
             set_lr(self.optimizer, lrs[i])
-            # What fit hands train_step: the bare x batch (fit(x)), or (x, y) for a separate target.
-            data = xs[i] if self.same_target else (xs[i], ys[i])
+            data = (xs[i], ys[i]) if self.pass_target else xs[i]
             before = read_weights(self.groups) if self._collect is not None else None
             had = self.model.__dict__.get("train_function") is not None
             try:
