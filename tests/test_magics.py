@@ -17,6 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ae_magic.render.panel import AePanel
 
 # IPython's own bookkeeping names (output cache, input history), not the cell's.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _IPY_NAME = re.compile(r"^(_+|_i+|_i\d+|_\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 
@@ -390,3 +391,58 @@ def test_a_terminal_ipython_prints_the_report_once() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("ae_magic: model `autoencoder`") == 1, out.stdout
     assert "AE109" in out.stdout and "AePanel" not in out.stdout
+
+
+# -- display: the live panel and its static copy ------------------------------------
+SOFTMAX_BCE_CELL = """\
+import keras
+from keras import layers
+inp = keras.Input((64,))
+h = layers.Dense(16, activation="relu")(inp)
+out = layers.Dense(64, activation="softmax")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_checked_cell_outputs_a_widget_and_a_static_report_shown_once(ip) -> None:
+    from IPython.utils.capture import capture_output
+
+    from ae_magic.render import plots
+
+    _fresh(ip)
+    ip.user_ns["x"] = (np.random.default_rng(0).random((256, 64)) < 0.3).astype("float32")
+    with capture_output() as cap:
+        ip.run_cell_magic("ae_check", "--data x --epochs 3", SOFTMAX_BCE_CELL)
+    outs = [o.data for o in cap.outputs]
+    widget = [d for d in outs if WIDGET_VIEW in d]
+    static = [d for d in outs if "text/html" in d]
+    assert len(widget) == 1 and len(static) == 1, [sorted(d) for d in outs]
+    # The widget's output carries no HTML copy; the static output no widget view:
+    # JupyterLab without a live kernel renders the static one.
+    assert "text/html" not in widget[0] and WIDGET_VIEW not in static[0]
+    html = static[0]["text/html"]
+    sid = re.search(r'class="ae-report ae-static" id="(ae-static-[0-9a-f]+)"', html).group(1)
+    assert 'data-code="AE108"' in html and "data:image/png;base64," in html
+    # The live panel hides exactly that copy: with a kernel the diagnosis shows once.
+    import ae_magic.magics as magics
+
+    panel = next(p for _, p, _ in magics._LIVE.values() if isinstance(p, AePanel) and p.static_id == sid)
+    assert f"#{sid}{{display:none" in panel.static_style.value
+    # Root cause first, in the static copy too.
+    codes = re.findall(r'class="ae-finding [^"]*" data-code="(AE\d+)"', html)
+    assert codes[0] == "AE108"
+    # Line numbers agree: the graph tab, the findings and the cell (line 1 is %%ae_check).
+    report = panel.runs[0]
+    cell = ["%%ae_check", *SOFTMAX_BCE_CELL.splitlines()]
+    f = report.get("AE108")
+    assert f is not None and cell[f.line - 1].strip() == f.source_line
+    nodes = {n["name"]: n["id"] for n in report.model["graph"]["nodes"]}
+    glines = plots.graph_lines(report)
+    assert glines[nodes[f.layer]] == f.line
+    for c in report.calls:
+        assert glines[nodes[c["layer"]]] == c["line"]
+        assert cell[c["line"] - 1].strip().startswith(f"{c['variable']} = ")
+    assert cell[glines[nodes["input_layer"]] - 1].startswith("inp = keras.Input")
+    labels = [t.get_text() for t in plots.graph_figure(report).axes[0].texts if t.get_text().startswith("line ")]
+    assert f"line {f.line}" in labels

@@ -175,7 +175,8 @@ def test_mimebundle_is_the_widget_view_and_the_report_is_a_separate_static_outpu
     assert bundle[WIDGET_VIEW]["model_id"] == p.model_id
     # No HTML copy in the widget's bundle: a frontend without widgets would show it twice.
     assert "text/html" not in bundle
-    assert bundle["text/plain"].startswith("ae_magic panel:") and "\n" not in bundle["text/plain"]
+    assert bundle["text/plain"].startswith("ae_magic: ") and "\n" not in bundle["text/plain"]
+    assert "interactive panel" in bundle["text/plain"]
     static = p.static_output()._repr_mimebundle_()
     assert 'data-code="AE102"' in static["text/html"]
     assert static["text/html"].count("data:image/png;base64,") == 6

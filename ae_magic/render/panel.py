@@ -419,8 +419,8 @@ class AePanel(widgets.VBox):
         if data is None:
             return None
         data.pop("text/html", None)
-        data["text/plain"] = (f"ae_magic panel: {self.runs[0].text().splitlines()[0]} "
-                              "(interactive with a running kernel; the report is in the output beside it)")
+        data["text/plain"] = (f"{self.runs[0].text().splitlines()[0]} "
+                              "(interactive panel: needs a running kernel; the full report is the next output)")
         return data
 
     def static_output(self, with_plots: bool = True) -> StaticReport:
