@@ -1,0 +1,239 @@
+"""Honest training verdicts (issue 9, items 5-8).
+
+* a cut-off or non-differentiable path gets AE111 *and* AE301 naming the
+  layers the cut starves, with their cell lines (all backends);
+* AE405 when the held-out MSE settles on the mean, even while it creeps down;
+  healthy slow starters stay silent;
+* AE302 only when the loss does not move under the configured optimizer;
+* baselines in the loss's own units;
+* AE406 confirmed by a full probe run at the suggested rate, and stable when
+  followed.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import zoo
+
+import ae_magic
+from ae_magic import Session
+from ae_magic.checks import gradients, training
+from ae_magic.context import Context
+from ae_magic.options import Options
+from ae_magic.report import Finding
+
+SEEDED = "import keras\nkeras.utils.set_random_seed(0)\n"
+
+# Non-differentiable bottlenecks: the two Dense layers before the cut get no gradient.
+CUTS = {
+    "round": 'h = layers.Lambda(lambda t: keras.ops.round(t * 4.0) / 4.0)(h)',
+    "cast": 'h = layers.Lambda(lambda t: keras.ops.cast(keras.ops.cast(t * 4.0, "int32"), "float32"))(h)',
+    "argmax": 'h = layers.Lambda(lambda t: keras.ops.one_hot(keras.ops.argmax(t, axis=-1), 8))(h)',
+    "stop_gradient": "h = keras.ops.stop_gradient(h)",
+}
+
+
+def _quantiser(cut: str) -> str:
+    return zoo._SMALL_HEAD + f"""\
+h = layers.Dense(16, activation="relu")(inp)
+h = layers.Dense(8, activation="relu")(h)
+{cut}
+h = layers.Dense(16, activation="relu")(h)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def _line(src: str, needle: str) -> int:
+    return next(i for i, text in enumerate(src.splitlines(), start=1) if needle in text)
+
+
+@pytest.mark.parametrize("kind", sorted(CUTS))
+def test_cut_gets_ae111_and_ae301_naming_the_starved_layers(kind: str) -> None:
+    src = _quantiser(CUTS[kind])
+    report = ae_magic.check(src, data="x", epochs=1)
+    assert report.internal_errors == [], report.internal_errors
+    assert "AE111" in report.codes and "AE301" in report.codes, report.text()
+    assert "gradients" in report.coverage["ran"] and "training" in report.coverage["ran"]
+    f = report.get("AE301")
+    lines = f.evidence["lines"]
+    assert len(f.evidence["layers"]) == 2, f.evidence
+    assert sorted(lines.values()) == [_line(src, "Dense(16, activation=\"relu\")(inp)"), _line(src, "Dense(8,")]
+    for layer, line in lines.items():
+        assert f"{layer} (line {line})" in f.message
+
+
+def test_healthy_differentiable_lambda_gets_no_ae301() -> None:
+    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    assert not {"AE111", "AE301"} & set(report.codes), report.text()
+
+
+# -- AE405: settling on the mean --------------------------------------------------
+def test_settling_limit_of_a_geometric_approach() -> None:
+    steps = list(range(0, 121, 3))
+    approach = [1.0 + 2.0 * 0.9**k for k in range(len(steps))]
+    limit = training.settling_limit(steps, approach)
+    assert limit is not None and abs(limit - 1.0) < 0.02
+    # A slow starter falling by steady or growing amounts has no limit in sight.
+    assert training.settling_limit(steps, [3.0 - 0.05 * k for k in range(len(steps))]) is None
+    assert training.settling_limit(steps, [3.0 - 0.001 * k * k for k in range(len(steps))]) is None
+    # A plateau is its own limit.
+    assert training.settling_limit(steps, [1.0] * len(steps)) == pytest.approx(1.0)
+
+
+# A dense model whose targets are misaligned with its inputs: nothing beats
+# the mean; its linear output starts far above it and creeps down onto it.
+MISALIGNED = zoo._SMALL_HEAD + """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6)(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32)(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+y = x[np.random.default_rng(1).permutation(len(x))]  # targets misaligned with the inputs
+"""
+
+
+def test_settling_on_the_mean_is_ae405_though_still_creeping_down() -> None:
+    report = ae_magic.check(SEEDED + MISALIGNED, namespace={}, data="x", target="y")
+    f = report.get("AE405")
+    assert f is not None, report.text()
+    assert f.evidence["settling"] and f.evidence["extrapolated_mse"] >= (1 - training.SETTLE_MARGIN) * f.evidence["mean_baseline"]
+    mse = report.traces["training"]["val_curve"]["mse"]
+    steps = report.traces["training"]["val_curve"]["steps"]
+    k = max(i for i, st in enumerate(steps) if st <= steps[-1] * 2 / 3)
+    # Still creeping down: the old plateau rule alone would have stayed silent.
+    assert mse[k] - mse[-1] >= training.PLATEAU_REL * mse[k]
+
+
+@pytest.mark.parametrize("name", ["conv_transpose", "lstm"])
+def test_healthy_slow_starters_stay_silent(name: str) -> None:
+    report = ae_magic.check(SEEDED + zoo.HEALTHY[name], namespace={}, **zoo.HEALTHY_CALLS[name])
+    assert not {"AE405", "AE402", "AE302"} & set(report.codes), report.text()
+
+
+# -- AE302 against the training trace ------------------------------------------------
+TINY_CONV = zoo.HEALTHY["conv_upsampling"].replace(
+    "inp = keras.Input", "init = keras.initializers.RandomNormal(stddev=0.003)\ninp = keras.Input"
+).replace('activation="relu", padding="same")(', 'activation="relu", padding="same", kernel_initializer=init)(')
+
+
+def test_tiny_conv_gradients_under_adam_are_no_ae302() -> None:
+    ns: dict = {}
+    exec(SEEDED + TINY_CONV, ns)
+    ctx = Context(model=ns["autoencoder"], data=ns["x"], target=ns["x"])
+    at_init = gradients.check_gradients(ctx)
+    assert "AE302" in [f.code for f in at_init]  # tiny at the initial weights...
+    report = ae_magic.check(SEEDED + TINY_CONV, namespace={}, data="x")
+    assert "AE302" not in report.codes, report.text()  # ...but Adam learns anyway
+    assert any("AE302" in n for n in report.notes), report.notes
+
+
+def _ae302() -> Finding:
+    return Finding(code="AE302", severity="warning", title="Vanishing gradients", message="Tiny.", evidence={})
+
+
+def test_ae302_without_a_training_run_is_unconfirmed() -> None:
+    ctx = Context()
+    ctx.traces["gradients"] = {"layers": []}
+    (f,) = gradients.refine(ctx, [_ae302()])
+    assert f.evidence["confirmed"] is False and "Unconfirmed" in f.message
+
+
+def test_ae302_is_confirmed_when_the_run_does_not_learn() -> None:
+    ctx = Context()
+    ctx.traces["gradients"] = {"layers": []}
+    ctx.traces["training"] = {"baselines": {"start": 1.0, "final": 0.99, "mean": 1.0}}
+    (f,) = gradients.refine(ctx, [_ae302()])
+    assert f.evidence["confirmed"] is True and "confirms" in f.message
+    ctx.traces["training"] = {"baselines": {"start": 1.0, "final": 0.5, "mean": 1.0}}
+    assert gradients.refine(ctx, [_ae302()]) == []
+
+
+# -- baselines in the loss's units ---------------------------------------------------
+BCE = zoo._SMALL_HEAD + """\
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense(6)(h)
+h = layers.Dense(16, activation="relu")(code)
+out = layers.Dense(32, activation="sigmoid")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+"""
+
+
+def _bce(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_bce_baselines_are_in_loss_units(logits: bool) -> None:
+    src = BCE
+    if logits:
+        src = src.replace('layers.Dense(32, activation="sigmoid")', "layers.Dense(32)").replace(
+            'loss="binary_crossentropy"', "loss=keras.losses.BinaryCrossentropy(from_logits=True)")
+    ns: dict = {}
+    exec(SEEDED + src, ns)
+    ctx = Context(model=ns["autoencoder"], data=ns["x"], target=ns["x"])
+    ctx.options.epochs = 1
+    training.check_training(ctx)
+    tr = ctx.traces["training"]
+    b = tr["baselines"]
+    units = b["loss_units"]
+    split = ctx.probe_session.split
+    y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
+    mean = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64).mean(axis=0)
+    assert units["mean"] == pytest.approx(_bce(y_val, np.broadcast_to(mean, y_val.shape)), rel=1e-3)
+    assert units["pca"] is not None and units["pca"] < units["mean"]
+    # Not the MSE: the loss curve starts in the same units as its baselines.
+    assert abs(units["mean"] - b["mean"]) > 0.1
+    assert tr["val_curve"]["loss"][0] > 0.3
+    ctx.probe_session.dispose()
+
+
+def test_mse_baselines_in_loss_units_are_the_mse_ones() -> None:
+    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    b = report.traces["training"]["baselines"]
+    assert b["loss_units"]["mean"] == pytest.approx(b["mean"], rel=1e-4)
+    assert b["loss_units"]["pca"] == pytest.approx(b["pca"], rel=1e-4)
+
+
+# -- AE406: advice worth following ----------------------------------------------------
+def test_ae406_is_verified_by_a_full_run_and_stable_when_followed() -> None:
+    src = SEEDED + zoo.HEALTHY["dense_scaling_lambda"].replace("Adam(1e-3)", "Adam(1e-4)")
+    session = Session.from_cell(src, namespace={}, data="x", options=Options(range_test=True))
+    report = session.run()
+    lr_trace = report.traces["lr_range"]
+    f = report.get("AE406")
+    if f is None:
+        return_without = lr_trace.get("confirm")
+        # Absent: either the suggestion is within 2x, or its full run was not 10% better.
+        if return_without is not None:
+            c, s = return_without["configured"]["loss"][-1], return_without["suggested"]["loss"][-1]
+            assert s > c - training.FASTER_GAIN * abs(c)
+        session.close()
+        return
+    ev = f.evidence
+    assert ev["val_loss_suggested"] <= (1 - training.FASTER_GAIN) * ev["val_loss_configured"]
+    assert not 0.5 <= ev["suggested_lr"] / ev["lr"] <= 2.0
+    curves = ev["curves"]
+    assert curves["configured"]["steps"] == curves["suggested"]["steps"]
+    assert len(curves["suggested"]["loss"]) == len(curves["suggested"]["steps"])
+    # Follow the advice: no AE406 pointing back, or one further the same way by < 3x.
+    again = session.rerun(lr=ev["suggested_lr"])
+    g = again.get("AE406")
+    if g is not None:
+        step = g.evidence["suggested_lr"] / ev["suggested_lr"]
+        same_way = (step > 1) == (ev["suggested_lr"] > ev["lr"])
+        assert same_way and max(step, 1 / step) < 3.0, (ev, g.evidence)
+    session.close()
+
+
+def test_range_test_is_off_by_default() -> None:
+    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    assert "range_test" in report.coverage["off"]
+    assert "AE406" not in report.codes
+    assert keras.backend.backend() in ("tensorflow", "jax", "torch")
