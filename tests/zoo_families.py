@@ -581,10 +581,10 @@ keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 t = np.linspace(0, 1, 64)
 n = 800
-centre = rng.normal(0.35, 0.02, size=(n, 1))
-amp = rng.uniform(0.8, 1.2, size=(n, 1))
-beat = amp * np.exp(-((t - centre) ** 2) / 0.0008) - 0.25 * np.exp(-((t - centre - 0.3) ** 2) / 0.01)
-raw = (beat * 1200.0 + 300.0 + rng.normal(scale=20.0, size=(n, 64))).astype("float32")   # microvolts
+centre = rng.uniform(0.3, 0.4, size=(n, 1))
+amp = rng.uniform(0.6, 1.4, size=(n, 1))
+beat = amp * np.exp(-((t - centre) ** 2) / 0.006) + 0.3 * amp * np.exp(-((t - centre - 0.3) ** 2) / 0.01)
+raw = (beat * 1200.0 + 300.0 + rng.normal(scale=10.0, size=(n, 64))).astype("float32")   # microvolts
 """
 
 _add(
