@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The tests that run on every backend: the engine, the probes, the zoo, the
-# families (add_loss models, VAEs), the fuzzer, the CLI and demo, and the
-# cross-backend agreement. The notebooks, the kernel and browser tests and
-# lint run once, on TensorFlow.
+# families (add_loss models, VAEs), the fuzzer, the CLI (and its progress
+# bar) and demo, quiet Keras imports, and the cross-backend agreement. The
+# notebooks, the kernel and browser tests and lint run once, on TensorFlow.
 BACKEND_SUITE = [
     "tests/test_backends.py",
     "tests/test_added_losses.py",
@@ -44,6 +44,7 @@ BACKEND_SUITE = [
     "tests/test_cli.py",
     "tests/test_demo.py",
     "tests/test_report.py",
+    "tests/test_small_fixes.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.
