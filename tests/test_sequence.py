@@ -75,7 +75,7 @@ h = layers.RepeatVector(16)(code)
 h = layers.LSTM(16, return_sequences=True)(h)
 out = layers.TimeDistributed(layers.Dense(1))(h)
 autoencoder = keras.Model(inp, out)
-autoencoder.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
 """,
 }
 
