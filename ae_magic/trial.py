@@ -168,8 +168,7 @@ def try_edits(session: Any, edits: list[Edit], codes: list[str], *, before: Repo
     try:
         # The fixed cell's own prints and random draws are ours, not the user's.
         with kc.preserved_random_state(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            trial = Session.from_cell(fixed, namespace=scratch, data=data, target=target, options=opts,
-                                      label="fixed")
+            trial = _session(Session, fixed, scratch, data, target, base.model_name, opts)
             try:
                 after = trial.run(label="fixed")
                 new_target = trial._base.target
@@ -226,6 +225,22 @@ def verify_report(session: Any, report: Report) -> dict[str, Any] | None:
         only.codes = both
         return only.to_dict()
     return try_all(session, before=report).to_dict()
+
+
+def _session(cls: Any, source: str, scratch: dict[str, Any], data: Any, target: Any, model: str | None,
+             opts: Any) -> Any:
+    """The fixed cell's Session, diagnosing the same variable as before when the cell still binds it."""
+    pre = dict(scratch)
+    name = model if isinstance(model, str) and model.isidentifier() else None
+    try:
+        return cls.from_cell(source, namespace=scratch, data=data, target=target, model=name, options=opts, label="fixed")
+    except UsageError:
+        if name is None:
+            raise
+    # The edit renamed or removed the model's variable: let the check choose, in a fresh copy.
+    scratch.clear()
+    scratch.update(pre)
+    return cls.from_cell(source, namespace=scratch, data=data, target=target, options=opts, label="fixed")
 
 
 def _before(session: Any, before: Report | None) -> Report:
