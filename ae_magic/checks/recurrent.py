@@ -126,11 +126,12 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
         if act is None:
             continue
         kind = type(layers[f.layer]).__name__
+        article = "an" if kind == "LSTM" else "a"
         f.evidence["recurrent"] = kind
         f.evidence["hidden_activation"] = act
         if f.code == "AE304":
             f.message += (
-                f" {f.layer} is a {kind} with activation='{act}': its hidden state is 0 at every time step, so the"
+                f" {f.layer} is {article} {kind} with activation='{act}': its hidden state is 0 at every time step, so the"
                 " layers after it see the same sequence for every input."
             )
             f.fix = (
@@ -139,7 +140,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
             )
         else:
             f.message += (
-                f" {f.layer} is a {kind}: its hidden state is pinned near +-1 for most samples and time steps,"
+                f" {f.layer} is {article} {kind}: its hidden state is pinned near +-1 for most samples and time steps,"
                 " so its gates pass almost no gradient."
             )
             f.fix = (
