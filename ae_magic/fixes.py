@@ -569,16 +569,17 @@ def _localize_code(text: str, names: Names, *, note: bool = True) -> str:
     template = False
     parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Name) or node.id not in renames:
+        if not isinstance(node, ast.Name) or node.id not in outside:
             continue
-        new = renames[node.id]
+        new = renames.get(node.id)
         parent = parents.get(node)
-        # ``layers.Dense`` where the cell imported ``Dense`` itself.
-        if node.id == "layers" and isinstance(parent, ast.Attribute) and parent.attr in names.classes \
-                and "." in new:
+        # ``layers.Dense`` where the cell imported ``Dense`` itself (and has no ``layers`` module).
+        if node.id in ("layers", "keras") and (new is None or "." in new) and isinstance(parent, ast.Attribute) \
+                and parent.attr in names.classes and node.id not in names.known:
             repl.append((parent.lineno, parent.col_offset, parent.end_col_offset, parent.attr))
             continue
-        repl.append((node.lineno, node.col_offset, node.end_col_offset, new))
+        if new is not None:
+            repl.append((node.lineno, node.col_offset, node.end_col_offset, new))
     renamed = _replace(body, repl)
     try:
         tree2 = ast.parse(renamed)
