@@ -100,7 +100,9 @@ def attach(target: Report | list[Finding], ctx: Context) -> None:
     Never raises: a fix we can't derive stays the check's text.
     """
     findings = target.findings if isinstance(target, Report) else target
-    if not ctx.source:
+    if not ctx.source or not ctx.namespace:
+        # No cell, or a rebuilt copy (another latent size) that has no names
+        # of its own: the fixes stay as the checks wrote them.
         return
     try:
         cell = _Cell(ctx)
