@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import pytest
 from fake_reports import make_report
 
+from ae_magic.render import html as rhtml_mod
 from ae_magic.render import panel as panel_mod
 from ae_magic.render.panel import TAB_TITLES, AePanel
 
@@ -182,6 +183,10 @@ def test_mimebundle_is_the_widget_view_and_the_report_is_a_separate_static_outpu
     assert static["text/html"].count("data:image/png;base64,") == 6
     assert f'class="ae-report ae-static" id="{p.static_id}"' in static["text/html"]
     assert "AE102" in static["text/plain"]
+    # Kernel-less views: the copy says where the panel went and hides the widget's placeholder.
+    assert "run the cell again for the interactive panel" in static["text/html"]
+    assert ".jupyter-widgets.jp-OutputArea-output:not(:has(*)){display:none}" in static["text/html"]
+    assert "ae-static-note" not in rhtml_mod.render_html(make_report())  # not in a plain report
 
 
 def test_live_panel_hides_its_static_copy_and_only_it() -> None:

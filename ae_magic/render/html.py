@@ -240,12 +240,25 @@ def render_html(report: Report, with_plots: bool = True, static_id: str | None =
     """
     label = f'<div style="color:{FG2}">{esc(report.label)}</div>' if report.label else ""
     static = f' ae-static" id="{esc(static_id)}' if static_id else ""
+    tail = ""
+    if static_id:
+        # Shown only where the live panel is not: say where the interactive
+        # part went, and hide JupyterLab's "Error displaying widget: model not
+        # found" placeholder of the panel's own output (a widget output with
+        # no element inside) in this cell: this copy is the diagnosis.
+        tail = (
+            f'<div class="ae-static-note" style="color:{FG3};font-size:12px;margin-top:6px">A static copy of the '
+            "report: run the cell again for the interactive panel (plots per tab, re-runs).</div>"
+            # (:has() can't nest in :has(), so the placeholder itself is hidden.)
+            "<style>.jp-OutputArea:has(.ae-static) .jupyter-widgets.jp-OutputArea-output:not(:has(*))"
+            "{display:none}</style>"
+        )
     return (
         f'<div class="ae-report{static}" style="font-family:{FONT};color:{FG};'
         'font-size:13px;line-height:1.4;max-width:1000px">'
         f"{header_html(report)}{label}"
         f'<div class="ae-findings">{findings_html(report)}</div>'
-        f'<div class="ae-plots">{plots_html(report) if with_plots else ""}</div></div>'
+        f'<div class="ae-plots">{plots_html(report) if with_plots else ""}</div>{tail}</div>'
     )
 
 
