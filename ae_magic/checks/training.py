@@ -527,6 +527,8 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
                 "pca_width": b.get("pca_width"),
                 "zero_output": zero,
                 "progress_to_pca": progress,
+                "extrapolated_mse": limit,
+                "settling": bool(settling),
             },
             fix=(
                 "# Check the other findings first (activations vs data range, learning rate, dead units).\n"
@@ -537,32 +539,6 @@ def _baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     ]
 
 
-# -- AE406 -------------------------------------------------------------------
-def _faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
-    if not lr_trace or "confirm" not in lr_trace:
-        return []
-    c = lr_trace["confirm"]
-                "extrapolated_mse": limit,
-                "settling": bool(settling),
-    conf = np.asarray(c["configured"]["loss"], dtype=np.float64)
-    sug = np.asarray(c["suggested"]["loss"], dtype=np.float64)
-    train = np.asarray(c.get("suggested_train_loss") or [], dtype=np.float64)
-    if len(conf) < 2 or len(sug) < 2 or not np.all(np.isfinite(conf)):
-        return []
-    start = float(sug[0])
-    # Never diverges: finite all the way, no spike above DIVERGE_SPIKE x its
-    # start, and it does not end above DIVERGE_END x its start (AE401's rules).
-    train_ok = len(train) == 0 or (np.all(np.isfinite(train)) and (train[0] <= 0 or np.max(train) <= DIVERGE_SPIKE * train[0]))
-    stable = (
-        not c.get("suggested_diverged")
-        and bool(np.all(np.isfinite(sug)))
-        and bool(train_ok)
-        and (start <= 0 or (np.max(sug) <= DIVERGE_SPIKE * start and sug[-1] <= DIVERGE_END * start))
-    )
-    end_c, end_s = float(conf[-1]), float(sug[-1])
-    if not stable or end_s > end_c - FASTER_GAIN * abs(end_c):
-        return []
-    lr, sugg = tr["lr"], lr_trace["suggested"]
 def settling_limit(steps: list[int], values: list[float]) -> float | None:
     """Where the last half of a falling curve is heading, or None when it has no limit in sight.
 
@@ -588,7 +564,32 @@ def settling_limit(steps: list[int], values: list[float]) -> float | None:
     return c - d2 * r / (1 - r)
 
 
+# -- AE406 -------------------------------------------------------------------
+def _faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
+    if not lr_trace or "confirm" not in lr_trace:
+        return []
+    c = lr_trace["confirm"]
+    conf = np.asarray(c["configured"]["loss"], dtype=np.float64)
+    sug = np.asarray(c["suggested"]["loss"], dtype=np.float64)
+    train = np.asarray(c.get("suggested_train_loss") or [], dtype=np.float64)
+    if len(conf) < 2 or len(sug) < 2 or not np.all(np.isfinite(conf)):
+        return []
+    start = float(sug[0])
+    # Never diverges: finite all the way, no spike above DIVERGE_SPIKE x its
+    # start, and it does not end above DIVERGE_END x its start (AE401's rules).
+    train_ok = len(train) == 0 or (np.all(np.isfinite(train)) and (train[0] <= 0 or np.max(train) <= DIVERGE_SPIKE * train[0]))
+    stable = (
+        not c.get("suggested_diverged")
+        and bool(np.all(np.isfinite(sug)))
+        and bool(train_ok)
+        and (start <= 0 or (np.max(sug) <= DIVERGE_SPIKE * start and sug[-1] <= DIVERGE_END * start))
+    )
+    end_c, end_s = float(conf[-1]), float(sug[-1])
+    if not stable or end_s > end_c - FASTER_GAIN * abs(end_c):
+        return []
+    lr, sugg = tr["lr"], lr_trace["suggested"]
     line, text = _optimizer_line(ctx)
+    gain = (end_c - end_s) / abs(end_c) if end_c else None
     return [
         Finding(
             code="AE406",
@@ -614,7 +615,6 @@ def settling_limit(steps: list[int], values: list[float]) -> float | None:
             },
             fix=f"optimizer = keras.optimizers.{_opt_class(ctx)}(learning_rate={sugg:.1g})",
         )
-    gain = (end_c - end_s) / abs(end_c) if end_c else None
     ]
 
 
