@@ -504,7 +504,7 @@ class ProbeSession:
                 "after": after.reshape(len(after), -1).tolist(),
             },
             "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(y_val, pred), "start": mse0,
-                          "position_mean": per_position["position_mean"]},
+                          "position_mean": per_position["position_mean"], "loss_units": self.loss_baselines()},
             "per_position": per_position,
             "output_spread": spread(p_flat) if finite_pred else float("nan"),
             "input_spread": spread(y_flat),
@@ -512,16 +512,16 @@ class ProbeSession:
             "latent": latent,
         }
 
-    def latent_after(self, x_tr: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any] | None:
-        """A VAE's code after the run (KL per dimension, active dimensions, sensitivity to z), or None.
-
-        None for a model without a sampling layer; a measurement that fails
     def loss_baselines(self) -> dict[str, float | None]:
         """The mean and PCA baselines in the units of the validation curve's loss (``loss_value``)."""
         name = str(self.loss_name).lower()
         probabilities = "crossentropy" in name or "kl_divergence" in name
         return loss_baselines(self.split, self.same_target, self.code_width(), self.loss_value, self.logits, probabilities)
 
+    def latent_after(self, x_tr: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any] | None:
+        """A VAE's code after the run (KL per dimension, active dimensions, sensitivity to z), or None.
+
+        None for a model without a sampling layer; a measurement that fails
         is left out (it only adds evidence for AE407).
         """
         try:
