@@ -224,12 +224,27 @@ def test_a_vae_whose_encoder_never_moves_gets_ae301_at_its_line(backend: str) ->
     report = ae_magic.check(cell, namespace={}, data="x", seed=0)
     assert report.internal_errors == [], report.internal_errors
     f = report.get("AE301")
-    assert f is not None and f.severity == "error", report.text()
+    # Frozen on purpose (trainable=False) is said, as info: not a fault.
+    assert f is not None and f.severity == "info", report.text()
     assert f.line == cell.splitlines().index('h = layers.Dense(16, activation="relu")(enc_in)') + 1
     assert f.evidence["whole"] == ["encoder"] and len(f.evidence["layers"]) == 3 == len(f.evidence["frozen"])
     assert not any(ly["never_moved"] for ly in report.traces["updates"]["layers"][3:])  # the decoder learns
     assert "trainable=False" in f.message and "encoder.trainable = True" in f.fix
     assert "training" in report.coverage["ran"]
+
+
+def test_a_train_step_that_updates_only_the_decoder_gets_ae301_error() -> None:
+    """The classic slip: gradients taken for the decoder's weights only."""
+    only("tensorflow")
+    cell = vae_cell("tensorflow")
+    assert cell.count("self.trainable_weights") == 2
+    cell = cell.replace("self.trainable_weights", "self.decoder.trainable_weights")
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.evidence["whole"] == ["encoder"] and not f.evidence["frozen"]
+    assert "no update from the train_step" in f.message
 
 
 SUBCLASSED_WITH_CALL = """\

@@ -76,7 +76,11 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
     return [
         Finding(
             code="AE301",
-            severity="error" if severe else "warning",
+            # Layers frozen with trainable=False on purpose (a pretrained
+            # encoder) are reported, but as info: the plain-model path is
+            # silent about partial freezing too, and a deliberate choice is
+            # not a fault. Weights the train_step forgets are.
+            severity="info" if frozen and not moving else "error" if severe else "warning",
             title="Weights that never move",
             message=(
                 f"Over {updates['steps']} steps of the model's own train_step, the weights of {where} never moved "
