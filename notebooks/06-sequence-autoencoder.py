@@ -83,9 +83,9 @@ seq_ae.compile(optimizer="adam", loss="mse")
 #   `seq_ae` does not use them, so they are never trained.
 # - **AE103, the decoder reads the input directly:** the decoder `LSTM` is
 #   called on `inputs`, not on the code. The model is a plain sequence-to-
-#   sequence `LSTM` that can learn to copy its input step by step. Its
-#   reconstructions can look good, and it rebuilds *any* sequence, anomalies
-#   included, which is exactly what an anomaly detector must not do.
+#   sequence `LSTM` that can learn to copy its input step by step, and a model
+#   that copies rebuilds *any* sequence, anomalies included: exactly what an
+#   anomaly detector must not do.
 #
 # Keras raises nothing here: a model that ignores some of the layers defined
 # in the cell is legal.
