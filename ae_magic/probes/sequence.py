@@ -122,7 +122,8 @@ def position_stats(
     out["position_mean"] = base
     for key, p in (("", pred), ("_before", pred0)):
         pv = _flat(p)
-        finite = bool(np.all(np.isfinite(pv[m_val]))) if m_val.any() else False
+        # An output that only broadcasts against the target (the loss allows it) has no positions to compare.
+        finite = pv.shape == yv.shape and m_val.any() and bool(np.all(np.isfinite(pv[m_val])))
         ratio = expl = None
         if finite and varying.any():
             ratio = float(np.mean(_masked_std(pv, m_val)[varying] / std_y[varying]))
