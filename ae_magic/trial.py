@@ -76,7 +76,9 @@ class TrialResult:
             return False, ("the fixed cell's data is not one scale and shift of the original, so the held-out "
                            "errors are not comparable")
         if a is None or not math.isfinite(a):
-            return False, "the training probe gave no finite held-out error after the edit"
+            why = ((self.after.coverage.get("skipped") or {}).get("training") if self.after else None) or \
+                ("the probes are off" if self.after and "training" in self.after.coverage.get("off", []) else None)
+            return False, "the training probe gave no finite held-out error after the edit" + (f" ({why})" if why else "")
         if b is None or not math.isfinite(b):
             return True, f"the probes could not measure the error before the edit; after it the held-out MSE is {a:.4g}"
         if a <= b * (1 + MSE_TOLERANCE):

@@ -61,16 +61,20 @@ def test_cli_try_fixes_verifies_at_least_two_fixes(tmp_path: Path) -> None:
     report = json.loads(run.stdout)
     with_edit = [f for f in report["findings"] if f["edit"]]
     assert {"AE201", "AE108"} <= {f["code"] for f in with_edit}
+    # On torch, binary cross-entropy refuses targets outside [0, 1]: the probes could not run before
+    # the fix, and the sigmoid alone (data still 0-255) can't be measured, so it is not verified there.
+    probed = "training" in report["coverage"]["ran"]
     for f in with_edit:
         assert isinstance(f["verified"], bool), f["code"]
         t = f["trial"]
-        assert t["before"]["mse"] is not None and "codes" in t["after"] and t["reason"], (f["code"], t)
+        assert "codes" in t["after"] and t["reason"], (f["code"], t)
+        assert (t["before"]["mse"] is not None) == probed, (f["code"], t["before"]["mse"])
     for f in report["findings"]:
         if not f["edit"]:
             assert f["verified"] is None and f["trial"] is None, f["code"]
     verified = sorted(f["code"] for f in with_edit if f["verified"])
     assert len(verified) >= 2, [(f["code"], f["trial"]["reason"]) for f in with_edit]
-    assert {"AE201", "AE108"} <= set(verified)
+    assert {"AE201", "AE108"} <= set(verified) if probed else "AE201" in verified
     scale = next(f for f in with_edit if f["code"] == "AE201")["trial"]
     # The scaled data's error is compared in pixel units: x / 255 -> scale 1/255.
     assert scale["after"]["scale"] == pytest.approx(1 / 255, rel=1e-4)
