@@ -98,7 +98,9 @@ y = x[np.random.default_rng(1).permutation(len(x))]  # targets misaligned with t
 
 
 def test_settling_on_the_mean_is_ae405_though_still_creeping_down() -> None:
-    report = ae_magic.check(SEEDED + MISALIGNED, namespace={}, data="x", target="y")
+    # 240 steps: at the default 120 the curve is still on its way down from
+    # 10x the mean on some backends' initial draws (no limit in sight yet).
+    report = ae_magic.check(SEEDED.replace("(0)", "(1)") + MISALIGNED, namespace={}, data="x", target="y", seed=1, steps=240)
     f = report.get("AE405")
     assert f is not None, report.text()
     assert f.evidence["settling"] and f.evidence["extrapolated_mse"] >= (1 - training.SETTLE_MARGIN) * f.evidence["mean_baseline"]
