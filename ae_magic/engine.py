@@ -325,7 +325,14 @@ def _model_facts(ctx: Context) -> dict[str, Any] | None:
         "other_models": sorted(ctx.other_models),
     }
     if ctx.graph is not None:
-        facts["graph"] = ctx.graph.to_dict()
+        graph = ctx.graph.to_dict()
+        # Graph nodes count lines from the cell's first line of code; findings
+        # and calls count as the user sees the cell (under %%ae_check the
+        # magic line is line 1). One numbering everywhere in the report.
+        for node in graph.get("nodes", []):
+            if isinstance(node, dict) and isinstance(node.get("line"), int):
+                node["line"] = ctx.cell_line(node["line"])
+        facts["graph"] = graph
     facts["latent"] = _latent_facts(ctx)
     return facts
 

@@ -86,14 +86,24 @@ def _panel_output(nb: nbformat.NotebookNode, index: int) -> Any:
     return found[0]
 
 
+def _static_output(nb: nbformat.NotebookNode, index: int) -> Any:
+    """The static report: its own output, with no widget view (shown when no widget manager is)."""
+    found = [o for o in _outputs(nb, index, "display_data")
+             if WIDGET_VIEW not in o.data and 'class="ae-report' in o.data.get("text/html", "")]
+    assert len(found) == 1, nb.cells[index].outputs
+    return found[0]
+
+
 def test_cell_output_and_panel_with_widget_view_and_static_html(executed) -> None:
     streams = "".join(o.text for o in _outputs(executed, 2, "stream") if o.name == "stdout")
     assert "cell output:" in streams
     out = _panel_output(executed, 2)
     model_id = out.data[WIDGET_VIEW]["model_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", model_id)
-    html = out.data["text/html"]
-    assert 'class="ae-report"' in html
+    # The widget's output carries no copy of the report (it would show twice).
+    assert 'class="ae-report' not in out.data.get("text/html", "")
+    html = _static_output(executed, 2).data["text/html"]
+    assert 'class="ae-report ae-static"' in html
     assert 'data-code="AE106"' in html  # the sigmoid code layer
     assert "cell line 6" in html  # line 1 is %%ae_check; the code layer is line 6
     assert "ae_magic" in out.data["text/plain"]
@@ -113,7 +123,8 @@ def test_widget_state_holds_the_panel(executed) -> None:
 def test_the_cells_exception_shows_and_the_panel_still_reports(executed) -> None:
     errors = _outputs(executed, 3, "error")
     assert len(errors) == 1 and errors[0].ename == "ValueError" and "boom in the cell" in errors[0].evalue
-    html = _panel_output(executed, 3).data["text/html"]
+    _panel_output(executed, 3)
+    html = _static_output(executed, 3).data["text/html"]
     assert "boom in the cell" in html
     # The kernel lives on and the cell's assignments before the error exist.
     later = "".join(o.text for o in _outputs(executed, 4, "stream"))
@@ -162,7 +173,7 @@ def test_probe_run_progress_bar_is_replaced_by_the_panel_with_plots(executed) ->
     out = _panel_output(executed, 6)  # exactly one widget output: the bar became the panel
     state = executed.metadata["widgets"][WIDGET_STATE]["state"]
     assert "ae-panel" in state[out.data[WIDGET_VIEW]["model_id"]]["state"]["_dom_classes"]
-    html = out.data["text/html"]
+    html = _static_output(executed, 6).data["text/html"]
     for plot in ("loss", "gradients", "activations", "reconstructions", "graph"):
         assert f'data-plot="{plot}"' in html, plot
 
