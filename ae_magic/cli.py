@@ -43,8 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="diagnose the autoencoder each Python file builds")
     c.add_argument("files", nargs="+", metavar="FILE.py")
     options.add_arguments(c, options.CLI)
-    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr while the probes run (default: when stderr is a terminal)")
     d = sub.add_parser("demo", help="diagnose the bundled broken autoencoder on bundled data")
     d.add_argument("--html", metavar="PATH", default="ae_magic_demo_report.html", help="where to write the HTML report")
     d.add_argument("--no-train", dest="train", action="store_false", default=True, help="skip the probes")

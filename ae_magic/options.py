@@ -54,12 +54,21 @@ class Option:
     probe_setting: bool = False
     # Help for the flag where it reads differently from the option (``--no-train``).
     flag_help: str | None = None
+    # A boolean with both spellings (``--progress`` / ``--no-progress``),
+    # whose "not given" (None) means "decide from the situation".
+    both_flags: bool = False
 
     @property
     def flag(self) -> str:
         """The command-line / magic spelling, e.g. ``--no-train`` or ``--batch-size``."""
         stem = self.name.replace("_", "-")
         return f"--no-{stem}" if self.negative_flag else f"--{stem}"
+
+    @property
+    def flags(self) -> list[str]:
+        """Every spelling of the option on a command line."""
+        stem = self.name.replace("_", "-")
+        return [self.flag, f"--no-{stem}"] if self.both_flags else [self.flag]
 
     def spelled(self, front: str) -> str:
         """How the user wrote this option at ``front``: ``--epochs`` or ``epochs=``."""
@@ -98,6 +107,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("color", bool, False, "Colour the text output.", fronts=frozenset({CLI})),
     Option("try_fixes", bool, False, "Try every fix that is an edit of the cell: re-check the edited cell and mark each "
            "finding verified when its finding is gone and the held-out MSE is no worse.", fronts=frozenset({CLI})),
+    Option("progress", bool, None, "Show a progress bar on stderr while the probes run (default: when stderr is a "
+           "terminal).", fronts=frozenset({CLI}), both_flags=True),
 )
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -238,6 +249,10 @@ def argparse_kwargs(opt: Option, front: str) -> tuple[list[str], dict[str, Any]]
     """``(flags, kwargs)`` for ``add_argument`` (argparse and IPython's ``magic_arguments.argument``)."""
     # argparse %-formats help strings.
     kw: dict[str, Any] = {"help": (opt.flag_help or opt.help).replace("%", "%%"), "dest": opt.name}
+    if opt.kind is bool and opt.both_flags:
+        kw["action"] = argparse.BooleanOptionalAction
+        kw["default"] = None
+        return [opt.flag], kw
     if opt.kind is bool:
         kw["action"] = "store_false" if opt.negative_flag else "store_true"
         kw["default"] = None  # None = "not given"; the table's default applies later

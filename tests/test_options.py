@@ -40,7 +40,7 @@ def test_cli_flags_match_the_table() -> None:
     parser = build_parser()
     check = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "check")[1]
     flags = {s for a in check._actions for s in a.option_strings} - {"-h", "--help"}
-    assert flags == {o.flag for o in options.for_front(options.CLI)}
+    assert flags == {f for o in options.for_front(options.CLI) for f in o.flags}
 
 
 def test_magic_arguments_match_the_table() -> None:
