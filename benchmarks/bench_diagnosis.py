@@ -107,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("zoo", "families"), default=None, help="one zoo only")
     parser.add_argument("--limit", type=int, default=None, help="the first N cells only (a quick run)")
+    parser.add_argument("--sample", type=int, default=None, help="N cells evenly spread over the zoos (a shorter run)")
     args = parser.parse_args()
 
     import ae_magic
@@ -115,6 +116,9 @@ def main() -> None:
     ae_magic.check(WARM_UP, namespace={}, data="x")  # first-use initialisation counts for nobody
     cells = zoo_cells(args.only)
     names = list(cells)[: args.limit]
+    if args.sample and args.sample < len(names):
+        step = len(names) / args.sample
+        names = [names[int(i * step)] for i in range(args.sample)]
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
     problems = 0
