@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+from . import backends, fixes
 from . import checks as _checks
-from . import fixes
 from .context import Context
 from .errors import AeMagicUsageError, describe
 from .report import Finding, Report

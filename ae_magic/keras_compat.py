@@ -222,6 +222,10 @@ def activation_name(layer: Any) -> str | None:
     """
     if type(layer).__name__ in RECURRENT:
         return None
+    if type(layer).__name__ == "TimeDistributed" and getattr(layer, "layer", None) is not None:
+        # TimeDistributed(Dense(1, activation="sigmoid")) squashes like the
+        # Dense it wraps: the sequence models' usual output layer.
+        return activation_name(layer.layer)
     if isinstance(layer, keras.layers.Activation) or hasattr(layer, "activation"):
         act = getattr(layer, "activation", None)
         if act is None:

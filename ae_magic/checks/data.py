@@ -7,6 +7,7 @@ stays well under the 200 ms budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -287,4 +288,44 @@ def check_degenerate(ctx: Context) -> list[Finding]:
     return []
 
 
-CHECKS = [check_data_shape, check_nonfinite, check_scale, check_target_range, check_degenerate]
+def _assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]:
+    """The cell line (as the user sees it) where the cell last bound ``name``, and its text."""
+    line = ctx.assign_lines.get(name) if name else None
+    if line is None:
+        return None, None
+    return ctx.cell_line(line), ctx.line_text(line)
+
+
+def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list[Finding]]:
+    """``fn`` with its findings pointed at the line that made the data.
+
+    A data finding is about an array, but the fix goes where the cell made it
+    (``x = raw.astype(...)``). When the data comes from outside the cell,
+    AE203 points at the output layer whose range the targets miss; the others
+    keep no line (there is no line of the cell to point at).
+    """
+
+    def located(ctx: Context) -> list[Finding]:
+        found = fn(ctx)
+        for f in found:
+            if f.line is not None:
+                continue
+            name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
+            f.line, f.source_line = _assigned_at(ctx, name)
+            if f.line is None and f.code == "AE203" and ctx.graph is not None and ctx.graph.outputs:
+                from .locate import output_activation
+
+                _, node = output_activation(ctx.graph)
+                if node is not None and not node.is_input:
+                    from . import gradients as G
+
+                    f.layer = node.name
+                    f.line, f.source_line = G.locate(ctx, node.name)
+        return found
+
+    located.__name__ = fn.__name__
+    located.__doc__ = fn.__doc__
+    return located
+
+
+CHECKS = [_located(fn) for fn in (check_data_shape, check_nonfinite, check_scale, check_target_range, check_degenerate)]

@@ -1,0 +1,45 @@
+"""Data findings point where the fix goes: the line that made the data, or the output layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import ae_magic
+
+SEQ_MODEL = """\
+inp = keras.Input((20, 1))
+h = layers.LSTM(8)(inp)
+r = layers.RepeatVector(20)(h)
+d = layers.LSTM(8, return_sequences=True)(r)
+out = layers.TimeDistributed(layers.Dense(1, activation="sigmoid"))(d)
+ae = keras.Model(inp, out)
+ae.compile("adam", "mse")
+"""
+HEAD = "import numpy as np\nimport keras\nfrom keras import layers\n"
+
+
+def test_data_made_in_the_cell_is_located_at_its_line() -> None:
+    cell = HEAD + 'x = np.random.default_rng(0).integers(0, 256, size=(64, 20, 1)).astype("float32")\n' + SEQ_MODEL
+    rep = ae_magic.check(cell, namespace={}, data="x", train=False)
+    for code in ("AE201", "AE203"):
+        f = rep.get(code)
+        assert f is not None, rep.text()
+        assert f.line == 4 and f.source_line.startswith("x = np.random"), (code, f.line)
+
+
+def test_data_from_outside_the_cell_points_ae203_at_the_output_layer() -> None:
+    x = np.random.default_rng(0).normal(size=(64, 20, 1)).astype("float32") * 3
+    ns = {"x": x}
+    rep = ae_magic.check(HEAD + SEQ_MODEL, namespace=ns, data="x", train=False)
+    f = rep.get("AE203")
+    # TimeDistributed(Dense(sigmoid)) squashes like its Dense: standardised targets are out of its reach.
+    assert f is not None and f.evidence["output_activation"] == "sigmoid", rep.text()
+    assert f.line == 8 and "TimeDistributed" in f.source_line
+    assert rep.get("AE201") is None or rep.get("AE201").line is None  # nothing of the cell to point at
+
+
+def test_linear_time_distributed_output_is_silent_on_standardised_data() -> None:
+    x = np.random.default_rng(0).normal(size=(64, 20, 1)).astype("float32")
+    cell = HEAD + SEQ_MODEL.replace(', activation="sigmoid"', "")
+    rep = ae_magic.check(cell, namespace={"x": x}, data="x", train=False)
+    assert rep.get("AE203") is None, rep.text()
