@@ -233,6 +233,25 @@ def test_a_vae_whose_encoder_never_moves_gets_ae301_at_its_line(backend: str) ->
     assert "training" in report.coverage["ran"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_posterior_collapse_is_found_through_the_models_own_step(backend: str) -> None:
+    """The keras.io VAE with the reconstruction averaged over the pixels instead of summed: the KL wins."""
+    only(backend)
+    summed = "rec = ops.mean(ops.sum(keras.losses.binary_crossentropy(data[..., None], reconstruction[..., None]), axis=1))"
+    cell = vae_cell(backend)
+    assert summed in cell
+    cell = cell.replace(summed, "rec = ops.mean(keras.losses.binary_crossentropy(data[..., None], reconstruction[..., None]))")
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE407")
+    assert f is not None, report.text()
+    lat = report.traces["training"]["latent"]
+    assert lat["kl_total"] < 0.5 * lat["kl_total_before"]
+    # ...and the healthy keras.io VAE measures a live code (the silent case is test_keras_io_vae_*).
+    healthy = ae_magic.check(vae_cell(backend), namespace={}, data="x", seed=0)
+    assert healthy.get("AE407") is None and healthy.traces["training"]["latent"]["active_dims"] >= 1
+
+
 def test_a_train_step_that_updates_only_the_decoder_gets_ae301_error() -> None:
     """The classic slip: gradients taken for the decoder's weights only."""
     only("tensorflow")

@@ -50,6 +50,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import as_input
+from .latent import find_sampling_layer, latent_stats
 from .session import ProbeSession
 from .traces import leaf_layers
 from .training import fresh_optimizer, set_lr
@@ -93,6 +94,30 @@ def forward_rule(model: Any) -> tuple[Callable[[Any], Any], str]:
         f"model '{model.name}' has no call() and no encoder/decoder attributes, so the probes can't read its "
         "reconstruction; give it a call() that returns the reconstruction."
     )
+
+
+def sampled_forward(model: Any) -> Callable[..., Any] | None:
+    """A forward pass that goes through a VAE's sampling layer, or None.
+
+    The model's own call when it has one; else ``decoder(z)`` with ``z`` the
+    encoder's last output (keras.io's encoder returns ``[z_mean, z_log_var,
+    z]``). Unlike :func:`forward_rule`'s reconstruction (which decodes
+    ``z_mean``), the latent measurement swaps the sampling layer's output, so
+    the pass must use it.
+    """
+    if has_own_call(model) or kc.model_kind(model) != "subclassed":
+        return lambda x, training=False: model(x, training=training)
+    enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    if not (callable(enc) and callable(dec)):
+        return None
+
+    def through(x: Any, training: bool = False) -> Any:
+        code = enc(x, training=training)
+        if isinstance(code, (list, tuple)):
+            code = code[-1]
+        return dec(code, training=training)
+
+    return through
 
 
 def layer_weights(layers: list[Any]) -> list[tuple[Any, list[Any], bool]]:
@@ -221,7 +246,10 @@ class OwnStepSession(ProbeSession):
         self.groups = layer_weights(self.layers)
         self.user_layers = leaf_layers(src) if src is not self.model else self.layers
         self.split = {}
-        self._sampling = False  # the latent measurement needs a forward graph; a custom step has none to walk
+        # The latent measurement (AE407) needs a forward pass that goes through the sampling layer:
+        # the model's call, or decoder(z) with z the encoder's last output (keras.io: [z_mean, z_log_var, z]).
+        self._sampled = sampled_forward(self.model)
+        self._sampling = None if self._sampled is not None else False
         self._train_function: Any = None
         self._traced = 0
         self.updates: dict[str, Any] | None = None
@@ -389,6 +417,22 @@ class OwnStepSession(ProbeSession):
         trace["in_place"] = self.in_place
         self.updates = self._updates_trace(rows)
         return trace
+
+    def latent_after(self, x_tr: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any] | None:
+        """As :meth:`ProbeSession.latent_after`, through :func:`sampled_forward` (a custom-step VAE has no graph of its own)."""
+        fwd = self._sampled
+        if fwd is None:
+            return None
+        try:
+            if self._sampling is None:
+                self._sampling = find_sampling_layer(fwd, self.layers, x_tr) or False
+            if self._sampling is False:
+                return None
+            stats = latent_stats(fwd, self._sampling, x_val, y_val)
+            stats["layer_index"] = next((i for i, ly in enumerate(self.layers) if ly is self._sampling), None)
+            return stats
+        except Exception:  # evidence for AE407 only: a failed measurement is left out
+            return None
 
     def _updates_trace(self, rows: list[list[float]]) -> dict[str, Any]:
         """``traces["updates"]``: per layer, the update-to-weight ratio of every step."""
