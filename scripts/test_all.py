@@ -45,6 +45,13 @@ BACKEND_SUITE = [
     "tests/test_demo.py",
     "tests/test_report.py",
     "tests/test_small_fixes.py",
+    "tests/test_train_step.py",
+    "tests/test_verdicts.py",
+    "tests/test_sequence.py",
+    "tests/test_ordering.py",
+    "tests/test_data_lines.py",
+    "tests/test_trial.py",
+    "tests/test_families.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.
