@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -79,6 +80,7 @@ def lab(tmp_path_factory) -> Iterator[str]:
     _require_browser()
     root = tmp_path_factory.mktemp("lab")
     _notebook(root / "ae.ipynb")
+    _broken_notebook(root / "broken.ipynb")
     port = _free_port()
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed below, after the server stops
     env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
@@ -87,6 +89,9 @@ def lab(tmp_path_factory) -> Iterator[str]:
             sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
             "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.port_retries=0", "--allow-root",
             f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--ServerApp.disable_check_xsrf=True",
+            # Apply (Try the fix) inserts a cell through the app's commands, which a page
+            # reaches only where the app is exposed; the tests also switch the theme with them.
+            "--LabApp.expose_app_in_browser=True",
         ],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
     )  # fmt: skip
@@ -245,3 +250,326 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             timings["cpus"] = os.cpu_count() or 0
             (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
     assert timings["panel_appeared_s"] <= PANEL_BAR_S, timings
+
+
+# -- issue 12: the panel as people see it -------------------------------------
+# One notebook, executed once and shared by the tests below (in file order):
+# light theme, Try the fix, Apply, dark theme, then reopened without the
+# kernel that drew the panel. Screenshots are element crops; they go to
+# ARTIFACTS and, with AE_MAGIC_DOC_SCREENSHOTS=1, also to docs/images/ (the
+# committed ones that docs/notebook.md shows).
+DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+DATA_CELL = """\
+%load_ext ae_magic
+import numpy as np
+x = (np.random.default_rng(0).random((512, 64)) * 255).astype("float32")  # raw 0-255
+"""
+# Softmax output trained with binary cross-entropy (AE108, whose collapse
+# AE404 the probe run measures) on unscaled data (AE201).
+BROKEN_CELL = """\
+%%ae_check --data x
+import keras
+from keras import layers
+
+inputs = keras.Input(shape=(64,))
+h = layers.Dense(32, activation="relu")(inputs)
+code = layers.Dense(8, activation="relu")(h)
+h = layers.Dense(32, activation="relu")(code)
+outputs = layers.Dense(64, activation="softmax")(h)
+autoencoder = keras.Model(inputs, outputs)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+# WCAG AA for normal-size text.
+MIN_CONTRAST = 4.5
+
+# The contrast of an element's text against what is drawn behind it: the
+# backgrounds of the element and its ancestors composited (a finding's tinted
+# background is translucent) down to the first opaque one.
+CONTRAST_JS = """el => {
+  const parse = s => { const m = s.match(/rgba?\\(([^)]*)\\)/); if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const layers = []; let opaque = false;
+  for (let n = el; n; n = n.parentElement) {
+    const c = parse(getComputedStyle(n).backgroundColor);
+    if (c[3] > 0) layers.push(c);
+    if (c[3] >= 1) { opaque = true; break; }
+  }
+  let bg = [255, 255, 255];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const [r, g, b, a] = layers[i]; bg = [r * a + bg[0] * (1 - a), g * a + bg[1] * (1 - a), b * a + bg[2] * (1 - a)]; }
+  const f = parse(getComputedStyle(el).color);
+  const fg = [0, 1, 2].map(i => f[i] * f[3] + bg[i] * (1 - f[3]));
+  const lum = c => { const v = c.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const [a, b] = [lum(fg), lum(bg)];
+  return {ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), fg: fg.map(Math.round), bg: bg.map(Math.round), opaque};
+}"""
+
+
+def _broken_notebook(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(DATA_CELL), nbformat.v4.new_code_cell(BROKEN_CELL)]
+    nbformat.write(nb, path)
+
+
+def _doc_shot(locator, name: str, *, max_height: int = 900) -> Path:
+    """An element screenshot (its top ``max_height`` px) to ARTIFACTS, and to docs/images/ on request."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box is not None, f"{name}: the element is not on the page"
+    page = locator.page
+    # Element screenshots of a scrolled notebook: scroll it to the top of the view, then clip.
+    locator.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    box = locator.bounding_box()
+    clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": min(box["height"], max_height)}
+    return _save_shot(page.screenshot(clip=clip), name)
+
+
+def _save_shot(png: bytes, name: str) -> Path:
+    """Write a screenshot to ARTIFACTS (and docs/images/ with AE_MAGIC_DOC_SCREENSHOTS=1); PNGs stay small."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 300_000, f"{name}: {len(png)} bytes"
+    path = ARTIFACTS / name
+    path.write_bytes(png)
+    if os.environ.get("AE_MAGIC_DOC_SCREENSHOTS") == "1":
+        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
+        (DOC_IMAGES / name).write_bytes(png)
+    return path
+
+
+def _stack_png(*parts: bytes) -> bytes:
+    """PNG screenshots one above the other, a grey rule between them."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(p)).convert("RGB") for p in parts]
+    gap = 12
+    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images) + gap * (len(images) - 1)), "white")
+    y = 0
+    for i, im in enumerate(images):
+        if i:
+            out.paste((200, 200, 200), (0, y - gap // 2 - 1, out.width, y - gap // 2 + 1))
+        out.paste(im, (0, y))
+        y += im.height + gap
+    buf = io.BytesIO()
+    out.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _visible_count(page, selector: str) -> int:
+    """Elements matching ``selector`` that are rendered (not display:none / visibility:hidden, with a size)."""
+    return int(
+        page.evaluate(
+            "sel => [...document.querySelectorAll(sel)].filter(el => { const r = el.getBoundingClientRect();"
+            " const s = getComputedStyle(el); return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'; }).length",
+            selector,
+        )
+    )
+
+
+def _open_notebook(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_timeout(2000)
+    if page.locator(".jp-Dialog").count():  # "Select Kernel" on some setups
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=90_000)
+    no_news = page.locator(".jp-toast-button", has_text="No")  # "notified about Jupyter news?"
+    if no_news.count():
+        no_news.first.click()
+
+
+@pytest.fixture(scope="module")
+def checked(lab: str) -> Iterator[dict]:
+    """A page with broken.ipynb open and its %%ae_check cell run (the panel drawn, the kernel idle)."""
+    from playwright.sync_api import sync_playwright
+
+    url = lab
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1800})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        page = context.new_page()
+        state: dict[str, Any] = {"page": page, "url": url}
+        try:
+            # A workspace of its own, reset: only this notebook is open (JupyterLab
+            # would restore the other test's ae.ipynb in the default one).
+            _open_notebook(page, f"{url}/lab/workspaces/issue12/tree/broken.ipynb?reset")
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            cells.nth(0).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            cells.nth(0).locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
+            cells.nth(1).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            state["cell"] = cells.nth(1)
+            state["panel"] = cells.nth(1).locator(".ae-panel").first
+            state["panel"].wait_for(state="visible", timeout=180_000)
+            _wait_loaded(page, "img.ae-plot-loss")
+            page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=120_000)
+            yield state
+        except BaseException:
+            _shot(page, "issue12-failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def test_light_theme_panel_shows_the_findings_once_root_cause_first(checked: dict) -> None:
+    page, cell, panel = checked["page"], checked["cell"], checked["panel"]
+    assert page.evaluate("document.body.dataset.jpThemeLight") == "true"
+    codes = panel.locator(".ae-finding").evaluate_all("els => els.map(e => e.dataset.code)")
+    assert "AE108" in codes and "AE201" in codes, codes
+    # Root cause first: the first finding explains others and is explained by none.
+    first = panel.locator(".ae-finding").first
+    assert first.get_attribute("data-depth") == "0" and not first.locator(".ae-because").count()
+    if "AE404" in codes:
+        assert codes.index("AE108") < codes.index("AE404"), codes
+        assert panel.locator('.ae-finding[data-code="AE404"] .ae-because').inner_text().endswith("AE108")
+    # The static copy is in the output but hidden while the widget is live: the diagnosis shows once.
+    assert cell.locator(".ae-static").count() == 1, "the static copy of the report is missing"
+    assert not cell.locator(".ae-static").is_visible()
+    assert page.evaluate("() => getComputedStyle(document.querySelector('.ae-static')).display") == "none"
+    assert _visible_count(page, '.jp-Notebook .ae-finding[data-code="AE108"]') == 1
+    assert not any(e.is_visible() for e in page.get_by_text("Error displaying widget").all())
+    _doc_shot(panel, "panel-light.png")
+
+
+def _try_data_fix(checked: dict) -> Any:
+    """Click "Try the fix (AE201)" (once per module) and wait for its result."""
+    page, panel = checked["page"], checked["panel"]
+    box = panel.locator(".ae-fixbox")
+    if "tried" not in checked:
+        button = box.locator("button", has_text="Try the fix (AE201)")
+        assert button.is_enabled()
+        button.click()
+        box.get_by_text("Findings gone:").wait_for(timeout=240_000)
+        page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=60_000)
+        checked["tried"] = True
+    return box
+
+
+def test_try_the_fix_shows_verified_with_before_and_after(checked: dict) -> None:
+    box = _try_data_fix(checked)
+    text = box.inner_text()
+    assert "AE201: verified" in text, text  # not "not verified"
+    gone = text.split("Findings gone:", 1)[1].split(";", 1)[0]
+    assert "AE201" in gone, text
+    # The before/after figure: held-out error curves and reconstructions.
+    img = box.locator("img").first
+    img.wait_for(state="visible", timeout=30_000)
+    assert img.evaluate("el => el.complete && el.naturalWidth > 100")
+    assert "x.astype" in box.locator("textarea").input_value()
+    _doc_shot(box, "try-fix.png")
+
+
+def test_apply_inserts_the_fixed_cell_below(checked: dict) -> None:
+    page = checked["page"]
+    box = _try_data_fix(checked)
+    fixed = box.locator("textarea").input_value()
+    assert page.evaluate("() => !!window.jupyterapp"), "the server does not expose the app (expose_app_in_browser)"
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    n = cells.count()
+    box.locator("button", has_text="Apply").click()
+    box.locator(".ae-apply-note", has_text="new cell below").wait_for(timeout=30_000)
+    assert cells.count() == n + 1
+    new = cells.nth(2)  # right below the checked cell
+    # The cell's source from the notebook model (the editor's text shows an empty line twice).
+    got = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.sharedModel.getSource()")
+    assert got.strip() == fixed.strip(), (got, fixed)
+    assert "%%ae_check" not in got and 'x = x.astype("float32") / 255.0' in got
+    # The new cell sits below the whole panel: the picture is the Apply part
+    # of the panel (button, fixed cell, what Apply said) above the new cell.
+    apply_button = box.locator("button", has_text="Apply")
+    apply_button.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    top, note = apply_button.bounding_box(), box.locator(".ae-apply-note").last.bounding_box()
+    panel_box = box.bounding_box()
+    assert top and note and panel_box
+    part_top = page.screenshot(
+        clip={"x": panel_box["x"], "y": max(top["y"] - 8, 0), "width": panel_box["width"],
+              "height": note["y"] + note["height"] - top["y"] + 16}
+    )  # fmt: skip
+    part_cell = new.screenshot()
+    _save_shot(_stack_png(part_top, part_cell), "apply.png")
+
+    # Where the page does not expose the app (JupyterLab's default), Apply
+    # copies the cell to the clipboard and says so; no cell is inserted.
+    page.evaluate("() => { window.__aeApp = window.jupyterapp; delete window.jupyterapp; }")
+    try:
+        box.locator("button", has_text="Apply").click()
+        note = box.locator(".ae-apply-note").last
+        page.wait_for_function("el => !el.textContent.startsWith('Putting')", arg=note.element_handle(), timeout=15_000)
+        said = note.inner_text()
+        assert "clipboard" in said, said
+        assert cells.count() == n + 1
+        assert page.evaluate("() => navigator.clipboard.readText()").strip() == fixed.strip()
+    finally:
+        page.evaluate("() => { window.jupyterapp = window.__aeApp; }")
+
+
+def test_dark_theme_findings_have_contrast(checked: dict) -> None:
+    page, panel = checked["page"], checked["panel"]
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_timeout(1000)  # the theme's stylesheet applies after the attribute
+    try:
+        first = panel.locator(".ae-finding").first
+        measured = {}
+        for part in (".ae-code", ".ae-title", ".ae-message"):
+            measured[part] = first.locator(part).evaluate(CONTRAST_JS)
+        fix = panel.locator(".ae-finding .ae-fix").first
+        measured[".ae-fix"] = fix.evaluate(CONTRAST_JS)
+        header = panel.locator(".ae-panel-header").first
+        measured["header"] = header.evaluate(CONTRAST_JS)
+        # The severity label ("ERROR", "WARNING") has a fixed colour (render/html.py SEVERITY_COLORS),
+        # not the theme's: measured and held to WCAG's 3:1 (bold labels) only.
+        label = first.locator("span", has_text=first.get_attribute("data-severity").upper()).first.evaluate(CONTRAST_JS)
+        assert label["ratio"] >= 3.0, f"severity label contrast {label['ratio']:.2f}: {label}"
+        (ARTIFACTS / "dark-contrast.json").write_text(json.dumps({**measured, "severity label": label}, indent=2))
+        for part, m in measured.items():
+            assert m["opaque"], (part, m)
+            assert m["bg"][0] < 100, f"{part}: the background is not dark: {m}"
+            assert m["ratio"] >= MIN_CONTRAST, f"{part}: contrast {m['ratio']:.2f} < {MIN_CONTRAST}: {m}"
+        _doc_shot(panel, "panel-dark.png")
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+
+
+def test_reopened_without_its_kernel_shows_the_static_report(checked: dict) -> None:
+    page, url = checked["page"], checked["url"]
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel .jp-mod-dirty')", timeout=30_000)
+    saved = json.load(urllib.request.urlopen(f"{url}/api/contents/broken.ipynb?content=1", timeout=30))
+    outputs = saved["content"]["cells"][1]["outputs"]
+    html_out = [o for o in outputs if "text/html" in o.get("data", {}) and "ae-static" in o["data"]["text/html"]]
+    assert html_out, "the saved notebook has no static report output"
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in html_out)
+    # Shut every kernel down, then reload: the panel's widget models are gone.
+    for s in json.load(urllib.request.urlopen(f"{url}/api/sessions", timeout=10)):
+        req = urllib.request.Request(f"{url}/api/sessions/{s['id']}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30)
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_timeout(3000)
+    if page.locator(".jp-Dialog").count():  # "Select Kernel": keep it kernel-less
+        no = page.locator(".jp-Dialog .jp-mod-reject")
+        (no if no.count() else page.locator(".jp-Dialog .jp-mod-accept")).click()
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+    static = cell.locator(".ae-static")
+    static.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert not any(e.is_visible() for e in page.get_by_text("Error displaying widget").all())
+    assert _visible_count(page, ".jp-Notebook .ae-panel") == 0
+    assert _visible_count(page, '.jp-Notebook .ae-static .ae-finding[data-code="AE108"]') == 1
+    imgs = static.locator("img")
+    assert imgs.count() >= 2
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.ae-static img')].every(i => i.complete && i.naturalWidth > 100)",
+        timeout=30_000,
+    )
+    assert _visible_count(page, ".jp-Notebook .ae-static img") >= 2
+    _doc_shot(static, "panel-reopened.png")
