@@ -27,10 +27,6 @@ BACKEND = keras.backend.backend()
 # name -> (backends where the current code misses it, or raises a false alarm on a healthy cell, why). Measured on the
 # committed code at the time of writing; a strict xfail turns green into a failure.
 MISSES: dict[str, tuple[tuple[str, ...], str]] = {
-    "vae_train_step_mean_recon": (
-        ("tensorflow",),
-        "a subclassed VAE with a custom train_step is not probed yet (AE113, gradients/training skipped): no AE407",
-    ),
     "anomaly_tutorial_minmax": (
         zf.ALL_BACKENDS,
         "false alarm: AE405 on a healthy slow starter (TensorFlow's ECG detector, MAE): fit sits at the mean's error for"
@@ -40,10 +36,6 @@ MISSES: dict[str, tuple[tuple[str, ...], str]] = {
         ("jax",),
         "a frozen random encoder is not a finding of its own: on TensorFlow its 2-wide relu code happens to die"
         " (AE301/AE304/AE404), on JAX it does not and nothing fires",
-    ),
-    "lstm_sigmoid_on_standardised": (
-        zf.ALL_BACKENDS,
-        "AE203 does not look through TimeDistributed(Dense(activation='sigmoid')): the output is taken as linear",
     ),
 }
 
@@ -59,23 +51,9 @@ def _marks(name: str) -> list:
     return []
 
 
-# Buggy cells whose hit names neither a line nor a layer (measured): the data
-# findings (AE201/AE203) point at the data array, not at the line that made it.
-_DATA_ONLY = "the data finding names neither the line that made the data nor a layer"
-UNLOCATED: dict[str, str] = {
-    n: _DATA_ONLY
-    for n in ("anomaly_tutorial_without_minmax", "anomaly_unscaled_mse", "conv1d_raw_0_255_bce",
-              "denoising_target_noisy_unclipped", "lstm_raw_sensor_counts")
-}
-
-# Buggy cells whose hit names neither a line nor a layer (measured): the data
-# findings (AE201/AE203) point at the data array, not at the line that made it.
-_DATA_ONLY = "the data finding names neither the line that made the data nor a layer"
-UNLOCATED: dict[str, str] = {
-    n: _DATA_ONLY
-    for n in ("anomaly_tutorial_without_minmax", "anomaly_unscaled_mse", "conv1d_raw_0_255_bce",
-              "denoising_target_noisy_unclipped", "lstm_raw_sensor_counts")
-}
+# Buggy cells whose hit names neither a line nor a layer (measured; none since
+# data findings point at the line that made the data).
+UNLOCATED: dict[str, str] = {}
 
 CASES = [pytest.param(name, marks=_marks(name), id=name) for name in sorted(zf.CELLS)]
 
