@@ -39,6 +39,15 @@ OK_COLOR = "#2e7d32"
 # No error or warning, but something was not checked: neither red nor green.
 INCOMPLETE_COLOR = "#616161"
 LEVEL_COLORS = {**SEVERITY_COLORS, "incomplete": INCOMPLETE_COLOR, "ok": OK_COLOR}
+# The colours above are dark enough for text on the light theme only (the
+# severity label and the verdict: about 3:1 on JupyterLab Dark, measured by
+# tests/test_browser.py). On the dark theme a stylesheet swaps in lighter ones.
+_DARK = 'body[data-jp-theme-light="false"]'
+DARK_THEME_CSS = "<style>" + "".join(
+    f"{_DARK} .ae-sev-label-{k},{_DARK} .ae-verdict[data-level={k}]{{color:{c} !important}}"
+    for k, c in {"error": "#ef5350", "warning": "#ffa726", "info": "#64b5f6", "incomplete": "#bdbdbd",
+                 "ok": "#66bb6a"}.items()
+) + "</style>"
 PLOT_TITLES = {
     "loss": "Loss",
     "lr_range": "Learning-rate range test",
@@ -96,7 +105,7 @@ def header_html(report: Report) -> str:
         f'border-bottom:2px solid {color};padding:4px 0 6px 0;margin-bottom:6px">'
         f'<span style="font-weight:bold">ae_check</span>'
         f'<span class="ae-verdict" data-level="{esc(v.level)}" style="color:{color};font-weight:bold">'
-        f"{esc(text)}</span>"
+        f"{esc(text)}</span>{DARK_THEME_CSS}"
         f"<span>{counts_badges(report)}</span>"
         f'<span style="color:{FG2};font-size:12px">{sub}</span></div>'
     )
@@ -158,7 +167,8 @@ def finding_html(f: Finding, evidence_open: bool = True, depth: int = 0) -> str:
         f'padding:6px 10px;margin-top:6px;margin-bottom:6px;border-radius:3px">'
         f'<div style="display:flex;flex-wrap:wrap;gap:8px;align-items:baseline">'
         f"{arrow}"
-        f'<span style="color:{color};font-weight:bold;text-transform:uppercase;font-size:11px">{esc(f.severity)}</span>'
+        f'<span class="ae-sev-label ae-sev-label-{esc(f.severity)}" '
+        f'style="color:{color};font-weight:bold;text-transform:uppercase;font-size:11px">{esc(f.severity)}</span>'
         f'<span class="ae-code" style="font-weight:bold;{_MONO}">{esc(f.code)}</span>'
         f'<span class="ae-title" style="font-weight:bold">{esc(f.title)}</span>{line}{layer}{because}</div>'
         f'<div class="ae-message" style="margin-top:3px">{inline_code(trim_message(f.message, f.line))}</div>'
@@ -172,7 +182,7 @@ def findings_html(report: Report, evidence_open: bool = True) -> str:
     The panel folds the evidence (``evidence_open=False``) to keep the plots in
     view; the static report shows it.
     """
-    parts: list[str] = []
+    parts: list[str] = [DARK_THEME_CSS]
     ce = report.cell_error
     if ce:
         # No line here: cell_error counts lines of the cell's body, the
