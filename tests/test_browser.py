@@ -1,7 +1,12 @@
 """A real browser: JupyterLab on loopback, Debian's chromium driven by
 Playwright. Open a notebook, run the %%ae_check cell on the dense demo
 autoencoder, see the findings and plots, move the learning-rate slider,
-press Re-run and see the second run appear.
+press Re-run and see the second run appear. Then, on a second notebook
+(issue 12): the panel in the light and the dark theme (findings once, root
+cause first, text contrast from the computed styles), "Try the fix" verified,
+"Apply" inserting the fixed cell, and the notebook reopened without its
+kernel showing the static report. ``AE_MAGIC_DOC_SCREENSHOTS=1`` rewrites the
+screenshots that docs/notebook.md shows (docs/images/).
 
 Screenshots and timings go to ``test-artifacts/browser/``. Without chromium
 the test skips locally but FAILS when ``CI=true``: CI installs chromium
