@@ -28,9 +28,9 @@ BACKEND = keras.backend.backend()
 # committed code at the time of writing; a strict xfail turns green into a failure.
 MISSES: dict[str, tuple[tuple[str, ...], str]] = {
     "anomaly_tutorial_minmax": (
-        zf.ALL_BACKENDS,
-        "false alarm: AE405 on a healthy slow starter (TensorFlow's ECG detector, MAE): fit sits at the mean's error for"
-        " ~15 epochs, then beats it 3x by epoch 40 (measured), but the 3-epoch probe calls it settled",
+        ("jax",),
+        "false alarm on JAX: AE304 (dead relu units) on a healthy slow starter (TensorFlow's ECG detector, MAE), whose fit"
+        " beats the mean 3x by epoch 40; silent on TensorFlow and PyTorch since AE405 is confirmed on a longer run",
     ),
     "dense_frozen_encoder": (
         ("jax", "torch"),
