@@ -43,3 +43,4 @@ def test_linear_time_distributed_output_is_silent_on_standardised_data() -> None
     cell = HEAD + SEQ_MODEL.replace(', activation="sigmoid"', "")
     rep = ae_magic.check(cell, namespace={"x": x}, data="x", train=False)
     assert rep.get("AE203") is None, rep.text()
+

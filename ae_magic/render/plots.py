@@ -168,6 +168,10 @@ def _is_log_worthy(values: Sequence[float]) -> bool:
 
 
 # -- loss ------------------------------------------------------------------
+# Loss terms drawn apart (dash-dot-dot), colours unlike the runs' own.
+TERM_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
 def loss_figure(
     reports: Report | Sequence[Report],
     live: dict[str, Any] | None = None,
@@ -219,6 +223,19 @@ def loss_figure(
             ax.plot([p[0] for p in vpts], [p[1] for p in vpts], color=color, lw=lw, ls="--", marker="o", ms=4,
                     label=f"{label} val")
             all_vals.extend(p[1] for p in vpts)
+    # The loss terms the model reports itself (a VAE's reconstruction and
+    # KL, from its train_step's logs), apart, for the first run: which term
+    # drives the total is what tells posterior collapse from underfitting.
+    first = curves[0][2]
+    terms = {k: v for k, v in (first.get("loss_terms") or {}).items() if k != "loss" and isinstance(v, list)}
+    if len(terms) >= 2:
+        spe = int(first.get("steps_per_epoch") or 0)
+        for j, (name, vals) in enumerate(sorted(terms.items())):
+            tp = [((k + 1) / spe if spe else k + 1, num(y)) for k, y in enumerate(vals) if is_finite(num(y))]
+            if tp:
+                ax.plot([p[0] for p in tp], [p[1] for p in tp], color=TERM_COLORS[j % len(TERM_COLORS)], lw=1,
+                        ls=(0, (3, 1, 1, 1)), label=f"term: {_label(name, 30)}")
+                all_vals.extend(p[1] for p in tp)
     # Baselines only in the curve's own units: the loss-unit baselines
     # (baselines["loss_units"]) against the loss curves; the MSE ones only
     # when the loss is the MSE itself (older traces without loss units).
