@@ -161,7 +161,9 @@ def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Rep
         ctx.skipped.setdefault("gradients", f"the model can't run on the data ({', '.join(blockers)}); fix that first")
     else:
         for fn in _checks.probe_checks():
-            run(fn.__module__.rsplit(".", 1)[-1], [fn])
+            # A check that only reads another probe's trace counts as that
+            # probe's family (``family`` attribute); else its module names it.
+            run(getattr(fn, "family", None) or fn.__module__.rsplit(".", 1)[-1], [fn])
         try:
             findings = _checks.refine(ctx, findings)
         except Exception as exc:
