@@ -4,7 +4,8 @@ autoencoder, see the findings and plots, move the learning-rate slider,
 press Re-run and see the second run appear. Then, on a second notebook
 (issue 12): the panel in the light and the dark theme (findings once, root
 cause first, text contrast from the computed styles), "Try the fix" verified,
-"Apply" inserting the fixed cell, and the notebook reopened without its
+"Apply" inserting the fixed cell below (in a default JupyterLab and where
+the app is exposed), and the notebook reopened without its
 kernel showing the static report. ``AE_MAGIC_DOC_SCREENSHOTS=1`` rewrites the
 screenshots that docs/notebook.md shows (docs/images/).
 
@@ -94,8 +95,8 @@ def lab(tmp_path_factory) -> Iterator[str]:
             sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
             "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.port_retries=0", "--allow-root",
             f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--ServerApp.disable_check_xsrf=True",
-            # Apply (Try the fix) inserts a cell through the app's commands, which a page
-            # reaches only where the app is exposed; the tests also switch the theme with them.
+            # The app's commands reach the page only where the app is exposed: the tests switch
+            # the theme and read cells' sources with them; Apply is tested with and without.
             "--LabApp.expose_app_in_browser=True",
             # Workspaces (the open tabs) and settings (the theme) of this server only: they
             # persist in the user's directories, and would carry from one run into the next.
@@ -473,6 +474,22 @@ def test_try_the_fix_shows_verified_with_before_and_after(checked: dict) -> None
     _doc_shot(box, "try-fix.png")
 
 
+def _source_of(page, index: int) -> str:
+    """A cell's source from the notebook model (the editor's text shows an empty line twice)."""
+    return page.evaluate(
+        "i => (window.jupyterapp || window.__aeApp).shell.currentWidget.content.widgets[i].model.sharedModel.getSource()",
+        index,
+    )
+
+
+def _apply_and_wait(page, box) -> str:
+    """Click Apply and return what its note said once the script has finished."""
+    box.locator("button", has_text="Apply").click()
+    note = box.locator(".ae-apply-note").last
+    page.wait_for_function("el => !el.textContent.startsWith('Putting')", arg=note.element_handle(), timeout=30_000)
+    return note.inner_text()
+
+
 def test_apply_inserts_the_fixed_cell_below(checked: dict) -> None:
     page = checked["page"]
     box = _try_data_fix(checked)
@@ -480,42 +497,41 @@ def test_apply_inserts_the_fixed_cell_below(checked: dict) -> None:
     assert page.evaluate("() => !!window.jupyterapp"), "the server does not expose the app (expose_app_in_browser)"
     cells = page.locator(".jp-Notebook .jp-Cell")
     n = cells.count()
-    box.locator("button", has_text="Apply").click()
-    box.locator(".ae-apply-note", has_text="new cell below").wait_for(timeout=30_000)
-    assert cells.count() == n + 1
-    new = cells.nth(2)  # right below the checked cell
-    # The cell's source from the notebook model (the editor's text shows an empty line twice).
-    got = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[2].model.sharedModel.getSource()")
-    assert got.strip() == fixed.strip(), (got, fixed)
-    assert "%%ae_check" not in got and 'x = x.astype("float32") / 255.0' in got
-    # The new cell sits below the whole panel: the picture is the Apply part
-    # of the panel (button, fixed cell, what Apply said) above the new cell.
-    apply_button = box.locator("button", has_text="Apply")
-    apply_button.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
-    top, note = apply_button.bounding_box(), box.locator(".ae-apply-note").last.bounding_box()
-    panel_box = box.bounding_box()
-    assert top and note and panel_box
-    part_top = page.screenshot(
-        clip={"x": panel_box["x"], "y": max(top["y"] - 8, 0), "width": panel_box["width"],
-              "height": note["y"] + note["height"] - top["y"] + 16}
-    )  # fmt: skip
-    part_cell = new.screenshot()
-    _save_shot(_stack_png(part_top, part_cell), "apply.png")
-
-    # Where the page does not expose the app (JupyterLab's default), Apply
-    # copies the cell to the clipboard and says so; no cell is inserted.
+    # JupyterLab's default: the page does not expose the app (the test hides it). Apply
+    # then inserts the cell through the page itself, below the checked cell even when
+    # another cell was active.
+    cells.nth(0).locator(".jp-InputPrompt").click()
     page.evaluate("() => { window.__aeApp = window.jupyterapp; delete window.jupyterapp; }")
     try:
-        box.locator("button", has_text="Apply").click()
-        note = box.locator(".ae-apply-note").last
-        page.wait_for_function("el => !el.textContent.startsWith('Putting')", arg=note.element_handle(), timeout=15_000)
-        said = note.inner_text()
-        assert "clipboard" in said, said
+        said = _apply_and_wait(page, box)
+        assert "new cell below" in said and "through the page" in said, said
         assert cells.count() == n + 1
-        assert page.evaluate("() => navigator.clipboard.readText()").strip() == fixed.strip()
+        got = _source_of(page, 2)  # right below the checked cell
+        assert got == fixed, (got, fixed)
+        assert "%%ae_check" not in got and 'x = x.astype("float32") / 255.0' in got
+        # The new cell sits below the whole panel: the picture is the Apply part
+        # of the panel (button, fixed cell, what Apply said) above the new cell.
+        apply_button = box.locator("button", has_text="Apply")
+        apply_button.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        top, note = apply_button.bounding_box(), box.locator(".ae-apply-note").last.bounding_box()
+        panel_box = box.bounding_box()
+        assert top and note and panel_box
+        part_top = page.screenshot(
+            clip={"x": panel_box["x"], "y": max(top["y"] - 8, 0), "width": panel_box["width"],
+                  "height": note["y"] + note["height"] - top["y"] + 16}
+        )  # fmt: skip
+        part_cell = cells.nth(2).screenshot()
+        _save_shot(_stack_png(part_top, part_cell), "apply.png")
     finally:
         page.evaluate("() => { window.jupyterapp = window.__aeApp; }")
+
+    # Where the server exposes the app, Apply uses its commands: again a cell right below.
+    said = _apply_and_wait(page, box)
+    assert "new cell below" in said and "through the page" not in said, said
+    assert cells.count() == n + 2
+    assert _source_of(page, 2).strip() == fixed.strip()
+    assert _source_of(page, 3) == fixed  # the one the first Apply put there, moved down
 
 
 def test_dark_theme_findings_have_contrast(checked: dict) -> None:

@@ -9,11 +9,13 @@ every edit at once, and returns a trial result (``verified``, ``reason``,
 Before and after are shown side by side: the findings that went away and
 those that appeared, the held-out error curves overlaid on the same axes
 (in the original data's units) and the reconstructions of the same samples.
-**Apply** puts the fixed cell into a new cell below the check through
+**Apply** puts the fixed cell into a new cell below the check: through
 JupyterLab's own commands (``notebook:insert-cell-below`` then
-``notebook:replace-selection``) when the page exposes the app; otherwise it
-copies the fixed cell to the clipboard and says so. The fixed cell is shown
-in a text box either way.
+``notebook:replace-selection``) when the page exposes the app; in a default
+JupyterLab through the page (the toolbar's "+", else B in command mode, then
+the new cell's CodeMirror editor); failing both it copies the fixed cell to
+the clipboard. The note says which happened. The fixed cell is shown in a
+text box either way.
 """
 
 from __future__ import annotations
@@ -123,35 +125,129 @@ class FixBox(widgets.VBox):
 
 
 def apply_html(source: str) -> str:
-    """HTML whose script inserts ``source`` as a new cell below the active one, or copies it.
+    """HTML whose script inserts ``source`` as a new cell below the checked one, or copies it.
 
-    JupyterLab runs the scripts of trusted outputs (an Output widget's are);
-    its commands are reachable when the page exposes the app
-    (``window.jupyterapp``); otherwise the cell goes to the clipboard.
+    JupyterLab runs the scripts of trusted outputs (an Output widget's are).
+    Where the page exposes the app (``window.jupyterapp``) its commands insert
+    the cell; in a default JupyterLab the script does what a person would:
+    selects the checked cell, presses the toolbar's "+" (else B in command
+    mode) and writes the text into the new cell's CodeMirror editor. The
+    clipboard is the last resort. The note says which of these happened.
     """
     payload = json.dumps(source).replace("</", "<\\/")
-    return f"""<div class="ae-apply-note">Putting the fixed cell below…</div>
-<script>
-(function () {{
-  const text = {payload};
+    return ('<div class="ae-apply-note">Putting the fixed cell below…</div>\n<script>\n'
+            + _APPLY_JS.replace("__TEXT__", payload) + "</script>")
+
+
+# The script of apply_html; __TEXT__ is the fixed cell as a JSON string.
+_APPLY_JS = r"""(function () {
+  const text = __TEXT__;
   const notes = document.querySelectorAll('.ae-apply-note');
   const note = notes[notes.length - 1];
-  const say = (m) => {{ if (note) note.textContent = m; }};
+  const say = (m) => { if (note) note.textContent = m; };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const copy = (lead) => {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(
+        () => say(lead + 'The fixed cell is on the clipboard: insert a cell below (B) and paste it (Ctrl+V).'),
+        () => say(lead + 'Copy the fixed cell from the box above into a new cell below.'));
+    }
+    say(lead + 'Copy the fixed cell from the box above into a new cell below.');
+    return Promise.resolve();
+  };
+  // The CodeMirror 6 view of a cell's editor: the DOM keeps a reference (what EditorView.findFromDOM reads).
+  const editorView = (cellNode) => {
+    const c = cellNode.querySelector('.jp-InputArea-editor .cm-content');
+    if (!c) return null;
+    const t = c.cmTile;
+    return (t && t.root && t.root.view) || (c.cmView && c.cmView.view) || null;
+  };
+  const shown = (cellNode) => [...cellNode.querySelectorAll('.jp-InputArea-editor .cm-line')]
+    .map((l) => l.textContent).join('\n');
+  const setText = async (cellNode) => {
+    const view = editorView(cellNode);
+    if (view) {
+      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+      return view.state.doc.toString() === text;
+    }
+    const c = cellNode.querySelector('.jp-InputArea-editor .cm-content');
+    if (!c) return false;
+    const data = new DataTransfer();
+    data.setData('text/plain', text);
+    c.focus();
+    c.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    for (let t = 0; t < 2000 && shown(cellNode) !== text; t += 50) await sleep(50);
+    return shown(cellNode) === text;
+  };
+  const key = (target, name, k, code, keyCode) => {
+    const ev = new KeyboardEvent(name, { key: k, code, keyCode, which: keyCode, bubbles: true, cancelable: true });
+    // Lumino maps keystrokes by keyCode, which some engines ignore in the init dict.
+    if (ev.keyCode !== keyCode) {
+      Object.defineProperty(ev, 'keyCode', { get: () => keyCode });
+      Object.defineProperty(ev, 'which', { get: () => keyCode });
+    }
+    target.dispatchEvent(ev);
+  };
+  const mouse = (target) => {
+    for (const name of ['mousedown', 'mouseup', 'click']) {
+      target.dispatchEvent(new MouseEvent(name, { bubbles: true, cancelable: true, button: 0, view: window }));
+    }
+  };
+  // Without the app: the same steps a person takes. Select the checked cell
+  // (a click in its output area), insert a cell below it (the toolbar's "+",
+  // else B in command mode), then write the text into the new cell's editor.
+  const inPage = async () => {
+    const cell = note && note.closest('.jp-Cell');
+    const nb = cell && cell.closest('.jp-Notebook');
+    if (!cell || !nb) return 'the checked cell is not on the page';
+    const old = new Set(nb.querySelectorAll('.jp-Cell'));
+    const below = () => {
+      const all = [...nb.querySelectorAll('.jp-Cell')];
+      const n = all[all.indexOf(cell) + 1];
+      return n && !old.has(n) ? n : null;
+    };
+    const fresh = () => [...nb.querySelectorAll('.jp-Cell')].some((n) => !old.has(n));
+    const wait = async (ok, ms) => { for (let t = 0; t < ms && !ok(); t += 50) await sleep(50); return ok(); };
+    mouse(note);
+    if (!(await wait(() => cell.classList.contains('jp-mod-active'), 2000))) return 'could not select the checked cell';
+    const panel = nb.closest('.jp-NotebookPanel');
+    const plus = panel && panel.querySelector('.jp-Toolbar [data-command="notebook:insert-cell-below"]');
+    if (plus) {
+      mouse(plus);
+      await wait(fresh, 2000);
+    }
+    if (!fresh()) {
+      if (!nb.contains(document.activeElement)) nb.focus();
+      if (!nb.classList.contains('jp-mod-commandMode')) key(document.activeElement, 'keydown', 'Escape', 'Escape', 27);
+      key(document.activeElement, 'keydown', 'b', 'KeyB', 66);
+      key(document.activeElement, 'keyup', 'b', 'KeyB', 66);
+      await wait(fresh, 2000);
+    }
+    if (!fresh()) return 'could not insert a cell';
+    if (!(await wait(() => { const n = below(); return n && n.querySelector('.cm-content'); }, 5000))) {
+      return 'the new cell is not right below the checked cell';
+    }
+    return (await setText(below())) ? 'ok' : 'inserted';
+  };
   const app = window.jupyterapp || window.jupyterlab;
-  if (app && app.commands) {{
+  if (app && app.commands) {
     app.commands.execute('notebook:insert-cell-below')
-      .then(() => app.commands.execute('notebook:replace-selection', {{ text }}))
+      .then(() => app.commands.execute('notebook:replace-selection', { text }))
       .then(() => say('The fixed cell is in a new cell below; run it to check it.'),
             () => say('Could not insert a cell; copy the fixed cell from the box above.'));
-  }} else if (navigator.clipboard && window.isSecureContext) {{
-    navigator.clipboard.writeText(text).then(
-      () => say('The fixed cell is on the clipboard: insert a cell below (B) and paste it (Ctrl+V).'),
-      () => say('Copy the fixed cell from the box above into a new cell below.'));
-  }} else {{
-    say('Copy the fixed cell from the box above into a new cell below.');
-  }}
-}})();
-</script>"""
+    return;
+  }
+  inPage().then((how) => {
+    if (how === 'ok') {
+      say('The fixed cell is in a new cell below (inserted through the page, as JupyterLab does not expose its app); run it to check it.');
+    } else if (how === 'inserted') {
+      copy('A new cell is below, but the fixed cell could not be written into it. ');
+    } else {
+      copy('Could not put the fixed cell below (' + how + '). ');
+    }
+  }, (e) => copy('Could not put the fixed cell below (' + e + '). '));
+})();
+"""
 
 
 # -- the before/after figure ---------------------------------------------------
