@@ -56,7 +56,11 @@ CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a
 OUR_COLORS = re.compile(r"\x1b\[(?:31|33|36|0)m")
 
 # The markup ae_magic itself writes; anything else in a page came from the user.
-OUR_TAGS = {"div", "span", "code", "pre", "details", "summary", "table", "tr", "td", "th", "img", "ul", "li"}
+# <style>: the renderer's own theme rules (dark-theme colours, hiding the static copy while the panel is live).
+OUR_TAGS = {"div", "span", "code", "pre", "details", "summary", "table", "tr", "td", "th", "img", "ul", "li", "style"}
+
+OUR_ATTRIBUTES = {"class", "style", "data-code", "data-severity", "data-count", "data-plot", "data-level", "alt", "src",
+                  "open", "id", "data-depth", "data-cause", "data-param"}
 
 
 class _Tags(HTMLParser):
@@ -86,8 +90,9 @@ def assert_safe_html(page: str) -> str:
         assert tag in OUR_TAGS, f"user markup reached the page: <{tag} {attrs}>"
         for name, value in attrs:
             assert not name.startswith("on"), f"event handler attribute in <{tag}>: {name}={value!r}"
-            assert name in {"class", "style", "data-code", "data-severity", "data-count", "data-plot", "data-level",
-                            "alt", "src", "open"}, f"unexpected attribute {name}={value!r} in <{tag}>"
+            assert name in OUR_ATTRIBUTES, f"unexpected attribute {name}={value!r} in <{tag}>"
+            if name == "id":  # only the static copy's generated id
+                assert re.fullmatch(r"ae-static-[0-9a-f]+", value or ""), value
         if tag == "img":
             assert dict(attrs)["src"].startswith("data:image/png;base64,")
     for raw in ("<script", "<img src=x", "</script>"):

@@ -142,7 +142,9 @@ def layer_names(report: Report) -> dict[str, str]:
     pairs += [(c.get("layer"), c.get("variable")) for c in report.calls if isinstance(c, dict)]
     for layer, var in pairs:
         if isinstance(layer, str) and isinstance(var, str) and var and layer not in out:
-            out[layer] = layer if var == layer else f"{var} ({layer})"
+            # Each part made printable on its own: a name that is nothing but
+            # an escape sequence is spelled out, not stripped to "()".
+            out[layer] = printable(layer) if var == layer else f"{printable(var)} ({printable(layer)})"
     return out
 
 
