@@ -31,5 +31,10 @@ def test_seed_example_gets_its_probe_codes(name: str) -> None:
     if expected:
         assert expected <= got, report.text()
     else:
-        # silent probes: the model is fine to train (or a static error stops them)
-        assert got == set(), report.text()
+        # Silent probes: the model is fine to train (or a static error stops
+        # them). A probe finding shown as a consequence of the cell's static
+        # root cause (caused_by, e.g. AE405 "because of AE110" when a huge
+        # init leaves the model worse than the mean) is not a new diagnosis.
+        independent = {f.code for f in report.findings
+                       if f.code in got and not (f.caused_by and f.caused_by[2] in "12")}
+        assert independent == set(), report.text()
