@@ -400,3 +400,47 @@ def test_an_interrupted_in_place_probe_still_restores_the_model(monkeypatch: pyt
     assert len(calls) == 7
     assert_same(before, state_of(vae))
     assert set(vae.__dict__) == set(attrs) and all(vae.__dict__[k] is v for k, v in attrs.items())
+
+
+def _saturating_bce_model():
+    """A sigmoid + binary_crossentropy autoencoder whose outputs saturate (large kernels at init)."""
+    keras.utils.set_random_seed(3)
+    big = keras.initializers.RandomNormal(stddev=4.0, seed=1)
+    inp = keras.Input(shape=(16,))
+    h = keras.layers.Dense(8, activation="tanh", kernel_initializer=big)(inp)
+    out = keras.layers.Dense(16, activation="sigmoid", kernel_initializer=big)(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    return model
+
+
+def test_the_validation_loss_uses_the_training_steps_formula() -> None:
+    """Issue 9 item 7: on TensorFlow a saturated sigmoid+BCE output's loss is computed from its logits in fit;
+    the probe's validation curve must be the same number (``model.evaluate``), not the clipped probability form."""
+    from ae_magic.probes.batches import first_steps
+    from ae_magic.probes.session import ProbeSession
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((240, 16)) > 0.5).astype("float32")
+    model = _saturating_bce_model()
+    sess = ProbeSession(model, x, seed=0)
+    s = sess.prepare(subset=None, batch_size=32)
+    (xb, yb), = list(first_steps(s, 1))
+    tr = sess.train(steps=12)
+    # At the user's weights (the copy starts there): Keras' evaluate and compute_loss, same compiled loss.
+    start = model.evaluate(s["x_val"], s["y_val"], batch_size=len(s["x_val"]), verbose=0)
+    assert tr["val_loss_before"] == pytest.approx(start, rel=1e-4)
+    first = keras.ops.convert_to_numpy(model.compute_loss(xb[0], yb[0], model(xb[0], training=True)))
+    assert tr["loss"][0] == pytest.approx(float(first), rel=1e-4)
+    # The saturation makes the two formulas differ: this test tells them apart on TensorFlow.
+    clipped = float(np.mean(keras.ops.convert_to_numpy(
+        keras.losses.binary_crossentropy(s["y_val"], model.predict(s["x_val"], verbose=0)))))
+    if BACKEND == "tensorflow":
+        assert abs(start - clipped) > 0.05 * clipped
+    # After training: the copy's weights, evaluated by Keras, give the last point of the curve.
+    after = keras.models.clone_model(model)
+    after.set_weights(sess.model.get_weights())
+    after.compile(loss="binary_crossentropy")
+    end = after.evaluate(s["x_val"], s["y_val"], batch_size=len(s["x_val"]), verbose=0)
+    assert tr["val_loss"][-1] == pytest.approx(end, rel=1e-4) and tr["val_curve"]["loss"][-1] == tr["val_loss"][-1]
+    sess.dispose()

@@ -144,6 +144,17 @@ class Backend(Protocol):
     def compile_forward(self, model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Inference (``training=False``) for batches shaped like ``x``; returns numpy."""
 
+    def compile_eval(
+        self, model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:
+        """Inference and the loss in the training step's own formula: ``(xb, yb) -> (predictions, mean loss)``.
+
+        The loss is ``mean(loss_fn(yb, model(xb, training=False)))`` computed
+        on the model's output tensor as the compiled step computes it, so a
+        loss that reads the logits behind a sigmoid/softmax output (Keras'
+        crossentropies on TensorFlow) does so here too.
+        """
+
     def input_gradient_max(self, model: Any, x: np.ndarray) -> float | None:
         """Largest ``|d(r . model(x)) / dx|`` for a fixed random ``r``.
 

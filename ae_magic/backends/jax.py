@@ -230,6 +230,24 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
     return forward
 
 
+def compile_eval(
+    model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:
+    """Inference (:func:`compile_forward`) and the mean loss of its output.
+
+    Keras' jax losses read no logits from an activation's output, so the
+    loss of the returned predictions is the training step's formula.
+    """
+    forward = compile_forward(model, x)
+
+    def evaluate(xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, float]:
+        pred = forward(xb)
+        loss = call_loss(loss_fn, yb, pred)
+        return pred, float(np.mean(np.asarray(loss, dtype=np.float64)))
+
+    return evaluate
+
+
 def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
     """Largest ``|d(r . model(x)) / dx|`` (JAX returns zeros, never ``None``, for a cut path)."""
     xt = jnp.asarray(np.asarray(x, dtype="float32"))

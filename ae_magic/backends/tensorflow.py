@@ -168,6 +168,34 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
     return forward
 
 
+def compile_eval(
+    model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:
+    """Compiled inference and the mean loss of a batch, in one ``tf.function`` (traced once, any batch size).
+
+    In the graph the output of a sigmoid/softmax layer carries its logits
+    (``_keras_logits``) and Keras' crossentropies compute from them, as the
+    training step does; a numpy prediction has lost them (the clipped
+    probability form), so the validation loss is computed here.
+    """
+
+    def run(xb: Any, yb: Any) -> tuple[Any, Any]:
+        pred = call_model(model, xb, training=False)
+        return pred, tf.reduce_mean(tf.cast(call_loss(loss_fn, yb, pred), tf.float32))
+
+    fn = tf.function(run, input_signature=[tf.TensorSpec((None, *x.shape[1:]), input_dtype(x)),
+                                           tf.TensorSpec((None, *y.shape[1:]), input_dtype(y))])
+
+    def evaluate(xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, float]:
+        try:
+            pred, loss = fn(xb, yb)
+        except tf.errors.OpError as exc:
+            raise ModelError(f"the model's forward pass or loss fails ({type(exc).__name__}: {exc.message.splitlines()[0][:300]})") from exc
+        return np.asarray(pred), float(loss)
+
+    return evaluate
+
+
 def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
     """Largest ``|d(r . model(x)) / dx|``; ``None`` when the tape finds no path to the input."""
     xt = tf.convert_to_tensor(np.asarray(x, dtype="float32"))

@@ -105,6 +105,26 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
     return forward
 
 
+def compile_eval(
+    model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:
+    """Inference (:func:`compile_forward`) and the mean loss of its output.
+
+    Keras' torch losses read no logits from an activation's output, so the
+    loss of the returned predictions is the training step's formula.
+    """
+    forward = compile_forward(model, x)
+
+    def evaluate(xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, float]:
+        pred = forward(xb)
+        with torch.no_grad():
+            loss = call_loss(loss_fn, yb, pred)
+            value = loss.detach().cpu().numpy() if hasattr(loss, "detach") else loss
+        return pred, float(np.mean(np.asarray(value, dtype=np.float64)))
+
+    return evaluate
+
+
 def input_gradient_max(model: Any, x: np.ndarray) -> float | None:
     """Largest ``|d(r . model(x)) / dx|``; ``None`` when autograd finds no path to the input."""
     import keras

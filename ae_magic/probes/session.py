@@ -19,7 +19,7 @@ from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, loss_baselines, mse, spread
-from .sequence import sequence_trace
+from .sequence import fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
     ACT_SAMPLES,
     DEFAULT_EPOCHS,
@@ -148,8 +148,13 @@ class ProbeSession:
         if self.in_place:
             # The probes start where the user's model was, seed states included.
             self.initial = (self.user_snapshot[0], self.initial[1])
+        # fit's loss applies the mask the output carries (padded steps left out): so do the step and the validation loss.
+        self.out_masked = self.loss_name != ADDED_ONLY and output_mask(self.model, self.layers, self.x_all[:8]) is not None
+        self.loss_fn = fit_loss(self.loss_fn, self.out_masked)
         self._step = TrainStep(self.backend, self.model, self.loss_fn, self.optimizer, self.train_vars, self.x_all, self.y_all)
         self._forward = self.backend.compile_forward(self.model, self.x_all)
+        # The validation loss in the training step's formula (on TensorFlow a sigmoid/softmax output's logits).
+        self._eval = None if self.loss_name == ADDED_ONLY else self.backend.compile_eval(self.model, self.loss_fn, self.x_all, self.y_all)
         self.split: Split = {}
         self._sampling: Any = None  # the VAE sampling layer (False: none), found on the first run
 
@@ -201,6 +206,7 @@ class ProbeSession:
         if step is not None:
             step.dispose()
         self._forward = None
+        self._eval = None
 
     def adopt(self, user_model: Any, data: np.ndarray, target: np.ndarray | None) -> None:
         """Take over for ``user_model`` (same architecture, compile settings, data shapes and seed as this copy's).
@@ -246,6 +252,8 @@ class ProbeSession:
         self.split = prepare_split(
             self.x_all, self.y_all, self.same_target, subset=subset, batch_size=batch_size, seed=seed, current=self.split
         )
+        # The output mask fit's loss would apply to the validation slice (masks depend on the input only).
+        self.val_mask = output_mask(self.model, self.layers, self.split["x_val"]) if getattr(self, "out_masked", False) else None
         return self.split
 
     def predict(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -263,6 +271,30 @@ class ProbeSession:
             for v, val in zip(seeds, saved, strict=True):
                 v.assign(val)
         return np.concatenate(outs, axis=0)
+
+    def predict_and_loss(self, x: np.ndarray, y: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, float]:
+        """:meth:`predict` and the validation loss of its output in the training step's own formula.
+
+        The loss is computed on the model's output tensor (``backend.compile_eval``),
+        so on TensorFlow a sigmoid/softmax output's crossentropy is computed
+        from its logits as in ``fit``; a session without one uses :meth:`loss_value`.
+        """
+        evaluate = getattr(self, "_eval", None)
+        if evaluate is None:
+            pred = self.predict(x, chunk)
+            return pred, self.loss_value(y, pred)
+        seeds = [v for v in self.model.non_trainable_variables if "seed_generator" in (getattr(v, "path", "") or "")]
+        saved = [np.array(v.numpy(), copy=True) for v in seeds]
+        outs, total = [], 0.0
+        try:
+            for i in range(0, len(x), chunk):
+                p, loss = evaluate(x[i : i + chunk], y[i : i + chunk])
+                outs.append(p)
+                total += loss * len(p)
+        finally:
+            for v, val in zip(seeds, saved, strict=True):
+                v.assign(val)
+        return np.concatenate(outs, axis=0), total / max(len(x), 1)
 
     def as_recon(self, pred: np.ndarray) -> np.ndarray:
         """Model output as a reconstruction (applies sigmoid/softmax to logits)."""
@@ -284,7 +316,8 @@ class ProbeSession:
         if self.loss_name == ADDED_ONLY:
             return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
         try:
-            value = self.loss_fn(y, pred)
+            mask = getattr(self, "val_mask", None) if y is self.split.get("y_val") else None
+            value = self.loss_fn(y, pred) if mask is None else masked_loss(self.loss_fn, y, pred, mask)
         except Exception as exc:
             raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
         return float(np.mean(kc.to_numpy(value).astype(np.float64)))
@@ -407,9 +440,8 @@ class ProbeSession:
             self.reset()
             self._set_lr(lr)
             try:
-                pred0 = self.predict(s["x_val"])
+                pred0, val0 = self.predict_and_loss(s["x_val"], y_val)
                 before = self.as_recon(pred0[recon_idx])
-                val0 = self.loss_value(y_val, pred0)
                 latent0 = self.latent_after(s["x_tr"], s["x_val"], y_val)
                 if latent0 is not None:
                     self.restore(self.initial)  # the measurement's forward passes advanced the seed states
@@ -436,9 +468,9 @@ class ProbeSession:
                         all_norms.append(nv)
                         step += k
                         if step % val_every == 0 and step < total:
-                            pv = self.predict(s["x_val"])
+                            pv, lv = self.predict_and_loss(s["x_val"], y_val)
                             curve_steps.append(step)
-                            curve.append(self.loss_value(y_val, pv))
+                            curve.append(lv)
                             curve_mse.append(mse(y_val, self.as_recon(pv)))
                         if progress is not None:
                             _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
@@ -448,8 +480,8 @@ class ProbeSession:
                         diverged = True
                         val_loss.append(float("nan"))
                         break
-                    pred = self.predict(s["x_val"])
-                    val_loss.append(self.loss_value(y_val, pred))
+                    pred, lv = self.predict_and_loss(s["x_val"], y_val)
+                    val_loss.append(lv)
                     val_mse.append(mse(y_val, self.as_recon(pred)))
                     if curve_steps[-1] != step:
                         curve_steps.append(step)
