@@ -56,6 +56,63 @@ def _takes_input(layer: Any, x: np.ndarray) -> bool:
     return len(shape) == x.ndim - 1 and all(d is None or int(d) == s for d, s in zip(shape, x.shape[1:], strict=True))
 
 
+def keras_mask(t: Any) -> Any:
+    """The Keras mask a tensor carries (``None``: none), read where Keras' own losses read it."""
+    try:
+        from keras.src.backend.common.masking import get_keras_mask
+    except ImportError:  # an older Keras 3: the mask is an attribute
+        return getattr(t, "_keras_mask", None)
+    return get_keras_mask(t)
+
+
+def output_mask(model: Any, layers: list[Any], x: np.ndarray, chunk: int = 256) -> np.ndarray | None:
+    """``(samples, steps)`` booleans of the mask Keras attaches to the model's output for ``x``; None without one.
+
+    That is the mask ``fit`` applies in its loss (Keras' ``Loss`` reads it
+    from the prediction): a ``Masking`` -> ``LSTM(return_sequences=True)`` ->
+    ``TimeDistributed`` output carries the input's mask, a ``RepeatVector``
+    in between drops it. Eager forward passes (``training=False``), only when
+    the input has a mask at all.
+    """
+    x = np.asarray(x)
+    if len(x) == 0 or input_mask(layers, x) is None:
+        return None
+    parts = []
+    for i in range(0, len(x), chunk):
+        m = keras_mask(model(x[i : i + chunk], training=False))
+        if m is None:
+            return None
+        parts.append(np.asarray(kc.to_numpy(m)).astype(bool))
+    mask = np.concatenate(parts, axis=0)
+    return mask if mask.ndim == 2 and mask.shape[0] == len(x) else None
+
+
+def fit_loss(loss_fn: Any, masked: bool) -> Any:
+    """The loss as ``fit`` applies it when the output carries a mask: a Keras ``Loss``.
+
+    ``compile`` wraps a loss function (``"mse"``) in ``LossFunctionWrapper``,
+    whose ``__call__`` reads the output's mask and averages over the real
+    steps only; the bare function would average the padding in. A ``Loss``
+    object does that already; without a mask nothing changes.
+    """
+    if not masked or isinstance(loss_fn, kc.keras.losses.Loss) or not callable(loss_fn):
+        return loss_fn
+    # Not exported by keras.losses; the class compile itself wraps a function in.
+    from keras.src.losses.losses import LossFunctionWrapper
+
+    return LossFunctionWrapper(loss_fn, name=getattr(loss_fn, "__name__", None))
+
+
+def masked_loss(loss_fn: Any, y: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> Any:
+    """``loss_fn(y, pred)`` with ``mask`` on the prediction, as ``fit`` computes it on the model's output tensor."""
+    from keras.src.backend.common.masking import set_keras_mask
+
+    ops = kc.keras.ops
+    p = ops.convert_to_tensor(np.asarray(pred))
+    set_keras_mask(p, ops.convert_to_tensor(np.asarray(mask, dtype=bool)))
+    return fit_loss(loss_fn, True)(ops.convert_to_tensor(np.asarray(y)), p)
+
+
 def unmasked(arr: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """The real steps of a ``(samples, steps, ...)`` batch as ``(steps kept, ...)``; other shapes unchanged."""
     if mask is None or arr.ndim < 3 or tuple(arr.shape[:2]) != tuple(mask.shape) or not mask.any():

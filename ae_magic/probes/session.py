@@ -280,7 +280,8 @@ class ProbeSession:
         from its logits as in ``fit``; a session without one uses :meth:`loss_value`.
         """
         evaluate = getattr(self, "_eval", None)
-        if evaluate is None:
+        # A numpy prediction carries no mask: with one, loss_value applies the validation slice's as fit would.
+        if evaluate is None or (getattr(self, "val_mask", None) is not None and x is self.split.get("x_val")):
             pred = self.predict(x, chunk)
             return pred, self.loss_value(y, pred)
         seeds = [v for v in self.model.non_trainable_variables if "seed_generator" in (getattr(v, "path", "") or "")]
