@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import backends, fixes
 from . import checks as _checks
@@ -99,7 +100,19 @@ def _choose_unbuilt(ctx: Context) -> None:
 
 
 def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Report:
-    """Run every applicable check family on a prepared context."""
+    """Run every applicable check family on a prepared context.
+
+    numpy's BLAS runs on one thread meanwhile (and is put back after): the
+    probes' matrices are small (a randomized SVD of 1024 rows), and on a
+    busy 2-core machine OpenBLAS's spinning threads made one such SVD take
+    seconds instead of 0.06 s. The backends' own thread pools (Eigen, XLA,
+    torch's OpenMP) are not BLAS pools and are left alone.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _diagnose(ctx, timings_in=timings_in)
+
+
+def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
     from . import capture, graph
 
     timings = dict(ctx.timings)

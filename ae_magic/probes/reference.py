@@ -36,7 +36,19 @@ def baselines(split: dict[str, Any], same_target: bool, width: int | None) -> di
 
 
 def reference_predictions(split: dict[str, Any], same_target: bool, width: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The per-feature mean (one row) and the PCA reconstruction of the validation targets (None without one), flat."""
+    """The per-feature mean (one row) and the PCA reconstruction of the validation targets (None without one), flat.
+
+    Kept on the split (its arrays don't change): the baselines in MSE and in
+    the loss's units, and every re-run on the same split, share one SVD.
+    """
+    cache = split.setdefault("_reference", {})
+    key = (bool(same_target), width)
+    if key not in cache:
+        cache[key] = _reference_predictions(split, same_target, width)
+    return cache[key]
+
+
+def _reference_predictions(split: dict[str, Any], same_target: bool, width: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     y_tr = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64)
     y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
     mean = y_tr.mean(axis=0)
