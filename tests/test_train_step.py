@@ -148,8 +148,9 @@ TORCH_STEP = '''\
 '''
 
 
-def vae_cell(backend: str, *, frozen: bool = False) -> str:
-    """The keras.io VAE cell with ``backend``'s train_step (``frozen``: the encoder is frozen before training)."""
+def vae_cell(backend: str, *, frozen: bool = False, pretrained: bool = False) -> str:
+    """The keras.io VAE cell with ``backend``'s train_step (``frozen``: the encoder is frozen before training;
+    ``pretrained``: its weights were loaded first, simulated by moving every weight off its initial value)."""
     step, imp = {"tensorflow": (TF_STEP, "import tensorflow as tf"), "jax": (JAX_STEP, "import jax"),
                  "torch": (TORCH_STEP, "import torch")}[backend]
     cell = COMMON.format(imports=imp, train_step=step)
@@ -157,7 +158,8 @@ def vae_cell(backend: str, *, frozen: bool = False) -> str:
         # fit on JAX/torch builds an unbuilt model by calling it; this one has no call and its parts are built.
         cell = cell.replace("        self.decoder = decoder\n", "        self.decoder = decoder\n        self.built = True\n")
     if frozen:
-        cell = cell.replace("vae = VAE(encoder, decoder)", "encoder.trainable = False\nvae = VAE(encoder, decoder)")
+        load = "encoder.set_weights([w + 0.01 for w in encoder.get_weights()])  # 'pretrained'\n" if pretrained else ""
+        cell = cell.replace("vae = VAE(encoder, decoder)", load + "encoder.trainable = False\nvae = VAE(encoder, decoder)")
     return cell
 
 
@@ -218,14 +220,31 @@ def test_the_keras_io_vae_is_probed_through_its_own_step_and_restored(backend: s
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_vae_whose_encoder_never_moves_gets_ae301_at_its_line(backend: str) -> None:
+def test_a_vae_whose_random_encoder_is_frozen_gets_ae301_at_the_freezing_line(backend: str) -> None:
     only(backend)
     cell = vae_cell(backend, frozen=True)
     report = ae_magic.check(cell, namespace={}, data="x", seed=0)
     assert report.internal_errors == [], report.internal_errors
+    # Frozen while still at its random initial weights: a fault, said once (not again from the update ratios).
+    hits = [f for f in report.findings if f.code == "AE301"]
+    assert len(hits) == 1 and hits[0].severity == "warning", report.text()
+    f = hits[0]
+    assert f.title == "Frozen at random initial weights"
+    assert f.line == cell.splitlines().index("encoder.trainable = False") + 1
+    assert len(f.evidence["layers"]) == 3 and "encoder.trainable = True" in f.fix
+    assert not any(ly["never_moved"] for ly in report.traces["updates"]["layers"][3:])  # the decoder learns
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vae_whose_pretrained_encoder_is_frozen_gets_ae301_as_info(backend: str) -> None:
+    only(backend)
+    cell = vae_cell(backend, frozen=True, pretrained=True)
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
     f = report.get("AE301")
-    # Frozen on purpose (trainable=False) is said, as info: not a fault.
+    # Frozen on purpose (trainable=False, trained weights) is said, as info: not a fault.
     assert f is not None and f.severity == "info", report.text()
+    assert "frozen_untrained" not in report.traces
     assert f.line == cell.splitlines().index('h = layers.Dense(16, activation="relu")(enc_in)') + 1
     assert f.evidence["whole"] == ["encoder"] and len(f.evidence["layers"]) == 3 == len(f.evidence["frozen"])
     assert not any(ly["never_moved"] for ly in report.traces["updates"]["layers"][3:])  # the decoder learns
@@ -444,3 +463,77 @@ def test_the_validation_loss_uses_the_training_steps_formula() -> None:
     end = after.evaluate(s["x_val"], s["y_val"], batch_size=len(s["x_val"]), verbose=0)
     assert tr["val_loss"][-1] == pytest.approx(end, rel=1e-4) and tr["val_curve"]["loss"][-1] == tr["val_loss"][-1]
     sess.dispose()
+
+
+def _renamed_vae(backend: str, *, parts: str, call_raises: bool = True, frozen: bool = False) -> str:
+    """The keras.io VAE with its parts stored elsewhere than ``encoder``/``decoder`` and (``call_raises``) a call that raises.
+
+    ``parts="attrs"``: ``self.enc_net``/``self.dec_net`` (found by shape);
+    ``parts="dict"``: ``self.parts["enc"]``/``["dec"]`` (nothing the probes can find).
+    """
+    cell = vae_cell(backend, frozen=frozen)
+    enc, dec = ("self.enc_net", "self.dec_net") if parts == "attrs" else ('self.parts["enc"]', 'self.parts["dec"]')
+    if parts == "dict":
+        cell = cell.replace("        self.encoder = encoder\n", '        self.parts = {"enc": encoder, "dec": decoder}\n')
+        cell = cell.replace("        self.decoder = decoder\n", "")
+    cell = cell.replace("self.encoder", enc).replace("self.decoder", dec)
+    if call_raises:
+        cell = cell.replace("    @property\n    def metrics(self):",
+                            "    def call(self, inputs):\n        raise NotImplementedError('trained through train_step only')\n\n"
+                            "    @property\n    def metrics(self):")
+    return cell
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vae_whose_parts_have_other_names_is_read_through_them(backend: str) -> None:
+    """Issue 9 item 1: call() raises and the parts are self.enc_net/self.dec_net: found by shape, everything measured."""
+    only(backend)
+    cell = _renamed_vae(backend, parts="attrs")
+    assert "self.encoder" not in cell and "raise NotImplementedError" in cell
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(cell, namespace=ns, data="x")
+    vae = ns["vae"]
+    before, attrs = state_of(vae), dict(vae.__dict__)
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    tr = report.traces["training"]
+    assert tr["forward"].startswith("self.dec_net(self.enc_net(x))"), tr["forward"]
+    assert "reconstruction" not in report.coverage["skipped"] and "training" in report.coverage["ran"], report.coverage
+    assert tr["val_mse"][-1] < tr["baselines"]["start"] and tr["latent"]["active_dims"] >= 1
+    assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
+    assert_same(before, state_of(vae))
+    assert set(vae.__dict__) == set(attrs) and all(vae.__dict__[k] is v for k, v in attrs.items())
+    session.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vae_without_a_readable_reconstruction_trains_through_its_step_and_says_what_it_skipped(backend: str) -> None:
+    """Issue 9 item 1: no call, no findable parts: the own step still trains (loss, update ratios, AE301), and the
+    coverage, JSON and text name the forward-pass probes that did not run, with the reason; never 'Probes skipped'."""
+    only(backend)
+    cell = _renamed_vae(backend, parts="dict", frozen=True)
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(cell, namespace=ns, data="x")
+    vae = ns["vae"]
+    before, attrs = state_of(vae), dict(vae.__dict__)
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    assert not any("Probes skipped" in n for n in report.notes), report.notes
+    tr = report.traces["training"]
+    assert tr["train_step"] == "own" and tr["forward"] is None and tr["in_place"]
+    assert len(tr["loss"]) > 100 and tr["loss"][-1] < tr["loss"][0] and set(tr["loss_terms"]) == {"loss", "reconstruction_loss", "kl_loss"}
+    cov = report.coverage
+    assert "training" in cov["ran"], cov
+    why = cov["skipped"]["reconstruction"]
+    assert "call() does not return the reconstruction" in why and "the validation curve" in why and "AE407" in why
+    assert report.to_dict()["coverage"]["skipped"]["reconstruction"] == why
+    assert not report.ok and not report.complete
+    # The update ratios still name the frozen encoder (AE301, info: frozen on purpose); the decoder learns.
+    f = report.get("AE301")
+    assert f is not None and f.severity == "info" and f.evidence["whole"] == [], report.text()
+    assert len(f.evidence["frozen"]) == 3
+    assert not any(ly["never_moved"] for ly in report.traces["updates"]["layers"][3:])
+    assert [f.code for f in report.findings if f.severity in ("error", "warning")] == [], report.text()
+    assert_same(before, state_of(vae))
+    assert set(vae.__dict__) == set(attrs) and all(vae.__dict__[k] is v for k, v in attrs.items())
+    session.close()

@@ -33,6 +33,9 @@ def check_updates(ctx: Context) -> list[Finding]:
     updates = getattr(ctx.probe_session, "updates", None)
     if not isinstance(updates, dict) or ctx.traces["training"].get("train_step") != "own":
         return []
+    # The model's reconstruction could not be read: the probes that need a forward pass are named as skipped.
+    if ctx.traces["training"].get("no_forward"):
+        ctx.skipped.setdefault("reconstruction", str(ctx.traces["training"]["no_forward"]))
     ctx.traces["updates"] = updates
     if grads is not None and not unavailable:
         return []  # the per-layer gradients were judged (AE301 from gradients.py)
@@ -48,7 +51,9 @@ CHECKS: list = [check_updates]
 def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
     """AE301 for the layers whose weights never moved over the probe run."""
     layers = updates.get("layers") or []
-    stuck = [ly for ly in layers if ly.get("never_moved")]
+    # Layers frozen at their random initial weights are reported by frozen.py already (AE301, warning).
+    told = set(ctx.traces.get("frozen_untrained") or ())
+    stuck = [ly for ly in layers if ly.get("never_moved") and ly["layer"] not in told]
     if not stuck or not updates.get("steps"):
         return []
     names = [ly["layer"] for ly in stuck]

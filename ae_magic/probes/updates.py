@@ -49,9 +49,10 @@ import numpy as np
 from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
-from .batches import as_input
+from .batches import as_input, segments
 from .latent import find_sampling_layer, latent_stats
-from .session import ProbeSession
+from .session import ProbeSession, _emit
+from .sizes import DEFAULT_EPOCHS, MIN_STEPS
 from .traces import leaf_layers
 from .training import fresh_optimizer, set_lr
 
@@ -59,6 +60,9 @@ keras = kc.keras
 
 # The loss name of a model trained by its own ``train_step``.
 OWN_STEP = "train_step"
+# What the probes can't measure without the model's reconstruction (named in the coverage when it can't be read).
+NEEDS_FORWARD = ("the validation curve", "the reconstructions", "the mean/PCA baselines (AE405)",
+                 "output collapse (AE404)", "the latent measurement (AE407)")
 # Per layer, at most this many per-step ratios are kept in the trace (evenly
 # spaced); the judge reads every step.
 UPDATE_POINTS = 200
@@ -76,38 +80,127 @@ def has_own_call(model: Any) -> bool:
     return call is not None and call is not keras.Model.call
 
 
-def forward_rule(model: Any) -> tuple[Callable[[Any], Any], str]:
-    """``(fn, description)``: how the probes read ``model``'s reconstruction (see the module docstring)."""
+# At most this many sub-model attributes are tried as an encoder/decoder pair (ordered pairs: n * (n - 1)).
+MAX_PARTS = 6
+
+
+def _first(out: Any) -> Any:
+    """The first output of a part that returns several (keras.io's encoder: ``z_mean, z_log_var, z``)."""
+    return out[0] if isinstance(out, (list, tuple)) and out else out
+
+
+def _shape(out: Any) -> tuple[int, ...] | None:
+    shape = getattr(out, "shape", None)
+    return None if shape is None or isinstance(out, (list, tuple, dict)) else tuple(int(d) for d in shape)
+
+
+def _tries(fn: Callable[[Any], Any], sample: Any, target_shape: tuple[int, ...]) -> bool:
+    """Whether ``fn(sample)`` runs and returns one tensor shaped like the target batch."""
+    try:
+        return _shape(fn(sample)) == target_shape
+    except Exception:  # a part that doesn't take this input is not the one we look for
+        return False
+
+
+def _builds(layer: Any) -> bool:
+    """Whether calling ``layer`` would create weights (it, or one of its sub-layers, is not built yet)."""
+    if getattr(layer, "built", False):
+        return False
+    try:
+        subs = list(layer._flatten_layers(include_self=False))
+    except Exception:
+        return True
+    return not subs or any(not getattr(sub, "built", False) for sub in subs)
+
+
+def _parts(model: Any, usable: Callable[[Any], bool]) -> list[tuple[str, Any]]:
+    """``(attribute, sub-model)`` for each attribute of ``model`` that is a Keras model (in definition order)."""
+    found: list[tuple[str, Any]] = []
+    for name, value in vars(model).items():
+        if name.startswith("_") or not isinstance(value, keras.Model) or value is model:
+            continue
+        if usable(value) and all(value is not v for _, v in found):
+            found.append((name, value))
+    return found[:MAX_PARTS]
+
+
+def forward_rule(
+    model: Any, sample: Any = None, target_shape: tuple[int, ...] | None = None, *, may_build: bool = True
+) -> tuple[Callable[[Any], Any] | None, str]:
+    """``(fn, description)``: how the probes read ``model``'s reconstruction; ``(None, why)`` when they can't.
+
+    In order (see the module docstring): the model's own ``call``; its
+    ``encoder``/``decoder`` attributes, ``decoder(encoder(x)[0])``; else a
+    pair of its sub-model attributes found by shape (``self.enc``,
+    ``self.decoder_net``...): the first whose ``dec(enc(x)[0])`` returns a
+    tensor shaped like the target. With a ``sample`` batch and its
+    ``target_shape``, each candidate is tried on it first, so a ``call``
+    that raises (``NotImplementedError``) or returns something else than the
+    reconstruction falls through to the next rule. ``may_build=False`` (a
+    model probed in place): a candidate that isn't built yet is not called,
+    since calling it would add weights to the user's model.
+    """
+    probe = sample is not None and target_shape is not None
+
+    def usable(part: Any) -> bool:
+        return may_build or not _builds(part)
+
+    def fits(fn: Callable[[Any], Any]) -> bool:
+        return not probe or _tries(fn, sample, target_shape)
+
+    reasons: list[str] = []
     if has_own_call(model) or kc.model_kind(model) != "subclassed":
-        return (lambda x: model(x, training=False)), "the model's own call"
+        own = lambda x: model(x, training=False)  # noqa: E731
+        if not probe or not usable(model):
+            return own, "the model's own call"
+        if fits(own):
+            return own, "the model's own call"
+        reasons.append("its call() does not return the reconstruction (it raises, or returns another shape)")
+    else:
+        reasons.append("it has no call()")
+
+    def through(enc: Any, dec: Any) -> Callable[[Any], Any]:
+        def fn(x: Any) -> Any:
+            return dec(_first(enc(x, training=False)), training=False)
+
+        fn.parts = (enc, dec)  # type: ignore[attr-defined]  # what sampled_forward goes through
+        return fn
+
     enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
-    if callable(enc) and callable(dec):
+    if callable(enc) and callable(dec) and usable(enc) and usable(dec):
+        fn = through(enc, dec)
+        if fits(fn):
+            return fn, "decoder(encoder(x)), the encoder's first output (z_mean) as the code"
+        reasons.append("decoder(encoder(x)) does not return a tensor shaped like the target")
+    if probe:
+        parts = _parts(model, usable)
+        for e_name, e in parts:
+            for d_name, d in parts:
+                if e is not d and (e is not enc or d is not dec) and fits(through(e, d)):
+                    return through(e, d), (
+                        f"self.{d_name}(self.{e_name}(x)), sub-models found by shape, the first output of "
+                        f"{e_name} as the code"
+                    )
+        reasons.append(
+            "no pair of its sub-model attributes maps the input to the target's shape"
+            if len(parts) > 1 else "it has no encoder and decoder sub-models to call"
+        )
+    return None, "; ".join(reasons)
 
-        def through(x: Any) -> Any:
-            code = enc(x, training=False)
-            if isinstance(code, (list, tuple)):
-                code = code[0]
-            return dec(code, training=False)
 
-        return through, "decoder(encoder(x)), the encoder's first output (z_mean) as the code"
-    raise ProbeError(
-        f"model '{model.name}' has no call() and no encoder/decoder attributes, so the probes can't read its "
-        "reconstruction; give it a call() that returns the reconstruction."
-    )
-
-
-def sampled_forward(model: Any) -> Callable[..., Any] | None:
+def sampled_forward(model: Any, parts: tuple[Any, Any] | None = None) -> Callable[..., Any] | None:
     """A forward pass that goes through a VAE's sampling layer, or None.
 
     The model's own call when it has one; else ``decoder(z)`` with ``z`` the
     encoder's last output (keras.io's encoder returns ``[z_mean, z_log_var,
-    z]``). Unlike :func:`forward_rule`'s reconstruction (which decodes
-    ``z_mean``), the latent measurement swaps the sampling layer's output, so
-    the pass must use it.
+    z]``); ``parts`` is the ``(encoder, decoder)`` pair :func:`forward_rule`
+    settled on, when it found one. Unlike :func:`forward_rule`'s
+    reconstruction (which decodes ``z_mean``), the latent measurement swaps
+    the sampling layer's output, so the pass must use it.
     """
-    if has_own_call(model) or kc.model_kind(model) != "subclassed":
+    if parts is None and (has_own_call(model) or kc.model_kind(model) != "subclassed"):
         return lambda x, training=False: model(x, training=training)
-    enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    enc, dec = parts if parts is not None else (getattr(model, "encoder", None), getattr(model, "decoder", None))
     if not (callable(enc) and callable(dec)):
         return None
 
@@ -224,6 +317,13 @@ class OwnStepSession(ProbeSession):
                 self.model, self.in_place = model, False
             else:
                 self.model, self.in_place = kc.clone_model(model, sample)
+        if self.in_place and _builds(model):
+            # Its first step would create its weights: a change to the user's model that can't be undone.
+            raise ProbeError(
+                f"model '{model.name}' is an unbuilt subclassed model that can't be copied (no get_config); its first "
+                "training step would build it, which would change your model. Build it before checking (call it once "
+                "on a batch, or fit it for one step), or give it get_config, to probe it."
+            )
         # The user's state, before anything of ours runs on an in-place model.
         self.user_snapshot = self._user_state() if self.in_place else None
         self.optimizer, self.configured_lr = fresh_optimizer(src, lr)
@@ -237,9 +337,19 @@ class OwnStepSession(ProbeSession):
         if not self.in_place:
             # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
             self.model.compile(optimizer=self.optimizer, loss=kc.compiled_loss(src))
-        fn, how = forward_rule(self.model)
-        self.forward_how = how
-        self._forward = self._make_forward(fn)
+        # Tried on a sample batch: a call that raises or returns something else falls through to the sub-models.
+        fn, how = forward_rule(self.model, sample, (len(sample), *y.shape[1:]), may_build=not self.in_place)
+        self.forward_how = how if fn is not None else None
+        # Why the reconstruction can't be read (None: it can): the probes then train blind (see train()).
+        self.no_forward = None if fn is not None else (
+            f"the probes can't read model '{model.name}''s reconstruction ({how}), so what needs a forward pass did "
+            f"not run: {', '.join(NEEDS_FORWARD)}. The training probe ran through its own train_step (loss curve, "
+            "update-to-weight ratios, AE301). Give the model a call() that returns the reconstruction, or "
+            "encoder and decoder attributes, to get them."
+        )
+        self._forward = self._make_forward(fn) if fn is not None else None
+        # The trial calls set attributes (built, _called...) and advanced seed states of an in-place model: put them back.
+        self.release()
         self.layers = leaf_layers(self.model)
         self.output_layers, self.widths, self.units = set(), {}, {}
         self.var_layer = [-1] * len(self.train_vars)
@@ -248,7 +358,7 @@ class OwnStepSession(ProbeSession):
         self.split = {}
         # The latent measurement (AE407) needs a forward pass that goes through the sampling layer:
         # the model's call, or decoder(z) with z the encoder's last output (keras.io: [z_mean, z_log_var, z]).
-        self._sampled = sampled_forward(self.model)
+        self._sampled = sampled_forward(self.model, getattr(fn, "parts", None)) if fn is not None else None
         self._sampling = None if self._sampled is not None else False
         self._train_function: Any = None
         self._traced = 0
@@ -257,9 +367,11 @@ class OwnStepSession(ProbeSession):
         self._terms: dict[str, list[float]] = {}
         self._state = _state_variables(self.model)
         self.initial = self.snapshot()
+        judged = (f"judged the reconstruction by MSE through {how}" if fn is not None
+                  else "could not read its reconstruction (see what was skipped)")
         self.notes.append(
             f"Model '{model.name}' trains with its own train_step: the probes ran that step as fit does, one batch at a "
-            f"time (its loss is what its train_step reports), judged the reconstruction by MSE through {how}, and "
+            f"time (its loss is what its train_step reports), {judged}, and "
             "measured what each step did to each layer's weights instead of per-layer gradients."
         )
         if self.in_place:
@@ -375,6 +487,12 @@ class OwnStepSession(ProbeSession):
 
         return forward
 
+    def predict(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """As :meth:`ProbeSession.predict`; a ProbeError (``no_forward`` says why) when the reconstruction can't be read."""
+        if self._forward is None:
+            raise ProbeError(self.no_forward or "the probes can't read the model's reconstruction")
+        return super().predict(x, chunk)
+
     def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
         """The validation loss: the reconstruction's MSE (a custom step's loss needs more than a prediction)."""
         return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
@@ -406,7 +524,7 @@ class OwnStepSession(ProbeSession):
         self._collect, self._terms = [], {}
         try:
             with self._driving():
-                trace = super().train(**kwargs)
+                trace = super().train(**kwargs) if self._forward is not None else self._train_blind(**kwargs)
                 rows, terms = self._collect, self._terms
         finally:
             self._collect = None
@@ -417,6 +535,86 @@ class OwnStepSession(ProbeSession):
         trace["in_place"] = self.in_place
         self.updates = self._updates_trace(rows)
         return trace
+
+    def _train_blind(
+        self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None, progress: Any = None
+    ) -> dict[str, Any]:
+        """The training probe of a model whose reconstruction can't be read: the own step's losses only.
+
+        The same steps as :meth:`ProbeSession.train` (batches, epochs, learning
+        rate); everything that needs a forward pass (the validation curve,
+        reconstructions, baselines, spreads, the latent measurement) is left
+        empty and ``no_forward`` says why, so no check judges a number that
+        was not measured.
+        """
+        s = self.split
+        spe = math.ceil(len(s["x_tr"]) / s["batch_size"])
+        if steps:
+            total = int(steps)
+            epochs = math.ceil(total / spe)
+        else:
+            epochs = int(epochs) if epochs else max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / spe))
+            total = epochs * spe
+        lr = self.lr if lr is None else float(lr)
+        loss_t: list[float] = []
+        epoch_loss: list[float] = []
+        diverged = False
+        step = 0
+        with kc.seeded(self.seed):
+            self.reset()
+            self._set_lr(lr)
+            try:
+                for ep in range(epochs):
+                    start = step
+                    for xs, ys in segments(s, ep):
+                        k = min(int(xs.shape[0]), total - step)
+                        if k <= 0:
+                            break
+                        ls, _ = self._run(xs[:k], ys[:k], lr)
+                        loss_t.extend(float(v) for v in ls)
+                        step += k
+                        if progress is not None:
+                            _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
+                    ep_losses = np.asarray(loss_t[start:step], dtype=np.float64)
+                    epoch_loss.append(float(np.mean(ep_losses)) if len(ep_losses) else float("nan"))
+                    if not np.all(np.isfinite(ep_losses)):
+                        diverged = True
+                        break
+            finally:
+                self._set_lr(self.lr)
+                if self.in_place:
+                    self.reset()
+        nan = float("nan")
+        return {
+            "lr": float(lr),
+            "configured_lr": self.configured_lr,
+            "loss_name": self.loss_name,
+            "epochs": len(epoch_loss),
+            "steps_per_epoch": spe,
+            "batch_size": s["batch_size"],
+            "subset": s["subset"],
+            "n_train": len(s["x_tr"]),
+            "n_val": len(s["x_val"]),
+            "loss": loss_t,
+            "epoch_loss": epoch_loss,
+            "val_loss": [],
+            "val_loss_before": nan,
+            "has_batchnorm": any("BatchNormalization" in type(layer).__name__ for layer in self.layers),
+            "val_mse": [],
+            "val_curve": {"steps": [], "loss": [], "mse": []},
+            "diverged": diverged,
+            "grad_steps": [],
+            "grad_norms": {},
+            "recon": None,
+            "baselines": {"final": None, "start": None, "mean": None, "pca": None, "position_mean": None,
+                          "loss_units": {"mean": None, "pca": None}},
+            "per_position": None,
+            "output_spread": nan,
+            "input_spread": nan,
+            "activations_after": [],
+            "latent": None,
+            "no_forward": self.no_forward,
+        }
 
     def latent_after(self, x_tr: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any] | None:
         """As :meth:`ProbeSession.latent_after`, through :func:`sampled_forward` (a custom-step VAE has no graph of its own)."""
