@@ -261,3 +261,49 @@ def test_input_mask_follows_keras_masking() -> None:
     assert unmasked(np.ones((4, 3)), mask).shape == (4, 3)
     assert input_mask(model.layers, x[:, :, :1]) is None  # not the input the Masking layer reads
     assert recurrent_activation(model.layers[-1]) == "tanh" and recurrent_activation(masking) is None
+
+
+# -- the probe's loss on a masked output, against Keras' own ------------------------------
+def _padded_sines(n: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 16)
+    x = np.sin(rng.uniform(0.5, 2.0, (n, 1)) * t + rng.uniform(0, 6, (n, 1)))[..., None].astype("float32")
+    for i, k in enumerate(rng.integers(5, 17, n)):
+        x[i, k:] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("repeat", [False, True], ids=["mask_reaches_output", "repeatvector_drops_mask"])
+def test_probe_losses_apply_the_output_mask_as_fit_does(repeat: bool) -> None:
+    from ae_magic.probes.batches import first_steps
+    from ae_magic.probes.session import ProbeSession
+
+    keras.utils.set_random_seed(0)
+    x = _padded_sines()
+    inp = keras.Input(shape=(16, 1))
+    h = keras.layers.Masking(mask_value=0.0)(inp)
+    if repeat:
+        h = keras.layers.RepeatVector(16)(keras.layers.LSTM(8)(h))
+    h = keras.layers.LSTM(8, return_sequences=True)(h)
+    model = keras.Model(inp, keras.layers.TimeDistributed(keras.layers.Dense(1))(h))
+    model.compile(optimizer="adam", loss="mse")
+    sess = ProbeSession(model, x)
+    try:
+        split = sess.prepare(subset=None, batch_size=16)
+        assert sess.out_masked is (not repeat)
+        xv, yv = split["x_val"], split["y_val"]
+        # Keras' own value on the same weights and batch: evaluate and compute_loss.
+        want_val = model.evaluate(xv, yv, batch_size=len(xv), verbose=0)
+        pred = sess.predict(xv)
+        assert sess.loss_value(yv, pred) == pytest.approx(want_val, rel=1e-5)
+        assert sess.predict_and_loss(xv, yv)[1] == pytest.approx(want_val, rel=1e-5)
+        xb, yb = next(iter(first_steps(split, 1)))
+        xb, yb = np.asarray(xb)[0], np.asarray(yb)[0]
+        want_step = float(keras.ops.convert_to_numpy(model.compute_loss(x=xb, y=yb, y_pred=model(xb), training=False)))
+        assert model.evaluate(xb, yb, batch_size=len(xb), verbose=0) == pytest.approx(want_step, rel=1e-5)
+        assert sess.run_steps(0.0, 1)[0] == pytest.approx(want_step, rel=1e-5)
+        # The padding counts when no mask reaches the output, and only then.
+        plain = float(np.mean((pred - yv) ** 2))
+        assert (plain == pytest.approx(want_val, rel=1e-5)) is repeat
+    finally:
+        sess.dispose()

@@ -252,3 +252,213 @@ def sequence_trace(
     stats = position_stats(split["y_tr"], split["y_val"], pred, pred0, mask_tr, mask_val)
     stats["output_layer"], stats["output_activation"] = output_layer(layers, output_names)
     return stats
+
+
+# -- recurrent gates ---------------------------------------------------------------
+# The gates are measured on this many validation sequences (at the initial
+# weights and after the probe run): enough for a share of units, cheap.
+GATE_SAMPLES = 32
+# A sigmoid gate is stuck when it sits below GATE_LOW (closed) or above
+# GATE_HIGH (open) over GATE_STEP_SHARE of the real steps and samples; a
+# tanh candidate is saturated when |value| > GATE_HIGH as often.
+GATE_LOW = 0.02
+GATE_HIGH = 0.98
+GATE_STEP_SHARE = 0.95
+GATED_CELLS = ("LSTM", "GRU")
+
+
+def _act_fn(fn: Any) -> Any:
+    """A numpy version of a Keras activation (float64); Keras' own op for the rare others."""
+    name = getattr(fn, "__name__", None)
+    if name == "sigmoid":
+        return lambda z: 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+    if name == "tanh":
+        return np.tanh
+    if name == "hard_sigmoid":
+        return lambda z: np.clip((z + 3.0) / 6.0, 0.0, 1.0)  # Keras 3: relu6(z + 3) / 6
+    if name == "relu":
+        return lambda z: np.maximum(z, 0.0)
+    if name == "linear":
+        return lambda z: z
+    ops = kc.keras.ops
+    return lambda z: np.asarray(kc.to_numpy(fn(ops.convert_to_tensor(z.astype("float32")))), dtype=np.float64)
+
+
+def _weights(cell: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def arr(v: Any) -> np.ndarray:
+        return np.asarray(kc.to_numpy(v), dtype=np.float64)
+
+    bias = getattr(cell, "bias", None)
+    return arr(cell.kernel), arr(cell.recurrent_kernel), None if bias is None else arr(bias)
+
+
+def _gates_lstm(cell: Any, x: np.ndarray, mask: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> dict[str, np.ndarray]:
+    """LSTM gates per step (Keras 3 order i, f, c, o) and the hidden state, as the cell computes them.
+
+    A padded step keeps the previous state, as Keras' masked LSTM does.
+    """
+    kernel, rec, bias = _weights(cell)
+    u = rec.shape[0]
+    ra, act = _act_fn(cell.recurrent_activation), _act_fn(cell.activation)
+    xw = x @ kernel + (0.0 if bias is None else bias)
+    h, c = h0, c0
+    out: dict[str, list[np.ndarray]] = {"input": [], "forget": [], "candidate": [], "output": [], "hidden": []}
+    for t in range(x.shape[1]):
+        z = xw[:, t] + h @ rec
+        i, f, g, o = ra(z[:, :u]), ra(z[:, u : 2 * u]), act(z[:, 2 * u : 3 * u]), ra(z[:, 3 * u :])
+        c_new = f * c + i * g
+        h_new = o * act(c_new)
+        m = mask[:, t : t + 1]
+        h, c = np.where(m, h_new, h), np.where(m, c_new, c)
+        for key, val in (("input", i), ("forget", f), ("candidate", g), ("output", o), ("hidden", h)):
+            out[key].append(val)
+    return {k: np.stack(v, axis=1) for k, v in out.items()}
+
+
+def _gates_gru(cell: Any, x: np.ndarray, mask: np.ndarray, h0: np.ndarray) -> dict[str, np.ndarray]:
+    """GRU gates per step (Keras 3 order z, r, h; ``reset_after`` or not) and the hidden state; padded steps keep it."""
+    kernel, rec, bias = _weights(cell)
+    u = rec.shape[0]
+    ra, act = _act_fn(cell.recurrent_activation), _act_fn(cell.activation)
+    after = bool(getattr(cell, "reset_after", True))
+    if bias is None:
+        b_in, b_rec = np.zeros(3 * u), np.zeros(3 * u)
+    elif after:
+        b_in, b_rec = bias.reshape(2, 3 * u)
+    else:
+        b_in, b_rec = bias.reshape(3 * u), np.zeros(3 * u)
+    xw = x @ kernel + b_in
+    h = h0
+    out: dict[str, list[np.ndarray]] = {"update": [], "reset": [], "candidate": [], "hidden": []}
+    for t in range(x.shape[1]):
+        xz, xr, xh = xw[:, t, :u], xw[:, t, u : 2 * u], xw[:, t, 2 * u :]
+        if after:
+            inner = h @ rec + b_rec
+            z, r = ra(xz + inner[:, :u]), ra(xr + inner[:, u : 2 * u])
+            hh = act(xh + r * inner[:, 2 * u :])
+        else:
+            z, r = ra(xz + h @ rec[:, :u]), ra(xr + h @ rec[:, u : 2 * u])
+            hh = act(xh + (r * h) @ rec[:, 2 * u :])
+        h = np.where(mask[:, t : t + 1], z * h + (1.0 - z) * hh, h)
+        for key, val in (("update", z), ("reset", r), ("candidate", hh), ("hidden", h)):
+            out[key].append(val)
+    return {k: np.stack(v, axis=1) for k, v in out.items()}
+
+
+def _stuck(values: np.ndarray, below: float | None = None, above: float | None = None, magnitude: bool = False) -> float:
+    """Share of units (last axis) in the given region over GATE_STEP_SHARE of the rows."""
+    if magnitude:
+        region = np.abs(values) > GATE_HIGH
+    elif below is not None:
+        region = values < below
+    else:
+        region = values > above
+    return float((region.mean(axis=0) >= GATE_STEP_SHARE).mean())
+
+
+def gate_summary(kind: str, gates: dict[str, np.ndarray], mask: np.ndarray, candidate_tanh: bool) -> dict[str, Any]:
+    """The per-layer gate statistics of :func:`gate_stats` from ``(samples, steps, units)`` gate values.
+
+    LSTM: the share of units whose input gate / output gate is closed
+    (< GATE_LOW) and whose forget gate is open (> GATE_HIGH, normal: the
+    forget bias starts at 1) over GATE_STEP_SHARE of the real steps; GRU: the
+    share whose update gate is stuck open (> GATE_HIGH: the state is never
+    written) or reset gate closed. Both: the share of units whose tanh
+    candidate sits beyond +-GATE_HIGH as often (None for another activation).
+    """
+    real = {k: v[mask] for k, v in gates.items() if k != "hidden"}  # (real steps, units)
+    first = next(iter(real.values()))
+    out: dict[str, Any] = {"kind": kind, "units": int(first.shape[-1]), "steps": len(first)}
+    if not len(first):
+        return out
+    if kind == "LSTM":
+        out["input_closed"] = _stuck(real["input"], below=GATE_LOW)
+        out["output_closed"] = _stuck(real["output"], below=GATE_LOW)
+        out["forget_open"] = _stuck(real["forget"], above=GATE_HIGH)
+    else:
+        out["update_stuck_open"] = _stuck(real["update"], above=GATE_HIGH)
+        out["reset_closed"] = _stuck(real["reset"], below=GATE_LOW)
+    out["candidate_saturated"] = _stuck(real["candidate"], magnitude=True) if candidate_tanh else None
+    for key, val in real.items():
+        out[f"mean_{key}"] = float(np.mean(val))
+    return out
+
+
+def _recorded_calls(model: Any, wanted: dict[int, Any], x: np.ndarray) -> dict[int, tuple[Any, Any, Any]]:
+    """``id -> (inputs, mask, initial_state)`` of the first call of each wanted layer in one eager pass."""
+    base = kc.keras.layers.Layer
+    original = base.__call__
+    seen: dict[int, tuple[Any, Any, Any]] = {}
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if id(self) in wanted and id(self) not in seen and args:
+            mask = kwargs.get("mask")
+            seen[id(self)] = (args[0], keras_mask(args[0]) if mask is None else mask, kwargs.get("initial_state"))
+        return original(self, *args, **kwargs)
+
+    base.__call__ = patched
+    try:
+        model(x, training=False)
+    finally:
+        base.__call__ = original
+    return seen
+
+
+def gate_stats(model: Any, layers: list[Any], x: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Gate statistics of every LSTM/GRU layer (both directions of a Bidirectional), by layer name.
+
+    The gates are recomputed in numpy from the cell's weights and the
+    layer's actual inputs (recorded in one eager forward pass on ``x``), its
+    mask and initial state, step by step as the cell runs; padded steps
+    count nowhere. Empty (and no forward pass) for a model without one; a
+    layer whose inputs or weights can't be read is left out.
+    """
+    targets: dict[str, list[Any]] = {}
+    for layer in layers:
+        kind = type(layer).__name__
+        inner = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)] if kind == "Bidirectional" else [layer]
+        inner = [ly for ly in inner if ly is not None and type(ly).__name__ in GATED_CELLS]
+        if inner:
+            targets[layer.name] = inner
+    if not targets or len(x) == 0:
+        return {}
+    wanted = {id(ly): ly for group in targets.values() for ly in group}
+    try:
+        calls = _recorded_calls(model, wanted, np.asarray(x))
+    except Exception:
+        return {}
+    stats: dict[str, dict[str, Any]] = {}
+    for name, group in targets.items():
+        parts = []
+        for ly in group:
+            try:
+                parts.append(_layer_gates(ly, *calls[id(ly)]))
+            except Exception:  # an input or weight we can't read: no measurement for this layer
+                parts = []
+                break
+        if parts:
+            kind = type(group[0]).__name__
+            gates = {k: np.concatenate([p[0][k] for p in parts], axis=-1) for k in parts[0][0]}
+            stats[name] = gate_summary(kind, gates, parts[0][1], parts[0][2])
+    return stats
+
+
+def _layer_gates(layer: Any, inputs: Any, mask: Any, initial: Any) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """One recurrent layer's gates ``(samples, steps, units)`` in input order, its mask, whether the candidate is tanh."""
+    x = np.asarray(kc.to_numpy(inputs), dtype=np.float64)
+    n, steps = x.shape[0], x.shape[1]
+    m = np.ones((n, steps), dtype=bool) if mask is None else np.asarray(kc.to_numpy(mask)).astype(bool).reshape(n, steps)
+    backwards = bool(getattr(layer, "go_backwards", False))
+    if backwards:
+        x, m = x[:, ::-1], m[:, ::-1]
+    cell = layer.cell
+    u = int(cell.units)
+    states = [np.asarray(kc.to_numpy(s), dtype=np.float64) for s in kc.keras.tree.flatten(initial)] if initial is not None else []
+    h0 = states[0] if states else np.zeros((n, u))
+    if type(layer).__name__ == "LSTM":
+        gates = _gates_lstm(cell, x, m, h0, states[1] if len(states) > 1 else np.zeros((n, u)))
+    else:
+        gates = _gates_gru(cell, x, m, h0)
+    if backwards:
+        gates, m = {k: v[:, ::-1] for k, v in gates.items()}, m[:, ::-1]
+    return gates, m, getattr(cell.activation, "__name__", None) == "tanh"
