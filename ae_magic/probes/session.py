@@ -19,7 +19,7 @@ from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, loss_baselines, mse, spread
-from .sequence import fit_loss, masked_loss, output_mask, sequence_trace
+from .sequence import GATE_SAMPLES, fit_loss, gate_stats, masked_loss, output_mask, sequence_trace
 from .sizes import (
     ACT_SAMPLES,
     DEFAULT_EPOCHS,
@@ -358,8 +358,9 @@ class ProbeSession:
                 self.reset()
                 self._set_lr(self.lr)
             act = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
+            gates = gate_stats(self.model, self.layers, s["x_val"][:GATE_SAMPLES])  # LSTM/GRU gates ({}: none)
         layers = gradient_layers(self.layers, self.var_layer, norms, act, self.initial_var, self.output_layers, self.widths, self.units)
-        return {"layers": layers, "batches": len(norms), "loss": losses}
+        return {"layers": layers, "batches": len(norms), "loss": losses, **({"gates": gates} if gates else {})}
 
     def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
         """From the initial state, ``n`` steps at the given learning rate(s).
@@ -494,6 +495,7 @@ class ProbeSession:
                 pred = self.as_recon(self.predict(s["x_val"]))
                 after = pred[recon_idx]
                 act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
+                gates_after = gate_stats(self.model, self.layers, s["x_val"][:GATE_SAMPLES])
                 latent = self.latent_after(s["x_tr"], s["x_val"], y_val)
                 if latent is not None and latent0 is not None:
                     latent["kl_total_before"] = latent0["kl_total"]
@@ -543,6 +545,7 @@ class ProbeSession:
             "input_spread": spread(y_flat),
             "activations_after": activation_rows(act_after, self.output_layers, self.units),
             "latent": latent,
+            **({"gates": gates_after} if gates_after else {}),
         }
 
     def loss_baselines(self) -> dict[str, float | None]:
