@@ -3,6 +3,7 @@
     python3 scripts/test_all.py                 # TensorFlow, then JAX, then PyTorch
     python3 scripts/test_all.py --only jax      # one backend
     python3 scripts/test_all.py --only jax --only torch
+    python3 scripts/test_all.py --sequential    # one backend at a time, even on a big machine
 
 Needs only Python (3.11+): it makes ``.venv`` (TensorFlow: every test,
 the notebooks and the real-browser test), ``.venv-jax`` and ``.venv-torch``
@@ -10,6 +11,11 @@ the notebooks and the real-browser test), ``.venv-jax`` and ``.venv-torch``
 into each only what its run needs, so the JAX and torch runs also prove that
 ae_magic works without TensorFlow installed. Prints install and run times
 per backend; exits non-zero when any run fails.
+
+With at least ``PARALLEL_MIN_CPUS`` CPUs the backends run side by side, each
+writing to ``test-artifacts/log-<backend>.txt``, and the logs are printed in
+turn at the end; with fewer they run one after another with their output
+streamed, since two suites on two cores only fight over them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +64,10 @@ BACKEND_SUITE = [
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.
 TORCH = os.environ.get("AE_MAGIC_TORCH", "torch==2.13.0")
 
+# Each suite keeps about one core busy (Python between short numeric calls),
+# so running the three together pays from four CPUs on.
+PARALLEL_MIN_CPUS = 4
+
 RUNS = {
     # backend: (venv, pip install arguments, pytest arguments)
     "tensorflow": (".venv", ["-e", ".[tensorflow,test,browser]"], ["--nbval-lax", "tests", "notebooks"]),
@@ -65,26 +76,58 @@ RUNS = {
 }
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> int:
-    print("$", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=ROOT, env=env)
+def _run(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> int:
+    """Run ``cmd`` in the repository root; its output goes to ``log`` when given, else to ours."""
+    if log is None:
+        print("$", " ".join(cmd), flush=True)
+        return subprocess.call(cmd, cwd=ROOT, env=env)
+    with log.open("a") as fh:
+        print("$", " ".join(cmd), file=fh, flush=True)
+        return subprocess.call(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
-def run_backend(name: str) -> tuple[int, float, float]:
-    """Make the venv, install, run pytest: ``(exit status, install s, test s)``."""
+def run_backend(name: str, log: Path | None = None) -> tuple[int, float, float]:
+    """Make the venv, install, run pytest: ``(exit status, install s, test s)``.
+
+    ``log``: a file for all of its output (a parallel run), else the terminal.
+    """
     venv, install, tests = RUNS[name]
     py = ROOT / venv / "bin" / "python"
     t0 = time.monotonic()
-    if not py.exists() and _run([sys.executable, "-m", "venv", venv]) != 0:
+    if not py.exists() and _run([sys.executable, "-m", "venv", venv], log=log) != 0:
         return 1, time.monotonic() - t0, 0.0
-    if _run([str(py), "-m", "pip", "install", "-q", *install]) != 0:
+    if _run([str(py), "-m", "pip", "install", "-q", *install], log=log) != 0:
         return 1, time.monotonic() - t0, 0.0
     t1 = time.monotonic()
     env = {**os.environ, "KERAS_BACKEND": name, "AE_MAGIC_ISOLATED": "1"}
     junit = ROOT / "test-artifacts" / f"junit-{name}.xml"
     junit.unlink(missing_ok=True)
-    rc = _run([str(py), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests], env=env)
+    rc = _run([str(py), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests], env=env, log=log)
     return rc, t1 - t0, time.monotonic() - t1
+
+
+def run_parallel(chosen: list[str]) -> dict[str, tuple[int, float, float]]:
+    """Run the backends side by side, each logging to its own file; print the logs in turn."""
+    logs = {name: ROOT / "test-artifacts" / f"log-{name}.txt" for name in chosen}
+    for log in logs.values():
+        log.parent.mkdir(exist_ok=True)
+        log.write_text("")
+    print(f"running {', '.join(chosen)} side by side ({os.cpu_count()} CPUs); logs in test-artifacts/", flush=True)
+    start = time.monotonic()
+
+    def one(name: str) -> tuple[int, float, float]:
+        result = run_backend(name, logs[name])
+        print(f"  {name} done after {time.monotonic() - start:.0f} s (exit {result[0]})", flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        futures = {name: pool.submit(one, name) for name in chosen}
+        results = {name: f.result() for name, f in futures.items()}
+    for name in chosen:
+        print(f"\n=== {name} (test-artifacts/log-{name}.txt) ===", flush=True)
+        sys.stdout.write(logs[name].read_text(errors="replace"))
+        sys.stdout.flush()
+    return results
 
 
 def counts(name: str) -> dict[str, int]:
@@ -102,15 +145,21 @@ def counts(name: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen backends in turn; non-zero if any failed."""
+    """Run the chosen backends (side by side on a big enough machine); non-zero if any failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(RUNS), help="run only this backend (repeatable)")
+    parser.add_argument("--sequential", action="store_true",
+                        help=f"one backend after another even with {PARALLEL_MIN_CPUS}+ CPUs")
     args = parser.parse_args(argv)
-    chosen = args.only or list(RUNS)
-    results = {}
-    for name in chosen:
-        print(f"\n=== {name} ===", flush=True)
-        results[name] = run_backend(name)
+    chosen = list(dict.fromkeys(args.only or RUNS))
+    start = time.monotonic()
+    if len(chosen) > 1 and not args.sequential and (os.cpu_count() or 1) >= PARALLEL_MIN_CPUS:
+        results = run_parallel(chosen)
+    else:
+        results = {}
+        for name in chosen:
+            print(f"\n=== {name} ===", flush=True)
+            results[name] = run_backend(name)
     print("\n=== summary ===")
     total = {"passed": 0, "failed": 0, "skipped": 0}
     for name, (rc, inst, test) in results.items():
@@ -122,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11} {'ok' if rc == 0 else f'FAILED (exit {rc})':<16} {c['tests']:5d} tests   "
               f"install {inst:6.0f} s   tests {test:6.0f} s")
     # One closing line for all backends together.
-    print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+    print(f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped "
+          f"in {time.monotonic() - start:.0f} s")
     return 0 if all(rc == 0 for rc, _, _ in results.values()) else 1
 
 
