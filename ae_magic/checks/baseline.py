@@ -1,0 +1,184 @@
+"""AE405: worse than a trivial baseline (the per-feature mean, or PCA of the code's width).
+
+``baseline`` judges the probe run's trace; ``confirm_baseline`` keeps the finding
+only when a longer run still sits on the baseline (a slow start is not a fault).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..numeric import all_finite
+from ..report import Finding
+
+# AE405: no better than the per-feature mean (within 2%), or less than a
+# quarter of the way from the mean predictor to the PCA code of the same
+# width, and no longer improving (the last third of the run improved the
+# held-out MSE by < 1%). The plateau condition keeps slow starters (conv
+# models still learning the mean image) out.
+MEAN_MARGIN = 0.02
+PCA_PROGRESS = 0.25
+PLATEAU_REL = 0.01
+# ...or improving so slowly that, at the pace of the last third, reaching the
+# bar would take more than this many further runs of the probe's length.
+PACE_RUNS = 10
+# The PCA baseline only counts when the data has structure a code can
+# capture: PCA at least 10% better than the mean predictor.
+STRUCTURE_GAIN = 0.1
+# ...or settling on the mean: the last half of the held-out MSE curve, cut
+# into three equal windows, falls by shrinking amounts (a geometric
+# approach, ratio r = drop2 / drop1 < 1) whose limit, last window minus
+# drop2 * r / (1 - r), is at or above the mean bar. A curve that falls by
+# steady or growing amounts (a slow starter on its way down) has no such
+# limit and is left alone; SETTLE_MIN_POINTS curve points are needed. The
+# bar for the limit is SETTLE_MARGIN below the mean (the extrapolation of a
+# short curve is rough): an LSTM creeping onto the mean curve measures a
+# limit of 0.96x the mean, a dense model on misaligned targets 0.96x; the
+# healthy zoo's slow starters (conv, LSTM) end far below the mean anyway.
+SETTLE_MIN_POINTS = 6
+SETTLE_MARGIN = 0.05
+
+# AE405 is confirmed on a run this many times as long as the probe run: a
+# plateau at the mean that a healthy model leaves later (a GRU seq2seq at
+# Adam(1e-3) sits at the mean for ~8 epochs, then falls to 0.76x of it by 30;
+# measured) is a slow start, not a fault.
+BASELINE_CONFIRM_FACTOR = 4
+
+
+def confirm_baseline(ctx: Context, sess: Any, trace: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """Keep AE405 only when a run BASELINE_CONFIRM_FACTOR times as long still sits on the baseline."""
+    n = len(trace["loss"])
+    longer = sess.train(steps=BASELINE_CONFIRM_FACTOR * n, progress=ctx.options.progress)
+    still = [] if longer["diverged"] else baseline(ctx, longer)
+    final = longer["baselines"].get("final")
+    mean = trace["baselines"].get("mean")
+    if not still:
+        ctx.notes.append(
+            f"The held-out MSE stayed near the baseline over the {n}-step probe run, but a run {BASELINE_CONFIRM_FACTOR}x "
+            f"as long ({len(longer['loss'])} steps) took it to {final:.4g} against the per-feature mean's {mean:.4g}: "
+            "a slow start, so AE405 is not reported."
+        )
+        return [f for f in found if f.code != "AE405"]
+    for f in found:
+        if f.code == "AE405":
+            f.message += (
+                f" A run {BASELINE_CONFIRM_FACTOR}x as long ({len(longer['loss'])} steps) confirms it: "
+                f"the held-out MSE ends at {final:.4g}."
+            )
+            f.evidence["confirm"] = {
+                "steps": len(longer["loss"]),
+                "final_mse": final,
+                "val_curve": {"steps": list(longer["val_curve"]["steps"]), "mse": list(longer["val_curve"].get("mse") or [])},
+            }
+    return found
+
+
+# -- AE405 -------------------------------------------------------------------
+def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
+    """AE405: the held-out MSE is no better than the mean (or far from PCA) and no longer improving."""
+    b = tr["baselines"]
+    final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
+    if not all_finite([final, mean]) or mean <= 0:
+        return []
+    # Plateau: over the last third of the run the held-out MSE improved by
+    # less than PLATEAU_REL (epochs can be a handful of steps on small data).
+    steps = list(tr["val_curve"]["steps"])
+    mse = list(tr["val_curve"].get("mse") or [])
+    if len(mse) < 3 or len(mse) != len(steps):
+        return []
+    k = max(i for i, st in enumerate(steps) if st <= steps[-1] * 2 / 3)
+    prev = mse[k]
+    if not all_finite([prev]):
+        return []
+    structured = pca is not None and all_finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean
+    progress = (mean - final) / (mean - pca) if structured else None
+    no_better = final >= (1 - MEAN_MARGIN) * mean and (structured or pca is None)
+    far = structured and progress is not None and progress < PCA_PROGRESS
+    if not (no_better or far):
+        return []
+    # Stuck: the last third improved < PLATEAU_REL, or at its pace reaching
+    # the bar would take more than PACE_RUNS more runs of this length, or
+    # (no better than the mean) the curve is settling on the mean: its
+    # extrapolated limit is at or above the bar, though it still creeps down.
+    target = (1 - MEAN_MARGIN) * mean if no_better else mean - PCA_PROGRESS * (mean - pca)
+    gain = prev - final
+    plateau = gain < PLATEAU_REL * prev
+    slow = gain <= 0 or (final - target) / gain > 3 * PACE_RUNS
+    limit = settling_limit(steps, mse)
+    settling = no_better and limit is not None and limit >= (1 - SETTLE_MARGIN) * mean
+    if not (plateau or slow or settling):
+        return []
+    zero = b.get("zero")
+    if no_better:
+        what = f"no better than predicting the per-feature mean of the data ({mean:.4g})"
+        if all_finite([zero]) and zero > mean and abs(final - zero) <= 0.15 * zero:
+            what += (
+                f"; it sits near an all-zero output ({zero:.4g}), the trivial solution for mostly-zero data."
+                " It may escape with much longer training, but a loss that rewards the bright pixels"
+                " (binary_crossentropy for [0, 1] images) or a higher learning rate gets there sooner"
+            )
+    else:
+        what = (
+            f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "
+            f"gets {pca:.4g}, the per-feature mean {mean:.4g}"
+        )
+    return [
+        Finding(
+            code="AE405",
+            severity="warning",
+            title="Worse than a trivial baseline",
+            message=(
+                f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g} and "
+                + (
+                    f"settling there (extrapolating the last half of the curve, it approaches {limit:.4g}): "
+                    if settling and not plateau
+                    else "no longer improving: "
+                )
+                + f"{what}."
+            ),
+            evidence={
+                "final_mse": final,
+                "mean_baseline": mean,
+                "pca_baseline": pca,
+                "pca_width": b.get("pca_width"),
+                "zero_output": zero,
+                "progress_to_pca": progress,
+                "extrapolated_mse": limit,
+                "settling": bool(settling),
+            },
+            fix=(
+                "# Check the other findings first (activations vs data range, learning rate, dead units).\n"
+                "# A plain ReLU autoencoder with a linear/sigmoid output matching the data range and\n"
+                "# Adam(1e-3) should beat the mean quickly."
+            ),
+        )
+    ]
+
+
+def settling_limit(steps: list[int], values: list[float]) -> float | None:
+    """Where the last half of a falling curve is heading, or None when it has no limit in sight.
+
+    The points at or after half the run are cut into three equal windows;
+    their means a, b, c give the drops d1 = a - b and d2 = b - c. A curve
+    that stopped falling (d2 <= 0 after a fall, or no fall at all) is at its
+    limit, c. One that falls by shrinking drops (0 < d2 < d1) approaches
+    c - d2 * r / (1 - r) with r = d2 / d1, the sum of the geometric series of
+    the drops still to come (an exponential approach sampled at equal steps).
+    Steady or growing drops (a slow starter) give None.
+    """
+    pts = [v for st, v in zip(steps, values, strict=False) if st >= steps[-1] / 2] if steps else []
+    if len(pts) < SETTLE_MIN_POINTS or not all_finite(pts):
+        return None
+    k = len(pts) // 3
+    a, b, c = (float(np.mean(w)) for w in (pts[-3 * k : -2 * k], pts[-2 * k : -k], pts[-k:]))
+    d1, d2 = a - b, b - c
+    if d2 <= 0:
+        return c
+    if d1 <= d2:
+        return None
+    r = d2 / d1
+    return c - d2 * r / (1 - r)
+

@@ -1,0 +1,104 @@
+"""AE406: a faster learning rate, from the range test, confirmed by a repeat of the probe run.
+
+``confirm_suggested_rate`` runs the repeat (same initial weights, batches and
+steps) and stores it in ``traces["lr_range"]["confirm"]``; ``faster`` judges it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..report import Finding
+from .loss_curve import DIVERGE_END, DIVERGE_SPIKE
+from .optimizer_source import opt_class, optimizer_line
+
+# AE406: the probe run is repeated from the same initial weights at the
+# suggested rate (same batches, same steps); the suggestion is reported
+# only when its final validation loss is at least FASTER_GAIN (10%) lower
+# than the configured rate's, its run never diverges (the AE401 rules), and
+# it is more than FASTER_MIN_RATIO (2x) away from the configured rate.
+FASTER_GAIN = 0.1
+FASTER_MIN_RATIO = 2.0
+
+
+def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any]) -> None:
+    """Repeat the probe run at the range test's suggestion and store it as ``lr_trace["confirm"]``.
+
+    Only when the suggestion is more than FASTER_MIN_RATIO away from the
+    configured rate and the probe run did not diverge; ``faster`` judges it.
+    """
+    sugg = lr_trace.get("suggested")
+    ratio = sugg / trace["lr"] if sugg is not None and trace["lr"] > 0 else None
+    if ratio is not None and not 1 / FASTER_MIN_RATIO <= ratio <= FASTER_MIN_RATIO and not trace["diverged"]:
+        # The whole probe run again at the suggested rate: same initial
+        # weights, same batches, same number of steps.
+        alt = sess.train(epochs=options.epochs, steps=options.steps, lr=sugg)
+        lr_trace["confirm"] = {
+            "lr": float(sugg),
+            "configured_lr": float(trace["lr"]),
+            "steps": len(alt["loss"]),
+            "val_start": alt["val_loss_before"],
+            "configured": {"steps": list(trace["val_curve"]["steps"]), "loss": list(trace["val_curve"]["loss"])},
+            "suggested": {"steps": list(alt["val_curve"]["steps"]), "loss": list(alt["val_curve"]["loss"])},
+            "suggested_train_loss": alt["loss"],
+            "suggested_diverged": bool(alt["diverged"]),
+        }
+
+
+# -- AE406 -------------------------------------------------------------------
+def faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> list[Finding]:
+    """AE406: the probe run repeated at the range test's rate ends clearly lower and never diverges."""
+    if not lr_trace or "confirm" not in lr_trace:
+        return []
+    c = lr_trace["confirm"]
+    conf = np.asarray(c["configured"]["loss"], dtype=np.float64)
+    sug = np.asarray(c["suggested"]["loss"], dtype=np.float64)
+    train = np.asarray(c.get("suggested_train_loss") or [], dtype=np.float64)
+    if len(conf) < 2 or len(sug) < 2 or not np.all(np.isfinite(conf)):
+        return []
+    start = float(sug[0])
+    # Never diverges: finite all the way, no spike above DIVERGE_SPIKE x its
+    # start, and it does not end above DIVERGE_END x its start (AE401's rules).
+    train_ok = len(train) == 0 or (np.all(np.isfinite(train)) and (train[0] <= 0 or np.max(train) <= DIVERGE_SPIKE * train[0]))
+    stable = (
+        not c.get("suggested_diverged")
+        and bool(np.all(np.isfinite(sug)))
+        and bool(train_ok)
+        and (start <= 0 or (np.max(sug) <= DIVERGE_SPIKE * start and sug[-1] <= DIVERGE_END * start))
+    )
+    end_c, end_s = float(conf[-1]), float(sug[-1])
+    if not stable or end_s > end_c - FASTER_GAIN * abs(end_c):
+        return []
+    lr, sugg = tr["lr"], lr_trace["suggested"]
+    line, text = optimizer_line(ctx)
+    gain = (end_c - end_s) / abs(end_c) if end_c else None
+    return [
+        Finding(
+            code="AE406",
+            severity="info",
+            title="A faster learning rate",
+            message=(
+                f"A learning-rate range test suggests {sugg:.1g}. The probe run repeated at that rate (same initial "
+                f"weights, same batches, {c['steps']} steps) ends at a validation loss of {end_s:.4g} against "
+                f"{end_c:.4g} with your {lr:.3g}"
+                + (f" ({100 * gain:.0f}% lower)" if gain is not None else "")
+                + ", and never diverges."
+            ),
+            line=line,
+            source_line=text,
+            evidence={
+                "lr": lr,
+                "suggested_lr": sugg,
+                "steps": c["steps"],
+                "val_loss_configured": end_c,
+                "val_loss_suggested": end_s,
+                "gain": gain,
+                "curves": {"configured": c["configured"], "suggested": c["suggested"]},
+            },
+            fix=f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})",
+        )
+    ]
+

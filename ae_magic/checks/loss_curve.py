@@ -1,0 +1,198 @@
+"""AE401-AE403: the probe run's loss curve diverged, barely moved, or oscillated.
+
+The judges read ``traces["training"]`` only (``checks/training.py`` runs the probe).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..numeric import all_finite
+from ..report import Finding
+from .optimizer_source import opt_class, optimizer_line
+
+# AE401: the loss "ends clearly above where it started": the final
+# validation loss above this multiple of the initial one...
+DIVERGE_END = 1.5
+# ...or, on the way, a step or validation loss above this multiple of the
+# initial loss (a blow-up that Adam later "recovers" from is still one;
+# AUTOTRAINER flags any loss >= 1e3 in absolute terms).
+DIVERGE_SPIKE = 10.0
+# AE402: the validation MSE and loss both moved less than 1% over the whole
+# run (TheDeepChecker: "drops < 5% per window"; ours is the whole run, so
+# stricter). Healthy zoo models move >= 9% in the default run.
+STAGNANT_REL = 0.01
+# ...while the model is still no better than half the mean predictor's error
+# (an already-trained model that has converged is not stagnant).
+STAGNANT_GAP = 0.5
+# AE403, on the validation curve (evaluated VAL_POINTS_PER_EPOCH times per
+# epoch, so minibatch noise does not count): the rises add up to at least
+# OSC_RATIO of the net decrease and to OSC_MIN_REL of the initial loss.
+# Healthy zoo models measure rises <= 0.05 of the decrease and <= 2.2% of
+# the initial loss.
+OSC_RATIO = 0.3
+OSC_MIN_REL = 0.05
+
+
+# -- AE401 -------------------------------------------------------------------
+def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    """AE401: the loss became NaN/Inf, blew up, or ended clearly above where it started."""
+    losses = np.asarray(tr["loss"], dtype=np.float64)
+    curve = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
+    start = float(tr["val_loss_before"])
+    nonfinite = tr["diverged"] or not np.all(np.isfinite(losses)) or not np.all(np.isfinite(curve))
+    if not math.isfinite(start) or start <= 0:
+        return []
+    final = float(curve[-1]) if len(curve) else start
+    # Each curve against its own start: the training steps' loss is the
+    # backend's (TensorFlow computes a sigmoid+BCE loss from the logits, far
+    # above the clipped validation loss when the outputs saturate), so a
+    # training loss is never compared with a validation one.
+    val_peak = float(np.nanmax(curve)) if len(curve) and not np.all(np.isnan(curve)) else start
+    train_start = float(losses[0]) if len(losses) and math.isfinite(losses[0]) and losses[0] > 0 else None
+    train_peak = float(np.nanmax(losses)) if len(losses) and not np.all(np.isnan(losses)) else None
+    ends_above = math.isfinite(final) and final > DIVERGE_END * start
+    spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start
+    spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
+                    and train_peak > DIVERGE_SPIKE * train_start)
+    spiked = spiked_val or spiked_train
+    peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
+    if not (nonfinite or ends_above or spiked):
+        return []
+    lr = tr["lr"]
+    if nonfinite:
+        bad = int(np.argmax(~np.isfinite(losses))) if not np.all(np.isfinite(losses)) else len(losses)
+        what = f"the loss became NaN/Inf at step {bad} of {tr['steps_per_epoch'] * max(tr['epochs'], 1)}"
+    elif spiked:
+        what = f"the loss blew up to {peak:.3g} from {peak_from:.3g}"
+    else:
+        what = f"the validation loss ended at {final:.3g}, above where it started ({start:.3g})"
+    advice = (
+        f"{lr:.3g} diverges; around {sugg:.1g} learns fastest (learning-rate range test)."
+        if sugg is not None and sugg < lr
+        else f"With learning rate {lr:.3g} the steps overshoot."
+    )
+    new_lr = sugg if sugg is not None and sugg < lr else lr / 10
+    return [
+        Finding(
+            code="AE401",
+            severity="error",
+            title="Loss diverged",
+            message=f"In the probe run {what}. {advice}",
+            line=optimizer_line(ctx)[0],
+            source_line=optimizer_line(ctx)[1],
+            evidence={
+                "lr": lr,
+                "suggested_lr": sugg,
+                "loss_start": start,
+                "loss_end": final,
+                "loss_peak": peak,
+                "nonfinite": bool(nonfinite),
+            },
+            fix=(
+                f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g}, clipnorm=1.0)\n"
+                "# and scale the data to about unit range if it is not (x / 255.0 or standardise)"
+            ),
+        )
+    ]
+
+
+# -- AE402 -------------------------------------------------------------------
+def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    """AE402: the validation loss and MSE barely moved while the model is no better than half the mean's error."""
+    b = tr["baselines"]
+    mse0, mse1 = b.get("start"), b.get("final")
+    l0 = tr["val_loss_before"]
+    l1 = tr["val_loss"][-1] if tr["val_loss"] else l0
+    if not all_finite([mse0, mse1, l0, l1]) or mse0 <= 0 or l0 == 0:
+        return []
+    rel_mse = abs(mse0 - mse1) / mse0
+    rel_loss = abs(l0 - l1) / abs(l0)
+    if rel_mse >= STAGNANT_REL or rel_loss >= STAGNANT_REL or mse1 < STAGNANT_GAP * b["mean"]:
+        return []
+    lr = tr["lr"]
+    steps = len(tr["loss"])
+    cause = ""
+    if sugg is not None and sugg > 3 * lr:
+        cause = f" {lr:.3g} is too low; around {sugg:.1g} learns fastest (learning-rate range test)."
+        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})"
+    elif sugg is not None and sugg < lr / 3:
+        cause = f" {lr:.3g} is too high for this model; around {sugg:.1g} learns fastest (learning-rate range test)."
+        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})"
+    else:
+        fix = (
+            "# Check the gradient findings above (cut-off, vanishing or dead units), then try\n"
+            f"optimizer = keras.optimizers.Adam(learning_rate={max(lr * 10, 1e-3):.1g})"
+        )
+    line, text = optimizer_line(ctx)
+    return [
+        Finding(
+            code="AE402",
+            severity="warning",
+            title="Loss barely moves",
+            message=(
+                f"Over {steps} probe steps the validation loss went from {l0:.4g} to {l1:.4g} "
+                f"({100 * rel_loss:.2g}%) and the reconstruction error from {mse0:.4g} to {mse1:.4g}, "
+                f"while the per-feature mean already reaches {b['mean']:.4g}: the model is not learning.{cause}"
+            ),
+            line=line,
+            source_line=text,
+            evidence={
+                "lr": lr,
+                "suggested_lr": sugg,
+                "val_loss_start": l0,
+                "val_loss_end": l1,
+                "mse_start": mse0,
+                "mse_end": mse1,
+                "mean_baseline": b["mean"],
+                "steps": steps,
+            },
+            fix=fix,
+        )
+    ]
+
+
+# -- AE403 -------------------------------------------------------------------
+def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    """AE403: the validation curve's rises are large against its net decrease."""
+    v = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
+    if tr.get("has_batchnorm"):
+        # BatchNorm's moving statistics are still settling early in a short
+        # run, and the inference-mode validation loss jumps with them: judge
+        # the last two thirds only.
+        steps = tr["val_curve"]["steps"]
+        v = v[next((i for i, st in enumerate(steps) if st >= steps[-1] / 3), 0) :]
+    if len(v) < 5 or not np.all(np.isfinite(v)) or v[0] <= 0:
+        return []
+    rises = float(np.sum(np.maximum(0.0, np.diff(v))))
+    net = float(v[0] - v[-1])
+    if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
+        return []
+    lr = tr["lr"]
+    new_lr = sugg if sugg is not None and sugg < lr else lr / 3
+    line, text = optimizer_line(ctx)
+    return [
+        Finding(
+            code="AE403",
+            severity="warning",
+            title="Loss oscillates",
+            message=(
+                f"The validation loss went up and down during the probe run: its rises add up to {rises:.3g}, "
+                f"against a net decrease of {net:.3g} (from {v[0]:.4g} to {v[-1]:.4g}). "
+                f"The steps at learning rate {lr:.3g} overshoot."
+                + (f" Around {sugg:.1g} learns fastest (learning-rate range test)." if sugg is not None else "")
+            ),
+            line=line,
+            source_line=text,
+            evidence={"val_curve": [float(x) for x in v], "rises": rises, "net_decrease": net, "lr": lr, "suggested_lr": sugg},
+            fix=(
+                f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g})\n"
+                "# or a schedule: keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2) in fit(callbacks=[...])"
+            ),
+        )
+    ]
+

@@ -1,0 +1,88 @@
+"""AE404: output collapse, the reconstructions nearly identical for different inputs after the probe run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..numeric import all_finite
+from ..report import Finding
+from . import gradients as G
+from . import recurrent as R
+
+# AE404: outputs vary across inputs less than 1% as much as the targets do
+# (std across samples, averaged over features). Collapsed models measure
+# ~0; healthy zoo models >= 0.04 after the default run.
+COLLAPSE_RATIO = 0.01
+
+
+# -- AE404 -------------------------------------------------------------------
+def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    """AE404: after the probe run the outputs barely vary across inputs compared with the targets."""
+    out_s, in_s = tr["output_spread"], tr["input_spread"]
+    if not all_finite([out_s, in_s]) or in_s <= 0:
+        return []
+    ratio = out_s / in_s
+    # Sequences (and masked data): per time step x feature against the targets'
+    # own variation there, padded steps left out (checks/recurrent.py).
+    per_position = R.position_collapse(tr)
+    if per_position is not None:
+        ratio, collapsed, seq_evidence = per_position
+    else:
+        collapsed, seq_evidence = ratio < COLLAPSE_RATIO, {}
+    if not collapsed:
+        return []
+    code = (ctx.traces.get("gradients") or {}).get("code_layer")
+    grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
+    after = {a["layer"]: a for a in tr.get("activations_after", [])}
+    hints = []
+    dead_code = max((grads.get(code) or {}).get("dead_share") or 0.0, (after.get(code) or {}).get("dead_share") or 0.0)
+    if code and dead_code >= 0.99:
+        hints.append(f"every unit of the code layer {code} is dead (outputs 0), so the decoder sees the same code for every input")
+    lr = tr["lr"]
+    if sugg is not None and lr > 3 * sugg:
+        hints.append(f"learning rate {lr:.3g} is too high; around {sugg:.1g} learns fastest")
+    if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
+        hints.append("some layers get no gradient (see AE301)")
+    spread_text = (
+        f"at each time step and feature they vary {100 * ratio:.2g}% as much across samples as the targets do "
+        f"there, and explain {100 * (seq_evidence.get('explained_variance') or 0.0):.2g}% of the targets' "
+        "variance per position (the mean curve explains 0%)"
+        + (", padded steps left out" if seq_evidence.get("masked") else "")
+        if seq_evidence
+        else f"they vary {out_s:.3g} across samples against {in_s:.3g} for the targets ({100 * ratio:.2g}%)"
+    )
+    msg = (
+        f"After the probe run the reconstructions are nearly identical for different inputs: {spread_text}. "
+        "The model outputs an average instead of encoding its input"
+        + (": " + "; ".join(hints) + "." if hints else ".")
+    )
+    line, text = G.locate(ctx, code)
+    return [
+        Finding(
+            code="AE404",
+            severity="error",
+            title="Output collapse",
+            message=msg,
+            line=line,
+            source_line=text,
+            layer=code,
+            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence},
+            fix=(
+                "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
+                "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
+                "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
+                f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, sugg):.1g})"
+            ),
+        )
+    ]
+
+
+def _moderate_lr(lr: float, sugg: float | None) -> float:
+    """The range test's rate when it is clearly below the configured one,
+    else a conventional 1e-3 (never above the configured rate): a suggestion
+    of half a rate that collapsed the model is no fix."""
+    if sugg is not None and sugg <= lr / 3:
+        return sugg
+    return min(lr, 1e-3)
+

@@ -1,0 +1,84 @@
+"""AE407: posterior collapse, a VAE's decoder ignoring its code (``traces["training"]["latent"]``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..probes.traces import leaf_layers
+from ..report import Finding
+from . import gradients as G
+
+# A VAE's code has collapsed when at most this share of its dimensions is
+# active (z_mean varies across inputs, probes/latent.py)...
+POSTERIOR_ACTIVE_SHARE = 0.2
+# ...and either no dimension carries more than POSTERIOR_KL_MAX nats (the
+# code transmits nothing about the input), or moving z by one prior standard
+# deviation moves the output by less than POSTERIOR_SENSITIVITY of the
+# targets' spread, or the output is already judged collapsed / no better
+# than the mean (AE404/AE405). A VAE with a few active dimensions that
+# reconstructs well (more latent room than the data needs) stays silent.
+POSTERIOR_KL_MAX = 0.05
+POSTERIOR_SENSITIVITY = 0.1
+
+
+def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE407: a VAE's code carries almost nothing about the input after the probe run."""
+    lat = tr.get("latent")
+    if not lat or not lat.get("dims"):
+        return []
+    dims, active = lat["dims"], lat["active_dims"]
+    sens = lat.get("z_sensitivity")
+    ignored = sens is not None and sens < POSTERIOR_SENSITIVITY
+    averaged = any(f.code in ("AE404", "AE405") for f in found)
+    # Driven to the prior: the code carries (almost) nothing now, and less
+    # than half of what it carried at the initial weights. A slow starter
+    # whose code starts near the prior and grows is not this.
+    before = lat.get("kl_total_before")
+    driven = max(lat["kl_per_dim"]) < POSTERIOR_KL_MAX and before is not None and lat["kl_total"] < 0.5 * before
+    collapsed = active <= POSTERIOR_ACTIVE_SHARE * dims and (ignored or averaged)
+    if not (driven or collapsed):
+        return []
+    name = lat["layer"]
+    user_layers = leaf_layers(ctx.model) if ctx.model is not None else []
+    idx = lat.get("layer_index")
+    if idx is not None and idx < len(user_layers):
+        name = user_layers[idx].name
+    line, src = G.locate(ctx, name)
+    kl = lat["kl_per_dim"]
+    return [
+        Finding(
+            code="AE407",
+            severity="warning",
+            title="Posterior collapse: the decoder ignores the code",
+            message=(
+                f"After the probe run the code of the sampling layer '{name}' carries almost nothing about the input: "
+                f"its KL divergence from the prior is {lat['kl_total']:.3g} nats over {dims} dimensions (at most "
+                f"{max(kl):.3g} in one"
+                + (f"; {before:.3g} at the start of the run" if before is not None else "")
+                + f"), {active} of {dims} dimensions vary across inputs (variance of z_mean above 0.01), and "
+                "moving z by one standard deviation moves the reconstruction by "
+                + (f"{sens:.2g}" if sens is not None else "an unknown share")
+                + " of the data's spread. The KL term pulls every code to the prior, so the decoder learns to "
+                "output an average instead of decoding z. This usually means the KL term outweighs the "
+                "reconstruction term (a mean-reduced reconstruction loss against a summed KL, or a large beta)."
+            ),
+            line=line,
+            layer=name,
+            source_line=src,
+            evidence={
+                "kl_per_dim": kl,
+                "kl_total_before": before,
+                "active_dims": active,
+                "dims": dims,
+                "z_sensitivity": sens,
+                "mean_variance_per_dim": lat.get("mean_variance"),
+            },
+            fix=(
+                "# weigh the reconstruction as a sum over features (per sample), as the KL is:\n"
+                "recon = ops.mean(ops.sum(ops.square(target - recon_out), axis=-1))\n"
+                "# or scale the KL term down (beta < 1) or warm it up from 0 over the first epochs"
+            ),
+        )
+    ]
+
