@@ -116,7 +116,12 @@ def _builds(layer: Any) -> bool:
 def _parts(model: Any, usable: Callable[[Any], bool]) -> list[tuple[str, Any]]:
     """``(attribute, sub-model)`` for each attribute of ``model`` that is a Keras model (in definition order)."""
     found: list[tuple[str, Any]] = []
-    for name, value in vars(model).items():
+    attrs = dict(vars(model))
+    # On torch a Keras layer is a torch Module: sub-layer attributes live in its _modules, not its __dict__.
+    modules = attrs.get("_modules")
+    if isinstance(modules, dict):
+        attrs.update(modules)
+    for name, value in attrs.items():
         if name.startswith("_") or not isinstance(value, keras.Model) or value is model:
             continue
         if usable(value) and all(value is not v for _, v in found):
