@@ -10,6 +10,8 @@ models are small: each check takes a few seconds. Run under every backend
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -147,6 +149,12 @@ def _check(src: str):
     return report, ns
 
 
+@functools.cache
+def _healthy_check(name: str):
+    """A healthy cell's seeded check, run once: the silence and the masking tests read the same run."""
+    return _check(HEALTHY[name])
+
+
 def _problems(report) -> list[tuple[str, str, str]]:
     return [(f.code, f.severity, f.message) for f in report.findings if f.severity in ("warning", "error")]
 
@@ -203,15 +211,22 @@ def test_relu_output_stuck_at_zero_gets_ae304() -> None:
 # -- healthy --------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(HEALTHY))
 def test_healthy_sequence_autoencoders_are_silent(name: str) -> None:
-    report, _ = _check(HEALTHY[name])
+    report, _ = _healthy_check(name)
     assert "training" in report.traces and "gradients" in report.traces
     assert _problems(report) == []
     pp = report.traces["training"]["per_position"]
     assert pp["sequence"] and pp["spread_ratio"] > 0.1
+    # The gates of every LSTM/GRU are measured before and after the run, and none blocks.
+    from ae_magic.checks.recurrent import blocked_gates
+
+    for key in ("gradients", "training"):
+        gates = report.traces[key].get("gates", {})
+        assert bool(gates) is (name != "conv1d")
+        assert all(not blocked_gates(g) for g in gates.values()), gates
 
 
 def test_masked_model_leaves_padded_steps_out() -> None:
-    report, _ = _check(HEALTHY["masked_padded"])
+    report, _ = _healthy_check("masked_padded")
     pp = report.traces["training"]["per_position"]
     assert pp["masked"] and 0.5 < pp["real_share"] < 1.0
     assert report.traces["training"]["baselines"]["position_mean"] == pp["position_mean"]
@@ -307,3 +322,95 @@ def test_probe_losses_apply_the_output_mask_as_fit_does(repeat: bool) -> None:
         assert (plain == pytest.approx(want_val, rel=1e-5)) is repeat
     finally:
         sess.dispose()
+
+
+# -- recurrent gates ---------------------------------------------------------------------
+def _gate_broken(cell: str, gate: slice, value: float) -> str:
+    # A healthy-looking cell whose bias on one gate is set, through the cell's
+    # weights, far from 0: an LSTM output gate at -20 (closed: the hidden
+    # state is 0) or a GRU update gate at +20 (stuck open: the state never
+    # takes the input).
+    return (
+        _SINES
+        + f"""
+inp = keras.Input(shape=(16, 1))
+broken = layers.{cell}(16, return_sequences=True)
+h = broken(inp)
+code = layers.{cell}(8)(h)
+h = layers.RepeatVector(16)(code)
+h = layers.{cell}(16, return_sequences=True)(h)
+out = layers.TimeDistributed(layers.Dense(1))(h)
+autoencoder = keras.Model(inp, out)
+bias = keras.ops.convert_to_numpy(broken.cell.bias).copy()
+bias[..., {gate.start}:{gate.stop}] = {value}
+broken.cell.bias.assign(bias)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "gate", "value", "blocked"),
+    [("LSTM", slice(48, 64), -20.0, "output_closed"), ("GRU", slice(0, 16), 20.0, "update_stuck_open")],
+    ids=["lstm_output_gate_closed", "gru_update_gate_stuck_open"],
+)
+def test_gates_that_block_learning_get_ae305_on_the_cell_line(cell: str, gate: slice, value: float, blocked: str) -> None:
+    report, ns = _check(_gate_broken(cell, gate, value))
+    first = next(ly for ly in ns["autoencoder"].layers if type(ly).__name__ == cell)
+    gates = report.traces["gradients"]["gates"][first.name]
+    assert gates["kind"] == cell and gates[blocked] == 1.0
+    found = [f for f in report.findings if f.code == "AE305" and f.layer == first.name]
+    assert len(found) == 1, [(f.code, f.layer, f.message) for f in report.findings]
+    f = found[0]
+    assert blocked in f.evidence["blocked_gates"] and f.evidence["when"] == "at the initial weights"
+    assert f.line is not None and "broken" in (f.source_line or "")
+    assert "gate" in f.message and "forget" not in f.message
+    # The other (healthy) recurrent layers' gates pass.
+    assert not [g for g in report.findings if g.code == "AE305" and g.layer != first.name]
+
+
+def test_saturated_lstm_candidate_is_folded_into_the_hidden_state_finding() -> None:
+    report, ns = _check(SATURATED_LSTM)
+    first = next(ly for ly in ns["autoencoder"].layers if type(ly).__name__ == "LSTM")
+    assert report.traces["gradients"]["gates"][first.name]["candidate_saturated"] == 1.0
+    # The input and output gates sit open (bias 10): that blocks nothing and is no finding.
+    assert report.traces["gradients"]["gates"][first.name]["input_closed"] == 0.0
+    found = [f for f in report.findings if f.code == "AE305" and f.layer == first.name]
+    assert len(found) == 1 and "candidate_saturated" in found[0].evidence["blocked_gates"]
+    assert "hidden state" in found[0].message and "tanh candidate" in found[0].message
+
+
+def test_gates_recomputed_in_numpy_match_the_layers_own_hidden_state() -> None:
+    from ae_magic.probes import sequence as seq
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(6, 9, 3)).astype("float32")
+    x[:2, 5:] = 0.0  # padded tails
+    inp = keras.Input(shape=(9, 3))
+    a = keras.layers.LSTM(5, return_sequences=True)(keras.layers.Masking(0.0)(inp))
+    b = keras.layers.GRU(4, return_sequences=True)(a)
+    c = keras.layers.GRU(4, return_sequences=True, reset_after=False)(b)
+    d = keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True))(c)
+    model = keras.Model(inp, [a, b, c, d])
+    outs = [keras.ops.convert_to_numpy(o) for o in model(x)]
+    rec = [ly for ly in model.layers if type(ly).__name__ in ("LSTM", "GRU")]
+    bi = next(ly for ly in model.layers if type(ly).__name__ == "Bidirectional")
+    inner = [*rec, bi.forward_layer, bi.backward_layer]
+    calls = seq._recorded_calls(model, {id(ly): ly for ly in inner}, x)
+    mask = np.any(x != 0.0, axis=-1)
+    want = [*outs[:3], outs[3][..., :3], outs[3][..., 3:]]
+    for ly, out in zip(inner, want, strict=True):
+        gates, m, tanh = seq._layer_gates(ly, *calls[id(ly)])
+        assert tanh and np.array_equal(m, mask)
+        np.testing.assert_allclose(gates["hidden"][mask], out[mask], atol=1e-5)
+    stats = seq.gate_stats(model, model.layers, x)
+    assert set(stats) == {ly.name for ly in rec} | {bi.name} and stats[bi.name]["units"] == 6
+    assert all(s["steps"] == int(mask.sum()) for s in stats.values())
+
+
+def test_forget_gate_stuck_open_is_never_a_finding() -> None:
+    # Forget gates near 1 are what unit_forget_bias aims at: the cell keeps its memory.
+    report, ns = _check(_gate_broken("LSTM", slice(16, 32), 20.0))
+    first = next(ly for ly in ns["autoencoder"].layers if type(ly).__name__ == "LSTM")
+    assert report.traces["gradients"]["gates"][first.name]["forget_open"] == 1.0
+    assert not [f for f in report.findings if "blocked_gates" in f.evidence], [(f.code, f.message) for f in report.findings]

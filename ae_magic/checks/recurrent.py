@@ -11,6 +11,10 @@
   training judges find them in the hidden state (``probes/traces.py``
   measures it); ``refine`` gives those findings a recurrent layer's wording
   and fix.
+* LSTM/GRU gates that block learning (AE305): the probes recompute the
+  gates on a validation sample (``traces[...]["gates"]``,
+  ``probes/sequence.py``); only a state where nothing flows or the candidate
+  is pinned at +-1 is a finding. A forget gate near 1 is normal.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
-from ..probes.sequence import recurrent_activation
+from ..probes.sequence import GATE_STEP_SHARE, recurrent_activation
 from ..report import Finding
 from . import gradients as G
 
@@ -42,6 +46,25 @@ SEQ_EXPLAINED = 0.05
 # the run the bar is the training judge's DEAD_SHARE_AFTER, 0.9).
 DEAD_OUTPUT_SHARE = G.DEAD_SHARE
 DEAD_OUTPUT_SHARE_AFTER = 0.9
+# AE305 on a gated recurrent layer: this share of its units has a gate stuck
+# where it blocks learning over GATE_STEP_SHARE (95%) of the real steps and
+# samples (probes/sequence.py measures it). Healthy LSTM/GRU autoencoders
+# measure 0 on every blocking measure; the forget gate (open near 1 by
+# unit_forget_bias, normal) and a GRU's reset gate (closed: no recurrence,
+# the input still flows) are never judged.
+GATE_BLOCKED_SHARE = 0.9
+# (trace key, gate, state, consequence) per cell kind.
+BLOCKING_GATES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "LSTM": (
+        ("input_closed", "input gate", "closed (< 0.02)", "nothing the input brings is written into the cell state"),
+        ("output_closed", "output gate", "closed (< 0.02)", "the hidden state is 0, so nothing reaches the next layer"),
+        ("candidate_saturated", "tanh candidate", "pinned at +-1", "its gradient is nearly 0, so the cell can't learn what to write"),
+    ),
+    "GRU": (
+        ("update_stuck_open", "update gate", "stuck open (> 0.98)", "the state keeps its initial value and ignores the input"),
+        ("candidate_saturated", "tanh candidate", "pinned at +-1", "its gradient is nearly 0, so the cell can't learn what to write"),
+    ),
+}
 
 
 def position_collapse(tr: dict[str, Any]) -> tuple[float, bool, dict[str, Any]] | None:
@@ -114,7 +137,77 @@ def check_dead_output(ctx: Context) -> list[Finding]:
 # It reads the training probe's trace: part of the training family in the coverage.
 check_dead_output.family = "training"  # type: ignore[attr-defined]
 
-CHECKS: list = [check_dead_output]
+def blocked_gates(stats: dict[str, Any] | None) -> list[tuple[str, float, str, str, str]]:
+    """The blocking gate states of one layer's gate statistics: ``(key, share, gate, state, consequence)``."""
+    if not stats:
+        return []
+    out = []
+    for key, gate, state, why in BLOCKING_GATES.get(str(stats.get("kind")), ()):
+        share = stats.get(key)
+        if share is not None and math.isfinite(share) and share >= GATE_BLOCKED_SHARE:
+            out.append((key, float(share), gate, state, why))
+    return out
+
+
+def check_gates(ctx: Context) -> list[Finding]:
+    """AE305 for an LSTM/GRU layer whose gates block learning, at its cell line."""
+    before = (ctx.traces.get("gradients") or {}).get("gates") or {}
+    after = (ctx.traces.get("training") or {}).get("gates") or {}
+    findings = []
+    for name in dict.fromkeys([*before, *after]):
+        if blocked_gates(before.get(name)):
+            when, stats = "at the initial weights", before[name]
+        elif blocked_gates(after.get(name)):
+            when, stats = "after the probe run", after[name]
+        else:
+            continue
+        blocked = blocked_gates(stats)
+        kind = stats.get("kind")
+        line, text = G.locate(ctx, name)
+        parts = "; ".join(
+            f"the {gate} of {100 * share:.0f}% of its units is {state} at {100 * GATE_STEP_SHARE:.0f}% or more of the steps: {why}"
+            for _, share, gate, state, why in blocked
+        )
+        findings.append(
+            Finding(
+                code="AE305",
+                severity="warning",
+                title="Saturated recurrent gates",
+                message=f"{when.capitalize()} the {kind} layer {name}'s gates block learning: {parts}.",
+                line=line,
+                source_line=text,
+                layer=name,
+                evidence={
+                    "recurrent": kind,
+                    "gates": {k: v for k, v in stats.items() if k != "kind"},
+                    "blocked_gates": [b[0] for b in blocked],
+                    "threshold": GATE_BLOCKED_SHARE,
+                    "when": when,
+                    "measured": "gates",
+                },
+                fix=_gate_fix(str(kind), [b[0] for b in blocked]),
+            )
+        )
+    return findings
+
+
+def _gate_fix(kind: str, blocked: list[str]) -> str:
+    if blocked == ["candidate_saturated"]:
+        return (
+            "# Standardise each input feature so the candidate starts in its linear range:\n"
+            "x = (x - x.mean(axis=(0, 1))) / x.std(axis=(0, 1))\n"
+            f"layers.{kind}(units)  # default glorot_uniform kernel, orthogonal recurrent kernel, zero bias"
+        )
+    return (
+        "# Keras' default initialisation opens the gates halfway (zero bias; the LSTM forget gate at 1):\n"
+        f"layers.{kind}(units)  # no bias_initializer / set_weights that push a gate's bias far negative\n"
+        "# and scale the inputs to about unit range"
+    )
+
+
+check_gates.family = "training"  # type: ignore[attr-defined]
+
+CHECKS: list = [check_dead_output, check_gates]
 
 
 def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
@@ -122,8 +215,9 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     if ctx.model is None:
         return findings
     layers = probe.layers_by_name(ctx.model)
+    findings = _fold_gates(findings)
     for f in findings:
-        if f.code not in ("AE304", "AE305") or f.layer not in layers:
+        if f.code not in ("AE304", "AE305") or f.layer not in layers or f.evidence.get("measured") == "gates":
             continue
         act = recurrent_activation(layers[f.layer])
         if act is None:
@@ -152,3 +246,28 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                 "# and clip the gradient norm: keras.optimizers.Adam(1e-3, clipnorm=1.0)"
             )
     return findings
+
+
+def _fold_gates(findings: list[Finding]) -> list[Finding]:
+    """One finding per layer: a gate finding on a layer whose hidden state is already judged dead or
+    saturated becomes that finding's evidence and one more sentence."""
+    out = []
+    for f in findings:
+        if f.code == "AE305" and f.evidence.get("measured") == "gates":
+            host = next((h for h in findings if h is not f and h.code in ("AE304", "AE305")
+                         and h.evidence.get("measured") != "gates" and _names(h, f.layer)), None)
+            if host is not None:
+                host.evidence["gates"] = f.evidence["gates"]
+                host.evidence["blocked_gates"] = f.evidence["blocked_gates"]
+                host.message += " Its gates, recomputed on validation sequences: " + f.message.split(": ", 1)[1]
+                continue
+        out.append(f)
+    return out
+
+
+def _names(f: Finding, layer: str | None) -> bool:
+    """Whether finding ``f`` is about ``layer`` (its own layer or one of its per-layer shares)."""
+    if layer is None:
+        return False
+    shares = [f.evidence.get(k) for k in ("dead_share", "saturated_share")]
+    return f.layer == layer or any(isinstance(s, dict) and layer in s for s in shares)
