@@ -551,3 +551,53 @@ def test_a_blind_train_step_that_updates_only_the_decoder_still_gets_ae301() -> 
     assert f is not None and f.severity == "error", report.text()
     assert len(f.evidence["layers"]) == 3 and not f.evidence["frozen"]
     assert "no update from the train_step" in f.message
+
+
+UNBUILT_UNCOPYABLE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+x = rng.random((300, 32)).astype("float32")
+
+
+class AE(keras.Model):
+    def __init__(self, hidden):
+        super().__init__()
+        self.enc = hidden  # a layer object: no get_config, and not a plain value to construct a copy with
+        self.dec = layers.Dense(32, activation="sigmoid")
+
+    def call(self, inputs):
+        return self.dec(self.enc(inputs))
+{step}
+
+ae = AE(layers.Dense(8, activation="relu"))
+ae.compile(optimizer="adam", loss="mse")
+"""
+OWN_STEP_METHOD = """
+    def train_step(self, *args, **kwargs):
+        return super().train_step(*args, **kwargs)
+"""
+
+
+@pytest.mark.parametrize("own_step", [False, True], ids=["keras-step", "own-step"])
+def test_an_unbuilt_model_that_cant_be_copied_is_left_unbuilt_and_the_report_says_how_to_probe_it(own_step: bool) -> None:
+    """Issue 9 item 1: building the model would add weights to it (a change): the probes refuse, and the
+    coverage (JSON too), the notes and the text say so and how to get it probed; the model stays unbuilt."""
+    cell = UNBUILT_UNCOPYABLE.format(step=OWN_STEP_METHOD if own_step else "")
+    ns: dict = {}
+    session = ae_magic.Session.from_cell(cell, namespace=ns, data="x")
+    ae = ns["ae"]
+    assert not ae.built and ae.variables == []
+    report = session.run()
+    assert report.internal_errors == [], report.internal_errors
+    skipped = report.coverage["skipped"]
+    for family in ("gradients", "training"):
+        assert "would change your model" in skipped[family] and "get_config" in skipped[family], skipped
+        assert "call it once on a batch" in skipped[family].lower()
+    assert report.to_dict()["coverage"]["skipped"] == skipped
+    assert any("would change your model" in n for n in report.notes) and "would change your model" in report.text()
+    assert not report.ok
+    assert not ae.built and ae.variables == [] and not ae.enc.built
+    session.close()
