@@ -59,6 +59,7 @@ BACKEND_SUITE = [
     "tests/test_data_lines.py",
     "tests/test_trial.py",
     "tests/test_families.py",
+    "tests/test_frozen.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -32,11 +32,6 @@ MISSES: dict[str, tuple[tuple[str, ...], str]] = {
         "false alarm on JAX: AE304 (dead relu units) on a healthy slow starter (TensorFlow's ECG detector, MAE), whose fit"
         " beats the mean 3x by epoch 40; silent on TensorFlow and PyTorch since AE405 is confirmed on a longer run",
     ),
-    "dense_frozen_encoder": (
-        ("jax", "torch"),
-        "a frozen random encoder is not a finding of its own: on TensorFlow its 2-wide relu code happens to die"
-        " (AE301/AE304/AE404), on JAX and PyTorch it does not and nothing fires",
-    ),
 }
 
 

@@ -498,6 +498,9 @@ def test_a_vae_whose_parts_have_other_names_is_read_through_them(backend: str) -
     assert report.internal_errors == [], report.internal_errors
     tr = report.traces["training"]
     assert tr["forward"].startswith("self.dec_net(self.enc_net(x))"), tr["forward"]
+    upd = report.traces["updates"]
+    assert upd["sub_models"]["encoder"] == [ly["layer"] for ly in upd["layers"][:3]]
+    assert upd["sub_models"]["decoder"] == [ly["layer"] for ly in upd["layers"][3:]]
     assert "reconstruction" not in report.coverage["skipped"] and "training" in report.coverage["ran"], report.coverage
     assert tr["val_mse"][-1] < tr["baselines"]["start"] and tr["latent"]["active_dims"] >= 1
     assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()

@@ -27,6 +27,7 @@ STRUCTURE_MODULES = (
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input
     "building",  # AE112 unbuilt model, AE113 subclassed model
+    "frozen",  # AE301 layers frozen at their random initial weights (read from the weights, no data)
 )
 
 
