@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -325,11 +326,63 @@ def record_layer_creation(callback: Callable[[Any], None]) -> Iterator[None]:
             callback(obj)
         return obj
 
+    # Model.__new__ calls Layer.__new__ without the constructor's arguments:
+    # hook it too, to record them (see constructor_args).
+    model_base = keras.Model
+    model_original = model_base.__dict__["__new__"]
+    model_func = model_original.__func__ if isinstance(model_original, staticmethod) else model_original
+
+    def model_patched(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        obj = model_func(cls, *args, **kwargs)
+        with contextlib.suppress(Exception):
+            _remember_plain_constructor_args(obj, args, kwargs)
+        return obj
+
     base.__new__ = staticmethod(patched)
+    model_base.__new__ = staticmethod(model_patched)
     try:
         yield
     finally:
         base.__new__ = original
+        model_base.__new__ = model_original
+
+
+# Subclassed models created in the cell -> the (args, kwargs) they were
+# constructed with, when those are plain values. Keras' own auto-config
+# never sees a subclassed Model's arguments (Model.__new__ drops them), so an
+# unbuilt `MyAE(n_features)` without get_config could not be copied; calling
+# the class again with the same plain values is a faithful copy of an unbuilt
+# model. Weak keys: the record never keeps a user's model alive.
+_CTOR_ARGS: weakref.WeakKeyDictionary[Any, tuple[tuple, dict]] = weakref.WeakKeyDictionary()
+_PLAIN = (str, int, float, bool, complex, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """A value that a second constructor call can share safely (immutable, holds no layer or array)."""
+    import numpy as np
+
+    if isinstance(value, (tuple, list)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return isinstance(value, _PLAIN) or (isinstance(value, np.generic) and value.ndim == 0)
+
+
+def _remember_plain_constructor_args(obj: Any, args: tuple, kwargs: dict) -> None:
+    if not isinstance(obj, keras.Model) or model_kind(obj) != "subclassed" or not _is_plain((args, kwargs)):
+        return
+    import copy
+
+    # Copied: a list the cell mutates later must not change the record.
+    _CTOR_ARGS[obj] = (copy.deepcopy(args), copy.deepcopy(kwargs))
+
+
+def constructor_args(model: Any) -> tuple[tuple, dict] | None:
+    """The plain-valued arguments a subclassed model was constructed with in a checked cell, if recorded."""
+    try:
+        return _CTOR_ARGS.get(model)
+    except TypeError:
+        return None
 
 
 def disconnect_args(exc: BaseException) -> tuple[list[Any], list[Any]] | None:
@@ -465,10 +518,13 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             clone = candidate
     if clone is None and kind == "subclassed" and sample is not None:
         # The common subclassed autoencoder takes no constructor arguments
-        # (widths set inside __init__) and has no get_config: a fresh instance
-        # of the same class is a faithful copy once the weights are set.
+        # (widths set inside __init__), or only plain ones (`MyAE(n_features,
+        # code=4)`, recorded when the cell made it), and has no get_config:
+        # a fresh instance of the same class is a faithful copy once the
+        # weights are set.
+        args, kwargs = constructor_args(model) or ((), {})
         try:
-            clone = type(model)()
+            clone = type(model)(*args, **kwargs)
             clone(sample[:1])
         except Exception:
             clone = None

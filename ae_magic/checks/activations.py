@@ -7,11 +7,13 @@ AE108 (output-loss-mismatch): the output activation and the loss disagree.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode, code_activation
 from ..report import Finding
-from .locate import TRANSPARENT, graph_of, label, loc, output_activation
+from .locate import TRANSPARENT, graph_of, label, layer_line, loc, output_activation, subclassed_output
 
 NORMALIZATION_LAYERS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
 # Activations whose gradient vanishes away from zero (docs/faults.md AE106/AE107).
@@ -107,16 +109,24 @@ def check_output_loss(ctx: Context) -> list[Finding]:
     """AE108: the output activation and the loss disagree."""
     g = graph_of(ctx)
     m = ctx.model
-    if g is None or not kc.is_compiled(m) or not g.outputs:
+    if m is None or not kc.is_compiled(m) or (g is not None and not g.outputs):
         return []
     loss = kc.canonical_loss(m)
     if loss is None:
         return []
-    act, node = output_activation(g)
-    if act is None or node is None:
+    if g is not None:
+        act, node = output_activation(g)
+        units = g.nodes[g.outputs[0]].width or 0
+        where = node and (label(ctx, node), node.name, *loc(ctx, node))
+    else:
+        # A subclassed model: its output layer, found with a forward pass of a copy.
+        act, layer, shape = subclassed_output(ctx)
+        units = int(np.prod(shape[1:])) if shape else 0
+        where = layer and (f"{type(layer).__name__} '{layer.name}'", layer.name, *layer_line(ctx, layer))
+    if act is None or not where:
         return []
+    out_label, out_name, line, src = where
     from_logits = bool(kc.loss_config(m).get("from_logits", False))
-    units = g.nodes[g.outputs[0]].width or 0
     problem = fix = None
     if loss in ("cce", "scce"):
         problem = (f"The loss is {kc.loss_name(m)}, a classification loss: it compares class probabilities, "
@@ -141,15 +151,14 @@ def check_output_loss(ctx: Context) -> list[Finding]:
         fix = "Use activation='sigmoid' for data in [0, 1], or a linear output for standardised data."
     if problem is None:
         return []
-    line, src = loc(ctx, node)
     return [
         Finding(
             code="AE108",
             severity="warning",
             title="Output activation and loss disagree",
-            message=f"{problem} Output layer: {label(ctx, node)}.",
+            message=f"{problem} Output layer: {out_label}.",
             line=line,
-            layer=node.name,
+            layer=out_name,
             source_line=src,
             evidence={"loss": kc.loss_name(m), "from_logits": from_logits, "output_activation": act, "output_units": units},
             fix=fix,

@@ -195,11 +195,14 @@ def check_scale(ctx: Context) -> list[Finding]:
 
 def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]:
     g = ctx.graph
-    if g is None or not g.has_graph or not g.outputs:
-        return None, None
     from .locate import output_activation as _output_activation
+    from .locate import subclassed_output
 
-    act, _ = _output_activation(g)
+    if g is None or not g.has_graph or not g.outputs:
+        # No layer graph (subclassed): the layer that produced the output, from a forward pass of a copy.
+        act = subclassed_output(ctx)[0]
+    else:
+        act, _ = _output_activation(g)
     ranges = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
               "softsign": (-1.0, 1.0), "relu": (0.0, float("inf")), "relu6": (0.0, 6.0), "softplus": (0.0, float("inf")),
               "elu": (-1.0, float("inf"))}
@@ -312,7 +315,14 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
                 continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
             f.line, f.source_line = _assigned_at(ctx, name)
-            if f.line is None and f.code == "AE203" and ctx.graph is not None and ctx.graph.outputs:
+            if f.line is None and f.code == "AE203" and (ctx.graph is None or not ctx.graph.has_graph):
+                from .locate import layer_line, subclassed_output
+
+                layer = subclassed_output(ctx)[1]
+                if layer is not None:
+                    f.layer = layer.name
+                    f.line, f.source_line = layer_line(ctx, layer)
+            elif f.line is None and f.code == "AE203" and ctx.graph is not None and ctx.graph.outputs:
                 from .locate import output_activation
 
                 _, node = output_activation(ctx.graph)

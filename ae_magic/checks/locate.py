@@ -60,6 +60,67 @@ def output_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
     return None, None
 
 
+def subclassed_output(ctx: Context) -> tuple[str | None, Any, tuple[int, ...] | None]:
+    """For a model with no layer graph (subclassed): ``(activation, layer, output shape)`` of its output.
+
+    The layer is the user's own layer object whose output the model returns,
+    found with one forward pass of two data samples through
+    ``ctx.forward_model()`` (a copy: the user's model never runs); its
+    activation decides what range the reconstruction can reach (AE203) and
+    whether it suits the loss (AE108), as the graph's output node does for a
+    Functional model. ``(None, None, None)`` when there is no data, no copy,
+    or no single layer that produced the output. Computed once per check.
+    """
+    if "subclassed_output" in ctx.cache:
+        return ctx.cache["subclassed_output"]
+    found: tuple[str | None, Any, tuple[int, ...] | None] = (None, None, None)
+    ctx.cache["subclassed_output"] = found
+    model, data = ctx.model, ctx.data
+    if model is None or kc.model_kind(model) != "subclassed" or data is None or getattr(data, "ndim", 0) < 2:
+        return found
+    copy = ctx.forward_model()
+    if copy is None or copy is model:
+        return found
+
+    def leaves(m: Any) -> list[Any]:
+        return [la for la in m._flatten_layers(include_self=False)
+                if not list(la._flatten_layers(include_self=False)) and not isinstance(la, kc.keras.layers.InputLayer)]
+
+    # The copy is the same class built from the same constructor call, so its
+    # leaf layers come in the same order as the user's (InputLayers aside: a
+    # nested Sequential only gets one when it is built, and the copy is).
+    mine, theirs = leaves(copy), leaves(model)
+    if not mine or len(mine) != len(theirs) or any(type(a) is not type(b) for a, b in zip(mine, theirs, strict=True)):
+        return found
+    try:
+        x = np.asarray(data[:2], dtype="float32")
+        with kc.preserved_random_state(), kc.record_outputs({id(la): la for la in mine}) as seen:
+            out = kc.to_numpy(copy(x, training=False))
+        index = {id(la): k for k, la in enumerate(mine)}
+        # The last leaf (in call order) whose output is the model's output.
+        match = None
+        for lid, outs in seen.items():
+            val = outs[-1]
+            if not isinstance(val, (list, tuple, dict)) and tuple(val.shape) == out.shape and np.array_equal(kc.to_numpy(val), out):
+                match = index[lid]
+        if match is None:
+            return found
+        layer = theirs[match]
+        found = (kc.activation_name(layer) or ("linear" if hasattr(layer, "activation") else None), layer, tuple(out.shape))
+    except Exception:
+        found = (None, None, None)
+    ctx.cache["subclassed_output"] = found
+    return found
+
+
+def layer_line(ctx: Context, layer: Any) -> tuple[int | None, str | None]:
+    """``(cell line, source text)`` where ``layer`` was created (subclassed models: its ``self.x = ...`` line)."""
+    line = ctx.creation_lines.get(id(layer)) if layer is not None else None
+    if not line:
+        return None, None
+    return ctx.cell_line(line), ctx.line_text(line)
+
+
 def probe_inputs(ctx: Context, n: int) -> np.ndarray | None:
     """``n`` inputs for a forward pass: spread-out samples of the data when it fits, else seeded noise."""
     m = ctx.model
