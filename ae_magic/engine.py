@@ -159,6 +159,8 @@ def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
         run("structure", _checks.structure_checks())
     else:
         ctx.skipped.setdefault("structure", "no Keras model was found" + (" (the cell raised first)" if ctx.cell_error else ""))
+    if ctx.model is not None:
+        run("structure", _checks.weight_checks())
     if ctx.data is not None:
         run("data", _checks.data_checks())
     else:

@@ -27,7 +27,6 @@ STRUCTURE_MODULES = (
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input
     "building",  # AE112 unbuilt model, AE113 subclassed model
-    "frozen",  # AE301 layers frozen at their random initial weights (read from the weights, no data)
 )
 
 
@@ -43,6 +42,17 @@ def structure_checks() -> list[Check]:
     for name in STRUCTURE_MODULES:
         checks.extend(import_module(f"{__name__}.{name}").CHECKS)
     return checks
+
+
+def weight_checks() -> list[Check]:
+    """Checks that read the user's weights (no data, no forward pass): AE301 for layers frozen at init.
+
+    They run with the structure checks (and count as that family), after the
+    AE1xx ones, whether or not the probes can run.
+    """
+    from . import frozen
+
+    return list(frozen.CHECKS)
 
 
 def data_checks() -> list[Check]:
