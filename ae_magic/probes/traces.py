@@ -225,7 +225,9 @@ def suggest_lr(lrs: list[float], smooth: list[float]) -> float | None:
     k = int(np.nanargmin(arr))
     if k == 0 or not np.isfinite(arr[k]) or arr[k] >= arr[0]:
         return None
-    return float(lrs[k] / 10.0)
+    # Rounded to the one significant digit the advice prints, so the rate the
+    # repeat run confirms is exactly the one a user types in.
+    return float(f"{lrs[k] / 10.0:.1g}")
 
 
 # -- progress ------------------------------------------------------------------
