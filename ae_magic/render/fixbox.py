@@ -30,7 +30,8 @@ import ipywidgets as widgets
 
 from ..numeric import num
 from ..report import Finding, Report
-from .plots import LITERAL, _image_shape, figure_png
+from .plot_style import LITERAL, figure_png
+from .reconstruction_plots import image_shape
 
 FixFn = Callable[[Finding | None], Any]
 
@@ -294,7 +295,7 @@ def _recon_panels(fig: Any, grid: Any, rb: dict[str, Any], ra: dict[str, Any], n
     import numpy as np
 
     shape = rb.get("target_shape") or rb.get("shape") or []
-    img = _image_shape(shape) if shape else None
+    img = image_shape(shape) if shape else None
     rows = (("target", rb.get("targets")), ("before", rb.get("after")), ("after", ra.get("after")))
     for j in range(n):
         for i, (name, samples) in enumerate(rows):
