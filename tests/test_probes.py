@@ -8,6 +8,7 @@ are reproducible; faults are checked under three seeds.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import keras
@@ -168,6 +169,20 @@ def _check(src: str, seed: int = 0, **kwargs):
     return ae_magic.check(src, namespace=ns, data="x", seed=seed, **kwargs), ns
 
 
+@functools.cache
+def _fault_check(name: str, seed: int):
+    """``FAULTS[name]``'s default check under ``seed``, run once per test run.
+
+    The seeded run is deterministic, so the tests that look closer at one
+    fault's finding (its layers, lines, evidence, message) read the same
+    report ``test_fault_fires`` judged instead of training the cell again
+    (``seed`` has no default: ``functools.cache`` keys ``(name,)`` and
+    ``(name, 0)`` apart).
+    """
+    src, kwargs, _ = FAULTS[name]
+    return _check(src, seed, **kwargs)
+
+
 def _probe_problems(report) -> list[tuple[str, str]]:
     return [(f.code, f.severity) for f in report.findings if f.code.startswith(PROBE_FAMILIES) and f.severity != "info"]
 
@@ -175,8 +190,8 @@ def _probe_problems(report) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name", sorted(FAULTS))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fault_fires(name: str, seed: int) -> None:
-    src, kwargs, expected = FAULTS[name]
-    report, _ = _check(src, seed, **kwargs)
+    expected = FAULTS[name][2]
+    report, _ = _fault_check(name, seed)
     assert not report.internal_errors, report.internal_errors
     missing = expected - set(report.codes)
     assert not missing, f"{name} (seed {seed}) lacks {missing}; got {report.codes}"
@@ -217,14 +232,14 @@ def test_latent_too_large_is_not_a_probe_fault() -> None:
 
 
 def test_ae106_upgraded_by_measured_saturation() -> None:
-    report, _ = _check(FAULTS["sigmoid_code_saturated"][0])
+    report, _ = _fault_check("sigmoid_code_saturated", 0)
     f = report.get("AE106")
     assert f is not None and f.severity == "error"
     assert f.evidence["measured_saturated_share"]["initial"] == pytest.approx(1.0)
 
 
 def test_ae301_names_the_cut_layers_and_lines() -> None:
-    report, ns = _check(FAULTS["encoder_cut_off"][0])
+    report, ns = _fault_check("encoder_cut_off", 0)
     f = report.get("AE301")
     assert f.severity == "error"
     dense = [layer.name for layer in ns["autoencoder"].layers if type(layer).__name__ == "Dense"]
@@ -235,7 +250,7 @@ def test_ae301_names_the_cut_layers_and_lines() -> None:
 def test_ae401_message_uses_the_range_test() -> None:
     """With the range test off (the fast default) it still runs on demand once
     the learning rate is suspect, so the message can name a better one."""
-    report, _ = _check(FAULTS["lr_0_1"][0], range_test=False)
+    report, _ = _fault_check("lr_0_1", 0)  # range_test=False, as every fault check
     f = report.get("AE401")
     assert report.traces["lr_range"]["on_demand"] is True
     sugg = report.traces["lr_range"]["suggested"]

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -66,8 +68,14 @@ def test_cut_gets_ae111_and_ae301_naming_the_starved_layers(kind: str) -> None:
         assert f"{layer} (line {line})" in f.message
 
 
+@functools.cache
+def _scaling_lambda_report() -> ae_magic.Report:
+    """The healthy scaling-Lambda cell's one-epoch check, run once: three tests read different parts of it."""
+    return ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+
+
 def test_healthy_differentiable_lambda_gets_no_ae301() -> None:
-    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    report = _scaling_lambda_report()
     assert not {"AE111", "AE301"} & set(report.codes), report.text()
 
 
@@ -197,7 +205,7 @@ def test_bce_baselines_are_in_loss_units(logits: bool) -> None:
 
 
 def test_mse_baselines_in_loss_units_are_the_mse_ones() -> None:
-    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    report = _scaling_lambda_report()
     b = report.traces["training"]["baselines"]
     assert b["loss_units"]["mean"] == pytest.approx(b["mean"], rel=1e-4)
     assert b["loss_units"]["pca"] == pytest.approx(b["pca"], rel=1e-4)
@@ -235,7 +243,7 @@ def test_ae406_is_verified_by_a_full_run_and_stable_when_followed() -> None:
 
 
 def test_range_test_is_off_by_default() -> None:
-    report = ae_magic.check(zoo.HEALTHY["dense_scaling_lambda"], data="x", epochs=1)
+    report = _scaling_lambda_report()
     assert "range_test" in report.coverage["off"]
     assert "AE406" not in report.codes
     assert keras.backend.backend() in ("tensorflow", "jax", "torch")
