@@ -732,10 +732,14 @@ from keras import layers
 
 rng = np.random.default_rng(9)
 t = np.linspace(0, 1, 140)
+
+def beat(r, amp, t_wave, t_height):
+    return (amp * np.exp(-((t - r) / 0.02) ** 2) - 0.3 * amp * np.exp(-((t - r - 0.06) / 0.03) ** 2)
+            + t_height * np.exp(-((t - t_wave) / 0.08) ** 2) + 0.2 * amp * np.sin(np.pi * t))
+
+
 beats = np.stack([
-    np.exp(-((t - 0.3) / 0.02) ** 2) * rng.uniform(0.8, 1.2)
-    - 0.3 * np.exp(-((t - 0.36) / 0.03) ** 2)
-    + 0.25 * np.exp(-((t - rng.uniform(0.6, 0.7)) / 0.06) ** 2)
+    beat(rng.uniform(0.29, 0.31), rng.uniform(0.4, 1.6), rng.uniform(0.55, 0.8), rng.uniform(0.1, 0.6))
     + 0.02 * rng.normal(size=140)
     for _ in range(1000)
 ])

@@ -6,7 +6,10 @@ the input, so the model can learn the identity.
 
 from __future__ import annotations
 
+import math
+
 from ..context import Context
+from ..graph import GNode, GraphInfo
 from ..report import Finding
 from .locate import graph_of, label, loc
 from .wiring import narrow_dangling
@@ -22,8 +25,41 @@ def check_no_compression(ctx: Context) -> list[Finding]:
     if narrow_dangling(ctx, g):
         return []  # AE103 explains it: the intended code is bypassed
     code = g.nodes[g.code] if g.code is not None else None
+    if code is not None and g.code in g.outputs:
+        # Every hidden representation is wider than the input, so the
+        # "narrowest" node is the reconstruction itself: name the narrowest
+        # hidden one, which is the code the model really has.
+        hidden = [g.nodes[i] for i in g.main_path
+                  if i not in g.outputs and not g.nodes[i].is_input and g.nodes[i].width is not None]
+        if hidden:
+            code = min(hidden, key=lambda n: n.width)
     line, src = loc(ctx, code)
     suggestion = max(2, g.input_width // 8)
+    if code is not None and _downsampled_feature_map(g, code):
+        # A strided/pooled feature map with more channels than it dropped
+        # positions (keras.io's Conv1D anomaly detector: 288 steps -> 72 x 16):
+        # the usual conv design, and it trains. Counting values says it could
+        # copy, but the convolutions' locality and the resolution loss still
+        # shape what it learns; a note, not a warning.
+        return [
+            Finding(
+                code="AE104",
+                severity="info",
+                title="The conv code holds more values than the input",
+                message=(
+                    f"The narrowest feature map of `{ctx.model_name}`, {label(ctx, code)}, has a lower resolution "
+                    f"than the input but {code.width} values per sample against the input's {g.input_width}. "
+                    "That is common in conv autoencoders and trains fine; but nothing forces it to compress, so "
+                    "an anomaly detector built on it may reconstruct anomalies well too."
+                ),
+                line=line,
+                layer=code.name,
+                source_line=src,
+                evidence={"code_width": code.width, "input_width": g.input_width,
+                          "code_shape": list(code.shape or []), "input_shape": list(g.nodes[g.inputs[0]].shape or [])},
+                fix="To make it compress, give the layer at the code fewer filters (e.g. half), or add a stride.",
+            )
+        ]
     return [
         Finding(
             code="AE104",
@@ -38,11 +74,24 @@ def check_no_compression(ctx: Context) -> list[Finding]:
             line=line,
             layer=code.name if code else None,
             source_line=src,
-            evidence={"code_width": g.code_width, "input_width": g.input_width},
+            evidence={"code_width": code.width if code else g.code_width, "input_width": g.input_width},
             fix=f"Make the bottleneck narrower than the input, e.g. `layers.Dense({suggestion}, activation='relu')` "
             "as the code layer.",
         )
     ]
+
+
+
+def _downsampled_feature_map(g: GraphInfo, code: GNode) -> bool:
+    """The code is a conv feature map (positions x channels) at a lower resolution than the input's."""
+    shape = list(code.shape or [])
+    inp = list(g.nodes[g.inputs[0]].shape or []) if g.inputs else []
+    if len(shape) < 3 or len(inp) != len(shape):
+        return False
+    positions, in_positions = shape[1:-1], inp[1:-1]
+    if any(not isinstance(d, int) for d in positions + in_positions):
+        return False
+    return math.prod(positions) < math.prod(in_positions)
 
 
 CHECKS = [check_no_compression]
