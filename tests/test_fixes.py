@@ -31,14 +31,14 @@ def _run(src: str, **kwargs: object) -> tuple[ae_magic.Report, dict]:
 
 def _snippets(fix: str) -> list[str]:
     """The code in a fix text: all of it when it parses, else each line that does, else `backticked` spans."""
-    if fixes._is_code(fix):
+    if fixes.is_code(fix):
         return [fix]
     out = []
     for line in fix.split("\n"):
-        if fixes._is_code(line):
+        if fixes.is_code(line):
             out.append(line.strip())
         else:
-            out += [m for m in re.findall(r"`([^`\n]+)`", line) if fixes._is_code(m)]
+            out += [m for m in re.findall(r"`([^`\n]+)`", line) if fixes.is_code(m)]
     return out
 
 

@@ -1,0 +1,71 @@
+"""Fixes as edits of the cell, written in the cell's own names.
+
+A check writes its fix as text. :func:`attach` (called by the engine after
+the checks) turns every fix that can be one into an :class:`Edit` of the
+cell (the lines it replaces and their replacement, in cell line numbers as
+findings use them), stored as ``finding.edit``, and rewrites the code in
+every fix text so it reads only names that exist once the cell has run:
+generic names (``model``, ``x``, ``h``, ``inputs``, ``layers``, ``np``...)
+become the cell's own where the mapping is clear; a name that still has no
+meaning becomes ``...`` and the snippet is marked as a template.
+
+The edits are derived here, from the finding's code, line, layer, evidence
+and the cell's syntax tree; the check modules' fix texts stay theirs.
+:mod:`ae_magic.trial` applies an edit to a copy of the cell and checks it.
+
+The package: :mod:`.edits` (the Edit and applying edits), :mod:`.cell` (the
+cell's text, tree and names), :mod:`.code_edits` (the edit for each code),
+:mod:`.localize` (fix texts in the cell's names), :mod:`.syntax` (helpers).
+"""
+
+from __future__ import annotations
+
+from ..context import Context
+from ..report import Finding, Report
+from .cell import GENERIC_DATA, GENERIC_INPUT, GENERIC_MODEL, Cell
+from .code_edits import OPTIMIZER_CLASSES, edit_for
+from .edits import Edit, apply_edits, finding_edit
+from .localize import TEMPLATE_NOTE, Names, is_code, localize, reads
+
+__all__ = [
+    "GENERIC_DATA",
+    "GENERIC_INPUT",
+    "GENERIC_MODEL",
+    "OPTIMIZER_CLASSES",
+    "TEMPLATE_NOTE",
+    "Cell",
+    "Edit",
+    "Names",
+    "apply_edits",
+    "attach",
+    "edit_for",
+    "finding_edit",
+    "is_code",
+    "localize",
+    "reads",
+]
+
+
+def attach(target: Report | list[Finding], ctx: Context) -> None:
+    """Give every finding its edit (when it can be one) and its fix text in the cell's names.
+
+    Never raises: a fix we can't derive stays the check's text.
+    """
+    findings = target.findings if isinstance(target, Report) else target
+    if not ctx.source or not ctx.namespace:
+        # No cell, or a rebuilt copy (another latent size) that has no names
+        # of its own: the fixes stay as the checks wrote them.
+        return
+    try:
+        cell = Cell(ctx)
+    except Exception:  # a cell we can't parse keeps its text fixes as they are
+        return
+    for f in findings:
+        try:
+            if f.fix:
+                f.fix = localize(f.fix, cell.names_for(f))
+            edit = edit_for(f, cell, findings)
+            if edit is not None and edit.replacement != cell.text(edit.start_line, edit.end_line):
+                f.edit = edit.to_dict()
+        except Exception:  # a fix is a courtesy; the finding stands without it
+            continue
