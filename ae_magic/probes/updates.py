@@ -19,13 +19,17 @@ each step's effect is measured instead: the update-to-weight ratio
 (:func:`update_ratios`). ``checks/updates.py`` judges it (AE301 for a layer
 whose weights never move).
 
-The validation reconstruction follows one documented rule: a model with its
-own ``call`` is called; a model without one but with ``encoder`` and
-``decoder`` attributes reconstructs as ``decoder(encoder(x))``, taking the
-first output of an encoder that returns several (keras.io's
-``z_mean, z_log_var, z``: the mean code, so the validation curve follows
-the weights, not the sampling noise); anything else has no reconstruction
-the probes can read, and they say so.
+The validation reconstruction follows one documented rule
+(:func:`forward_rule`, each candidate tried on a sample batch and kept only
+when it returns one tensor shaped like the target): the model's own
+``call``; ``decoder(encoder(x))`` from ``encoder`` and ``decoder``
+attributes, taking the first output of an encoder that returns several
+(keras.io's ``z_mean, z_log_var, z``: the mean code, so the validation
+curve follows the weights, not the sampling noise); a pair of sub-model
+attributes found by shape (``self.enc``/``self.dec``). A model with none of
+these is still trained through its own step (the loss curve, the update
+ratios, AE301); what needs a forward pass is left out and the trace's
+``no_forward`` (and the coverage) says so.
 
 A model that can't be copied is probed **in place**: on the user's own
 object. This is the one place ae_magic runs steps on the user's model. Each
@@ -353,6 +357,7 @@ class OwnStepSession(ProbeSession):
             "encoder and decoder attributes, to get them."
         )
         self._forward = self._make_forward(fn) if fn is not None else None
+        self._parts_found = getattr(fn, "parts", None)
         # The trial calls set attributes (built, _called...) and advanced seed states of an in-place model: put them back.
         self.release()
         self.layers = leaf_layers(self.model)
@@ -661,7 +666,8 @@ class OwnStepSession(ProbeSession):
                 }
             )
         measured = {ly["layer"] for ly in layers}
-        subs = {k: [n for n in v if n in measured] for k, v in _sub_models(self.model, self.layers, names).items()}
+        found = _sub_models(self.model, self.layers, names, getattr(self, "_parts_found", None))
+        subs = {k: [n for n in v if n in measured] for k, v in found.items()}
         return {"source": OWN_STEP, "steps": len(rows), "points": keep, "layers": layers, "sub_models": subs}
 
 
@@ -673,11 +679,18 @@ def step_loss(logs: dict[str, float]) -> float:
     return float(sum(parts)) if parts else float("nan")
 
 
-def _sub_models(model: Any, layers: list[Any], names: list[str] | None) -> dict[str, list[str]]:
-    """The leaf-layer names under the model's ``encoder`` / ``decoder`` attributes, when it has them (weighted ones kept by the caller)."""
+def _sub_models(
+    model: Any, layers: list[Any], names: list[str] | None, parts: tuple[Any, Any] | None = None
+) -> dict[str, list[str]]:
+    """The leaf-layer names under the model's ``encoder`` / ``decoder`` (weighted ones kept by the caller).
+
+    The attributes of those names, else the ``parts`` pair :func:`forward_rule` found by shape.
+    """
     out: dict[str, list[str]] = {}
-    for attr in ("encoder", "decoder"):
+    for k, attr in enumerate(("encoder", "decoder")):
         sub = getattr(model, attr, None)
+        if sub is None and parts is not None:
+            sub = parts[k]
         if sub is None or not hasattr(sub, "layers"):
             continue
         ids = {id(ly) for ly in leaf_layers(sub)}
