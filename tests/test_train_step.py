@@ -295,9 +295,9 @@ x = rng.random((400, 32)).astype("float32")
 
 
 class AE(keras.Model):
-    def __init__(self, width):
+    def __init__(self, hidden):
         super().__init__()
-        self.enc = layers.Dense(width, activation="relu")
+        self.enc = hidden  # a layer object: no get_config, and not a plain value to construct a copy with
         self.drop = layers.Dropout(0.1)
         self.dec = layers.Dense(32, activation="sigmoid")
 
@@ -305,7 +305,7 @@ class AE(keras.Model):
         return self.dec(self.drop(self.enc(inputs), training=training))
 
 
-ae = AE(8)
+ae = AE(layers.Dense(8, activation="relu"))
 ae(x[:2])
 ae.compile(optimizer="adam", loss="mse")
 """
