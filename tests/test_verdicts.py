@@ -247,3 +247,44 @@ def test_range_test_is_off_by_default() -> None:
     assert "range_test" in report.coverage["off"]
     assert "AE406" not in report.codes
     assert keras.backend.backend() in ("tensorflow", "jax", "torch")
+
+
+# AE406's guards, on measured traces given by hand (faster_rate judges what the repeat run measured).
+def _confirm_case(optimizer: str, suggested: float, *, spread: float = 0.2, dead: float = 0.0) -> tuple:
+    from types import SimpleNamespace
+
+    from ae_magic.checks import faster_rate
+
+    opt = getattr(keras.optimizers, optimizer)(learning_rate=1e-4)
+    steps = list(range(0, 120, 10))
+    conf_curve = [1.0 - 0.02 * i for i in range(len(steps))]
+    alt_curve = [1.0 - 0.06 * i for i in range(len(steps))]
+    trace = {"lr": 1e-4, "diverged": False, "val_curve": {"steps": steps, "loss": conf_curve}, "output_spread": 0.2,
+             "activations_after": [{"layer": "code", "dead_share": 0.1, "is_output": False}]}
+    seen: dict = {}
+
+    def train(**kw):
+        seen.update(kw)
+        return {"loss": [1.0] * 120, "val_loss_before": 1.0, "diverged": False, "output_spread": spread,
+                "val_curve": {"steps": steps, "loss": alt_curve},
+                "activations_after": [{"layer": "code", "dead_share": dead, "is_output": False}]}
+
+    sess = SimpleNamespace(optimizer=opt, train=train)
+    lr_trace = {"suggested": suggested}
+    faster_rate.confirm_suggested_rate(sess, Options(), trace, lr_trace)
+    ctx = SimpleNamespace(model=SimpleNamespace(optimizer=opt), source="", model_name="m")
+    return faster_rate.faster(ctx, trace, lr_trace), lr_trace, seen
+
+
+def test_ae406_caps_an_adaptive_optimizers_suggestion_and_repeats_at_the_cap() -> None:
+    found, lr_trace, seen = _confirm_case("Adam", 0.1)
+    assert seen["lr"] == 0.01 and lr_trace["capped_from"] == 0.1
+    assert len(found) == 1 and found[0].evidence["suggested_lr"] == 0.01 and "capped" in found[0].message
+    found, lr_trace, seen = _confirm_case("SGD", 0.1)  # plain SGD: no cap
+    assert seen["lr"] == 0.1 and "capped_from" not in lr_trace and found[0].evidence["suggested_lr"] == 0.1
+
+
+def test_ae406_is_withheld_when_the_faster_run_collapses_or_kills_units() -> None:
+    assert _confirm_case("Adam", 0.005)[0]  # the same traces with a healthy output: advised
+    assert _confirm_case("Adam", 0.005, spread=0.05)[0] == []  # output spread fell to a quarter
+    assert _confirm_case("Adam", 0.005, dead=0.95)[0] == []  # the code's ReLUs died at that rate

@@ -22,6 +22,16 @@ from .optimizer_source import opt_class, optimizer_line
 # it is more than FASTER_MIN_RATIO (2x) away from the configured rate.
 FASTER_GAIN = 0.1
 FASTER_MIN_RATIO = 2.0
+# Adaptive optimizers rescale each step, so a range test's "fast" rate for
+# them (0.05, 0.1) trains the probe's few hundred steps well yet kills ReLU
+# units and collapses outputs in a full fit: their suggestions are capped
+# at ADAPTIVE_MAX_LR (the top of the usual Adam range), SGD's are not.
+ADAPTIVE = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta", "Lion", "Adafactor", "Lamb", "Muon"}
+ADAPTIVE_MAX_LR = 1e-2
+# The repeat run must not pay for its lower loss with a collapsed output
+# (spread under this share of the configured run's) or with ReLU layers
+# that died (AE304's share after the run) while the configured run's live.
+SPREAD_KEEP = 0.5
 
 
 def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any]) -> None:
@@ -31,6 +41,9 @@ def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_tr
     configured rate and the probe run did not diverge; ``faster`` judges it.
     """
     sugg = lr_trace.get("suggested")
+    inner = getattr(sess.optimizer, "inner_optimizer", None) or sess.optimizer  # a LossScaleOptimizer's own
+    if sugg is not None and type(inner).__name__ in ADAPTIVE and sugg > ADAPTIVE_MAX_LR:
+        lr_trace["capped_from"], sugg = sugg, ADAPTIVE_MAX_LR
     ratio = sugg / trace["lr"] if sugg is not None and trace["lr"] > 0 else None
     if ratio is not None and not 1 / FASTER_MIN_RATIO <= ratio <= FASTER_MIN_RATIO and not trace["diverged"]:
         # The whole probe run again at the suggested rate: same initial
@@ -45,7 +58,21 @@ def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_tr
             "suggested": {"steps": list(alt["val_curve"]["steps"]), "loss": list(alt["val_curve"]["loss"])},
             "suggested_train_loss": alt["loss"],
             "suggested_diverged": bool(alt["diverged"]),
+            "output_spread": {"configured": trace.get("output_spread"), "suggested": alt.get("output_spread")},
+            "newly_dead": _newly_dead(trace, alt),
         }
+
+
+def _newly_dead(trace: dict[str, Any], alt: dict[str, Any]) -> list[str]:
+    """Non-output layers whose ReLU units are dead (AE304's share) after the repeat run but not after the configured one."""
+    from .training import DEAD_SHARE_AFTER
+
+    before = {a["layer"]: a.get("dead_share") for a in trace.get("activations_after") or []}
+    return [
+        a["layer"] for a in alt.get("activations_after") or []
+        if not a.get("is_output") and (a.get("dead_share") or 0) >= DEAD_SHARE_AFTER
+        and (before.get(a["layer"]) or 0) < DEAD_SHARE_AFTER
+    ]
 
 
 # -- AE406 -------------------------------------------------------------------
@@ -69,10 +96,13 @@ def faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) ->
         and bool(train_ok)
         and (start <= 0 or (np.max(sug) <= DIVERGE_SPIKE * start and sug[-1] <= DIVERGE_END * start))
     )
+    spreads = c.get("output_spread") or {}
+    sc, ss = spreads.get("configured"), spreads.get("suggested")
+    kept = not (isinstance(sc, float) and isinstance(ss, float) and np.isfinite(sc) and sc > 0) or ss >= SPREAD_KEEP * sc
     end_c, end_s = float(conf[-1]), float(sug[-1])
-    if not stable or end_s > end_c - FASTER_GAIN * abs(end_c):
+    if not stable or not kept or c.get("newly_dead") or end_s > end_c - FASTER_GAIN * abs(end_c):
         return []
-    lr, sugg = tr["lr"], lr_trace["suggested"]
+    lr, sugg = tr["lr"], c["lr"]
     line, text = optimizer_line(ctx)
     gain = (end_c - end_s) / abs(end_c) if end_c else None
     return [
@@ -81,7 +111,10 @@ def faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) ->
             severity="info",
             title="A faster learning rate",
             message=(
-                f"A learning-rate range test suggests {sugg:.1g}. The probe run repeated at that rate (same initial "
+                f"A learning-rate range test suggests {sugg:.1g}"
+                + (f" (its own {lr_trace['capped_from']:.1g}, capped at the top of the usual range for "
+                   f"{opt_class(ctx)})" if lr_trace.get("capped_from") else "")
+                + ". The probe run repeated at that rate (same initial "
                 f"weights, same batches, {c['steps']} steps) ends at a validation loss of {end_s:.4g} against "
                 f"{end_c:.4g} with your {lr:.3g}"
                 + (f" ({100 * gain:.0f}% lower)" if gain is not None else "")
