@@ -288,3 +288,26 @@ def test_ae406_is_withheld_when_the_faster_run_collapses_or_kills_units() -> Non
     assert _confirm_case("Adam", 0.005)[0]  # the same traces with a healthy output: advised
     assert _confirm_case("Adam", 0.005, spread=0.05)[0] == []  # output spread fell to a quarter
     assert _confirm_case("Adam", 0.005, dead=0.95)[0] == []  # the code's ReLUs died at that rate
+
+
+def test_ae406_is_withheld_when_the_faster_run_gets_a_loss_curve_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repeat run is judged as the configured one is (AE401/AE403/AE404): a fault only it has withholds the advice."""
+    from types import SimpleNamespace
+
+    from ae_magic.checks import faster_rate
+
+    judged: list = []
+
+    def curve_faults(ctx, tr):
+        judged.append(tr)
+        return ["AE403"] if tr.get("output_spread") == 0.19 else []
+
+    monkeypatch.setattr(faster_rate, "_curve_faults", curve_faults)
+    orig = faster_rate.confirm_suggested_rate
+    ctx = SimpleNamespace(notes=[], traces={}, skipped={})
+    monkeypatch.setattr(faster_rate, "confirm_suggested_rate",
+                        lambda sess, o, trace, lr_trace: orig(sess, o, trace, lr_trace, ctx))
+    found, lr_trace, _ = _confirm_case("Adam", 0.005, spread=0.19)
+    assert lr_trace["confirm"]["new_faults"] == ["AE403"] and found == [] and len(judged) == 2
+    found, lr_trace, _ = _confirm_case("Adam", 0.005, spread=0.2)
+    assert lr_trace["confirm"]["new_faults"] == [] and len(found) == 1

@@ -6,13 +6,15 @@ steps) and stores it in ``traces["lr_range"]["confirm"]``; ``faster`` judges it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
 from ..context import Context
 from ..report import Finding
-from .loss_curve import DIVERGE_END, DIVERGE_SPIKE
+from .loss_curve import DIVERGE_END, DIVERGE_SPIKE, oscillating
+from .loss_curve import diverged as diverged_loss
 from .optimizer_source import opt_class, optimizer_line
 
 # AE406: the probe run is repeated from the same initial weights at the
@@ -34,7 +36,8 @@ ADAPTIVE_MAX_LR = 1e-2
 SPREAD_KEEP = 0.5
 
 
-def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any]) -> None:
+def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any],
+                           ctx: Context | None = None) -> None:
     """Repeat the probe run at the range test's suggestion and store it as ``lr_trace["confirm"]``.
 
     Only when the suggestion is more than FASTER_MIN_RATIO away from the
@@ -61,6 +64,22 @@ def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_tr
             "output_spread": {"configured": trace.get("output_spread"), "suggested": alt.get("output_spread")},
             "newly_dead": _newly_dead(trace, alt),
         }
+        if ctx is not None:
+            # What AE401/AE403/AE404 would say of each run: advice must not trade a lower loss for a new fault.
+            new = set(_curve_faults(ctx, alt)) - set(_curve_faults(ctx, trace))
+            lr_trace["confirm"]["new_faults"] = sorted(new)
+
+
+def _curve_faults(ctx: Context, tr: dict[str, Any]) -> list[str]:
+    """Warning/error codes the loss-curve and collapse judges give a run (on a scratch copy of ``ctx``)."""
+    from .output_collapse import output_collapse
+
+    scratch = copy.copy(ctx)
+    scratch.notes, scratch.traces, scratch.skipped = list(ctx.notes), dict(ctx.traces), dict(ctx.skipped)
+    found = diverged_loss(scratch, tr, None)
+    if not found:
+        found = output_collapse(scratch, tr, None) + oscillating(scratch, tr, None)
+    return [f.code for f in found if f.severity in ("warning", "error")]
 
 
 def _newly_dead(trace: dict[str, Any], alt: dict[str, Any]) -> list[str]:
@@ -100,7 +119,7 @@ def faster(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) ->
     sc, ss = spreads.get("configured"), spreads.get("suggested")
     kept = not (isinstance(sc, float) and isinstance(ss, float) and np.isfinite(sc) and sc > 0) or ss >= SPREAD_KEEP * sc
     end_c, end_s = float(conf[-1]), float(sug[-1])
-    if not stable or not kept or c.get("newly_dead") or end_s > end_c - FASTER_GAIN * abs(end_c):
+    if not stable or not kept or c.get("newly_dead") or c.get("new_faults") or end_s > end_c - FASTER_GAIN * abs(end_c):
         return []
     lr, sugg = tr["lr"], c["lr"]
     line, text = optimizer_line(ctx)

@@ -58,7 +58,7 @@ def _run(ctx: Context) -> list[Finding]:
     ctx.traces["training"] = trace
     if lr_trace is not None:
         lr_trace["configured"] = trace["lr"]
-        confirm_suggested_rate(sess, o, trace, lr_trace)
+        confirm_suggested_rate(sess, o, trace, lr_trace, ctx)
     found = judge(ctx, trace, lr_trace)
     if lr_trace is None and any(f.code in LR_CODES for f in found):
         # The range test was off (the fast default): run it now that the
