@@ -530,6 +530,7 @@ def test_a_vae_without_a_readable_reconstruction_trains_through_its_step_and_say
     why = cov["skipped"]["reconstruction"]
     assert "call() does not return the reconstruction" in why and "the validation curve" in why and "AE407" in why
     assert report.to_dict()["coverage"]["skipped"]["reconstruction"] == why
+    assert any(n == f"Not measured: {why}" for n in report.notes), report.notes  # the text and the panel show the notes
     assert not report.ok and not report.complete
     upd = report.traces["updates"]
     assert upd["steps"] == len(tr["loss"]) and [ly["class"] for ly in upd["layers"]] == ["Dense"] * 5

@@ -351,7 +351,7 @@ class OwnStepSession(ProbeSession):
         self.forward_how = how if fn is not None else None
         # Why the reconstruction can't be read (None: it can): the probes then train blind (see train()).
         self.no_forward = None if fn is not None else (
-            f"the probes can't read model '{model.name}''s reconstruction ({how}), so what needs a forward pass did "
+            f"the probes can't read the reconstruction of model '{model.name}' ({how}), so what needs a forward pass did "
             f"not run: {', '.join(NEEDS_FORWARD)}. The training probe ran through its own train_step (loss curve, "
             "update-to-weight ratios, AE301). Give the model a call() that returns the reconstruction, or "
             "encoder and decoder attributes, to get them."
@@ -378,12 +378,14 @@ class OwnStepSession(ProbeSession):
         self._state = _state_variables(self.model)
         self.initial = self.snapshot()
         judged = (f"judged the reconstruction by MSE through {how}" if fn is not None
-                  else "could not read its reconstruction (see what was skipped)")
+                  else "could not read its reconstruction (next note)")
         self.notes.append(
             f"Model '{model.name}' trains with its own train_step: the probes ran that step as fit does, one batch at a "
             f"time (its loss is what its train_step reports), {judged}, and "
             "measured what each step did to each layer's weights instead of per-layer gradients."
         )
+        if self.no_forward:
+            self.notes.append(f"Not measured: {self.no_forward}")
         if self.in_place:
             self.notes.append(
                 f"Model '{model.name}' could not be copied (subclassed without get_config): probed in place, restored "
