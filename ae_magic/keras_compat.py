@@ -532,10 +532,35 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
         try:
             clone.set_weights(weights)
         except Exception:
-            clone = None
+            # An unbuilt subclassed model can be partly built (TensorFlow's
+            # Denoise tutorial: an encoder Sequential with an Input, a decoder
+            # without): its weights are those of the built parts only. Copy
+            # them layer by layer; the rest is fresh, as fit would build it.
+            built = kind == "subclassed" and not getattr(model, "built", True)
+            clone = clone if built and _copy_built_layers(model, clone) else None
     if clone is None:
         return model, True
     return clone, False
+
+
+def leaf_layers(model: Any) -> list[Any]:
+    """``model``'s innermost layers in tracking order, InputLayers aside (a nested Sequential gets one only once built)."""
+    return [la for la in model._flatten_layers(include_self=False)
+            if not list(la._flatten_layers(include_self=False)) and not isinstance(la, keras.layers.InputLayer)]
+
+
+def _copy_built_layers(model: Any, clone: Any) -> bool:
+    """Set each of ``clone``'s leaf layers to the weights of ``model``'s built one in the same place."""
+    mine, theirs = leaf_layers(clone), leaf_layers(model)
+    if len(mine) != len(theirs) or any(type(a) is not type(b) for a, b in zip(mine, theirs, strict=True)):
+        return False
+    try:
+        for a, b in zip(mine, theirs, strict=True):
+            if b.weights:
+                a.set_weights(b.get_weights())
+    except Exception:
+        return False
+    return True
 
 
 def _clone_layer(layer: Any) -> Any:

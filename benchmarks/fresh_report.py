@@ -9,7 +9,8 @@ through ``ae-magic check FILE --data x --json`` (denoising cells with
 ``--data x_noisy --target x``), one process per flag set. One row per cell:
 whether the root cause was named (one of the cell's codes as a warning or
 error), whether that hit names a line or a layer, whether a healthy cell
-stayed silent (no warning, no error), internal errors, and the check's own
+stayed silent (no warning, no error), internal errors, the probes that did
+not run (coverage), and the check's own
 time from the report's timings (the imports and the cell's own code
 excluded; not a benchmark on a shared machine). Then the totals against
 the bar: root cause named in >= 95 % of buggy cells, >= 90 % of hits
@@ -93,7 +94,9 @@ def main() -> None:
         if n_int:
             problems.append(f"internal {name}: {rep['internal_errors']}")
         want = ",".join(sorted(cell.codes)) or "healthy"
-        print(f"{name:<40}{want[:21]:<22}{named:>6}{loc:>8}{quiet:>7}{n_int:>9}{_seconds(rep):>7.1f}  {','.join(codes)}")
+        skipped = sorted(rep.get("coverage", {}).get("skipped", {}))
+        print(f"{name:<40}{want[:21]:<22}{named:>6}{loc:>8}{quiet:>7}{n_int:>9}{_seconds(rep):>7.1f}  {','.join(codes)}"
+              + (f"  [skipped: {', '.join(skipped)}]" if skipped else ""))
     print(f"buggy {buggy}: root cause named {hit} ({100 * hit / max(buggy, 1):.0f} %), located {located} "
           f"({100 * located / max(hit, 1):.0f} % of hits); healthy {healthy}: silent {silent}; internal errors {internal}")
     for line in problems:

@@ -689,8 +689,19 @@ autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
 _add(
     "tf_tutorial_denoise_subclassed",
     "denoising",
-    _BLOBS
-    + """\
+    """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(12)
+grid = np.linspace(-1, 1, 28)
+gx, gy = np.meshgrid(grid, grid)
+imgs = np.zeros((600, 28, 28))
+for k in range(3):   # three soft spots per image, like smudged digits
+    cx, cy = rng.uniform(-0.6, 0.6, size=(2, 600, 1, 1))
+    imgs += np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * rng.uniform(0.15, 0.35, size=(600, 1, 1)) ** 2))
+x_train = (255 * imgs / imgs.max(axis=(1, 2), keepdims=True)).astype("uint8")[..., None]
 x = x_train.astype("float32") / 255.0
 noise_factor = 0.2
 x_noisy = np.clip(x + noise_factor * rng.normal(size=x.shape), 0.0, 1.0).astype("float32")

@@ -82,14 +82,10 @@ def subclassed_output(ctx: Context) -> tuple[str | None, Any, tuple[int, ...] | 
     if copy is None or copy is model:
         return found
 
-    def leaves(m: Any) -> list[Any]:
-        return [la for la in m._flatten_layers(include_self=False)
-                if not list(la._flatten_layers(include_self=False)) and not isinstance(la, kc.keras.layers.InputLayer)]
-
     # The copy is the same class built from the same constructor call, so its
     # leaf layers come in the same order as the user's (InputLayers aside: a
     # nested Sequential only gets one when it is built, and the copy is).
-    mine, theirs = leaves(copy), leaves(model)
+    mine, theirs = kc.leaf_layers(copy), kc.leaf_layers(model)
     if not mine or len(mine) != len(theirs) or any(type(a) is not type(b) for a, b in zip(mine, theirs, strict=True)):
         return found
     try:
