@@ -149,9 +149,21 @@ def _check(src: str):
     return report, ns
 
 
+# Keras' own masked LSTM on PyTorch steps through time in Python: fit itself
+# ran 3.3 s per step with the Masking layer against 0.38 s without it
+# (measured on the 2-core test machine), so one full check of this cell took
+# 5-10 minutes there. On torch the masked losses are checked against
+# evaluate/compute_loss (test_probe_losses_apply_the_output_mask_as_fit_does)
+# and the full check of the masked cell runs on TensorFlow and JAX.
+SLOW_ON_TORCH = {"masked_padded"}
+
+
 @functools.cache
 def _healthy_check(name: str):
     """A healthy cell's seeded check, run once: the silence and the masking tests read the same run."""
+    if name in SLOW_ON_TORCH and keras.backend.backend() == "torch":
+        pytest.skip("Keras' masked LSTM on torch takes ~1 s per step (fit too): the full check of this cell runs on "
+                    "TensorFlow and JAX; torch's masked losses are tested against evaluate/compute_loss")
     return _check(HEALTHY[name])
 
 
