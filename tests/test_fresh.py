@@ -36,11 +36,22 @@ pytestmark = [
 
 # name -> why the current code misses it (a strict xfail). Measured on the committed code.
 MISSES: dict[str, str] = {}
+# name -> why the current code misses it in some runs only (TensorFlow's CPU
+# thread scheduling changes the probe's numbers): a non-strict xfail.
+FLAKY: dict[str, str] = {
+    "vae_train_step_kl_summed_over_batch": (
+        "AE407 in 2 of 3 runs: the KL summed over the batch weighs batch-size times too much, and at the probe's "
+        "batch of 32 (the cell's comment fits with 128) the longer AE405 confirmation run sometimes ends below the "
+        "mean, so AE405 is retracted as a slow start and AE407, judged again on that run, with it"
+    ),
+}
 
 
 def _marks(name: str) -> list:
     if name in MISSES:
         return [pytest.mark.xfail(strict=True, reason=MISSES[name])]
+    if name in FLAKY:
+        return [pytest.mark.xfail(strict=False, reason=FLAKY[name])]
     return []
 
 

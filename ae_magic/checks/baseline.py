@@ -70,7 +70,15 @@ def confirm_baseline(ctx: Context, sess: Any, trace: dict[str, Any], found: list
             f"as long ({len(longer['loss'])} steps) took it to {final:.4g} against the per-feature mean's {mean:.4g}: "
             "a slow start, so AE405 is not reported."
         )
-        return [f for f in found if f.code != "AE405"]
+        kept = [f for f in found if f.code != "AE405"]
+        if any(f.code == "AE407" for f in kept):
+            # AE407 may have leaned on the AE405 just retracted (an output
+            # "no better than the mean"): judge the code again on the longer run.
+            from .posterior import posterior_collapse
+
+            if longer.get("latent") and not posterior_collapse(ctx, longer, []):
+                kept = [f for f in kept if f.code != "AE407"]
+        return kept
     for f in found:
         if f.code == "AE405":
             f.message += (
