@@ -118,7 +118,10 @@ def test_a_healthy_vae_is_silent() -> None:
     assert [g.code for g in report.findings if g.severity != "info"] == [], report.text()
     lat = report.traces["training"]["latent"]
     assert lat["active_dims"] == lat["dims"] == 4
-    assert lat["kl_total"] > lat["kl_total_before"] * 0.5
+    # The KL at the initial weights depends on the cell's own unseeded
+    # initialisation (measured 0.5-2.7 run to run, in one process): the
+    # code is judged against collapse (a KL near 0), not against its start.
+    assert lat["kl_total"] > 0.1 * lat["dims"]
 
 
 def test_models_without_a_sampling_layer_have_no_latent_trace() -> None:
