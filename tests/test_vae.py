@@ -12,6 +12,7 @@ encode.
 from __future__ import annotations
 
 import ae_magic
+from ae_magic.checks.posterior import POSTERIOR_KL_MAX
 
 COLLAPSING = """\
 import numpy as np
@@ -119,9 +120,10 @@ def test_a_healthy_vae_is_silent() -> None:
     lat = report.traces["training"]["latent"]
     assert lat["active_dims"] == lat["dims"] == 4
     # The KL at the initial weights depends on the cell's own unseeded
-    # initialisation (measured 0.5-2.7 run to run, in one process): the
-    # code is judged against collapse (a KL near 0), not against its start.
-    assert lat["kl_total"] > 0.1 * lat["dims"]
+    # initialisation (measured 0.5-2.7 run to run, in one process; 0.39 in
+    # all on torch in CI): the code is judged against collapse as AE407
+    # judges it (no dimension above POSTERIOR_KL_MAX), not against its start.
+    assert max(lat["kl_per_dim"]) > POSTERIOR_KL_MAX
 
 
 def test_models_without_a_sampling_layer_have_no_latent_trace() -> None:

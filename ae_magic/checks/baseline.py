@@ -7,6 +7,7 @@ only when a longer run still sits on the baseline (a slow start is not a fault).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -63,10 +64,12 @@ BASELINE_CONFIRM_FACTOR = 4
 SLOW_START_MAX = 1.25
 
 
-def confirm_baseline(ctx: Context, sess: Any, trace: dict[str, Any], found: list[Finding]) -> list[Finding]:
-    """Keep AE405 only when a run BASELINE_CONFIRM_FACTOR times as long still sits on the baseline."""
+def confirm_baseline(
+    ctx: Context, trace: dict[str, Any], found: list[Finding], longer_run: Callable[[], dict[str, Any]]
+) -> list[Finding]:
+    """Keep AE405 only when a run BASELINE_CONFIRM_FACTOR times as long (``longer_run()``) still sits on the baseline."""
     n = len(trace["loss"])
-    longer = sess.train(steps=BASELINE_CONFIRM_FACTOR * n, progress=ctx.options.progress)
+    longer = longer_run()
     still = [] if longer["diverged"] else baseline(ctx, longer)
     final = longer["baselines"].get("final")
     mean = trace["baselines"].get("mean")

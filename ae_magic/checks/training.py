@@ -17,16 +17,16 @@ from .. import probes as probe
 from ..context import Context
 from ..report import Finding
 from . import gradients as G
+from .baseline import BASELINE_CONFIRM_FACTOR, baseline, confirm_baseline
 from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
-from .baseline import baseline, confirm_baseline
 from .baseline import settling_limit as settling_limit
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
 from .faster_rate import confirm_suggested_rate, faster
 from .loss_curve import diverged as diverged_loss
 from .loss_curve import oscillating, stagnant
 from .output_collapse import output_collapse
-from .posterior import posterior_collapse
+from .posterior import confirm_posterior, posterior_collapse
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
 # tests and docs name as ``training.X``.)
@@ -67,8 +67,18 @@ def _run(ctx: Context) -> list[Finding]:
         lr_trace["configured"] = trace["lr"]
         lr_trace["on_demand"] = True
         found = judge(ctx, trace, lr_trace)
+    runs: dict[str, dict[str, Any]] = {}
+
+    def longer_run() -> dict[str, Any]:
+        # One longer run serves every confirmation (AE405, AE407).
+        if "longer" not in runs:
+            runs["longer"] = sess.train(steps=BASELINE_CONFIRM_FACTOR * len(trace["loss"]), progress=o.progress)
+        return runs["longer"]
+
     if any(f.code == "AE405" for f in found) and not trace["diverged"]:
-        found = confirm_baseline(ctx, sess, trace, found)
+        found = confirm_baseline(ctx, trace, found, longer_run)
+    if any(f.code == "AE407" for f in found) and not trace["diverged"]:
+        found = confirm_posterior(ctx, trace, found, longer_run)
     return found
 
 

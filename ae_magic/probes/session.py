@@ -409,6 +409,21 @@ class ProbeSession:
             "configured": self.configured_lr,
         }
 
+    def _trace_header(self, lr: float, epochs: int, spe: int) -> dict[str, Any]:
+        """The keys every training trace starts with (this session's run and the own-step run)."""
+        s = self.split
+        return {
+            "lr": float(lr),
+            "configured_lr": self.configured_lr,
+            "loss_name": self.loss_name,
+            "epochs": epochs,
+            "steps_per_epoch": spe,
+            "batch_size": s["batch_size"],
+            "subset": s["subset"],
+            "n_train": len(s["x_tr"]),
+            "n_val": len(s["x_val"]),
+        }
+
     def train(
         self,
         *,
@@ -510,15 +525,7 @@ class ProbeSession:
         p_flat = pred.reshape(len(pred), -1).astype(np.float64)
         finite_pred = bool(np.all(np.isfinite(p_flat)))
         return {
-            "lr": float(lr),
-            "configured_lr": self.configured_lr,
-            "loss_name": self.loss_name,
-            "epochs": len(epoch_loss),
-            "steps_per_epoch": spe,
-            "batch_size": s["batch_size"],
-            "subset": s["subset"],
-            "n_train": len(s["x_tr"]),
-            "n_val": len(s["x_val"]),
+            **self._trace_header(lr, len(epoch_loss), spe),
             "loss": [float(v) for v in loss_t],
             "epoch_loss": epoch_loss,
             "val_loss": val_loss,

@@ -598,15 +598,7 @@ class OwnStepSession(ProbeSession):
                     self.reset()
         nan = float("nan")
         return {
-            "lr": float(lr),
-            "configured_lr": self.configured_lr,
-            "loss_name": self.loss_name,
-            "epochs": len(epoch_loss),
-            "steps_per_epoch": spe,
-            "batch_size": s["batch_size"],
-            "subset": s["subset"],
-            "n_train": len(s["x_tr"]),
-            "n_val": len(s["x_val"]),
+            **self._trace_header(lr, len(epoch_loss), spe),
             "loss": loss_t,
             "epoch_loss": epoch_loss,
             "val_loss": [],
