@@ -12,7 +12,6 @@ encode.
 from __future__ import annotations
 
 import ae_magic
-from ae_magic.checks.posterior import POSTERIOR_KL_MAX
 
 COLLAPSING = """\
 import numpy as np
@@ -118,14 +117,14 @@ def test_a_healthy_vae_is_silent() -> None:
     assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
     assert [g.code for g in report.findings if g.severity != "info"] == [], report.text()
     lat = report.traces["training"]["latent"]
-    # A healthy VAE may leave a dimension unused (JAX in CI: 3 of 4 active);
-    # that is the KL term pruning, not collapse, and AE407 stays silent on it.
-    assert lat["dims"] == 4 and 1 <= lat["active_dims"] <= 4
-    # The KL at the initial weights depends on the cell's own unseeded
-    # initialisation (measured 0.5-2.7 run to run, in one process; 0.39 in
-    # all on torch in CI): the code is judged against collapse as AE407
-    # judges it (no dimension above POSTERIOR_KL_MAX), not against its start.
-    assert max(lat["kl_per_dim"]) > POSTERIOR_KL_MAX
+    # The code carries the input: its mean varies over the data in at least
+    # one dimension. A healthy VAE may leave dimensions unused (JAX in CI:
+    # 3 of 4), and its KL after the short probe run depends on the cell's own
+    # unseeded initialisation (measured 0.04-2.7 nats; TF about 1 init in 20
+    # ends below POSTERIOR_KL_MAX in every dimension while 3 are active). A
+    # code still near the prior is judged by AE407/AE405 themselves, on the
+    # 4x run, which the silence asserted above covers.
+    assert lat["dims"] == 4 and 1 <= lat["active_dims"] <= 4, lat
 
 
 def test_models_without_a_sampling_layer_have_no_latent_trace() -> None:
