@@ -30,3 +30,23 @@ def pytest_collection_finish(session: object) -> None:
 
     gc.collect()
     gc.freeze()
+
+
+import pytest  # noqa: E402  (after the backend is chosen, as above)
+
+
+@pytest.fixture(autouse=True)
+def _same_random_state_each_test() -> None:
+    """Every test starts from one random state (Python, NumPy, the backend).
+
+    Why: most zoo cells build their weights unseeded, as users write them,
+    so each run of the suite drew new inits and a rare init could fail a
+    different test in each CI run (a healthy VAE's KL, a slow starter). A
+    detector's robustness over inits is measured over many seeds (as for the
+    keras.io VAE and the GRU slow starter, docs/probes.md), not by the one
+    init a CI run happens to draw; this makes a local pass mean a CI pass. ae_magic itself never reads or changes this
+    state (tests/test_copy_safety.py).
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
