@@ -213,6 +213,11 @@ def analyze(ctx: Context) -> GraphInfo:
     g.paths = _paths(g)
     in_widths = [g.nodes[i].width for i in g.inputs if g.nodes[i].width is not None]
     g.input_width = in_widths[0] if in_widths else None
+    readers = [n for n in g.nodes if set(g.inputs).intersection(n.parents)]
+    if readers and all(n.cls == "Embedding" and n.width for n in readers):
+        # Token ids: one number per token stands for a whole embedding
+        # vector, so the input's width is what the Embedding makes of it.
+        g.input_width = min(int(n.width or 0) for n in readers)
     _bottleneck(g)
     g.divergence = _divergence(g, model)
     return g

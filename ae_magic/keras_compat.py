@@ -110,8 +110,24 @@ def history(tensor: Any) -> tuple[Any, int, int] | None:
 
 
 def node_input_tensors(op: Any, node_index: int) -> list[Any]:
+    """The tensors a layer call read as data.
+
+    A padding mask that Keras passes along by itself (``mask=`` from an
+    ``Embedding(mask_zero=True)``, computed by a ``not_equal`` op on the
+    input) is no data path: counted as one, it would bypass the bottleneck.
+    """
     node = op._inbound_nodes[node_index]
-    return list(node.input_tensors)
+    tensors = list(node.input_tensors)
+    try:
+        args, kwargs = node.arguments.args, dict(node.arguments.kwargs)
+        mask = kwargs.pop("mask", None)
+    except AttributeError:  # another Node layout: keep every input
+        return tensors
+    if mask is None:
+        return tensors
+    masks = {id(t) for t in keras.tree.flatten(mask)}
+    data = {id(t) for t in keras.tree.flatten([args, kwargs])}
+    return [t for t in tensors if id(t) not in masks or id(t) in data]
 
 
 def safe_input_shape(model: Any) -> list[Any] | None:

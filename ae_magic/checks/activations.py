@@ -13,6 +13,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode, code_activation
 from ..report import Finding
+from .categorical import categorical_reconstruction
 from .locate import TRANSPARENT, graph_of, label, layer_line, loc, output_activation, subclassed_output
 
 NORMALIZATION_LAYERS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
@@ -128,6 +129,8 @@ def check_output_loss(ctx: Context) -> list[Finding]:
     out_label, out_name, line, src = where
     from_logits = bool(kc.loss_config(m).get("from_logits", False))
     problem = fix = None
+    if loss in ("cce", "scce") and (act == "softmax" or (from_logits and act == "linear")) and categorical_reconstruction(ctx):
+        return []  # token ids or one-hot rows, reconstructed as class probabilities: the classification loss fits
     if loss in ("cce", "scce"):
         problem = (f"The loss is {kc.loss_name(m)}, a classification loss: it compares class probabilities, "
                    "not a reconstruction with its input.")

@@ -15,6 +15,7 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
+from .categorical import categorical_reconstruction, class_index_targets, index_input
 
 SAMPLE_ROWS = 2048
 # AE201: |values| beyond this (at the 99.9th percentile) or a per-feature std
@@ -163,8 +164,8 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
 def check_scale(ctx: Context) -> list[Finding]:
     """AE201: the input's scale is far from unit (0-255 pixels, std in the hundreds)."""
     d = ctx.data
-    if d is None or not _numeric(d) or d.size == 0:
-        return []
+    if d is None or not _numeric(d) or d.size == 0 or index_input(ctx):
+        return []  # token ids feeding an Embedding are indices, not a signal to scale
     st = _stats(ctx)
     lo, hi, s = st.lo, st.hi, st.sample
     if s.size == 0:
@@ -212,8 +213,8 @@ def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]
 def check_target_range(ctx: Context) -> list[Finding]:
     """AE203: targets outside what the output activation (or BCE) can produce."""
     t = ctx.target
-    if t is None or not _numeric(t) or t.size == 0 or ctx.model is None:
-        return []
+    if t is None or not _numeric(t) or t.size == 0 or ctx.model is None or class_index_targets(ctx):
+        return []  # class indices for a sparse categorical loss: checked against the classes there
     st = _stats(ctx, target=True)
     lo, hi = st.lo, st.hi
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -274,7 +275,9 @@ def check_degenerate(ctx: Context) -> list[Finding]:
             )
         ]
     zero = float(np.mean(s == 0))
-    if zero >= ZERO_SHARE:
+    # One-hot rows and padded token ids are mostly zeros by design, and a
+    # classification loss gives an all-zero output no easy minimum.
+    if zero >= ZERO_SHARE and not categorical_reconstruction(ctx) and not index_input(ctx):
         mse_zero = float(np.mean(np.square(s, dtype=np.float64)))
         var_all = float(np.var(s, dtype=np.float64))
         return [

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..context import Context
 from ..report import Finding
+from .categorical import class_index_targets
 from .locate import graph_of, label, loc
 
 
@@ -18,6 +19,8 @@ def check_shape(ctx: Context) -> list[Finding]:
     g = graph_of(ctx)
     if g is None or g.divergence is None:
         return []
+    if class_index_targets(ctx):
+        return []  # sparse categorical: the output has one axis more than its class-index target, by design
     d = g.divergence
     if len(g.outputs) > 1 and any(g.nodes[o].shape[1:] == d["input_shape"] for o in g.outputs):
         return []

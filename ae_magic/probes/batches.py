@@ -29,6 +29,34 @@ def as_input(a: np.ndarray) -> np.ndarray:
     return a
 
 
+# Rows of the targets read to tell class indices from a signal.
+_INDEX_SAMPLE = 512
+
+
+def class_index_count(y: np.ndarray, out_shape: Any) -> int | None:
+    """The number of classes when ``y`` holds class indices for an output of ``out_shape``, else None.
+
+    A sparse categorical loss reads a target one axis short of the output
+    (``(n, steps)`` for ``(n, steps, classes)``) holding whole numbers in
+    ``[0, classes)``: a token autoencoder's input is its own target.
+    """
+    if out_shape is None or len(out_shape) < 2 or not isinstance(out_shape[-1], int) or out_shape[-1] < 2:
+        return None
+    y = np.asarray(y)
+    if y.ndim < 1 or list(y.shape[1:]) != list(out_shape[1:-1]) or y.dtype.kind not in "fiub" or not y.size:
+        return None
+    rows = y if len(y) <= _INDEX_SAMPLE else y[np.linspace(0, len(y) - 1, _INDEX_SAMPLE).astype(np.int64)]
+    s = rows.astype(np.float64)
+    if not np.all(np.isfinite(s)) or not np.all(s == np.round(s)) or s.min() < 0 or s.max() >= out_shape[-1]:
+        return None
+    return int(out_shape[-1])
+
+
+def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
+    """Class indices as one-hot rows on a new last axis (float32)."""
+    return np.eye(classes, dtype=np.float32)[np.asarray(y).astype(np.int64)]
+
+
 def prepare_split(
     x_all: np.ndarray,
     y_all: np.ndarray,
@@ -38,11 +66,16 @@ def prepare_split(
     batch_size: int | None,
     seed: int,
     current: Split | None = None,
+    classes: int | None = None,
 ) -> Split:
     """Choose the subset, the validation slice and the fixed samples.
 
-    Returns ``current`` itself when it was made with the same subset, batch
-    size and seed.
+    ``y_tr``/``y_val`` are what the loss reads; ``r_tr``/``r_val`` are the
+    targets as a reconstruction, in the output's shape, which every error,
+    spread and baseline is measured on: the same arrays, or one-hot rows
+    when the targets are ``classes`` class indices (a sparse categorical
+    loss). Returns ``current`` itself when it was made with the same subset,
+    batch size and seed.
     """
     subset = int(subset) if subset else DEFAULT_SUBSET
     bs = int(batch_size) if batch_size else DEFAULT_BATCH
@@ -71,6 +104,9 @@ def prepare_split(
         "y_tr": y_tr,
         "x_val": x_val,
         "y_val": y_val,
+        "r_tr": y_tr if classes is None else one_hot(y_tr, classes),
+        "r_val": y_val if classes is None else one_hot(y_val, classes),
+        "classes": classes,
         "tx": ops.convert_to_tensor(x_tr),
         "ty": None if same_target else ops.convert_to_tensor(y_tr),
         "recon": list(range(min(RECON_SAMPLES, n_val))),

@@ -24,7 +24,7 @@ def baselines(split: dict[str, Any], same_target: bool, width: int | None) -> di
     seconds on two busy cores, this takes a few hundredths. Only for plain
     reconstruction (target == input).
     """
-    y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
+    y_val = split["r_val"].reshape(len(split["r_val"]), -1).astype(np.float64)
     mean, rec = reference_predictions(split, same_target, width)
     return {
         "mean": float(np.mean((y_val - mean) ** 2)),
@@ -49,8 +49,8 @@ def reference_predictions(split: dict[str, Any], same_target: bool, width: int |
 
 
 def _reference_predictions(split: dict[str, Any], same_target: bool, width: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    y_tr = split["y_tr"].reshape(len(split["y_tr"]), -1).astype(np.float64)
-    y_val = split["y_val"].reshape(len(split["y_val"]), -1).astype(np.float64)
+    y_tr = split["r_tr"].reshape(len(split["r_tr"]), -1).astype(np.float64)
+    y_val = split["r_val"].reshape(len(split["r_val"]), -1).astype(np.float64)
     mean = y_tr.mean(axis=0)
     d = y_tr.shape[1]
     if not same_target or width is None or width >= d or not np.all(np.isfinite(y_tr)):
@@ -88,7 +88,7 @@ def loss_baselines(
     outputs logits (``logits``: "sigmoid" or "softmax").
     """
     y_val = np.asarray(split["y_val"])
-    shape = y_val.shape
+    shape = np.shape(split["r_val"])  # the output's shape (one-hot for class indices)
     mean, rec = reference_predictions(split, same_target, width)
 
     def value(pred: np.ndarray) -> float | None:
@@ -100,7 +100,7 @@ def loss_baselines(
         elif logits == "softmax":
             p = np.log(p)
         try:
-            v = float(loss(y_val, p.astype(y_val.dtype if y_val.dtype.kind == "f" else np.float32)))
+            v = float(loss(y_val, p.astype(y_val.dtype if y_val.dtype.kind == "f" and split.get("classes") is None else np.float32)))
         except Exception:  # a loss that can't read this prediction: no baseline rather than a crash
             return None
         return v if np.isfinite(v) else None

@@ -247,9 +247,9 @@ def sequence_trace(
     plus the output layer (name, activation) the dead-output measure is about."""
     mask_tr = input_mask(layers, split["x_tr"])
     mask_val = input_mask(layers, split["x_val"])
-    if mask_val is not None and tuple(mask_val.shape) != tuple(np.shape(split["y_val"])[:2]):
+    if mask_val is not None and tuple(mask_val.shape) != tuple(np.shape(split["r_val"])[:2]):
         mask_tr = mask_val = None  # the target is not a sequence of the input's steps
-    stats = position_stats(split["y_tr"], split["y_val"], pred, pred0, mask_tr, mask_val)
+    stats = position_stats(split["r_tr"], split["r_val"], pred, pred0, mask_tr, mask_val)
     stats["output_layer"], stats["output_activation"] = output_layer(layers, output_names)
     return stats
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
-from .batches import Split, as_input, first_steps, prepare_split, segments
+from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, gate_stats, masked_loss, output_mask, sequence_trace
@@ -119,6 +119,8 @@ class ProbeSession:
                     "with their own optimizer, so yours is untouched."
                 )
             self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
+            # Class indices for a sparse categorical loss (a token autoencoder): measured as one-hot rows.
+            self.classes = class_index_count(y, kc.safe_output_shape(model)) if kc.canonical_loss(src) == "scce" else None
             self.lr = self.configured_lr
             # Build the model (subclassed copies) and the optimizer before
             # compiling the step so their variables exist before tracing.
@@ -221,6 +223,8 @@ class ProbeSession:
         self.initial = self.snapshot()
         self.x_all, self.y_all = x, y
         self.same_target = target is None or target is data
+        if getattr(self, "classes", None) is not None:
+            self.classes = class_index_count(y, kc.safe_output_shape(user_model))
         self.source_model = user_model
         self.split = {}
         self.lr = self.configured_lr
@@ -250,7 +254,8 @@ class ProbeSession:
         """Choose the subset, the validation slice and the fixed samples."""
         seed = self.seed if seed is None else int(seed)
         self.split = prepare_split(
-            self.x_all, self.y_all, self.same_target, subset=subset, batch_size=batch_size, seed=seed, current=self.split
+            self.x_all, self.y_all, self.same_target, subset=subset, batch_size=batch_size, seed=seed, current=self.split,
+            classes=getattr(self, "classes", None),
         )
         # The output mask fit's loss would apply to the validation slice (masks depend on the input only).
         self.val_mask = output_mask(self.model, self.layers, self.split["x_val"]) if getattr(self, "out_masked", False) else None
@@ -450,6 +455,7 @@ class ProbeSession:
         val_mse: list[float] = []
         recon_idx = s["recon"]
         x_rec, y_val = s["x_val"][recon_idx], s["y_val"]
+        r_val = s["r_val"]  # the targets in the output's shape: what errors and spreads are measured on
         loss_t: list[float] = []
         epoch_loss: list[float] = []
         val_loss: list[float] = []
@@ -462,7 +468,7 @@ class ProbeSession:
                 latent0 = self.latent_after(s["x_tr"], s["x_val"], y_val)
                 if latent0 is not None:
                     self.restore(self.initial)  # the measurement's forward passes advanced the seed states
-                mse0 = mse(y_val, self.as_recon(pred0))
+                mse0 = mse(r_val, self.as_recon(pred0))
                 curve.append(val0)
                 curve_mse.append(mse0)
                 step = 0
@@ -488,7 +494,7 @@ class ProbeSession:
                             pv, lv = self.predict_and_loss(s["x_val"], y_val)
                             curve_steps.append(step)
                             curve.append(lv)
-                            curve_mse.append(mse(y_val, self.as_recon(pv)))
+                            curve_mse.append(mse(r_val, self.as_recon(pv)))
                         if progress is not None:
                             _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
                     ep_losses = np.array(loss_t[start:step], dtype=np.float64)
@@ -499,7 +505,7 @@ class ProbeSession:
                         break
                     pred, lv = self.predict_and_loss(s["x_val"], y_val)
                     val_loss.append(lv)
-                    val_mse.append(mse(y_val, self.as_recon(pred)))
+                    val_mse.append(mse(r_val, self.as_recon(pred)))
                     if curve_steps[-1] != step:
                         curve_steps.append(step)
                         curve.append(val_loss[-1])
@@ -521,7 +527,7 @@ class ProbeSession:
                     self.reset()
         # Per time step x feature against the targets' own variation, padded steps left out (AE404, AE405).
         per_position = sequence_trace(self.layers, self.output_layers, s, self.as_recon(pred0), pred)
-        y_flat = y_val.reshape(len(y_val), -1).astype(np.float64)
+        y_flat = r_val.reshape(len(r_val), -1).astype(np.float64)
         p_flat = pred.reshape(len(pred), -1).astype(np.float64)
         finite_pred = bool(np.all(np.isfinite(p_flat)))
         return {
@@ -538,14 +544,14 @@ class ProbeSession:
             "grad_norms": layer_grad_norms(self.layers, self.var_layer, grad_rows),
             "recon": {
                 "shape": list(x_rec.shape[1:]),
-                "target_shape": list(y_val.shape[1:]),
+                "target_shape": list(r_val.shape[1:]),
                 "indices": [int(i) for i in recon_idx],
                 "inputs": x_rec.reshape(len(x_rec), -1).tolist(),
-                "targets": y_val[recon_idx].reshape(len(recon_idx), -1).tolist(),
+                "targets": r_val[recon_idx].reshape(len(recon_idx), -1).tolist(),
                 "before": before.reshape(len(before), -1).tolist(),
                 "after": after.reshape(len(after), -1).tolist(),
             },
-            "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(y_val, pred), "start": mse0,
+            "baselines": {**baselines(s, self.same_target, self.code_width()), "final": mse(r_val, pred), "start": mse0,
                           "position_mean": per_position["position_mean"], "loss_units": self.loss_baselines()},
             "per_position": per_position,
             "output_spread": spread(p_flat) if finite_pred else float("nan"),

@@ -1,0 +1,107 @@
+"""Categorical reconstructions: token and one-hot autoencoders trained with a classification loss.
+
+A sequence autoencoder over tokens (``Embedding`` -> LSTM -> ... ->
+``softmax`` over the vocabulary) is trained with sparse categorical
+cross-entropy: its target is the input's class indices, one rank lower than
+its output. One-hot data reconstructed with a softmax and categorical
+cross-entropy is the same idea. The checks that assume a continuous
+reconstruction of the input's shape (AE105, AE108, AE201, AE203, AE205) ask
+these questions first, so a healthy text autoencoder is not told to scale
+its token ids or to use MSE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..probes.batches import class_index_count
+
+# Rows of the data the one-hot and index tests read (the data checks' own sample size).
+_SAMPLE = 512
+# A one-hot or probability row sums to 1 within this.
+_SUM_TOL = 1e-3
+
+
+def _sample(arr: np.ndarray) -> np.ndarray:
+    if len(arr) <= _SAMPLE:
+        return np.asarray(arr)
+    idx = np.linspace(0, len(arr) - 1, _SAMPLE).astype(np.int64)
+    return np.asarray(arr[idx])
+
+
+def _loss(ctx: Context) -> str | None:
+    m = ctx.model
+    return kc.canonical_loss(m) if m is not None and kc.is_compiled(m) else None
+
+
+def _output_shape(ctx: Context) -> list[Any] | None:
+    if ctx.model is None:
+        return None
+    outputs = getattr(ctx.model, "outputs", None)
+    if outputs is not None and len(outputs) != 1:
+        return None
+    return kc.safe_output_shape(ctx.model)
+
+
+def _target(ctx: Context) -> np.ndarray | None:
+    t = ctx.target if ctx.target is not None else ctx.data
+    return t if isinstance(t, np.ndarray) and t.size else None
+
+
+def class_index_targets(ctx: Context) -> bool:
+    """The loss is sparse categorical and the targets are class indices that fit the output.
+
+    The output is one rank above the target (``(..., classes)`` for a
+    target of ``(...)``) with more than one class, and, where the data is
+    given, the targets are whole numbers in ``[0, classes)``. Without data the
+    shapes alone decide, read from the model's input (the autoencoder's
+    target).
+    """
+    if _loss(ctx) != "scce":
+        return False
+    out = _output_shape(ctx)
+    t = _target(ctx)
+    if t is not None:
+        return class_index_count(t, out) is not None
+    ins = kc.safe_input_shape(ctx.model)
+    return (out is not None and len(out) >= 2 and isinstance(out[-1], int) and out[-1] > 1
+            and ins is not None and list(ins[1:]) == list(out[1:-1]))
+
+
+def one_hot_targets(ctx: Context) -> bool:
+    """The loss is categorical and every target row (the last axis) is a distribution: one-hot data.
+
+    Needs the data: without it, a categorical loss on a reconstruction is
+    judged as before (AE108).
+    """
+    if _loss(ctx) != "cce":
+        return False
+    t = _target(ctx)
+    out = _output_shape(ctx)
+    if t is None or t.ndim < 2 or t.shape[-1] < 2 or t.dtype.kind not in "fiub":
+        return False
+    if out and list(out[1:]) != list(t.shape[1:]):
+        return False
+    s = _sample(t).astype(np.float64)
+    if not np.all(np.isfinite(s)) or s.min() < 0:
+        return False
+    return bool(np.all(np.abs(s.sum(axis=-1) - 1.0) <= _SUM_TOL))
+
+
+def categorical_reconstruction(ctx: Context) -> bool:
+    """The model reconstructs categories (class indices or one-hot rows) with a matching classification loss."""
+    return class_index_targets(ctx) or one_hot_targets(ctx)
+
+
+def index_input(ctx: Context) -> bool:
+    """Every layer that reads the model's input is an ``Embedding``: the input is token indices, not a signal."""
+    g = ctx.graph
+    if g is None or not getattr(g, "has_graph", False) or not g.inputs:
+        return False
+    inputs = set(g.inputs)
+    readers = [n for n in g.nodes if inputs.intersection(n.parents)]
+    return bool(readers) and all(n.cls == "Embedding" for n in readers)
