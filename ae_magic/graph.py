@@ -66,6 +66,8 @@ class GraphInfo:
     main_path: list[int] = field(default_factory=list)
     bypass_paths: list[list[int]] = field(default_factory=list)
     divergence: dict[str, Any] | None = None
+    # The output the loss trains (kc.loss_output): 0 unless a per-output loss trains another one alone.
+    trained_output: int = 0
     # ids of every KerasTensor in the model's graph (nested models included)
     tensor_ids: set[int] = field(default_factory=set, repr=False)
     layer_ids: set[int] = field(default_factory=set, repr=False)
@@ -209,6 +211,7 @@ def analyze(ctx: Context) -> GraphInfo:
         outputs=outputs,
         tensor_ids=b.tensor_ids,
         layer_ids=b.layer_ids,
+        trained_output=kc.loss_output(model) or 0,
     )
     g.paths = _paths(g)
     in_widths = [g.nodes[i].width for i in g.inputs if g.nodes[i].width is not None]

@@ -157,9 +157,45 @@ def is_compiled(model: Any) -> bool:
     return bool(getattr(model, "compiled", False)) and getattr(model, "optimizer", None) is not None
 
 
+def loss_output(model: Any) -> int | None:
+    """The index of the one output a per-output loss trains, else None.
+
+    ``compile(loss=["mse", None])`` or ``loss={"recon": "mse"}`` on a model
+    that returns ``[reconstruction, code]``: ``fit`` trains the
+    reconstruction alone, so the checks and probes judge that output.
+    """
+    loss = getattr(model, "loss", None)
+    if not isinstance(loss, (list, tuple, dict)) or model_kind(model) == "subclassed":
+        return None
+    try:
+        n = len(model.outputs)
+    except Exception:
+        return None
+    if isinstance(loss, dict):
+        names = [str(v) for v in (getattr(model, "output_names", None) or [])]
+        given = [k for k, v in loss.items() if v is not None]
+        used = [names.index(k) for k in given if k in names]
+        if len(used) != len(given):
+            return None
+    else:
+        if len(loss) != n:
+            return None
+        used = [i for i, v in enumerate(loss) if v is not None]
+    return used[0] if len(used) == 1 else None
+
+
 def compiled_loss(model: Any) -> Any:
-    """The loss given to ``compile`` (string, function or Loss), or None."""
-    return getattr(model, "loss", None)
+    """The loss given to ``compile`` (string, function or Loss), or None.
+
+    For a per-output loss that trains one output (:func:`loss_output`),
+    that output's loss.
+    """
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, (list, tuple, dict)):
+        k = loss_output(model)
+        if k is not None:
+            return loss[model.output_names[k]] if isinstance(loss, dict) else loss[k]
+    return loss
 
 
 def loss_name(model: Any) -> str | None:

@@ -117,7 +117,7 @@ def check_output_loss(ctx: Context) -> list[Finding]:
         return []
     if g is not None:
         act, node = output_activation(g)
-        units = g.nodes[g.outputs[0]].width or 0
+        units = g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]].width or 0
         where = node and (label(ctx, node), node.name, *loc(ctx, node))
     else:
         # A subclassed model: its output layer, found with a forward pass of a copy.

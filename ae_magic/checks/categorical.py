@@ -43,7 +43,8 @@ def _output_shape(ctx: Context) -> list[Any] | None:
         return None
     outputs = getattr(ctx.model, "outputs", None)
     if outputs is not None and len(outputs) != 1:
-        return None
+        k = kc.loss_output(ctx.model)
+        return None if k is None else list(outputs[k].shape)
     return kc.safe_output_shape(ctx.model)
 
 

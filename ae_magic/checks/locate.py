@@ -46,8 +46,8 @@ def graph_of(ctx: Context) -> GraphInfo | None:
 
 
 def output_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
-    """The activation that produces the first output, looking through TRANSPARENT layers."""
-    node = g.nodes[g.outputs[0]]
+    """The activation that produces the trained output (the first one), looking through TRANSPARENT layers."""
+    node = g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]]
     seen = set()
     while node is not None and node.id not in seen:
         seen.add(node.id)

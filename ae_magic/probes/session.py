@@ -85,11 +85,23 @@ class ProbeSession:
         if len(keras.tree.flatten(getattr(model, "inputs", None) or [0])) > 1:
             raise ProbeError("the probes support models with one input; this model has several.")
         outputs = getattr(model, "outputs", None) if kc.model_kind(model) != "subclassed" else None
+        # Several outputs with one loss among them ([reconstruction, code]): fit trains that output alone.
+        trained_output: int | None = None
         if outputs is not None and (isinstance(outputs, dict) or len(keras.tree.flatten(outputs)) > 1
                                     or isinstance(getattr(model, "_outputs_struct", None), dict)):
-            raise ProbeError("the probes support models with one reconstruction output; this one returns a "
-                             f"{'dict' if isinstance(getattr(model, '_outputs_struct', None), dict) else 'list'} "
-                             f"of {len(keras.tree.flatten(outputs))} output(s).")
+            trained_output = 0 if len(keras.tree.flatten(outputs)) == 1 else kc.loss_output(src)
+            if trained_output is None and kc.compiled_loss(src) is None:
+                # Trained on add_loss terms alone (a VAE returning [reconstruction, z_mean, z_log_var]):
+                # the reconstruction is the one output of the target's shape.
+                want = list(np.shape(target if target is not None else data)[1:])
+                fits = [i for i, t in enumerate(keras.tree.flatten(outputs)) if list(t.shape[1:]) == want]
+                trained_output = fits[0] if len(fits) == 1 else None
+            if trained_output is None:
+                raise ProbeError("the probes support a model with several outputs when one loss trains one of them "
+                                 "(e.g. loss=['mse', None]); this one returns a "
+                                 f"{'dict' if isinstance(getattr(model, '_outputs_struct', None), dict) else 'list'} "
+                                 f"of {len(keras.tree.flatten(outputs))} outputs and is compiled with "
+                                 + ("no loss." if kc.compiled_loss(src) is None else "a loss on more than one of them."))
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         if x.ndim < 2 or len(x) < 4:
@@ -118,6 +130,22 @@ class ProbeSession:
                     "(weights, non-trainable and seed states) was put back byte for byte, and the probes trained "
                     "with their own optimizer, so yours is untouched."
                 )
+            # The whole copy: the weights of another session's model are set on it (adopt).
+            self.full_model = self.model
+            if trained_output is not None:
+                # The copy's layers, read up to the trained output: the probes train and judge what fit trains.
+                out = keras.tree.flatten(self.model.outputs)[trained_output]
+                h = kc.history(out)
+                ins = self.model.inputs
+                self.model = keras.Model(ins[0] if len(ins) == 1 else ins, out, name=self.model.name)
+                which = f"output {trained_output}" + (f" ('{h[0].name}')" if h is not None else "")
+                if len(keras.tree.flatten(outputs)) > 1:
+                    self.notes.append(
+                        f"Model '{model.name}' has {len(keras.tree.flatten(outputs))} outputs: "
+                        + (f"its loss ({kc.loss_name(src)}) trains only {which}, so the probes train and judge that output, "
+                           "as fit does." if kc.compiled_loss(src) is not None else
+                           f"the probes judge {which}, the one shaped like the target, and train the add_loss terms on its path.")
+                    )
             self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
             # Class indices for a sparse categorical loss (a token autoencoder): measured as one-hot rows.
             self.classes = class_index_count(y, kc.safe_output_shape(model)) if kc.canonical_loss(src) == "scce" else None
@@ -219,7 +247,7 @@ class ProbeSession:
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         self.restore(self.initial)
-        self.model.set_weights(user_model.get_weights())
+        getattr(self, "full_model", self.model).set_weights(user_model.get_weights())
         self.initial = self.snapshot()
         self.x_all, self.y_all = x, y
         self.same_target = target is None or target is data
