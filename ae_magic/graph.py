@@ -68,6 +68,8 @@ class GraphInfo:
     divergence: dict[str, Any] | None = None
     # The output the loss trains (kc.loss_output): 0 unless a per-output loss trains another one alone.
     trained_output: int = 0
+    # Every layer reading the input is an Embedding: the input is token ids (input_width is the Embedding's).
+    token_input: bool = False
     # ids of every KerasTensor in the model's graph (nested models included)
     tensor_ids: set[int] = field(default_factory=set, repr=False)
     layer_ids: set[int] = field(default_factory=set, repr=False)
@@ -217,7 +219,8 @@ def analyze(ctx: Context) -> GraphInfo:
     in_widths = [g.nodes[i].width for i in g.inputs if g.nodes[i].width is not None]
     g.input_width = in_widths[0] if in_widths else None
     readers = [n for n in g.nodes if set(g.inputs).intersection(n.parents)]
-    if readers and all(n.cls == "Embedding" and n.width for n in readers):
+    g.token_input = bool(readers) and all(n.cls == "Embedding" for n in readers)
+    if g.token_input and all(n.width for n in readers):
         # Token ids: one number per token stands for a whole embedding
         # vector, so the input's width is what the Embedding makes of it.
         g.input_width = min(int(n.width or 0) for n in readers)

@@ -14,7 +14,16 @@ from ..context import Context
 from ..graph import GNode, code_activation
 from ..report import Finding
 from .categorical import categorical_reconstruction
-from .locate import TRANSPARENT, graph_of, label, layer_line, loc, output_activation, subclassed_output
+from .locate import (
+    TRANSPARENT,
+    graph_of,
+    label,
+    layer_line,
+    loc,
+    output_activation,
+    subclassed_output,
+    trained_output_node,
+)
 
 NORMALIZATION_LAYERS = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
 # Activations whose gradient vanishes away from zero (docs/faults.md AE106/AE107).
@@ -117,7 +126,7 @@ def check_output_loss(ctx: Context) -> list[Finding]:
         return []
     if g is not None:
         act, node = output_activation(g)
-        units = g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]].width or 0
+        units = trained_output_node(g).width or 0
         where = node and (label(ctx, node), node.name, *loc(ctx, node))
     else:
         # A subclassed model: its output layer, found with a forward pass of a copy.

@@ -100,9 +100,4 @@ def categorical_reconstruction(ctx: Context) -> bool:
 
 def index_input(ctx: Context) -> bool:
     """Every layer that reads the model's input is an ``Embedding``: the input is token indices, not a signal."""
-    g = ctx.graph
-    if g is None or not getattr(g, "has_graph", False) or not g.inputs:
-        return False
-    inputs = set(g.inputs)
-    readers = [n for n in g.nodes if inputs.intersection(n.parents)]
-    return bool(readers) and all(n.cls == "Embedding" for n in readers)
+    return bool(getattr(ctx.graph, "token_input", False))

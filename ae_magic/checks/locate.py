@@ -45,9 +45,14 @@ def graph_of(ctx: Context) -> GraphInfo | None:
     return g if g is not None and g.has_graph else None
 
 
+def trained_output_node(g: GraphInfo) -> GNode:
+    """The output node the loss trains (the first unless a per-output loss trains another alone)."""
+    return g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]]
+
+
 def output_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
-    """The activation that produces the trained output (the first one), looking through TRANSPARENT layers."""
-    node = g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]]
+    """The activation that produces the trained output, looking through TRANSPARENT layers."""
+    node = trained_output_node(g)
     seen = set()
     while node is not None and node.id not in seen:
         seen.add(node.id)
