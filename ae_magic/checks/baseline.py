@@ -64,6 +64,42 @@ BASELINE_CONFIRM_FACTOR = 4
 SLOW_START_MAX = 1.25
 
 
+# left_baseline: the longer run may end once its held-out MSE is this far
+# below the nearest AE405 bar (a margin that minibatch noise does not undo).
+LEFT_MARGIN = 0.75
+
+
+def left_baseline(trace: dict[str, Any]) -> Callable[[int, float], bool] | None:
+    """The ``stop`` rule of the AE405 confirmation run: True once the held-out MSE is clearly past every AE405 bar.
+
+    The bars are those of :func:`baseline` (no better than the mean; far
+    from PCA where the data has linear structure), read from the probe
+    run's baselines, which the longer run shares. None when they are not
+    finite (the run then goes its full length).
+    """
+    b = trace["baselines"]
+    mean, pca = b.get("mean"), b.get("pca")
+    if not all_finite([mean]) or mean <= 0:
+        return None
+    bar = (1 - MEAN_MARGIN) * mean
+    if pca is not None and all_finite([pca]) and pca < (1 - STRUCTURE_GAIN) * mean:
+        bar = min(bar, mean - PCA_PROGRESS * (mean - pca))
+    limit = LEFT_MARGIN * bar
+
+    def stop(step: int, held_out_mse: float) -> bool:
+        return math.isfinite(held_out_mse) and held_out_mse <= limit
+
+    return stop
+
+
+def _longer(longer: dict[str, Any]) -> str:
+    """How the confirmation run is named in messages: its length, and whether it ended early."""
+    m = len(longer["loss"])
+    if longer.get("stopped_early"):
+        return f"a run of up to {BASELINE_CONFIRM_FACTOR}x as long (stopped after {m} steps, once it had left the baseline)"
+    return f"a run {BASELINE_CONFIRM_FACTOR}x as long ({m} steps)"
+
+
 def confirm_baseline(
     ctx: Context, trace: dict[str, Any], found: list[Finding], longer_run: Callable[[], dict[str, Any]]
 ) -> list[Finding]:
@@ -80,8 +116,8 @@ def confirm_baseline(
                and math.isfinite(final) and final <= SLOW_START_MAX * mean)
     if not still and started:
         ctx.notes.append(
-            f"The held-out MSE stayed near the baseline over the {n}-step probe run, but a run {BASELINE_CONFIRM_FACTOR}x "
-            f"as long ({len(longer['loss'])} steps) took it to {final:.4g} against the per-feature mean's {mean:.4g}: "
+            f"The held-out MSE stayed near the baseline over the {n}-step probe run, but {_longer(longer)} "
+            f"took it to {final:.4g} against the per-feature mean's {mean:.4g}: "
             "a slow start, so AE405 is not reported."
         )
         kept = [f for f in found if f.code != "AE405"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,15 @@ class ProbeSession:
                 ins = self.model.inputs
                 self.model = keras.Model(ins[0] if len(ins) == 1 else ins, out, name=self.model.name)
                 which = f"output {trained_output}" + (f" ('{h[0].name}')" if h is not None else "")
-                if len(keras.tree.flatten(outputs)) > 1:
+                others = kc.untrained_outputs(src)
+                if others:
+                    self.notes.append(
+                        f"Model '{model.name}' has losses on {len(others) + 1} outputs, but the check is given one target, "
+                        f"shaped like {which}: the probes train and judge {which} with its loss ({kc.loss_name(src)}). "
+                        f"fit also trains {', '.join(repr(o) for o in others)} against targets the check was not given; "
+                        "what those losses do to the shared layers is not in these measurements."
+                    )
+                elif len(keras.tree.flatten(outputs)) > 1:
                     self.notes.append(
                         f"Model '{model.name}' has {len(keras.tree.flatten(outputs))} outputs: "
                         + (f"its loss ({kc.loss_name(src)}) trains only {which}, so the probes train and judge that output, "
@@ -464,8 +473,17 @@ class ProbeSession:
         steps: int | None = None,
         lr: float | None = None,
         progress: Any = None,
+        val_points: int | None = None,
+        stop: Callable[[int, float], bool] | None = None,
     ) -> dict[str, Any]:
-        """The short probe run; returns the ``traces["training"]`` dict."""
+        """The short probe run; returns the ``traces["training"]`` dict.
+
+        ``val_points``: evaluate the held-out loss at most about this many
+        times (a longer confirmation run keeps the probe run's resolution
+        instead of evaluating 4x as often). ``stop(step, held_out_mse)``,
+        asked at each evaluation, ends the run early when it returns True
+        (the trace then says ``stopped_early``).
+        """
         s = self.split
         spe = math.ceil(len(s["x_tr"]) / s["batch_size"])
         if steps:
@@ -477,6 +495,9 @@ class ProbeSession:
         lr = self.lr if lr is None else float(lr)
         every = max(1, total // GRAD_SAMPLES)
         val_every = max(1, spe // VAL_POINTS_PER_EPOCH)
+        if val_points:
+            val_every = max(val_every, math.ceil(total / max(1, int(val_points))))
+        stopped = False
         curve_steps: list[int] = [0]
         curve: list[float] = []
         curve_mse: list[float] = []
@@ -523,21 +544,33 @@ class ProbeSession:
                             curve_steps.append(step)
                             curve.append(lv)
                             curve_mse.append(mse(r_val, self.as_recon(pv)))
+                            stopped = stop is not None and bool(stop(step, curve_mse[-1]))
                         if progress is not None:
                             _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
+                        if stopped:
+                            break
                     ep_losses = np.array(loss_t[start:step], dtype=np.float64)
                     epoch_loss.append(float(np.mean(ep_losses)) if len(ep_losses) else float("nan"))
                     if not np.all(np.isfinite(ep_losses)):
                         diverged = True
                         val_loss.append(float("nan"))
                         break
-                    pred, lv = self.predict_and_loss(s["x_val"], y_val)
-                    val_loss.append(lv)
-                    val_mse.append(mse(r_val, self.as_recon(pred)))
+                    if curve_steps[-1] == step:  # evaluated at this very step already: the same weights
+                        val_loss.append(curve[-1])
+                        val_mse.append(curve_mse[-1])
+                    elif not val_points or stopped or ep == epochs - 1 or step >= total:
+                        # (a capped run evaluates on its own cadence, and at its end)
+                        pred, lv = self.predict_and_loss(s["x_val"], y_val)
+                        val_loss.append(lv)
+                        val_mse.append(mse(r_val, self.as_recon(pred)))
+                    else:
+                        continue
                     if curve_steps[-1] != step:
                         curve_steps.append(step)
                         curve.append(val_loss[-1])
                         curve_mse.append(val_mse[-1])
+                    if stopped:
+                        break
                 norms_all = np.concatenate(all_norms, axis=0) if all_norms else np.zeros((0, len(self.train_vars)))
                 grad_steps = list(range(0, len(norms_all), every))
                 grad_rows = [norms_all[i] for i in grad_steps]
@@ -568,6 +601,7 @@ class ProbeSession:
             "val_mse": val_mse,
             "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve, "mse": curve_mse},
             "diverged": diverged,
+            "stopped_early": stopped,
             "grad_steps": grad_steps,
             "grad_norms": layer_grad_norms(self.layers, self.var_layer, grad_rows),
             "recon": {
@@ -638,11 +672,22 @@ def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int
         names = [str(layer.name) for layer in getattr(model, "layers", [])] + [str(model.name)]
         for i, name in enumerate(dict.fromkeys(names)):
             text = re.sub(rf'"{re.escape(name)}"', f'"<L{i}>"', text)
-        loss = kc.compiled_loss(model)
-        if callable(loss) and not isinstance(loss, keras.losses.Loss):
+        def described(loss: Any) -> Any:
+            # Every output's loss, not only the trained one: the session's notes say which outputs have one.
+            if isinstance(loss, dict):
+                return {str(k): described(v) for k, v in loss.items()}
+            if isinstance(loss, (list, tuple)):
+                return [described(v) for v in loss]
+            if isinstance(loss, keras.losses.Loss):
+                return [type(loss).__name__, loss.get_config()]
+            if callable(loss):
+                raise TypeError("a loss function has no description")
+            return loss
+
+        try:
+            loss = described(getattr(model, "loss", None))
+        except TypeError:
             return None
-        if isinstance(loss, keras.losses.Loss):
-            loss = [type(loss).__name__, loss.get_config()]
         opt = getattr(model, "optimizer", None)
         opt_desc = None if opt is None else [type(opt).__name__, {k: v for k, v in opt.get_config().items() if k != "name"}]
         x = np.asarray(data)

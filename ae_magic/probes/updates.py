@@ -549,9 +549,13 @@ class OwnStepSession(ProbeSession):
         return trace
 
     def _train_blind(
-        self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None, progress: Any = None
+        self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None, progress: Any = None,
+        val_points: int | None = None, stop: Any = None,
     ) -> dict[str, Any]:
         """The training probe of a model whose reconstruction can't be read: the own step's losses only.
+
+        With no held-out curve there is nothing for ``val_points`` or ``stop`` to act on; they are accepted
+        so every session's ``train`` takes the same arguments.
 
         The same steps as :meth:`ProbeSession.train` (batches, epochs, learning
         rate); everything that needs a forward pass (the validation curve,
@@ -607,6 +611,7 @@ class OwnStepSession(ProbeSession):
             "val_mse": [],
             "val_curve": {"steps": [], "loss": [], "mse": []},
             "diverged": diverged,
+            "stopped_early": False,
             "grad_steps": [],
             "grad_norms": {},
             "recon": None,
