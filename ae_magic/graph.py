@@ -66,7 +66,8 @@ class GraphInfo:
     main_path: list[int] = field(default_factory=list)
     bypass_paths: list[list[int]] = field(default_factory=list)
     divergence: dict[str, Any] | None = None
-    # The output the loss trains (kc.loss_output): 0 unless a per-output loss trains another one alone.
+    # The reconstruction among several outputs: the one the loss trains (kc.loss_output), else the one
+    # shaped like the input, else 0 (graph._recon_output). Paths and the bottleneck are read up to it.
     trained_output: int = 0
     # Every layer reading the input is an Embedding: the input is token ids (input_width is the Embedding's).
     token_input: bool = False
@@ -213,7 +214,7 @@ def analyze(ctx: Context) -> GraphInfo:
         outputs=outputs,
         tensor_ids=b.tensor_ids,
         layer_ids=b.layer_ids,
-        trained_output=kc.loss_output(model) or 0,
+        trained_output=_recon_output(model, outputs, b.nodes),
     )
     g.paths = _paths(g)
     in_widths = [g.nodes[i].width for i in g.inputs if g.nodes[i].width is not None]
@@ -229,8 +230,34 @@ def analyze(ctx: Context) -> GraphInfo:
     return g
 
 
+def _recon_output(model: Any, outputs: list[int], nodes: list[GNode]) -> int:
+    """The index of the output that is the reconstruction.
+
+    The one the loss trains (:func:`kc.loss_output`); with no such loss (a
+    VAE returning ``[reconstruction, z_mean, z_log_var]`` on ``add_loss``)
+    the one output shaped like the input; else the first.
+    """
+    k = kc.loss_output(model)
+    if k is not None:
+        return k
+    if len(outputs) > 1:
+        try:
+            want = list(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+        except Exception:
+            want = None
+        shaped = [i for i, o in enumerate(outputs) if want is not None and list(nodes[o].shape[1:]) == want]
+        if len(shaped) == 1:
+            return shaped[0]
+    return 0
+
+
 def _paths(g: GraphInfo) -> list[list[int]]:
-    """All input-to-output paths (as node id lists, input first), capped."""
+    """All input-to-reconstruction paths (as node id lists, input first), capped.
+
+    With several outputs only the paths to the reconstruction count: a
+    classifier head or the code returned beside it is narrower than the
+    code by design, and is no bottleneck of the autoencoder.
+    """
     paths: list[list[int]] = []
 
     def back(nid: int, suffix: list[int]) -> None:
@@ -244,7 +271,7 @@ def _paths(g: GraphInfo) -> list[list[int]]:
         for p in node.parents:
             back(p, path)
 
-    for o in g.outputs:
+    for o in [g.outputs[g.trained_output]] if len(g.outputs) > 1 and g.trained_output < len(g.outputs) else g.outputs:
         back(o, [])
     return paths
 
@@ -307,7 +334,7 @@ def _divergence(g: GraphInfo, model: Any) -> dict[str, Any] | None:
     if not g.inputs or not g.outputs:
         return None
     inp = g.nodes[g.inputs[0]]
-    out = g.nodes[g.outputs[0]]
+    out = g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]]
     if inp.shape[1:] == out.shape[1:]:
         return None
     chain = g.chain() or [inp, out]

@@ -157,13 +157,8 @@ def is_compiled(model: Any) -> bool:
     return bool(getattr(model, "compiled", False)) and getattr(model, "optimizer", None) is not None
 
 
-def loss_output(model: Any) -> int | None:
-    """The index of the one output a per-output loss trains, else None.
-
-    ``compile(loss=["mse", None])`` or ``loss={"recon": "mse"}`` on a model
-    that returns ``[reconstruction, code]``: ``fit`` trains the
-    reconstruction alone, so the checks and probes judge that output.
-    """
+def loss_outputs(model: Any) -> list[int] | None:
+    """The indices of the outputs a per-output loss (list or dict) trains; None for any other loss."""
     loss = getattr(model, "loss", None)
     if not isinstance(loss, (list, tuple, dict)) or model_kind(model) == "subclassed":
         return None
@@ -181,7 +176,41 @@ def loss_output(model: Any) -> int | None:
         if len(loss) != n:
             return None
         used = [i for i, v in enumerate(loss) if v is not None]
-    return used[0] if len(used) == 1 else None
+    return used
+
+
+def loss_output(model: Any) -> int | None:
+    """The index of the output the checks and probes judge and train, else None.
+
+    ``compile(loss=["mse", None])`` or ``loss={"recon": "mse"}`` on a model
+    that returns ``[reconstruction, code]``: ``fit`` trains the
+    reconstruction alone, so the checks and probes judge that output. With
+    losses on several outputs (``["mse", "sparse_categorical_crossentropy"]``
+    on ``[reconstruction, class]``, trained as ``fit(x, [x, y])``), the
+    check is given the reconstruction's target only: the one loss output
+    shaped like the input is chosen (:func:`untrained_outputs` names the
+    others), and None when no single one is.
+    """
+    used = loss_outputs(model)
+    if not used:
+        return None
+    if len(used) == 1:
+        return used[0]
+    try:
+        want = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+        shaped = [i for i in used if tuple(model.outputs[i].shape[1:]) == want]
+    except Exception:
+        return None
+    return shaped[0] if want is not None and len(shaped) == 1 else None
+
+
+def untrained_outputs(model: Any) -> list[str]:
+    """Names of the outputs whose loss the probes leave out (losses on several outputs; see :func:`loss_output`)."""
+    used, k = loss_outputs(model) or [], loss_output(model)
+    if k is None or len(used) < 2:
+        return []
+    names = [str(v) for v in (getattr(model, "output_names", None) or [])]
+    return [names[i] if i < len(names) else f"output {i}" for i in used if i != k]
 
 
 def compiled_loss(model: Any) -> Any:

@@ -4,8 +4,12 @@
 a dict that names one output, or no loss and ``add_loss`` terms) is trained
 by ``fit`` on the reconstruction alone. The probes train and judge that
 output, as ``fit`` does, instead of reporting "probes skipped"; the checks
-that read the output's activation read that output. A model whose loss
-trains several outputs is still skipped, with the reason.
+that read the output's activation read that output. With losses on several
+outputs (a classifier head beside the reconstruction, trained as
+``fit(x, [x, y])``), the check has the reconstruction's target only: the
+probes train and judge the one loss output shaped like the input, and a
+note names the losses left out. Losses on several outputs shaped like the
+input stay skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ WITH_HEAD = HEAD + """\
 label = layers.Dense(3, activation="softmax", name="label")(code)
 model = keras.Model(inp, [recon, label])
 model.compile(optimizer="adam", loss=["binary_crossentropy", None])
+"""
+
+SEMI_SUPERVISED = HEAD + """\
+label = layers.Dense(3, activation="softmax", name="label")(code)
+model = keras.Model(inp, [recon, label])
+model.compile(optimizer="adam", loss=["binary_crossentropy", "sparse_categorical_crossentropy"])
+# model.fit(x, [x, y], epochs=20)
 """
 
 TWO_LOSSES = HEAD + """\
@@ -134,6 +145,8 @@ def test_a_head_with_its_own_weights_is_left_out_and_a_rerun_adopts_the_copy() -
     probe = ae_magic.probe(model, data=ns["x"], seed=0)
     for report in (first, again, probe):
         assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    # The 3-wide head is narrower than the 4-wide code by design: no bottleneck, so no AE103 "bypass".
+    assert [f.code for f in first.findings if f.severity != "info"] == [], first.text()
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(before, model.get_weights(), strict=True))
 
 
@@ -150,3 +163,20 @@ def test_a_loss_on_two_outputs_is_skipped_with_the_reason() -> None:
     assert report.internal_errors == []
     reason = report.coverage["skipped"].get("training", "")
     assert "more than one" in reason, report.coverage
+
+
+def test_a_classifier_head_with_its_own_loss_is_probed_through_the_reconstruction() -> None:
+    report = ae_magic.check(SEMI_SUPERVISED, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    assert [f.code for f in report.findings if f.severity in ("warning", "error")] == [], report.text()
+    note = next((n for n in report.notes if "losses on 2 outputs" in n), "")
+    assert "'label'" in note and "not given" in note, report.notes
+    assert report.traces["training"]["loss_name"] == "binary_crossentropy"
+
+
+def test_a_fault_on_the_reconstruction_beside_a_classifier_head_is_found() -> None:
+    src = SEMI_SUPERVISED.replace('optimizer="adam"', "optimizer=keras.optimizers.SGD(learning_rate=50.0)")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    codes = {f.code for f in report.findings}
+    assert codes & {"AE401", "AE403", "AE404", "AE303"}, report.text()
