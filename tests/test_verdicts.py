@@ -311,3 +311,51 @@ def test_ae406_is_withheld_when_the_faster_run_gets_a_loss_curve_fault(monkeypat
     assert lr_trace["confirm"]["new_faults"] == ["AE403"] and found == [] and len(judged) == 2
     found, lr_trace, _ = _confirm_case("Adam", 0.005, spread=0.2)
     assert lr_trace["confirm"]["new_faults"] == [] and len(found) == 1
+
+
+# -- the AE405 confirmation run: evaluated as often as the probe run, ended once the slow start shows ------
+def test_left_baseline_stops_only_clearly_past_every_ae405_bar() -> None:
+    from ae_magic.checks import baseline as B
+
+    mean_only = {"baselines": {"mean": 1.0, "pca": None}}
+    stop = B.left_baseline(mean_only)
+    bar = (1 - B.MEAN_MARGIN) * 1.0
+    assert not stop(10, bar) and not stop(10, B.LEFT_MARGIN * bar + 1e-6) and stop(10, B.LEFT_MARGIN * bar)
+    assert not stop(10, float("nan"))
+    # Linear structure: the "far from PCA" bar is the lower one.
+    structured = {"baselines": {"mean": 1.0, "pca": 0.2}}
+    pca_bar = 1.0 - B.PCA_PROGRESS * 0.8
+    stop = B.left_baseline(structured)
+    assert not stop(10, B.LEFT_MARGIN * pca_bar + 1e-6) and stop(10, B.LEFT_MARGIN * pca_bar)
+    assert B.left_baseline({"baselines": {"mean": float("nan"), "pca": None}}) is None
+
+
+def test_a_capped_run_keeps_the_resolution_and_a_stopped_run_says_so() -> None:
+    sess = ae_magic.probes.ProbeSession(*_small_model_and_data())
+    sess.prepare(subset=None, batch_size=None)
+    normal = sess.train(steps=120)
+    points = len(normal["val_curve"]["steps"])
+    longer = sess.train(steps=480, val_points=points)
+    assert len(longer["loss"]) == 480 and not longer["stopped_early"]
+    # About as many held-out evaluations as the probe run (the epoch ends and the last step add a few).
+    assert len(longer["val_curve"]["steps"]) <= points + 2, (points, longer["val_curve"]["steps"])
+    asked: list[int] = []
+
+    def stop(step: int, mse: float) -> bool:
+        asked.append(step)
+        return len(asked) == 3
+
+    stopped = sess.train(steps=480, val_points=points, stop=stop)
+    assert stopped["stopped_early"] and len(stopped["loss"]) == asked[-1] < 480
+    assert stopped["val_curve"]["steps"][-1] == asked[-1]
+
+
+def _small_model_and_data() -> tuple:
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(600, 4)) @ rng.normal(size=(4, 16))).astype("float32")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=(16,))
+    out = keras.layers.Dense(16)(keras.layers.Dense(4, activation="relu")(inp))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="adam", loss="mse")
+    return model, x
