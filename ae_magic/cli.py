@@ -13,10 +13,11 @@ built no Keras model (nothing was checked).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import options
@@ -131,19 +132,24 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int, pr
         return _usage(path, f"can't read the file ({describe(exc)})", as_json)
     namespace: dict[str, Any] = {"__name__": "__main__", "__file__": os.path.abspath(path)}
     bar = _ProgressBar(path) if progress else None
-    try:
-        opts = options.Options.from_values(values, options.CLI, progress=bar)
-        session = Session.from_cell(source, namespace=namespace, data=values.get("data"), target=values.get("target"),
-                                    model=values.get("model"), options=opts, filename=path, label=path)
+    usage: str | None = None
+    # With --json, stdout is the JSON alone: what the cell prints (print, model.summary()) goes to stderr.
+    with _stdout_to_stderr() if as_json else contextlib.nullcontext():
         try:
-            report = session.run()
-            tried = _try_fixes(session, report) if values.get("try_fixes") else None
-        finally:
-            session.close()
-            if bar is not None:
-                bar.close()
-    except UsageError as exc:
-        return _usage(path, str(exc), as_json)
+            opts = options.Options.from_values(values, options.CLI, progress=bar)
+            session = Session.from_cell(source, namespace=namespace, data=values.get("data"), target=values.get("target"),
+                                        model=values.get("model"), options=opts, filename=path, label=path)
+            try:
+                report = session.run()
+                tried = _try_fixes(session, report) if values.get("try_fixes") else None
+            finally:
+                session.close()
+                if bar is not None:
+                    bar.close()
+        except UsageError as exc:
+            usage = str(exc)
+    if usage is not None:
+        return _usage(path, usage, as_json)
     if as_json:
         obj = report.to_dict()
         obj["file"] = path
@@ -171,6 +177,30 @@ def _check_file(path: str, values: dict[str, Any], *, index: int, total: int, pr
             print(f"{path}: no Keras model found; nothing was checked.", file=sys.stderr)
         return EXIT_NO_MODEL
     return EXIT_ERRORS if report.has_errors else EXIT_OK
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout meanwhile to stderr, Python's writes and the C libraries' alike."""
+    sys.stdout.flush()
+    saved = None
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else -1
+        if fd >= 0 and sys.__stderr__ is not None:
+            saved = os.dup(fd)
+            os.dup2(sys.__stderr__.fileno(), fd)
+    except (OSError, ValueError, AttributeError):  # no real file descriptors (an embedding host): Python's writes only
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for stream in (sys.__stdout__, sys.stderr):  # what was buffered meanwhile belongs to stderr
+            with contextlib.suppress(Exception):
+                stream.flush()
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _try_fixes(session: Any, report: Any) -> dict[str, Any] | None:

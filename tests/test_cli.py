@@ -34,6 +34,9 @@ def files(tmp_path: Path) -> dict[str, str]:
         "broken": BROKEN_DECODER,
         "syntax": "def f(:\n    pass\n",
         "nomodel": "x = 1\n",
+        # What notebook cells do: print, model.summary(), and C-level writes to stdout.
+        "chatty": zoo.HEALTHY["dense"] + 'print("hello from the cell")\nautoencoder.summary()\n'
+        'import os\nos.write(1, b"raw bytes on fd 1\\n")\n',
     }
     out = {}
     for name, src in paths.items():
@@ -116,12 +119,19 @@ def test_html_written(files: dict[str, str], tmp_path: Path, capsys: pytest.Capt
 
 
 def test_console_script_runs_in_a_subprocess(files: dict[str, str]) -> None:
-    """The installed entry point works as a real process (one JSON line, exit 0)."""
+    """The installed entry point works as a real process: stdout is one JSON line, exit 0.
+
+    The cell prints, shows its model's summary and writes to file descriptor 1:
+    with --json all of that goes to stderr, so a CI script can parse stdout.
+    """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
-        [sys.executable, "-m", "ae_magic.cli", "check", files["healthy"], "--json", "--no-train", "--data", "x"],
+        [sys.executable, "-m", "ae_magic.cli", "check", files["chatty"], "--json", "--no-train", "--data", "x"],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     objs = _json_lines(proc.stdout)
     assert len(objs) == 1 and objs[0]["ok"] is True
+    assert len(proc.stdout.splitlines()) == 1  # (the JSON holds the cell's source, so its words are in it)
+    for text in ("hello from the cell", "Total params", "raw bytes on fd 1"):
+        assert text in proc.stderr
