@@ -621,7 +621,23 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             clone = clone if built and _copy_built_layers(model, clone) else None
     if clone is None:
         return model, True
+    finalize_states(clone)
     return clone, False
+
+
+def finalize_states(model: Any) -> None:
+    """Recompute what preprocessing layers derive from their weights, after those were set.
+
+    An adapted ``Normalization`` keeps its mean and variance as weights but
+    normalises with constants made from them by ``finalize_state()``, which
+    ``adapt`` and weight loading call and ``set_weights`` does not: a copy
+    would normalise with mean 0 and variance 1.
+    """
+    for layer in leaf_layers(model):
+        fin = getattr(type(layer), "finalize_state", None)
+        if fin is not None and fin is not getattr(keras.layers.Layer, "finalize_state", None):
+            with contextlib.suppress(Exception):
+                layer.finalize_state()
 
 
 def leaf_layers(model: Any) -> list[Any]:

@@ -135,6 +135,7 @@ def rebuild_with_latent(model: Any, latent: int) -> tuple[Any, dict[str, Any]]:
     except Exception as exc:
         raise RebuildError(f"rebuilding with {key}={latent} in {code.name!r} failed: {describe(exc)}") from None
     copied, fresh = _copy_weights(model, new)
+    kc.finalize_states(new)  # an adapted Normalization's constants, from the weights just copied
     info = {"layer": code.name, "param": key, "old": old, "new": latent, "copied": copied, "fresh": fresh}
     return new, info
 

@@ -43,6 +43,7 @@ BACKEND_SUITE = [
     "tests/test_vae.py",
     "tests/test_categorical.py",
     "tests/test_multi_output.py",
+    "tests/test_preprocessing.py",
     "tests/test_fuzz.py",
     "tests/test_session.py",
     "tests/test_probes.py",

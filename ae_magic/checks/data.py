@@ -16,6 +16,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, index_input
+from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
 # AE201: |values| beyond this (at the 99.9th percentile) or a per-feature std
@@ -170,11 +171,32 @@ def check_scale(ctx: Context) -> list[Finding]:
     lo, hi, s = st.lo, st.hi, st.sample
     if s.size == 0:
         return []
+    # The scale the first weighted layer sees: the model may rescale the data itself (Rescaling, Normalization).
+    rows = s.reshape((len(s), *d.shape[1:])) if s.size == len(s) * int(np.prod(d.shape[1:])) else s
+    seen, by = input_as_seen(ctx, rows)  # (in the data's own shape: a Normalization's mean broadcasts over its axis)
+    if seen is None:
+        return []  # a BatchNormalization (or kin) first brings any scale to unit
+    if by is not None:
+        s = seen.reshape(len(seen), -1)
+        lo, hi = float(np.min(s)), float(np.max(s))
     # share beyond the limit instead of a percentile: same test, no sort
     beyond = float(np.count_nonzero(np.abs(s) > SCALE_LIMIT)) / s.size
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
         return []
+    if by is not None:
+        var = ctx.data_name or "x"
+        return [
+            Finding(
+                code="AE201", severity="warning", title="The data is not normalised",
+                message=(f"{_Name(ctx)} reaches the first layer with weights, after `{by}`, with values from {lo:.4g} "
+                         f"to {hi:.4g} (feature std up to {max_std:.4g}): the preprocessing in the model does not "
+                         "bring it to about unit scale."),
+                evidence={"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std, "after_layer": by},
+                fix=f"# Check {by}'s settings against {var}'s range (Rescaling(1/255) for 0-255 pixels; "
+                    f"Normalization().adapt({var}) for raw features).",
+            )
+        ]
     var = ctx.data_name or "x"
     if lo >= 0 and hi <= 255 and hi > 1:
         fix = f"{var} = {var}.astype('float32') / 255.0"

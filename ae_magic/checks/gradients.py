@@ -8,6 +8,7 @@ The judges below read ``ctx.traces["gradients"]`` only.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import probes as probe
@@ -377,6 +378,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     if not trace:
         return findings
     findings = _confirm_vanishing(ctx, findings)
+    findings = _confirm_exploding(ctx, findings)
     after = {a["layer"]: a for a in ctx.traces.get("training", {}).get("activations_after", [])}
     by_name = {ly["layer"]: ly for ly in trace["layers"]}
     codes = {f.code for f in findings}
@@ -431,6 +433,50 @@ def _confirm_vanishing(ctx: Context, findings: list[Finding]) -> list[Finding]:
             f.message += (" Unconfirmed: the training probe did not run, so whether the loss moves under the "
                           "configured optimizer (Adam rescales small gradients) was not measured.")
     return findings
+
+
+def _confirm_exploding(ctx: Context, findings: list[Finding]) -> list[Finding]:
+    """AE303 from finite but large gradients, against the training trace.
+
+    Large initial gradients are a fault when the steps they make overshoot.
+    A loss in raw units (a model that maps 0-255 pixels back to 0-255, or
+    de-normalises its output) has large gradients by its scale alone. So
+    AE303 is dropped, with a note, when the probe run learned (the held-out
+    MSE fell as :func:`_confirm_vanishing` asks) or, under an adaptive
+    optimizer (Adam rescales every step to about its learning rate), when
+    the run shows no sign of overshooting: no AE401, AE403 or AE404, no
+    divergence. NaN/Inf gradients always stay, as does AE303 without a
+    training trace.
+    """
+    from .faster_rate import ADAPTIVE
+
+    codes = {f.code for f in findings}
+    tr = ctx.traces.get("training")
+    if "AE303" not in codes or codes & {"AE401", "AE403", "AE404"} or tr is None or tr.get("diverged"):
+        return findings
+    b = tr.get("baselines") or {}
+    start, final, mean = b.get("start"), b.get("final"), b.get("mean")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (start, final, mean)):
+        return findings
+    learned = final <= (1 - VANISH_LEARNED) * min(start, mean)
+    opt = getattr(ctx.model, "optimizer", None)
+    inner = getattr(opt, "inner_optimizer", None) or opt  # a LossScaleOptimizer's own; none: the probes' Adam
+    adaptive = inner is None or type(inner).__name__ in ADAPTIVE
+    if not (learned or adaptive):
+        return findings
+    why = (f"the probe run lowered the held-out MSE from {start:.3g} to {final:.3g} (the per-feature mean reaches "
+           f"{mean:.3g})" if learned else
+           f"under {type(inner).__name__ if inner is not None else 'Adam'}, which scales each step to about its learning "
+           "rate whatever the gradient's size, the probe run did not diverge, oscillate or collapse")
+    kept = []
+    for f in findings:
+        finite = all(math.isfinite(v) for v in (f.evidence.get("grad_norms") or {}).values() if isinstance(v, (int, float)))
+        if f.code == "AE303" and finite:
+            _note(ctx, f"Large initial gradients (AE303) were not reported: {why}. Their size comes from the loss's "
+                       "scale, not from steps that overshoot.")
+            continue
+        kept.append(f)
+    return kept
 
 
 # -- helpers -------------------------------------------------------------------

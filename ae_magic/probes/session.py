@@ -257,6 +257,7 @@ class ProbeSession:
         y = x if target is None else np.asarray(target)
         self.restore(self.initial)
         getattr(self, "full_model", self.model).set_weights(user_model.get_weights())
+        kc.finalize_states(getattr(self, "full_model", self.model))
         self.initial = self.snapshot()
         self.x_all, self.y_all = x, y
         self.same_target = target is None or target is data

@@ -1,0 +1,77 @@
+"""The input as the model's first weighted layer sees it, through its preprocessing layers.
+
+A model may take raw data and scale it itself (``Rescaling(1/255)`` on 0-255
+pixels, a ``Normalization`` layer adapted on raw sensor units, a
+``BatchNormalization`` first): the data checks then judge the scale the
+layers with weights receive, not the array the user passes. Worked out from
+the layers' settings and weights (no forward pass on the user's model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+
+# Layers that keep the values as they are (shape changes, noise and dropout
+# that are off at inference and small in training, padding with zeros).
+PASS_THROUGH = {
+    "InputLayer", "Reshape", "Flatten", "Permute", "RepeatVector", "Masking",
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+}
+# Layers that bring whatever they get to about unit scale (in training).
+NORMALISING = {"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
+
+
+def input_as_seen(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """``(values, layer)``: ``sample`` mapped through the model's leading preprocessing layers.
+
+    ``values`` is None when a normalising layer (BatchNormalization and
+    kin) rescales the input whatever its scale; ``layer`` names the last
+    preprocessing layer applied (None: the input reaches a weighted layer
+    as it is, or the model has no graph to read).
+    """
+    g = ctx.graph
+    if g is None or not getattr(g, "has_graph", False) or len(g.inputs) != 1:
+        return sample, None
+    values, applied = np.asarray(sample, dtype=np.float64), None
+    node = g.nodes[g.inputs[0]]
+    seen: set[int] = set()
+    while node.id not in seen:
+        seen.add(node.id)
+        readers = [n for n in g.nodes if node.id in n.parents]
+        if len(readers) != 1:  # a branch, or the end: judge what reaches it
+            break
+        node = readers[0]
+        if node.cls in PASS_THROUGH:
+            continue
+        if node.cls in NORMALISING:
+            return None, node.name
+        mapped = _mapped(node.cls, node.layer, values)
+        if mapped is None:  # a layer with weights, or one we can't read: it sees these values
+            break
+        values, applied = mapped, node.name
+    return values, applied
+
+
+def _mapped(cls: str, layer: Any, values: np.ndarray) -> np.ndarray | None:
+    """``values`` through a Rescaling or an adapted Normalization layer; None for any other layer."""
+    try:
+        if cls == "Rescaling":
+            scale = np.asarray(kc.to_numpy(layer.scale) if not isinstance(layer.scale, (int, float)) else layer.scale, dtype=np.float64)
+            offset = np.asarray(kc.to_numpy(layer.offset) if not isinstance(layer.offset, (int, float)) else layer.offset,
+                                dtype=np.float64)
+            return values * scale + offset
+        if cls == "Normalization":
+            mean = np.asarray(kc.to_numpy(layer.mean), dtype=np.float64)
+            var = np.asarray(kc.to_numpy(layer.variance), dtype=np.float64)
+            if getattr(layer, "invert", False):
+                return values * np.sqrt(var) + mean
+            return (values - mean) / np.maximum(np.sqrt(var), 1e-7)
+    except Exception:  # a setting we can't read or broadcast: judge the data as given
+        return None
+    return None
