@@ -111,7 +111,11 @@ autoencoder.compile(optimizer="adam", loss="mse")
         {},
         {"AE302", "AE404"},
     ),
-    # seed 004 ex.3: unnormalised data (x1000).
+    # seed 004 ex.3: unnormalised data (x1000). The gradients are large by the
+    # loss's scale alone; under Adam the probe run reaches the mean (the best a
+    # code can do on this structureless noise) without overshooting, so AE303
+    # is withheld with a note and AE201 names the cause. Under plain SGD they
+    # overshoot and AE303 stays (tests/test_preprocessing.py).
     "data_x1000": (
         """\
 import numpy as np
@@ -128,7 +132,7 @@ autoencoder = keras.Model(inp, out)
 autoencoder.compile(optimizer="adam", loss="mse")
 """,
         {},
-        {"AE303"},
+        {"AE201"},
     ),
     # seed 000 ex.2 + unnormalised data: the sigmoid code saturates.
     "sigmoid_code_saturated": (
@@ -466,3 +470,9 @@ def test_a_closed_checks_copy_is_reused_with_the_same_numbers() -> None:
     exec(HEALTHY["deep_dense"], other)
     ae_magic.check(None, namespace=other, model="autoencoder", data="x", epochs=1, subset=128)
     assert probe_session._PARKED.get("session") is not parked
+
+
+def test_raw_unit_gradients_under_adam_are_a_note_not_ae303() -> None:
+    report, _ = _fault_check("data_x1000", 0)
+    assert "AE303" not in report.codes, report.text()
+    assert any("(AE303) were not reported" in n and "Adam" in n for n in report.notes), report.notes
