@@ -359,3 +359,50 @@ def _small_model_and_data() -> tuple:
     model = keras.Model(inp, out)
     model.compile(optimizer="adam", loss="mse")
     return model, x
+
+
+# -- a probe run that ends above the mean, still falling: judged on the longer run ------------------
+SPECTRA_DROPOUT = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(29)
+n, bins = 1500, np.arange(64)
+x = np.zeros((n, 64))
+for _ in range(3):
+    mu = rng.uniform(5, 59, size=(n, 1))
+    x += rng.uniform(0.3, 1.0, size=(n, 1)) * np.exp(-((bins - mu) ** 2) / 18.0)
+x = x / x.max()
+autoencoder = keras.Sequential([
+    layers.Input(shape=(64,)),
+    layers.Dense(128, activation="relu"),
+    layers.Dense(16, activation="relu"),
+    layers.Dense(32, activation="relu"),
+    layers.Dropout({rate}),
+    layers.Dense(64, activation="sigmoid"),
+])
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_model_that_settles_above_the_mean_after_a_falling_start_is_found_on_the_longer_run() -> None:
+    # Dropout(0.9) before the output: the output falls from the sigmoid's 0.5 toward the mean
+    # during the probe run (still falling at its end, so no verdict), then stays above it.
+    report = ae_magic.check(SEEDED + SPECTRA_DROPOUT.format(rate=0.9), namespace={}, data="x", seed=0)
+    hits = [f for f in report.findings if f.code in ("AE404", "AE405")]
+    assert hits, report.text()
+    steps = len(report.traces["training"]["loss"])
+    assert hits[0].evidence["confirm"]["steps"] > steps and "run 4x as long" in hits[0].message
+
+
+def test_the_same_model_with_moderate_dropout_is_silent() -> None:
+    report = ae_magic.check(SEEDED + SPECTRA_DROPOUT.format(rate=0.2), namespace={}, data="x", seed=0)
+    assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
+
+
+def test_a_slow_start_still_above_the_mean_gets_a_note_not_a_finding() -> None:
+    src = SEEDED + SPECTRA_DROPOUT.format(rate=0.0).replace('optimizer="adam"', "optimizer=keras.optimizers.Adam(1e-4)")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0)
+    assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
+    assert any("probe run above the per-feature mean" in n and "slow start" in n for n in report.notes), report.notes

@@ -92,6 +92,58 @@ def left_baseline(trace: dict[str, Any]) -> Callable[[int, float], bool] | None:
     return stop
 
 
+def unbeaten(trace: dict[str, Any]) -> bool:
+    """The probe run ended no better than the per-feature mean on data with linear structure (PCA far better).
+
+    Not a finding by itself: a slow starter is still on its way down from
+    above the mean when the short run ends. :func:`confirm_unbeaten` asks a
+    longer run.
+    """
+    b = trace["baselines"]
+    final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
+    if not all_finite([final, mean, pca]) or mean <= 0:
+        return False
+    return final >= (1 - MEAN_MARGIN) * mean and pca < (1 - STRUCTURE_GAIN) * mean
+
+
+def confirm_unbeaten(
+    ctx: Context, trace: dict[str, Any], found: list[Finding], longer_run: Callable[[], dict[str, Any]],
+) -> list[Finding]:
+    """AE405 (and AE404) judged on the longer run when the probe run ended above the mean while still falling.
+
+    A run BASELINE_CONFIRM_FACTOR times as long (ended early once it is
+    clearly below the bars, :func:`left_baseline`) is judged by the same
+    rules as the probe run: a model that settles no better than the mean
+    there (Dropout(0.9) before the output: the output falls from its start
+    toward the mean, then stays above it) is AE405; a slow starter that
+    leaves the mean is nothing.
+    """
+    from .output_collapse import output_collapse
+
+    n = len(trace["loss"])
+    longer = longer_run()
+    if longer["diverged"]:
+        return found
+    more = output_collapse(ctx, longer, None)
+    more += [] if more else baseline(ctx, longer)
+    for f in more:
+        f.message += (f" (Judged on {_longer(longer)}: the {n}-step probe run ended above the per-feature mean's "
+                      f"error while still falling, and the longer run settles there.)")
+        f.evidence["confirm"] = {
+            "steps": len(longer["loss"]),
+            "final_mse": longer["baselines"].get("final"),
+            "probe_run_final_mse": trace["baselines"].get("final"),
+            "val_curve": {"steps": list(longer["val_curve"]["steps"]), "mse": list(longer["val_curve"].get("mse") or [])},
+        }
+    if not more:
+        final = longer["baselines"].get("final")
+        ctx.notes.append(
+            f"The held-out MSE ended the {n}-step probe run above the per-feature mean's error, still falling; "
+            f"{_longer(longer)} took it to {final:.4g} (the mean reaches {trace['baselines']['mean']:.4g}): a slow start."
+        )
+    return found + more
+
+
 def _longer(longer: dict[str, Any]) -> str:
     """How the confirmation run is named in messages: its length, and whether it ended early."""
     m = len(longer["loss"])

@@ -17,7 +17,7 @@ from .. import probes as probe
 from ..context import Context
 from ..report import Finding
 from . import gradients as G
-from .baseline import BASELINE_CONFIRM_FACTOR, baseline, confirm_baseline, left_baseline
+from .baseline import BASELINE_CONFIRM_FACTOR, baseline, confirm_baseline, confirm_unbeaten, left_baseline, unbeaten
 from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
@@ -82,6 +82,10 @@ def _run(ctx: Context) -> list[Finding]:
 
     if any(f.code == "AE405" for f in found) and not trace["diverged"]:
         found = confirm_baseline(ctx, trace, found, longer_run)
+    elif (not trace["diverged"] and unbeaten(trace)
+          and not any(f.code in ("AE401", "AE404", "AE407") for f in found)):
+        # Still above the mean when the short run ended: a slow start, or a model that settles there.
+        found = confirm_unbeaten(ctx, trace, found, longer_run)
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     return found

@@ -44,6 +44,13 @@ def layers_by_name(model: Any) -> dict[str, Any]:
     return {layer.name: layer for layer in leaf_layers(model)}
 
 
+# Layers that rearrange, trim or pad values without computing new ones.
+SHAPE_ONLY = {
+    "Reshape", "Flatten", "Permute", "Cropping1D", "Cropping2D", "Cropping3D",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+}
+
+
 def layer_order(model: Any, layers: list[Any], sample: np.ndarray) -> tuple[list[Any], set[str], dict[str, int], dict[str, int]]:
     """Forward order of the leaf layers, from one recorded eager call.
 
@@ -62,13 +69,18 @@ def layer_order(model: Any, layers: list[Any], sample: np.ndarray) -> tuple[list
     # The layers that produce the model's output (and the width-preserving
     # layers right before it) are judged apart: a sigmoid output that
     # saturates toward 0/1 targets is doing its job.
+    # A layer that only moves values (Reshape((28, 28)) after the sigmoid,
+    # a Cropping2D trimming 32x32 to 28x28) passes that role on to the layer
+    # it reads.
+    feeds_shape_only = False
     for layer in reversed(called):
         outs = seen[id(layer)]
         val = kc.to_numpy(outs[-1]) if not isinstance(outs[-1], (list, tuple)) else None
-        if val is not None and any(val.shape == o.shape and np.array_equal(val, o) for o in out_flat):
-            output_layers.add(layer.name)
-        else:
+        same = val is not None and any(val.size == o.size and np.array_equal(val.reshape(-1), o.reshape(-1)) for o in out_flat)
+        if not (same or feeds_shape_only):
             break
+        output_layers.add(layer.name)
+        feeds_shape_only = type(layer).__name__ in SHAPE_ONLY
     widths: dict[str, int] = {}
     units: dict[str, int] = {}
     for layer in called:
