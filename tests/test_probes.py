@@ -476,3 +476,17 @@ def test_raw_unit_gradients_under_adam_are_a_note_not_ae303() -> None:
     report, _ = _fault_check("data_x1000", 0)
     assert "AE303" not in report.codes, report.text()
     assert any("(AE303) were not reported" in n and "Adam" in n for n in report.notes), report.notes
+
+
+def test_the_layer_before_a_reshape_or_crop_at_the_end_is_an_output_layer() -> None:
+    from ae_magic.probes.traces import layer_order
+
+    x = np.random.default_rng(0).random((4, 6, 6)).astype("float32")
+    flat = keras.Sequential([keras.Input(shape=(6, 6)), keras.layers.Flatten(), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(36, activation="sigmoid", name="out_dense"), keras.layers.Reshape((6, 6))])
+    crop = keras.Sequential([keras.Input(shape=(6, 6, 1)), keras.layers.ZeroPadding2D(1), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="out_conv"), keras.layers.Cropping2D(0)])
+    for model, sample, name in ((flat, x, "out_dense"), (crop, x[..., None], "out_conv")):
+        _, outputs, _, _ = layer_order(model, probes.leaf_layers(model), sample)
+        assert name in outputs, outputs
+        assert not any(n.startswith(("dense", "conv2d")) and n != name for n in outputs), outputs
