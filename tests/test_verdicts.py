@@ -111,6 +111,8 @@ def test_settling_on_the_mean_is_ae405_though_still_creeping_down() -> None:
     report = ae_magic.check(SEEDED.replace("(0)", "(1)") + MISALIGNED, namespace={}, data="x", target="y", seed=1, steps=240)
     f = report.get("AE405")
     assert f is not None, report.text()
+    # A verdict on the whole model, located where the cell binds it.
+    assert f.source_line is not None and f.source_line.lstrip().startswith("autoencoder = keras.Model"), f.source_line
     assert f.evidence["settling"] and f.evidence["extrapolated_mse"] >= (1 - training.SETTLE_MARGIN) * f.evidence["mean_baseline"]
     mse = report.traces["training"]["val_curve"]["mse"]
     steps = report.traces["training"]["val_curve"]["steps"]

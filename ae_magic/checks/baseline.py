@@ -15,6 +15,7 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from .locate import assigned_at
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
 # quarter of the way from the mean predictor to the PCA code of the same
@@ -245,11 +246,15 @@ def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
             f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "
             f"gets {pca:.4g}, the per-feature mean {mean:.4g}"
         )
+    # A verdict on the whole model: located where the cell binds it.
+    line, text = assigned_at(ctx, ctx.model_name)
     return [
         Finding(
             code="AE405",
             severity="warning",
             title="Worse than a trivial baseline",
+            line=line,
+            source_line=text,
             message=(
                 f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g} and "
                 + (

@@ -16,6 +16,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, index_input
+from .locate import assigned_at
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -316,14 +317,6 @@ def check_degenerate(ctx: Context) -> list[Finding]:
     return []
 
 
-def _assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]:
-    """The cell line (as the user sees it) where the cell last bound ``name``, and its text."""
-    line = ctx.assign_lines.get(name) if name else None
-    if line is None:
-        return None, None
-    return ctx.cell_line(line), ctx.line_text(line)
-
-
 def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list[Finding]]:
     """``fn`` with its findings pointed at the line that made the data.
 
@@ -339,7 +332,7 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
             if f.line is not None:
                 continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
-            f.line, f.source_line = _assigned_at(ctx, name)
+            f.line, f.source_line = assigned_at(ctx, name)
             if f.line is None and f.code == "AE203" and (ctx.graph is None or not ctx.graph.has_graph):
                 from .locate import layer_line, subclassed_output
 

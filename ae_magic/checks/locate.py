@@ -150,3 +150,11 @@ def forward_copy(ctx: Context, skipped: str) -> Any:
         if note not in ctx.notes:
             ctx.notes.append(note)
     return model
+
+
+def assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]:
+    """The cell line (as the user sees it) where the cell last bound ``name``, and its text."""
+    line = ctx.assign_lines.get(name) if name else None
+    if line is None:
+        return None, None
+    return ctx.cell_line(line), ctx.line_text(line)
