@@ -126,7 +126,7 @@ def confirm_unbeaten(
     if longer["diverged"]:
         return found
     more = output_collapse(ctx, longer, None)
-    more += [] if more else baseline(ctx, longer)
+    more += [] if more else baseline(ctx, longer, rebound=True)
     for f in more:
         f.message += (f" (Judged on {_longer(longer)}: the {n}-step probe run ended above the per-feature mean's "
                       f"error while still falling, and the longer run settles there.)")
@@ -197,8 +197,19 @@ def confirm_baseline(
 
 
 # -- AE405 -------------------------------------------------------------------
-def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
-    """AE405: the held-out MSE is no better than the mean (or far from PCA) and no longer improving."""
+# confirm_unbeaten: a longer run whose held-out MSE ends at least this much
+# above its own best, no better than the mean, went back up and stayed: not
+# a slow start (Dropout(0.9) before the output: down to 1.16x the mean, back
+# up to 1.58x, then creeping 1% per third of the run).
+REBOUND = 1.2
+
+
+def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list[Finding]:
+    """AE405: the held-out MSE is no better than the mean (or far from PCA) and no longer improving.
+
+    ``rebound``: also when the curve ended REBOUND times above its own best
+    (judging a longer run, where a rise that stays is no slow start).
+    """
     b = tr["baselines"]
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
     if not all_finite([final, mean]) or mean <= 0:
@@ -230,7 +241,10 @@ def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     limit = settling_limit(steps, mse)
     settling = (no_better and limit is not None and limit >= (1 - SETTLE_MARGIN) * mean
                 and not _follows_input(tr))
-    if not (plateau or slow or settling):
+    finite = [v for v in mse if all_finite([v])]
+    best = min(finite) if finite else None
+    rose = rebound and no_better and best is not None and best > 0 and final >= REBOUND * best
+    if not (plateau or slow or settling or rose):
         return []
     zero = b.get("zero")
     if no_better:
@@ -260,6 +274,8 @@ def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
                 + (
                     f"settling there (extrapolating the last half of the curve, it approaches {limit:.4g}): "
                     if settling and not plateau
+                    else f"back up from its best {best:.4g} and staying there: "
+                    if rose and not (plateau or slow or settling)
                     else "no longer improving: "
                 )
                 + f"{what}."
@@ -272,6 +288,7 @@ def baseline(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
                 "zero_output": zero,
                 "progress_to_pca": progress,
                 "extrapolated_mse": limit,
+                "best_mse": best,
                 "settling": bool(settling),
             },
             fix=(
