@@ -92,6 +92,9 @@ class Context:
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     # Family -> why it did not run (or gave up); becomes Report.coverage.
     skipped: dict[str, str] = field(default_factory=dict)
+    # The findings of the checks that ran before (the engine's running list):
+    # a probe may spare a confirmation run that another finding already explains.
+    found: list[Any] = field(default_factory=list, repr=False)
     # Seconds per phase, filled by capture and the pipeline.
     timings: dict[str, float] = field(default_factory=dict)
     # The user's unbuilt Sequential when ``model`` is a copy built from the data's shape.

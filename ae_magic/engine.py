@@ -118,6 +118,7 @@ def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
     timings = dict(ctx.timings)
     timings.update(timings_in or {})
     findings: list[Finding] = []
+    ctx.found = findings  # the same list: later checks see what earlier ones found
     internal: list[dict[str, str]] = []
     ran: list[str] = []
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import probes as probe
 from ..context import Context
-from ..report import Finding
+from ..report import CAUSES, Finding
 from . import gradients as G
 from .baseline import BASELINE_CONFIRM_FACTOR, baseline, confirm_baseline, confirm_unbeaten, left_baseline, unbeaten
 from .baseline import PLATEAU_REL as PLATEAU_REL
@@ -82,13 +82,24 @@ def _run(ctx: Context) -> list[Finding]:
 
     if any(f.code == "AE405" for f in found) and not trace["diverged"]:
         found = confirm_baseline(ctx, trace, found, longer_run)
-    elif (not trace["diverged"] and unbeaten(trace)
-          and not any(f.code in ("AE401", "AE404", "AE407") for f in found)):
+    elif not trace["diverged"] and unbeaten(trace) and not _explained(ctx, found):
         # Still above the mean when the short run ended: a slow start, or a model that settles there.
         found = confirm_unbeaten(ctx, trace, found, longer_run)
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     return found
+
+
+def _explained(ctx: Context, found: list[Finding]) -> bool:
+    """A warning or error found so far already explains a model that does not beat the mean (report.CAUSES).
+
+    The longer run behind an unbeaten probe run is for a failure that
+    nothing else explains; with a cause named (a bad initializer, unscaled
+    data, a mismatched loss) it would only add a consequence, at the cost
+    of a run 4x as long.
+    """
+    causes = set(CAUSES["AE405"]) | {"AE405"}
+    return any(f.code in causes and f.severity in ("warning", "error") for f in [*ctx.found, *found])
 
 
 CHECKS: list = [check_training]
