@@ -185,36 +185,27 @@ def check_scale(ctx: Context) -> list[Finding]:
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
         return []
-    if by is not None:
-        var = ctx.data_name or "x"
-        return [
-            Finding(
-                code="AE201", severity="warning", title="The data is not normalised",
-                message=(f"{_Name(ctx)} reaches the first layer with weights, after `{by}`, with values from {lo:.4g} "
-                         f"to {hi:.4g} (feature std up to {max_std:.4g}): the preprocessing in the model does not "
-                         "bring it to about unit scale."),
-                evidence={"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std, "after_layer": by},
-                fix=f"# Check {by}'s settings against {var}'s range (Rescaling(1/255) for 0-255 pixels; "
-                    f"Normalization().adapt({var}) for raw features).",
-            )
-        ]
     var = ctx.data_name or "x"
-    if lo >= 0 and hi <= 255 and hi > 1:
-        fix = f"{var} = {var}.astype('float32') / 255.0"
-        kind = f"values from {lo:g} to {hi:g} (raw 0-255 pixels?)"
+    evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
+    if by is not None:  # the model's own preprocessing leaves it far from unit
+        evidence["after_layer"] = by
+        message = (f"{_Name(ctx)} reaches the first layer with weights, after `{by}`, with values from {lo:.4g} "
+                   f"to {hi:.4g} (feature std up to {max_std:.4g}): the preprocessing in the model does not "
+                   "bring it to about unit scale.")
+        fix = (f"# Check {by}'s settings against {var}'s range (Rescaling(1/255) for 0-255 pixels; "
+               f"Normalization().adapt({var}) for raw features).")
     else:
-        fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
-        kind = f"values from {lo:.4g} to {hi:.4g}, feature std up to {max_std:.4g}"
-    return [
-        Finding(
-            code="AE201", severity="warning", title="The data is not normalised",
-            message=(f"{_Name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
-                     "gradients huge, so a normal learning rate overshoots; and a sigmoid output cannot reach "
-                     "them at all."),
-            evidence={"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std},
-            fix=fix,
-        )
-    ]
+        if lo >= 0 and hi <= 255 and hi > 1:
+            fix = f"{var} = {var}.astype('float32') / 255.0"
+            kind = f"values from {lo:g} to {hi:g} (raw 0-255 pixels?)"
+        else:
+            fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
+            kind = f"values from {lo:.4g} to {hi:.4g}, feature std up to {max_std:.4g}"
+        message = (f"{_Name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
+                   "gradients huge, so a normal learning rate overshoots; and a sigmoid output cannot reach "
+                   "them at all.")
+    return [Finding(code="AE201", severity="warning", title="The data is not normalised", message=message,
+                    evidence=evidence, fix=fix)]
 
 
 def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]:
