@@ -676,16 +676,37 @@ def _clone_layer(layer: Any) -> Any:
 
 # -- probes: determinism and intermediate outputs -------------------------
 @contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int, *, keep_compiled: bool = False) -> Iterator[None]:
     """Seed Python, NumPy, TF and Keras for the probe, then put every generator back.
 
     ``keras.utils.set_random_seed`` makes the clone's fresh layers (dropout
     seeds, initialisers) and the probe's shuffling reproducible; afterwards
     :func:`preserved_random_state` restores what was there, so the user's
     later unseeded draws are what they would have been without the check.
+
+    ``keep_compiled``: the caller knows that its compiled functions hold no
+    stateful random op, so the same seeds are set without what
+    ``tf.random.set_seed`` also does, clearing TensorFlow's kernel cache
+    (which makes every compiled function instantiate again, up to a second
+    or more for a recurrent model's step). A backend without that cost
+    seeds as Keras does.
     """
     with preserved_random_state():
-        keras.utils.set_random_seed(int(seed))
+        keep = getattr(backends.current(), "set_seed_keeping_compiled", None) if keep_compiled else None
+        if keep is None:
+            keras.utils.set_random_seed(int(seed))
+        else:
+            # keras.utils.set_random_seed on TensorFlow, but for the cache.
+            import numpy as np
+            from keras.src.backend.common import global_state
+            from keras.src.random import seed_generator
+            from keras.src.utils import rng_utils
+
+            global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, int(seed))
+            global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+            random.seed(int(seed))
+            np.random.seed(int(seed))
+            keep(int(seed))
         yield
 
 

@@ -271,6 +271,22 @@ class ProbeSession:
     def _set_lr(self, lr: float) -> None:
         set_lr(self.optimizer, lr)
 
+    def _seeded(self) -> Any:
+        """The probes' seed for one run (``kc.seeded``), keeping the compiled functions where that is safe.
+
+        Re-seeding TensorFlow clears its kernel cache, and each compiled
+        function is then instantiated again on its next call (0.2-1.3 s a
+        probe run). That clearing only matters for stateful random ops
+        (``tf.random.normal`` in a layer): their streams restart with it. So
+        it is skipped once the traced step (and the other functions traced so
+        far) are known to hold none.
+        """
+        free = getattr(self.backend, "free_of_stateful_random", None)
+        # A model's own train_step (OwnStepSession) runs through Keras' train function, which is not ours to inspect.
+        step = getattr(self, "_step", None)
+        keep = bool(free and step is not None and free([step.compiled, self._eval, self._forward]))
+        return kc.seeded(self.seed, keep_compiled=keep)
+
     def initial_var(self, i: int) -> np.ndarray:
         """Initial value of trainable variable ``i``."""
         v = self.train_vars[i]
@@ -386,7 +402,7 @@ class ProbeSession:
         nvar = len(self.train_vars)
         norms = np.zeros((0, nvar))
         losses: list[float] = []
-        with kc.seeded(self.seed):
+        with self._seeded():
             self.reset()
             try:
                 rows = []
@@ -412,7 +428,7 @@ class ProbeSession:
         state afterwards. Returns the loss of each step.
         """
         losses: list[float] = []
-        with kc.seeded(self.seed):
+        with self._seeded():
             self.reset()
             try:
                 for xs, ys in first_steps(self.split, n):
@@ -509,7 +525,7 @@ class ProbeSession:
         loss_t: list[float] = []
         epoch_loss: list[float] = []
         val_loss: list[float] = []
-        with kc.seeded(self.seed):
+        with self._seeded():
             self.reset()
             self._set_lr(lr)
             try:
@@ -522,6 +538,7 @@ class ProbeSession:
                 curve.append(val0)
                 curve_mse.append(mse0)
                 step = 0
+                last_pred: tuple[int, Any] = (0, pred0)
                 diverged = False
                 all_norms: list[np.ndarray] = []
 
@@ -542,6 +559,7 @@ class ProbeSession:
                         step += k
                         if step % val_every == 0 and step < total:
                             pv, lv = self.predict_and_loss(s["x_val"], y_val)
+                            last_pred = (step, pv)
                             curve_steps.append(step)
                             curve.append(lv)
                             curve_mse.append(mse(r_val, self.as_recon(pv)))
@@ -562,6 +580,7 @@ class ProbeSession:
                     elif not val_points or stopped or ep == epochs - 1 or step >= total:
                         # (a capped run evaluates on its own cadence, and at its end)
                         pred, lv = self.predict_and_loss(s["x_val"], y_val)
+                        last_pred = (step, pred)
                         val_loss.append(lv)
                         val_mse.append(mse(r_val, self.as_recon(pred)))
                     else:
@@ -575,7 +594,8 @@ class ProbeSession:
                 norms_all = np.concatenate(all_norms, axis=0) if all_norms else np.zeros((0, len(self.train_vars)))
                 grad_steps = list(range(0, len(norms_all), every))
                 grad_rows = [norms_all[i] for i in grad_steps]
-                pred = self.as_recon(self.predict(s["x_val"]))
+                # The weights of the last evaluation, when it was at the last step: its prediction is this one.
+                pred = self.as_recon(last_pred[1] if last_pred[0] == step else self.predict(s["x_val"]))
                 after = pred[recon_idx]
                 act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
                 gates_after = gate_stats(self.model, self.layers, s["x_val"][:GATE_SAMPLES])

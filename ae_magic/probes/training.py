@@ -153,6 +153,11 @@ class TrainStep:
         """How often the compiled step was traced."""
         return self._compiled.tracing_count
 
+    @property
+    def compiled(self) -> Any:
+        """The backend's compiled step."""
+        return self._compiled
+
     def dispose(self) -> None:
         """Free the compiled step's traced graphs (the session is done with it)."""
         dispose = getattr(self._compiled, "dispose", None)
