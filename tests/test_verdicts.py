@@ -79,6 +79,42 @@ def test_healthy_differentiable_lambda_gets_no_ae301() -> None:
     assert not {"AE111", "AE301"} & set(report.codes), report.text()
 
 
+# A VAE-style exp(log_var) on raw 0-255 pixels: the output is NaN at the initial weights.
+NAN_AT_INIT = SEEDED + """
+import numpy as np
+from keras import layers
+
+x = (np.random.default_rng(0).random((256, 64)) * 255).astype("float32")
+inp = keras.Input(shape=(64,))
+h = layers.Dense(16, activation="relu")(inp)
+log_var = layers.Dense(8)(h)
+spread = layers.Lambda(lambda t: keras.ops.exp(t))(log_var)
+out = layers.Dense(64, activation="sigmoid")(spread)
+vae = keras.Model(inp, out)
+vae.compile(optimizer="adam", loss="mse")
+"""
+
+
+# The same raw pixels through a sigmoid output: saturated at exactly 0/1, its input gradient is exactly zero.
+SATURATED_AT_INIT = NAN_AT_INIT.replace("keras.ops.exp(t)", "t * 1000.0")
+
+
+def test_nan_output_at_init_is_not_ae111() -> None:
+    """NaN outputs compare as "no difference"; that is not an output that ignores its input."""
+    report = ae_magic.check(NAN_AT_INIT, data="x", train=False)
+    assert report.internal_errors == [], report.internal_errors
+    assert "AE111" not in report.codes, report.text()
+    assert "AE201" in report.codes, report.text()  # the cause: raw 0-255 values
+
+
+def test_saturated_output_at_init_is_not_a_gradient_cut() -> None:
+    """Exact zero gradients from a saturated sigmoid are not a stop_gradient: small inputs bring them back."""
+    report = ae_magic.check(SATURATED_AT_INIT, data="x", train=False)
+    assert report.internal_errors == [], report.internal_errors
+    assert "AE111" not in report.codes, report.text()
+    assert "AE201" in report.codes, report.text()
+
+
 # -- AE405: settling on the mean --------------------------------------------------
 def test_settling_limit_of_a_geometric_approach() -> None:
     steps = list(range(0, 121, 3))

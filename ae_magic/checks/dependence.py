@@ -41,6 +41,13 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         return []
     if y.ndim == 0 or y.shape[0] != x.shape[0]:
         return []
+    finite = np.all(np.isfinite(y.reshape(len(y), -1)), axis=1)
+    if finite.sum() < 2:
+        # NaN/Inf outputs at the initial weights (a VAE's exp(log_var) on 0-255 pixels)
+        # compare as "no difference", which is not "ignores the input": the data and
+        # gradient checks name the cause (AE201, AE303), AE111 would only mislead.
+        return []
+    y, x = y[finite], x[finite]
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
@@ -115,10 +122,18 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
         if any(not str(t.dtype).startswith("float") for t in kc.graph_inputs(copy)):
             return []
         gmax = kc.input_gradient_max(copy, x)
+        if gmax == 0.0:
+            # Exact zeros also come from saturation (a sigmoid at exactly 0/1 on 0-255
+            # data or huge weights), which small inputs leave; a cut (round, cast,
+            # argmax, stop_gradient) gives zero for every input.
+            small = x * (0.1 / max(float(np.max(np.abs(x))), 1e-12))
+            again = kc.input_gradient_max(copy, small.astype(x.dtype))
+            if again is not None and (again > 0.0 or not np.isfinite(again)):
+                return []
     except Exception:  # a model we cannot differentiate is not a finding
         return []
-    if gmax is not None and gmax > 0.0:
-        return []
+    if gmax is not None and (gmax > 0.0 or not np.isfinite(gmax)):
+        return []  # a NaN/Inf gradient is an overflow (AE303's business), not a cut
     cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None)
     node = cause or (g.nodes[g.outputs[0]] if g.outputs else None)
     line, src = loc(ctx, node)
