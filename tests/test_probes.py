@@ -17,6 +17,7 @@ import pytest
 
 import ae_magic
 from ae_magic import Session, probes
+from ae_magic.checks import gradients
 from ae_magic.options import Options
 from ae_magic.rebuild import can_change_latent, current_latent, rebuild_with_latent
 from tests import zoo
@@ -261,6 +262,31 @@ def test_ae401_message_uses_the_range_test() -> None:
     assert sugg is not None and sugg < 0.1
     assert "0.1 diverges; around" in f.message and "learns fastest" in f.message
     assert f.line is not None and "0.1" in f.source_line
+
+
+def test_ae304_after_the_run_says_the_training_killed_live_units() -> None:
+    """Units alive at the initial weights and dead after the run: the message names the rate that killed them,
+    and advises no more than the top of Adam's usual range (the range test's 'fastest' can be 3x that)."""
+    report, _ = _fault_check("lr_0_1", 0)
+    f = report.get("AE304")
+    assert f is not None and f.evidence["when"] == "after the probe run", report.text()
+    alive_at_init = {ly["layer"]: ly["dead_share"] for ly in report.traces["gradients"]["layers"]}
+    assert all(alive_at_init[name] is not None and alive_at_init[name] < gradients.DEAD_SHARE for name in f.evidence["dead_share"])
+    assert "alive at the initial weights" in f.message and "learning rate 0.1 killed" in f.message
+    assert f.evidence["lr"] == pytest.approx(0.1)
+    if f.evidence["suggested_lr"] is not None:
+        assert f.evidence["suggested_lr"] <= 1e-2
+        assert f"learning_rate={f.evidence['suggested_lr']:.1g}" in f.fix
+
+
+def test_ae304_at_init_does_not_blame_the_learning_rate() -> None:
+    keras.utils.set_random_seed(0)
+    ns: dict = {}
+    exec(_deep("'adam'").replace('activation="relu")', 'activation="relu", kernel_initializer="zeros")'), ns)
+    from ae_magic.context import Context
+
+    found = {f.code: f for f in gradients.check_gradients(Context(model=ns["autoencoder"], data=ns["x"], target=ns["x"]))}
+    assert "killed" not in found["AE304"].message and "lr" not in found["AE304"].evidence
 
 
 def test_traces_follow_the_schema_and_are_json() -> None:

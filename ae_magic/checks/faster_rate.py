@@ -36,6 +36,13 @@ ADAPTIVE_MAX_LR = 1e-2
 SPREAD_KEEP = 0.5
 
 
+def capped_suggestion(ctx: Context, sugg: float | None) -> float | None:
+    """The range test's suggestion as advice for the user's optimizer: at most ADAPTIVE_MAX_LR for an adaptive one."""
+    if sugg is not None and opt_class(ctx) in ADAPTIVE and sugg > ADAPTIVE_MAX_LR:
+        return ADAPTIVE_MAX_LR
+    return sugg
+
+
 def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any],
                            ctx: Context | None = None) -> None:
     """Repeat the probe run at the range test's suggestion and store it as ``lr_trace["confirm"]``.

@@ -15,6 +15,7 @@ from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
 from ..report import Finding
+from .optimizer_source import opt_class
 
 # ``||g_first|| / max ||g_later||`` below this: the gradient reaching the
 # first layer is three orders of magnitude weaker than at the output
@@ -300,7 +301,11 @@ def _vanishing(ctx: Context, live: list[dict[str, Any]]) -> list[Finding]:
 
 
 # -- AE304 / AE305 ----------------------------------------------------------
-def _dead(ctx: Context, layers: list[dict[str, Any]], when: str, *, threshold: float = DEAD_SHARE) -> list[Finding]:
+def _dead(
+    ctx: Context, layers: list[dict[str, Any]], when: str, *, threshold: float = DEAD_SHARE, killed_at: float | None = None,
+    sugg: float | None = None,
+) -> list[Finding]:
+    """AE304 for the layers whose ReLU share is dead; ``killed_at``: the learning rate of a run that killed live units."""
     bad = [
         ly
         for ly in layers
@@ -322,13 +327,21 @@ def _dead(ctx: Context, layers: list[dict[str, Any]], when: str, *, threshold: f
                 f"{when.capitalize()}, "
                 + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
                 + " output zero for every probe sample: they pass no signal and get no gradient."
+                + ("" if killed_at is None else
+                   f" They were alive at the initial weights: the training steps at learning rate {killed_at:.3g} killed "
+                   "them, which a rate too high for the optimizer does most often"
+                   + (f" (try {sugg:.1g}, from the learning-rate range test and the usual range of {opt_class(ctx)})."
+                      if sugg is not None and sugg < killed_at else "."))
             ),
             line=line,
             source_line=text,
             layer=bad[0]["layer"],
-            evidence={"dead_share": shares, "threshold": threshold, "when": when},
+            evidence={"dead_share": shares, "threshold": threshold, "when": when,
+                      **({} if killed_at is None else {"lr": killed_at, "suggested_lr": sugg})},
             fix=(
-                "# Keep units alive: He initialisation, no large negative bias, a lower learning rate,\n"
+                (f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})\n"
+                 if killed_at is not None and sugg is not None and sugg < killed_at else "")
+                + "# Keep units alive: He initialisation, no large negative bias, a lower learning rate,\n"
                 "# or a leaky activation:\n"
                 "layers.Dense(units, activation='leaky_relu', kernel_initializer='he_normal')"
             ),

@@ -22,7 +22,7 @@ from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
-from .faster_rate import confirm_suggested_rate, faster
+from .faster_rate import capped_suggestion, confirm_suggested_rate, faster
 from .loss_curve import diverged as diverged_loss
 from .loss_curve import oscillating, stagnant
 from .output_collapse import output_collapse
@@ -123,12 +123,12 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
             out += baseline(ctx, tr)
         out += posterior_collapse(ctx, tr, collapse + out)
         out += faster(ctx, tr, lr_trace)
-    out += _after_run_units(ctx, tr)
+    out += _after_run_units(ctx, tr, sugg)
     return out
 
 
 # -- AE304/AE305 after the run ------------------------------------------------
-def _after_run_units(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
+def _after_run_units(ctx: Context, tr: dict[str, Any], sugg: float | None = None) -> list[Finding]:
     init = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
     fresh_dead = [
         a
@@ -141,7 +141,11 @@ def _after_run_units(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
         if (init.get(a["layer"]) or {}).get("saturated_share") is None
         or init[a["layer"]]["saturated_share"] < G.SATURATED_SHARE
     ]
-    return G._dead(ctx, fresh_dead, "after the probe run", threshold=DEAD_SHARE_AFTER) + G._saturated(
+    # Units measured alive at the initial weights that the run killed: the steps did it (most often a rate too high).
+    killed = [a for a in fresh_dead if (a.get("dead_share") or 0.0) >= DEAD_SHARE_AFTER]
+    was_alive = bool(killed) and all((init.get(a["layer"]) or {}).get("dead_share") is not None for a in killed)
+    return G._dead(ctx, fresh_dead, "after the probe run", threshold=DEAD_SHARE_AFTER,
+                   killed_at=tr.get("lr") if was_alive else None, sugg=capped_suggestion(ctx, sugg)) + G._saturated(
         ctx, fresh_sat, "after the probe run"
     )
 
