@@ -444,3 +444,41 @@ def test_a_slow_start_still_above_the_mean_gets_a_note_not_a_finding() -> None:
     report = ae_magic.check(src, namespace={}, data="x", seed=0)
     assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
     assert any("probe run above the per-feature mean" in n and "slow start" in n for n in report.notes), report.notes
+
+
+# AE401/AE402 quote the range test's rate capped as AE406 is: 0.05 "learns fastest" in a short run of Adam,
+# yet a full fit at that rate kills units (round 10's conv model at Adam 0.05); SGD's suggestion stays as found.
+def _stagnant_case(optimizer: str, lr: float, suggested: float) -> list:
+    from types import SimpleNamespace
+
+    from ae_magic.checks import loss_curve
+
+    opt = getattr(keras.optimizers, optimizer)(learning_rate=lr)
+    ctx = SimpleNamespace(model=SimpleNamespace(optimizer=opt), source="", model_name="m", cell_line=lambda i: i)
+    trace = {"lr": lr, "loss": [1.0] * 120, "val_loss_before": 1.0, "val_loss": [0.999],
+             "baselines": {"start": 0.5, "final": 0.4995, "mean": 0.2}}
+    return loss_curve.stagnant(ctx, trace, suggested)
+
+
+def test_ae402_advises_the_capped_rate_for_an_adaptive_optimizer() -> None:
+    (f,) = _stagnant_case("Adam", 1e-5, 0.05)
+    assert "learning_rate=0.01)" in f.fix and "0.05" in f.message and "usual range" in f.message
+    assert f.evidence["suggested_lr"] == 0.05  # the range test's own finding stays in the evidence
+    (f,) = _stagnant_case("SGD", 1e-5, 0.05)
+    assert "learning_rate=0.05)" in f.fix and "usual range" not in f.message
+    (f,) = _stagnant_case("Adam", 1e-5, 0.003)  # under the cap: as found
+    assert "learning_rate=0.003)" in f.fix and "around 0.003 learns fastest" in f.message
+
+
+def test_ae401_advises_the_capped_rate_below_a_diverging_one() -> None:
+    from types import SimpleNamespace
+
+    from ae_magic.checks import loss_curve
+
+    opt = keras.optimizers.Adam(learning_rate=1.0)
+    ctx = SimpleNamespace(model=SimpleNamespace(optimizer=opt), source="", model_name="m", cell_line=lambda i: i)
+    trace = {"lr": 1.0, "loss": [1.0, 5.0, float("nan")], "val_loss_before": 1.0, "val_loss": [float("nan")],
+             "val_curve": {"steps": [0, 3], "loss": [1.0, float("nan")]}, "steps_per_epoch": 3, "epochs": 1,
+             "diverged": True, "baselines": {"start": 0.5, "final": float("nan"), "mean": 0.2}}
+    (f,) = loss_curve.diverged(ctx, trace, 0.05)
+    assert "learning_rate=0.01," in f.fix and "1 diverges" in f.message and "usual range" in f.message

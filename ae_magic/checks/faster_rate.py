@@ -15,7 +15,7 @@ from ..context import Context
 from ..report import Finding
 from .loss_curve import DIVERGE_END, DIVERGE_SPIKE, oscillating
 from .loss_curve import diverged as diverged_loss
-from .optimizer_source import opt_class, optimizer_line
+from .optimizer_source import opt_class, optimizer_line, rate_cap
 
 # AE406: the probe run is repeated from the same initial weights at the
 # suggested rate (same batches, same steps); the suggestion is reported
@@ -28,19 +28,10 @@ FASTER_MIN_RATIO = 2.0
 # them (0.05, 0.1) trains the probe's few hundred steps well yet kills ReLU
 # units and collapses outputs in a full fit: their suggestions are capped
 # at ADAPTIVE_MAX_LR (the top of the usual Adam range), SGD's are not.
-ADAPTIVE = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta", "Lion", "Adafactor", "Lamb", "Muon"}
-ADAPTIVE_MAX_LR = 1e-2
 # The repeat run must not pay for its lower loss with a collapsed output
 # (spread under this share of the configured run's) or with ReLU layers
 # that died (AE304's share after the run) while the configured run's live.
 SPREAD_KEEP = 0.5
-
-
-def capped_suggestion(ctx: Context, sugg: float | None) -> float | None:
-    """The range test's suggestion as advice for the user's optimizer: at most ADAPTIVE_MAX_LR for an adaptive one."""
-    if sugg is not None and opt_class(ctx) in ADAPTIVE and sugg > ADAPTIVE_MAX_LR:
-        return ADAPTIVE_MAX_LR
-    return sugg
 
 
 def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_trace: dict[str, Any],
@@ -51,9 +42,9 @@ def confirm_suggested_rate(sess: Any, options: Any, trace: dict[str, Any], lr_tr
     configured rate and the probe run did not diverge; ``faster`` judges it.
     """
     sugg = lr_trace.get("suggested")
-    inner = getattr(sess.optimizer, "inner_optimizer", None) or sess.optimizer  # a LossScaleOptimizer's own
-    if sugg is not None and type(inner).__name__ in ADAPTIVE and sugg > ADAPTIVE_MAX_LR:
-        lr_trace["capped_from"], sugg = sugg, ADAPTIVE_MAX_LR
+    cap = rate_cap(sess.optimizer)
+    if sugg is not None and cap is not None and sugg > cap:
+        lr_trace["capped_from"], sugg = sugg, cap
     ratio = sugg / trace["lr"] if sugg is not None and trace["lr"] > 0 else None
     if ratio is not None and not 1 / FASTER_MIN_RATIO <= ratio <= FASTER_MIN_RATIO and not trace["diverged"]:
         # The whole probe run again at the suggested rate: same initial

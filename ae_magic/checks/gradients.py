@@ -461,7 +461,7 @@ def _confirm_exploding(ctx: Context, findings: list[Finding]) -> list[Finding]:
     divergence. NaN/Inf gradients always stay, as does AE303 without a
     training trace.
     """
-    from .faster_rate import ADAPTIVE
+    from .optimizer_source import ADAPTIVE
 
     codes = {f.code for f in findings}
     tr = ctx.traces.get("training")

@@ -13,7 +13,7 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
-from .optimizer_source import opt_class, optimizer_line
+from .optimizer_source import capped_suggestion, opt_class, optimizer_line, rate_phrase
 
 # AE401: the loss "ends clearly above where it started": the final
 # validation loss above this multiple of the initial one...
@@ -71,12 +71,13 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         what = f"the loss blew up to {peak:.3g} from {peak_from:.3g}"
     else:
         what = f"the validation loss ended at {final:.3g}, above where it started ({start:.3g})"
+    advised = capped_suggestion(ctx, sugg)
     advice = (
-        f"{lr:.3g} diverges; around {sugg:.1g} learns fastest (learning-rate range test)."
-        if sugg is not None and sugg < lr
+        f"{lr:.3g} diverges; {rate_phrase(ctx, sugg)}."
+        if sugg is not None and advised is not None and advised < lr
         else f"With learning rate {lr:.3g} the steps overshoot."
     )
-    new_lr = sugg if sugg is not None and sugg < lr else lr / 10
+    new_lr = advised if advised is not None and advised < lr else lr / 10
     return [
         Finding(
             code="AE401",
@@ -117,12 +118,13 @@ def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     lr = tr["lr"]
     steps = len(tr["loss"])
     cause = ""
-    if sugg is not None and sugg > 3 * lr:
-        cause = f" {lr:.3g} is too low; around {sugg:.1g} learns fastest (learning-rate range test)."
-        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})"
-    elif sugg is not None and sugg < lr / 3:
-        cause = f" {lr:.3g} is too high for this model; around {sugg:.1g} learns fastest (learning-rate range test)."
-        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})"
+    advised = capped_suggestion(ctx, sugg)
+    if sugg is not None and advised is not None and advised > 3 * lr:
+        cause = f" {lr:.3g} is too low; {rate_phrase(ctx, sugg)}."
+        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={advised:.1g})"
+    elif sugg is not None and advised is not None and advised < lr / 3:
+        cause = f" {lr:.3g} is too high for this model; {rate_phrase(ctx, sugg)}."
+        fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={advised:.1g})"
     else:
         fix = (
             "# Check the gradient findings above (cut-off, vanishing or dead units), then try\n"
@@ -173,7 +175,8 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
     if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
         return []
     lr = tr["lr"]
-    new_lr = sugg if sugg is not None and sugg < lr else lr / 3
+    advised = capped_suggestion(ctx, sugg)
+    new_lr = advised if advised is not None and advised < lr else lr / 3
     line, text = optimizer_line(ctx)
     return [
         Finding(
@@ -184,7 +187,7 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
                 f"The validation loss went up and down during the probe run: its rises add up to {rises:.3g}, "
                 f"against a net decrease of {net:.3g} (from {v[0]:.4g} to {v[-1]:.4g}). "
                 f"The steps at learning rate {lr:.3g} overshoot."
-                + (f" Around {sugg:.1g} learns fastest (learning-rate range test)." if sugg is not None else "")
+                + (f" {_capital(rate_phrase(ctx, sugg))}." if sugg is not None else "")
             ),
             line=line,
             source_line=text,
@@ -196,3 +199,7 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
         )
     ]
 
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..context import Context
+
+# Adaptive optimizers rescale each step, so rates past ADAPTIVE_MAX_LR (the
+# top of the usual Adam range) rarely help even where a range test's short
+# run learns fastest there; SGD's rates are not capped.
+ADAPTIVE = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta", "Lion", "Adafactor", "Lamb", "Muon"}
+ADAPTIVE_MAX_LR = 1e-2
 
 
 def opt_class(ctx: Context) -> str:
@@ -21,3 +29,24 @@ def optimizer_line(ctx: Context) -> tuple[int | None, str | None]:
             if pattern in text:
                 return ctx.cell_line(i), text.strip()
     return None, None
+
+
+def rate_cap(optimizer: Any) -> float | None:
+    """The highest learning rate to advise for ``optimizer`` (a LossScaleOptimizer's inner one): None when uncapped."""
+    inner = getattr(optimizer, "inner_optimizer", None) or optimizer
+    return ADAPTIVE_MAX_LR if inner is None or type(inner).__name__ in ADAPTIVE else None
+
+
+def capped_suggestion(ctx: Context, sugg: float | None) -> float | None:
+    """The range test's suggestion as advice for the model's optimizer: at most ADAPTIVE_MAX_LR for an adaptive one."""
+    cap = rate_cap(getattr(ctx.model, "optimizer", None))
+    return cap if sugg is not None and cap is not None and sugg > cap else sugg
+
+
+def rate_phrase(ctx: Context, sugg: float) -> str:
+    """How a finding quotes the range test's suggestion ``sugg`` (a clause, no final stop)."""
+    advised = capped_suggestion(ctx, sugg)
+    if advised is not None and advised < sugg:
+        return (f"the learning-rate range test learns fastest around {sugg:.1g}, above {opt_class(ctx)}'s usual range; "
+                f"{advised:.1g}, its top, is the safer pick")
+    return f"around {sugg:.1g} learns fastest (learning-rate range test)"

@@ -9,6 +9,7 @@ from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
+from .optimizer_source import capped_suggestion, rate_phrase
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
 # (std across samples, averaged over features). Collapsed models measure
@@ -40,8 +41,9 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     if code and dead_code >= 0.99:
         hints.append(f"every unit of the code layer {code} is dead (outputs 0), so the decoder sees the same code for every input")
     lr = tr["lr"]
-    if sugg is not None and lr > 3 * sugg:
-        hints.append(f"learning rate {lr:.3g} is too high; around {sugg:.1g} learns fastest")
+    advised = capped_suggestion(ctx, sugg)
+    if sugg is not None and advised is not None and lr > 3 * advised:
+        hints.append(f"learning rate {lr:.3g} is too high; {rate_phrase(ctx, sugg).replace(' (learning-rate range test)', '')}")
     if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
         hints.append("some layers get no gradient (see AE301)")
     spread_text = (
@@ -72,7 +74,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
                 "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
                 "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
                 "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
-                f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, sugg):.1g})"
+                f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, advised):.1g})"
             ),
         )
     ]

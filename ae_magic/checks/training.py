@@ -22,9 +22,10 @@ from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
-from .faster_rate import capped_suggestion, confirm_suggested_rate, faster
+from .faster_rate import confirm_suggested_rate, faster
 from .loss_curve import diverged as diverged_loss
 from .loss_curve import oscillating, stagnant
+from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .posterior import confirm_posterior, posterior_collapse
 
