@@ -408,7 +408,8 @@ def test_gates_recomputed_in_numpy_match_the_layers_own_hidden_state() -> None:
     rec = [ly for ly in model.layers if type(ly).__name__ in ("LSTM", "GRU")]
     bi = next(ly for ly in model.layers if type(ly).__name__ == "Bidirectional")
     inner = [*rec, bi.forward_layer, bi.backward_layer]
-    calls = seq._recorded_calls(model, {id(ly): ly for ly in inner}, x)
+    with seq.record_calls({id(ly): ly for ly in inner}) as calls:
+        model(x, training=False)
     mask = np.any(x != 0.0, axis=-1)
     want = [*outs[:3], outs[3][..., :3], outs[3][..., 3:]]
     for ly, out in zip(inner, want, strict=True):
@@ -418,6 +419,41 @@ def test_gates_recomputed_in_numpy_match_the_layers_own_hidden_state() -> None:
     stats = seq.gate_stats(model, model.layers, x)
     assert set(stats) == {ly.name for ly in rec} | {bi.name} and stats[bi.name]["units"] == 6
     assert all(s["steps"] == int(mask.sum()) for s in stats.values())
+
+
+def test_one_stacked_pass_measures_what_the_two_passes_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activations (on the training rows) and the gates (on the validation rows) share one eager pass
+    for a recurrent model: the same numbers as two passes, masks, Bidirectional and initial states included."""
+    from ae_magic.probes import sequence as seq
+    from ae_magic.probes import traces
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x_act = rng.normal(size=(40, 9, 3)).astype("float32")
+    x_gate = rng.normal(size=(7, 9, 3)).astype("float32")
+    x_act[:5, 6:] = 0.0
+    x_gate[:2, 4:] = 0.0  # padded tails on both sides of the stack
+    inp = keras.Input(shape=(9, 3))
+    h = keras.layers.Masking(0.0)(inp)
+    seqs, state_h, state_c = keras.layers.LSTM(5, return_sequences=True, return_state=True, activation="relu")(h)
+    dec = keras.layers.LSTM(5, return_sequences=True)(seqs, initial_state=[state_h, state_c])
+    d = keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True))(dec)
+    out = keras.layers.TimeDistributed(keras.layers.Dense(3, activation="sigmoid"))(d)
+    model = keras.Model(inp, out)
+    layers = traces.leaf_layers(model)
+    with monkeypatch.context() as m:  # the two-pass fallback must not be what ran
+        m.setattr(traces, "layer_activations", None)
+        m.setattr(traces, "gate_stats", None)
+        act, gates = traces.activations_and_gates(model, layers, x_act, x_gate)
+    want_act = traces.layer_activations(model, layers, x_act)
+    want_gates = seq.gate_stats(model, layers, x_gate)
+    assert set(gates) == set(want_gates) and len(gates) == 3 and act.keys() == want_act.keys()
+    for name, row in want_act.items():
+        np.testing.assert_allclose(np.array(act[name], dtype=float), np.array(row, dtype=float), atol=1e-6)
+    for name, g in want_gates.items():
+        assert g.keys() == gates[name].keys()
+        for key, value in g.items():
+            assert gates[name][key] == pytest.approx(value, abs=1e-5), (name, key)
 
 
 def test_forget_gate_stuck_open_is_never_a_finding() -> None:

@@ -14,6 +14,8 @@ numpy and Keras only; imports nothing else of the probes but the sizes.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -384,8 +386,13 @@ def gate_summary(kind: str, gates: dict[str, np.ndarray], mask: np.ndarray, cand
     return out
 
 
-def _recorded_calls(model: Any, wanted: dict[int, Any], x: np.ndarray) -> dict[int, tuple[Any, Any, Any]]:
-    """``id -> (inputs, mask, initial_state)`` of the first call of each wanted layer in one eager pass."""
+@contextlib.contextmanager
+def record_calls(wanted: dict[int, Any]) -> Iterator[dict[int, tuple[Any, Any, Any]]]:
+    """Record ``id -> (inputs, mask, initial_state)`` of the first call of each wanted layer.
+
+    Patches ``Layer.__call__`` for the duration of the ``with`` block (one
+    eager forward pass), on top of whatever patch is already there.
+    """
     base = kc.keras.layers.Layer
     original = base.__call__
     seen: dict[int, tuple[Any, Any, Any]] = {}
@@ -398,10 +405,21 @@ def _recorded_calls(model: Any, wanted: dict[int, Any], x: np.ndarray) -> dict[i
 
     base.__call__ = patched
     try:
-        model(x, training=False)
+        yield seen
     finally:
         base.__call__ = original
-    return seen
+
+
+def gate_targets(layers: list[Any]) -> dict[str, list[Any]]:
+    """Layer name -> the LSTM/GRU layers whose gates it has (both directions of a Bidirectional)."""
+    targets: dict[str, list[Any]] = {}
+    for layer in layers:
+        kind = type(layer).__name__
+        inner = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)] if kind == "Bidirectional" else [layer]
+        inner = [ly for ly in inner if ly is not None and type(ly).__name__ in GATED_CELLS]
+        if inner:
+            targets[layer.name] = inner
+    return targets
 
 
 def gate_stats(model: Any, layers: list[Any], x: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -413,20 +431,20 @@ def gate_stats(model: Any, layers: list[Any], x: np.ndarray) -> dict[str, dict[s
     count nowhere. Empty (and no forward pass) for a model without one; a
     layer whose inputs or weights can't be read is left out.
     """
-    targets: dict[str, list[Any]] = {}
-    for layer in layers:
-        kind = type(layer).__name__
-        inner = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)] if kind == "Bidirectional" else [layer]
-        inner = [ly for ly in inner if ly is not None and type(ly).__name__ in GATED_CELLS]
-        if inner:
-            targets[layer.name] = inner
+    targets = gate_targets(layers)
     if not targets or len(x) == 0:
         return {}
     wanted = {id(ly): ly for group in targets.values() for ly in group}
     try:
-        calls = _recorded_calls(model, wanted, np.asarray(x))
+        with record_calls(wanted) as calls:
+            model(np.asarray(x), training=False)
     except Exception:
         return {}
+    return gates_from_calls(targets, calls)
+
+
+def gates_from_calls(targets: dict[str, list[Any]], calls: dict[int, tuple[Any, Any, Any]]) -> dict[str, dict[str, Any]]:
+    """:func:`gate_stats` from the recorded calls of :func:`record_calls`."""
     stats: dict[str, dict[str, Any]] = {}
     for name, group in targets.items():
         parts = []

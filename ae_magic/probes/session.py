@@ -20,7 +20,7 @@ from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .latent import find_sampling_layer, latent_stats
 from .reference import baselines, loss_baselines, mse, spread
-from .sequence import GATE_SAMPLES, fit_loss, gate_stats, masked_loss, output_mask, sequence_trace
+from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
     ACT_SAMPLES,
     DEFAULT_EPOCHS,
@@ -45,7 +45,7 @@ from .traces import (
     var_owners,
 )
 from .traces import (
-    layer_activations as measure_activations,
+    activations_and_gates as measure_activations,
 )
 from .training import ADDED_ONLY, TrainStep, fresh_training, set_lr
 
@@ -382,9 +382,11 @@ class ProbeSession:
             raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
         return float(np.mean(kc.to_numpy(value).astype(np.float64)))
 
-    def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
-        """Dead/saturated shares per layer from one eager forward pass."""
-        return measure_activations(self.model, self.layers, x)
+    def activations_and_gates(
+        self, x_act: np.ndarray, x_gate: np.ndarray
+    ) -> tuple[dict[str, tuple[float | None, float | None]], dict[str, dict[str, Any]]]:
+        """Dead/saturated shares per layer on ``x_act`` and LSTM/GRU gate statistics on ``x_gate`` (``{}``: none)."""
+        return measure_activations(self.model, self.layers, x_act, x_gate)
 
     def code_width(self) -> int | None:
         """Width of the narrowest inner layer output (the code), if any."""
@@ -416,8 +418,7 @@ class ProbeSession:
             finally:
                 self.reset()
                 self._set_lr(self.lr)
-            act = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
-            gates = gate_stats(self.model, self.layers, s["x_val"][:GATE_SAMPLES])  # LSTM/GRU gates ({}: none)
+            act, gates = self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
         layers = gradient_layers(self.layers, self.var_layer, norms, act, self.initial_var, self.output_layers, self.widths, self.units)
         return {"layers": layers, "batches": len(norms), "loss": losses, **({"gates": gates} if gates else {})}
 
@@ -597,8 +598,7 @@ class ProbeSession:
                 # The weights of the last evaluation, when it was at the last step: its prediction is this one.
                 pred = self.as_recon(last_pred[1] if last_pred[0] == step else self.predict(s["x_val"]))
                 after = pred[recon_idx]
-                act_after = self.layer_activations(s["x_tr"][:ACT_SAMPLES])
-                gates_after = gate_stats(self.model, self.layers, s["x_val"][:GATE_SAMPLES])
+                act_after, gates_after = self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
                 latent = self.latent_after(s["x_tr"], s["x_val"], y_val)
                 if latent is not None and latent0 is not None:
                     latent["kl_total_before"] = latent0["kl_total"]

@@ -55,6 +55,7 @@ from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import as_input, segments
 from .latent import find_sampling_layer, latent_stats
+from .sequence import gate_stats
 from .session import ProbeSession, _emit
 from .sizes import DEFAULT_EPOCHS, MIN_STEPS
 from .traces import leaf_layers
@@ -509,9 +510,11 @@ class OwnStepSession(ProbeSession):
         """The validation loss: the reconstruction's MSE (a custom step's loss needs more than a prediction)."""
         return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
 
-    def layer_activations(self, x: np.ndarray) -> dict[str, tuple[float | None, float | None]]:
-        """Not measured: there is no forward graph of the training step to record layers from."""
-        return {}
+    def activations_and_gates(
+        self, x_act: np.ndarray, x_gate: np.ndarray
+    ) -> tuple[dict[str, tuple[float | None, float | None]], dict[str, dict[str, Any]]]:
+        """No activations (there is no forward graph of the training step to record layers from); the gates as usual."""
+        return {}, gate_stats(self.model, self.layers, x_gate)
 
     # -- probes -------------------------------------------------------------
     def gradient_probe(self, *, batches: int = 0, progress: Any = None) -> dict[str, Any]:
