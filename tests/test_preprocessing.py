@@ -134,3 +134,46 @@ def test_raw_unit_gradients_stay_ae303_when_plain_sgd_overshoots() -> None:
 def test_no_keras_state_leaks_between_these_tests() -> None:
     # The cells above build models by the dozen; a leaked global (a policy, a mixed precision) would show here.
     assert keras.config.dtype_policy().name == "float32"
+
+
+# AE201 the other way (round 11): spectra divided by their max while five 999999 missing-value codes were in
+# them; the real readings end near 2e-6 and the probe run only saw a loss of 1e-11 "blow up".
+SPECTRA = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+conc = rng.gamma(2.0, 1.0, size=(1000, 4))
+spectra = conc @ rng.random((4, 32)) + 0.2 + 0.02 * rng.normal(size=(1000, 32))
+{corrupt}
+x = (spectra / {scale}).astype("float32")
+inp = keras.Input(shape=(32,))
+h = layers.Dense(16, activation="relu")(layers.Dense(32, activation="relu")(inp))
+code = layers.Dense(4)(h)
+out = layers.Dense(32)(layers.Dense(32, activation="relu")(code))
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def _ae201(corrupt: str, scale: str, train: bool = False) -> ae_magic.Finding | None:
+    src = SPECTRA.format(corrupt=corrupt, scale=scale)
+    report = ae_magic.check(src, namespace={}, data="x", seed=0, train=train)
+    f = report.get("AE201")
+    assert f is None or f.line == src.splitlines().index(f"x = (spectra / {scale}).astype(\"float32\")") + 1
+    return f
+
+
+def test_outliers_that_set_the_scale_are_ae201_with_their_count() -> None:
+    f = _ae201("spectra[[3, 50, 400, 401, 999], [1, 2, 3, 4, 5]] = 999999.0", "spectra.max()")
+    assert f is not None and f.evidence["outliers"] == 5 and f.evidence["outlier_rows"] == 5
+    assert "missing-value code" in f.message and f.evidence["abs_p99_9"] < 1e-4
+
+
+def test_data_far_below_unit_is_ae201_and_healthy_scales_are_silent() -> None:
+    f = _ae201("", "1e6")  # no outliers: just tiny
+    assert f is not None and "below unit scale" in f.message and "outliers" not in f.evidence
+    assert _ae201("", "spectra.max()") is None  # min-max scaled as it should be: [0.05, 1]
+    assert _ae201("spectra -= spectra.mean(axis=0); spectra /= spectra.std(axis=0)", "1.0") is None  # standardised
+    # Mostly zeros (MNIST has 81%) with the rest at unit scale: not tiny.
+    assert _ae201("spectra[:, 4:] = 0.0", "spectra.max()") is None

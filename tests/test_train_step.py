@@ -285,6 +285,44 @@ def test_a_train_step_that_updates_only_the_decoder_gets_ae301_error() -> None:
     assert "no update from the train_step" in f.message
 
 
+def _loss_after_tape(cell: str) -> str:
+    """The keras.io slip: the loss lines dedented out of the ``with tf.GradientTape()`` block."""
+    inside = ("            reconstruction_loss, kl_loss = vae_losses(data, z_mean, z_log_var, reconstruction)\n"
+              "            total_loss = reconstruction_loss + kl_loss\n")
+    assert inside in cell
+    return cell.replace(inside, inside.replace("            ", "        "))
+
+
+def test_a_train_step_computing_its_loss_after_the_tape_gets_ae301_at_that_line() -> None:
+    """fit raises "No gradients provided for any variable": a finding at the loss line, not only "probes skipped"."""
+    only("tensorflow")
+    cell = _loss_after_tape(vae_cell("tensorflow"))
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error", report.text()
+    lines = cell.splitlines()
+    assert lines[f.line - 1].strip() == "total_loss = reconstruction_loss + kl_loss"
+    assert "No gradients provided" in f.message and "after the `with` block" in f.message
+    with_line = next(i for i, t in enumerate(lines, 1) if "GradientTape()" in t)
+    assert f"block of line {with_line}" in f.fix
+    assert "training" in report.coverage["skipped"]  # and the probes say they did not run
+
+
+def test_the_loss_outside_the_tape_is_read_from_the_source() -> None:
+    from ae_magic.checks.step_failure import _loss_outside_tape
+
+    good = vae_cell("tensorflow")
+    assert _loss_outside_tape(good) is None
+    bad = _loss_after_tape(good)
+    name, line, with_line, first, grad_line = _loss_outside_tape(bad)
+    lines = bad.splitlines()
+    assert name == "total_loss" and "total_loss =" in lines[line - 1] and "GradientTape" in lines[with_line - 1]
+    assert "vae_losses(" in lines[first - 1] and "tape.gradient(" in lines[grad_line - 1]
+    assert _loss_outside_tape("def train_step(self, data):\n    return {}\n") is None
+    assert _loss_outside_tape("this is not python (") is None
+
+
 SUBCLASSED_WITH_CALL = """\
 import numpy as np
 import keras

@@ -24,6 +24,13 @@ SAMPLE_ROWS = 2048
 # beyond it means the scale is far from unit (UMLAUT flags inputs outside
 # [-1, 1]; that over-fires on standardised data, so we allow a wide margin).
 SCALE_LIMIT = 20.0
+# ...and the other way: |values| at the 99.9th percentile below TINY_LIMIT
+# leave activations, outputs and the loss near zero from the first step
+# (a loss of 1e-11 that Adam's epsilon swamps). When the largest values are
+# OUTLIER_RATIO times that, a few outliers set the scale: data divided by
+# its max while it held a missing-value code (999999, -9999).
+TINY_LIMIT = 1e-3
+OUTLIER_RATIO = 1000.0
 # AE205: share of exact zeros above which an all-zero output already scores
 # well (MNIST has ~81% zeros and trains fine, so the bar sits above that).
 ZERO_SHARE = 0.95
@@ -184,7 +191,7 @@ def check_scale(ctx: Context) -> list[Finding]:
     beyond = float(np.count_nonzero(np.abs(s) > SCALE_LIMIT)) / s.size
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
-        return []
+        return _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
     if by is not None:  # the model's own preprocessing leaves it far from unit
@@ -206,6 +213,37 @@ def check_scale(ctx: Context) -> list[Finding]:
                    "them at all.")
     return [Finding(code="AE201", severity="warning", title="The data is not normalised", message=message,
                     evidence=evidence, fix=fix)]
+
+
+def _tiny_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) -> list[Finding]:
+    """AE201, the other way: nearly every value is far below unit, and a few outliers may be why."""
+    typical = float(np.percentile(np.abs(s), 99.9))
+    if not 0.0 < typical < TINY_LIMIT or not np.isfinite(peak):
+        return []  # all zeros (AE205's business) or a normal scale
+    var = ctx.data_name or "x"
+    evidence: dict[str, Any] = {"abs_p99_9": typical, "abs_max": peak}
+    where = f" after `{by}`" if by is not None else ""
+    if by is None and peak > OUTLIER_RATIO * typical and ctx.data is not None:
+        d = np.asarray(ctx.data)
+        far = np.abs(d) > 100.0 * typical
+        n_far = int(np.count_nonzero(far))
+        rows = int(np.count_nonzero(far.reshape(len(d), -1).any(axis=1)))
+        evidence.update({"outliers": n_far, "outlier_rows": rows})
+        message = (f"99.9% of {_name(ctx)}'s values are smaller than {typical:.2g}, yet its largest reach {peak:.4g}: "
+                   f"{n_far} value{'s' if n_far != 1 else ''} in {rows} sample{'s' if rows != 1 else ''} are over "
+                   f"{peak / typical:,.0f}x the rest. A few outliers set the scale (dividing by the maximum, or a "
+                   "min-max scaler, while the data held a missing-value code such as 999999 or -9999), so the real "
+                   "readings were squashed towards zero: the model sees nearly constant inputs and a loss near zero "
+                   "that the optimizer's steps can hardly move.")
+        fix = (f"# drop or impute the outliers (missing-value codes?) before scaling, then standardise:\n"
+               f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)")
+    else:
+        message = (f"{_Name(ctx)} reaches the first layer with weights{where} with 99.9% of its values smaller than "
+                   f"{typical:.2g}, about {1 / typical:,.0f}x below unit scale. Activations, outputs and the loss "
+                   "start near zero, and the optimizer's steps can hardly move a loss that small.")
+        fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
+    return [Finding(code="AE201", severity="warning", title="The data is not normalised (far below unit scale)",
+                    message=message, evidence=evidence, fix=fix)]
 
 
 def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]:

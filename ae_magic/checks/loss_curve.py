@@ -78,6 +78,17 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         else f"With learning rate {lr:.3g} the steps overshoot."
     )
     new_lr = advised if advised is not None and advised < lr else lr / 10
+    fix = (
+        f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g}, clipnorm=1.0)\n"
+        "# and scale the data to about unit range if it is not (x / 255.0 or standardise)"
+    )
+    if nonfinite and bad == 0:
+        # The first step's loss is computed at the initial weights, before any update: no rate explains it.
+        advice = ("The first step's loss is computed at the initial weights, before any update, so the learning rate "
+                  "is not the cause: a term of the loss is not finite there (see AE303 for where the gradient is "
+                  "NaN/Inf).")
+        fix = ("# make every loss term finite at the initial weights: guard each log, division and square root,\n"
+               "# e.g. ops.log(ops.maximum(v, 1e-7)), and scale the data to about unit range")
     return [
         Finding(
             code="AE401",
@@ -94,10 +105,7 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                 "loss_peak": peak,
                 "nonfinite": bool(nonfinite),
             },
-            fix=(
-                f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g}, clipnorm=1.0)\n"
-                "# and scale the data to about unit range if it is not (x / 255.0 or standardise)"
-            ),
+            fix=fix,
         )
     ]
 

@@ -28,6 +28,7 @@ from .loss_curve import oscillating, stagnant
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .posterior import confirm_posterior, posterior_collapse
+from .step_failure import failed_step
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
 # tests and docs name as ``training.X``.)
@@ -45,7 +46,7 @@ def check_training(ctx: Context) -> list[Finding]:
         return _run(ctx)
     except probe.ProbeError as exc:
         G.skip(ctx, "training", exc)
-        return []
+        return failed_step(ctx, exc)
 
 
 def _run(ctx: Context) -> list[Finding]:

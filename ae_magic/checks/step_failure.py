@@ -1,0 +1,109 @@
+"""AE301 from a training step that fails because no weight gets a gradient.
+
+A custom ``train_step`` (the keras.io VAE pattern) that computes its loss
+after the ``with tf.GradientTape() as tape:`` block has closed gives the
+tape nothing to differentiate: ``tape.gradient`` returns ``None`` for every
+weight and the optimizer raises "No gradients provided for any variable".
+``fit`` stops at its first step with that message, and so does the probe
+run, which trains through the model's own step. That is not a probe that
+could not run but the model's fault, so it is reported as AE301 at the line
+that computes the loss out of the tape's sight (read from the cell's
+source), not only as "probes skipped".
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..context import Context
+from ..errors import ModelError, describe, safe_str
+from ..report import Finding
+
+# What Keras' optimizers raise when every gradient is None (TensorFlow, JAX and torch alike).
+NO_GRADIENT_ERRORS = ("No gradients provided for any variable",)
+
+
+def failed_step(ctx: Context, exc: BaseException) -> list[Finding]:
+    """AE301 when ``exc`` is the model's training step failing for want of any gradient, else nothing."""
+    text = safe_str(exc)
+    if not isinstance(exc, ModelError) or not any(s in text for s in NO_GRADIENT_ERRORS):
+        return []
+    original = describe(exc.__cause__).rstrip(".") if exc.__cause__ is not None else text.split("; model.fit")[0]
+    where = _loss_outside_tape(ctx.source or "")
+    if where is not None:
+        name, raw, with_line, first, grad_line = where
+        cause = (f"`{name}` (line {ctx.cell_line(raw)}) is computed after the `with` block of the GradientTape (line "
+                 f"{ctx.cell_line(with_line)}) has closed, so the tape never saw the loss being computed from the weights.")
+        fix = (f"# indent lines {ctx.cell_line(first)}-{ctx.cell_line(grad_line - 1)} (the loss terms) into the "
+               f"`with ... GradientTape() as tape:` block of line {ctx.cell_line(with_line)}, so that the tape records them;\n"
+               f"# keep the tape.gradient(...) call of line {ctx.cell_line(grad_line)} after the block")
+    else:
+        raw = _first_line(ctx.source or "", (".gradient(", "def train_step", "def compute_loss"))
+        cause = ("The loss is not computed from the weights where the gradient is taken: most often it is computed after "
+                 "the `with tf.GradientTape() as tape:` block has closed, or from values that left the graph "
+                 "(numpy, float()).")
+        fix = ("# compute every loss term inside the `with tf.GradientTape() as tape:` block, from the model's outputs,\n"
+               "# and call tape.gradient(loss, self.trainable_weights) after the block")
+    return [
+        Finding(
+            code="AE301",
+            severity="error",
+            title="No weight gets a gradient from the loss",
+            message=f"`{ctx.model_name}`'s own train_step raises {original}. {cause} "
+            "model.fit stops at its first step the same way.",
+            line=ctx.cell_line(raw),
+            source_line=ctx.line_text(raw),
+            evidence={"error": text, "loss_outside_tape": where is not None},
+            fix=fix,
+        )
+    ]
+
+
+def _first_line(source: str, needles: tuple[str, ...]) -> int | None:
+    lines = source.splitlines()
+    for needle in needles:
+        for i, text in enumerate(lines, start=1):
+            if needle in text:
+                return i
+    return None
+
+
+def _loss_outside_tape(source: str) -> tuple[str, int, int, int, int] | None:
+    """``(name, line, with_line, first_after, gradient_line)``: the variable passed to ``tape.gradient`` whose last assignment before that
+    call lies outside the tape's ``with`` block, in a ``train_step`` of the cell; None when none is."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef) or fn.name != "train_step":
+            continue
+        tapes: dict[str, ast.With] = {}
+        for node in ast.walk(fn):
+            if isinstance(node, ast.With):
+                for item in node.items:
+                    call = item.context_expr
+                    if (isinstance(call, ast.Call) and "GradientTape" in ast.unparse(call.func)
+                            and isinstance(item.optional_vars, ast.Name)):
+                        tapes[item.optional_vars.id] = node
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "gradient"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in tapes and node.args
+                    and isinstance(node.args[0], ast.Name)):
+                continue
+            block = tapes[node.func.value.id]
+            name = node.args[0].id
+            assigned = [a.lineno for a in ast.walk(fn) if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                        and a.lineno < node.lineno and name in _targets(a)]
+            if not assigned:
+                continue
+            last = max(assigned)
+            end = block.end_lineno or block.lineno
+            if not block.lineno <= last <= end:
+                return name, last, block.lineno, end + 1 if last > end else last, node.lineno
+    return None
+
+
+def _targets(a: ast.AST) -> set[str]:
+    targets = a.targets if isinstance(a, ast.Assign) else [a.target]  # type: ignore[attr-defined]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
