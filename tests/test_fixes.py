@@ -252,3 +252,15 @@ def test_unknown_names_become_a_marked_template_and_prose_stays() -> None:
     out = fixes.localize(text, _names())
     assert "`h = ...(...)`" in out and out.startswith("Call it on the previous tensor")
     assert fixes.reads("layers.Dense(..., activation='relu')") == {"layers"}
+
+
+def test_no_edit_where_no_setting_fixes_it() -> None:
+    """NaN/Inf at the initial weights on scaled data, and a scale set by outliers: advice, not an edit to try."""
+    import keras
+
+    f = Finding(code="AE303", severity="warning", title="t", message="m", evidence={"before_any_step": True})
+    fixes.attach([f], _Ctx(LR_CELL, {"keras": keras}))
+    assert f.edit is None
+    g = Finding(code="AE401", severity="error", title="t", message="m", evidence={"before_any_step": True, "suggested_lr": 1e-4})
+    fixes.attach([g], _Ctx(LR_CELL, {"keras": keras}))
+    assert g.edit is None

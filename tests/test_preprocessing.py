@@ -168,11 +168,13 @@ def test_outliers_that_set_the_scale_are_ae201_with_their_count() -> None:
     f = _ae201("spectra[[3, 50, 400, 401, 999], [1, 2, 3, 4, 5]] = 999999.0", "spectra.max()")
     assert f is not None and f.evidence["outliers"] == 5 and f.evidence["outlier_rows"] == 5
     assert "missing-value code" in f.message and f.evidence["abs_p99_9"] < 1e-4
+    assert f.edit is None  # rescaling the whole array would keep the outliers: advice, not an edit to try
 
 
 def test_data_far_below_unit_is_ae201_and_healthy_scales_are_silent() -> None:
     f = _ae201("", "1e6")  # no outliers: just tiny
     assert f is not None and "below unit scale" in f.message and "outliers" not in f.evidence
+    assert f.edit is not None and "std()" in f.edit["replacement"]
     assert _ae201("", "spectra.max()") is None  # min-max scaled as it should be: [0.05, 1]
     assert _ae201("spectra -= spectra.mean(axis=0); spectra /= spectra.std(axis=0)", "1.0") is None  # standardised
     # Mostly zeros (MNIST has 81%) with the rest at unit scale: not tiny.

@@ -262,6 +262,7 @@ def _exploding(ctx: Context, layers: list[dict[str, Any]], live: list[dict[str, 
                 "weight_norms": {ly["layer"]: ly.get("weight_norm") for ly in layers},
                 "growth_first_to_last": growth,
                 "threshold_grad_to_weight": EXPLODE_GRAD_WEIGHT,
+                "before_any_step": bool(nonfinite),
             },
             fix=fix,
         )

@@ -104,6 +104,7 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                 "loss_end": final,
                 "loss_peak": peak,
                 "nonfinite": bool(nonfinite),
+                "before_any_step": bool(nonfinite and bad == 0),
             },
             fix=fix,
         )

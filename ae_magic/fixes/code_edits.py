@@ -23,6 +23,8 @@ def edit_for(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
     if code in ("AE302", "AE303", "AE305") and raw_data:
         # Their first advice is to scale the data: the same edit as AE201's.
         return _scale_data(next(g for g in findings if g.code == "AE201"), cell, findings)
+    if f.evidence.get("before_any_step"):
+        return None  # NaN/Inf at the initial weights on scaled data: no optimizer setting fixes it (advice only)
     if code == "AE303":
         return _optimizer_edit(cell, lr=None, clipnorm=1.0)
     if code == "AE108":
@@ -48,6 +50,8 @@ def _scale_data(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
     if not var or not var.isidentifier() or var not in cell.ns:
         return None
     ev = next((g.evidence for g in findings if g.code == "AE201"), f.evidence)
+    if ev.get("outliers"):
+        return None  # a few outliers set the scale: rescaling the whole array keeps them; the advice says what to do
     lo, hi = ev.get("min"), ev.get("max")
     if lo is None or hi is None:
         d = ctx.data
