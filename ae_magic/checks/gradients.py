@@ -15,6 +15,7 @@ from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
 from ..report import Finding
+from .locate import activity_regularizers
 from .optimizer_source import opt_class
 from .step_failure import failed_step
 
@@ -271,12 +272,7 @@ def _exploding(ctx: Context, layers: list[dict[str, Any]], live: list[dict[str, 
 
 def _activity_regularizer(ctx: Context, layer_name: str) -> str | None:
     """The class name of the named layer's activity_regularizer, if it has one."""
-    try:
-        layer = probe.layers_by_name(ctx.model).get(layer_name)
-    except Exception:
-        return None
-    reg = getattr(layer, "activity_regularizer", None)
-    return type(reg).__name__ if reg is not None else None
+    return activity_regularizers(ctx.model).get(layer_name)
 
 
 def _vanishing(ctx: Context, live: list[dict[str, Any]]) -> list[Finding]:

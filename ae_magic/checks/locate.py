@@ -158,3 +158,17 @@ def assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]
     if line is None:
         return None, None
     return ctx.cell_line(line), ctx.line_text(line)
+
+
+def activity_regularizers(model: Any) -> dict[str, str]:
+    """Layer name -> class name of its ``activity_regularizer``, for the model's layers that have one."""
+    out: dict[str, str] = {}
+    try:
+        layers = list(model._flatten_layers(include_self=False)) if model is not None else []
+    except Exception:
+        layers = list(getattr(model, "layers", []) or [])
+    for layer in layers:
+        reg = getattr(layer, "activity_regularizer", None)
+        if reg is not None:
+            out[layer.name] = type(reg).__name__
+    return out

@@ -13,6 +13,7 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from .locate import activity_regularizers
 from .optimizer_source import capped_suggestion, opt_class, optimizer_line, rate_phrase
 
 # AE401: the loss "ends clearly above where it started": the final
@@ -84,9 +85,15 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     )
     if nonfinite and bad == 0:
         # The first step's loss is computed at the initial weights, before any update: no rate explains it.
+        g = next((f for f in ctx.found if f.code == "AE303" and f.evidence.get("before_any_step")), None)
+        regs = activity_regularizers(ctx.model)
         advice = ("The first step's loss is computed at the initial weights, before any update, so the learning rate "
-                  "is not the cause: a term of the loss is not finite there (see AE303 for where the gradient is "
-                  "NaN/Inf).")
+                  "is not the cause: a term of the loss is not finite there (a log, division or square root of 0, or "
+                  "an overflow)"
+                  + (f"; the gradient is NaN/Inf in {g.layer} (AE303)" if g is not None and g.layer else "")
+                  + ("; the loss includes the activity_regularizer "
+                     + ", ".join(f"{cls} of {name}" for name, cls in regs.items()) if regs else "")
+                  + ".")
         fix = ("# make every loss term finite at the initial weights: guard each log, division and square root,\n"
                "# e.g. ops.log(ops.maximum(v, 1e-7)), and scale the data to about unit range")
     return [
