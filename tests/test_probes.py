@@ -264,6 +264,30 @@ def test_ae401_message_uses_the_range_test() -> None:
     assert f.line is not None and "0.1" in f.source_line
 
 
+RAW_SIGMOID = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+z = rng.normal(size=(800, 4))
+x = (255 / (1 + np.exp(-(z @ rng.normal(size=(4, 32)))))).astype("float32")
+inp = keras.Input(shape=(32,))
+code = layers.Dense(4, activation="relu")(layers.Dense(16, activation="relu")(inp))
+out = layers.Dense(32, activation="sigmoid")(layers.Dense(16, activation="relu")(code))
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=OPT, loss="mse")
+"""
+
+
+def test_no_range_test_on_demand_when_a_cause_found_before_explains_the_rate_findings() -> None:
+    """0-255 data under a sigmoid output collapses (AE404, AE402): AE201/AE203 explain it, and a rate measured
+    on unscaled data would not carry over to the scaled model, so no range test runs for the messages."""
+    report = ae_magic.check(RAW_SIGMOID.replace("OPT", '"adam"'), namespace={}, data="x", seed=0)
+    assert {"AE201", "AE203"} <= set(report.codes) and {"AE404", "AE402"} & set(report.codes), report.text()
+    assert "lr_range" not in report.traces
+    # (Where the rate is the fault, the range test runs for the messages: test_ae401_message_uses_the_range_test.)
+
+
 def test_ae304_after_the_run_says_the_training_killed_live_units() -> None:
     """Units alive at the initial weights and dead after the run: the message names the rate that killed them,
     and advises no more than the top of Adam's usual range (the range test's 'fastest' can be 3x that)."""

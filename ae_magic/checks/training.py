@@ -62,9 +62,14 @@ def _run(ctx: Context) -> list[Finding]:
         lr_trace["configured"] = trace["lr"]
         confirm_suggested_rate(sess, o, trace, lr_trace, ctx)
     found = judge(ctx, trace, lr_trace)
-    if lr_trace is None and any(f.code in LR_CODES for f in found):
+    suspect = [f for f in found if f.code in LR_CODES]
+    if lr_trace is None and suspect and not all(_caused(ctx, found, f.code) for f in suspect):
         # The range test was off (the fast default): run it now that the
         # learning rate is suspect, so the messages can name a better one.
+        # Not when a cause found before explains every such finding
+        # (unscaled data, a saturating or cut-off layer): the rate is then
+        # not the fault, and a rate measured on that model would not carry
+        # over to the fixed one.
         ctx.traces["lr_range"] = lr_trace = sess.range_test(progress=o.progress)
         lr_trace["configured"] = trace["lr"]
         lr_trace["on_demand"] = True
@@ -90,6 +95,12 @@ def _run(ctx: Context) -> list[Finding]:
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     return found
+
+
+def _caused(ctx: Context, found: list[Finding], code: str) -> bool:
+    """A warning or error that report.CAUSES lists as a cause of ``code`` is among the findings so far."""
+    causes = set(CAUSES.get(code, ()))
+    return any(f.code in causes and f.severity in ("warning", "error") for f in [*ctx.found, *found])
 
 
 def _explained(ctx: Context, found: list[Finding]) -> bool:
