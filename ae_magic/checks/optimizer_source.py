@@ -43,10 +43,13 @@ def capped_suggestion(ctx: Context, sugg: float | None) -> float | None:
     return cap if sugg is not None and cap is not None and sugg > cap else sugg
 
 
-def rate_phrase(ctx: Context, sugg: float) -> str:
-    """How a finding quotes the range test's suggestion ``sugg`` (a clause, no final stop)."""
+def rate_phrase(ctx: Context, sugg: float, *, cite: bool = True) -> str:
+    """How a finding quotes the range test's suggestion ``sugg`` (a clause, no final stop).
+
+    ``cite``: name the range test after an uncapped suggestion.
+    """
     advised = capped_suggestion(ctx, sugg)
     if advised is not None and advised < sugg:
         return (f"the learning-rate range test learns fastest around {sugg:.1g}, above {opt_class(ctx)}'s usual range; "
                 f"{advised:.1g}, its top, is the safer pick")
-    return f"around {sugg:.1g} learns fastest (learning-rate range test)"
+    return f"around {sugg:.1g} learns fastest" + (" (learning-rate range test)" if cite else "")

@@ -43,7 +43,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     lr = tr["lr"]
     advised = capped_suggestion(ctx, sugg)
     if sugg is not None and advised is not None and lr > 3 * advised:
-        hints.append(f"learning rate {lr:.3g} is too high; {rate_phrase(ctx, sugg).replace(' (learning-rate range test)', '')}")
+        hints.append(f"learning rate {lr:.3g} is too high; {rate_phrase(ctx, sugg, cite=False)}")
     if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
         hints.append("some layers get no gradient (see AE301)")
     spread_text = (
