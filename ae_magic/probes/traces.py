@@ -168,10 +168,11 @@ def activations_and_gates(
     LSTM/GRU layers both measurements share one pass on ``x_act`` and
     ``x_gate`` stacked, and each takes its own rows. That needs every
     recorded tensor to have one row per sample (a ``TimeDistributed``
-    wrapper folds the time steps into the rows) and no layer that mixes
-    samples; otherwise, or if the stacked pass fails, the two passes run
-    apart as before. (An inference pass treats each sample apart, as
-    Keras' layers do at ``training=False``.)
+    wrapper folds the time steps into the rows); otherwise, or if the
+    stacked pass fails, the two passes run apart as before. It assumes an
+    inference pass treats each sample apart, as Keras' layers do at
+    ``training=False``; this is not checked (a custom layer that mixes
+    samples would already make the two passes depend on their batch).
     """
     targets = gate_targets(layers)
     if not targets or len(x_gate) == 0:
