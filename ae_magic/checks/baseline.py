@@ -196,6 +196,21 @@ def confirm_baseline(
     return found
 
 
+def unconfirmed_baseline(found: list[Finding], cause: str) -> list[Finding]:
+    """AE405 as the probe run measured it, not confirmed on a longer run because ``cause`` already explains it.
+
+    The message says so: the finding is a fact about the probe run (the
+    catalogue's "after the probe run"), and a longer run might still leave
+    the mean.
+    """
+    for f in found:
+        if f.code == "AE405":
+            f.message += (f" Not confirmed on a longer run: {cause} above already explains it; "
+                          "fix that first, and the model may then leave the mean.")
+            f.evidence["confirm"] = {"skipped": f"explained by {cause}"}
+    return found
+
+
 # -- AE405 -------------------------------------------------------------------
 # confirm_unbeaten: a longer run whose held-out MSE ends at least this much
 # above its own best, no better than the mean, went back up and stayed: not

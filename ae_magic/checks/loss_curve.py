@@ -19,6 +19,8 @@ from .optimizer_source import capped_suggestion, opt_class, optimizer_line, rate
 # AE401: the loss "ends clearly above where it started": the final
 # validation loss above this multiple of the initial one...
 DIVERGE_END = 1.5
+# (the last this many validation evaluations all above it)...
+ENDS_ABOVE_POINTS = 2
 # ...or, on the way, a step or validation loss above this multiple of the
 # initial loss (a blow-up that Adam later "recovers" from is still one;
 # AUTOTRAINER flags any loss >= 1e3 in absolute terms).
@@ -56,7 +58,11 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     val_peak = float(np.nanmax(curve)) if len(curve) and not np.all(np.isnan(curve)) else start
     train_start = float(losses[0]) if len(losses) and math.isfinite(losses[0]) and losses[0] > 0 else None
     train_peak = float(np.nanmax(losses)) if len(losses) and not np.all(np.isnan(losses)) else None
-    ends_above = math.isfinite(final) and final > DIVERGE_END * start
+    # Ending above means staying above: the last ENDS_ABOVE_POINTS evaluations all are. One evaluation
+    # that lands on a spike of an oscillating curve (0.99 -> 1.53 -> 0.66 -> 1.59 under RMSprop(0.02)) is
+    # AE403's to judge, not a divergence.
+    tail = curve[-ENDS_ABOVE_POINTS:] if len(curve) else np.asarray([start])
+    ends_above = bool(np.all(np.isfinite(tail))) and float(np.min(tail)) > DIVERGE_END * start
     spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start
     spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
                     and train_peak > DIVERGE_SPIKE * train_start)

@@ -17,7 +17,15 @@ from .. import probes as probe
 from ..context import Context
 from ..report import CAUSES, Finding
 from . import gradients as G
-from .baseline import BASELINE_CONFIRM_FACTOR, baseline, confirm_baseline, confirm_unbeaten, left_baseline, unbeaten
+from .baseline import (
+    BASELINE_CONFIRM_FACTOR,
+    baseline,
+    confirm_baseline,
+    confirm_unbeaten,
+    left_baseline,
+    unbeaten,
+    unconfirmed_baseline,
+)
 from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
@@ -87,7 +95,14 @@ def _run(ctx: Context) -> list[Finding]:
                                         val_points=len(trace["val_curve"]["steps"]), stop=stop)
         return runs["longer"]
 
-    if any(f.code == "AE405" for f in found) and not trace["diverged"]:
+    cause = _cause_before_training(ctx, "AE405")
+    if any(f.code == "AE405" for f in found) and not trace["diverged"] and cause and not any(f.code == "AE407" for f in found):
+        # A structure, data or gradient fault found before the run already
+        # explains a model that does not beat the mean (a sigmoid output on
+        # standardised targets): the run 4x as long would only tell whether
+        # the consequence lasts, so AE405 stays what the probe run measured.
+        found = unconfirmed_baseline(found, cause)
+    elif any(f.code == "AE405" for f in found) and not trace["diverged"]:
         found = confirm_baseline(ctx, trace, found, longer_run)
     elif not trace["diverged"] and unbeaten(trace) and not _explained(ctx, found):
         # Still above the mean when the short run ended: a slow start, or a model that settles there.
@@ -101,6 +116,17 @@ def _caused(ctx: Context, found: list[Finding], code: str) -> bool:
     """A warning or error that report.CAUSES lists as a cause of ``code`` is among the findings so far."""
     causes = set(CAUSES.get(code, ()))
     return any(f.code in causes and f.severity in ("warning", "error") for f in [*ctx.found, *found])
+
+
+def _cause_before_training(ctx: Context, code: str) -> str | None:
+    """The first code in ``CAUSES[code]`` found as a warning or error before the training probe ran, if any.
+
+    Only the structure, data and gradient checks count (``ctx.found``), not
+    the symptoms the same probe run measured (AE402 beside AE405 is no
+    explanation of it).
+    """
+    before = {f.code for f in ctx.found if f.severity in ("warning", "error")}
+    return next((c for c in CAUSES.get(code, ()) if c in before), None)
 
 
 def _explained(ctx: Context, found: list[Finding]) -> bool:
