@@ -35,6 +35,7 @@ from .loss_curve import diverged as diverged_loss
 from .loss_curve import oscillating, stagnant
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
+from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .posterior import confirm_posterior, posterior_collapse
 from .step_failure import failed_step
 
@@ -109,6 +110,27 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_unbeaten(ctx, trace, found, longer_run)
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
+    return _name_unpaired(ctx, found)
+
+
+def _name_unpaired(ctx: Context, found: list[Finding]) -> list[Finding]:
+    """AE404/AE405 on a target whose rows do not belong to the input's rows: the message names that cause and its line.
+
+    Nothing in the input predicts a target shuffled apart from it, so the
+    run can only learn the mean; the symptom's own advice (rates, capacity)
+    would send the user the wrong way.
+    """
+    hit = [f for f in found if f.code in ("AE404", "AE405")]
+    p = pairing(ctx) if hit else None
+    if not p or p["paired"]:
+        return found
+    line, text = unpaired_line(ctx)
+    for f in hit:
+        f.message += unpaired_sentence(ctx, p)
+        f.evidence["pairing"] = p
+        f.fix = unpaired_fix(ctx)
+        if line is not None:
+            f.line, f.source_line, f.layer = line, text, None
     return found
 
 

@@ -1,0 +1,129 @@
+"""Whether the target's rows belong to the input's rows (a denoising pair shuffled apart).
+
+A denoising set-up trains ``fit(x_noisy, x_clean)``: row i of the target is
+row i of the input without its noise. Shuffling one of the two arrays alone
+(``rng.shuffle(x_clean)`` after ``x_noisy`` was made from it) breaks every
+pair; the model can then do no better than the per-feature mean, and AE405
+(or AE404) is all the run shows. This module measures the pairing, so those
+findings can name the cause and the line that broke it.
+
+The measurement: for an evenly spaced sample of rows, the correlation of
+each input row with every target row; a row's own target should be among
+the most alike (rank near 0 of 1). For pairs shuffled apart the own target's
+rank is uniform (median near 0.5). Correlation, not distance, so a target
+on another scale or offset than the input (clean in [0, 1], noisy
+standardised) still pairs.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from .locate import assigned_at
+
+# Rows compared (evenly spaced): 256 x 256 correlations cost nothing.
+PAIR_ROWS = 256
+# Below this many rows with a non-constant input and target the measurement says nothing.
+PAIR_MIN_ROWS = 16
+# The rows do not pair when the median rank of a row's own target among all
+# targets is at least this (0: always the most alike; 0.5: chance). Matched
+# MNIST pairs under Gaussian noise of std 0.5 measure 0.0.
+UNPAIRED_RANK = 0.25
+# Calls that reorder an array in place (rng.shuffle(x), np.random.shuffle(x), random.shuffle(x)).
+IN_PLACE_REORDER = ("shuffle",)
+
+
+def pairing(ctx: Context) -> dict[str, Any] | None:
+    """``{"rows", "median_rank", "paired"}`` for a target given apart from the data, else None.
+
+    None when there is no separate target, the rows are not the same size,
+    or too few rows vary. Cached on the context.
+    """
+    if "pairing" in ctx.cache:
+        return ctx.cache["pairing"]
+    ctx.cache["pairing"] = out = _measure(ctx.data, ctx.target)
+    return out
+
+
+def _measure(data: Any, target: Any) -> dict[str, Any] | None:
+    if target is None or data is None or target is data:
+        return None
+    try:
+        x, y = np.asarray(data), np.asarray(target)
+    except Exception:
+        return None
+    if x.ndim < 2 or len(x) != len(y) or len(x) < PAIR_MIN_ROWS or x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        return None
+    n = len(x)
+    idx = np.unique(np.linspace(0, n - 1, min(n, PAIR_ROWS)).astype(int))
+    a = x[idx].reshape(len(idx), -1).astype(np.float64)
+    b = y[idx].reshape(len(idx), -1).astype(np.float64)
+    if a.shape[1] != b.shape[1] or a.shape[1] < 2:
+        return None
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    ok = (na > 0) & (nb > 0) & np.isfinite(na) & np.isfinite(nb)
+    if ok.sum() < PAIR_MIN_ROWS:
+        return None
+    a, b = a[ok] / na[ok, None], b[ok] / nb[ok, None]
+    corr = a @ b.T
+    own = np.diag(corr)
+    # Rank of each row's own target among all targets, 0 (most alike) .. 1 (least).
+    rank = (corr > own[:, None]).sum(axis=1) / max(1, len(own) - 1)
+    median = float(np.median(rank))
+    return {"rows": len(own), "median_rank": round(median, 4), "paired": median < UNPAIRED_RANK}
+
+
+def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
+    """The cell line that most likely broke the pairs, and its text.
+
+    The last in-place reorder (``rng.shuffle(name)``) of the data or the
+    target, else the target's last assignment.
+    """
+    names = {n for n in (ctx.data_name, ctx.target_name) if n}
+    last: int | None = None
+    if ctx.source and names:
+        try:
+            tree = ast.parse(ctx.source)
+        except SyntaxError:
+            tree = None
+        for node in ast.walk(tree) if tree is not None else ():
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func
+            fname = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+            if any(k in fname.lower() for k in IN_PLACE_REORDER) and any(
+                isinstance(arg, ast.Name) and arg.id in names for arg in node.args
+            ):
+                last = max(last or 0, node.lineno)
+    if last is not None:
+        return ctx.cell_line(last), ctx.line_text(last)
+    return assigned_at(ctx, ctx.target_name)
+
+
+def unpaired_sentence(ctx: Context, p: dict[str, Any]) -> str:
+    """What to tell the user when the rows do not pair."""
+    data = f"`{ctx.data_name}`" if ctx.data_name else "the data"
+    target = f"`{ctx.target_name}`" if ctx.target_name else "the target"
+    return (
+        f" The cause is in the data: the rows of {target} do not belong to the rows of {data}. Over {p['rows']} rows, "
+        f"a row's own target is no more alike than any other (median rank {p['median_rank']:.2f} among all targets, "
+        "where 0 is the most alike and 0.5 is chance; matched pairs measure near 0), so nothing in the input predicts "
+        "its target. Were the two arrays shuffled or split apart?"
+    )
+
+
+def unpaired_fix(ctx: Context) -> str:
+    """The fix: reorder both arrays with one permutation."""
+    data = ctx.data_name or "x_noisy"
+    target = ctx.target_name or "x_clean"
+    # Code first: a snippet that starts with a comment is localised line by line, and ``perm`` would be unknown.
+    return (
+        f"perm = np.random.default_rng(0).permutation(len({data}))  # one permutation for both arrays\n"
+        f"{data}, {target} = {data}[perm], {target}[perm]  # or shuffle neither: fit(shuffle=True) does it per epoch"
+    )
