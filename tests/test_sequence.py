@@ -462,3 +462,38 @@ def test_forget_gate_stuck_open_is_never_a_finding() -> None:
     first = next(ly for ly in ns["autoencoder"].layers if type(ly).__name__ == "LSTM")
     assert report.traces["gradients"]["gates"][first.name]["forget_open"] == 1.0
     assert not [f for f in report.findings if "blocked_gates" in f.evidence], [(f.code, f.message) for f in report.findings]
+
+
+# -- AE104 on a sequence code (round 13) -------------------------------------------------------------------
+# The blogs' LSTM autoencoder: LSTM(128) -> Dense(32) code -> RepeatVector on 30-step univariate signals.
+# The code holds 32 values against the sequence's 30, and the model trains well (0.27x the mean's error).
+OVERCOMPLETE_LSTM = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(7)
+t = np.linspace(0, 1, 30)
+x = np.sin(2 * np.pi * rng.uniform(1.0, 2.5, size=(600, 1)) * t + rng.uniform(0, 6.3, size=(600, 1)))
+x = (x + 0.03 * rng.standard_normal(x.shape))[..., None].astype("float32")
+inputs = keras.Input(shape=(30, 1))
+encoded = layers.Dense(CODE)(layers.LSTM(64)(inputs))
+decoded = layers.LSTM(64, return_sequences=True)(layers.RepeatVector(30)(encoded))
+lstm_ae = keras.Model(inputs, layers.TimeDistributed(layers.Dense(1))(decoded))
+lstm_ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_sequence_code_as_wide_as_the_sequence_is_a_note_not_a_warning() -> None:
+    report = ae_magic.check(OVERCOMPLETE_LSTM.replace("CODE", "32"), namespace={}, data="x", train=False)
+    f = report.get("AE104")
+    assert f is not None and f.severity == "info" and f.evidence["code_width"] == 32, report.text()
+    assert f.source_line.startswith("encoded = layers.Dense(32)")
+    # A narrower code: nothing to say.
+    assert "AE104" not in ae_magic.check(OVERCOMPLETE_LSTM.replace("CODE", "8"), namespace={}, data="x", train=False).codes
+    # The same widths through Dense layers on the flattened sequence stay a warning: a dense code can copy.
+    dense = OVERCOMPLETE_LSTM.replace(
+        "encoded = layers.Dense(CODE)(layers.LSTM(64)(inputs))", "encoded = layers.Dense(32)(layers.Flatten()(inputs))"
+    ).replace("layers.LSTM(64, return_sequences=True)(layers.RepeatVector(30)(encoded))",
+              "layers.Reshape((30, 1))(layers.Dense(30)(encoded))")
+    f = ae_magic.check(dense, namespace={}, data="x", train=False).get("AE104")
+    assert f is not None and f.severity == "warning" and "the input has 30" in f.message

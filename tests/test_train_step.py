@@ -643,3 +643,81 @@ def test_an_unbuilt_model_that_cant_be_copied_is_left_unbuilt_and_the_report_say
     assert not report.ok
     assert not ae.built and ae.variables == [] and not ae.enc.built
     session.close()
+
+
+# -- AE407 from the KL term an own train_step reports (round 13) ----------------------------------------
+# The sample is drawn inline in train_step and call() decodes z_mean: no sampling layer to measure, so the
+# step's own 'kl_loss' is the evidence. The bug: the KL summed over the whole batch against a reconstruction
+# averaged over it (about 32x the weight), so the posterior collapses.
+INLINE_VAE = '''\
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers
+from ae_magic.datasets import load
+
+data = load(limit=600, flatten=True)
+enc_in = keras.Input(shape=(784,))
+h = layers.Dense(200, activation="relu")(enc_in)
+z_mean = layers.Dense(12, name="z_mean")(h)
+z_log_var = layers.Dense(12, name="z_log_var")(h)
+encoder = keras.Model(enc_in, [z_mean, z_log_var], name="encoder")
+dec_in = keras.Input(shape=(12,))
+decoder = keras.Model(dec_in, layers.Dense(784, activation="sigmoid")(layers.Dense(200, activation="relu")(dec_in)))
+
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+
+    def call(self, x):
+        return self.decoder(self.encoder(x)[0])
+
+    def train_step(self, x):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = self.encoder(x)
+            z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.normal(tf.shape(z_mean))
+            recon_loss = tf.reduce_mean(784 * keras.losses.binary_crossentropy(x, self.decoder(z)))
+            kl_loss = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            kl_loss = tf.reduce_sum(kl_loss)
+            total_loss = recon_loss + kl_loss
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": total_loss, "recon_loss": recon_loss, "kl_loss": kl_loss}
+
+
+vae = VAE(encoder, decoder)
+vae.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+'''
+
+
+def test_a_kl_term_the_own_step_drives_to_zero_is_ae407_at_its_line() -> None:
+    only("tensorflow")
+    report = ae_magic.check(INLINE_VAE, namespace={}, data="data", seed=0)
+    f = report.get("AE407")
+    assert f is not None, report.text()
+    assert f.source_line == "kl_loss = tf.reduce_sum(kl_loss)" and f.evidence["kl_term"] == "kl_loss"
+    assert f.evidence["kl_end"] <= 0.1 * f.evidence["kl_start"]
+    assert [g.caused_by for g in report.findings if g.code in ("AE404", "AE405")] == ["AE407"], report.text()
+    # The same VAE with the KL per sample, averaged over the batch like the reconstruction: silent.
+    fixed = INLINE_VAE.replace("kl_loss = tf.reduce_sum(kl_loss)", "kl_loss = tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))")
+    report = ae_magic.check(fixed, namespace={}, data="data", seed=0)
+    assert [g.code for g in report.findings if g.severity != "info"] == [], report.text()
+
+
+def test_kl_term_collapse_needs_a_falling_kl_and_an_averaged_output() -> None:
+    from types import SimpleNamespace
+
+    from ae_magic.checks.posterior import kl_term_collapse
+    from ae_magic.report import Finding
+
+    ctx = SimpleNamespace(source="", cell_line=lambda i: i, line_text=lambda i: None)
+    collapsed = [Finding(code="AE404", severity="error", title="t", message="m")]
+    falling = {"loss_terms": {"kl_loss": [40.0] * 10 + [5.0] * 100 + [0.5] * 10}, "output_spread": 0.002, "input_spread": 0.19}
+    rising = {"loss_terms": {"kl_loss": [0.01] * 10 + [1.0] * 100 + [3.0] * 10}, "output_spread": 0.002, "input_spread": 0.19}
+    assert [f.code for f in kl_term_collapse(ctx, falling, collapsed)] == ["AE407"]
+    assert kl_term_collapse(ctx, rising, collapsed) == []  # a code that starts carrying the input
+    assert kl_term_collapse(ctx, falling, []) == []  # the reconstructions still follow the input
+    measured = dict(falling, latent={"dims": 4})
+    assert kl_term_collapse(ctx, measured, collapsed) == []  # a sampling layer was measured: posterior_collapse judges

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode, GraphInfo
 from ..report import Finding
@@ -60,6 +61,31 @@ def check_no_compression(ctx: Context) -> list[Finding]:
                 fix="To make it compress, give the layer at the code fewer filters (e.g. half), or add a stride.",
             )
         ]
+    if code is not None and _sequence_summary(g, code):
+        # keras.io's and the blogs' LSTM autoencoders (LSTM(100) on 9 steps, a 32-d code on 30): the code is one
+        # vector a recurrent layer made from the whole sequence, which it cannot copy position by position the
+        # way a dense layer can; the usual design, and it trains. A note, as for conv feature maps.
+        return [
+            Finding(
+                code="AE104",
+                severity="info",
+                title="The sequence code holds as many values as the sequence",
+                message=(
+                    f"The code of `{ctx.model_name}`, {label(ctx, code)}, is one vector of {code.width} values that "
+                    f"a recurrent layer made from the whole input sequence ({g.input_width} values). A recurrent "
+                    "encoder summarises the sequence through its state rather than copying it, so this is a common "
+                    "design and trains; but nothing forces it to compress, so an anomaly detector built on it may "
+                    "reconstruct anomalies well too."
+                ),
+                line=line,
+                layer=code.name,
+                source_line=src,
+                evidence={"code_width": code.width, "input_width": g.input_width,
+                          "input_shape": list(g.nodes[g.inputs[0]].shape or [])},
+                fix=f"To make it compress, give the code fewer units than the sequence has values, e.g. {suggestion}.",
+            )
+        ]
+    width = code.width if code is not None and code.width is not None else g.code_width
     return [
         Finding(
             code="AE104",
@@ -67,7 +93,7 @@ def check_no_compression(ctx: Context) -> list[Finding]:
             title="No compression: the code is as wide as the input",
             message=(
                 f"The narrowest layer of `{ctx.model_name}`, {label(ctx, code) if code else 'its output'}, has "
-                f"{g.code_width} features and the input has {g.input_width}. With no narrower code the model can "
+                f"{width} features and the input has {g.input_width}. With no narrower code the model can "
                 "learn the identity and output its input without learning any structure (for denoising, pass "
                 "the clean data as the target)."
             ),
@@ -92,6 +118,17 @@ def _downsampled_feature_map(g: GraphInfo, code: GNode) -> bool:
     if any(not isinstance(d, int) for d in positions + in_positions):
         return False
     return math.prod(positions) < math.prod(in_positions)
+
+
+
+def _sequence_summary(g: GraphInfo, code: GNode) -> bool:
+    """The code is a vector that a recurrent layer made from a sequence input (its time axis summarised away)."""
+    inp = list(g.nodes[g.inputs[0]].shape or []) if g.inputs else []
+    if len(inp) != 3 or len(code.shape or []) != 2:
+        return False
+    path = g.main_path
+    upto = path[: path.index(code.id) + 1] if code.id in path else path
+    return any(g.nodes[i].cls in kc.RECURRENT and len(g.nodes[i].shape or []) == 2 for i in upto)
 
 
 CHECKS = [check_no_compression]

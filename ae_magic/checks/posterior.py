@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ..context import Context
 from ..probes.traces import leaf_layers
@@ -139,3 +142,90 @@ def confirm_posterior(
         + " not reported."
     )
     return [f for f in found if f.code not in dropped]
+
+
+# -- AE407 from the loss terms a model's own train_step reports ----------------------------------------
+# Where no sampling layer can be measured (the sample is drawn inline in train_step, and call() decodes
+# z_mean), the step's own KL term is the evidence: the run drove it to at most KL_TERM_DROP of where it
+# started (averaged over KL_TERM_WINDOW steps at each end) while the reconstructions became the same for
+# every input (AE404) or no better than the mean (AE405). A healthy VAE's KL grows from near 0 as its code
+# starts to carry the input (round 13's keras.io VAE: 0.01 -> 3 nats), so it never meets the first condition.
+KL_TERM_DROP = 0.1
+KL_TERM_WINDOW = 10
+
+
+def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE407 from a KL term the model's own train_step reports, when no sampling layer was measured."""
+    if (tr.get("latent") or {}).get("dims") or not any(f.code in ("AE404", "AE405") for f in found):
+        return []
+    terms = tr.get("loss_terms") or {}
+    kl = [(k, np.asarray(v, dtype=np.float64)) for k, v in terms.items() if "kl" in str(k).lower()]
+    kl = [(k, v) for k, v in kl if len(v) >= 2 * KL_TERM_WINDOW and np.all(np.isfinite(v))]
+    if not kl:
+        return []
+    name, v = kl[0]
+    start, end = float(np.mean(v[:KL_TERM_WINDOW])), float(np.mean(v[-KL_TERM_WINDOW:]))
+    if not (start > 0 and end <= KL_TERM_DROP * start):
+        return []
+    line, src = kl_term_line(ctx, name)
+    spread = tr.get("output_spread")
+    target = tr.get("input_spread")
+    return [
+        Finding(
+            code="AE407",
+            severity="warning",
+            title="Posterior collapse: the decoder ignores the code",
+            message=(
+                f"Over the probe run the KL term that the train_step reports as '{name}' fell from {start:.3g} to "
+                f"{end:.3g} (the mean of the first and of the last {KL_TERM_WINDOW} steps), while the reconstructions "
+                "became "
+                + (f"nearly the same for every input (they vary {spread:.2g} against {target:.2g} for the targets)"
+                   if isinstance(spread, float) and isinstance(target, float) else "no better than the per-feature mean")
+                + ". The KL term pulls every code to the prior, so the decoder learns to output an average instead "
+                "of decoding z. This usually means the KL term outweighs the reconstruction term: a KL summed over "
+                "the batch against a reconstruction averaged over it, a mean-reduced reconstruction against a "
+                "summed KL, or a large beta."
+            ),
+            line=line,
+            source_line=src,
+            evidence={"kl_term": name, "kl_start": start, "kl_end": end,
+                      "kl_curve": [float(x) for x in v[:: max(1, len(v) // 40)]],
+                      "output_spread": spread, "target_spread": target},
+            fix=(
+                "# the KL per sample (a sum over the latent dimensions), averaged over the batch like the reconstruction:\n"
+                "kl_loss = ops.mean(ops.sum(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=1))\n"
+                "# with the reconstruction also summed over features per sample; or scale the KL down (beta < 1)"
+            ),
+        )
+    ]
+
+
+def kl_term_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
+    """The cell line that last computes the KL term ``term`` in a ``train_step``, and its text.
+
+    The variable returned under that key (``return {"kl_loss": kl_loss}``),
+    else the last variable whose name has "kl" in it, assigned inside the
+    ``train_step``.
+    """
+    if not ctx.source:
+        return None, None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None, None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+        returned = None
+        for ret in (n for n in ast.walk(fn) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict)):
+            for k, val in zip(ret.value.keys, ret.value.values, strict=False):
+                if isinstance(k, ast.Constant) and k.value == term and isinstance(val, ast.Name):
+                    returned = val.id
+        lines = [
+            t.lineno
+            for node in ast.walk(fn) if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name) and (t.id == returned if returned else "kl" in t.id.lower())
+        ]
+        if lines:
+            last = max(lines)
+            return ctx.cell_line(last), ctx.line_text(last)
+    return None, None

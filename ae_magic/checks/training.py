@@ -36,7 +36,7 @@ from .loss_curve import oscillating, stagnant
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
-from .posterior import confirm_posterior, posterior_collapse
+from .posterior import confirm_posterior, kl_term_collapse, posterior_collapse
 from .step_failure import failed_step
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
@@ -183,6 +183,7 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
         if not collapse:
             out += baseline(ctx, tr)
         out += posterior_collapse(ctx, tr, collapse + out)
+        out += kl_term_collapse(ctx, tr, out)
         out += faster(ctx, tr, lr_trace)
     out += _after_run_units(ctx, tr, sugg)
     return out
