@@ -497,3 +497,34 @@ def test_a_sequence_code_as_wide_as_the_sequence_is_a_note_not_a_warning() -> No
               "layers.Reshape((30, 1))(layers.Dense(30)(encoded))")
     f = ae_magic.check(dense, namespace={}, data="x", train=False).get("AE104")
     assert f is not None and f.severity == "warning" and "the input has 30" in f.message
+
+
+# -- AE105: the decoder's last LSTM without return_sequences (round 13) ---------------------------------------
+FLAT_DECODER = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+t = np.linspace(0, 2 * np.pi, 48)
+x = (0.5 + 0.4 * np.sin(t + rng.uniform(0, 6.3, size=(300, 1))))[..., None].astype("float32")
+model = keras.Sequential([
+    keras.Input(shape=(48, 1)),
+    layers.LSTM(32, return_sequences=True),
+    layers.LSTM(8),
+    layers.RepeatVector(48),
+    layers.LSTM(8, return_sequences=True),
+    layers.LSTM(32),
+    layers.Dense(1),
+])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_decoder_lstm_that_drops_the_time_axis_is_named_with_its_line() -> None:
+    report = ae_magic.check(FLAT_DECODER, namespace={}, data="x", train=False)
+    f = report.get("AE105")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.source_line == "layers.LSTM(32)," and "loses the time axis" in f.message, (f.source_line, f.message)
+    assert "layers.LSTM(32, return_sequences=True)" in f.fix
+    fixed = FLAT_DECODER.replace("    layers.LSTM(32),\n", "    layers.LSTM(32, return_sequences=True),\n")
+    assert "AE105" not in ae_magic.check(fixed, namespace={}, data="x", train=False).codes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import class_index_targets
@@ -25,11 +26,22 @@ def check_shape(ctx: Context) -> list[Finding]:
     if len(g.outputs) > 1 and any(g.nodes[o].shape[1:] == d["input_shape"] for o in g.outputs):
         return []
     node = next((n for n in g.nodes if n.name == d["node"]), None)
-    line, src = loc(ctx, node)
     ins, outs = tuple(d["input_shape"]), tuple(d["output_shape"])
     reason = d.get("reason")
+    flat = _lost_time_axis(g, ins, outs)
+    node = flat or node
+    line, src = loc(ctx, node)
     where = label(ctx, node) if node else f"'{d['node']}'"
-    if reason == "resize":
+    if flat is not None:
+        detail = (
+            f"The decoder loses the time axis at {where}: after the RepeatVector it returns only its last state "
+            f"(return_sequences=False), so everything after it makes {_fmt(outs)} per sequence instead of "
+            f"{_fmt(ins)}. fit does not stop on this: the loss broadcasts the one value over the {ins[0]} steps, "
+            "so the reconstruction is a flat line."
+        )
+        fix = (f"`layers.{flat.cls}({_units(flat)}, return_sequences=True)` on that line, so the decoder outputs "
+               f"one vector per step and the last layer maps each to {ins[-1]} feature(s).")
+    elif reason == "resize":
         detail = (
             f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
             f"{_fmt(d['actual'])} from {_fmt(d['previous'])} where the encoder had {_fmt(d['expected'])}."
@@ -59,12 +71,33 @@ def check_shape(ctx: Context) -> list[Finding]:
             title="The reconstruction's shape differs from the input's",
             message=f"`{ctx.model_name}` maps {ins} to {outs}, so it cannot reconstruct its input. {detail}",
             line=line,
-            layer=d["node"],
+            layer=node.name if node is not None else d["node"],
             source_line=src,
             evidence={k: v for k, v in d.items() if k != "line"},
             fix=fix,
         )
     ]
+
+
+def _lost_time_axis(g: Any, ins: tuple, outs: tuple) -> Any:
+    """The decoder's recurrent layer that drops the time axis (return_sequences=False after a RepeatVector), if any.
+
+    Only for a sequence input ``(steps, features)`` reconstructed as one
+    vector per sample: the classic missing ``return_sequences=True`` on the
+    last LSTM of a RepeatVector decoder.
+    """
+    if len(ins) != 2 or len(outs) != 1:
+        return None
+    path = [g.nodes[i] for i in g.main_path]
+    repeat = max((i for i, n in enumerate(path) if n.cls == "RepeatVector"), default=None)
+    if repeat is None:
+        return None
+    return next((n for n in reversed(path[repeat + 1:]) if n.cls in kc.RECURRENT and len(n.shape or []) == 2), None)
+
+
+def _units(node: Any) -> str:
+    units = getattr(getattr(node, "layer", None), "units", None)
+    return str(units) if units is not None else "..."
 
 
 def _fmt(shape: Any) -> str:
