@@ -303,6 +303,52 @@ def test_ae304_after_the_run_says_the_training_killed_live_units() -> None:
         assert f"learning_rate={f.evidence['suggested_lr']:.1g}" in f.fix
 
 
+# Round 13 (a pump-sensor anomaly detector, written blind): Adam(0.1) kills a deep ReLU stack during the run
+# and the output goes constant. The dead units are the rate's doing, so they do not stand in for a cause that
+# spares the range test: it runs on demand, and AE304 and AE404 name a rate to use.
+DEEP_RELU_LR_0_1 = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(314)
+drivers = rng.normal(size=(2000, 4))
+x = drivers @ rng.normal(size=(4, 40)) + 0.2 * rng.normal(size=(2000, 40))
+x = ((x - x.mean(0)) / x.std(0)).astype("float32")
+model = keras.Sequential([
+    layers.Input(shape=(40,)),
+    layers.Dense(32, activation="relu"),
+    layers.Dense(16, activation="relu"),
+    layers.Dense(6, activation="relu"),
+    layers.Dense(16, activation="relu"),
+    layers.Dense(32, activation="relu"),
+    layers.Dense(40),
+])
+model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.1), loss="mse")
+"""
+
+
+def test_units_the_rate_killed_do_not_spare_the_range_test() -> None:
+    report = ae_magic.check(DEEP_RELU_LR_0_1, namespace={}, data="x", seed=0)
+    f = report.get("AE304")
+    assert f is not None and f.evidence.get("lr") == pytest.approx(0.1), report.text()
+    assert report.traces["lr_range"]["on_demand"] is True
+    sugg = f.evidence["suggested_lr"]
+    assert sugg is not None and sugg <= 1e-2 and f"learning_rate={sugg:.1g})" in f.fix
+
+
+def test_caused_ignores_units_the_rate_killed() -> None:
+    from types import SimpleNamespace
+
+    from ae_magic.checks.training import _caused
+    from ae_magic.report import Finding
+
+    killed = Finding(code="AE304", severity="warning", title="t", message="m", evidence={"lr": 0.1})
+    dead_at_init = Finding(code="AE304", severity="warning", title="t", message="m", evidence={})
+    ctx = SimpleNamespace(found=[])
+    assert not _caused(ctx, [killed], "AE404")
+    assert _caused(ctx, [dead_at_init], "AE404")
+
+
 def test_ae304_at_init_does_not_blame_the_learning_rate() -> None:
     keras.utils.set_random_seed(0)
     ns: dict = {}

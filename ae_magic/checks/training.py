@@ -135,9 +135,20 @@ def _name_unpaired(ctx: Context, found: list[Finding]) -> list[Finding]:
 
 
 def _caused(ctx: Context, found: list[Finding], code: str) -> bool:
-    """A warning or error that report.CAUSES lists as a cause of ``code`` is among the findings so far."""
+    """A warning or error that report.CAUSES lists as a cause of ``code`` is among the findings so far.
+
+    Units alive at the initial weights that the run's learning rate killed
+    (AE304 with ``evidence["lr"]``) do not count: the rate is the fault
+    there, and the range test names a better one (round 13: Adam(0.1) on a
+    deep ReLU autoencoder, dead units and a constant output).
+    """
     causes = set(CAUSES.get(code, ()))
-    return any(f.code in causes and f.severity in ("warning", "error") for f in [*ctx.found, *found])
+    return any(f.code in causes and f.severity in ("warning", "error") and not _killed_by_the_rate(f)
+               for f in [*ctx.found, *found])
+
+
+def _killed_by_the_rate(f: Finding) -> bool:
+    return f.code == "AE304" and f.evidence.get("lr") is not None
 
 
 def _cause_before_training(ctx: Context, code: str) -> str | None:
