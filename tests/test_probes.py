@@ -336,6 +336,35 @@ def test_units_the_rate_killed_do_not_spare_the_range_test() -> None:
     assert sugg is not None and sugg <= 1e-2 and f"learning_rate={sugg:.1g})" in f.fix
 
 
+# Round 14 (a Stack Overflow "every reconstruction is the same digit" question, written blind): l1(10e-1)
+# as the code's activity regularizer drives every code unit to zero. The penalty is the cause, not the rate.
+SPARSE_L1 = """\
+import numpy as np
+import keras
+from keras import layers, regularizers
+from ae_magic.datasets import load
+x = load(limit=600).reshape(-1, 784).astype("float32")
+inp = keras.Input(shape=(784,))
+hidden = layers.Dense(128, activation="relu")(inp)
+encoded = layers.Dense(32, activation="relu", activity_regularizer=regularizers.l1(STRENGTH))(hidden)
+decoded = layers.Dense(784, activation="sigmoid")(layers.Dense(128, activation="relu")(encoded))
+sparse_ae = keras.Model(inp, decoded)
+sparse_ae.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_units_an_activity_penalty_killed_blame_the_penalty_not_the_rate() -> None:
+    report = ae_magic.check(SPARSE_L1.replace("STRENGTH", "10e-1"), namespace={}, data="x", seed=0)
+    f = report.get("AE304")
+    assert f is not None and "activity regularizer" in f.message and "lr" not in f.evidence, report.text()
+    assert list(f.evidence["activity_regularizer"].values()) == ["L1(l1=1)"]
+    assert "learning rate" not in f.message and "l1(1e-5)" in f.fix
+    assert f.source_line.startswith("encoded = layers.Dense(32")
+    # The usual strength: no dead code.
+    report = ae_magic.check(SPARSE_L1.replace("STRENGTH", "1e-5"), namespace={}, data="x", seed=0)
+    assert "AE304" not in report.codes and "AE404" not in report.codes, report.text()
+
+
 def test_caused_ignores_units_the_rate_killed() -> None:
     from types import SimpleNamespace
 

@@ -721,3 +721,26 @@ def test_kl_term_collapse_needs_a_falling_kl_and_an_averaged_output() -> None:
     assert kl_term_collapse(ctx, falling, []) == []  # the reconstructions still follow the input
     measured = dict(falling, latent={"dims": 4})
     assert kl_term_collapse(ctx, measured, collapsed) == []  # a sampling layer was measured: posterior_collapse judges
+
+
+def test_a_kl_term_below_zero_names_the_flipped_sign_at_its_line() -> None:
+    """Round 14: the KL without its leading minus; the run maximises it until the loss overflows (AE401 blamed the rate)."""
+    only("tensorflow")
+    src = INLINE_VAE.replace("kl_loss = -0.5 * (1 + z_log_var", "kl_loss = 0.5 * (1 + z_log_var").replace(
+        "kl_loss = tf.reduce_sum(kl_loss)", "kl_loss = tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))")
+    assert src.count("kl_loss = 0.5 * (1 + z_log_var") == 1
+    report = ae_magic.check(src, namespace={}, data="data", seed=0)
+    hits = [f for f in report.findings if "negative_kl" in f.evidence]
+    assert len(hits) == 1 and hits[0].code in ("AE401", "AE403", "AE404", "AE405", "AE402"), report.text()
+    f = hits[0]
+    assert f.source_line == "kl_loss = tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))"
+    assert "sign is flipped" in f.message and "diverges;" not in f.message and "kl = -0.5 *" in f.fix
+
+
+def test_negative_kl_ignores_float_noise_and_other_terms() -> None:
+    from ae_magic.checks.posterior import negative_kl
+
+    assert negative_kl({"loss_terms": {"kl_loss": [0.5, 0.1, -1e-6, 0.0]}}) is None
+    assert negative_kl({"loss_terms": {"reconstruction_loss": [-5.0, -6.0]}}) is None
+    assert negative_kl({"loss_terms": {"kl": [0.2, -0.4, -3.0]}}) == ("kl", 1, -0.4)
+    assert negative_kl({}) is None

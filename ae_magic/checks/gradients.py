@@ -340,6 +340,9 @@ def _dead(
         return []
     shares = {ly["layer"]: round(float(ly["dead_share"]), 3) for ly in bad}
     line, text = locate(ctx, bad[0]["layer"])
+    penalty = _activity_penalties(ctx, shares) if killed_at is not None else {}
+    if penalty:
+        return [_killed_by_penalty(ctx, shares, when, threshold, penalty, line, text, bad[0]["layer"])]
     return [
         Finding(
             code="AE304",
@@ -369,6 +372,54 @@ def _dead(
             ),
         )
     ]
+
+
+def _activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
+    """Dead layer name -> its activity regularizer as written (``L1(l1=1.0)``), for those of ``names`` that have one."""
+    regs = activity_regularizers(ctx.model)
+    out: dict[str, str] = {}
+    layers = {ly.name: ly for ly in (ctx.model._flatten_layers(include_self=False) if ctx.model is not None else [])}
+    for name in names:
+        if name in regs:
+            try:
+                cfg = layers[name].activity_regularizer.get_config()
+                args = ", ".join(f"{k}={float(v):.3g}" for k, v in cfg.items() if isinstance(v, (int, float)))
+            except Exception:
+                args = ""
+            out[name] = f"{regs[name]}({args})"
+    return out
+
+
+def _killed_by_penalty(
+    ctx: Context, shares: dict[str, float], when: str, threshold: float, penalty: dict[str, str],
+    line: int | None, text: str | None, layer: str,
+) -> Finding:
+    """AE304 for units an activity regularizer drove to zero during the run (round 13: l1(10e-1) on a sparse code).
+
+    The penalty charges every nonzero output; at a strength that outweighs
+    the reconstruction, the cheapest code is all zeros, which ReLU units
+    then keep. No learning rate is blamed.
+    """
+    which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
+    return Finding(
+        code="AE304",
+        severity="warning",
+        title="Dead ReLU units",
+        message=(
+            f"{when.capitalize()}, "
+            + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
+            + " output zero for every probe sample: they pass no signal and get no gradient. They were alive at the "
+            f"initial weights; the run drove them to zero under the activity regularizer ({which}), which charges "
+            "every nonzero output. At this strength the penalty outweighs the reconstruction, so an all-zero code is "
+            "the cheapest, and the decoder can only output an average."
+        ),
+        line=line,
+        source_line=text,
+        layer=layer,
+        evidence={"dead_share": shares, "threshold": threshold, "when": when, "activity_regularizer": penalty},
+        fix=("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
+             "activity_regularizer=keras.regularizers.l1(1e-5)"),
+    )
 
 
 def _saturated(ctx: Context, layers: list[dict[str, Any]], when: str) -> list[Finding]:

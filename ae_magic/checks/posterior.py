@@ -25,6 +25,11 @@ POSTERIOR_ACTIVE_SHARE = 0.2
 POSTERIOR_KL_MAX = 0.05
 POSTERIOR_SENSITIVITY = 0.1
 
+# What every AE407 message says about the cause.
+WHY = ("The KL term pulls every code to the prior, so the decoder learns to output an average instead of decoding z. "
+       "This usually means the KL term outweighs the reconstruction term: a KL summed over the batch against a "
+       "reconstruction averaged over it, a mean-reduced reconstruction against a summed KL, or a large beta.")
+
 
 def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
     """AE407: a VAE's code carries almost nothing about the input after the probe run."""
@@ -63,9 +68,7 @@ def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -
                 + f"), {active} of {dims} dimensions vary across inputs (variance of z_mean above 0.01), and "
                 "moving z by one standard deviation moves the reconstruction by "
                 + (f"{sens:.2g}" if sens is not None else "an unknown share")
-                + " of the data's spread. The KL term pulls every code to the prior, so the decoder learns to "
-                "output an average instead of decoding z. This usually means the KL term outweighs the "
-                "reconstruction term (a mean-reduced reconstruction loss against a summed KL, or a large beta)."
+                + " of the data's spread. " + WHY
             ),
             line=line,
             layer=name,
@@ -181,10 +184,7 @@ def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
                 "became "
                 + (f"nearly the same for every input (they vary {spread:.2g} against {target:.2g} for the targets)"
                    if isinstance(spread, float) and isinstance(target, float) else "no better than the per-feature mean")
-                + ". The KL term pulls every code to the prior, so the decoder learns to output an average instead "
-                "of decoding z. This usually means the KL term outweighs the reconstruction term: a KL summed over "
-                "the batch against a reconstruction averaged over it, a mean-reduced reconstruction against a "
-                "summed KL, or a large beta."
+                + ". " + WHY
             ),
             line=line,
             source_line=src,
@@ -229,3 +229,50 @@ def kl_term_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
             last = max(lines)
             return ctx.cell_line(last), ctx.line_text(last)
     return None, None
+
+
+# -- a KL term below zero ---------------------------------------------------------------------------
+# A KL divergence is never negative; a reported KL term below this (nats) has its sign flipped (round 14:
+# `kl = 1 + z_log_var - z_mean**2 - exp(z_log_var)` without the leading minus), and the run then maximises
+# it until the loss overflows. Float noise around 0 stays far above it.
+NEGATIVE_KL = -1e-3
+
+
+def negative_kl(tr: dict[str, Any]) -> tuple[str, int, float] | None:
+    """``(term, step, value)``: the first step at which a KL term the train_step reports went below zero, if any."""
+    for name, vals in (tr.get("loss_terms") or {}).items():
+        if "kl" not in str(name).lower():
+            continue
+        v = np.asarray(vals, dtype=np.float64)
+        below = np.flatnonzero(np.isfinite(v) & (v < NEGATIVE_KL))
+        if len(below):
+            return name, int(below[0]), float(v[below[0]])
+    return None
+
+
+def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """The first training symptom (AE401-AE405) of a run whose KL term went negative names the flipped sign and its line."""
+    neg = negative_kl(tr)
+    hit = next((f for code in ("AE401", "AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
+    if neg is None or hit is None:
+        return found
+    name, step, value = neg
+    v = [float(x) for x in (tr.get("loss_terms") or {}).get(name, [])]
+    low = min((x for x in v if np.isfinite(x)), default=value)
+    line, src = kl_term_line(ctx, name)
+    if hit.code == "AE401":
+        # Its own text blames the learning rate; here the rate is not the fault.
+        hit.message = ("In the probe run the loss diverged"
+                       + (" to NaN/Inf." if hit.evidence.get("nonfinite") else f" (it ended at {hit.evidence.get('loss_end')})."))
+    hit.message += (
+        f" The cause is the loss's sign, not the learning rate: the KL term the train_step reports as '{name}' went "
+        f"below zero at step {step + 1} ({value:.3g}) and kept falling (to {low:.3g}). A KL divergence is never "
+        "negative, so the term's sign is flipped: minimising the loss then pushes the KL up without bound."
+    )
+    hit.evidence["negative_kl"] = {"term": name, "step": step + 1, "value": value, "lowest": low}
+    hit.fix = ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
+               "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
+    hit.edit = None
+    if line is not None:
+        hit.line, hit.source_line, hit.layer = line, src, None
+    return found

@@ -36,7 +36,7 @@ from .loss_curve import oscillating, stagnant
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
-from .posterior import confirm_posterior, kl_term_collapse, posterior_collapse
+from .posterior import confirm_posterior, kl_term_collapse, name_negative_kl, posterior_collapse
 from .step_failure import failed_step
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
@@ -110,7 +110,7 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_unbeaten(ctx, trace, found, longer_run)
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
-    return _name_unpaired(ctx, found)
+    return name_negative_kl(ctx, trace, _name_unpaired(ctx, found))
 
 
 def _name_unpaired(ctx: Context, found: list[Finding]) -> list[Finding]:
