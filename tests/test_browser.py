@@ -483,11 +483,25 @@ def _source_of(page, index: int) -> str:
 
 
 def _apply_and_wait(page, box) -> str:
-    """Click Apply and return what its note said once the script has finished."""
+    """Click Apply and return what its note said once the script has finished.
+
+    Each Apply clears the output and writes a new note; until the kernel has
+    answered, the last note in the panel is the previous Apply's, so wait
+    for a note that is not that one (under load the old text was read back).
+    """
+    notes = box.locator(".ae-apply-note")
+    old = notes.last.element_handle() if notes.count() else None
     box.locator("button", has_text="Apply").click()
-    note = box.locator(".ae-apply-note").last
-    page.wait_for_function("el => !el.textContent.startsWith('Putting')", arg=note.element_handle(), timeout=30_000)
-    return note.inner_text()
+    page.wait_for_function(
+        """([root, old]) => {
+            const all = root.querySelectorAll('.ae-apply-note');
+            const el = all[all.length - 1];
+            return !!el && el !== old && !el.textContent.startsWith('Putting');
+        }""",
+        arg=[box.element_handle(), old],
+        timeout=30_000,
+    )
+    return notes.last.inner_text()
 
 
 def test_apply_inserts_the_fixed_cell_below(checked: dict) -> None:
