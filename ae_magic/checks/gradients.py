@@ -378,7 +378,10 @@ def _activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
     """Dead layer name -> its activity regularizer as written (``L1(l1=1.0)``), for those of ``names`` that have one."""
     regs = activity_regularizers(ctx.model)
     out: dict[str, str] = {}
-    layers = {ly.name: ly for ly in (ctx.model._flatten_layers(include_self=False) if ctx.model is not None else [])}
+    try:
+        layers = {ly.name: ly for ly in (ctx.model._flatten_layers(include_self=False) if ctx.model is not None else [])}
+    except Exception:  # not a Keras 3 model (activity_regularizers found none either)
+        layers = {}
     for name in names:
         if name in regs:
             try:
@@ -394,7 +397,7 @@ def _killed_by_penalty(
     ctx: Context, shares: dict[str, float], when: str, threshold: float, penalty: dict[str, str],
     line: int | None, text: str | None, layer: str,
 ) -> Finding:
-    """AE304 for units an activity regularizer drove to zero during the run (round 13: l1(10e-1) on a sparse code).
+    """AE304 for units an activity regularizer drove to zero during the run (round 14: l1(10e-1) on a sparse code).
 
     The penalty charges every nonzero output; at a strength that outweighs
     the reconstruction, the cheapest code is all zeros, which ReLU units
