@@ -349,9 +349,7 @@ def _dead(
             severity="warning",
             title="Dead ReLU units",
             message=(
-                f"{when.capitalize()}, "
-                + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
-                + " output zero for every probe sample: they pass no signal and get no gradient."
+                _dead_units(when, shares)
                 + ("" if killed_at is None else
                    f" They were alive at the initial weights: the training steps at learning rate {killed_at:.3g} killed "
                    "them, which a rate too high for the optimizer does most often"
@@ -372,6 +370,12 @@ def _dead(
             ),
         )
     ]
+
+
+def _dead_units(when: str, shares: dict[str, float]) -> str:
+    """AE304's first sentence: which layers, what share of their units, and what that means."""
+    return (f"{when.capitalize()}, " + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
+            + " output zero for every probe sample: they pass no signal and get no gradient.")
 
 
 def _activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
@@ -409,9 +413,8 @@ def _killed_by_penalty(
         severity="warning",
         title="Dead ReLU units",
         message=(
-            f"{when.capitalize()}, "
-            + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
-            + " output zero for every probe sample: they pass no signal and get no gradient. They were alive at the "
+            _dead_units(when, shares)
+            + " They were alive at the "
             f"initial weights; the run drove them to zero under the activity regularizer ({which}), which charges "
             "every nonzero output. At this strength the penalty outweighs the reconstruction, so an all-zero code is "
             "the cheapest, and the decoder can only output an average."
