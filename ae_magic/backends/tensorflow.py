@@ -60,13 +60,32 @@ class _CompiledStep:
         except ModelError:
             raise
         except Exception as exc:
-            if self._model_errors:
-                raise self._model_errors[-1] from None
-            if not isinstance(exc, tf.errors.OpError):
-                raise
+            self._raise_model_error(exc)
+            raise
+        return np.asarray(losses), np.asarray(norms)
+
+    def trace(self) -> None:
+        """Trace the step now, without running it (the Python half of the first call's cost).
+
+        What is left for the first call is TensorFlow's own work (graph
+        optimisation, instantiation, the run) in C++, which does not hold the
+        GIL: :meth:`TrainStep.run_alongside` does Python work meanwhile.
+        """
+        try:
+            self._fn.get_concrete_function()  # the input signature is complete
+        except ModelError:
+            raise
+        except Exception as exc:
+            self._raise_model_error(exc)
+            raise
+
+    def _raise_model_error(self, exc: Exception) -> None:
+        """Raise what a failure of the step says about the user's model, if it says anything."""
+        if self._model_errors:
+            raise self._model_errors[-1] from None
+        if isinstance(exc, tf.errors.OpError):
             # Raised inside the graph: the model on this data.
             raise ModelError(f"a training step fails ({type(exc).__name__}: {exc.message.splitlines()[0][:300]})") from exc
-        return np.asarray(losses), np.asarray(norms)
 
     @property
     def tracing_count(self) -> int:

@@ -7,6 +7,7 @@ from a snapshot of the clone's initial state and restores it afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable
@@ -404,12 +405,22 @@ class ProbeSession:
         nvar = len(self.train_vars)
         norms = np.zeros((0, nvar))
         losses: list[float] = []
+        measured: Any = None
         with self._seeded():
             self.reset()
             try:
                 rows = []
                 for xs, ys in first_steps(s, batches):
-                    ls, nv = self._run(xs, ys, 0.0)
+                    if not rows and self._overlap_safe():
+                        (ls, nv), measured = self._step.run_alongside(xs, ys, 0.0, self._while_first_step)
+                        if not self._variables_at_initial():
+                            # The step or the pass moved a variable the other may have read (a seed
+                            # state, a weight under a non-finite update): both again, one after the other.
+                            measured = None
+                            self.reset()
+                            ls, nv = self._run(xs, ys, 0.0)
+                    else:
+                        ls, nv = self._run(xs, ys, 0.0)
                     rows.append(nv)
                     for loss in ls:
                         losses.append(float(loss))
@@ -418,9 +429,41 @@ class ProbeSession:
             finally:
                 self.reset()
                 self._set_lr(self.lr)
-            act, gates = self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
+            if measured is None:
+                measured = self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
+            act, gates = measured
         layers = gradient_layers(self.layers, self.var_layer, norms, act, self.initial_var, self.output_layers, self.widths, self.units)
         return {"layers": layers, "batches": len(norms), "loss": losses, **({"gates": gates} if gates else {})}
+
+    def _overlap_safe(self) -> bool:
+        """Whether the first gradient step may run beside :meth:`_while_first_step`.
+
+        At lr 0 the step writes the weights back unchanged. A model with
+        batch-norm statistics (which every training step moves) runs in turn;
+        seed states (dropout, sampling) are checked afterwards
+        (:meth:`_variables_at_initial`).
+        """
+        return self._step.can_overlap() and all(_is_seed_state(v) for v in self.model.non_trainable_variables)
+
+    def _while_first_step(self) -> Any:
+        """What runs while the first compiled step does (see :meth:`TrainStep.run_alongside`).
+
+        Traces and instantiates the validation function on one row (the
+        output is thrown away: inference reads the weights, writes nothing)
+        and measures the activations at the initial weights.
+        """
+        s = self.split
+        if self._eval is not None:
+            with contextlib.suppress(Exception):  # a real failure is reported by the validation pass itself
+                self._eval(s["x_val"][:1], s["y_val"][:1])
+        return self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
+
+    def _variables_at_initial(self) -> bool:
+        """Whether every model variable (weights, seed states) still holds its initial value, bit for bit."""
+        return all(
+            np.array_equal(np.asarray(v.numpy()), val, equal_nan=False)
+            for v, val in zip(self.model.variables, self.initial[0], strict=True)
+        )
 
     def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
         """From the initial state, ``n`` steps at the given learning rate(s).
@@ -672,6 +715,11 @@ class ProbeSession:
 # -- the session a context shares between its probe checks ----------------
 # At most one disposed session kept for reuse (see ProbeSession.dispose).
 _PARKED: dict[str, ProbeSession] = {}
+
+
+def _is_seed_state(v: Any) -> bool:
+    """Whether a variable is a Keras seed generator's state."""
+    return "seed_generator" in (getattr(v, "path", "") or "")
 
 
 def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int) -> str | None:

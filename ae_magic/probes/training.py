@@ -10,6 +10,7 @@ and every re-run.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -169,3 +170,58 @@ class TrainStep:
         lrs = np.full(k, lr, dtype=np.float32) if not isinstance(lr, list) else np.asarray(lr, dtype=np.float32)
         losses, norms = self._compiled(xs, ys, lrs)
         return np.asarray(losses, dtype=np.float64), np.asarray(norms, dtype=np.float64).reshape(k, -1)
+
+    def can_overlap(self) -> bool:
+        """Whether :meth:`run_alongside` would overlap anything: a backend that traces apart, not yet traced."""
+        return callable(getattr(self._compiled, "trace", None)) and self.tracing_count == 0
+
+    def run_alongside(
+        self, xs: Any, ys: Any, lr: float | list[float], work: Callable[[], Any]
+    ) -> tuple[tuple[np.ndarray, np.ndarray], Any]:
+        """:meth:`run`, with ``work()`` done on this thread while the compiled step runs on another.
+
+        Returns ``(run's result, work's result)``. The step is traced here
+        first (Python); its first call is then mostly the backend's own
+        graph optimisation and instantiation in C++, with the GIL released,
+        so ``work`` (tracing another function, an eager pass) costs no wall
+        time on a second core. ``work`` must not write what the step reads
+        or read what the step writes (the caller's to ensure). An error of
+        the step wins over one of ``work``; the thread is always joined.
+        """
+        if not self.can_overlap():
+            result = self.run(xs, ys, lr)
+            return result, work()
+        self._compiled.trace()
+        box: dict[str, Any] = {}
+
+        def step() -> None:
+            try:
+                box["result"] = self.run(xs, ys, lr)
+            except BaseException as exc:  # handed to the caller's thread below
+                box["error"] = exc
+
+        thread = threading.Thread(target=step, name="ae_magic-first-step", daemon=True)
+        thread.start()
+        try:
+            done = work()
+        except BaseException:
+            _join(thread)
+            if "error" in box:
+                raise box["error"] from None
+            raise
+        _join(thread)
+        if "error" in box:
+            raise box["error"]
+        return box["result"], done
+
+
+def _join(thread: threading.Thread) -> None:
+    """Wait for ``thread`` even through Ctrl-C (then re-raised): the caller restores variables the step still writes."""
+    interrupted: KeyboardInterrupt | None = None
+    while thread.is_alive():
+        try:
+            thread.join()
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
