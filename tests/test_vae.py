@@ -141,3 +141,71 @@ def test_a_deterministic_two_input_layer_is_no_sampling_layer() -> None:
     report = ae_magic.check(src, namespace={}, data="x", seed=0)
     assert report.internal_errors == []
     assert report.traces["training"]["latent"] is None
+
+
+# Round 15: the Keras-blog VAE (a compiled `original_dim * bce` loss, the KL added by the sampling layer)
+# with the KL's leading minus left out. The run maximises the KL and the loss runs away; AE401 alone
+# would blame the learning rate.
+FLIPPED = HEALTHY.replace(
+    "kl = -0.5 * ops.mean(", "kl = 0.5 * ops.mean("
+).replace("out = ReconstructionLoss()([inp, out])\n", "").replace(
+    "vae.compile(optimizer=keras.optimizers.Adam(3e-3))",
+    'vae.compile(optimizer="rmsprop", loss=lambda t, p: 32 * keras.losses.binary_crossentropy(t, p))',
+)
+
+
+def test_a_sampling_layers_kl_with_its_sign_flipped_is_named_at_its_line() -> None:
+    assert FLIPPED != HEALTHY and "kl = 0.5 * ops.mean(" in FLIPPED
+    report = ae_magic.check(FLIPPED, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.text()
+    hits = [f for f in report.findings if "negative_kl" in f.evidence]
+    assert len(hits) == 1, report.text()
+    f = hits[0]
+    assert f.line == FLIPPED.splitlines().index("        kl = 0.5 * ops.mean(ops.sum(1 + z_log_var - ops.square(z_mean) - "
+                                                 "ops.exp(z_log_var), axis=1))") + 1
+    assert "sign" in f.message and "not the learning rate" in f.message
+    ev = f.evidence["negative_kl"]
+    assert ev["value"] < ev["before"] < 0
+
+
+def test_a_healthy_vaes_sampling_term_is_not_called_flipped() -> None:
+    from ae_magic.checks.posterior import negative_added_kl
+
+    assert negative_added_kl({"latent": {"layer": "s", "added_loss": 2.5, "added_loss_before": 0.1}}) is None
+    assert negative_added_kl({"latent": {"layer": "s", "added_loss": -1e-5, "added_loss_before": 0.0}}) is None
+    # Below zero but not driven down by the run: not what the run did.
+    assert negative_added_kl({"latent": {"layer": "s", "added_loss": -0.4, "added_loss_before": -0.5}}) is None
+    assert negative_added_kl({"latent": {"layer": "s", "added_loss": -40.0, "added_loss_before": -0.5}}) == ("s", -0.5, -40.0)
+
+
+MEAN_RECON = '''\
+import keras
+from keras import ops
+
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        z_mean, z_log_var, z = self.encoder(data)
+        reconstruction = self.decoder(z)
+        reconstruction_loss = ops.mean(keras.losses.binary_crossentropy(data, reconstruction))
+        kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+        kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
+        return reconstruction_loss + kl_loss
+'''
+
+
+def test_a_reconstruction_averaged_over_features_beside_a_summed_kl_is_found() -> None:
+    from ae_magic.checks.posterior import mean_reduced_reconstruction
+    from ae_magic.context import Context
+
+    def at(src: str) -> int | None:
+        hit = mean_reduced_reconstruction(Context(source=src))
+        return None if hit is None else hit[0]
+
+    assert at(MEAN_RECON) == MEAN_RECON.splitlines().index(
+        "        reconstruction_loss = ops.mean(keras.losses.binary_crossentropy(data, reconstruction))") + 1
+    summed = MEAN_RECON.replace("ops.mean(keras.losses.binary_crossentropy(data, reconstruction))",
+                                "ops.mean(ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))")
+    scaled = MEAN_RECON.replace("ops.mean(keras.losses", "784 * ops.mean(keras.losses")
+    kl_averaged = MEAN_RECON.replace("ops.mean(ops.sum(kl_loss, axis=1))", "ops.mean(kl_loss)")
+    assert at(summed) is None and at(scaled) is None and at(kl_averaged) is None

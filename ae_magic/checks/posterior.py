@@ -55,8 +55,7 @@ def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -
         name = user_layers[idx].name
     line, src = G.locate(ctx, name)
     kl = lat["kl_per_dim"]
-    return [
-        Finding(
+    return [_blame_mean_reconstruction(ctx, Finding(
             code="AE407",
             severity="warning",
             title="Posterior collapse: the decoder ignores the code",
@@ -86,9 +85,76 @@ def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -
                 "recon = ops.mean(ops.sum(ops.square(target - recon_out), axis=-1))\n"
                 "# or scale the KL term down (beta < 1) or warm it up from 0 over the first epochs"
             ),
-        )
+        ))
     ]
 
+
+
+def _calls(node: ast.AST) -> set[str]:
+    """The names of the functions called anywhere in ``node`` (``ops.mean`` -> ``mean``)."""
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            f = n.func
+            out.add(f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else "")
+    return out
+
+
+_MEANS, _SUMS = {"mean", "reduce_mean"}, {"sum", "reduce_sum"}
+
+
+def mean_reduced_reconstruction(ctx: Context) -> tuple[int | None, str | None] | None:
+    """The line of a reconstruction term averaged over every feature, in a function whose KL term is summed.
+
+    ``recon = ops.mean(binary_crossentropy(x, out))`` beside
+    ``kl = ops.mean(ops.sum(kl, axis=1))`` (a keras.io VAE with its
+    ``ops.sum(..., axis=(1, 2))`` left out): the KL then weighs as much as
+    the reconstruction of every feature together. A term scaled by a
+    product (``784 * bce``) is left alone.
+    """
+    if not ctx.source:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        recon, kl_summed = None, False
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+                continue
+            name, calls = node.targets[0].id.lower(), _calls(node.value)
+            if "kl" in name and calls & _SUMS:
+                kl_summed = True
+            elif "recon" in name and calls & _MEANS and not calls & _SUMS and not any(
+                isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult) for b in ast.walk(node.value)
+            ):
+                recon = node.lineno
+        if recon is not None and kl_summed:
+            return ctx.cell_line(recon), ctx.line_text(recon)
+    return None
+
+
+def _blame_mean_reconstruction(ctx: Context, finding: Finding) -> Finding:
+    """Point an AE407 at a reconstruction term averaged over every feature beside a summed KL, if the cell has one."""
+    hit = mean_reduced_reconstruction(ctx)
+    if hit is None or hit[0] is None:
+        return finding
+    finding.line, finding.source_line, finding.layer = hit[0], hit[1], None
+    finding.message += (
+        f" Here line {hit[0]} averages the reconstruction term over every feature of a sample while the KL term is "
+        "summed over the latent dimensions, so the KL outweighs it by about the number of features per sample."
+    )
+    finding.evidence["mean_reduced_reconstruction_line"] = hit[0]
+    # As comments: the snippet reads the train_step's own locals, which no namespace holds.
+    finding.fix = (
+        f"# line {hit[0]}: sum the reconstruction over each sample's features, then average over the batch, e.g.\n"
+        "#   reconstruction_loss = ops.mean(ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))\n"
+        "# (axis=(1, 2): the image axes left after the crossentropy's own mean over channels; for flat rows\n"
+        "#  multiply the per-sample mean by the number of features instead)"
+    )
+    finding.edit = None
+    return finding
 
 
 def _driven(lat: dict[str, Any]) -> bool:
@@ -173,8 +239,7 @@ def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
     line, src = kl_term_line(ctx, name)
     spread = tr.get("output_spread")
     target = tr.get("input_spread")
-    return [
-        Finding(
+    return [_blame_mean_reconstruction(ctx, Finding(
             code="AE407",
             severity="warning",
             title="Posterior collapse: the decoder ignores the code",
@@ -196,7 +261,7 @@ def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
                 "kl_loss = ops.mean(ops.sum(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=1))\n"
                 "# with the reconstruction also summed over features per sample; or scale the KL down (beta < 1)"
             ),
-        )
+        ))
     ]
 
 
@@ -250,26 +315,77 @@ def negative_kl(tr: dict[str, Any]) -> tuple[str, int, float] | None:
     return None
 
 
+def negative_added_kl(tr: dict[str, Any]) -> tuple[str, float | None, float] | None:
+    """``(layer, before, after)``: the sampling layer's own add_loss term, below zero after the run and falling."""
+    lat = tr.get("latent") or {}
+    after, before = lat.get("added_loss"), lat.get("added_loss_before")
+    if not isinstance(after, float) or not np.isfinite(after) or after >= NEGATIVE_KL:
+        return None
+    # A flipped KL starts a little below zero and is driven far below it; one that stays put is not the run's cause.
+    if isinstance(before, float) and np.isfinite(before) and not after < before:
+        return None
+    return str(lat.get("layer")), before if isinstance(before, float) else None, after
+
+
+def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[int | None, str | None]:
+    """The cell line inside the sampling layer's class that computes its KL (a name with "kl"), else its ``add_loss`` call."""
+    if not ctx.source:
+        return None, None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None, None
+    idx = (tr.get("latent") or {}).get("layer_index")
+    leaves = leaf_layers(ctx.model) if ctx.model is not None else []
+    user = leaves[idx] if isinstance(idx, int) and 0 <= idx < len(leaves) else None
+    cls = type(user).__name__ if user is not None else None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ClassDef) and node.name == cls):
+            continue
+        assigned = [
+            t.lineno
+            for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+            if isinstance(t, ast.Name) and "kl" in t.id.lower()
+        ]
+        calls = [n.lineno for n in ast.walk(node)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_loss"]
+        found = assigned or calls
+        if found:
+            first = min(found)
+            return ctx.cell_line(first), ctx.line_text(first)
+    return None, None
+
+
 def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
     """The first training symptom (AE401-AE405) of a run whose KL term went negative names the flipped sign and its line."""
     neg = negative_kl(tr)
+    added = negative_added_kl(tr) if neg is None else None
     hit = next((f for code in ("AE401", "AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
-    if neg is None or hit is None:
+    if (neg is None and added is None) or hit is None:
         return found
-    name, step, value = neg
-    v = [float(x) for x in (tr.get("loss_terms") or {}).get(name, [])]
-    low = min((x for x in v if np.isfinite(x)), default=value)
-    line, src = kl_term_line(ctx, name)
+    if neg is not None:
+        name, step, value = neg
+        v = [float(x) for x in (tr.get("loss_terms") or {}).get(name, [])]
+        low = min((x for x in v if np.isfinite(x)), default=value)
+        line, src = kl_term_line(ctx, name)
+        what = (f"the KL term the train_step reports as '{name}' went below zero at step {step + 1} ({value:.3g}) "
+                f"and kept falling (to {low:.3g})")
+        hit.evidence["negative_kl"] = {"term": name, "step": step + 1, "value": value, "lowest": low}
+    else:
+        layer, before, after = added
+        line, src = added_kl_line(ctx, tr, layer)
+        what = (f"what the sampling layer '{layer}' adds with add_loss (its KL term) is {after:.3g} after the run"
+                + (f", from {before:.3g} at the start" if before is not None else ""))
+        hit.evidence["negative_kl"] = {"term": f"add_loss of {layer}", "before": before, "value": after, "lowest": after}
     if hit.code == "AE401":
         # Its own text blames the learning rate; here the rate is not the fault.
         hit.message = ("In the probe run the loss diverged"
                        + (" to NaN/Inf." if hit.evidence.get("nonfinite") else f" (it ended at {hit.evidence.get('loss_end')})."))
     hit.message += (
-        f" The cause is the loss's sign, not the learning rate: the KL term the train_step reports as '{name}' went "
-        f"below zero at step {step + 1} ({value:.3g}) and kept falling (to {low:.3g}). A KL divergence is never "
+        f" The cause is the loss's sign, not the learning rate: {what}. A KL divergence is never "
         "negative, so the term's sign is flipped: minimising the loss then pushes the KL up without bound."
     )
-    hit.evidence["negative_kl"] = {"term": name, "step": step + 1, "value": value, "lowest": low}
     hit.fix = ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
                "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
     hit.edit = None

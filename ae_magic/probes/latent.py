@@ -71,6 +71,7 @@ def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[s
     x, y = x[:SAMPLES], y[:SAMPLES]
     with kc.intercept_layer(layer, replace=lambda args, out: _first(args)) as calls:
         base = kc.to_numpy(model(x, training=False))
+    added = _own_added_loss(layer)
     parts = _parts(calls[0][0])
     mu = kc.to_numpy(parts[0]).astype(np.float64).reshape(len(x), -1)
     log_var = np.clip(kc.to_numpy(parts[1]).astype(np.float64).reshape(len(x), -1), -30, 30)
@@ -93,7 +94,17 @@ def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[s
         "mean_variance": [float(v) for v in var_mu],
         "active_dims": int(np.sum(var_mu > ACTIVE_VAR)),
         "z_sensitivity": moved_by / y_spread if y_spread > 0 else None,
+        "added_loss": added,
     }
+
+
+def _own_added_loss(layer: Any) -> float | None:
+    """The sum of what the sampling layer itself added with ``add_loss`` on the last call (a KL term), or None."""
+    try:
+        terms = [float(np.sum(kc.to_numpy(v))) for v in layer.losses]
+    except Exception:  # a term that can't be read only loses evidence
+        return None
+    return float(np.sum(terms)) if terms else None
 
 
 def _parts(args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -646,6 +646,7 @@ class ProbeSession:
                 if latent is not None and latent0 is not None:
                     latent["kl_total_before"] = latent0["kl_total"]
                     latent["active_dims_before"] = latent0["active_dims"]
+                    latent["added_loss_before"] = latent0.get("added_loss")
             finally:
                 self._set_lr(self.lr)
                 if self.in_place:
