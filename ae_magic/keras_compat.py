@@ -625,6 +625,21 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
     return clone, False
 
 
+def builds_on_first_call(model: Any) -> bool:
+    """Whether the model's weights are made on its first call: it is unbuilt, or it has no
+    variables yet while a sub-layer is unbuilt (``model.build(shape)`` on a subclassed model
+    whose ``call`` uses nested models: Keras marks it built, and ``fit`` makes the weights)."""
+    if not getattr(model, "built", True):
+        return True
+    try:
+        if list(model.variables):
+            return False
+        subs = list(model._flatten_layers(include_self=False))
+    except Exception:
+        return False
+    return any(not getattr(sub, "built", True) for sub in subs)
+
+
 def finalize_states(model: Any) -> None:
     """Recompute what preprocessing layers derive from their weights, after those were set.
 

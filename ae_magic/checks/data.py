@@ -16,6 +16,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, index_input
+from .inplace import changed_in_place
 from .locate import assigned_at
 from .preprocess import input_as_seen
 
@@ -297,14 +298,37 @@ def check_target_range(ctx: Context) -> list[Finding]:
                "layer (activation=None) with loss='mse'")
     else:
         fix = "Use a linear output layer (activation=None) with loss='mse', or rescale the data into the output's range."
-    return [
-        Finding(
-            code="AE203", severity="warning", title="Targets lie outside the output's range",
-            message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them.",
-            evidence=evidence,
-            fix=fix,
-        )
-    ]
+    finding = Finding(
+        code="AE203", severity="warning", title="Targets lie outside the output's range",
+        message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them.",
+        evidence=evidence,
+        fix=fix,
+    )
+    return [_changed_in_place(ctx, finding)]
+
+
+def _changed_in_place(ctx: Context, f: Finding) -> Finding:
+    """Name the line that wrote into a separate target through a function that looked like it made a copy."""
+    if not ctx.target_name or ctx.target_name == ctx.data_name:
+        return f
+    hit = changed_in_place(ctx.source, ctx.target_name)
+    if hit is None or ctx.cell_line(hit.write_line) is None:
+        return f
+    line = ctx.cell_line(hit.write_line)
+    who = f"`{hit.alias}`, the same array as its argument," if hit.alias else "its argument"
+    f.line, f.source_line = line, ctx.line_text(hit.write_line)
+    f.message += (
+        f" The cause is line {line}: `{hit.function}({hit.var})` (line {ctx.cell_line(hit.call_line)}) writes into "
+        f"{who} in place, so `{hit.var}` itself was changed: the targets are the function's intermediate values, "
+        "not the data they were."
+    )
+    f.evidence["changed_in_place"] = {"function": hit.function, "call_line": ctx.cell_line(hit.call_line), "line": line}
+    # As comments: the names are the function's locals, which no namespace holds.
+    f.fix = (f"# in {hit.function}: work on a copy, so that {hit.var} keeps its values:\n"
+             + (f"#   {hit.alias} = {hit.param}.copy()  # not {hit.alias} = {hit.param}" if hit.alias
+                else f"#   {hit.param} = {hit.param}.copy()  # as the function's first line"))
+    f.edit = None
+    return f
 
 
 def check_degenerate(ctx: Context) -> list[Finding]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
@@ -82,7 +83,8 @@ def skip(ctx: Context, family: str, exc: BaseException) -> None:
 def _no_trainable_weights(ctx: Context) -> list[Finding]:
     """AE301 for a built model without a single trainable weight: training can't change anything."""
     m = ctx.model
-    if not getattr(m, "built", False):
+    # A model whose weights are made on its first call has none yet: fit (and the probes' copy) make them.
+    if not getattr(m, "built", False) or kc.builds_on_first_call(m):
         return []
     try:
         n = len(m.trainable_variables)
@@ -476,7 +478,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     codes = {f.code for f in findings}
     for f in findings:
         if f.code == "AE106":
-            name = f.layer if f.layer in by_name else trace.get("code_layer")
+            name = _in_trace(f.layer, by_name) or _in_trace(trace.get("code_layer"), by_name)
             init = (by_name.get(name) or {}).get("saturated_share")
             later = (after.get(name) or {}).get("saturated_share")
             measured = max([v for v in (init, later) if v is not None], default=None)
@@ -515,6 +517,16 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return findings
 
 
+def _in_trace(name: str | None, by_name: dict[str, Any]) -> str | None:
+    """``name`` as the probe traces key it: a nested model's layer (``decoder/dense_2``) by its own name."""
+    if not name:
+        return None
+    if name in by_name:
+        return name
+    leaf = name.rsplit("/", 1)[-1]
+    return leaf if leaf in by_name else None
+
+
 # AE106 softens to info only for a zero-centred code (tanh, softsign: slope 1 at 0, like a linear code while
 # unsaturated) measured unsaturated in a run that learned. A sigmoid code keeps its warning: its slope is at
 # most 0.25 and its code is not centred; on round 4's tabular cell it ended 2.8x the error of a linear code
@@ -535,7 +547,7 @@ def _soften_zero_centred_stack(ctx: Context, f: Finding, by_name: dict[str, Any]
     30 epochs of fit) is a sound design. A sigmoid stack keeps its warning
     (a gradient factor of at most 0.25 per layer).
     """
-    names = list(f.evidence.get("layers") or [])
+    names = [_in_trace(n, by_name) or n for n in f.evidence.get("layers") or []]
     shares = [(by_name.get(n) or {}).get("saturated_share") for n in names] + [
         (after.get(n) or {}).get("saturated_share") for n in names]
     if not names or any(v is None for v in shares) or max(shares) >= SATURATED_SHARE / 2:

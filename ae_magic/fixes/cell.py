@@ -89,7 +89,8 @@ class Cell:
         if ctx.model_name and ctx.model_name.isidentifier() and ctx.model_name in self.ns:
             out.update(dict.fromkeys(GENERIC_MODEL, ctx.model_name))
         if ctx.data_name and ctx.data_name.isidentifier() and ctx.data_name in self.ns:
-            out.update(dict.fromkeys(GENERIC_DATA, ctx.data_name))
+            # A generic name that is the cell's own target (`--target x_train`) is meant as written.
+            out.update(dict.fromkeys((g for g in GENERIC_DATA if g != getattr(ctx, "target_name", None)), ctx.data_name))
         inp = self._input_name()
         if inp:
             out.update(dict.fromkeys(GENERIC_INPUT, inp))

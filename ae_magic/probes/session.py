@@ -118,7 +118,7 @@ class ProbeSession:
                 self.model, self.in_place = model, False
             else:
                 self.model, self.in_place = kc.clone_model(model, sample)
-            if self.in_place and not getattr(model, "built", True):
+            if self.in_place and kc.builds_on_first_call(model):
                 raise ProbeError(
                     f"model '{model.name}' is an unbuilt subclassed model that can't be copied (no get_config); "
                     "building it would change your model. Call it once on a batch (or give it get_config) to probe it."
@@ -162,7 +162,7 @@ class ProbeSession:
             self.lr = self.configured_lr
             # Build the model (subclassed copies) and the optimizer before
             # compiling the step so their variables exist before tracing.
-            if not getattr(self.model, "built", True):
+            if kc.builds_on_first_call(self.model):
                 self.model(sample)
             self.train_vars = list(self.model.trainable_variables)
             if not self.train_vars:
