@@ -179,3 +179,41 @@ def test_data_far_below_unit_is_ae201_and_healthy_scales_are_silent() -> None:
     assert _ae201("spectra -= spectra.mean(axis=0); spectra /= spectra.std(axis=0)", "1.0") is None  # standardised
     # Mostly zeros (MNIST has 81%) with the rest at unit scale: not tiny.
     assert _ae201("spectra[:, 4:] = 0.0", "spectra.max()") is None
+
+
+# Round 16: a customer table standardised with one scalar mean and std for the whole array.
+GLOBAL_SCALAR = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+n = 800
+age = rng.uniform(18, 80, n)
+income = rng.lognormal(10.5, 0.5, n)
+orders = rng.poisson(5, n).astype(float)
+tenure = rng.uniform(0, 10, n)
+raw = np.column_stack([age, income, orders, tenure, age * 0.1 + tenure])
+X = ((raw - raw.mean()) / raw.std()).astype("float32")
+inp = keras.Input(shape=(5,))
+out = layers.Dense(5)(layers.Dense(3, activation="relu")(inp))
+model = keras.Model(inp, out)
+model.compile("adam", "mse")
+"""
+
+
+def test_features_standardised_with_one_scalar_get_ae201_at_that_line() -> None:
+    report = ae_magic.check(GLOBAL_SCALAR, namespace={}, data="X", train=False)
+    f = report.get("AE201")
+    assert f is not None and f.title == "The features are on very different scales", report.text()
+    assert f.line == GLOBAL_SCALAR.splitlines().index('X = ((raw - raw.mean()) / raw.std()).astype("float32")') + 1
+    assert f.evidence["ratio"] >= 1000 and "axis=0" in f.fix
+
+
+def test_features_standardised_per_column_or_min_max_scaled_are_fine() -> None:
+    per_column = GLOBAL_SCALAR.replace("(raw - raw.mean()) / raw.std()", "(raw - raw.mean(axis=0)) / raw.std(axis=0)")
+    min_max = GLOBAL_SCALAR.replace("(raw - raw.mean()) / raw.std()", "(raw - raw.min(0)) / (raw.max(0) - raw.min(0))")
+    for cell in (per_column, min_max):
+        assert cell != GLOBAL_SCALAR
+        report = ae_magic.check(cell, namespace={}, data="X", train=False)
+        assert report.get("AE201") is None, report.text()

@@ -31,6 +31,9 @@ SCALE_LIMIT = 20.0
 # OUTLIER_RATIO times that, a few outliers set the scale: data divided by
 # its max while it held a missing-value code (999999, -9999).
 TINY_LIMIT = 1e-3
+# ...and features whose standard deviations lie this far apart (the largest against the median):
+# the squared error is the largest features' alone (round 16; pixels and per-column scaled data: < 50).
+MIXED_SCALES = 1000.0
 OUTLIER_RATIO = 1000.0
 # AE205: share of exact zeros above which an all-zero output already scores
 # well (MNIST has ~81% zeros and trains fine, so the bar sits above that).
@@ -192,7 +195,7 @@ def check_scale(ctx: Context) -> list[Finding]:
     beyond = float(np.count_nonzero(np.abs(s) > SCALE_LIMIT)) / s.size
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
-        return _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
+        return _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by) or _mixed_scales(ctx, s, by)
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
     if by is not None:  # the model's own preprocessing leaves it far from unit
@@ -214,6 +217,42 @@ def check_scale(ctx: Context) -> list[Finding]:
                    "them at all.")
     return [Finding(code="AE201", severity="warning", title="The data is not normalised", message=message,
                     evidence=evidence, fix=fix)]
+
+
+def _mixed_scales(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
+    """AE201 for features on scales MIXED_SCALES apart: the loss is the largest features' alone.
+
+    Round 16: a customer table standardised with one scalar (``raw.mean()``,
+    ``raw.std()`` instead of ``axis=0``) left income at unit scale and seven
+    columns at 1e-4 of it: the MSE looked excellent while those columns were
+    reconstructed with errors thousands of times their own variance. Pixels
+    and per-column scaled features stay within a few tens of each other.
+    """
+    if s.ndim != 2 or s.shape[1] < 3:
+        return []
+    std = s.std(axis=0, dtype=np.float64)
+    live = std[std > CONSTANT_STD]
+    if len(live) < 3:
+        return []
+    top, typical = float(live.max()), float(np.median(live))
+    if top < MIXED_SCALES * typical:
+        return []
+    var = ctx.data_name or "x"
+    big = int(np.count_nonzero(live >= top / 10))
+    small = int(np.count_nonzero(live <= top / 100))
+    where = f" after `{by}`" if by is not None else ""
+    return [Finding(
+        code="AE201", severity="warning", title="The features are on very different scales",
+        message=(f"{_Name(ctx)}'s features{where} have standard deviations from {float(live.min()):.3g} to {top:.3g}: "
+                 f"{big} feature{'s' if big != 1 else ''} at about {top:.3g}, and half of them at {typical:.3g} or less, "
+                 f"{top / typical:,.0f}x smaller. A squared error adds the features up in their own units, so the loss "
+                 f"is ruled by the largest and the model learns to ignore the {small} that are 100x or more smaller: a low loss then says "
+                 "nothing about them. (Standardising with one mean and std for the whole array, instead of per "
+                 "column, leaves exactly this.)"),
+        evidence={"feature_std_max": top, "feature_std_median": typical, "feature_std_min": float(live.min()),
+                  "ratio": top / typical},
+        fix=f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # per column: axis=0",
+    )]
 
 
 def _tiny_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) -> list[Finding]:
