@@ -286,13 +286,14 @@ def _bottleneck(g: GraphInfo) -> None:
         best = min(inner, key=lambda n: n.width)  # first narrowest
         minima.append((best.width, best.id))
     g.path_minima = minima
-    widths = [w for w, _ in minima if w is not None]
+    data_paths = _reconstructed_paths(g)
+    widths = [w for k, (w, _) in enumerate(minima) if w is not None and k in data_paths]
     if not widths:
         g.main_path = g.paths[0] if g.paths else []
         return
     w_min = min(widths)
     g.code_width = w_min
-    main_idx = next(i for i, (w, _) in enumerate(minima) if w == w_min)
+    main_idx = next(i for i, (w, _) in enumerate(minima) if w == w_min and i in data_paths)
     g.main_path = g.paths[main_idx]
     # The code is the end of the run of narrowest nodes (Dense(32) then its
     # BatchNorm/Activation are one code), so its activation is the last one.
@@ -304,7 +305,26 @@ def _bottleneck(g: GraphInfo) -> None:
         else:
             break
     g.code = g.main_path[last]
-    g.bypass_paths = [p for p, (w, _) in zip(g.paths, minima, strict=True) if w is not None and w > w_min]
+    g.bypass_paths = [p for k, (p, (w, _)) in enumerate(zip(g.paths, minima, strict=True))
+                      if w is not None and w > w_min and k in data_paths]
+
+
+def _reconstructed_paths(g: GraphInfo) -> set[int]:
+    """Indices of the paths that start at an input shaped like the output (the data being reconstructed).
+
+    A conditional VAE's label or a side input joins the decoder by design:
+    its path carries the condition, not the data, so it is neither the code
+    nor a bypass of it. Without such a split (one input, or no input as wide
+    as the output) every path counts.
+    """
+    out = g.outputs[g.trained_output] if len(g.outputs) > 1 and g.trained_output < len(g.outputs) else (g.outputs or [None])[0]
+    out_w = g.nodes[out].width if out is not None else None
+    starts = {k: g.nodes[p[0]] for k, p in enumerate(g.paths) if p}
+    inputs = {n.id for n in starts.values() if n.is_input}
+    data = {n.id for n in starts.values() if n.is_input and out_w is not None and n.width == out_w}
+    if not data or data == inputs:
+        return set(range(len(g.paths)))
+    return {k for k, n in starts.items() if n.id in data or not n.is_input}
 
 
 def code_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
