@@ -33,6 +33,7 @@ from .faster_rate import FASTER_GAIN as FASTER_GAIN
 from .faster_rate import confirm_suggested_rate, faster
 from .loss_curve import diverged as diverged_loss
 from .loss_curve import oscillating, stagnant
+from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
@@ -110,7 +111,7 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_unbeaten(ctx, trace, found, longer_run)
     if any(f.code == "AE407" for f in found) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
-    return name_negative_kl(ctx, trace, _name_unpaired(ctx, found))
+    return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_unpaired(ctx, found)))
 
 
 def _name_unpaired(ctx: Context, found: list[Finding]) -> list[Finding]:
