@@ -90,6 +90,16 @@ def posterior_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -
 
 
 
+def _cell_tree(ctx: Context) -> ast.Module | None:
+    """The cell's source parsed, or None (no source, or not Python)."""
+    if not ctx.source:
+        return None
+    try:
+        return ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+
+
 def _calls(node: ast.AST) -> set[str]:
     """The names of the functions called anywhere in ``node`` (``ops.mean`` -> ``mean``)."""
     out = set()
@@ -112,11 +122,8 @@ def mean_reduced_reconstruction(ctx: Context) -> tuple[int | None, str | None] |
     the reconstruction of every feature together. A term scaled by a
     product (``784 * bce``) is left alone.
     """
-    if not ctx.source:
-        return None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
+    tree = _cell_tree(ctx)
+    if tree is None:
         return None
     for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
         recon, kl_summed = None, False
@@ -272,11 +279,8 @@ def kl_term_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
     else the last variable whose name has "kl" in it, assigned inside the
     ``train_step``.
     """
-    if not ctx.source:
-        return None, None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
+    tree = _cell_tree(ctx)
+    if tree is None:
         return None, None
     for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
         returned = None
@@ -329,11 +333,8 @@ def negative_added_kl(tr: dict[str, Any]) -> tuple[str, float | None, float] | N
 
 def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[int | None, str | None]:
     """The cell line inside the sampling layer's class that computes its KL (a name with "kl"), else its ``add_loss`` call."""
-    if not ctx.source:
-        return None, None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
+    tree = _cell_tree(ctx)
+    if tree is None:
         return None, None
     idx = (tr.get("latent") or {}).get("layer_index")
     leaves = leaf_layers(ctx.model) if ctx.model is not None else []
