@@ -128,3 +128,33 @@ def test_token_ids_beyond_the_vocabulary_are_not_taken_for_class_indices() -> No
     src = TOKENS.replace('layers.Dense(vocab, activation="softmax")', 'layers.Dense(12, activation="softmax")')
     report = ae_magic.check(src, namespace={}, data="x", seed=0, train=False)
     assert {"AE105", "AE108"} & set(report.codes), report.text()
+
+
+# Round 16: one-hot characters reconstructed by a sigmoid head under MSE.
+ONE_HOT_MSE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+X = np.eye(27, dtype="float32")[rng.integers(0, 27, (300, 10))]
+inp = keras.Input((10, 27))
+h = layers.GRU(16)(inp)
+h = layers.RepeatVector(10)(h)
+h = layers.GRU(16, return_sequences=True)(h)
+out = layers.TimeDistributed(layers.Dense(27, activation="sigmoid"))(h)
+seq_ae = keras.Model(inp, out)
+seq_ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_one_hot_data_under_mse_is_named_as_a_classification() -> None:
+    report = ae_magic.check(ONE_HOT_MSE, namespace={}, data="X", train=False)
+    f = report.get("AE205")
+    assert f is not None and f.title == "One-hot data reconstructed as independent values", report.text()
+    assert f.evidence["one_hot_classes"] == 27 and "softmax" in f.fix and "categorical_crossentropy" in f.fix
+    # Mostly-zero data that is not one-hot keeps the plain message.
+    sparse = ONE_HOT_MSE.replace('X = np.eye(27, dtype="float32")[rng.integers(0, 27, (300, 10))]',
+                                 'X = (rng.random((300, 10, 27)) > 0.97).astype("float32")')
+    g = ae_magic.check(sparse, namespace={}, data="X", train=False).get("AE205")
+    assert g is not None and g.title == "The data is mostly zeros"

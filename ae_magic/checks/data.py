@@ -395,6 +395,23 @@ def check_degenerate(ctx: Context) -> list[Finding]:
     if zero >= ZERO_SHARE and not categorical_reconstruction(ctx) and not index_input(ctx):
         mse_zero = float(np.mean(np.square(s, dtype=np.float64)))
         var_all = float(np.var(s, dtype=np.float64))
+        if _one_hot(ctx.data):
+            # Round 16: one-hot characters under a sigmoid head and MSE. Each position is one choice among
+            # its classes: a classification, which a softmax and categorical cross-entropy train as one.
+            loss = kc.loss_name(ctx.model) if ctx.model is not None and kc.is_compiled(ctx.model) else "its loss"
+            k = int(np.asarray(ctx.data).shape[-1])
+            return [Finding(
+                code="AE205", severity="warning", title="One-hot data reconstructed as independent values",
+                message=(f"{_Name(ctx)} is one-hot: along its last axis every row holds a single 1 among {k} "
+                         f"values ({zero:.1%} of all values are 0). Under {loss}, an output that puts about 1/{k} "
+                         f"everywhere (mean squared error {mse_zero:.3g} for all zeros) is an easy minimum, and the "
+                         "model learns the most common classes instead of the sequence. Each row is one choice among "
+                         f"{k} classes: a softmax over the last axis with categorical cross-entropy trains it as one."),
+                evidence={"zero_share": zero, "mse_of_all_zero_output": mse_zero, "variance": var_all,
+                          "one_hot_classes": k},
+                fix=(f"outputs = layers.Dense({k}, activation='softmax')(h)  # per position: TimeDistributed(...) "
+                     "for sequences\nmodel.compile(optimizer='adam', loss='categorical_crossentropy')"),
+            )]
         return [
             Finding(
                 code="AE205", severity="warning", title="The data is mostly zeros",
@@ -407,6 +424,17 @@ def check_degenerate(ctx: Context) -> list[Finding]:
             )
         ]
     return []
+
+
+def _one_hot(d: Any) -> bool:
+    """Whether every row along the last axis (at least 3 wide) is one-hot: 0/1 values, exactly one 1."""
+    if d is None or isinstance(d, (list, tuple, dict)):
+        return False
+    a = np.asarray(d)
+    if a.ndim < 2 or a.shape[-1] < 3 or a.size == 0 or not np.issubdtype(a.dtype, np.number):
+        return False
+    s = a[:SAMPLE_ROWS].reshape(-1, a.shape[-1])
+    return bool(np.all((s == 0) | (s == 1)) and np.all(s.sum(axis=-1) == 1))
 
 
 def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list[Finding]]:
