@@ -180,7 +180,8 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             loss_img = panel.locator("img.ae-plot-loss")
             _wait_loaded(page, "img.ae-plot-loss")
             timings["loss_plot_shown_s"] = round(time.perf_counter() - t0, 2)
-            # The cell is done (the static fallback is swapped in last) before we interact.
+            # The cell is done (the static fallback is displayed last) before we interact.
+            cells.nth(1).locator(".ae-static").wait_for(state="attached", timeout=120_000)
             page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=60_000)
             timings["cell_done_s"] = round(time.perf_counter() - t0, 2)
             _shot(page, "02-panel.png")
@@ -417,6 +418,10 @@ def checked(lab: str) -> Iterator[dict]:
             state["panel"] = cells.nth(1).locator(".ae-panel").first
             state["panel"].wait_for(state="visible", timeout=180_000)
             _wait_loaded(page, "img.ae-plot-loss")
+            # The static copy is displayed after every plot is drawn (panel.show),
+            # seconds after the loss plot on a loaded machine; the idle marker can
+            # read "idle" before the kernel's last output has arrived.
+            cells.nth(1).locator(".ae-static").wait_for(state="attached", timeout=120_000)
             page.wait_for_selector('.jp-NotebookPanel [data-status="idle"]', timeout=120_000)
             yield state
         except BaseException:
