@@ -365,6 +365,19 @@ def test_units_an_activity_penalty_killed_blame_the_penalty_not_the_rate() -> No
     assert "AE304" not in report.codes and "AE404" not in report.codes, report.text()
 
 
+def test_a_linear_code_an_activity_penalty_flattened_blames_the_penalty() -> None:
+    # No ReLU to die: a linear code under l1(1e-1) is pulled to one point, so every
+    # reconstruction is the same.
+    cell = SPARSE_L1.replace('Dense(32, activation="relu", activity', "Dense(32, activity")
+    report = ae_magic.check(cell.replace("STRENGTH", "1e-1"), namespace={}, data="x", seed=0)
+    f = report.get("AE404")
+    assert f is not None and "activity regularizer" in f.message, report.text()
+    assert list(f.evidence["activity_regularizer"].values()) == ["L1(l1=0.1)"]
+    assert "l1(1e-5)" in f.fix and f.source_line.startswith("encoded = layers.Dense(32")
+    report = ae_magic.check(cell.replace("STRENGTH", "1e-5"), namespace={}, data="x", seed=0)
+    assert "AE404" not in report.codes and not report.counts["warning"] + report.counts["error"], report.text()
+
+
 def test_caused_ignores_units_the_rate_killed() -> None:
     from types import SimpleNamespace
 

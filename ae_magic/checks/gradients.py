@@ -16,7 +16,7 @@ from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
 from ..report import Finding
-from .locate import activity_regularizers
+from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import opt_class
 from .step_failure import failed_step
 
@@ -342,7 +342,7 @@ def _dead(
         return []
     shares = {ly["layer"]: round(float(ly["dead_share"]), 3) for ly in bad}
     line, text = locate(ctx, bad[0]["layer"])
-    penalty = _activity_penalties(ctx, shares) if killed_at is not None else {}
+    penalty = activity_penalties(ctx, shares) if killed_at is not None else {}
     if penalty:
         return [_killed_by_penalty(ctx, shares, when, threshold, penalty, line, text, bad[0]["layer"])]
     return [
@@ -378,25 +378,6 @@ def _dead_units(when: str, shares: dict[str, float]) -> str:
     """AE304's first sentence: which layers, what share of their units, and what that means."""
     return (f"{when.capitalize()}, " + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
             + " output zero for every probe sample: they pass no signal and get no gradient.")
-
-
-def _activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
-    """Dead layer name -> its activity regularizer as written (``L1(l1=1.0)``), for those of ``names`` that have one."""
-    regs = activity_regularizers(ctx.model)
-    out: dict[str, str] = {}
-    try:
-        layers = {ly.name: ly for ly in (ctx.model._flatten_layers(include_self=False) if ctx.model is not None else [])}
-    except Exception:  # not a Keras 3 model (activity_regularizers found none either)
-        layers = {}
-    for name in names:
-        if name in regs:
-            try:
-                cfg = layers[name].activity_regularizer.get_config()
-                args = ", ".join(f"{k}={float(v):.3g}" for k, v in cfg.items() if isinstance(v, (int, float)))
-            except Exception:
-                args = ""
-            out[name] = f"{regs[name]}({args})"
-    return out
 
 
 def _killed_by_penalty(

@@ -172,3 +172,22 @@ def activity_regularizers(model: Any) -> dict[str, str]:
         if reg is not None:
             out[layer.name] = type(reg).__name__
     return out
+
+
+def activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
+    """Dead layer name -> its activity regularizer as written (``L1(l1=1.0)``), for those of ``names`` that have one."""
+    regs = activity_regularizers(ctx.model)
+    out: dict[str, str] = {}
+    try:
+        layers = {ly.name: ly for ly in (ctx.model._flatten_layers(include_self=False) if ctx.model is not None else [])}
+    except Exception:  # not a Keras 3 model (activity_regularizers found none either)
+        layers = {}
+    for name in names:
+        if name in regs:
+            try:
+                cfg = layers[name].activity_regularizer.get_config()
+                args = ", ".join(f"{k}={float(v):.3g}" for k, v in cfg.items() if isinstance(v, (int, float)))
+            except Exception:
+                args = ""
+            out[name] = f"{regs[name]}({args})"
+    return out

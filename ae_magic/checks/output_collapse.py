@@ -9,6 +9,7 @@ from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
+from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import capped_suggestion, rate_phrase
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
@@ -46,6 +47,14 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         hints.append(f"learning rate {lr:.3g} is too high; {rate_phrase(ctx, sugg, cite=False)}")
     if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
         hints.append("some layers get no gradient (see AE301)")
+    # An activity regularizer charges every nonzero activation; strong enough,
+    # it pulls the code toward one point for every input (a sparse AE's l1(1e-2)).
+    penalty = activity_penalties(ctx, dict.fromkeys(activity_regularizers(ctx.model)))
+    blame_penalty = bool(penalty) and not hints
+    if penalty:
+        which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
+        hints.append(f"the loss includes an activity regularizer ({which}), which charges every nonzero activation; "
+                     "if it outweighs the reconstruction, the cheapest code is nearly the same for every input")
     spread_text = (
         f"at each time step and feature they vary {100 * ratio:.2g}% as much across samples as the targets do "
         f"there, and explain {100 * (seq_evidence.get('explained_variance') or 0.0):.2g}% of the targets' "
@@ -59,7 +68,21 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         "The model outputs an average instead of encoding its input"
         + (": " + "; ".join(hints) + "." if hints else ".")
     )
-    line, text = G.locate(ctx, code)
+    if blame_penalty:
+        reg_layer = code if code in penalty else next(iter(penalty))
+        line, text = G.locate(ctx, reg_layer)
+        where = reg_layer
+        fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
+               "activity_regularizer=keras.regularizers.l1(1e-5)")
+    else:
+        line, text = G.locate(ctx, code)
+        where = code
+        fix = (
+            "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
+            "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
+            "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
+            f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, advised):.1g})"
+        )
     return [
         Finding(
             code="AE404",
@@ -68,14 +91,10 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             message=msg,
             line=line,
             source_line=text,
-            layer=code,
-            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence},
-            fix=(
-                "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
-                "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
-                "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
-                f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, advised):.1g})"
-            ),
+            layer=where,
+            evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence,
+                      **({"activity_regularizer": penalty} if penalty else {})},
+            fix=fix,
         )
     ]
 
