@@ -44,3 +44,26 @@ def test_linear_time_distributed_output_is_silent_on_standardised_data() -> None
     rep = ae_magic.check(cell, namespace={"x": x}, data="x", train=False)
     assert rep.get("AE203") is None, rep.text()
 
+
+
+def test_standardised_data_made_in_the_cell_points_ae203_at_the_output_layer() -> None:
+    # Round 17 (a credit-card-fraud tutorial, written blind): the features were
+    # standardised on purpose, so the fix is the relu output, not the data's line.
+    cell = (HEAD + "raw = np.random.default_rng(0).normal(5.0, 40.0, size=(256, 12))\n"
+            "x = ((raw - raw.mean(0)) / raw.std(0)).astype('float32')\n"
+            "inp = keras.Input((12,))\n"
+            "h = layers.Dense(6, activation='relu')(inp)\n"
+            "out = layers.Dense(12, activation='relu')(h)\n"
+            "ae = keras.Model(inp, out)\nae.compile('adam', 'mse')\n")
+    rep = ae_magic.check(cell, namespace={}, data="x", train=False)
+    f = rep.get("AE203")
+    assert f is not None and f.evidence.get("standardised"), rep.text()
+    assert f.line == 8 and f.source_line.startswith("out = layers.Dense(12"), (f.line, f.source_line)
+    assert "linear output layer" in f.fix and "standardised" in f.message
+    # 0-255 pixels under a sigmoid stay at the data's line: scaling them is the fix.
+    pixels = cell.replace("x = ((raw - raw.mean(0)) / raw.std(0)).astype('float32')",
+                          "x = np.clip(raw * 3 + 128, 0, 255).astype('float32')").replace("activation='relu')(h)",
+                                                                                       "activation='sigmoid')(h)")
+    rep = ae_magic.check(pixels, namespace={}, data="x", train=False)
+    f = rep.get("AE203")
+    assert f is not None and f.line == 5 and "/ 255.0" in f.fix, rep.text()

@@ -330,20 +330,57 @@ def check_target_range(ctx: Context) -> list[Finding]:
     if not problems:
         return []
     var = ctx.target_name or ctx.data_name or "x"
+    # Standardised targets (mean ~0, std ~1) were scaled on purpose: the output
+    # activation is what to change, so the finding points at the output layer.
+    standardised = _standardised(st.sample)
+    at_output = False
     if lo >= 0 and hi <= 255:
         fix = f"{var} = {var}.astype('float32') / 255.0  # scale the data into [0, 1]"
-    elif act in ("sigmoid", "hard_sigmoid"):
+    elif act in ("sigmoid", "hard_sigmoid") and not standardised:
         fix = (f"{var} = ({var} - {var}.min()) / ({var}.max() - {var}.min())  # into [0, 1]; or use a linear output "
                "layer (activation=None) with loss='mse'")
     else:
-        fix = "Use a linear output layer (activation=None) with loss='mse', or rescale the data into the output's range."
+        at_output = rng is not None
+        fix = ("Use a linear output layer (activation=None) with loss='mse'"
+               + (f" for standardised {var}" if standardised else "") + ", or rescale the data into the output's range.")
     finding = Finding(
         code="AE203", severity="warning", title="Targets lie outside the output's range",
-        message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them.",
-        evidence=evidence,
+        message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them"
+        + (f": {var} is standardised (mean about 0, std about 1), so the output layer's {act} is what to change."
+           if standardised and at_output else "."),
+        evidence={**evidence, **({"standardised": True} if standardised else {})},
         fix=fix,
     )
+    if at_output:
+        _at_output_layer(ctx, finding)
     return [_changed_in_place(ctx, finding)]
+
+
+def _standardised(sample: np.ndarray) -> bool:
+    """The sampled values look standardised: overall mean within 0.2 of 0, std between 0.5 and 2, some negative."""
+    if sample.size == 0:
+        return False
+    v = sample.astype(np.float64, copy=False)
+    m, sd = float(v.mean()), float(v.std())
+    return abs(m) < 0.2 and 0.5 < sd < 2.0 and float(v.min()) < 0
+
+
+def _at_output_layer(ctx: Context, f: Finding) -> None:
+    """Point ``f`` at the layer whose activation sets the reconstruction's range (graph or subclassed model)."""
+    from .locate import layer_line, output_activation, subclassed_output
+
+    if ctx.graph is None or not ctx.graph.has_graph:
+        layer = subclassed_output(ctx)[1]
+        if layer is not None:
+            f.layer = layer.name
+            f.line, f.source_line = layer_line(ctx, layer)
+    elif ctx.graph.outputs:
+        _, node = output_activation(ctx.graph)
+        if node is not None and not node.is_input:
+            from . import gradients as G
+
+            f.layer = node.name
+            f.line, f.source_line = G.locate(ctx, node.name)
 
 
 def _changed_in_place(ctx: Context, f: Finding) -> Finding:
@@ -453,22 +490,8 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
                 continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
             f.line, f.source_line = assigned_at(ctx, name)
-            if f.line is None and f.code == "AE203" and (ctx.graph is None or not ctx.graph.has_graph):
-                from .locate import layer_line, subclassed_output
-
-                layer = subclassed_output(ctx)[1]
-                if layer is not None:
-                    f.layer = layer.name
-                    f.line, f.source_line = layer_line(ctx, layer)
-            elif f.line is None and f.code == "AE203" and ctx.graph is not None and ctx.graph.outputs:
-                from .locate import output_activation
-
-                _, node = output_activation(ctx.graph)
-                if node is not None and not node.is_input:
-                    from . import gradients as G
-
-                    f.layer = node.name
-                    f.line, f.source_line = G.locate(ctx, node.name)
+            if f.line is None and f.code == "AE203":
+                _at_output_layer(ctx, f)
         return found
 
     located.__name__ = fn.__name__
