@@ -319,6 +319,26 @@ def activation_name(layer: Any) -> str | None:
     return simple.get(cls)
 
 
+def recurrent_output_activation(layer: Any) -> str | None:
+    """The activation that bounds a recurrent layer's output (LSTM/GRU/SimpleRNN: tanh by default), or None.
+
+    :func:`activation_name` leaves recurrent layers out (their tanh is the
+    standard design, not a saturating stack); where a recurrent layer *is*
+    the output, that tanh decides which targets the model can reach (AE203).
+    Bidirectional layers answer for their forward layer.
+    """
+    name = type(layer).__name__
+    if name == "Bidirectional":
+        layer = getattr(layer, "forward_layer", None)
+        name = type(layer).__name__
+    if name not in ("LSTM", "GRU", "SimpleRNN"):
+        return None
+    act = getattr(layer, "activation", None) or getattr(getattr(layer, "cell", None), "activation", None)
+    if act is None:
+        return None
+    return str(getattr(act, "__name__", None) or type(act).__name__).lower()
+
+
 def width_of(shape: Any) -> int | None:
     """Features per sample of a shape with a batch axis (H*W*C for images)."""
     try:

@@ -67,3 +67,22 @@ def test_standardised_data_made_in_the_cell_points_ae203_at_the_output_layer() -
     rep = ae_magic.check(pixels, namespace={}, data="x", train=False)
     f = rep.get("AE203")
     assert f is not None and f.line == 5 and "/ 255.0" in f.fix, rep.text()
+
+
+def test_an_lstm_output_layer_bounds_the_reconstruction_by_its_tanh() -> None:
+    # Round 17 (an ECG LSTM autoencoder, written blind): the decoder ends in LSTM(1),
+    # whose tanh output can't reach z-scored R peaks at +6.
+    cell = HEAD + SEQ_MODEL.replace(
+        'out = layers.TimeDistributed(layers.Dense(1, activation="sigmoid"))(d)',
+        "out = layers.LSTM(1, return_sequences=True)(d)")
+    peaks = np.random.default_rng(0).normal(size=(64, 20, 1)).astype("float32")
+    peaks[:, 10] += 5.0
+    peaks = (peaks - peaks.mean()) / peaks.std()
+    rep = ae_magic.check(cell, namespace={"x": peaks}, data="x", train=False)
+    f = rep.get("AE203")
+    assert f is not None and f.evidence["output_activation"] == "tanh", rep.text()
+    assert f.line == 8 and f.source_line.startswith("out = layers.LSTM(1"), (f.line, f.source_line)
+    assert "TimeDistributed(layers.Dense(1))" in f.fix
+    # Targets inside (-1, 1): the LSTM's tanh reaches them, nothing to say.
+    rep = ae_magic.check(cell, namespace={"x": np.tanh(peaks) * 0.9}, data="x", train=False)
+    assert rep.get("AE203") is None, rep.text()

@@ -295,7 +295,13 @@ def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]
         # No layer graph (subclassed): the layer that produced the output, from a forward pass of a copy.
         act = subclassed_output(ctx)[0]
     else:
-        act, _ = _output_activation(g)
+        act, node = _output_activation(g)
+        if act == "linear" and node is not None and node.layer is not None:
+            # An LSTM/GRU as the output layer: its tanh bounds the reconstruction.
+            rnn = kc.recurrent_output_activation(node.layer)
+            if rnn is not None:
+                ctx.cache["recurrent_output"] = node.cls
+                act = rnn
     ranges = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
               "softsign": (-1.0, 1.0), "relu": (0.0, float("inf")), "relu6": (0.0, 6.0), "softplus": (0.0, float("inf")),
               "elu": (-1.0, float("inf"))}
@@ -343,6 +349,10 @@ def check_target_range(ctx: Context) -> list[Finding]:
         at_output = rng is not None
         fix = ("Use a linear output layer (activation=None) with loss='mse'"
                + (f" for standardised {var}" if standardised else "") + ", or rescale the data into the output's range.")
+        if ctx.cache.get("recurrent_output"):
+            n = (ctx.target.shape[-1] if getattr(ctx.target, "ndim", 0) >= 2 else 1)
+            fix = (f"# keep the {ctx.cache['recurrent_output']} with more units, and let a linear layer give the output:\n"
+                   f"outputs = layers.TimeDistributed(layers.Dense({n}))(decoded)  # no activation: any value")
     finding = Finding(
         code="AE203", severity="warning", title="Targets lie outside the output's range",
         message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them"
