@@ -34,7 +34,8 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "AE305": ("AE106", "AE107", "AE201", "AE110"),  # saturating layers on unscaled data
     # training
     "AE401": ("AE303", "AE202", "AE201", "AE108", "AE110"),
-    "AE402": ("AE301", "AE302", "AE305", "AE304", "AE111", "AE108", "AE203", "AE107", "AE106", "AE110", "AE201"),
+    "AE402": ("AE301", "AE302", "AE305", "AE304", "AE111", "AE108", "AE203", "AE107", "AE106", "AE110", "AE201",
+              "AE404"),
     "AE403": ("AE303", "AE401", "AE201"),
     "AE404": ("AE111", "AE407", "AE108", "AE301", "AE304", "AE205", "AE203", "AE110", "AE201", "AE401"),
     "AE405": ("AE404", "AE111", "AE407", "AE108", "AE203", "AE205", "AE301", "AE302", "AE304", "AE305",

@@ -220,6 +220,53 @@ def test_relu_output_stuck_at_zero_gets_ae304() -> None:
     assert f.line is not None and "Constant(-10.0)" in (f.source_line or "")
 
 
+# Round 17 (an LSTM sensor autoencoder, written blind): the decoder is a RepeatVector
+# straight into TimeDistributed(Dense): every step gets the same vector, so every
+# reconstruction is a flat line (a plain 30-epoch fit stays at 0.996x the mean).
+PER_STEP_DECODER = _SINES + """
+inp = keras.Input(shape=(16, 1))
+h = layers.LSTM(16, return_sequences=True)(inp)
+code = layers.LSTM(8)(h)
+h = layers.RepeatVector(16)(code)
+h = layers.Dropout(0.1)(h)
+out = layers.TimeDistributed(layers.Dense(1))(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+
+
+def test_a_decoder_of_per_step_layers_after_repeat_vector_is_a_flat_line() -> None:
+    report, _ = _check(PER_STEP_DECODER)
+    f = report.get("AE404")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.evidence["time_variation_ratio"] < 0.02 and f.evidence["repeat_vector"]
+    # Named at the first layer after the RepeatVector; the edit adds a recurrent decoder after it.
+    assert f.source_line.startswith("h = layers.Dropout(0.1)(h)"), f.source_line
+    assert f.edit is not None and f.edit["replacement"].splitlines() == [
+        "h = layers.RepeatVector(16)(code)", "h = layers.LSTM(8, return_sequences=True)(h)"]
+    assert all(g.caused_by == "AE404" for g in report.findings if g.code in ("AE402", "AE405"))
+
+
+def test_per_step_decoder_needs_every_layer_after_the_repeat_to_be_per_step() -> None:
+    from ae_magic.checks.recurrent import per_step_decoder
+    from ae_magic.context import Context
+    from ae_magic.graph import analyze
+
+    def found(cell: str):
+        ns: dict = {}
+        exec(cell, ns)
+        ctx = Context(model=ns["autoencoder"], model_name="autoencoder")
+        ctx.graph = analyze(ctx)
+        return per_step_decoder(ctx)
+
+    assert found(PER_STEP_DECODER) is not None
+    # A recurrent layer after the RepeatVector, or another tensor joined in: steps differ.
+    assert found(_SINES + _SEQ2SEQ.format(cell="GRU", opt="Adam(1e-3)")) is None
+    joined = PER_STEP_DECODER.replace("h = layers.Dropout(0.1)(h)",
+                                  "h = layers.Concatenate()([h, layers.Conv1D(4, 3, padding='same')(inp)])")
+    assert found(joined) is None
+
+
 # -- healthy --------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(HEALTHY))
 def test_healthy_sequence_autoencoders_are_silent(name: str) -> None:
@@ -228,6 +275,7 @@ def test_healthy_sequence_autoencoders_are_silent(name: str) -> None:
     assert _problems(report) == []
     pp = report.traces["training"]["per_position"]
     assert pp["sequence"] and pp["spread_ratio"] > 0.1
+    assert pp["masked"] or pp["time_ratio"] > 0.1, pp  # the steps of a reconstruction differ
     # The gates of every LSTM/GRU are measured before and after the run, and none blocks.
     from ae_magic.checks.recurrent import blocked_gates
 

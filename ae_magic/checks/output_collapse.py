@@ -21,6 +21,9 @@ COLLAPSE_RATIO = 0.01
 # -- AE404 -------------------------------------------------------------------
 def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
     """AE404: after the probe run the outputs barely vary across inputs compared with the targets."""
+    flat = R.flat_in_time(ctx, tr)
+    if flat is not None:
+        return [flat]
     out_s, in_s = tr["output_spread"], tr["input_spread"]
     if not all_finite([out_s, in_s]) or in_s <= 0:
         return []

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .. import keras_compat as kc
@@ -271,3 +272,80 @@ def _names(f: Finding, layer: str | None) -> bool:
         return False
     shares = [f.evidence.get(k) for k in ("dead_share", "saturated_share")]
     return f.layer == layer or any(isinstance(s, dict) and layer in s for s in shares)
+
+
+# -- AE404: a decoder that makes every time step the same ----------------------
+# Layers that map each time step on its own: fed the same vector at every step
+# (a RepeatVector's output), they give the same output at every step.
+PER_STEP = {"TimeDistributed", "Dense", "Activation", "Dropout", "GaussianNoise", "GaussianDropout",
+            "LayerNormalization", "BatchNormalization", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax"}
+
+
+def per_step_decoder(ctx: Context) -> tuple[Any, Any] | None:
+    """``(repeat node, first layer after it)`` when only per-step layers follow a RepeatVector to the output.
+
+    Nothing after the RepeatVector mixes time steps (no LSTM/GRU/Conv1D) and
+    nothing joins another tensor in, so the reconstruction is one vector
+    repeated: a flat line per sequence, whatever the weights.
+    """
+    g = ctx.graph
+    if g is None or not g.has_graph or not g.main_path:
+        return None
+    path = [g.nodes[i] for i in g.main_path]
+    repeat = max((i for i, n in enumerate(path) if n.cls == "RepeatVector"), default=None)
+    if repeat is None or repeat + 1 >= len(path):
+        return None
+    after = path[repeat + 1:]
+    if any(n.cls not in PER_STEP or len(n.parents) != 1 for n in after):
+        return None
+    return path[repeat], after[0]
+
+
+def flat_in_time(ctx: Context, tr: dict[str, Any]) -> Finding | None:
+    """AE404: the decoder repeats one vector over the time axis, and the probe run's outputs show the flat line."""
+    found = per_step_decoder(ctx)
+    ratio = (tr.get("per_position") or {}).get("time_ratio")
+    if found is None or ratio is None or not math.isfinite(ratio) or ratio >= TIME_FLAT:
+        return None
+    repeat, first = found
+    line, text = G.locate(ctx, first.name)
+    rep_line, rep_text = G.locate(ctx, repeat.name)
+    shape = list(getattr(repeat, "shape", None) or [])
+    units = shape[-1] if shape and isinstance(shape[-1], int) else 64
+    # The name the RepeatVector's line binds (the node keeps the last binding, often rebound after it).
+    bound = re.match(r"\s*([A-Za-z_]\w*)\s*=[^=]", rep_text or "")
+    var = bound.group(1) if bound else None
+    decoder = f"{var or 'decoded'} = layers.LSTM({units}, return_sequences=True)({var or 'decoded'})"
+    # The edit adds the recurrent layer right after the RepeatVector's line.
+    edit = ({"start_line": rep_line, "end_line": rep_line, "replacement": f"{rep_text}\n{_indent(rep_text)}{decoder}"}
+            if rep_line and rep_text and var and "\n" not in rep_text else None)
+    return Finding(
+        code="AE404",
+        severity="error",
+        title="Output collapse: the same output at every time step",
+        message=(
+            f"After the probe run each reconstruction is a flat line: it varies along the time axis "
+            f"{100 * ratio:.2g}% as much as the targets do. Only per-step layers follow the RepeatVector"
+            + (f" (line {rep_line})" if rep_line else "")
+            + f": {first.name} and the layers after it see the same vector at every step, so they give the same "
+            "output at every step, whatever the weights. The model can reproduce each sequence's average, not its "
+            "shape over time."
+        ),
+        line=line,
+        source_line=text,
+        layer=first.name,
+        evidence={"time_variation_ratio": ratio, "threshold": TIME_FLAT, "repeat_vector": repeat.name,
+                  "per_step_layers": [first.name]},
+        fix="# a recurrent decoder between the RepeatVector and the per-step output layer:\n" + decoder,
+        edit=edit,
+    )
+
+
+def _indent(text: str) -> str:
+    """The leading whitespace of a source line."""
+    return text[: len(text) - len(text.lstrip())]
+
+
+# flat_in_time: outputs that vary along time under 2% as much as the targets
+# (a repeated vector measures ~0; any decoder that uses the steps, far more).
+TIME_FLAT = 0.02

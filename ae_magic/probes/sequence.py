@@ -156,7 +156,9 @@ def position_stats(
     position's training mean. Masked (padded) steps count nowhere.
     ``dead_output`` is the share of the positions with a positive target
     where the output is <= 0 for every sample (a relu output stuck at zero;
-    ``_before``: at the initial weights).
+    ``_before``: at the initial weights). ``time_ratio`` (unmasked sequences):
+    the output's variation along the time axis against the targets'
+    (:func:`_time_ratio`).
     """
     n = len(y_val)
     yv = _flat(y_val)
@@ -193,7 +195,23 @@ def position_stats(
         out["explained" + key] = expl
         out["final" if not key else "start"] = err
         out["dead_output" + key] = _dead_share(yv, pv, m_val) if finite else None
+        out["time_ratio" + key] = _time_ratio(y_val, p) if finite and mask_val is None else None
     return out
+
+
+def _time_ratio(y: np.ndarray, p: np.ndarray) -> float | None:
+    """How much the output varies along the time axis, against the targets: ``sum std_t(p) / sum std_t(y)``.
+
+    Per sample and feature, over the steps of an unmasked sequence ``(samples,
+    steps, features...)``. Near 0: every step of a reconstruction is the same
+    (a flat line per sequence). None for flat data or targets constant in time.
+    """
+    if y.ndim < 3 or y.shape[1] < 2 or p.shape != y.shape:
+        return None
+    ys = np.std(np.asarray(y, dtype=np.float64), axis=1)
+    ps = np.std(np.asarray(p, dtype=np.float64), axis=1)
+    total = float(ys.sum())
+    return float(ps.sum() / total) if total > 0 else None
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
