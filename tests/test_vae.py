@@ -11,6 +11,8 @@ encode.
 
 from __future__ import annotations
 
+import keras
+
 import ae_magic
 
 COLLAPSING = """\
@@ -209,3 +211,49 @@ def test_a_reconstruction_averaged_over_features_beside_a_summed_kl_is_found() -
     scaled = MEAN_RECON.replace("ops.mean(keras.losses", "784 * ops.mean(keras.losses")
     kl_averaged = MEAN_RECON.replace("ops.mean(ops.sum(kl_loss, axis=1))", "ops.mean(kl_loss)")
     assert at(summed) is None and at(scaled) is None and at(kl_averaged) is None
+
+
+# Round 17 (a Keras 2 era LSTM VAE, written blind): the noise is drawn with a fixed
+# (batch_size, latent_dim) shape, so any other batch size fails (fit's last partial
+# batch, predict). The model's own line is named, never "a bug of ae_magic's".
+FIXED_BATCH_NOISE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+batch_size = 64
+latent_dim = 4
+x = np.random.default_rng(0).random((200, 12)).astype("float32")
+
+
+def sampling(args):
+    z_mean, z_log_var = args
+    epsilon = keras.random.normal(shape=(batch_size, latent_dim))
+    return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+inp = keras.Input(shape=(12,))
+h = layers.Dense(16, activation="relu")(inp)
+z_mean = layers.Dense(latent_dim)(h)
+z_log_var = layers.Dense(latent_dim)(h)
+z = layers.Lambda(sampling, output_shape=(latent_dim,))([z_mean, z_log_var])
+out = layers.Dense(12, activation="sigmoid")(layers.Dense(16, activation="relu")(z))
+vae = keras.Model(inp, out)
+vae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_model_whose_own_code_raises_on_the_data_is_named_at_its_line() -> None:
+    report = ae_magic.check(FIXED_BATCH_NOISE, namespace={}, data="x", seed=0)
+    assert not report.internal_errors, report.internal_errors
+    f = report.get("AE100")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.line == 13 and f.source_line.startswith("return z_mean + ops.exp"), (f.line, f.source_line)
+    assert {"gradients", "training"} <= set(report.coverage["skipped"])
+    assert "no problems found" not in report.text()
+    if keras.backend.backend() == "jax":
+        return  # unseeded random ops can't run inside JAX's traced step (fit raises there too, AE100 says so)
+    # Drawn with the batch's own shape, it runs: no AE100, probes ran.
+    fixed = FIXED_BATCH_NOISE.replace("shape=(batch_size, latent_dim)", "shape=ops.shape(z_mean)")
+    report = ae_magic.check(fixed, namespace={}, data="x", seed=0)
+    assert "AE100" not in report.codes and not report.coverage["skipped"], report.text()

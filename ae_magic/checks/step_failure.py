@@ -14,6 +14,7 @@ source), not only as "probes skipped".
 from __future__ import annotations
 
 import ast
+import re
 
 from ..context import Context
 from ..errors import ModelError, describe, safe_str
@@ -24,10 +25,13 @@ NO_GRADIENT_ERRORS = ("No gradients provided for any variable",)
 
 
 def failed_step(ctx: Context, exc: BaseException) -> list[Finding]:
-    """AE301 when ``exc`` is the model's training step failing for want of any gradient, else nothing."""
+    """AE301 when ``exc`` is the model's training step failing for want of any gradient; AE100 when the
+    model's own code in the cell raised (named at its line); else nothing."""
     text = safe_str(exc)
-    if not isinstance(exc, ModelError) or not any(s in text for s in NO_GRADIENT_ERRORS):
+    if not isinstance(exc, ModelError):
         return []
+    if not any(s in text for s in NO_GRADIENT_ERRORS):
+        return _raised_in_cell(ctx, exc)
     original = describe(exc.__cause__).rstrip(".") if exc.__cause__ is not None else text.split("; model.fit")[0]
     where = _loss_outside_tape(ctx.source or "")
     if where is not None:
@@ -107,3 +111,54 @@ def _loss_outside_tape(source: str) -> tuple[str, int, int, int, int] | None:
 def _targets(a: ast.AST) -> set[str]:
     targets = a.targets if isinstance(a, ast.Assign) else [a.target]  # type: ignore[attr-defined]
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _raised_in_cell(ctx: Context, exc: ModelError) -> list[Finding]:
+    """AE100 for a model whose own code, written in the cell, raised while a probe ran it.
+
+    ``fit`` would raise the same: the report names the cell's line (the
+    innermost frame of the cell's code in the traceback) instead of only
+    listing the probes as skipped.
+    """
+    cause = exc.__cause__
+    line = None
+    tb = cause.__traceback__ if cause is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_globals is ctx.namespace:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if cause is None or line is None or ctx.cell_line(line) is None:
+        return []
+    first = _gist(safe_str(cause)) or type(cause).__name__
+    src = ctx.line_text(line)
+    fixed_batch = "Incompatible shapes" in safe_str(cause) or "incompatible shapes" in safe_str(cause).lower()
+    hint = (" A tensor made with a fixed batch size (such as `shape=(batch_size, latent_dim)`) meets a batch of "
+            "another size: fit's last, partial batch and predict's batches have other sizes."
+            if fixed_batch else "")
+    return [
+        Finding(
+            code="AE100",
+            severity="error",
+            title="The model raises when it runs",
+            message=(f"`{ctx.model_name}` raises {type(cause).__name__} on line {ctx.cell_line(line)}"
+                     + (f": `{src}`" if src else "") + f" when it runs on the data ({first[:300]}). "
+                     "model.fit fails the same way, so the gradient and training probes could not run." + hint),
+            line=ctx.cell_line(line),
+            source_line=src,
+            evidence={"exception": type(cause).__name__, "message": safe_str(cause)[:2000]},
+            fix=("# take the batch size from the tensor itself, e.g.\n"
+                 "epsilon = keras.random.normal(shape=keras.ops.shape(z_mean))" if fixed_batch
+                 else "Fix the error on that line; the probes run the model on small batches of the data, as fit does."),
+        )
+    ]
+
+
+def _gist(text: str) -> str:
+    """The line of a Keras/TensorFlow error that says what went wrong, without the wrappers around it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("Exception encountered when calling", "Arguments received by", "•")):
+            return re.sub(r"\s*\[Op:\w+\].*$", "", line)[:300]
+    return ""

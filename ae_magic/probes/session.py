@@ -169,7 +169,16 @@ class ProbeSession:
                 raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
             self.optimizer.build(self.train_vars)
             self._set_lr(self.lr)
-        self.layers, self.output_layers, self.widths, self.units = layer_order(self.model, leaf_layers(self.model), sample)
+        try:
+            self.layers, self.output_layers, self.widths, self.units = layer_order(
+                self.model, leaf_layers(self.model), sample)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            # A forward pass of the copy on a few samples: what raises is the model's own code
+            # (a shape fixed to one batch size, a layer that can't take this data).
+            raise ModelError(f"the model raises {describe(exc)} when it runs on a batch of {len(sample)} samples; "
+                             "model.fit and predict run it on batches the same way") from exc
         if self.loss_name == ADDED_ONLY:
             # layer_order's forward pass filled model.losses.
             if not list(self.model.losses):
