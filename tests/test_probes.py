@@ -628,3 +628,55 @@ def test_the_layer_before_a_reshape_or_crop_at_the_end_is_an_output_layer() -> N
         _, outputs, _, _ = layer_order(model, probes.leaf_layers(model), sample)
         assert name in outputs, outputs
         assert not any(n.startswith(("dense", "conv2d")) and n != name for n in outputs), outputs
+
+
+# Round 17 (a Conv1D ECG anomaly detector, written blind): compiled with plain
+# SGD at 0.01, it is still creeping down from 2.6x the mean's error when the
+# probe run ends, its outputs as alike as at the initial weights. Not a
+# collapse: the longer run shows it has not got going, and names the optimizer.
+PLAIN_SGD = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+t = np.linspace(0, 1, 64)
+centre = rng.uniform(0.35, 0.45, size=(1200, 1))
+beats = np.exp(-((t - centre) ** 2) / 0.002) - 0.3 * np.exp(-((t - centre - 0.25) ** 2) / 0.01)
+beats = beats + rng.normal(0, 0.02, beats.shape)
+x = ((beats - beats.min()) / (beats.max() - beats.min()))[..., None].astype("float32")
+inp = keras.Input(shape=(64, 1))
+h = layers.Conv1D(16, 5, strides=2, padding="same", activation="relu")(inp)
+h = layers.Conv1D(4, 5, strides=2, padding="same", activation="relu")(h)
+h = layers.Conv1DTranspose(16, 5, strides=2, padding="same", activation="relu")(h)
+h = layers.Conv1DTranspose(16, 5, strides=2, padding="same", activation="relu")(h)
+out = layers.Conv1D(1, 5, padding="same", activation="sigmoid")(h)
+ae = keras.Model(inp, out)
+ae.compile(optimizer="sgd", loss="binary_crossentropy")
+"""
+
+
+def test_a_model_plain_sgd_has_not_got_going_is_not_a_collapse() -> None:
+    report = ae_magic.check(PLAIN_SGD, namespace={}, data="x", seed=0)
+    assert "AE404" not in report.codes, report.text()
+    f = report.get("AE405")
+    assert f is not None and f.evidence["optimizer"]["class"] == "SGD", report.text()
+    assert f.source_line.startswith("ae.compile(optimizer=\"sgd\"") and "Adam(learning_rate=1e-3)" in f.fix
+    assert f.evidence["confirm"]["final_mse"] > 1.25 * f.evidence["mean_baseline"]
+    healthy = ae_magic.check(PLAIN_SGD.replace('optimizer="sgd"', 'optimizer="adam"'), namespace={}, data="x", seed=0)
+    assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()
+
+
+def test_not_started_needs_outputs_as_alike_as_at_init_far_above_the_mean_and_falling() -> None:
+    from ae_magic.checks.output_collapse import not_started
+
+    def trace(ratio: float, before: float, explained: float, mse: list[float]) -> dict:
+        return {"per_position": {"spread_ratio": ratio, "spread_ratio_before": before, "explained": explained},
+                "val_curve": {"mse": mse}}
+
+    falling = [0.08, 0.06, 0.045, 0.035, 0.028, 0.022, 0.018]
+    assert not_started(trace(0.004, 0.0035, -1.6, falling))
+    assert not not_started(trace(0.004, 0.0035, -0.1, falling))  # near the mean: a collapse
+    assert not not_started(trace(0.001, 0.05, -1.6, falling))  # the run made them alike: a collapse
+    assert not not_started(trace(0.004, 0.0035, -1.6, [0.02] * 7))  # not falling: stuck
+

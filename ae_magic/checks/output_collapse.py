@@ -35,7 +35,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         ratio, collapsed, seq_evidence = per_position
     else:
         collapsed, seq_evidence = ratio < COLLAPSE_RATIO, {}
-    if not collapsed:
+    if not collapsed or not_started(tr):
         return []
     code = (ctx.traces.get("gradients") or {}).get("code_layer")
     grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
@@ -100,6 +100,32 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             fix=fix,
         )
     ]
+
+
+def not_started(tr: dict[str, Any]) -> bool:
+    """The outputs are as alike as at the initial weights, the error is still far above the mean's, and falling.
+
+    Not a collapse (a model that converged to an average) but one that has
+    not got going yet: plain SGD at 0.01 on a conv autoencoder still creeping
+    down from its start at 2.6x the mean after the probe run. The longer run
+    of :func:`~ae_magic.checks.baseline.confirm_unbeaten` judges it.
+    """
+    pp = tr.get("per_position") or {}
+    ratio, before, expl = pp.get("spread_ratio"), pp.get("spread_ratio_before"), pp.get("explained")
+    if not all_finite([ratio, before, expl]) or expl > -NOT_REACHED:
+        return False
+    mse = [v for v in (tr.get("val_curve") or {}).get("mse") or [] if all_finite([v])]
+    if len(mse) < 3:
+        return False
+    third = mse[-(len(mse) // 3 + 1)]
+    return ratio >= 0.8 * before and third > 0 and (third - mse[-1]) / third >= STILL_FALLING
+
+
+# not_started: the held-out MSE is still this far above the per-position
+# mean's (explained < -0.25: 1.25x its error, confirm_baseline's slow-start
+# bar), and fell at least STILL_FALLING over the last third of the run.
+NOT_REACHED = 0.25
+STILL_FALLING = 0.1
 
 
 def _moderate_lr(lr: float, sugg: float | None) -> float:
