@@ -317,8 +317,9 @@ def flat_in_time(ctx: Context, tr: dict[str, Any]) -> Finding | None:
     var = bound.group(1) if bound else None
     decoder = f"{var or 'decoded'} = layers.LSTM({units}, return_sequences=True)({var or 'decoded'})"
     # The edit adds the recurrent layer right after the RepeatVector's line.
-    edit = ({"start_line": rep_line, "end_line": rep_line, "replacement": f"{rep_text}\n{_indent(rep_text)}{decoder}"}
-            if rep_line and rep_text and var and "\n" not in rep_text else None)
+    raw = _raw_line(ctx, rep_line)
+    edit = ({"start_line": rep_line, "end_line": rep_line, "replacement": f"{raw}\n{_indent(raw)}{decoder}"}
+            if rep_line and raw and var else None)
     return Finding(
         code="AE404",
         severity="error",
@@ -339,6 +340,15 @@ def flat_in_time(ctx: Context, tr: dict[str, Any]) -> Finding | None:
         fix="# a recurrent decoder between the RepeatVector and the per-step output layer:\n" + decoder,
         edit=edit,
     )
+
+
+def _raw_line(ctx: Context, cell_line: int | None) -> str | None:
+    """The cell's line as written (indentation kept), from a line number as the user sees it."""
+    if cell_line is None or not ctx.source:
+        return None
+    lines = ctx.source.splitlines()
+    i = cell_line - ctx.options.line_offset
+    return lines[i - 1].rstrip() if 1 <= i <= len(lines) else None
 
 
 def _indent(text: str) -> str:
