@@ -304,8 +304,11 @@ def run_case(case: Case) -> list[str]:
                              f"(codes {report.codes})")
             if plain.exc is not None and report.cell_error is None:
                 fails.append(f"the cell raised {type(plain.exc).__name__} but report.cell_error is None")
-            # AE112 is also the unbuilt-model finding of a cell that ran cleanly.
-            if plain.exc is None and (cell_codes - {"AE112"} or report.cell_error is not None):
+            # AE112 is also the unbuilt-model finding of a cell that ran cleanly, and AE100 that of the cell's
+            # own code (a loss, a Lambda) raising when the probes run the model, as fit would.
+            run_time = {"AE100"} if all(f.evidence.get("during") == "probe" for f in report.findings
+                                        if f.code == "AE100") else set()
+            if plain.exc is None and (cell_codes - {"AE112"} - run_time or report.cell_error is not None):
                 err = (report.cell_error or {}).get("type")
                 fails.append(f"the cell runs cleanly with exec, but the check reports a cell error {err} ({sorted(cell_codes)})")
 

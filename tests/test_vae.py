@@ -249,6 +249,8 @@ def test_a_model_whose_own_code_raises_on_the_data_is_named_at_its_line() -> Non
     f = report.get("AE100")
     assert f is not None and f.severity == "error", report.text()
     assert f.line == 13 and f.source_line.startswith("return z_mean + ops.exp"), (f.line, f.source_line)
+    # The cell itself ran cleanly: the exception came when the probes ran the model, as fit would.
+    assert f.evidence["during"] == "probe" and report.cell_error is None, (f.evidence, report.cell_error)
     assert {"gradients", "training"} <= set(report.coverage["skipped"])
     assert "no problems found" not in report.text()
     if keras.backend.backend() == "jax":

@@ -145,7 +145,9 @@ def _raised_in_cell(ctx: Context, exc: ModelError) -> list[Finding]:
                      "model.fit fails the same way, so the gradient and training probes could not run." + hint),
             line=ctx.cell_line(line),
             source_line=src,
-            evidence={"exception": type(cause).__name__, "message": safe_str(cause)[:2000]},
+            # "during" tells this AE100 apart from the cell's own exception: the cell ran cleanly
+            # (report.cell_error stays None) and fit would raise.
+            evidence={"exception": type(cause).__name__, "message": safe_str(cause)[:2000], "during": "probe"},
             fix=("# take the batch size from the tensor itself, e.g.\n"
                  "epsilon = keras.random.normal(shape=keras.ops.shape(z_mean))" if fixed_batch
                  else "Fix the error on that line; the probes run the model on small batches of the data, as fit does."),
