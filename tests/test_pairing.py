@@ -79,3 +79,20 @@ def test_the_same_denoiser_with_its_pairs_intact_is_silent() -> None:
     report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_clean", seed=0)
     assert [f.code for f in report.findings if f.severity != "info"] == [], report.text()
     assert "do not belong" not in report.text()
+
+
+def test_a_shuffle_of_the_array_both_were_cut_from_is_the_named_line() -> None:
+    # Round 18: the noisy copies are made, then the clean images are shuffled in place, then both are sliced.
+    src = DENOISER.replace(
+        'x_clean = load(limit=800).reshape(-1, 784).astype("float32")\n'
+        'x_noisy = np.clip(x_clean + rng.normal(0.0, 0.3, size=x_clean.shape), 0.0, 1.0).astype("float32")\n',
+        'images = load(limit=900).reshape(-1, 784).astype("float32")\n'
+        'noisy_images = np.clip(images + rng.normal(0.0, 0.3, size=images.shape), 0.0, 1.0).astype("float32")\n'
+        'np.random.shuffle(images)\n'
+        'x_clean, x_noisy = images[:800], noisy_images[:800]\n',
+    ).replace("SHUFFLE", "")
+    report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_clean", seed=0)
+    hits = [f for f in report.findings if f.code in ("AE404", "AE405")]
+    assert hits, report.text()
+    for f in hits:
+        assert f.source_line == "np.random.shuffle(images)", f.source_line

@@ -118,9 +118,12 @@ def test_the_copy_keeps_an_adapted_normalizations_statistics() -> None:
     np.testing.assert_allclose(kc.to_numpy(copy(x[:16])), kc.to_numpy(model(x[:16])), rtol=1e-4, atol=1e-2)
 
 
-def test_batchnormalization_first_is_no_ae201() -> None:
+def test_batchnormalization_first_is_no_ae201_on_the_input_but_the_raw_target_is_named() -> None:
     report = ae_magic.check(BATCHNORM_FIRST, namespace={}, data="x", seed=0, train=False)
-    assert report.get("AE201") is None, report.text()
+    titles = [f.title for f in report.findings if f.code == "AE201"]
+    # The layers see unit-scale inputs; the linear output must still reproduce values near 2000 (measured: after
+    # 30 epochs of fit the raw target ends at 2.7x the mean's error, a standardised one at 0.14x).
+    assert titles == ["The target is not normalised"], report.text()
 
 
 def test_raw_unit_gradients_stay_ae303_when_plain_sgd_overshoots() -> None:

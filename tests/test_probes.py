@@ -667,6 +667,18 @@ def test_a_model_plain_sgd_has_not_got_going_is_not_a_collapse() -> None:
     assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()
 
 
+def test_adadelta_at_its_keras3_default_rate_is_named_at_the_compile_line() -> None:
+    # Round 18: the old Keras blog's optimizer="adadelta" relied on a default of 1.0; Keras 3's is 0.001.
+    cell = PLAIN_SGD.replace('optimizer="sgd"', 'optimizer="adadelta"')
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    f = report.get("AE405") or report.get("AE402")
+    assert f is not None and f.evidence.get("optimizer", {}).get("class") == "Adadelta", report.text()
+    assert f.source_line.startswith('ae.compile(optimizer="adadelta"') and "Adadelta(learning_rate=1.0)" in f.fix
+    healthy = ae_magic.check(PLAIN_SGD.replace('optimizer="sgd"', "optimizer=keras.optimizers.Adadelta(learning_rate=1.0)"),
+                             namespace={}, data="x", seed=0)
+    assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()
+
+
 def test_not_started_needs_outputs_as_alike_as_at_init_far_above_the_mean_and_falling() -> None:
     from ae_magic.checks.output_collapse import not_started
 

@@ -744,3 +744,22 @@ def test_negative_kl_ignores_float_noise_and_other_terms() -> None:
     assert negative_kl({"loss_terms": {"reconstruction_loss": [-5.0, -6.0]}}) is None
     assert negative_kl({"loss_terms": {"kl": [0.2, -0.4, -3.0]}}) == ("kl", 1, -0.4)
     assert negative_kl({}) is None
+
+
+def test_a_train_step_that_subtracts_the_kl_term_diverges_and_is_named_at_that_line() -> None:
+    """Round 18: ``loss = reconstruction_loss - kl_loss`` maximises the KL; AE401 names the line, not the rate."""
+    healthy = vae_cell(BACKEND)
+    cell = healthy.replace("reconstruction_loss + kl_loss", "reconstruction_loss - kl_loss", 1)
+    assert cell != healthy
+    report = ae_magic.check(cell, namespace={}, data="x", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    f = report.get("AE401")
+    assert f is not None and f.evidence.get("subtracted_term") == "kl_loss", report.text()
+    assert "reconstruction_loss - kl_loss" in f.source_line and "reconstruction_loss + kl_loss" in f.fix
+    # The ELBO written as a quantity to maximise, negated into the loss, is no sign error.
+    from ae_magic.checks.loss_sign import subtracted_term
+
+    assert subtracted_term("elbo = log_lik - kl\nloss = -elbo") is None
+    assert subtracted_term("kl_loss = -0.5 * ops.sum(1 + lv - ops.square(m) - ops.exp(lv))") is None
+    assert subtracted_term(healthy) is None
+    assert subtracted_term("self.add_loss(-kl)") == (1, "kl")

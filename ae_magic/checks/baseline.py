@@ -64,6 +64,8 @@ BASELINE_CONFIRM_FACTOR = 4
 # confirm_baseline: the longer run counts as a slow start only when it ends
 # within this factor of the per-feature mean's error (or below it).
 SLOW_START_MAX = 1.25
+# Adadelta below this learning rate takes tiny steps (Keras' default 0.001; the pre-2.3 default was 1.0).
+ADADELTA_SLOW = 0.1
 
 
 # left_baseline: the longer run may end once its held-out MSE is this far
@@ -136,7 +138,7 @@ def confirm_unbeaten(
         f.message += (f" (Judged on {_longer(longer)}: the {n}-step probe run ended above the per-feature mean's "
                       f"error while still falling, and the longer run settles there.)")
         if f.code == "AE405" and all_finite([final, mean]) and final > SLOW_START_MAX * mean:
-            _blame_plain_sgd(ctx, f)
+            _blame_slow_optimizer(ctx, f)
         f.evidence["confirm"] = {
             "steps": len(longer["loss"]),
             "final_mse": longer["baselines"].get("final"),
@@ -196,7 +198,7 @@ def confirm_baseline(
                 f"the held-out MSE ends at {final:.4g}."
             )
             if not started and not longer["diverged"]:
-                _blame_plain_sgd(ctx, f)
+                _blame_slow_optimizer(ctx, f)
             f.evidence["confirm"] = {
                 "steps": len(longer["loss"]),
                 "final_mse": final,
@@ -205,25 +207,37 @@ def confirm_baseline(
     return found
 
 
-def _blame_plain_sgd(ctx: Context, f: Finding) -> None:
-    """Name plain SGD (no momentum) as the likely cause of a model that has not left its start on the longer run.
+def _blame_slow_optimizer(ctx: Context, f: Finding) -> None:
+    """Name a slow optimizer as the likely cause of a model that has not left its start on the longer run.
 
     SGD without momentum at its default 0.01 moves an autoencoder's weights
     far more slowly than Adam (round 17: a Conv1D ECG autoencoder at 1.6x
-    the mean after 25 epochs of SGD, 0.02x with Adam(1e-3)).
+    the mean after 25 epochs of SGD, 0.02x with Adam(1e-3)). Adadelta's
+    default learning rate is 0.001 since Keras 2.3 (it was 1.0, which the
+    old Keras blog's ``optimizer='adadelta'`` relied on); at 0.001 its steps
+    are a few millionths (round 18: a denoiser at 2.5x the mean).
     """
     opt = getattr(ctx.model, "optimizer", None)
-    if type(opt).__name__ != "SGD" or float(getattr(opt, "momentum", 0.0) or 0.0) > 0:
-        return
+    kind = type(opt).__name__
     try:
         lr = float(np.asarray(opt.learning_rate))
     except Exception:
         lr = float("nan")
-    f.message += (f" The model trains with plain SGD (learning rate {lr:.3g}, no momentum), which moves it so slowly that "
-                  "it has not reached even the mean's error; adaptive optimizers rescale each step.")
-    f.fix = "optimizer = keras.optimizers.Adam(learning_rate=1e-3)  # instead of plain SGD"
+    if kind == "SGD" and not float(getattr(opt, "momentum", 0.0) or 0.0) > 0:
+        f.message += (f" The model trains with plain SGD (learning rate {lr:.3g}, no momentum), which moves it so slowly "
+                      "that it has not reached even the mean's error; adaptive optimizers rescale each step.")
+        f.fix = "optimizer = keras.optimizers.Adam(learning_rate=1e-3)  # instead of plain SGD"
+        f.evidence["optimizer"] = {"class": "SGD", "learning_rate": lr, "momentum": 0.0}
+    elif kind == "Adadelta" and lr < ADADELTA_SLOW:
+        f.message += (f" The model trains with Adadelta at learning rate {lr:.3g}: Keras' default since 2.3 is 0.001 "
+                      "(it was 1.0, which older tutorials' optimizer='adadelta' relied on), and at that rate "
+                      "Adadelta's steps are so small that the model has not reached even the mean's error.")
+        f.fix = ("optimizer = keras.optimizers.Adam(learning_rate=1e-3)  "
+                 "# or keras.optimizers.Adadelta(learning_rate=1.0), the old default")
+        f.evidence["optimizer"] = {"class": "Adadelta", "learning_rate": lr}
+    else:
+        return
     f.line, f.source_line = optimizer_line(ctx)
-    f.evidence["optimizer"] = {"class": "SGD", "learning_rate": lr, "momentum": 0.0}
 
 
 def unconfirmed_baseline(found: list[Finding], cause: str) -> list[Finding]:

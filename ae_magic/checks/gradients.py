@@ -654,7 +654,10 @@ def locate(ctx: Context, layer_name: str | None) -> tuple[int | None, str | None
     call = ctx.call_for_layer(layer)
     if call is None or call.line is None:
         return None, None
-    return ctx.cell_line(call.line), ctx.line_text(call.line)
+    from .locate import created_within
+
+    line = created_within(ctx, layer, call.line)
+    return ctx.cell_line(line), ctx.line_text(line)
 
 
 def _list(names: Any) -> str:

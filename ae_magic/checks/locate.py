@@ -8,6 +8,7 @@ Checks never call the user's model: every forward pass runs on
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,28 @@ def layer_line(ctx: Context, layer: Any) -> tuple[int | None, str | None]:
     if not line:
         return None, None
     return ctx.cell_line(line), ctx.line_text(line)
+
+
+def created_within(ctx: Context, layer: Any, line: int) -> int:
+    """The line that created ``layer`` when it lies inside the statement of ``line`` (its call), else ``line``.
+
+    A Sequential's layers are called by the ``keras.Sequential([...])``
+    statement, which spans many lines: the one that wrote the layer is the
+    one to name. A layer created elsewhere (shared, or made before the
+    statement that calls it) keeps its call line.
+    """
+    created = ctx.creation_lines.get(id(layer))
+    if not created or created <= line:
+        return line
+    spans = ctx.cache.get("statement_spans")
+    if spans is None:
+        try:
+            spans = {n.lineno: n.end_lineno or n.lineno for n in ast.walk(ast.parse(ctx.source or ""))
+                     if isinstance(n, ast.stmt)}
+        except SyntaxError:
+            spans = {}
+        ctx.cache["statement_spans"] = spans
+    return created if spans.get(line, line) >= created else line
 
 
 def probe_inputs(ctx: Context, n: int) -> np.ndarray | None:

@@ -14,6 +14,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .locate import activity_regularizers
+from .loss_sign import subtracted_term
 from .optimizer_source import capped_suggestion, opt_class, optimizer_line, rate_phrase
 
 # AE401: the loss "ends clearly above where it started": the final
@@ -102,14 +103,24 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                   + ".")
         fix = ("# make every loss term finite at the initial weights: guard each log, division and square root,\n"
                "# e.g. ops.log(ops.maximum(v, 1e-7)), and scale the data to about unit range")
+    line, text = optimizer_line(ctx)
+    sign = None if nonfinite and bad == 0 else subtracted_term(ctx.source)
+    if sign is not None and ctx.cell_line(sign[0]) is not None:
+        raw, term = sign
+        line, text = ctx.cell_line(raw), ctx.line_text(raw)
+        advice = (f"The loss subtracts `{term}` (line {line}): minimising the loss then maximises that term, so every "
+                  "step pushes it up (a KL divergence grows without bound as z_mean and z_log_var do), whatever the "
+                  "learning rate. The ELBO is maximised by minimising reconstruction + KL.")
+        # As a comment: the line's names are locals of the train_step, which a code fix would turn into "...".
+        fix = f"# line {line}: add the term instead of subtracting it\n# {_added(text or '', term)}"
     return [
         Finding(
             code="AE401",
             severity="error",
             title="Loss diverged",
             message=f"In the probe run {what}. {advice}",
-            line=optimizer_line(ctx)[0],
-            source_line=optimizer_line(ctx)[1],
+            line=line,
+            source_line=text,
             evidence={
                 "lr": lr,
                 "suggested_lr": sugg,
@@ -118,10 +129,19 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                 "loss_peak": peak,
                 "nonfinite": bool(nonfinite),
                 "before_any_step": bool(nonfinite and bad == 0),
+                **({"subtracted_term": sign[1]} if sign is not None else {}),
             },
             fix=fix,
         )
     ]
+
+
+def _added(text: str, term: str) -> str:
+    """``text`` (a cell line) with ``- term`` made ``+ term``."""
+    import re
+
+    out = re.sub(r"-\s*(\w+\s*\*\s*)?" + re.escape(term), lambda m: "+ " + (m.group(1) or "") + term, text.strip(), count=1)
+    return out.replace("add_loss(+ ", "add_loss(")
 
 
 # -- AE402 -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
 from .locate import activity_penalties, activity_regularizers
+from .loss_curve import STAGNANT_REL
 from .optimizer_source import capped_suggestion, rate_phrase
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
@@ -53,6 +54,8 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     # An activity regularizer charges every nonzero activation; strong enough,
     # it pulls the code toward one point for every input (a sparse AE's l1(1e-2)).
     penalty = activity_penalties(ctx, dict.fromkeys(activity_regularizers(ctx.model)))
+    if not hints and stalled_at_start(tr):
+        return []  # the optimizer has not moved the model: AE402 (loss barely moves) says so, at the compile line
     blame_penalty = bool(penalty) and not hints
     if penalty:
         which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
@@ -120,6 +123,29 @@ def not_started(tr: dict[str, Any]) -> bool:
     third = mse[-(len(mse) // 3 + 1)]
     return ratio >= 0.8 * before and third > 0 and (third - mse[-1]) / third >= STILL_FALLING
 
+
+def stalled_at_start(tr: dict[str, Any]) -> bool:
+    """The outputs are as alike as at the initial weights and neither the loss nor the error moved.
+
+    Adadelta at Keras 3's default rate (0.001) leaves an autoencoder where
+    it started: outputs as alike as at init (a random net's are), the loss
+    flat. That is a stall, which AE402 names with the rate to use, not a
+    model that learned to output the average.
+    """
+    pp = tr.get("per_position") or {}
+    ratio, before = pp.get("spread_ratio"), pp.get("spread_ratio_before")
+    b = tr.get("baselines") or {}
+    mse0, mse1 = b.get("start"), b.get("final")
+    l0 = tr.get("val_loss_before")
+    l1 = tr["val_loss"][-1] if tr.get("val_loss") else l0
+    if not all_finite([ratio, before, mse0, mse1, l0, l1]) or mse0 <= 0 or l0 == 0:
+        return False
+    return ratio >= 0.8 * before and abs(mse0 - mse1) / mse0 < STALLED_REL and abs(l0 - l1) / abs(l0) < STALLED_REL
+
+
+# stalled_at_start: the loss and the error moved less than AE402's bar (relative) over the whole probe run,
+# so AE402 is there to carry the finding.
+STALLED_REL = STAGNANT_REL
 
 # not_started: the held-out MSE is still this far above the per-position
 # mean's (explained < -0.25: 1.25x its error, confirm_baseline's slow-start

@@ -86,24 +86,49 @@ def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
     target, else the target's last assignment.
     """
     names = {n for n in (ctx.data_name, ctx.target_name) if n}
-    last: int | None = None
-    if ctx.source and names:
-        try:
-            tree = ast.parse(ctx.source)
-        except SyntaxError:
-            tree = None
-        for node in ast.walk(tree) if tree is not None else ():
-            if not isinstance(node, ast.Call):
-                continue
-            fn = node.func
-            fname = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
-            if any(k in fname.lower() for k in IN_PLACE_REORDER) and any(
-                isinstance(arg, ast.Name) and arg.id in names for arg in node.args
-            ):
-                last = max(last or 0, node.lineno)
-    if last is not None:
-        return ctx.cell_line(last), ctx.line_text(last)
+    try:
+        tree = ast.parse(ctx.source) if ctx.source and names else None
+    except SyntaxError:
+        tree = None
+    if tree is not None:
+        # The arrays themselves first, then those they were cut or made from
+        # (``x_train = images[:2000]`` after ``np.random.shuffle(images)``).
+        for wanted in (names, _sources(tree, names)):
+            last = _last_reorder(tree, wanted)
+            if last is not None:
+                return ctx.cell_line(last), ctx.line_text(last)
     return assigned_at(ctx, ctx.target_name)
+
+
+def _last_reorder(tree: ast.AST, names: set[str]) -> int | None:
+    """The last line that reorders one of ``names`` in place (``rng.shuffle(name)``)."""
+    last: int | None = None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        fn = node.func
+        fname = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+        if any(k in fname.lower() for k in IN_PLACE_REORDER) and any(
+            isinstance(arg, ast.Name) and arg.id in names for arg in node.args
+        ):
+            last = max(last or 0, node.lineno)
+    return last
+
+
+def _sources(tree: ast.AST, names: set[str], depth: int = 3) -> set[str]:
+    """The names that ``names`` were computed from in the cell, up to ``depth`` assignments back."""
+    found: set[str] = set()
+    frontier = set(names)
+    for _ in range(depth):
+        step: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id in frontier for tgt in node.targets for t in ast.walk(tgt)
+            ):
+                step |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+        frontier = step - found - names
+        found |= step
+    return found - names
 
 
 def unpaired_sentence(ctx: Context, p: dict[str, Any]) -> str:
