@@ -51,11 +51,19 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         hints.append(f"learning rate {lr:.3g} is too high; {rate_phrase(ctx, sugg, cite=False)}")
     if any(ly["grad_norm"] == 0 or ly["none_vars"] for ly in grads.values() if ly["n_vars"]):
         hints.append("some layers get no gradient (see AE301)")
+    live = [ly for ly in grads.values() if ly["n_vars"] and ly["grad_norm"] > 0]
+    if len(live) >= 2 and live[0]["grad_norm"] < G.VANISH_RATIO * max(ly["grad_norm"] for ly in live[1:]):
+        hints.append("the gradient vanishes on its way to the input (see AE302), so the encoder hardly learns")
     # An activity regularizer charges every nonzero activation; strong enough,
     # it pulls the code toward one point for every input (a sparse AE's l1(1e-2)).
     penalty = activity_penalties(ctx, dict.fromkeys(activity_regularizers(ctx.model)))
-    if not hints and stalled_at_start(tr):
-        return []  # the optimizer has not moved the model: AE402 (loss barely moves) says so, at the compile line
+    # A stall that only the rate explains (nothing found in the structure or the gradients, and the range
+    # test learns at 3x the rate or more): AE402 (loss barely moves) says so, at the compile line.
+    explained = any(f.code.startswith("AE30") or f.code in ("AE106", "AE107", "AE110", "AE111")
+                    for f in ctx.found if f.severity in ("warning", "error"))
+    slow_rate = advised is not None and advised > 3 * lr
+    if not hints and not explained and slow_rate and stalled_at_start(tr):
+        return []
     blame_penalty = bool(penalty) and not hints
     if penalty:
         which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
