@@ -692,3 +692,23 @@ def test_not_started_needs_outputs_as_alike_as_at_init_far_above_the_mean_and_fa
     assert not not_started(trace(0.001, 0.05, -1.6, falling))  # the run made them alike: a collapse
     assert not not_started(trace(0.004, 0.0035, -1.6, [0.02] * 7))  # not falling: stuck
 
+
+
+def test_a_batchnorm_model_whose_training_loss_falls_steadily_is_not_oscillating() -> None:
+    """Round 19: a healthy BN denoiser's inference-mode curve rose while its moving statistics lagged."""
+    from ae_magic.checks.loss_curve import oscillating
+    from ae_magic.context import Context
+
+    val = [0.3222, 0.3005, 0.3379, 0.3665, 0.4021, 0.4007, 0.37, 0.35, 0.3366]
+    steps = list(range(0, 9 * 12, 12))
+    steady = list(np.linspace(0.7, 0.2, 96) + 0.01 * np.sin(np.arange(96)))
+    jumpy = [0.7 if (i // 12) % 2 else 0.3 for i in range(96)]
+    ctx = Context()
+
+    def trace(train: list[float]) -> dict:
+        return {"val_curve": {"loss": val, "steps": steps}, "loss": train, "lr": 1e-3, "has_batchnorm": True}
+
+    assert oscillating(ctx, trace(steady), None) == []
+    assert [f.code for f in oscillating(ctx, trace(jumpy), None)] == ["AE403"]
+    # Without BatchNorm the validation curve alone decides, as before.
+    assert [f.code for f in oscillating(ctx, {**trace(steady), "has_batchnorm": False}, None)] == ["AE403"]

@@ -57,9 +57,9 @@ def weight_checks() -> list[Check]:
 
 def data_checks() -> list[Check]:
     """AE201-AE205 checks that read the data."""
-    from . import axis_order, data, target_scale
+    from . import axis_order, data, masking, target_scale
 
-    return list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS)
+    return list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
 
 
 def probe_checks() -> list[Check]:

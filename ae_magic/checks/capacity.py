@@ -13,7 +13,11 @@ from ..context import Context
 from ..graph import GNode, GraphInfo
 from ..report import Finding
 from .locate import graph_of, label, loc
+from .preprocess import PASS_THROUGH
 from .wiring import narrow_dangling
+
+# Layers that hand the input on with its values and width (masking, noise, scaling): never the code.
+INPUT_AS_IS = PASS_THROUGH | {"Masking", "Normalization", "Rescaling", "BatchNormalization", "LayerNormalization"}
 
 
 def check_no_compression(ctx: Context) -> list[Finding]:
@@ -26,12 +30,14 @@ def check_no_compression(ctx: Context) -> list[Finding]:
     if narrow_dangling(ctx, g):
         return []  # AE103 explains it: the intended code is bypassed
     code = g.nodes[g.code] if g.code is not None else None
-    if code is not None and g.code in g.outputs:
+    if code is not None and (g.code in g.outputs or code.cls in INPUT_AS_IS):
         # Every hidden representation is wider than the input, so the
-        # "narrowest" node is the reconstruction itself: name the narrowest
-        # hidden one, which is the code the model really has.
+        # "narrowest" node is the reconstruction itself, or a layer that only
+        # passes the input on (a Masking before a GRU, round 19): name the
+        # narrowest hidden one, which is the code the model really has.
         hidden = [g.nodes[i] for i in g.main_path
-                  if i not in g.outputs and not g.nodes[i].is_input and g.nodes[i].width is not None]
+                  if i not in g.outputs and not g.nodes[i].is_input and g.nodes[i].width is not None
+                  and g.nodes[i].cls not in INPUT_AS_IS]
         if hidden:
             code = min(hidden, key=lambda n: n.width)
     line, src = loc(ctx, code)

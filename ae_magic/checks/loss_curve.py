@@ -216,6 +216,11 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
     net = float(v[0] - v[-1])
     if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
         return []
+    if tr.get("has_batchnorm") and _steady_training(tr["loss"], len(v)):
+        # The training-mode loss falls steadily: the steps do not overshoot; the
+        # inference-mode curve follows moving statistics that lag behind the
+        # weights (momentum 0.99 needs hundreds of steps; round 19's BN denoiser).
+        return []
     lr = tr["lr"]
     advised = capped_suggestion(ctx, sugg)
     new_lr = advised if advised is not None and advised < lr else lr / 3
@@ -241,6 +246,18 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
         )
     ]
 
+
+
+def _steady_training(losses: Any, chunks: int) -> bool:
+    """The training steps' loss, averaged in ``chunks`` windows, falls with rises under OSC_RATIO of its decrease."""
+    t = np.asarray(losses, dtype=np.float64)
+    t = t[np.isfinite(t)]
+    if len(t) < 2 * max(chunks, 2):
+        return False
+    means = np.asarray([w.mean() for w in np.array_split(t, max(chunks, 2))])
+    rises = float(np.sum(np.maximum(0.0, np.diff(means))))
+    net = float(means[0] - means[-1])
+    return net > 0 and rises < OSC_RATIO * net
 
 
 def _capital(text: str) -> str:

@@ -21,6 +21,8 @@ from . import gradients as G
 
 # The share of sequences with a masked step between real ones above which the mask value is data, not padding.
 INTERIOR_SHARE = 0.05
+# ...and above which it is reported on its own, before any probe shows the harm (AE204, a warning).
+STANDALONE_SHARE = 0.2
 SAMPLE = 2048
 
 
@@ -68,3 +70,38 @@ def name_mask_collision(ctx: Context, found: list[Finding]) -> list[Finding]:
         if line is not None:
             f.line, f.source_line, f.layer = line, src, m["layer"]
     return found
+
+
+def check_mask_collision(ctx: Context) -> list[Finding]:
+    """AE204 (warning): the Masking layer's mask value fills whole steps inside many sequences.
+
+    Round 19: rectified signals zero-padded and masked with
+    ``mask_value=0.0``; the GRU skipped every real zero, and the model beat
+    the mean (so no AE404/AE405) while its error on the real steps was 2-3x
+    the fix's. Data and layer settings alone show it.
+    """
+    m = mask_collision(ctx)
+    if m is None or m["share"] < STANDALONE_SHARE:
+        return []
+    line, src = G.locate(ctx, m["layer"])
+    v = m["mask_value"]
+    return [
+        Finding(
+            code="AE204",
+            severity="warning",
+            title="The mask value is also real data",
+            message=(f"The Masking layer '{m['layer']}' skips every step equal to {v:g}, but in {m['share']:.0%} of "
+                     f"the sequences such steps lie between real steps (about {m['steps']:.1f} a sequence): they are "
+                     "data, not padding. The recurrent layers never see them, so the model cannot learn where they "
+                     "are, and the loss on them is whatever the decoder happens to output."),
+            line=line,
+            source_line=src,
+            layer=m["layer"],
+            evidence={"mask_collision": m},
+            fix=(f"# pad with a value the data never takes, and mask that one:\n"
+                 f"layers.Masking(mask_value=-1.0)  # and pad the sequences with -1.0 (mask_value={v:g} is real data here)"),
+        )
+    ]
+
+
+CHECKS = [check_mask_collision]
