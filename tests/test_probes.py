@@ -712,3 +712,37 @@ def test_a_batchnorm_model_whose_training_loss_falls_steadily_is_not_oscillating
     assert [f.code for f in oscillating(ctx, trace(jumpy), None)] == ["AE403"]
     # Without BatchNorm the validation curve alone decides, as before.
     assert [f.code for f in oscillating(ctx, {**trace(steady), "has_batchnorm": False}, None)] == ["AE403"]
+
+
+SPARSE_BARS = """\
+import numpy as np
+import keras
+from keras import layers, regularizers
+
+rng = np.random.default_rng(9)
+n, S = 2000, 16
+imgs = np.zeros((n, S, S), dtype="float32")
+for i in range(n):
+    for _ in range(rng.integers(1, 4)):
+        k, w = rng.integers(1, S - 1), rng.integers(1, 3)
+        if rng.random() < 0.5:
+            imgs[i, k : k + w, :] = 1.0
+        else:
+            imgs[i, :, k : k + w] = 1.0
+x = imgs.reshape(n, S * S)
+inp = keras.Input(shape=(S * S,))
+code = layers.Dense(32, activation="relu", activity_regularizer=regularizers.l1(PENALTY))(inp)
+autoencoder = keras.Model(inp, layers.Dense(S * S, activation="sigmoid")(code))
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_code_held_near_zero_by_a_strong_l1_penalty_is_no_slow_start() -> None:
+    """Round 19: l1(1e-2) on the code left the model at 0.6x the mean, 19x PCA's error; it read as a slow start."""
+    report = ae_magic.check(SPARSE_BARS.replace("PENALTY", "1e-2"), namespace={}, data="x", seed=0)
+    f = report.get("AE405")
+    assert f is not None and "held_by_penalty" in f.evidence, report.text()
+    assert f.layer.startswith("dense") and f.source_line.startswith("code = layers.Dense(32")
+    assert f.evidence["held_by_penalty"]["ratio_to_pca"] >= 3 and "l1(1e-5)" in f.fix
+    healthy = ae_magic.check(SPARSE_BARS.replace("PENALTY", "1e-5"), namespace={}, data="x", seed=0)
+    assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()

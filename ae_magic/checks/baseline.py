@@ -15,7 +15,7 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
-from .locate import assigned_at
+from .locate import activity_regularizers, assigned_at
 from .optimizer_source import optimizer_line
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
@@ -64,6 +64,10 @@ BASELINE_CONFIRM_FACTOR = 4
 # confirm_baseline: the longer run counts as a slow start only when it ends
 # within this factor of the per-feature mean's error (or below it).
 SLOW_START_MAX = 1.25
+# _held_by_penalty: a model with an activity regularizer that ends the longer run at this many times the
+# PCA code's error, on data where PCA beats the mean by this factor at least, is held there by the penalty.
+PENALTY_HELD = 3.0
+PENALTY_PCA_GAIN = 0.5
 # Adadelta below this learning rate takes tiny steps (Keras' default 0.001; the pre-2.3 default was 1.0).
 ADADELTA_SLOW = 0.1
 
@@ -176,6 +180,9 @@ def confirm_baseline(
     # drifting to 2.4x the mean on JAX) or diverges has not started at all.
     started = (not longer["diverged"] and isinstance(final, (int, float)) and isinstance(mean, (int, float))
                and math.isfinite(final) and final <= SLOW_START_MAX * mean)
+    held = _held_by_penalty(ctx, trace, longer) if not still and started else None
+    if held is not None:
+        return [_blamed_on_penalty(ctx, f, held, longer) if f.code == "AE405" else f for f in found]
     if not still and started:
         ctx.notes.append(
             f"The held-out MSE stayed near the baseline over the {n}-step probe run, but {_longer(longer)} "
@@ -205,6 +212,49 @@ def confirm_baseline(
                 "val_curve": {"steps": list(longer["val_curve"]["steps"]), "mse": list(longer["val_curve"].get("mse") or [])},
             }
     return found
+
+
+def _held_by_penalty(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any] | None:
+    """An activity regularizer is holding the model far from a linear code after the longer run, else None.
+
+    Round 19: ``l1(1e-2)`` on a sparse autoencoder's 32-unit code. The
+    longer run left the mean (0.6x its error), so it read as a slow start;
+    but a PCA code of the same width reaches 0.03x, and with ``l1(1e-5)``
+    the model reaches 0.09x. A healthy slow starter heads for the linear
+    code; one held at PENALTY_HELD times its error by a penalty that
+    charges every nonzero code value is not starting slowly.
+    """
+    regs = activity_regularizers(ctx.model)
+    b = trace["baselines"]
+    pca, mean, final = b.get("pca"), b.get("mean"), longer["baselines"].get("final")
+    if not regs or not all_finite([pca, mean, final]) or not 0 < pca <= PENALTY_PCA_GAIN * mean:
+        return None
+    if final < PENALTY_HELD * pca:
+        return None
+    from .locate import activity_penalties
+
+    return {"layers": activity_penalties(ctx, dict.fromkeys(regs)) or regs, "final_mse": final, "pca": pca,
+            "mean": mean, "ratio_to_pca": final / pca}
+
+
+def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: dict[str, Any]) -> Finding:
+    """AE405 named at the regularized layer: the penalty, not a slow start, holds the reconstruction back."""
+    from . import gradients as G
+
+    name = next(iter(held["layers"]))
+    which = ", ".join(f"{layer}'s {reg}" for layer, reg in held["layers"].items())
+    f.message = (f"{_longer(longer).capitalize()} took the held-out MSE only to {held['final_mse']:.4g}, "
+                 f"{held['ratio_to_pca']:.1f}x the error of a linear (PCA) code of the same width "
+                 f"({held['pca']:.4g}; the per-feature mean reaches {held['mean']:.4g}). The loss includes an activity "
+                 f"regularizer ({which}) that charges every nonzero code value: strong enough, it holds the code "
+                 "near zero, and the reconstruction stays a blur of averages instead of improving.")
+    f.line, f.source_line = G.locate(ctx, name)
+    f.layer = name
+    f.fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
+             "activity_regularizer=keras.regularizers.l1(1e-5)")
+    f.edit = None
+    f.evidence["held_by_penalty"] = held
+    return f
 
 
 def _blame_slow_optimizer(ctx: Context, f: Finding) -> None:
