@@ -576,3 +576,27 @@ def test_a_decoder_lstm_that_drops_the_time_axis_is_named_with_its_line() -> Non
     assert "layers.LSTM(32, return_sequences=True)" in f.fix
     fixed = FLAT_DECODER.replace("    layers.LSTM(32),\n", "    layers.LSTM(32, return_sequences=True),\n")
     assert "AE105" not in ae_magic.check(fixed, namespace={}, data="x", train=False).codes
+
+
+def test_a_repeatvector_of_the_wrong_length_is_named_at_its_line() -> None:
+    """Round 19: ``RepeatVector(n_features)`` instead of the number of time steps: (30, 3) comes back (3, 3)."""
+    cell = """\
+import numpy as np
+import keras
+from keras import layers
+x = np.random.default_rng(0).random((200, 30, 3)).astype("float32")
+timesteps, n_features = x.shape[1], x.shape[2]
+model = keras.Sequential()
+model.add(keras.Input(shape=(timesteps, n_features)))
+model.add(layers.LSTM(16))
+model.add(layers.RepeatVector(REPEAT))
+model.add(layers.LSTM(16, return_sequences=True))
+model.add(layers.TimeDistributed(layers.Dense(n_features)))
+model.compile(optimizer="adam", loss="mse")
+"""
+    report = ae_magic.check(cell.replace("REPEAT", "n_features"), namespace={}, data="x", seed=0, train=False)
+    f = report.get("AE105")
+    assert f is not None and f.line == 9 and "RepeatVector(n_features)" in f.source_line, report.text()
+    assert "RepeatVector(30)" in f.fix
+    report = ae_magic.check(cell.replace("REPEAT", "timesteps"), namespace={}, data="x", seed=0, train=False)
+    assert "AE105" not in report.codes, report.text()

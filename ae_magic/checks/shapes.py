@@ -29,7 +29,8 @@ def check_shape(ctx: Context) -> list[Finding]:
     ins, outs = tuple(d["input_shape"]), tuple(d["output_shape"])
     reason = d.get("reason")
     flat = _lost_time_axis(g, ins, outs)
-    node = flat or node
+    repeat = None if flat is not None else _wrong_repeat(g, ins, outs)
+    node = flat or repeat or node
     line, src = loc(ctx, node)
     where = label(ctx, node) if node else f"'{d['node']}'"
     if flat is not None:
@@ -41,6 +42,10 @@ def check_shape(ctx: Context) -> list[Finding]:
         )
         fix = (f"`layers.{flat.cls}({_units(flat)}, return_sequences=True)` on that line, so the decoder outputs "
                f"one vector per step and the last layer maps each to {ins[-1]} feature(s).")
+    elif repeat is not None:
+        detail = (f"The RepeatVector at {where} repeats the code {outs[0]} times, so the decoder makes {outs[0]} time "
+                  f"steps where the input has {ins[0]}.")
+        fix = f"`layers.RepeatVector({ins[0]})` on that line: one copy of the code per time step of the input."
     elif reason == "resize":
         detail = (
             f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
@@ -93,6 +98,15 @@ def _lost_time_axis(g: Any, ins: tuple, outs: tuple) -> Any:
     if repeat is None:
         return None
     return next((n for n in reversed(path[repeat + 1:]) if n.cls in kc.RECURRENT and len(n.shape or []) == 2), None)
+
+
+def _wrong_repeat(g: Any, ins: tuple, outs: tuple) -> Any:
+    """The RepeatVector that sets a time length other than the input's (``RepeatVector(n_features)``), if any."""
+    if len(ins) != 2 or len(outs) != 2 or ins[0] == outs[0] or not isinstance(outs[0], int):
+        return None
+    path = [g.nodes[i] for i in g.main_path]
+    return next((n for n in path if n.cls == "RepeatVector" and len(n.shape or []) == 3 and n.shape[1] == outs[0]),
+                None)
 
 
 def _units(node: Any) -> str:
