@@ -6,6 +6,7 @@ The judges read ``traces["training"]`` only (``checks/training.py`` runs the pro
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -138,8 +139,6 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
 
 def _added(text: str, term: str) -> str:
     """``text`` (a cell line) with ``- term`` made ``+ term``."""
-    import re
-
     out = re.sub(r"-\s*(\w+\s*\*\s*)?" + re.escape(term), lambda m: "+ " + (m.group(1) or "") + term, text.strip(), count=1)
     return out.replace("add_loss(+ ", "add_loss(")
 

@@ -23,11 +23,10 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
+from .data import SCALE_LIMIT  # the same bar as the data's own AE201
 from .locate import output_activation
 from .preprocess import input_as_seen
 
-# The same bar as the data's own AE201 (checks/data.py SCALE_LIMIT).
-SCALE_LIMIT = 20.0
 SAMPLE_ROWS = 2048
 # Losses that add squared or absolute errors in the target's own units.
 UNIT_LOSSES = {None, "mse", "mae", "huber"}
