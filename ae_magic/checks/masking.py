@@ -28,6 +28,13 @@ SAMPLE = 2048
 
 def mask_collision(ctx: Context) -> dict[str, Any] | None:
     """``{"layer", "mask_value", "share", "steps"}`` when the mask value fills whole steps inside the sequences."""
+    if "mask_collision" in ctx.cache:
+        return ctx.cache["mask_collision"]
+    ctx.cache["mask_collision"] = out = _measure(ctx)
+    return out
+
+
+def _measure(ctx: Context) -> dict[str, Any] | None:
     if ctx.model is None or ctx.data is None:
         return None
     layer = next((ly for ly in leaf_layers(ctx.model) if type(ly).__name__ == "Masking"), None)
@@ -63,9 +70,7 @@ def name_mask_collision(ctx: Context, found: list[Finding]) -> list[Finding]:
             "output must rebuild."
         )
         f.evidence["mask_collision"] = m
-        f.fix = (f"# pad with a value the data never takes, and mask that one:\n"
-                 f"layers.Masking(mask_value=-1.0)  # and pad the sequences with -1.0 (mask_value={m['mask_value']:g} "
-                 "is real data here)")
+        f.fix = _fix(m["mask_value"])
         f.edit = None
         if line is not None:
             f.line, f.source_line, f.layer = line, src, m["layer"]
@@ -98,10 +103,14 @@ def check_mask_collision(ctx: Context) -> list[Finding]:
             source_line=src,
             layer=m["layer"],
             evidence={"mask_collision": m},
-            fix=(f"# pad with a value the data never takes, and mask that one:\n"
-                 f"layers.Masking(mask_value=-1.0)  # and pad the sequences with -1.0 (mask_value={v:g} is real data here)"),
+            fix=_fix(v),
         )
     ]
+
+
+def _fix(value: float) -> str:
+    return ("# pad with a value the data never takes, and mask that one:\n"
+            f"layers.Masking(mask_value=-1.0)  # and pad the sequences with -1.0 (mask_value={value:g} is real data here)")
 
 
 CHECKS = [check_mask_collision]
