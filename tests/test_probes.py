@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import keras
 import numpy as np
@@ -746,3 +747,39 @@ def test_a_code_held_near_zero_by_a_strong_l1_penalty_is_no_slow_start() -> None
     assert f.evidence["held_by_penalty"]["ratio_to_pca"] >= 3 and "l1(1e-5)" in f.fix
     healthy = ae_magic.check(SPARSE_BARS.replace("PENALTY", "1e-5"), namespace={}, data="x", seed=0)
     assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()
+
+
+# Round 19 (a transaction anomaly detector, written blind): SGD at 0.5 with Nesterov momentum kills the
+# ReLU stack and the output goes constant. The rate AE404 advises is the range test's rate for *SGD*, so its
+# fix must name SGD: the same 0.1 under Adam would be a rate far above Adam's usual range.
+SGD_NESTEROV_0_5 = """\
+import numpy as np
+import keras
+from keras import layers
+np.random.seed(3)
+keras.utils.set_random_seed(3)
+z = np.random.randn(2000, 4)
+X = z @ np.random.randn(4, 16) + 0.2 * np.random.randn(2000, 16)
+X = np.hstack([X, np.abs(X[:, :1]) * 120.0])
+x_train = ((X - X.mean(axis=0)) / X.std(axis=0)).astype("float32")
+autoencoder = keras.Sequential([
+    keras.Input(shape=(17,)),
+    layers.Dense(32, activation="relu"),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(32, activation="relu"),
+    layers.Dense(17),
+])
+sgd = keras.optimizers.SGD(learning_rate=0.5, momentum=0.9, nesterov=True)
+autoencoder.compile(optimizer=sgd, loss="mean_squared_error")
+"""
+
+
+def test_a_collapse_the_rate_caused_advises_a_rate_for_the_models_own_optimizer() -> None:
+    report = ae_magic.check(SGD_NESTEROV_0_5, namespace={}, data="x_train", seed=0)
+    dead = report.get("AE304")
+    assert dead is not None and "learning rate 0.5" in dead.message, report.text()
+    # Which of AE404/AE405 follows differs by backend; every rate any fix advises must be SGD's.
+    assert report.get("AE404") or report.get("AE405"), report.text()
+    advised = [(m.group(1), float(m.group(2))) for f in report.findings
+               for m in re.finditer(r"keras\.optimizers\.(\w+)\(learning_rate=([0-9.e-]+)", f.fix or "")]
+    assert advised and all(cls == "SGD" for cls, rate in advised if rate >= 0.01), advised

@@ -11,7 +11,7 @@ from . import gradients as G
 from . import recurrent as R
 from .locate import activity_penalties, activity_regularizers
 from .loss_curve import STAGNANT_REL
-from .optimizer_source import capped_suggestion, rate_phrase
+from .optimizer_source import capped_suggestion, opt_class, rate_phrase
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
 # (std across samples, averaged over features). Collapsed models measure
@@ -95,7 +95,8 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
             "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
             "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
-            f"optimizer = keras.optimizers.Adam(learning_rate={_moderate_lr(lr, advised):.1g})"
+            # The model's own optimizer class: a rate the range test found for SGD is no rate for Adam.
+            f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={_moderate_lr(lr, advised):.1g})"
         )
     return [
         Finding(
