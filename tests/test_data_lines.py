@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import ae_magic
 
@@ -86,3 +87,38 @@ def test_an_lstm_output_layer_bounds_the_reconstruction_by_its_tanh() -> None:
     # Targets inside (-1, 1): the LSTM's tanh reaches them, nothing to say.
     rep = ae_magic.check(cell, namespace={"x": np.tanh(peaks) * 0.9}, data="x", train=False)
     assert rep.get("AE203") is None, rep.text()
+
+
+DENSE_LOSS = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+x = {data}
+inp = keras.Input(shape=(12,))
+h = layers.Dense(6, activation="relu")(inp)
+out = layers.Dense(12{act})(h)
+model = keras.Model(inp, out)
+model.compile(optimizer="adam", loss={loss})
+"""
+STANDARDISED = 'rng.normal(size=(256, 12)).astype("float32")'
+
+
+@pytest.mark.parametrize("loss", ['"kl_divergence"', '"poisson"', "keras.losses.MeanSquaredLogarithmicError()"])
+def test_a_loss_whose_domain_the_targets_leave_is_named_at_the_compile_line(loss: str) -> None:
+    """Standardised targets under a loss defined on [0, 1] or on non-negative values: the loss is the fix."""
+    rep = ae_magic.check(DENSE_LOSS.format(data=STANDARDISED, act="", loss=loss), namespace={}, data="x", train=False)
+    f = rep.get("AE203")
+    assert f is not None and "loss_domain" in f.evidence, rep.text()
+    assert f.line == 10 and "compile" in f.source_line
+    assert "model.compile(optimizer='adam', loss='mse')" in f.fix
+
+
+@pytest.mark.parametrize("data,act,loss", [
+    ('rng.poisson(3.0, size=(256, 12)).astype("float32")', ', activation="softplus"', '"poisson"'),  # counts
+    ('rng.dirichlet(np.ones(12), size=256).astype("float32")', ', activation="softmax"', '"kl_divergence"'),  # distributions
+    ('rng.exponential(2.0, size=(256, 12)).astype("float32")', ', activation="relu"', '"msle"'),  # skewed positives
+])
+def test_a_loss_used_inside_its_domain_is_silent(data: str, act: str, loss: str) -> None:
+    rep = ae_magic.check(DENSE_LOSS.format(data=data, act=act, loss=loss), namespace={}, data="x", train=False)
+    assert not any("loss_domain" in f.evidence for f in rep.findings if f.code == "AE203"), rep.text()

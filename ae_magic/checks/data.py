@@ -17,7 +17,7 @@ from ..context import Context
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, index_input
 from .inplace import changed_in_place
-from .locate import assigned_at
+from .locate import assigned_at, loss_line
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -333,8 +333,18 @@ def check_target_range(ctx: Context) -> list[Finding]:
     if loss == "bce" and (lo < -tol or hi > 1 + tol):
         evidence["loss"] = kc.loss_name(ctx.model)
         problems.append(f"binary cross-entropy needs targets in [0, 1], and they span [{lo:.4g}, {hi:.4g}]")
+    loss_only = False
+    if loss in LOSS_DOMAIN:
+        low, high, why = LOSS_DOMAIN[loss]
+        if lo < low - tol or hi > high + tol:
+            evidence["loss"] = kc.loss_name(ctx.model)
+            evidence["loss_domain"] = [low, high]
+            loss_only = not problems
+            problems.append(f"{why}, and they span [{lo:.4g}, {hi:.4g}]")
     if not problems:
         return []
+    if loss_only:
+        return [_wrong_loss(ctx, problems[0], evidence)]
     var = ctx.target_name or ctx.data_name or "x"
     # Standardised targets (mean ~0, std ~1) were scaled on purpose: the output
     # activation is what to change, so the finding points at the output layer.
@@ -364,6 +374,30 @@ def check_target_range(ctx: Context) -> list[Finding]:
     if at_output:
         _at_output_layer(ctx, finding)
     return [_changed_in_place(ctx, finding)]
+
+
+# Losses defined only on part of the value line (canonical name -> low, high,
+# why): Keras clips or logs the values outside, so targets there cannot be
+# reconstructed. kl_divergence clips both sides to [1e-7, 1]; poisson takes
+# log(y_pred) and rewards y_pred -> 0 for negative targets; msle clips negatives.
+LOSS_DOMAIN: dict[str, tuple[float, float, str]] = {
+    "kld": (0.0, 1.0, "KL divergence compares probability distributions (Keras clips targets and outputs to [1e-7, 1])"),
+    "poisson": (0.0, float("inf"), "the Poisson loss is for counts and needs non-negative targets"),
+    "meansquaredlogarithmicerror": (0.0, float("inf"), "mean squared logarithmic error clips negative values to zero"),
+    "msle": (0.0, float("inf"), "mean squared logarithmic error clips negative values to zero"),
+}
+
+
+def _wrong_loss(ctx: Context, problem: str, evidence: dict[str, Any]) -> Finding:
+    """AE203 for a loss whose domain the targets leave: the loss is what to change, so it points at the compile line."""
+    line, text = loss_line(ctx)
+    return Finding(
+        code="AE203", severity="warning", title="Targets lie outside the loss's domain",
+        message=(f"For {_name(ctx, True)}: the loss is {evidence['loss']}: {problem}. The model cannot be trained "
+                 "to reconstruct them: the loss never sees the values outside."),
+        line=line, source_line=text, evidence=evidence,
+        fix=f"{ctx.model_name or 'model'}.compile(optimizer='adam', loss='mse')  # a reconstruction loss defined for any value",
+    )
 
 
 def _standardised(sample: np.ndarray) -> bool:

@@ -183,6 +183,18 @@ def assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]
     return ctx.cell_line(line), ctx.line_text(line)
 
 
+def loss_line(ctx: Context) -> tuple[int | None, str | None]:
+    """The cell line that sets the loss (``loss=`` first, else ``.compile(``), as the user sees it, and its text."""
+    if not ctx.source:
+        return None, None
+    lines = ctx.source.splitlines()
+    for pattern in ("loss=", ".compile("):
+        for i, text in enumerate(lines, start=1):
+            if pattern in text.replace(" ", "") and not text.lstrip().startswith("#"):
+                return ctx.cell_line(i), text.strip()
+    return None, None
+
+
 def activity_regularizers(model: Any) -> dict[str, str]:
     """Layer name -> class name of its ``activity_regularizer``, for the model's layers that have one."""
     out: dict[str, str] = {}
