@@ -15,6 +15,7 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from . import weight_penalty as WP
 from .locate import activity_regularizers, assigned_at
 from .optimizer_source import optimizer_line
 
@@ -183,6 +184,15 @@ def confirm_baseline(
     held = _held_by_penalty(ctx, trace, longer) if not still and started else None
     if held is not None:
         return [_blamed_on_penalty(ctx, f, held, longer) if f.code == "AE405" else f for f in found]
+    weights = _held_by_weights(ctx, trace, longer) if not still and started else None
+    if weights is not None:
+        for f in found:
+            if f.code == "AE405":
+                f.message = (f"{_longer(longer).capitalize()} took the held-out MSE only to {final:.4g}, "
+                             f"{final / trace['baselines']['pca']:.1f}x the error of a linear (PCA) code of the same "
+                             f"width ({trace['baselines']['pca']:.4g}; the per-feature mean reaches {mean:.4g}).")
+                _blamed_on_weights(ctx, f, weights)
+        return found
     if not still and started:
         ctx.notes.append(
             f"The held-out MSE stayed near the baseline over the {n}-step probe run, but {_longer(longer)} "
@@ -206,6 +216,9 @@ def confirm_baseline(
             )
             if not started and not longer["diverged"]:
                 _blame_slow_optimizer(ctx, f)
+            weights = WP.dominating_penalty(ctx, trace)
+            if weights is not None and "optimizer" not in f.evidence:
+                _blamed_on_weights(ctx, f, weights)
             f.evidence["confirm"] = {
                 "steps": len(longer["loss"]),
                 "final_mse": final,
@@ -237,6 +250,21 @@ def _held_by_penalty(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]
             "mean": mean, "ratio_to_pca": final / pca}
 
 
+def _held_by_weights(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any] | None:
+    """A weight penalty that outweighs the reconstruction is holding the model far from a linear code after
+    the longer run (as :func:`_held_by_penalty` for activity penalties), else None.
+
+    ``l2(0.05)`` on every layer of a dense autoencoder: on JAX the longer run
+    leaves the mean (0.77x its error), which reads as a slow start, but PCA
+    of the same width reaches 0.07x and ``l2(1e-4)`` takes the model to 0.08x.
+    """
+    b = trace["baselines"]
+    pca, mean, final = b.get("pca"), b.get("mean"), longer["baselines"].get("final")
+    if not all_finite([pca, mean, final]) or not 0 < pca <= PENALTY_PCA_GAIN * mean or final < PENALTY_HELD * pca:
+        return None
+    return WP.dominating_penalty(ctx, trace)
+
+
 def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: dict[str, Any]) -> Finding:
     """AE405 named at the regularized layer: the penalty, not a slow start, holds the reconstruction back."""
     from . import gradients as G
@@ -255,6 +283,17 @@ def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: d
     f.edit = None
     f.evidence["held_by_penalty"] = held
     return f
+
+
+def _blamed_on_weights(ctx: Context, f: Finding, weights: dict[str, Any]) -> None:
+    """AE405 named where the weight penalty is written: it outweighs the reconstruction (checks/weight_penalty.py)."""
+    f.message += f" The cause: {WP.describe(weights)}."
+    where = WP.heaviest(weights)
+    f.line, f.source_line = WP.penalty_line(ctx, where)
+    f.layer = where
+    f.fix = WP.FIX
+    f.edit = None
+    f.evidence["weight_penalty"] = weights
 
 
 def _blame_slow_optimizer(ctx: Context, f: Finding) -> None:

@@ -9,6 +9,7 @@ from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
+from . import weight_penalty as WP
 from .locate import activity_penalties, activity_regularizers
 from .loss_curve import STAGNANT_REL
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
@@ -65,6 +66,11 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     if not hints and not explained and slow_rate and stalled_at_start(tr):
         return []
     blame_penalty = bool(penalty) and not hints
+    # A weight penalty that outweighs the reconstruction at the initial weights shrinks every weight toward zero.
+    weights = WP.dominating_penalty(ctx, tr)
+    blame_weights = weights is not None and not hints and not penalty
+    if weights is not None:
+        hints.append(WP.describe(weights))
     if penalty:
         which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
         hints.append(f"the loss includes an activity regularizer ({which}), which charges every nonzero activation; "
@@ -88,6 +94,10 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         where = reg_layer
         fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
                "activity_regularizer=keras.regularizers.l1(1e-5)")
+    elif blame_weights:
+        where = WP.heaviest(weights)
+        line, text = WP.penalty_line(ctx, where)
+        fix = WP.FIX
     else:
         line, text = G.locate(ctx, code)
         where = code
@@ -108,7 +118,8 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             source_line=text,
             layer=where,
             evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence,
-                      **({"activity_regularizer": penalty} if penalty else {})},
+                      **({"activity_regularizer": penalty} if penalty else {}),
+                      **({"weight_penalty": weights} if weights is not None else {})},
             fix=fix,
         )
     ]
