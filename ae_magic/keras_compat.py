@@ -609,7 +609,10 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
         if clone is None:
             # A Lambda holding a Python lambda can't go through its config
             # (Keras' safe mode): reuse the user's function object itself.
-            with contextlib.suppress(Exception):
+            # A regularizer, constraint or initializer class the cell defined
+            # without registering it can't be found by name: hand Keras the
+            # classes the layers hold.
+            with contextlib.suppress(Exception), keras.saving.custom_object_scope(_cell_objects(model)):
                 clone = keras.models.clone_model(model, clone_function=_clone_layer)
     if clone is None and (kind != "subclassed" or sample is not None):
         with contextlib.suppress(Exception):
@@ -693,6 +696,23 @@ def _copy_built_layers(model: Any, clone: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+def _cell_objects(model: Any) -> dict[str, Any]:
+    """Name -> class of the regularizers, constraints and initializers the model's layers hold, and of
+    its nested layers: what deserializing their configs looks up by name."""
+    kinds = (keras.regularizers.Regularizer, keras.constraints.Constraint, keras.initializers.Initializer)
+    found: dict[str, Any] = {}
+    try:
+        layers = list(model._flatten_layers(include_self=False))
+    except Exception:
+        layers = list(getattr(model, "layers", []) or [])
+    for layer in layers:
+        found.setdefault(type(layer).__name__, type(layer))
+        for value in list(vars(layer).values()):
+            if isinstance(value, kinds):
+                found.setdefault(type(value).__name__, type(value))
+    return found
 
 
 def _clone_layer(layer: Any) -> Any:

@@ -45,14 +45,15 @@ def structure_checks() -> list[Check]:
 
 
 def weight_checks() -> list[Check]:
-    """Checks that read the user's weights (no data, no forward pass): AE301 for layers frozen at init.
+    """Checks that read the user's weights (no data, no forward pass): AE301 for layers frozen at init,
+    and for layers computing with a frozen copy of a weight (a tied kernel transposed in ``build``).
 
     They run with the structure checks (and count as that family), after the
     AE1xx ones, whether or not the probes can run.
     """
-    from . import frozen
+    from . import frozen, snapshot
 
-    return list(frozen.CHECKS)
+    return list(frozen.CHECKS) + list(snapshot.CHECKS)
 
 
 def data_checks() -> list[Check]:

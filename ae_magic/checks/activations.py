@@ -178,4 +178,33 @@ def check_output_loss(ctx: Context) -> list[Finding]:
     ]
 
 
-CHECKS = [check_saturating_code, check_saturating_stack, check_output_loss]
+def check_noise_after_output(ctx: Context) -> list[Finding]:
+    """AE108: a Dropout or noise layer after the output layer, so the loss sees a noised reconstruction."""
+    from . import gradients as G
+    from .locate import NOISE_FIX, noise_hint, trailing_noise
+
+    if ctx.model is None or not kc.is_compiled(ctx.model):
+        return []
+    noise = trailing_noise(ctx.model)
+    if not noise:
+        return []
+    line, src = G.locate(ctx, noise[0].name)
+    return [
+        Finding(
+            code="AE108",
+            severity="warning",
+            title="Noise after the output layer",
+            message=(f"Layer {noise_hint(noise)}. The output the loss judges is not the "
+                     "model's reconstruction: the model learns to hedge against the noise instead of reconstructing "
+                     "(at inference the layer is off, and the reconstruction comes out blurred or dimmed)."),
+            line=line,
+            layer=noise[0].name,
+            source_line=src,
+            evidence={"noise_after_output": [{"layer": ly.name, "class": type(ly).__name__} for ly in noise],
+                      "loss": kc.loss_name(ctx.model)},
+            fix=NOISE_FIX,
+        )
+    ]
+
+
+CHECKS = [check_saturating_code, check_saturating_stack, check_output_loss, check_noise_after_output]

@@ -15,8 +15,9 @@ import numpy as np
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from . import gradients as G
 from . import weight_penalty as WP
-from .locate import activity_regularizers, assigned_at
+from .locate import NOISE_FIX, activity_regularizers, assigned_at, noise_hint, trailing_noise
 from .optimizer_source import optimizer_line
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
@@ -217,7 +218,14 @@ def confirm_baseline(
             if not started and not longer["diverged"]:
                 _blame_slow_optimizer(ctx, f)
             weights = WP.dominating_penalty(ctx, trace)
-            if weights is not None and "optimizer" not in f.evidence:
+            noise = trailing_noise(ctx.model)
+            if noise and "optimizer" not in f.evidence:
+                f.message += f" The cause: {noise_hint(noise)}."
+                f.layer = noise[0].name
+                f.line, f.source_line = G.locate(ctx, f.layer)
+                f.fix, f.edit = NOISE_FIX, None
+                f.evidence["noise_after_output"] = [ly.name for ly in noise]
+            elif weights is not None and "optimizer" not in f.evidence:
                 _blamed_on_weights(ctx, f, weights)
             f.evidence["confirm"] = {
                 "steps": len(longer["loss"]),

@@ -472,14 +472,19 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                         f"{' after the probe run' if later == measured and later != init else ''}, so the code"
                         " carries almost no gradient."
                     )
-                elif (f.evidence.get("activation") in ZERO_CENTRED and init is not None and later is not None
-                      and measured < SATURATED_SHARE / 2):
+                elif ((f.evidence.get("activation") in ZERO_CENTRED or _sparsity_code(ctx, f.layer))
+                      and init is not None and later is not None and measured < SATURATED_SHARE / 2):
                     learned, start, final, mean = _probe_learned(ctx)
                     if learned and not codes & _STALLED:
                         # The risk the structure shows did not happen: the code's units stayed in their
                         # working range and the run learned. A warning here would be a false alarm.
                         f.severity = "info"
                         f.evidence["learned"] = {"mse_start": start, "mse_end": final, "mean_baseline": mean}
+                        if f.evidence.get("activation") not in ZERO_CENTRED:
+                            f.evidence["activity_regularizer"] = True
+                            f.fix = ("# Keep the sigmoid while the code's activity regularizer (a sparsity target) "
+                                     "needs activations in (0, 1);\n# watch the code's saturation if longer training stalls.")
+                            f.edit = None
                         f.message += (
                             f" Measured, it does no harm here: {100 * measured:.0f}% of the code units of {name} are "
                             f"saturated at the initial weights and after the probe run, which lowered the held-out MSE "
@@ -498,6 +503,17 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     return findings
 
 
+def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
+    """The code layer carries an activity regularizer: a sparse autoencoder (Ng's KL sparsity target,
+    Geron's ``KLDivergenceRegularizer``) whose penalty is defined on activations in (0, 1), so its
+    sigmoid is the design, not a slip."""
+    from .locate import activity_regularizers
+
+    regs = activity_regularizers(ctx.model)
+    leaf = (layer_name or "").rsplit("/", 1)[-1]
+    return bool(layer_name) and (layer_name in regs or leaf in regs)
+
+
 def _in_trace(name: str | None, by_name: dict[str, Any]) -> str | None:
     """``name`` as the probe traces key it: a nested model's layer (``decoder/dense_2``) by its own name."""
     if not name:
@@ -509,7 +525,8 @@ def _in_trace(name: str | None, by_name: dict[str, Any]) -> str | None:
 
 
 # AE106 softens to info only for a zero-centred code (tanh, softsign: slope 1 at 0, like a linear code while
-# unsaturated) measured unsaturated in a run that learned. A sigmoid code keeps its warning: its slope is at
+# unsaturated), or a code with an activity regularizer (a sparse autoencoder's sigmoid, which its KL sparsity
+# target needs), measured unsaturated in a run that learned. A sigmoid code keeps its warning: its slope is at
 # most 0.25 and its code is not centred; on round 4's tabular cell it ended 2.8x the error of a linear code
 # after 20 epochs of fit although the probe run learned, where round 11's GRU with a tanh code did as well
 # as with relu or linear.
@@ -653,7 +670,11 @@ def locate(ctx: Context, layer_name: str | None) -> tuple[int | None, str | None
         return None, None
     call = ctx.call_for_layer(layer)
     if call is None or call.line is None:
-        return None, None
+        # A nested Sequential built on first call (no Input): its layers' calls run inside Keras, but
+        # the cell line that created each is known.
+        from .locate import layer_line
+
+        return layer_line(ctx, layer)
     from .locate import created_within
 
     line = created_within(ctx, layer, call.line)

@@ -145,6 +145,39 @@ def created_within(ctx: Context, layer: Any, line: int) -> int:
     return created if spans.get(line, line) >= created else line
 
 
+# Layers that only add noise while training (identity at inference).
+NOISE_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                "GaussianDropout", "AlphaDropout")
+
+
+def trailing_noise(model: Any) -> list[Any]:
+    """Training-only noise layers after the model's last layer with weights: they noise the reconstruction
+    itself, so the loss compares a randomly zeroed or jittered output with the clean target."""
+    from ..probes import leaf_layers
+
+    try:
+        layers = leaf_layers(model)
+    except Exception:
+        return []
+    last = max((i for i, ly in enumerate(layers) if getattr(ly, "weights", None)), default=None)
+    if last is None:
+        return []
+    return [ly for ly in layers[last + 1:] if type(ly).__name__ in NOISE_LAYERS
+            and float(getattr(ly, "rate", getattr(ly, "stddev", 0.0)) or 0.0) > 0]
+
+
+def noise_hint(noise: list[Any]) -> str:
+    """Why trailing noise layers (:func:`trailing_noise`) hold the reconstruction back (a clause)."""
+    names = ", ".join(f"{ly.name} ({type(ly).__name__}"
+                      f"({float(getattr(ly, 'rate', getattr(ly, 'stddev', 0.0)) or 0.0):g}))" for ly in noise)
+    return (f"{names} comes after the output layer: while training it noises the reconstruction itself, so the "
+            "loss compares a randomly zeroed or jittered output with the clean target and is lowest for an output "
+            "pulled toward zero and the mean, not toward the input")
+
+
+NOISE_FIX = "# remove the Dropout/noise layer after the output layer: keep it between hidden layers, or on the input"
+
+
 def probe_inputs(ctx: Context, n: int) -> np.ndarray | None:
     """``n`` inputs for a forward pass: spread-out samples of the data when it fits, else seeded noise."""
     m = ctx.model

@@ -10,7 +10,7 @@ from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
 from . import weight_penalty as WP
-from .locate import activity_penalties, activity_regularizers
+from .locate import NOISE_FIX, activity_penalties, activity_regularizers, noise_hint, trailing_noise
 from .loss_curve import STAGNANT_REL
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
 
@@ -65,6 +65,11 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     slow_rate = advised is not None and advised > 3 * lr
     if not hints and not explained and slow_rate and stalled_at_start(tr):
         return []
+    # Dropout (or noise) after the output layer noises the reconstruction itself while training.
+    noise = trailing_noise(ctx.model)
+    blame_noise = bool(noise) and not hints
+    if noise:
+        hints.append(noise_hint(noise))
     blame_penalty = bool(penalty) and not hints
     # A weight penalty that outweighs the reconstruction at the initial weights shrinks every weight toward zero.
     weights = WP.dominating_penalty(ctx, tr)
@@ -76,7 +81,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         hints.append(f"the loss includes an activity regularizer ({which}), which charges every nonzero activation; "
                      "if it outweighs the reconstruction, the cheapest code is nearly the same for every input")
     spread_text = (
-        f"at each time step and feature they vary {100 * ratio:.2g}% as much across samples as the targets do "
+        f"at each {_positions(ctx)} they vary {100 * ratio:.2g}% as much across samples as the targets do "
         f"there, and explain {100 * (seq_evidence.get('explained_variance') or 0.0):.2g}% of the targets' "
         "variance per position (the mean curve explains 0%)"
         + (", padded steps left out" if seq_evidence.get("masked") else "")
@@ -94,6 +99,10 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         where = reg_layer
         fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
                "activity_regularizer=keras.regularizers.l1(1e-5)")
+    elif blame_noise:
+        where = noise[0].name
+        line, text = G.locate(ctx, where)
+        fix = NOISE_FIX
     elif blame_weights:
         where = WP.heaviest(weights)
         line, text = WP.penalty_line(ctx, where)
@@ -123,6 +132,12 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             fix=fix,
         )
     ]
+
+
+def _positions(ctx: Context) -> str:
+    """What one position of the data is called: a sequence's time step and feature, an image's pixel and channel."""
+    nd = getattr(ctx.target if ctx.target is not None else ctx.data, "ndim", 3)
+    return "time step and feature" if nd == 3 else "pixel and channel" if nd >= 4 else "feature"
 
 
 def not_started(tr: dict[str, Any]) -> bool:

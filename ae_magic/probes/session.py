@@ -127,7 +127,8 @@ class ProbeSession:
                 # Before any forward pass of ours: those advance seed-generator states.
                 self.user_snapshot = ([np.array(v.numpy(), copy=True) for v in model.variables], [])
                 self.notes.append(
-                    f"Model '{model.name}' could not be copied (subclassed without get_config): probed in place, "
+                    f"Model '{model.name}' could not be copied (a subclassed model, or a custom layer its config can't rebuild): "
+                    "probed in place, "
                     "restored afterwards. Only here do ae_magic's probes run on your model itself; every variable "
                     "(weights, non-trainable and seed states) was put back byte for byte, and the probes trained "
                     "with their own optimizer, so yours is untouched."

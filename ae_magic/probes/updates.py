@@ -389,8 +389,8 @@ class OwnStepSession(ProbeSession):
             self.notes.append(f"Not measured: {self.no_forward}")
         if self.in_place:
             self.notes.append(
-                f"Model '{model.name}' could not be copied (subclassed without get_config): probed in place, restored "
-                "afterwards. Only here do ae_magic's probes run steps on your model itself; every variable, the "
+                f"Model '{model.name}' could not be copied (a subclassed model, or a custom layer its config can't rebuild): "
+                "probed in place, restored afterwards. Only here do ae_magic's probes run steps on your model itself; every variable, the "
                 "optimizer's state, metric and seed states and the attributes fit sets were put back byte for byte."
             )
 

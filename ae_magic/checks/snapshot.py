@@ -1,0 +1,134 @@
+"""Is a layer computing with a frozen copy of another layer's weight?
+
+AE301 (no-gradient), read from the model's layers alone. The tied-weights
+autoencoder done in ``build()``::
+
+    def build(self, input_shape):
+        self.kernel_t = ops.transpose(self.tied_to.kernel)
+
+takes the transpose *once*: on TensorFlow and JAX that is a constant
+tensor holding the encoder's initial random kernel, not a view of the
+variable. The decoder then multiplies by a frozen random matrix however
+long it trains, and no gradient ever reaches it (round 20: 0.69x the
+mean's error against 0.13x with the transpose taken in ``call``; a PCA
+code of the same width reaches 0.01x).
+
+A layer attribute that is a tensor or array (not a variable) and equals one
+of the model's weights, or its transpose, value for value, is such a copy.
+Only weights with at least two axes and varied values count (a zero bias
+matches many things). PyTorch's transpose is a view that follows the
+parameter, so a view is not reported. Nothing runs the model: the check
+reads values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from .. import probes as probe
+from ..context import Context
+from ..report import Finding
+from . import gradients as G
+
+
+def _is_copy(value: Any) -> bool:
+    """A tensor or array that is not a variable (nor a view of one)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim >= 2
+    cls = type(value)
+    if "Variable" in cls.__name__ or "Parameter" in cls.__name__ or hasattr(value, "assign"):
+        return False
+    if getattr(value, "_base", None) is not None:  # a PyTorch view: follows its parameter
+        return False
+    return len(getattr(value, "shape", ()) or ()) >= 2 and hasattr(value, "dtype") and not callable(value)
+
+
+def _weights(model: Any) -> list[tuple[str, Any, np.ndarray]]:
+    out = []
+    for v in list(getattr(model, "weights", []) or []):
+        if len(getattr(v, "shape", ()) or ()) < 2:
+            continue
+        try:
+            arr = np.asarray(kc.to_numpy(v))
+        except Exception:
+            continue
+        if arr.size and float(np.std(arr)) > 0:
+            out.append((getattr(v, "path", None) or v.name, v, arr))
+    return out
+
+
+def frozen_copies(model: Any) -> list[dict[str, Any]]:
+    """``{"layer", "attribute", "of", "transposed"}`` for each layer attribute that copies a weight of ``model``."""
+    weights = _weights(model)
+    found: list[dict[str, Any]] = []
+    if not weights:
+        return found
+    for layer in probe.leaf_layers(model):
+        for attr, value in list(vars(layer).items()):
+            if not _is_copy(value):
+                continue
+            try:
+                arr = np.asarray(kc.to_numpy(value))
+            except Exception:
+                continue
+            for path, _var, w in weights:
+                same = arr.shape == w.shape and np.array_equal(arr, w)
+                flipped = arr.ndim == 2 and arr.shape == w.T.shape and np.array_equal(arr, w.T)
+                if same or flipped:
+                    found.append({"layer": layer.name, "attribute": attr, "of": path, "transposed": bool(flipped)})
+                    break
+    return found
+
+
+def _assignment_line(ctx: Context, attr: str) -> tuple[int | None, str | None]:
+    """The cell line ``self.<attr> = ...`` where the copy is taken."""
+    pattern = re.compile(rf"self\.{re.escape(attr)}\s*=(?!=)")
+    for i, text in enumerate((ctx.source or "").splitlines(), start=1):
+        if pattern.search(text.split("#", 1)[0]):
+            return ctx.cell_line(i), text.strip()
+    return None, None
+
+
+def check_frozen_copies(ctx: Context) -> list[Finding]:
+    """AE301: a layer computes with a copy of a weight taken once, which never trains."""
+    if ctx.model is None:
+        return []
+    try:
+        copies = frozen_copies(ctx.model)
+    except Exception:  # a layer we can't read: say nothing rather than guess
+        return []
+    if not copies:
+        return []
+    first = copies[0]
+    line, text = _assignment_line(ctx, first["attribute"])
+    if line is None:
+        line, text = G.locate(ctx, first["layer"])
+    which = ", ".join(f"{c['layer']}.{c['attribute']} ({'the transpose of ' if c['transposed'] else 'a copy of '}{c['of']})"
+                      for c in copies)
+    expr = "ops.transpose(self.tied_to.kernel)" if first["transposed"] else "self.tied_to.kernel"
+    return [
+        Finding(
+            code="AE301",
+            severity="error",
+            title="A layer uses a frozen copy of a weight",
+            message=(f"{which} {'is a tensor' if len(copies) == 1 else 'are tensors'} computed once from the weight's "
+                     "initial value, not the weight itself: the layer multiplies by that random snapshot however long "
+                     "it trains, no gradient reaches it, and it does not follow the weight as it learns."),
+            line=line,
+            source_line=text,
+            layer=first["layer"],
+            evidence={"copies": copies},
+            # Comments only: the names are the user's own layer's (the fix text is localised otherwise).
+            fix=("# read the weight inside call(), on every step, instead of keeping a copy from build():\n"
+                 f"#     return self.activation(ops.matmul(inputs, {expr}) + self.bias)"),
+        )
+    ]
+
+
+CHECKS = [check_frozen_copies]
