@@ -43,6 +43,7 @@ def test_noise_after_the_output_layer_is_named_at_its_line(tail: str) -> None:
     assert f is not None and f.title == "Noise after the output layer", report.text()
     assert f.line == 23 and f.source_line == tail.strip()
     assert f.evidence["noise_after_output"][0]["class"] in ("Dropout", "GaussianNoise")
+    assert f.edit is None  # advice only: no activation is added to the noise layer
 
 
 def test_dropout_between_hidden_layers_is_silent() -> None:

@@ -23,6 +23,7 @@ STRUCTURE_MODULES = (
     "capacity",  # AE104 no compression
     "shapes",  # AE105 shape mismatch
     "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
+    "loss_args",  # AE108 a hand-written loss called with the prediction first
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input

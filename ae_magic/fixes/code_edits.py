@@ -122,6 +122,10 @@ def _layer_constructor(stmt: ast.stmt) -> ast.Call | None:
 def _output_loss(f: Finding, cell: Cell) -> Edit | None:
     """AE108: make the output activation fit the loss (or the loss fit the reconstruction)."""
     ev = f.evidence
+    if ev.get("noise_after_output"):
+        return None  # removing the layer may unbind the cell's output variable: advice only
+    if ev.get("first_argument"):
+        return _swap_loss_arguments(f, cell)
     act, from_logits = ev.get("output_activation"), bool(ev.get("from_logits"))
     loss = str(ev.get("loss") or "").lower()
     if "categorical" in loss:
@@ -155,6 +159,24 @@ def _output_loss(f: Finding, cell: Cell) -> Edit | None:
     new = line[:end] + f'{sep}activation="sigmoid"' + line[end:]
     n = cell.cell_line(layer.end_lineno or layer.lineno)
     return Edit(n, n, new)
+
+
+def _swap_loss_arguments(f: Finding, cell: Cell) -> Edit | None:
+    """AE108 (loss arguments in the wrong order): put the target first, as Keras' losses take it."""
+    line = None if f.line is None else f.line - cell.offset
+    for node in ast.walk(cell.tree):
+        if (isinstance(node, ast.Call) and node.lineno == line and len(node.args) >= 2
+                and isinstance(node.args[0], ast.Name) and node.args[0].id == f.evidence["first_argument"]):
+            first, second = node.args[0], node.args[1]
+            if first.lineno != second.end_lineno:
+                return None
+            text = cell.lines[first.lineno - 1]
+            a, b = char_col(text, first.col_offset), char_col(text, first.end_col_offset or 0)
+            c, d = char_col(text, second.col_offset), char_col(text, second.end_col_offset or 0)
+            new = text[:a] + text[c:d] + text[b:c] + text[a:b] + text[d:]
+            n = cell.cell_line(first.lineno)
+            return Edit(n, n, new)
+    return None
 
 
 def _data_in_unit_range(ctx: Context) -> bool:

@@ -1,0 +1,114 @@
+"""Is a hand-written loss called with its arguments in the wrong order?
+
+AE108 (output-loss-mismatch), read from the cell's source. Keras' loss
+functions take ``(y_true, y_pred)``; PyTorch's take ``(input, target)``,
+the prediction first. A VAE's ``call`` or ``train_step`` ported from
+PyTorch writes ``binary_crossentropy(x_hat, x)``: the data becomes the
+prediction (clipped into (0, 1)) and the reconstruction the label, so the
+loss is linear in the output with a pull toward 0 from every background
+pixel, and the decoder collapses to a black image (round 20: 1.6x the
+mean's error against 0.32x with the arguments swapped back).
+
+Only asymmetric losses matter (cross-entropies, KL, Poisson); a squared or
+absolute error is the same either way round. A prediction is a variable
+the cell assigned from a call of the model, a decoder (``self.decoder(z)``,
+``decoder(z)``) or ``self(x)``, or one named like one (``x_hat``,
+``reconstruction``, ``y_pred``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..context import Context
+from ..report import Finding
+
+# Loss functions (and Loss classes, called as instances) whose two arguments play different roles.
+ASYMMETRIC = {
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "kld",
+    "kullback_leibler_divergence", "poisson", "binary_focal_crossentropy", "BinaryCrossentropy",
+    "CategoricalCrossentropy", "KLDivergence", "Poisson", "BinaryFocalCrossentropy",
+}
+# A variable holding a reconstruction, by its name.
+_PREDICTION_NAME = re.compile(r"^(x_?hat|x_?recon\w*|recon\w*|reconstruct\w*|decoded\w*|y_?pred\w*|x_?pred\w*|"
+                              r"pred\w*|outputs?|x_?tilde|x_?rec)$", re.IGNORECASE)
+# A call that makes one: the model, a decoder, or the model itself.
+_PREDICTOR = re.compile(r"decod|autoencoder|^self$|^model$|^vae$", re.IGNORECASE)
+
+
+def _callee(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _loss_name(call: ast.Call) -> str | None:
+    """The loss a call computes: ``binary_crossentropy(a, b)`` or ``BinaryCrossentropy(...)(a, b)``."""
+    func = call.func
+    if isinstance(func, ast.Call):
+        func = func.func
+    name = _callee(func)
+    return name if name in ASYMMETRIC else None
+
+
+def _predictions(tree: ast.AST) -> set[str]:
+    """Variables the cell assigned from a call of the model, a decoder or ``self``."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            who = _callee(node.value.func)
+            if who and _PREDICTOR.search(who):
+                out.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return out
+
+
+def swapped_loss_call(source: str | None) -> tuple[int, str, str] | None:
+    """``(line, loss, prediction)`` for the first asymmetric loss called as ``loss(prediction, data)``."""
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return None
+    made = _predictions(tree)
+
+    def is_prediction(arg: ast.AST) -> bool:
+        return isinstance(arg, ast.Name) and (arg.id in made or bool(_PREDICTION_NAME.match(arg.id)))
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or len(node.args) < 2 or any(k.arg in ("y_true", "y_pred") for k in node.keywords):
+            continue
+        loss = _loss_name(node)
+        first, second = node.args[0], node.args[1]
+        if loss and is_prediction(first) and not is_prediction(second) and isinstance(second, (ast.Name, ast.Subscript)):
+            return node.lineno, loss, first.id  # type: ignore[attr-defined]
+    return None
+
+
+def check_loss_argument_order(ctx: Context) -> list[Finding]:
+    """AE108: an asymmetric Keras loss called with the prediction first (PyTorch's order)."""
+    hit = swapped_loss_call(ctx.source)
+    if hit is None:
+        return []
+    raw, loss, pred = hit
+    line = ctx.cell_line(raw)
+    return [
+        Finding(
+            code="AE108",
+            severity="warning",
+            title="Loss arguments in the wrong order",
+            message=(f"`{loss}` is called with the reconstruction `{pred}` first. Keras' losses take (y_true, y_pred), "
+                     "the target first (PyTorch's take the prediction first): as written, the data is treated as the "
+                     "prediction and the reconstruction as the label, so the loss does not measure how well the "
+                     "reconstruction matches its input, and the decoder is pulled toward a constant output."),
+            line=line,
+            source_line=ctx.line_text(raw) if line is not None else None,
+            evidence={"loss": loss, "first_argument": pred},
+            # A comment: the names are the cell's locals, which the fix localiser would blank out.
+            fix=f"# the target first, then the reconstruction:\n#   {loss}(<the input>, {pred})  # not {loss}({pred}, <the input>)",
+        )
+    ]
+
+
+CHECKS = [check_loss_argument_order]

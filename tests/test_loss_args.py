@@ -1,0 +1,71 @@
+"""A hand-written asymmetric loss called prediction-first (PyTorch's order): AE108 at its line."""
+
+from __future__ import annotations
+
+import pytest
+
+import ae_magic
+from ae_magic.checks.loss_args import swapped_loss_call
+
+
+@pytest.mark.parametrize("src,expected", [
+    ("x_hat = self.decoder(z)\nr = keras.losses.binary_crossentropy(x_hat, x)\n", (2, "binary_crossentropy", "x_hat")),
+    ("out = self(data)\nloss = keras.losses.BinaryCrossentropy()(out, data)\n", (2, "BinaryCrossentropy", "out")),
+    ("reconstruction = decoder(z)\nkl = keras.losses.kl_divergence(reconstruction, x)\n", (2, "kl_divergence", "reconstruction")),
+])
+def test_prediction_first_is_found(src: str, expected: tuple) -> None:
+    assert swapped_loss_call(src) == expected
+
+
+@pytest.mark.parametrize("src", [
+    "x_hat = self.decoder(z)\nr = keras.losses.binary_crossentropy(x, x_hat)\n",  # Keras' order
+    "x_hat = self.decoder(z)\nr = keras.losses.mean_squared_error(x_hat, x)\n",  # symmetric
+    "x_hat = self.decoder(z)\nr = keras.losses.binary_crossentropy(y_pred=x_hat, y_true=x)\n",  # by keyword
+    "r = keras.losses.binary_crossentropy(data, reconstruction)\n",
+])
+def test_target_first_symmetric_or_keyword_is_silent(src: str) -> None:
+    assert swapped_loss_call(src) is None
+
+
+VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+rng = np.random.default_rng(0)
+x_train = (rng.random((256, 64)) > 0.7).astype("float32")
+
+
+class VAE(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.enc = layers.Dense(32, activation="relu")
+        self.mu = layers.Dense(4)
+        self.logvar = layers.Dense(4)
+        self.decoder = layers.Dense(64, activation="sigmoid")
+
+    def call(self, x):
+        h = self.enc(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + ops.exp(0.5 * logvar) * keras.random.normal(ops.shape(mu))
+        x_hat = self.decoder(z)
+        recon = 64 * keras.losses.binary_crossentropy({args})
+        kl = -0.5 * ops.sum(1 + logvar - ops.square(mu) - ops.exp(logvar), axis=-1)
+        self.add_loss(ops.mean(recon + kl))
+        return x_hat
+
+
+model = VAE()
+model(x_train[:2])
+model.compile(optimizer="adam")
+"""
+
+
+def test_the_check_names_the_line_in_a_vae_call() -> None:
+    report = ae_magic.check(VAE.format(args="x_hat, x"), namespace={}, data="x_train", train=False)
+    f = report.get("AE108")
+    assert f is not None and f.title == "Loss arguments in the wrong order", report.text()
+    assert f.line == 21 and "binary_crossentropy(x_hat, x)" in f.source_line
+    # "Try the fix" puts the target first on that line.
+    assert f.edit is not None and f.edit["replacement"].strip() == "recon = 64 * keras.losses.binary_crossentropy(x, x_hat)"
+    healthy = ae_magic.check(VAE.format(args="x, x_hat"), namespace={}, data="x_train", train=False)
+    assert healthy.get("AE108") is None, healthy.text()
