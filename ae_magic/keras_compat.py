@@ -469,13 +469,23 @@ def _is_plain(value: Any) -> bool:
     return isinstance(value, _PLAIN) or (isinstance(value, np.generic) and value.ndim == 0)
 
 
+def _graph_model(value: Any) -> bool:
+    """A Functional or Sequential model: one ``clone_model`` copies (keras.io's ``VAE(encoder, decoder)``)."""
+    return isinstance(value, keras.Model) and model_kind(value) in ("functional", "sequential")
+
+
 def _remember_plain_constructor_args(obj: Any, args: tuple, kwargs: dict) -> None:
-    if not isinstance(obj, keras.Model) or model_kind(obj) != "subclassed" or not _is_plain((args, kwargs)):
+    if not isinstance(obj, keras.Model) or model_kind(obj) != "subclassed":
+        return
+    if not all(_is_plain(v) or _graph_model(v) for v in (*args, *kwargs.values())):
         return
     import copy
 
-    # Copied: a list the cell mutates later must not change the record.
-    _CTOR_ARGS[obj] = (copy.deepcopy(args), copy.deepcopy(kwargs))
+    # Copied: a list the cell mutates later must not change the record. A model
+    # argument is kept as it is (the subclassed model holds it anyway) and cloned
+    # when the copy is made.
+    _CTOR_ARGS[obj] = (tuple(a if _graph_model(a) else copy.deepcopy(a) for a in args),
+                       {k: v if _graph_model(v) else copy.deepcopy(v) for k, v in kwargs.items()})
 
 
 def constructor_args(model: Any) -> tuple[tuple, dict] | None:
@@ -628,6 +638,9 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
         # weights are set.
         args, kwargs = constructor_args(model) or ((), {})
         try:
+            # Model arguments (an encoder and a decoder) are cloned, with their weights, for the copy.
+            args = tuple(_clone_graph(a) if _graph_model(a) else a for a in args)
+            kwargs = {k: _clone_graph(v) if _graph_model(v) else v for k, v in kwargs.items()}
             clone = type(model)(*args, **kwargs)
             clone(sample[:1])
         except Exception:
@@ -696,6 +709,17 @@ def _copy_built_layers(model: Any, clone: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+def _clone_graph(model: Any) -> Any:
+    """A Functional or Sequential model's copy with its weights (raises when it can't be copied)."""
+    with keras.saving.custom_object_scope(_cell_objects(model)):
+        try:
+            clone = keras.models.clone_model(model)
+        except Exception:
+            clone = keras.models.clone_model(model, clone_function=_clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _cell_objects(model: Any) -> dict[str, Any]:

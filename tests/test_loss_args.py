@@ -41,7 +41,7 @@ class VAE(keras.Model):
         self.enc = layers.Dense(32, activation="relu")
         self.mu = layers.Dense(4)
         self.logvar = layers.Dense(4)
-        self.decoder = layers.Dense(64, activation="sigmoid")
+        self.decoder = layers.Dense(64{act})
 
     def call(self, x):
         h = self.enc(x)
@@ -61,11 +61,25 @@ model.compile(optimizer="adam")
 
 
 def test_the_check_names_the_line_in_a_vae_call() -> None:
-    report = ae_magic.check(VAE.format(args="x_hat, x"), namespace={}, data="x_train", train=False)
+    report = ae_magic.check(VAE.format(args="x_hat, x", act=', activation="sigmoid"'), namespace={}, data="x_train", train=False)
     f = report.get("AE108")
     assert f is not None and f.title == "Loss arguments in the wrong order", report.text()
     assert f.line == 21 and "binary_crossentropy(x_hat, x)" in f.source_line
     # "Try the fix" puts the target first on that line.
     assert f.edit is not None and f.edit["replacement"].strip() == "recon = 64 * keras.losses.binary_crossentropy(x, x_hat)"
-    healthy = ae_magic.check(VAE.format(args="x, x_hat"), namespace={}, data="x_train", train=False)
+    healthy = ae_magic.check(VAE.format(args="x, x_hat", act=', activation="sigmoid"'), namespace={}, data="x_train", train=False)
     assert healthy.get("AE108") is None, healthy.text()
+
+
+@pytest.mark.parametrize("act,args,fires", [
+    ("", "x, x_hat", True),  # a linear output under BCE on probabilities: clipped, no gradient outside (0, 1)
+    (', activation="sigmoid"', "x, x_hat", False),
+    ("", "x, x_hat, from_logits=True", False),
+])
+def test_a_handwritten_bce_on_a_linear_output(act: str, args: str, fires: bool) -> None:
+    report = ae_magic.check(VAE.format(args=args, act=act), namespace={}, data="x_train", train=False)
+    f = next((f for f in report.findings if f.code == "AE108" and f.evidence.get("loss") == "binary_crossentropy (in the cell)"),
+             None)
+    assert (f is not None) == fires, report.text()
+    if fires:
+        assert f.line == 21 and f.evidence["output_activation"] == "linear"

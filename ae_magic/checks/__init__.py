@@ -24,6 +24,7 @@ STRUCTURE_MODULES = (
     "shapes",  # AE105 shape mismatch
     "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
     "loss_args",  # AE108 a hand-written loss called with the prediction first
+    "log_variance",  # AE407 a VAE's log-variance head that can't go below zero
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input

@@ -111,4 +111,63 @@ def check_loss_argument_order(ctx: Context) -> list[Finding]:
     ]
 
 
-CHECKS = [check_loss_argument_order]
+_BCE = {"binary_crossentropy", "BinaryCrossentropy"}
+# Output activations whose values BCE reads as probabilities, as it expects.
+_PROBABILITIES = {"sigmoid", "hard_sigmoid", "softmax"}
+
+
+def handwritten_bce(source: str | None) -> int | None:
+    """The line of the first binary cross-entropy the cell computes itself, on probabilities (no ``from_logits=True``)."""
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or len(node.args) < 2:
+            continue
+        inner = node.func if isinstance(node.func, ast.Call) else None
+        if _callee(inner.func if inner is not None else node.func) not in _BCE:
+            continue
+        keywords = list(node.keywords) + (list(inner.keywords) if inner is not None else [])
+        if any(k.arg == "from_logits" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+               for k in keywords):
+            continue
+        return node.lineno
+    return None
+
+
+def check_handwritten_bce_on_linear_output(ctx: Context) -> list[Finding]:
+    """AE108: a loss the cell writes itself (``train_step``, ``add_loss``) applies binary cross-entropy on
+    probabilities to an output with no sigmoid. (A compiled loss is judged by ``activations.check_output_loss``.)"""
+    from .. import keras_compat as kc
+    from .locate import graph_of, output_activation, subclassed_output
+
+    m = ctx.model
+    if m is None or kc.compiled_loss(m) is not None:
+        return []
+    raw = handwritten_bce(ctx.source)
+    if raw is None:
+        return []
+    g = graph_of(ctx)
+    act = output_activation(g)[0] if g is not None and g.outputs else subclassed_output(ctx)[0]
+    if act is None or act in _PROBABILITIES:
+        return []
+    line = ctx.cell_line(raw)
+    return [
+        Finding(
+            code="AE108",
+            severity="warning",
+            title="Output activation and loss disagree",
+            message=(f"The cell's own loss takes binary cross-entropy on probabilities (from_logits=False), but the "
+                     f"model's output is {act}: Keras clips its values into (0, 1), and outside that range the loss "
+                     "has no gradient, so the reconstruction can't be pulled toward the data."),
+            line=line,
+            source_line=ctx.line_text(raw) if line is not None else None,
+            evidence={"loss": "binary_crossentropy (in the cell)", "from_logits": False, "output_activation": act},
+            fix=("# a sigmoid on the output layer: layers.Dense(..., activation='sigmoid')\n"
+                 "# or tell the loss the outputs are logits: binary_crossentropy(..., from_logits=True)"),
+        )
+    ]
+
+
+CHECKS = [check_loss_argument_order, check_handwritten_bce_on_linear_output]
