@@ -24,7 +24,6 @@ STRUCTURE_MODULES = (
     "shapes",  # AE105 shape mismatch
     "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
     "loss_args",  # AE108 a hand-written loss called with the prediction first
-    "log_variance",  # AE407 a VAE's log-variance head that can't go below zero
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input
@@ -47,15 +46,16 @@ def structure_checks() -> list[Check]:
 
 
 def weight_checks() -> list[Check]:
-    """Checks that read the user's weights (no data, no forward pass): AE301 for layers frozen at init,
-    and for layers computing with a frozen copy of a weight (a tied kernel transposed in ``build``).
+    """Checks that read the user's weights and source (no data, no forward pass): AE301 for layers frozen
+    at init, and for layers computing with a frozen copy of a weight (a tied kernel transposed in
+    ``build``); AE407 for a VAE's log-variance head that can't go below zero.
 
     They run with the structure checks (and count as that family), after the
     AE1xx ones, whether or not the probes can run.
     """
-    from . import frozen, snapshot
+    from . import frozen, log_variance, snapshot
 
-    return list(frozen.CHECKS) + list(snapshot.CHECKS)
+    return list(frozen.CHECKS) + list(snapshot.CHECKS) + list(log_variance.CHECKS)
 
 
 def data_checks() -> list[Check]:
