@@ -83,3 +83,32 @@ def test_a_handwritten_bce_on_a_linear_output(act: str, args: str, fires: bool) 
     assert (f is not None) == fires, report.text()
     if fires:
         assert f.line == 21 and f.evidence["output_activation"] == "linear"
+
+
+PASS_THROUGH = """\
+import numpy as np
+import keras
+from keras import layers, ops
+x_train = (np.random.default_rng(0).random((256, 32)) > 0.6).astype("float32")
+
+
+class VAELoss(layers.Layer):
+    def call(self, inputs):
+        x, x_decoded = inputs
+        self.add_loss(ops.mean(ops.sum(keras.losses.binary_crossentropy(
+            ops.expand_dims(x, -1), ops.expand_dims(x_decoded, -1)), axis=-1)))
+        return x_decoded
+
+
+x_in = keras.Input(shape=(32,))
+out = layers.Dense(32, activation="sigmoid")(layers.Dense(8, activation="relu")(x_in))
+out = VAELoss()([x_in, out])
+model = keras.Model(x_in, out)
+model.compile(optimizer="adam")
+"""
+
+
+def test_a_loss_layer_passing_a_sigmoid_output_on_is_silent() -> None:
+    """Round 19's healthy VAE: the graph's last node is the loss layer, which has no activation of its own."""
+    report = ae_magic.check(PASS_THROUGH, namespace={}, data="x_train", train=False)
+    assert report.get("AE108") is None, report.text()

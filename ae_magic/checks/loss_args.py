@@ -149,7 +149,12 @@ def check_handwritten_bce_on_linear_output(ctx: Context) -> list[Finding]:
     if raw is None:
         return []
     g = graph_of(ctx)
-    act = output_activation(g)[0] if g is not None and g.outputs else subclassed_output(ctx)[0]
+    if g is not None and g.outputs:
+        act, node = output_activation(g)
+        if node is None or node.activation is None:
+            return []  # the output comes from a layer with no activation of its own (a custom loss layer passing it on)
+    else:
+        act = subclassed_output(ctx)[0]
     if act is None or act in _PROBABILITIES:
         return []
     line = ctx.cell_line(raw)
