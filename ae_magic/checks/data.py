@@ -195,7 +195,8 @@ def check_scale(ctx: Context) -> list[Finding]:
     beyond = float(np.count_nonzero(np.abs(s) > SCALE_LIMIT)) / s.size
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
-        return _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by) or _mixed_scales(ctx, s, by)
+        return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
+                or _mixed_scales(ctx, s, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
     if by is not None:  # the model's own preprocessing leaves it far from unit
@@ -252,6 +253,33 @@ def _mixed_scales(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
         evidence={"feature_std_max": top, "feature_std_median": typical, "feature_std_min": float(live.min()),
                   "ratio": top / typical},
         fix=f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # per column: axis=0",
+    )]
+
+
+# _scaled_twice: data already in [0, 1] that the model's own preprocessing shrinks at least this much more.
+TWICE_SHRINK = 50.0
+
+
+def _scaled_twice(ctx: Context, raw_lo: float, raw_hi: float, lo: float, hi: float, by: str | None) -> list[Finding]:
+    """AE201: pixels already divided by 255 in NumPy, then by 255 again by a ``Rescaling(1/255)`` in the model.
+
+    Round 21 (twice, in two helpers' cells): the network sees inputs in [0, 0.004] while the target stays in
+    [0, 1]; plain ``fit`` ends at 0.92x the mean's error against 0.09x without the second scaling.
+    """
+    if by is None or not (raw_lo >= 0.0 and 0.5 <= raw_hi <= 1.0) or not hi > 0 or raw_hi / hi < TWICE_SHRINK:
+        return []
+    from . import gradients as G
+
+    var = ctx.data_name or "x"
+    line, text = G.locate(ctx, by)  # the layer to drop is where the fix goes
+    return [Finding(
+        code="AE201", severity="warning", title="The data is scaled twice", line=line, source_line=text, layer=by,
+        message=(f"{_Name(ctx)} is already in [{raw_lo:.3g}, {raw_hi:.3g}], and the model's `{by}` scales it down "
+                 f"again, {raw_hi / hi:,.0f}x: the first layer with weights sees values up to {hi:.3g}, while the "
+                 "target stays in [0, 1]. Activations start near zero and the model has to learn a 255x gain first."),
+        evidence={"data_range": [raw_lo, raw_hi], "after_layer": by, "seen_range": [lo, hi]},
+        fix=(f"# scale once: drop the model's {by} (the data is already in [0, 1]),\n"
+             f"# or keep it and leave {var} in 0-255"),
     )]
 
 

@@ -491,6 +491,8 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                             f"from {start:.3g} to {final:.3g} (the per-feature mean reaches {mean:.3g}). Worth "
                             "changing only if longer training stalls."
                         )
+        elif f.code == "AE304" and f.evidence.get("when") == "at the initial weights":
+            _revived(f, after, by_name)
         elif f.code == "AE107" and set(f.evidence.get("activations") or ["?"]) <= ZERO_CENTRED:
             _soften_zero_centred_stack(ctx, f, by_name, after, codes)
         elif f.code == "AE110":
@@ -512,6 +514,21 @@ def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
     regs = activity_regularizers(ctx.model)
     leaf = (layer_name or "").rsplit("/", 1)[-1]
     return bool(layer_name) and (layer_name in regs or leaf in regs)
+
+
+def _revived(f: Finding, after: dict[str, Any], by_name: dict[str, Any]) -> None:
+    """AE304 measured at the initial weights becomes info when the probe run brought the units back: after it,
+    every such layer is under the threshold (round 21: an ECG model's 8-unit code, 75% dead
+    at init behind BatchNorm, 38% after the run; fit trains it to 0.55x the mean's error)."""
+    names = [_in_trace(n, by_name) or n for n in f.evidence.get("dead_share") or {}]
+    later = [(after.get(n) or {}).get("dead_share") for n in names]
+    threshold = float(f.evidence.get("threshold") or DEAD_SHARE)
+    if not names or any(v is None for v in later) or max(later) >= threshold:
+        return
+    f.severity = "info"
+    f.evidence["dead_share_after_probe"] = dict(zip(names, later, strict=True))
+    f.message += (f" Measured again after the probe run, they came back to life: at most {100 * max(later):.0f}% are "
+                  "dead then, so training revives them here. Worth changing only if longer training stalls.")
 
 
 def _in_trace(name: str | None, by_name: dict[str, Any]) -> str | None:

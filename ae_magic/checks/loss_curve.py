@@ -43,6 +43,33 @@ OSC_RATIO = 0.3
 OSC_MIN_REL = 0.05
 
 
+# _transient: the curve had fallen below this share of its start before the spike, and came back within this
+# factor of its best before it.
+TRANSIENT_LEARNED = 0.8
+TRANSIENT_BACK = 1.5
+
+
+def _transient(curve: np.ndarray, start: float) -> bool:
+    """A spike that was one point only, after which the curve went back below its start.
+
+    Round 21: a relu LSTM sequence model (the machinelearningmastery recipe) under Adam(1e-3) jumps once
+    from 0.3 to 11 and is back at 0.3 the next step; ``fit`` takes it to 0.07x the mean's error. A rate
+    that diverges keeps the loss up for more than one point, or never brings it back below the start.
+    """
+    c = np.asarray(curve, dtype=np.float64)
+    if not len(c) or not np.all(np.isfinite(c)):
+        return False
+    high = c > DIVERGE_SPIKE * start
+    k = int(np.argmax(c))
+    before, after = c[:k], c[k + 1:]
+    if int(np.sum(high)) != 1 or not len(before) or not len(after):
+        return False
+    # It had learned before the spike (a first step that blows up, then sits at the mean, is a divergence) and
+    # came back to about where it was.
+    learned = float(np.min(before)) < TRANSIENT_LEARNED * start
+    return learned and float(np.min(after)) < TRANSIENT_BACK * float(np.min(before))
+
+
 # -- AE401 -------------------------------------------------------------------
 def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
     """AE401: the loss became NaN/Inf, blew up, or ended clearly above where it started."""
@@ -65,9 +92,9 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     # AE403's to judge, not a divergence.
     tail = curve[-ENDS_ABOVE_POINTS:] if len(curve) else np.asarray([start])
     ends_above = bool(np.all(np.isfinite(tail))) and float(np.min(tail)) > DIVERGE_END * start
-    spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start
+    spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start and not _transient(curve, start)
     spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
-                    and train_peak > DIVERGE_SPIKE * train_start)
+                    and train_peak > DIVERGE_SPIKE * train_start and not _transient(losses, train_start))
     spiked = spiked_val or spiked_train
     peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
     if not (nonfinite or ends_above or spiked):
@@ -257,6 +284,32 @@ def _steady_training(losses: Any, chunks: int) -> bool:
     rises = float(np.sum(np.maximum(0.0, np.diff(means))))
     net = float(means[0] - means[-1])
     return net > 0 and rises < OSC_RATIO * net
+
+
+# batchnorm_lag: the training-mode loss ends below this share of the mean predictor's loss (in the loss's units).
+BN_LAG_BELOW_MEAN = 0.5
+
+
+def batchnorm_lag(tr: dict[str, Any]) -> dict[str, float] | None:
+    """A BatchNorm model whose training-mode loss fell steadily to well below the mean predictor's, while the
+    inference-mode numbers (outputs, held-out error) read as collapsed: the moving statistics lag behind the
+    weights (momentum 0.99 needs hundreds of steps, more than the probe run). ``{"train_loss", "mean_loss"}``
+    when so, else None.
+
+    Round 21: a BatchNorm conv denoiser at BCE 0.037 in training mode against the mean image's 0.29, its
+    inference-mode outputs nearly alike after the probe run; ``fit`` for 15 epochs ends at 0.35x the mean's MSE.
+    """
+    if not tr.get("has_batchnorm"):
+        return None
+    losses = np.asarray(tr.get("loss") or [], dtype=np.float64)
+    mean_loss = ((tr.get("baselines") or {}).get("loss_units") or {}).get("mean")
+    if len(losses) < 12 or not isinstance(mean_loss, (int, float)) or not np.isfinite(mean_loss) or mean_loss <= 0:
+        return None
+    tail = losses[-max(3, len(losses) // 10):]
+    end = float(np.mean(tail[np.isfinite(tail)])) if np.any(np.isfinite(tail)) else float("nan")
+    if not np.isfinite(end) or end >= BN_LAG_BELOW_MEAN * mean_loss or not _steady_training(losses, 6):
+        return None
+    return {"train_loss": end, "mean_loss": float(mean_loss)}
 
 
 def _capital(text: str) -> str:

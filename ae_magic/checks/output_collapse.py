@@ -11,7 +11,7 @@ from . import gradients as G
 from . import recurrent as R
 from . import weight_penalty as WP
 from .locate import NOISE_FIX, activity_penalties, activity_regularizers, noise_hint, trailing_noise
-from .loss_curve import STAGNANT_REL
+from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
@@ -38,6 +38,15 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     else:
         collapsed, seq_evidence = ratio < COLLAPSE_RATIO, {}
     if not collapsed or not_started(tr):
+        return []
+    lag = batchnorm_lag(tr)
+    if lag is not None:
+        note = (f"AE404 (output collapse) was not reported: the outputs were nearly alike in inference mode after the "
+                f"probe run, but the training-mode loss fell steadily to {lag['train_loss']:.3g}, well below the mean "
+                f"predictor's {lag['mean_loss']:.3g}. BatchNormalization's moving statistics lag behind the weights "
+                "over a short run; a longer fit catches them up.")
+        if note not in ctx.notes:
+            ctx.notes.append(note)
         return []
     code = (ctx.traces.get("gradients") or {}).get("code_layer")
     grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
