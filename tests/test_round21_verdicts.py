@@ -48,3 +48,14 @@ def test_units_dead_at_init_that_the_run_revives_are_a_note() -> None:
     ctx.traces["training"] = {"activations_after": [{"layer": "dense_2", "dead_share": 0.75}]}
     gradients.refine(ctx, [still])
     assert still.severity == "warning"
+
+
+def test_a_loss_nan_from_the_held_out_start_is_still_ae401() -> None:
+    """Round 21: a VAE taking sqrt(z_log_var) has a NaN held-out loss before any step; the steps' loss goes NaN
+    at step 2. That was silent (the check read the NaN start as 'nothing to judge'): a false OK."""
+    from ae_magic.checks.loss_curve import diverged
+
+    tr = {"loss": [399.2, 398.3, float("nan"), float("nan")], "val_curve": {"loss": [float("nan")] * 3},
+          "val_loss_before": float("nan"), "diverged": True, "lr": 1e-3, "steps_per_epoch": 43, "epochs": 1}
+    found = diverged(Context(), tr, None)
+    assert [f.code for f in found] == ["AE401"] and "NaN" in found[0].message

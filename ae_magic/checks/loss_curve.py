@@ -78,7 +78,12 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     start = float(tr["val_loss_before"])
     nonfinite = tr["diverged"] or not np.all(np.isfinite(losses)) or not np.all(np.isfinite(curve))
     if not math.isfinite(start) or start <= 0:
-        return []
+        # A held-out loss that is NaN from the start (a VAE taking sqrt(z_log_var)) is no reason to stay
+        # silent about a loss that went NaN: judge it from the training steps' own start.
+        first = float(losses[0]) if len(losses) and math.isfinite(losses[0]) and losses[0] > 0 else None
+        if not nonfinite or (first is None and not tr["diverged"]):
+            return []
+        start = first if first is not None else 1.0
     final = float(curve[-1]) if len(curve) else start
     # Each curve against its own start: the training steps' loss is the
     # backend's (TensorFlow computes a sigmoid+BCE loss from the logits, far
