@@ -112,7 +112,7 @@ def test_text_and_html_show_the_consequence_under_its_cause() -> None:
     page = rhtml.render_html(report, with_plots=False)
     blocks = re.findall(r'<div class="ae-finding [^"]*" data-code="(AE\d+)" [^>]*data-depth="(\d)"', page)
     assert blocks == [("AE108", "0"), ("AE404", "1")]
-    assert 'data-cause="AE108"' in page and "because of <b>AE108</b>" in page
+    assert 'data-cause="AE108"' in page and 'because of <span style="font-weight:bold">AE108</span>' in page
     assert re.search(r'data-code="AE404"[^>]*style="margin-left:24px', page)
 
 

@@ -9,6 +9,7 @@ The judges below read ``ctx.traces["gradients"]`` only.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .. import keras_compat as kc
@@ -63,6 +64,8 @@ def check_gradients(ctx: Context) -> list[Finding]:
         trace = sess.gradient_probe(progress=ctx.options.progress)
     except probe.ProbeError as exc:
         skip(ctx, "gradients", exc)
+        if isinstance(exc, ModelError) and "has no trainable weights" in str(exc):
+            return _none_once_built(ctx)
         return failed_step(ctx, exc)
     trace["code_layer"] = code_layer_name(ctx, sess)
     ctx.traces["gradients"] = trace
@@ -109,6 +112,42 @@ def _no_trainable_weights(ctx: Context) -> list[Finding]:
             evidence={"trainable_weights": 0, "weights": len(getattr(m, "weights", []) or [])},
             fix=(f"{ctx.model_name}.trainable = True  # then compile again" if frozen
                  else "Add layers with weights (Dense, Conv2D, ...) between the input and the output."),
+        )
+    ]
+
+
+# A weight made as a raw backend variable in a layer: Keras 3 does not track it (no trainable weight).
+_RAW_VARIABLE = re.compile(r"\btf\.Variable\(|\btorch\.nn\.Parameter\(")
+
+
+def _none_once_built(ctx: Context) -> list[Finding]:
+    """AE301 for a model that has no trainable weights once built (found when the probes' copy was built).
+
+    Round 21: a subclassed autoencoder of the TF2 guide's ``Linear`` layer, whose weights are raw
+    ``tf.Variable`` objects made in ``__init__``: Keras 3 tracks only weights made with ``add_weight``,
+    so the model has none and ``fit`` changes nothing.
+    """
+    line = text = None
+    for i, src in enumerate((ctx.source or "").splitlines(), start=1):
+        if _RAW_VARIABLE.search(src.split("#", 1)[0]):
+            line, text = ctx.cell_line(i), src.strip()
+            break
+    raw = line is not None
+    return [
+        Finding(
+            code="AE301",
+            severity="error",
+            title="Nothing in the model can learn",
+            message=(f"`{ctx.model_name}` has no trainable weights once built: the loss can't change anything, so the "
+                     "reconstruction stays as it is."
+                     + (" Its weights are raw tf.Variable objects: Keras 3 tracks only the weights a layer makes with "
+                        "self.add_weight(...), so these are invisible to the optimizer." if raw else "")),
+            line=line,
+            source_line=text,
+            evidence={"trainable_weights": 0, "raw_variables": raw},
+            # A comment: the names are the user's layer's.
+            fix=("# in the layer's build() (or __init__), make each weight with add_weight:\n"
+                 "#     self.w = self.add_weight(shape=(input_dim, units), initializer='glorot_uniform', trainable=True)"),
         )
     ]
 

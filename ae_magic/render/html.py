@@ -144,7 +144,7 @@ def finding_html(f: Finding, evidence_open: bool = True, depth: int = 0) -> str:
     layer = f'<span style="color:{FG2};font-size:12px">layer <code>{esc(f.layer)}</code></span>' if f.layer else ""
     because = (
         f'<span class="ae-because" data-cause="{esc(f.caused_by)}" style="color:{FG2};font-size:12px">'
-        f"because of <b>{esc(f.caused_by)}</b></span>" if f.caused_by else ""
+        f"because of <span style=\"font-weight:bold\">{esc(f.caused_by)}</span></span>" if f.caused_by else ""
     )
     src = ""
     if f.source_line:
