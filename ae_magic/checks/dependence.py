@@ -51,7 +51,7 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
-        return _gradient_cut(ctx, g, copy, x)
+        return _gradient_cut(ctx, g, copy, x) or _ignored_positions(ctx, g, copy, x)
     cause = None
     if g is not None:
         for n in g.chain():
@@ -155,6 +155,109 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
             fix="Remove the stop_gradient (or the rounding/casting op) from the path between the input and the output.",
         )
     ]
+
+
+# -- AE111, third form: most of the input never reaches the output ----------------------------------
+# Each of up to PARTIAL_GROUPS groups of positions along the input's axis 1 (time steps, features,
+# image rows) is replaced by another sample's values plus noise, for PARTIAL_SAMPLES samples at once;
+# a group whose change moves no output at all (within IDENTICAL_RTOL) is ignored by the model. Round 21:
+# a GRU code read from the first step (`seq[:, 0, :]`) leaves steps 2-60 with no say in the output.
+PARTIAL_GROUPS = 128
+PARTIAL_SAMPLES = 4
+# At least this share of the positions ignored is reported (an error from half up).
+PARTIAL_SHARE = 0.25
+_AXIS_NAMES = {2: "features", 3: "time steps", 4: "image rows"}
+
+
+def _ignored_positions(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -> list[Finding]:
+    """AE111 when a large share of the input's positions along axis 1 can change without moving the output."""
+    if x.ndim < 2 or x.shape[1] < 4 or len(x) < 2:
+        return []
+    n_pos = x.shape[1]
+    groups = np.array_split(np.arange(n_pos), min(n_pos, PARTIAL_GROUPS))
+    k = min(PARTIAL_SAMPLES, len(x) - 1)
+    base = x[:k]
+    donors = x[1 : k + 1]
+    rng = np.random.default_rng(0)
+    scale = float(np.std(x)) or 1.0
+    batch = [base]
+    for grp in groups:
+        xb = base.copy()
+        xb[:, grp] = donors[:, grp] + rng.normal(0.0, scale, size=xb[:, grp].shape)
+        batch.append(xb)
+    try:
+        y = np.asarray(kc.keras.ops.convert_to_numpy(copy(np.concatenate(batch).astype(x.dtype), training=False)),
+                       dtype="float64")
+    except Exception:  # a model that takes other inputs is not judged here
+        return []
+    if y.ndim == 0 or y.shape[0] != k * (len(groups) + 1) or not np.all(np.isfinite(y)):
+        return []
+    y = y.reshape(len(groups) + 1, k, -1)
+    change = np.max(np.abs(y[1:] - y[:1]), axis=(1, 2))
+    ignored = change <= IDENTICAL_RTOL * max(float(np.max(np.abs(y[0]))), 1.0)
+    lost = [int(i) for grp, off in zip(groups, ignored, strict=True) if off for i in grp]
+    share = len(lost) / n_pos
+    if share < PARTIAL_SHARE or share >= 1.0 or not _sharp_edge(change, ignored):
+        return []
+    cause = None
+    if g is not None:
+        cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None)
+    line, src = loc(ctx, cause)
+    what = _AXIS_NAMES.get(x.ndim, "positions along axis 1")
+    return [
+        Finding(
+            code="AE111",
+            severity="error" if share >= 0.5 else "warning",
+            title="The output ignores most of the input" if share >= 0.5 else "The output ignores part of the input",
+            message=(
+                f"Changing {what} {_ranges(lost)} (of {n_pos}) of the input does not change `{ctx.model_name}`'s "
+                "output at all, before any training"
+                + (f"; {label(ctx, cause)} is where the path narrows (a slice or custom layer that keeps only part "
+                   "of its input, such as one time step of a recurrent layer's sequence)" if cause else "")
+                + ". The model can't reconstruct what it never sees: those positions can only be predicted from "
+                "the others, or as their average."
+            ),
+            line=line,
+            layer=cause.name if cause else None,
+            source_line=src,
+            evidence={"axis": 1, "positions": n_pos, "ignored": lost, "ignored_share": share,
+                      "samples_changed": k},
+            fix=("# let the code see the whole input, e.g. the last step of a recurrent layer's sequence\n"
+                 "#   (seq[:, -1, :]), or its return_sequences=False output, instead of an early step or a slice"),
+        )
+    ]
+
+
+def _sharp_edge(change: np.ndarray, ignored: np.ndarray) -> bool:
+    """The positions next to the ignored ones still move the output about as much as any: a cut, not a fade.
+
+    A recurrent state at its initial weights forgets geometrically (a GRU's update gate near 0.5 halves
+    it each step), so the earliest steps of a long sequence move the last state by less than float32
+    can hold; the steps next to them move it by little more. A slice leaves its neighbour at full weight.
+    """
+    kept = ~ignored
+    near = kept & (np.roll(ignored, 1) | np.roll(ignored, -1))
+    near[0] = kept[0] and bool(ignored[1]) if len(near) > 1 else False
+    near[-1] = kept[-1] and bool(ignored[-2]) if len(near) > 1 else False
+    if not near.any():
+        return False
+    return float(np.min(change[near])) >= EDGE_SHARP * float(np.max(change[kept]))
+
+
+# A kept neighbour of the ignored positions moves the output by at least this share of the most any moves it.
+EDGE_SHARP = 1e-3
+
+
+def _ranges(idx: list[int]) -> str:
+    """1-based runs: ``2-60``, ``1, 5-9``."""
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = [f"{a + 1}-{b + 1}" if b > a else f"{a + 1}" for a, b in runs]
+    return ", ".join(text[:6]) + (", ..." if len(text) > 6 else "")
 
 
 CHECKS = [check_output_ignores_input]

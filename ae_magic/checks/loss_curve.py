@@ -243,6 +243,12 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
         v = v[next((i for i, st in enumerate(steps) if st >= steps[-1] / 3), 0) :]
     if len(v) < 5 or not np.all(np.isfinite(v)) or v[0] <= 0:
         return []
+    # A one-point spike after learning (a relu LSTM's single exploding step) is one event, not an
+    # up-and-down: it is left out of the rises, and what follows it is judged by a longer run (training.py).
+    spike = _transient(v, float(v[0]))
+    low_before = float(np.min(v[: int(np.argmax(v))])) if spike else None
+    if spike:
+        v = np.delete(v, int(np.argmax(v)))
     rises = float(np.sum(np.maximum(0.0, np.diff(v))))
     net = float(v[0] - v[-1])
     if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
@@ -269,7 +275,8 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
             ),
             line=line,
             source_line=text,
-            evidence={"val_curve": [float(x) for x in v], "rises": rises, "net_decrease": net, "lr": lr, "suggested_lr": sugg},
+            evidence={"val_curve": [float(x) for x in v], "rises": rises, "net_decrease": net, "lr": lr, "suggested_lr": sugg,
+                      **({"transient_spike": True, "low_before_spike": low_before} if spike else {})},
             fix=(
                 f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g})\n"
                 "# or a schedule: keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2) in fit(callbacks=[...])"

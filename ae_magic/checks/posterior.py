@@ -164,6 +164,11 @@ def _blame_mean_reconstruction(ctx: Context, finding: Finding) -> Finding:
     return finding
 
 
+def is_collapse(f: Finding) -> bool:
+    """An AE407 that the run's code measured (not a sampling layer's contract, checks/sampling.py, which needs no confirmation)."""
+    return f.code == "AE407" and "sampling" not in f.evidence
+
+
 def _driven(lat: dict[str, Any]) -> bool:
     """The code carries (almost) nothing now and less than half of what it carried at the initial weights."""
     before = lat.get("kl_total_before")
@@ -196,7 +201,7 @@ def confirm_posterior(
     ll = longer["latent"]
     if still:
         for f in found:
-            if f.code == "AE407":
+            if is_collapse(f):
                 f.message += (
                     f" A run {m // max(n, 1)}x as long ({m} steps) confirms it: the KL ends at {ll['kl_total']:.3g} nats, "
                     f"{ll['active_dims']} of {ll['dims']} dimensions active."
@@ -217,7 +222,7 @@ def confirm_posterior(
         + " and ".join(sorted(c for c in dropped if any(f.code == c for f in found)))
         + " not reported."
     )
-    return [f for f in found if f.code not in dropped]
+    return [f for f in found if f.code not in dropped or (f.code == "AE407" and not is_collapse(f))]
 
 
 # -- AE407 from the loss terms a model's own train_step reports ----------------------------------------

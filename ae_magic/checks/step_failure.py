@@ -31,7 +31,9 @@ def failed_step(ctx: Context, exc: BaseException) -> list[Finding]:
     if not isinstance(exc, ModelError):
         return []
     if not any(s in text for s in NO_GRADIENT_ERRORS):
-        return _raised_in_cell(ctx, exc)
+        from .sampling import nan_sampling
+
+        return _raised_in_cell(ctx, exc) or nan_sampling(ctx)
     original = describe(exc.__cause__).rstrip(".") if exc.__cause__ is not None else text.split("; model.fit")[0]
     where = _loss_outside_tape(ctx.source or "")
     if where is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import probes as probe
 from ..context import Context
 from ..report import CAUSES, Finding
@@ -37,7 +39,8 @@ from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
-from .posterior import confirm_posterior, kl_term_collapse, name_negative_kl, posterior_collapse
+from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
+from .sampling import check_sampling
 from .step_failure import failed_step
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
@@ -92,13 +95,13 @@ def _run(ctx: Context) -> list[Finding]:
         # asks, it ends once the held-out MSE is clearly past any AE405 bar:
         # the slow start has shown itself, and the rest would only cost time.
         if "longer" not in runs:
-            stop = None if any(f.code == "AE407" for f in found) else left_baseline(trace)
+            stop = None if any(map(is_collapse, found)) else left_baseline(trace)
             runs["longer"] = sess.train(steps=BASELINE_CONFIRM_FACTOR * len(trace["loss"]), progress=o.progress,
                                         val_points=len(trace["val_curve"]["steps"]), stop=stop)
         return runs["longer"]
 
     cause = _cause_before_training(ctx, "AE405")
-    if any(f.code == "AE405" for f in found) and not trace["diverged"] and cause and not any(f.code == "AE407" for f in found):
+    if any(f.code == "AE405" for f in found) and not trace["diverged"] and cause and not any(map(is_collapse, found)):
         # A structure, data or gradient fault found before the run already
         # explains a model that does not beat the mean (a sigmoid output on
         # standardised targets): the run 4x as long would only tell whether
@@ -109,9 +112,33 @@ def _run(ctx: Context) -> list[Finding]:
     elif not trace["diverged"] and unbeaten(trace) and not _explained(ctx, found):
         # Still above the mean when the short run ended: a slow start, or a model that settles there.
         found = confirm_unbeaten(ctx, trace, found, longer_run)
-    if any(f.code == "AE407" for f in found) and not trace["diverged"]:
+    if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
+    if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
+        found = _confirm_after_spike(ctx, found, longer_run)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_unpaired(ctx, found)))
+
+
+def _confirm_after_spike(ctx: Context, found: list[Finding], longer_run: Any) -> list[Finding]:
+    """Keep an AE403 whose curve had a one-point spike only when a run 4x as long still goes up and down.
+
+    Round 21: a relu LSTM under Adam(1e-3) spikes once (0.3 -> 9), settles a little higher for the rest
+    of the short probe run, and a run 4x as long takes it on down to half the mean's error; ``fit`` for
+    20 epochs ends at 0.07x. The spike is what relu recurrences do now and then, not a rate that overshoots
+    every step.
+    """
+    low = next(f.evidence["low_before_spike"] for f in found if f.code == "AE403")
+    longer = longer_run()
+    v = [x for x in longer["val_curve"]["loss"] if np.isfinite(x)]
+    if longer["diverged"] or not v or not v[-1] < low:
+        return found
+    ctx.notes.append(
+        f"The validation loss spiked once during the probe run and settled higher after it (it had reached {low:.4g} "
+        f"before the spike), but a run of {len(longer['loss'])} steps recovered and went on below that, to {v[-1]:.4g}: "
+        "one exploding step, not a rate that overshoots every step, so AE403 is not reported. If fit shows such "
+        "spikes often, clipnorm=1.0 in the optimizer stops them."
+    )
+    return [f for f in found if f.code != "AE403"]
 
 
 def _name_unpaired(ctx: Context, found: list[Finding]) -> list[Finding]:
@@ -198,7 +225,7 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
         out += kl_term_collapse(ctx, tr, out)
         out += faster(ctx, tr, lr_trace)
     out += _after_run_units(ctx, tr, sugg)
-    return out
+    return check_sampling(ctx, tr, out)
 
 
 # -- AE304/AE305 after the run ------------------------------------------------

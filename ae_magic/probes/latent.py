@@ -66,6 +66,58 @@ def find_sampling_layer(model: Any, layers: list[Any], x: np.ndarray) -> Any | N
     return None
 
 
+# The sampling layer's contract, measured on controlled inputs: z = z_mean + exp(0.5 * z_log_var) * eps.
+# Rows of CONTRACT_N samples at z_mean = 0 and log-variances -2, 0, 2, and one row at z_mean = 3.
+CONTRACT_N = 512
+CONTRACT_LOG_VARS = (-2.0, 0.0, 2.0)
+CONTRACT_SHIFT = 3.0
+
+
+def sampling_contract(model: Any, layer: Any, x: np.ndarray) -> dict[str, Any] | None:
+    """How the sampling layer's sample follows its inputs: its mean and spread at set ``z_mean`` and ``z_log_var``.
+
+    A correct reparameterisation (``z_mean + exp(0.5 * z_log_var) * eps``)
+    gives a sample centred on ``z_mean`` whose standard deviation grows as
+    ``exp(0.5 * z_log_var)`` (or ``exp(z_log_var)`` where the head is a log
+    standard deviation). Called on the probe's copy only; None when the
+    layer can't be called on such inputs.
+    """
+    with kc.intercept_layer(layer) as calls:
+        model(x[:8], training=False)
+    if not calls:
+        return None
+    args = calls[0][0]
+    packed = len(args) == 1
+    mean_in = kc.to_numpy(_parts(args)[0])
+    shape, dtype = mean_in.shape[1:], mean_in.dtype
+    ops = kc.keras.ops
+
+    def draw(mu: float, log_var: float, swapped: bool) -> np.ndarray:
+        a = ops.convert_to_tensor(np.full((CONTRACT_N, *shape), mu, dtype=dtype))
+        b = ops.convert_to_tensor(np.full((CONTRACT_N, *shape), log_var, dtype=dtype))
+        if swapped:
+            a, b = b, a
+        out = layer([a, b]) if packed else layer(a, b)
+        return kc.to_numpy(out).astype(np.float64).reshape(CONTRACT_N, -1)
+
+    def rows(swapped: bool) -> list[dict[str, Any]]:
+        out = []
+        for mu, lv in [*((0.0, v) for v in CONTRACT_LOG_VARS), (CONTRACT_SHIFT, 0.0)]:
+            z = draw(mu, lv, swapped)
+            finite = bool(np.all(np.isfinite(z)))
+            out.append({
+                "z_mean": mu,
+                "log_var": lv,
+                "finite": finite,
+                "mean": float(np.mean(z)) if finite else None,
+                "std": float(np.mean(np.std(z, axis=0))) if finite else None,
+            })
+        return out
+
+    # The swapped order tells a layer that takes [z_log_var, z_mean] from a wrong one.
+    return {"layer": layer.name, "rows": rows(False), "swapped": rows(True)}
+
+
 def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """KL per dimension, active dimensions and the output's sensitivity to ``z`` (see the module doc)."""
     x, y = x[:SAMPLES], y[:SAMPLES]

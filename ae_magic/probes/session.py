@@ -19,7 +19,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
-from .latent import find_sampling_layer, latent_stats
+from .latent import find_sampling_layer, latent_stats, sampling_contract
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
@@ -207,6 +207,7 @@ class ProbeSession:
         self._eval = None if self.loss_name == ADDED_ONLY else self.backend.compile_eval(self.model, self.loss_fn, self.x_all, self.y_all)
         self.split: Split = {}
         self._sampling: Any = None  # the VAE sampling layer (False: none), found on the first run
+        self._contract: dict[str, Any] | None = None  # how its sample follows z_mean and z_log_var (sampling_contract)
 
     # -- state --------------------------------------------------------------
     def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -695,6 +696,7 @@ class ProbeSession:
             "input_spread": spread(y_flat),
             "activations_after": activation_rows(act_after, self.output_layers, self.units),
             "latent": latent,
+            "sampling": self._contract,
             **({"gates": gates_after} if gates_after else {}),
         }
 
@@ -713,6 +715,7 @@ class ProbeSession:
         try:
             if self._sampling is None:
                 self._sampling = find_sampling_layer(self.model, self.layers, x_tr) or False
+                self._contract = contract_of(self.model, self._sampling, x_tr)
             if self._sampling is False:
                 return None
             stats = latent_stats(self.model, self._sampling, x_val, y_val)
@@ -721,6 +724,16 @@ class ProbeSession:
             return stats
         except Exception:
             return None
+
+
+def contract_of(model: Any, layer: Any, x: np.ndarray) -> dict[str, Any] | None:
+    """:func:`sampling_contract` of a found sampling layer (None for none, or one that can't be called that way)."""
+    if layer is False or layer is None:
+        return None
+    try:
+        return sampling_contract(model, layer, x)
+    except Exception:  # evidence only: a layer that takes other inputs is not judged
+        return None
 
 
 # -- the session a context shares between its probe checks ----------------
@@ -772,10 +785,49 @@ def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int
         opt_desc = None if opt is None else [type(opt).__name__, {k: v for k, v in opt.get_config().items() if k != "name"}]
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
-        parts = [text, loss, opt_desc, list(x.shape[1:]), str(x.dtype), list(y.shape[1:]), str(y.dtype), target is None, int(seed)]
+        parts = [text, loss, opt_desc, list(x.shape[1:]), str(x.dtype), list(y.shape[1:]), str(y.dtype), target is None, int(seed),
+                 _own_code(model)]
         return json.dumps(parts, sort_keys=True, default=str)
     except Exception:
         return None
+
+
+def _code_digest(obj: Any) -> str:
+    """A digest of the bytecode and constants of a function, or of every function a class defines."""
+    import hashlib
+
+    fns = [obj] if hasattr(obj, "__code__") else [v for _, v in sorted(vars(obj).items()) if hasattr(v, "__code__")]
+    h = hashlib.sha1()
+
+    def add(code: Any) -> None:
+        h.update(code.co_code)
+        h.update(repr((code.co_names, code.co_varnames)).encode())
+        for c in code.co_consts:
+            # Nested functions and comprehensions are code objects, whose repr holds an address.
+            add(c) if hasattr(c, "co_code") else h.update(repr(c).encode())
+
+    for fn in fns:
+        add(fn.__code__)
+    return h.hexdigest()
+
+
+def _own_code(model: Any) -> list[str]:
+    """What the config does not say: the code of the cell's own layer classes, Lambda functions and activations.
+
+    A cell run again with its Sampling layer fixed (``sqrt`` -> ``exp``) has the same config, class name
+    and all; a parked copy built from the old class would probe the old code.
+    """
+    out = []
+    for layer in leaf_layers(model):
+        for cls in type(layer).__mro__:
+            if cls.__module__.startswith("keras"):
+                break
+            out.append(f"{cls.__qualname__}:{_code_digest(cls)}")
+        for attr in ("function", "activation", "recurrent_activation"):
+            fn = getattr(layer, attr, None)
+            if callable(fn) and hasattr(fn, "__code__") and not str(getattr(fn, "__module__", "")).startswith("keras"):
+                out.append(f"{attr}:{_code_digest(fn)}")
+    return out
 
 
 def session_for(ctx: Any) -> ProbeSession:

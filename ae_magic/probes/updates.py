@@ -56,7 +56,7 @@ from ..errors import ModelError, ProbeError, describe
 from .batches import as_input, segments
 from .latent import find_sampling_layer, latent_stats
 from .sequence import gate_stats
-from .session import ProbeSession, _emit
+from .session import ProbeSession, _emit, contract_of
 from .sizes import DEFAULT_EPOCHS, MIN_STEPS
 from .traces import leaf_layers
 from .training import fresh_optimizer, set_lr
@@ -371,6 +371,7 @@ class OwnStepSession(ProbeSession):
         # the model's call, or decoder(z) with z the encoder's last output (keras.io: [z_mean, z_log_var, z]).
         self._sampled = sampled_forward(self.model, getattr(fn, "parts", None)) if fn is not None else None
         self._sampling = None if self._sampled is not None else False
+        self._contract = None
         self._train_function: Any = None
         self._traced = 0
         self.updates: dict[str, Any] | None = None
@@ -636,6 +637,7 @@ class OwnStepSession(ProbeSession):
         try:
             if self._sampling is None:
                 self._sampling = find_sampling_layer(fwd, self.layers, x_tr) or False
+                self._contract = contract_of(fwd, self._sampling, x_tr)
             if self._sampling is False:
                 return None
             stats = latent_stats(fwd, self._sampling, x_val, y_val)

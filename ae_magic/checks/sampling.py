@@ -1,0 +1,204 @@
+"""Does a VAE's sampling layer draw ``z`` the way the reparameterisation trick says?
+
+``traces["training"]["sampling"]`` (probes/latent.py ``sampling_contract``)
+holds what the probe copy's sampling layer returned for set inputs: the
+mean and standard deviation of its sample at ``z_mean = 0`` and log-variances
+-2, 0 and 2, and at ``z_mean = 3``. ``z = z_mean + exp(0.5 * z_log_var) * eps``
+gives a sample centred on ``z_mean`` whose spread grows with the
+log-variance. What goes wrong in notebooks, and what it measures as:
+
+* ``ops.sqrt(z_log_var)`` (a log-variance read as a variance): NaN for every
+  negative log-variance, so the loss is NaN from the first steps (AE401);
+* ``z_mean + exp(0.5 * z_log_var) + eps`` (added instead of multiplied):
+  the spread stays 1 whatever the log-variance, and the sample sits off
+  ``z_mean``; the encoder can't make its code any more precise, and the
+  decoder reads a code swamped by noise (AE407, round 21: 0.37x the mean's
+  error against 0.24x fixed);
+* a sample that ignores ``z_mean``, or noise that is not centred (uniform).
+
+A layer whose contract holds with its two inputs swapped takes
+``[z_log_var, z_mean]``; it is not reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..probes.latent import find_sampling_layer, sampling_contract
+from ..probes.traces import leaf_layers
+from ..report import Finding
+from . import gradients as G
+
+# The standard deviation must grow at least e^(4 * SLOPE_MIN) times from log-variance -2 to 2
+# (a correct layer: e^2 = 7.4; one whose head is a log standard deviation: e^4).
+SLOPE_MIN = 0.1
+# |mean of z - z_mean| above this (in z's units, prior scale) is a sample off its centre.
+OFFSET_MAX = 0.25
+# Moving z_mean by 3 must move the sample's mean by between these.
+FOLLOW = (1.5, 6.0)
+
+FIX = ("# the reparameterisation trick: scale the noise by the standard deviation, then shift it\n"
+       "#   z = z_mean + ops.exp(0.5 * z_log_var) * epsilon    # epsilon ~ N(0, 1)")
+
+
+def _rows(c: dict[str, Any], swapped: bool = False) -> dict[tuple[float, float], dict[str, Any]]:
+    return {(r["z_mean"], r["log_var"]): r for r in c.get("swapped" if swapped else "rows") or []}
+
+
+def faults(c: dict[str, Any], swapped: bool = False) -> list[str]:
+    """What the measured sample gets wrong: ``"nan"``, ``"spread"``, ``"offset"``, ``"mean"`` (empty: the contract holds)."""
+    rows = _rows(c, swapped)
+    if not rows:
+        return []
+    if any(not r["finite"] for r in rows.values()):
+        return ["nan"]
+    out = []
+    lo, hi = rows.get((0.0, -2.0)), rows.get((0.0, 2.0))
+    if lo and hi and lo["std"] > 0 and hi["std"] > 0 and math.log(hi["std"] / lo["std"]) / 4.0 < SLOPE_MIN:
+        out.append("spread")
+    mid, shifted = rows.get((0.0, 0.0)), rows.get((3.0, 0.0))
+    if mid and abs(mid["mean"]) > OFFSET_MAX:
+        out.append("offset")
+    if mid and shifted and not FOLLOW[0] <= shifted["mean"] - mid["mean"] <= FOLLOW[1]:
+        out.append("mean")
+    return out
+
+
+def sample_line(ctx: Context, layer: Any) -> int | None:
+    """Capture line of the sampling expression in the cell: the last return of the layer's ``call`` (or Lambda function).
+
+    A returned name is followed back to its last assignment in the same function.
+    """
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    fn_name = getattr(getattr(layer, "function", None), "__name__", None)
+    cls_name = type(layer).__name__
+    func = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls_name:
+            func = next((b for b in node.body if isinstance(b, ast.FunctionDef) and b.name == "call"), None)
+        elif isinstance(node, ast.FunctionDef) and fn_name and node.name == fn_name:
+            func = node
+        if func is not None:
+            break
+    if func is None:
+        return None
+    returns = [n for n in ast.walk(func) if isinstance(n, ast.Return) and n.value is not None]
+    if not returns:
+        return None
+    ret = max(returns, key=lambda n: n.lineno)
+    if isinstance(ret.value, ast.Name):
+        assigns = [n for n in ast.walk(func) if isinstance(n, ast.Assign) and n.lineno < ret.lineno
+                   and any(isinstance(t, ast.Name) and t.id == ret.value.id for t in n.targets)]
+        if assigns:
+            return max(assigns, key=lambda n: n.lineno).lineno
+    return ret.lineno
+
+
+def _user_layer(ctx: Context, tr: dict[str, Any]) -> tuple[Any, str]:
+    """The user's sampling layer (by its place among the leaf layers) and its name."""
+    c = tr["sampling"]
+    idx = (tr.get("latent") or {}).get("layer_index")
+    users = leaf_layers(ctx.model) if ctx.model is not None else []
+    if idx is not None and idx < len(users):
+        return users[idx], users[idx].name
+    by_name = {ly.name: ly for ly in users}
+    return by_name.get(c["layer"]), c["layer"]
+
+
+def _measured(c: dict[str, Any]) -> str:
+    rows = _rows(c)
+    parts = []
+    for lv in (-2.0, 0.0, 2.0):
+        r = rows.get((0.0, lv))
+        if r and r["finite"]:
+            parts.append(f"{r['std']:.2g} at a log-variance of {lv:g}")
+    return ", ".join(parts)
+
+
+def check_sampling(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE401 (NaN) or AE407 (a sample that ignores the log-variance or z_mean) from the sampling layer's contract."""
+    c = tr.get("sampling")
+    if not c:
+        return found
+    bad = faults(c)
+    if not bad or (not faults(c, swapped=True) and c.get("swapped")):
+        return found
+    layer, name = _user_layer(ctx, tr)
+    raw = sample_line(ctx, layer) if layer is not None else None
+    if raw is not None:
+        line, src = ctx.cell_line(raw), ctx.line_text(raw)
+    else:
+        line, src = G.locate(ctx, name)
+    evidence = {"sampling": c, "faults": bad}
+    if bad == ["nan"]:
+        nan_at = [r["log_var"] for r in c["rows"] if not r["finite"]]
+        why = (f"The sampling layer '{name}' returns NaN for a log-variance of {', '.join(f'{v:g}' for v in nan_at)}: "
+               "it takes a square root or logarithm of z_log_var, which is a logarithm already and is negative "
+               "whenever the posterior is narrower than the prior. Every step that meets a negative log-variance "
+               "makes the loss NaN.")
+        old = [f for f in found if f.code == "AE401"]
+        for f in old:
+            f.message = why + " " + f.message
+            f.line, f.source_line, f.layer = line, src, name
+            f.evidence["sampling"] = c
+            f.fix, f.edit = FIX, None
+        if old:
+            return found
+        return [*found, Finding(code="AE401", severity="error", title="The sampling layer gives NaN",
+                                message=why, line=line, layer=name, source_line=src, evidence=evidence, fix=FIX)]
+    rows = _rows(c)
+    what = []
+    if "spread" in bad:
+        what.append(f"its standard deviation hardly changes with the log-variance ({_measured(c)}; "
+                    "exp(0.5 * log_var) gives 0.37, 1 and 2.7)")
+    if "offset" in bad:
+        what.append(f"at z_mean = 0 and a log-variance of 0 its mean is {rows[(0.0, 0.0)]['mean']:.2g}, not 0")
+    if "mean" in bad:
+        moved = rows[(3.0, 0.0)]["mean"] - rows[(0.0, 0.0)]["mean"]
+        what.append(f"moving z_mean by 3 moves the sample by {moved:.2g}")
+    return [*found, Finding(
+        code="AE407",
+        severity="warning",
+        title="The sample does not follow z_mean and z_log_var",
+        message=(f"Called on set inputs, the sampling layer '{name}' draws a z that does not follow its inputs: "
+                 + "; ".join(what) + ". The encoder can't control how noisy its code is, so the decoder reads a code "
+                 "swamped by noise it can't remove, and the KL term no longer describes the sample the decoder gets."),
+        line=line,
+        layer=name,
+        source_line=src,
+        evidence=evidence,
+        fix=FIX,
+    )]
+
+
+def nan_sampling(ctx: Context) -> list[Finding]:
+    """AE401 for a sampling layer that gives NaN, when the probes could not run at all.
+
+    On torch a NaN sample reaching a sigmoid output makes the compiled binary cross-entropy raise
+    ("all elements of input should be between 0 and 1"), so no probe runs; fit raises the same. The
+    contract is then measured on a forward copy, with the random state put back.
+    """
+    from .locate import probe_inputs
+
+    copy = ctx.forward_model()
+    x = probe_inputs(ctx, 8)
+    if copy is None or x is None:
+        return []
+    try:
+        with kc.preserved_random_state():
+            layers = leaf_layers(copy)
+            layer = find_sampling_layer(copy, layers, x)
+            c = sampling_contract(copy, layer, x) if layer is not None else None
+    except Exception:  # evidence only
+        return []
+    if not c or faults(c) != ["nan"]:
+        return []
+    idx = next((i for i, ly in enumerate(layers) if ly is layer), None)
+    return check_sampling(ctx, {"sampling": c, "latent": {"layer_index": idx}}, [])
