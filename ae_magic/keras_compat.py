@@ -7,6 +7,7 @@ JAX and PyTorch; what differs between the backends lives in
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import re
 import weakref
@@ -285,7 +286,27 @@ def optimizer_summary(model: Any) -> dict[str, Any] | None:
     return out
 
 
+# Where a learning-rate schedule is read: its highest rate over these first steps of fit.
+SCHEDULE_STEPS = (0, 10, 30, 100, 300, 1000, 3000)
+
+
 def optimizer_lr(opt: Any) -> float | None:
+    """The optimizer's learning rate as a float; for a schedule, its highest rate over the first steps.
+
+    A warm-up schedule starts at 0 (``CosineDecay(initial_learning_rate=0.0, warmup_target=3e-3)``):
+    a probe run at the starting rate would move no weight, and read as AE301 "weights that never move".
+    A decaying schedule's highest rate is its starting one.
+    """
+    inner = getattr(opt, "inner_optimizer", None) or opt
+    sched = getattr(inner, "_learning_rate", None)
+    if isinstance(sched, keras.optimizers.schedules.LearningRateSchedule):
+        try:
+            rates = [float(keras.ops.convert_to_numpy(sched(s))) for s in SCHEDULE_STEPS]
+            finite = [r for r in rates if math.isfinite(r)]
+            if finite:
+                return max(finite)
+        except Exception:  # a schedule that can't be called on a step: read the optimizer's value
+            pass
     try:
         lr = opt.learning_rate
         return float(keras.ops.convert_to_numpy(lr))
@@ -668,7 +689,8 @@ def builds_on_first_call(model: Any) -> bool:
     if not getattr(model, "built", True):
         return True
     try:
-        if list(model.variables):
+        # A Dropout's seed generator state is made with the layer, not on its first call.
+        if [v for v in model.variables if "seed_generator" not in (getattr(v, "path", "") or "")]:
             return False
         subs = list(model._flatten_layers(include_self=False))
     except Exception:

@@ -116,7 +116,43 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
-    return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_unpaired(ctx, found)))
+    return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, found))))
+
+
+# A Dropout rate at or above this, on a model whose outputs collapse or do not beat the mean, is named as the cause.
+HEAVY_DROPOUT = 0.5
+
+
+def _name_heavy_dropout(ctx: Context, found: list[Finding]) -> list[Finding]:
+    """AE404/AE405 on a model with Dropout(rate >= HEAVY_DROPOUT): the message names the rate and its line.
+
+    Round 22: TF1's ``keep_prob = 0.8`` passed to ``layers.Dropout``, whose argument is the share to *drop*:
+    80% of the units dropped after every hidden layer, and the model learns the mean (1.0x; 0.06x with 0.2).
+    """
+    from ..probes.traces import leaf_layers
+    from .locate import layer_line
+
+    # A cause found before the run (unscaled data, a sigmoid on z-scores) keeps the blame.
+    hit = [f for f in found if f.code in ("AE404", "AE405") and _cause_before_training(ctx, f.code) is None]
+    if not hit or ctx.model is None:
+        return found
+    heavy = [ly for ly in leaf_layers(ctx.model) if "Dropout" in type(ly).__name__
+             and float(getattr(ly, "rate", 0.0) or 0.0) >= HEAVY_DROPOUT]
+    if not heavy:
+        return found
+    rate = max(float(ly.rate) for ly in heavy)
+    line, text = next((layer_line(ctx, ly) for ly in heavy if layer_line(ctx, ly)[0] is not None), (None, None))
+    for f in hit:
+        f.message += (f" The model drops {rate:.0%} of its units at every training step ({len(heavy)} Dropout layer"
+                      f"{'s' if len(heavy) > 1 else ''} with rate >= {HEAVY_DROPOUT:g}): Dropout's argument is the share "
+                      "to drop, not to keep (TF1's keep_prob), and so little gets through that the decoder can only "
+                      "learn the average.")
+        f.evidence["heavy_dropout"] = {"rate": rate, "layers": [ly.name for ly in heavy]}
+        f.fix = f"layers.Dropout({1 - rate:.1g})  # the share to drop; keep_prob={rate:g} means rate={1 - rate:.1g}"
+        f.edit = None
+        if line is not None:
+            f.line, f.source_line, f.layer = line, text, heavy[0].name
+    return found
 
 
 def _confirm_after_spike(ctx: Context, found: list[Finding], longer_run: Any) -> list[Finding]:

@@ -23,7 +23,8 @@ def edit_for(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
     if code in ("AE302", "AE303", "AE305") and raw_data:
         # Their first advice is to scale the data: the same edit as AE201's.
         return _scale_data(next(g for g in findings if g.code == "AE201"), cell, findings)
-    if f.evidence.get("before_any_step"):
+    if f.evidence.get("before_any_step") or f.evidence.get("sampling"):
+        # (A sampling layer that gives NaN, checks/sampling.py: the layer's code is the fix, not a rate.)
         return None  # NaN/Inf at the initial weights on scaled data: no optimizer setting fixes it (advice only)
     if code == "AE303":
         return _optimizer_edit(cell, lr=None, clipnorm=1.0)
@@ -126,6 +127,8 @@ def _output_loss(f: Finding, cell: Cell) -> Edit | None:
         return None  # removing the layer may unbind the cell's output variable: advice only
     if ev.get("first_argument"):
         return _swap_loss_arguments(f, cell)
+    if ev.get("near_zero_share") is not None:
+        return _set_loss(cell, '"mse"')  # a percentage loss on targets near zero: a loss defined for any value
     act, from_logits = ev.get("output_activation"), bool(ev.get("from_logits"))
     loss = str(ev.get("loss") or "").lower()
     if "categorical" in loss:

@@ -107,6 +107,25 @@ def _tries(fn: Callable[[Any], Any], sample: Any, target_shape: tuple[int, ...])
         return False
 
 
+def _outputs(out: Any) -> list[Any]:
+    """A call's outputs as a list: a dict's values in order, a tuple's items, or the one tensor."""
+    if isinstance(out, dict):
+        return list(out.values())
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _shaped_output(fn: Callable[[Any], Any], sample: Any, target_shape: tuple[int, ...]) -> int | None:
+    """The index of the only output of ``fn(sample)`` shaped like the target, when it returns several."""
+    try:
+        out = fn(sample)
+    except Exception:  # a call that raises is no reconstruction
+        return None
+    if not isinstance(out, (list, tuple, dict)):
+        return None
+    hits = [i for i, t in enumerate(_outputs(out)) if _shape(t) == target_shape]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _builds(layer: Any) -> bool:
     """Whether calling ``layer`` would create weights (it, or one of its sub-layers, is not built yet)."""
     if getattr(layer, "built", False):
@@ -165,6 +184,11 @@ def forward_rule(
             return own, "the model's own call"
         if fits(own):
             return own, "the model's own call"
+        k = _shaped_output(own, sample, target_shape)
+        if k is not None:
+            # call() returns (reconstruction, code) or a dict: the one output shaped like the target.
+            return (lambda x: _outputs(model(x, training=False))[k]), (
+                f"output {k} of the model's own call (the one shaped like the target)")
         reasons.append("its call() does not return the reconstruction (it raises, or returns another shape)")
     else:
         reasons.append("it has no call()")
