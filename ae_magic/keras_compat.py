@@ -161,8 +161,13 @@ def is_compiled(model: Any) -> bool:
 def loss_outputs(model: Any) -> list[int] | None:
     """The indices of the outputs a per-output loss (list or dict) trains; None for any other loss."""
     loss = getattr(model, "loss", None)
-    if not isinstance(loss, (list, tuple, dict)) or model_kind(model) == "subclassed":
+    if not isinstance(loss, (list, tuple, dict)):
         return None
+    if model_kind(model) == "subclassed":
+        # No symbolic outputs to count or name: a list with one loss (``["mse", None]`` on a call that
+        # returns ``(reconstruction, code)``) says which output fit trains; anything else is not read.
+        used = [i for i, v in enumerate(loss) if v is not None] if isinstance(loss, (list, tuple)) else []
+        return used if len(used) == 1 else None
     try:
         n = len(model.outputs)
     except Exception:

@@ -108,3 +108,43 @@ def test_a_call_returning_reconstruction_and_code_is_read_and_a_warm_up_trains()
     assert tr["lr"] == pytest.approx(3e-3, rel=0.05)
     assert tr["baselines"]["final"] < 0.5 * tr["baselines"]["mean"], report.text()
     assert not [w for w in report.findings if w.severity in ("warning", "error")], report.text()
+
+
+TWO_OUTPUTS = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(1)
+x_train = rng.standard_normal((600, 3)) @ rng.standard_normal((3, 20))
+x_train = ((x_train - x_train.mean(0)) / x_train.std(0)).astype("float32")
+
+
+class AE(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.enc = layers.Dense(4)
+        self.hid = layers.Dense(32, activation="relu")
+        self.dec = layers.Dense(20)
+
+    def call(self, x):
+        code = self.enc(x)
+        return self.dec(self.hid(code)), code
+
+
+model = AE()
+model.build((None, 20))
+model.compile(optimizer="adam", loss=["mse", None])
+"""
+
+
+def test_a_subclassed_model_with_a_loss_on_one_of_two_outputs_is_probed_as_fit_trains_it() -> None:
+    """fit(x, x) trains output 0; the probes used to skip it and claim fit fails the same way."""
+    ns: dict = {}
+    exec(TWO_OUTPUTS, ns)
+    before = [v.numpy().copy() for v in ns["model"].variables]
+    report = ae_magic.check(model=ns["model"], namespace=ns, data="x_train")
+    assert not (report.coverage or {}).get("skipped"), report.text()
+    tr = report.traces["training"]
+    assert tr["baselines"]["final"] < 0.5 * tr["baselines"]["mean"], report.text()
+    assert any("trains output 0 alone" in n for n in report.notes)
+    assert all((a == b.numpy()).all() for a, b in zip(before, ns["model"].variables, strict=True))

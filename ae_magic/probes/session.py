@@ -135,6 +135,13 @@ class ProbeSession:
                 )
             # The whole copy: the weights of another session's model are set on it (adopt).
             self.full_model = self.model
+            if (trained_output is None and kc.model_kind(model) == "subclassed"
+                    and isinstance(getattr(src, "loss", None), (list, tuple)) and kc.loss_output(src) is not None):
+                # A call() returning (reconstruction, code) compiled with loss=["mse", None]: fit trains output k.
+                k = kc.loss_output(src)
+                self.model = picked_output(self.model, k)
+                self.notes.append(f"Model '{model.name}' returns several outputs and its loss trains output {k} alone, "
+                                  "so the probes train and judge that output, as fit does.")
             if trained_output is not None:
                 # The copy's layers, read up to the trained output: the probes train and judge what fit trains.
                 out = keras.tree.flatten(self.model.outputs)[trained_output]
@@ -724,6 +731,22 @@ class ProbeSession:
             return stats
         except Exception:
             return None
+
+
+def picked_output(model: Any, k: int) -> Any:
+    """A model whose call returns output ``k`` of ``model``'s (a tuple, list or dict's values in order)."""
+
+    class PickedOutput(keras.Model):
+        def __init__(self, inner: Any, index: int) -> None:
+            super().__init__(name=inner.name)
+            self.inner, self.index = inner, index
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            out = self.inner(x, training=training)
+            items = list(out.values()) if isinstance(out, dict) else out
+            return items[self.index]
+
+    return PickedOutput(model, k)
 
 
 def contract_of(model: Any, layer: Any, x: np.ndarray) -> dict[str, Any] | None:
