@@ -111,3 +111,33 @@ def test_a_cell_run_again_with_its_layer_fixed_is_probed_with_the_new_code() -> 
     assert keys[0] is not None and keys[0] != keys[1]
     assert _check("z_mean + ops.sqrt(z_log_var) * eps").get("AE401") is not None
     assert _check("z_mean + ops.exp(0.5 * z_log_var) * eps").get("AE401") is None
+
+
+def test_inputs_passed_in_the_other_order_are_named_at_the_call() -> None:
+    """Round 22: `Sampling()([z_log_var, z_mean])` for a layer that unpacks `z_mean, z_log_var`."""
+    src = VAE.format(sample="z_mean + ops.exp(0.5 * z_log_var) * eps", unpack="z_mean, z_log_var = inputs",
+                     wiring="[z_log_var, z_mean]")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = next((f for f in report.findings if f.title == "The sampling layer gets its inputs in the other order"), None)
+    assert f is not None and f.code == "AE407" and f.line == 25, report.text()
+    assert "Sampling()([z_mean, z_log_var])" in f.fix
+
+
+@pytest.mark.parametrize("unpack, wiring", [
+    ("z_mean, z_log_var = inputs", "[z_mean, z_log_var]"),
+    ("z_log_var, z_mean = inputs", "[z_log_var, z_mean]"),  # another order, kept consistently
+])
+def test_inputs_in_the_order_the_layer_unpacks_them_are_silent(unpack: str, wiring: str) -> None:
+    from ae_magic.checks.sampling import swapped_inputs
+
+    src = VAE.format(sample="z_mean + ops.exp(0.5 * z_log_var) * eps", unpack=unpack, wiring=wiring)
+    assert swapped_inputs(src) is None
+
+
+def test_positional_parameters_and_bound_instances_are_read() -> None:
+    from ae_magic.checks.sampling import swapped_inputs
+
+    src = ("class S(Layer):\n    def call(self, mu, log_var):\n        return mu\n"
+           "sampler = S()\nz = sampler(log_var, mu)\n")
+    assert swapped_inputs(src) == (5, "S", ["log_var", "mu"], ["mu", "log_var"])
+    assert swapped_inputs(src.replace("sampler(log_var, mu)", "sampler(mu, log_var)")) is None

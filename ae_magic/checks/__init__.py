@@ -48,14 +48,15 @@ def structure_checks() -> list[Check]:
 def weight_checks() -> list[Check]:
     """Checks that read the user's weights and source (no data, no forward pass): AE301 for layers frozen
     at init, and for layers computing with a frozen copy of a weight (a tied kernel transposed in
-    ``build``); AE407 for a VAE's log-variance head that can't go below zero.
+    ``build``); AE407 for a VAE's log-variance head that can't go below zero, and for a sampling layer
+    called with its mean and log-variance swapped.
 
     They run with the structure checks (and count as that family), after the
     AE1xx ones, whether or not the probes can run.
     """
-    from . import frozen, log_variance, snapshot
+    from . import frozen, log_variance, sampling, snapshot
 
-    return list(frozen.CHECKS) + list(snapshot.CHECKS) + list(log_variance.CHECKS)
+    return list(frozen.CHECKS) + list(snapshot.CHECKS) + list(log_variance.CHECKS) + list(sampling.CHECKS)
 
 
 def data_checks() -> list[Check]:

@@ -202,3 +202,96 @@ def nan_sampling(ctx: Context) -> list[Finding]:
         return []
     idx = next((i for i, ly in enumerate(layers) if ly is layer), None)
     return check_sampling(ctx, {"sampling": c, "latent": {"layer_index": idx}}, [])
+
+
+# -- the sampling layer called with its inputs in the other order (round 22) -----------------------
+_MEANLIKE = ("mean", "mu")
+_SCALELIKE = ("log", "var", "sigma", "std")
+
+
+def _unpacked_names(func: ast.FunctionDef) -> list[str] | None:
+    """The names a layer's ``call`` gives its inputs: ``a, b = inputs`` or ``def call(self, a, b)``."""
+    params = [a.arg for a in func.args.args[1:]]
+    if len(params) >= 2:
+        return params[:2]
+    if not params:
+        return None
+    for stmt in func.body:
+        if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and stmt.value.id == params[0]
+                and isinstance(stmt.targets[0], (ast.Tuple, ast.List))
+                and all(isinstance(e, ast.Name) for e in stmt.targets[0].elts)):
+            return [e.id for e in stmt.targets[0].elts]  # type: ignore[attr-defined]
+    return None
+
+
+def _site_names(call: ast.Call) -> list[str] | None:
+    args = call.args
+    if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
+        args = args[0].elts
+    names = [a.id for a in args if isinstance(a, ast.Name)]
+    return names if len(names) == len(args) and len(names) >= 2 else None
+
+
+def swapped_inputs(source: str | None) -> tuple[int, str, list[str], list[str]] | None:
+    """``(line, class, passed, expected)`` for a custom layer called with its mean and log-variance swapped."""
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return None
+    expected: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            call = next((b for b in node.body if isinstance(b, ast.FunctionDef) and b.name == "call"), None)
+            names = _unpacked_names(call) if call is not None else None
+            if names and len(names) == 2:
+                expected[node.name] = names
+    if not expected:
+        return None
+    instances = {t.id: v.value.func.id for v in ast.walk(tree) if isinstance(v, ast.Assign) and len(v.targets) == 1
+                 for t in v.targets if isinstance(t, ast.Name) and isinstance(v.value, ast.Call)
+                 and isinstance(v.value.func, ast.Name) and v.value.func.id in expected}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        cls = (f.func.id if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id in expected
+               else instances.get(f.id) if isinstance(f, ast.Name) else None)
+        passed = _site_names(node) if cls else None
+        if not cls or not passed:
+            continue
+        want = expected[cls]
+        if passed[:2] == list(reversed(want)) and passed[:2] != want and _is_mean(want[0]) and _is_scale(want[1]):
+            return node.lineno, cls, passed[:2], want
+    return None
+
+
+def _is_mean(name: str) -> bool:
+    return any(k in name.lower() for k in _MEANLIKE)
+
+
+def _is_scale(name: str) -> bool:
+    return any(k in name.lower() for k in _SCALELIKE) and not _is_mean(name)
+
+
+def check_swapped_inputs(ctx: Context) -> list[Finding]:
+    """AE407: a sampling layer that unpacks ``z_mean, z_log_var`` called with ``[z_log_var, z_mean]``."""
+    hit = swapped_inputs(ctx.source)
+    if hit is None:
+        return []
+    raw, cls, passed, want = hit
+    return [Finding(
+        code="AE407",
+        severity="warning",
+        title="The sampling layer gets its inputs in the other order",
+        message=(f"{cls} unpacks its inputs as `{want[0]}, {want[1]}`, but line {ctx.cell_line(raw)} passes "
+                 f"`[{passed[0]}, {passed[1]}]`: the layer takes the log-variance for the mean and the mean for the "
+                 "log-variance, so z is centred on the log-variance and scaled by exp(mean / 2), while the KL term "
+                 "is computed on the real pair. The decoder learns from a code the encoder's KL never describes."),
+        line=ctx.cell_line(raw),
+        source_line=ctx.line_text(raw),
+        evidence={"layer_class": cls, "passed": passed, "expected": want, "sampling": "call order"},
+        fix=f"# pass the inputs in the order {cls}.call unpacks them:\n#   {cls}()([{want[0]}, {want[1]}])",
+    )]
+
+
+CHECKS = [check_swapped_inputs]
