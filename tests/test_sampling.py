@@ -83,9 +83,10 @@ def test_healthy_sampling_layers_are_silent(sample: str, kw: dict[str, str]) -> 
     assert report.traces["training"]["sampling"]["rows"], "the contract was not measured"
 
 
-def _rows(stds: tuple[float, float, float], mean0: float = 0.0, shifted: float = 3.0) -> list[dict]:
+def _rows(stds: tuple[float, ...], mean0: float = 0.0, shifted: float = 3.0) -> list[dict]:
+    """Rows at log-variances -2, 0, 2 (and, with five stds, at the positive scales 0.25 and 4)."""
     rows = [{"z_mean": 0.0, "log_var": lv, "finite": True, "mean": mean0, "std": s}
-            for lv, s in zip((-2.0, 0.0, 2.0), stds, strict=True)]
+            for lv, s in zip((-2.0, 0.0, 2.0, 0.25, 4.0), stds, strict=False)]
     return [*rows, {"z_mean": 3.0, "log_var": 0.0, "finite": True, "mean": mean0 + shifted, "std": stds[1]}]
 
 
@@ -94,6 +95,9 @@ def test_the_contract_reading() -> None:
     assert faults({"rows": _rows((0.135, 1.0, 7.4))}) == []  # log-std convention
     assert faults({"rows": _rows((1.0, 1.0, 1.0), mean0=1.0)}) == ["spread", "offset"]
     assert faults({"rows": _rows((0.37, 1.0, 2.7), shifted=0.0)}) == ["mean"]  # z ignores z_mean
+    # A layer taking a standard deviation itself (z_mean + sigma * eps, round 23): |sigma| on -2 and 2.
+    assert faults({"rows": _rows((2.0, 0.0, 2.0, 0.25, 4.0))}) == []
+    assert faults({"rows": _rows((1.0, 1.0, 1.0, 1.0, 1.0), mean0=1.0)}) == ["spread", "offset"]
     nan = _rows((0.37, 1.0, 2.7))
     nan[0] = {**nan[0], "finite": False, "mean": None, "std": None}
     assert faults({"rows": nan}) == ["nan"]
@@ -141,3 +145,13 @@ def test_positional_parameters_and_bound_instances_are_read() -> None:
            "sampler = S()\nz = sampler(log_var, mu)\n")
     assert swapped_inputs(src) == (5, "S", ["log_var", "mu"], ["mu", "log_var"])
     assert swapped_inputs(src.replace("sampler(log_var, mu)", "sampler(mu, log_var)")) is None
+
+
+def test_a_nan_the_run_never_met_is_not_reported() -> None:
+    """A layer taking a variance (sqrt) gives NaN on negative inputs, which a positive head never sends."""
+    from ae_magic.checks.sampling import check_sampling
+    from ae_magic.context import Context
+
+    nan = _rows((0.37, 1.0, 2.7))
+    nan[0] = {**nan[0], "finite": False, "mean": None, "std": None}
+    assert check_sampling(Context(), {"sampling": {"layer": "s", "rows": nan}}, []) == []

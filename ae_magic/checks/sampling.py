@@ -36,6 +36,8 @@ from . import gradients as G
 # The standard deviation must grow at least e^(4 * SLOPE_MIN) times from log-variance -2 to 2
 # (a correct layer: e^2 = 7.4; one whose head is a log standard deviation: e^4).
 SLOPE_MIN = 0.1
+# ...or, for a layer taking a standard deviation or variance, grow at least this much from 0.25 to 4.
+SCALE_MIN = 2.0
 # |mean of z - z_mean| above this (in z's units, prior scale) is a sample off its centre.
 OFFSET_MAX = 0.25
 # Moving z_mean by 3 must move the sample's mean by between these.
@@ -58,7 +60,11 @@ def faults(c: dict[str, Any], swapped: bool = False) -> list[str]:
         return ["nan"]
     out = []
     lo, hi = rows.get((0.0, -2.0)), rows.get((0.0, 2.0))
-    if lo and hi and lo["std"] > 0 and hi["std"] > 0 and math.log(hi["std"] / lo["std"]) / 4.0 < SLOPE_MIN:
+    small, big = rows.get((0.0, 0.25)), rows.get((0.0, 4.0))
+    # A second input that is a standard deviation or variance itself: the spread grows with it on positive values.
+    scaled = bool(small and big and big["std"] > SCALE_MIN * max(small["std"], 1e-12))
+    if lo and hi and lo["std"] > 0 and hi["std"] > 0 and math.log(hi["std"] / lo["std"]) / 4.0 < SLOPE_MIN \
+            and not scaled:
         out.append("spread")
     mid, shifted = rows.get((0.0, 0.0)), rows.get((3.0, 0.0))
     if mid and abs(mid["mean"]) > OFFSET_MAX:
@@ -149,7 +155,8 @@ def check_sampling(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> li
             f.line, f.source_line, f.layer = line, src, name
             f.evidence["sampling"] = c
             f.fix, f.edit = FIX, None
-        if old:
+        if old or not tr.get("probes_failed"):
+            # Without a NaN the run met, a layer taking a variance (sqrt) on a positive head is fine.
             return found
         return [*found, Finding(code="AE401", severity="error", title="The sampling layer gives NaN",
                                 message=why, line=line, layer=name, source_line=src, evidence=evidence, fix=FIX)]
@@ -201,7 +208,7 @@ def nan_sampling(ctx: Context) -> list[Finding]:
     if not c or faults(c) != ["nan"]:
         return []
     idx = next((i for i, ly in enumerate(layers) if ly is layer), None)
-    return check_sampling(ctx, {"sampling": c, "latent": {"layer_index": idx}}, [])
+    return check_sampling(ctx, {"sampling": c, "latent": {"layer_index": idx}, "probes_failed": True}, [])
 
 
 # -- the sampling layer called with its inputs in the other order (round 22) -----------------------

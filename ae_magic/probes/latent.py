@@ -71,6 +71,9 @@ def find_sampling_layer(model: Any, layers: list[Any], x: np.ndarray) -> Any | N
 CONTRACT_N = 512
 CONTRACT_LOG_VARS = (-2.0, 0.0, 2.0)
 CONTRACT_SHIFT = 3.0
+# A layer whose second input is a standard deviation or variance itself (``z_mean + sigma * eps``) is
+# read on positive values too.
+CONTRACT_SCALES = (0.25, 4.0)
 
 
 def sampling_contract(model: Any, layer: Any, x: np.ndarray) -> dict[str, Any] | None:
@@ -102,7 +105,7 @@ def sampling_contract(model: Any, layer: Any, x: np.ndarray) -> dict[str, Any] |
 
     def rows(swapped: bool) -> list[dict[str, Any]]:
         out = []
-        for mu, lv in [*((0.0, v) for v in CONTRACT_LOG_VARS), (CONTRACT_SHIFT, 0.0)]:
+        for mu, lv in [*((0.0, v) for v in (*CONTRACT_LOG_VARS, *CONTRACT_SCALES)), (CONTRACT_SHIFT, 0.0)]:
             z = draw(mu, lv, swapped)
             finite = bool(np.all(np.isfinite(z)))
             out.append({
