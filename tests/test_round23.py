@@ -78,3 +78,33 @@ def test_augmentation_with_a_target_of_its_own_is_silent_and_a_copy_is_not() -> 
     src = AUGMENTED.format(layers='layers.RandomFlip("horizontal")') + "y = x_train[:, ::-1].copy()\nz = x_train.copy()\n"
     assert not _titled(_check(src, "x_train", "y"), "The input is augmented but the target is not")
     assert _titled(_check(src, "x_train", "z"), "The input is augmented but the target is not")
+
+
+STEP = """\
+class VAE(keras.Model):
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            mu, sigma, z = self.encoder(data)
+            reconstruction_loss = ops.mean(ops.square(data - self.decoder(z)))
+            kl_loss = ops.sum(sigma**2 + mu**2 - ops.log(sigma) - 0.5, axis=1)
+            kl_loss = ops.mean(kl_loss)
+            total_loss = reconstruction_loss + kl_loss
+        return {m.name: m.result() for m in self.metrics}
+"""
+
+
+def test_the_loss_term_that_went_nan_first_is_named_at_its_line() -> None:
+    """Round 23: a linear sigma head under ops.log in the KL; the reconstruction term stays finite."""
+    from ae_magic.checks.training import _name_nan_term
+    from ae_magic.context import Context
+    from ae_magic.report import Finding
+
+    nan = float("nan")
+    tr = {"loss_terms": {"total_loss": [nan, nan], "reconstruction_loss": [543.0, 538.0], "kl_loss": [nan, nan]}}
+    f = Finding(code="AE401", severity="error", title="Loss diverged", message="NaN at step 0.")
+    _name_nan_term(Context(source=STEP), tr, [f])
+    assert f.line == 6 and "ops.log(sigma)" in f.source_line and f.evidence["nan_term"]["term"] == "kl_loss"
+    both = {"total_loss": [nan], "reconstruction_loss": [nan], "kl_loss": [nan]}  # nothing tells them apart
+    g = Finding(code="AE401", severity="error", title="Loss diverged", message="NaN at step 0.")
+    _name_nan_term(Context(source=STEP), {"loss_terms": both}, [g])
+    assert "nan_term" not in g.evidence and g.line is None

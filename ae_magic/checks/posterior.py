@@ -305,6 +305,19 @@ def kl_term_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def term_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
+    """The first cell line inside a ``train_step`` that assigns the variable named ``term`` (a reported loss
+    term, ``kl_loss``), else :func:`kl_term_line` for a KL term; the line where its value is computed."""
+    tree = _cell_tree(ctx)
+    if tree is not None:
+        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+            lines = [node.lineno for node in ast.walk(fn) if isinstance(node, ast.Assign)
+                     for t in node.targets if isinstance(t, ast.Name) and t.id == term]
+            if lines:
+                return ctx.cell_line(min(lines)), ctx.line_text(min(lines))
+    return kl_term_line(ctx, term) if "kl" in term.lower() else (None, None)
+
+
 # -- a KL term below zero ---------------------------------------------------------------------------
 # A KL divergence is never negative; a reported KL term below this (nats) has its sign flipped (round 14:
 # `kl = 1 + z_log_var - z_mean**2 - exp(z_log_var)` without the leading minus), and the run then maximises

@@ -116,7 +116,46 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
+    found = _name_nan_term(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, found))))
+
+
+def _name_nan_term(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE401 on a model whose own train_step reports its loss terms: name the term that went NaN first, at its line.
+
+    Round 23: a VAE with a linear ``sigma`` head takes ``ops.log(sigma)`` in its KL: ``kl_loss`` is NaN from the
+    first step while ``reconstruction_loss`` stays finite. The sum's NaN says nothing about where it comes from.
+    """
+    from .posterior import term_line
+
+    terms = {k: np.asarray(v, dtype=np.float64) for k, v in (tr.get("loss_terms") or {}).items() if len(v)}
+    f = next((f for f in found if f.code == "AE401"), None)
+    if f is None or len(terms) < 2:
+        return found
+    bad_at = {k: int(np.argmax(~np.isfinite(v))) for k, v in terms.items() if not np.all(np.isfinite(v))}
+    if not bad_at:
+        return found
+    first = min(bad_at.values())
+    if first > 0:
+        return found  # a term that blows up over the steps is a divergence (a flipped KL sign, a rate), not its formula
+    parts = [k for k, at in bad_at.items() if at == first and k not in ("loss", "total_loss", "total")]
+    fine = [k for k, v in terms.items() if k not in bad_at or bad_at[k] > first]
+    if len(parts) != 1 or not fine:
+        return found
+    term = parts[0]
+    line, text = term_line(ctx, term)
+    f.message += (f" The train_step reports its loss terms: `{term}` is NaN/Inf from step {first} while "
+                  f"`{fine[0]}` stays finite, so the NaN comes from how `{term}` is computed"
+                  + (f" (line {line})" if line is not None else "")
+                  + ": a log or square root of a value that can be 0 or negative (a head with no positive "
+                  "activation), or a division by one.")
+    f.evidence["nan_term"] = {"term": term, "step": first, "finite": fine}
+    f.fix = (f"# make what {term} takes a log or square root of positive: e.g. a log-variance head and exp(),\n"
+             "#   sigma = ops.exp(0.5 * z_log_var); or a softplus/exponential activation on the head")
+    f.edit = None
+    if line is not None:
+        f.line, f.source_line, f.layer = line, text, None
+    return found
 
 
 # A Dropout rate at or above this, on a model whose outputs collapse or do not beat the mean, is named as the cause.
