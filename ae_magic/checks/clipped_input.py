@@ -38,13 +38,22 @@ def _sample(arr: Any) -> np.ndarray | None:
     return np.asarray(arr[:_ROWS], dtype=np.float64)
 
 
-def check_clipped_input(ctx: Context) -> list[Finding]:
-    """AE205: the input was clipped (values piled at its bounds) to a range much of the target leaves."""
+def denoiser_pair(ctx: Context) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first rows of the input and of a target of its own (a denoising set-up), finite and of one shape; else None."""
     if ctx.target is None or ctx.target is ctx.data or (ctx.target_name and ctx.target_name == ctx.data_name):
-        return []
+        return None
     x, t = _sample(ctx.data), _sample(ctx.target)
     if x is None or t is None or x.shape != t.shape or not np.all(np.isfinite(x)) or not np.all(np.isfinite(t)):
+        return None
+    return x, t
+
+
+def check_clipped_input(ctx: Context) -> list[Finding]:
+    """AE205: the input was clipped (values piled at its bounds) to a range much of the target leaves."""
+    pair = denoiser_pair(ctx)
+    if pair is None:
         return []
+    x, t = pair
     lo, hi = float(x.min()), float(x.max())
     at_lo, at_hi = float(np.mean(x == lo)), float(np.mean(x == hi))
     piled = at_lo + at_hi

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..context import Context
 from ..report import Finding
-from .clipped_input import _sample
+from .clipped_input import denoiser_pair
 from .locate import assigned_at
 
 # The input is exactly 0 at at least this share of the positions where the target is not (masking noise and
@@ -28,11 +28,10 @@ BLANKED = 0.65
 
 def check_blanked_input(ctx: Context) -> list[Finding]:
     """AE205: the input is zero at most of the positions where the target holds something."""
-    if ctx.target is None or ctx.target is ctx.data or (ctx.target_name and ctx.target_name == ctx.data_name):
+    pair = denoiser_pair(ctx)
+    if pair is None:
         return []
-    x, t = _sample(ctx.data), _sample(ctx.target)
-    if x is None or t is None or x.shape != t.shape or not np.all(np.isfinite(x)) or not np.all(np.isfinite(t)):
-        return []
+    x, t = pair
     held = t != 0
     if held.sum() == 0:
         return []
