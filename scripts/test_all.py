@@ -65,6 +65,12 @@ BACKEND_SUITE = [
     "tests/test_trial.py",
     "tests/test_families.py",
     "tests/test_frozen.py",
+    "tests/test_sampling.py",
+    "tests/test_ignored_positions.py",
+    "tests/test_spike.py",
+    "tests/test_round22.py",
+    "tests/test_round23.py",
+    "tests/test_data_loss.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.
