@@ -27,10 +27,10 @@ SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 # training, so the table has no cycle (tests/test_ordering.py holds it to that).
 CAUSES: dict[str, tuple[str, ...]] = {
     # gradients
-    "AE301": ("AE111", "AE110"),  # a constant output or zero weights give no gradient
+    "AE301": ("AE111", "AE110", "AE205"),  # a constant output, zero weights or a constant input give no gradient
     "AE302": ("AE107", "AE106", "AE110"),  # saturating stacks and tiny inits vanish
     "AE303": ("AE202", "AE201", "AE110"),  # NaN / unscaled data, huge inits explode
-    "AE304": ("AE110", "AE201"),  # a bad scale kills ReLUs
+    "AE304": ("AE110", "AE201", "AE205"),  # a bad scale kills ReLUs; so does an input that is all zeros
     "AE305": ("AE106", "AE107", "AE201", "AE110"),  # saturating layers on unscaled data
     # training
     "AE401": ("AE303", "AE202", "AE201", "AE108", "AE110"),

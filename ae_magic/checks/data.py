@@ -491,7 +491,9 @@ def check_degenerate(ctx: Context) -> list[Finding]:
     if float(std.max()) < CONSTANT_STD:
         return [
             Finding(
-                code="AE205", severity="warning", title="The data is constant",
+                # An error: no model can learn anything from it, and what the probes would then
+                # measure (dead units, zero gradients) only restates it.
+                code="AE205", severity="error", title="The data is constant",
                 message=(f"Every sample of {_name(ctx)} is the same (largest feature std {float(std.max()):.2g}): "
                          "there is nothing to encode, and the model will learn to output that one sample."),
                 evidence={"max_feature_std": float(std.max()), "samples_checked": len(s)},
