@@ -248,6 +248,11 @@ def explain_cell_error(ctx: Context) -> list[Finding]:
     mismatch = _backend_mismatch(ctx)
     if mismatch is not None:
         return [_explain_backend_mismatch(ctx, err, mismatch, after)]
+    from . import size_errors
+
+    sized = size_errors.explain(ctx, err)
+    if sized is not None:
+        return [sized]
     return [
         Finding(
             code="AE100",

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("keras_compat", "report"),
     ("context",),
     ("graph",),
-    ("checks", "probes", "capture", "rebuild", "fixes"),
+    ("checks", "probes", "capture", "rebuild", "fixes", "size_errors"),
     ("engine",),
     ("session",),
     ("api", "trial"),
