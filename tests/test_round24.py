@@ -72,3 +72,58 @@ def test_a_float_size_from_true_division_is_named() -> None:
 def test_a_zero_size_keeps_the_plain_cell_error() -> None:
     f = _cell_error("code = layers.Dense(0)(inp)")
     assert f.title == "The cell raised an exception"
+
+
+KL_LAYER_VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+rng = np.random.default_rng(0)
+x = (rng.random((400, 12, 12)) < 0.3).astype("float32")
+
+
+class Sampling(layers.Layer):
+    def call(self, inputs):
+        mean, log_var = inputs
+        return keras.random.normal(ops.shape(log_var)) * ops.exp(log_var / 2) + mean
+
+
+class KLDivergenceLayer(layers.Layer):
+    def call(self, inputs):
+        codings_mean, codings_log_var = inputs
+        latent_loss = {sign}0.5 * ops.sum(
+            1 + codings_log_var - ops.exp(codings_log_var) - ops.square(codings_mean), axis=-1)
+        self.add_loss(ops.mean(latent_loss) / 144.0)
+        return inputs
+
+
+inputs = layers.Input(shape=[12, 12])
+z = layers.Flatten()(inputs)
+z = layers.Dense(64, activation="selu")(z)
+codings_mean = layers.Dense(4)(z)
+codings_log_var = layers.Dense(4)(z)
+codings_mean, codings_log_var = KLDivergenceLayer()([codings_mean, codings_log_var])
+codings = Sampling()([codings_mean, codings_log_var])
+h = layers.Dense(64, activation="selu")(codings)
+h = layers.Dense(144, activation="sigmoid")(h)
+outputs = layers.Reshape([12, 12])(h)
+vae = keras.Model(inputs=[inputs], outputs=[outputs])
+vae.compile(loss="binary_crossentropy", optimizer="rmsprop")
+"""
+
+
+def test_a_kl_layer_added_without_its_minus_is_named_at_its_line() -> None:
+    # Géron's KLDivergenceLayer beside the sampling layer, and ``outputs=[...]``: a list of one output,
+    # which fit unwraps (the probes used to stack it and skip, saying fit fails the same way).
+    ns: dict = {}
+    report = ae_magic.check(KL_LAYER_VAE.format(sign=""), namespace=ns, data="x", epochs=3)
+    assert "training" in report.coverage["ran"], report.coverage
+    (f,) = [f for f in report.findings if f.code == "AE401"]
+    assert f.line == 17 and "sign" in f.message and "KLDivergenceLayer" in f.message
+    assert f.evidence["negative_kl"]["value"] < f.evidence["negative_kl"]["before"] < 0
+
+
+def test_the_same_kl_layer_with_its_minus_trains_silently() -> None:
+    report = ae_magic.check(KL_LAYER_VAE.format(sign="-"), namespace={}, data="x", epochs=3)
+    assert "training" in report.coverage["ran"], report.coverage
+    assert not [f for f in report.findings if f.code == "AE401" or "negative_kl" in f.evidence], report.text()

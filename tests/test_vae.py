@@ -177,7 +177,7 @@ def test_a_healthy_vaes_sampling_term_is_not_called_flipped() -> None:
     assert negative_added_kl({"latent": {"layer": "s", "added_loss": -1e-5, "added_loss_before": 0.0}}) is None
     # Below zero but not driven down by the run: not what the run did.
     assert negative_added_kl({"latent": {"layer": "s", "added_loss": -0.4, "added_loss_before": -0.5}}) is None
-    assert negative_added_kl({"latent": {"layer": "s", "added_loss": -40.0, "added_loss_before": -0.5}}) == ("s", -0.5, -40.0)
+    assert negative_added_kl({"latent": {"layer": "s", "added_loss": -40.0, "added_loss_before": -0.5}}) == ("s", -0.5, -40.0, None)
 
 
 MEAN_RECON = '''\

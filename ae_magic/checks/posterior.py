@@ -337,16 +337,63 @@ def negative_kl(tr: dict[str, Any]) -> tuple[str, int, float] | None:
     return None
 
 
-def negative_added_kl(tr: dict[str, Any]) -> tuple[str, float | None, float] | None:
-    """``(layer, before, after)``: the sampling layer's own add_loss term, below zero after the run and falling."""
+def _num(v: Any) -> str:
+    """``v`` to 4 significant digits when it is a number."""
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+
+
+def negative_added_kl(tr: dict[str, Any], kl_classes: set[str] | None = None) -> tuple[str, float | None, float, str | None] | None:
+    """``(layer, before, after, class)``: an add_loss KL term below zero after the run and falling.
+
+    The sampling layer's own term (class None: the sampling layer's), else a term another layer adds
+    whose class is in ``kl_classes`` (a ``KLDivergenceLayer`` beside the sampling layer, Géron's style).
+    """
     lat = tr.get("latent") or {}
-    after, before = lat.get("added_loss"), lat.get("added_loss_before")
-    if not isinstance(after, float) or not np.isfinite(after) or after >= NEGATIVE_KL:
-        return None
-    # A flipped KL starts a little below zero and is driven far below it; one that stays put is not the run's cause.
-    if isinstance(before, float) and np.isfinite(before) and not after < before:
-        return None
-    return str(lat.get("layer")), before if isinstance(before, float) else None, after
+    cands: list[tuple[str, Any, Any, str | None]] = [(str(lat.get("layer")), lat.get("added_loss"), lat.get("added_loss_before"), None)]
+    before_by = lat.get("added_by_layer_before") or {}
+    for name, row in (lat.get("added_by_layer") or {}).items():
+        if kl_classes is not None and row.get("class") in kl_classes:
+            cands.append((name, row.get("value"), (before_by.get(name) or {}).get("value"), row.get("class")))
+    for name, after, before, cls in cands:
+        if not isinstance(after, float) or not np.isfinite(after) or after >= NEGATIVE_KL:
+            continue
+        # A flipped KL starts a little below zero and is driven far below it; one that stays put is not the run's cause.
+        if isinstance(before, float) and np.isfinite(before) and not after < before:
+            continue
+        return name, before if isinstance(before, float) else None, after, cls
+    return None
+
+
+def kl_classes(ctx: Context) -> set[str]:
+    """The cell's layer classes that compute a KL term: a ``kl``/``divergence``/``latent_loss`` name in the
+    class or its assignments, or the Gaussian KL's ``exp(...)`` beside a square, with an ``add_loss`` call."""
+    tree = _cell_tree(ctx)
+    if tree is None:
+        return set()
+    out = set()
+    for node in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        if not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_loss"
+                   for n in ast.walk(node)):
+            continue
+        names = [node.name.lower()] + [t.id.lower() for n in ast.walk(node) if isinstance(n, ast.Assign)
+                                       for t in n.targets if isinstance(t, ast.Name)]
+        calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+                 for n in ast.walk(node) if isinstance(n, ast.Call)}
+        squared = "square" in calls or any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node))
+        if any(k in nm for nm in names for k in ("kl", "divergence", "latent_loss")) or ("exp" in calls and squared):
+            out.add(node.name)
+    return out
+
+
+def _added_class(ctx: Context, tr: dict[str, Any], layer_name: str) -> str | None:
+    """The class of the layer named ``layer_name`` that adds the KL term: a KL layer's own, else the sampling layer's."""
+    row = ((tr.get("latent") or {}).get("added_by_layer") or {}).get(layer_name)
+    if row is not None:
+        return row.get("class")
+    idx = (tr.get("latent") or {}).get("layer_index")
+    leaves = leaf_layers(ctx.model) if ctx.model is not None else []
+    user = leaves[idx] if isinstance(idx, int) and 0 <= idx < len(leaves) else None
+    return type(user).__name__ if user is not None else None
 
 
 def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[int | None, str | None]:
@@ -354,10 +401,7 @@ def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[in
     tree = _cell_tree(ctx)
     if tree is None:
         return None, None
-    idx = (tr.get("latent") or {}).get("layer_index")
-    leaves = leaf_layers(ctx.model) if ctx.model is not None else []
-    user = leaves[idx] if isinstance(idx, int) and 0 <= idx < len(leaves) else None
-    cls = type(user).__name__ if user is not None else None
+    cls = _added_class(ctx, tr, layer_name)
     for node in ast.walk(tree):
         if not (isinstance(node, ast.ClassDef) and node.name == cls):
             continue
@@ -365,7 +409,7 @@ def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[in
             t.lineno
             for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
             for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
-            if isinstance(t, ast.Name) and "kl" in t.id.lower()
+            if isinstance(t, ast.Name) and any(k in t.id.lower() for k in ("kl", "latent_loss", "divergence"))
         ]
         calls = [n.lineno for n in ast.walk(node)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_loss"]
@@ -379,10 +423,16 @@ def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[in
 def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
     """The first training symptom (AE401-AE405) of a run whose KL term went negative names the flipped sign and its line."""
     neg = negative_kl(tr)
-    added = negative_added_kl(tr) if neg is None else None
-    hit = next((f for code in ("AE401", "AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
-    if (neg is None and added is None) or hit is None:
+    added = negative_added_kl(tr, kl_classes(ctx)) if neg is None else None
+    if neg is None and added is None:
         return found
+    hit = next((f for code in ("AE401", "AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
+    if hit is None:
+        # No symptom yet in the short run: the loss still falls, through zero. fit keeps going to -inf or NaN.
+        hit = Finding(code="AE401", severity="error", title="The KL term's sign is flipped",
+                      message="In the probe run the loss fell below zero and kept falling, which a reconstruction "
+                              "loss plus a KL divergence can't do.", evidence={"flipped_kl_without_symptom": True})
+        found.append(hit)
     if neg is not None:
         name, step, value = neg
         v = [float(x) for x in (tr.get("loss_terms") or {}).get(name, [])]
@@ -392,15 +442,16 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
                 f"and kept falling (to {low:.3g})")
         hit.evidence["negative_kl"] = {"term": name, "step": step + 1, "value": value, "lowest": low}
     else:
-        layer, before, after = added
+        layer, before, after, cls = added
         line, src = added_kl_line(ctx, tr, layer)
-        what = (f"what the sampling layer '{layer}' adds with add_loss (its KL term) is {after:.3g} after the run"
+        who = f"the KL layer '{layer}' ({cls})" if cls else f"the sampling layer '{layer}'"
+        what = (f"what {who} adds with add_loss (its KL term) is {after:.3g} after the run"
                 + (f", from {before:.3g} at the start" if before is not None else ""))
         hit.evidence["negative_kl"] = {"term": f"add_loss of {layer}", "before": before, "value": after, "lowest": after}
-    if hit.code == "AE401":
+    if hit.code == "AE401" and not hit.evidence.get("flipped_kl_without_symptom"):
         # Its own text blames the learning rate; here the rate is not the fault.
         hit.message = ("In the probe run the loss diverged"
-                       + (" to NaN/Inf." if hit.evidence.get("nonfinite") else f" (it ended at {hit.evidence.get('loss_end')})."))
+                       + (" to NaN/Inf." if hit.evidence.get("nonfinite") else f" (it ended at {_num(hit.evidence.get('loss_end'))})."))
     hit.message += (
         f" The cause is the loss's sign, not the learning rate: {what}. A KL divergence is never "
         "negative, so the term's sign is flipped: minimising the loss then pushes the KL up without bound."

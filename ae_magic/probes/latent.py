@@ -150,7 +150,27 @@ def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[s
         "active_dims": int(np.sum(var_mu > ACTIVE_VAR)),
         "z_sensitivity": moved_by / y_spread if y_spread > 0 else None,
         "added_loss": added,
+        "added_by_layer": _added_by_layer(model, layer),
     }
+
+
+def _added_by_layer(model: Any, sampling: Any) -> dict[str, dict[str, Any]]:
+    """What each other leaf layer added with ``add_loss`` on the last call (a KL layer beside the sampling layer).
+
+    Keyed by layer name: ``{"class": name, "value": v}``; the class names where the cell computes it.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        leaves = kc.leaf_layers(model)
+    except Exception:  # a train_step model's forward is a function, not a Model: its layers are not listed
+        return out
+    for lay in leaves:
+        if lay is sampling:
+            continue
+        v = _own_added_loss(lay)
+        if v is not None:
+            out[lay.name] = {"class": type(lay).__name__, "value": v}
+    return out
 
 
 def _own_added_loss(layer: Any) -> float | None:

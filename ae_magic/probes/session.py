@@ -89,8 +89,11 @@ class ProbeSession:
         outputs = getattr(model, "outputs", None) if kc.model_kind(model) != "subclassed" else None
         # Several outputs with one loss among them ([reconstruction, code]): fit trains that output alone.
         trained_output: int | None = None
+        struct = getattr(model, "_outputs_struct", None)
+        # ``Model(inputs=[x], outputs=[recon])`` (Géron's style) returns a list of one tensor: fit's loss
+        # unwraps it, so the probes read that one output as the reconstruction.
         if outputs is not None and (isinstance(outputs, dict) or len(keras.tree.flatten(outputs)) > 1
-                                    or isinstance(getattr(model, "_outputs_struct", None), dict)):
+                                    or isinstance(struct, (dict, list, tuple))):
             trained_output = 0 if len(keras.tree.flatten(outputs)) == 1 else kc.loss_output(src)
             if trained_output is None and kc.compiled_loss(src) is None:
                 # Trained on add_loss terms alone (a VAE returning [reconstruction, z_mean, z_log_var]):
@@ -665,6 +668,7 @@ class ProbeSession:
                     latent["kl_total_before"] = latent0["kl_total"]
                     latent["active_dims_before"] = latent0["active_dims"]
                     latent["added_loss_before"] = latent0.get("added_loss")
+                    latent["added_by_layer_before"] = latent0.get("added_by_layer")
             finally:
                 self._set_lr(self.lr)
                 if self.in_place:
