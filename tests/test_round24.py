@@ -127,3 +127,40 @@ def test_the_same_kl_layer_with_its_minus_trains_silently() -> None:
     report = ae_magic.check(KL_LAYER_VAE.format(sign="-"), namespace={}, data="x", epochs=3)
     assert "training" in report.coverage["ran"], report.coverage
     assert not [f for f in report.findings if f.code == "AE401" or "negative_kl" in f.evidence], report.text()
+
+
+OFFSET = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+level = 1000 + 60 * np.sin(np.arange(900) / 20) + rng.normal(size=900)
+scaled = {scaling}
+x = np.array([scaled[i:i + 20] for i in range(0, 880, 4)])[..., None].astype("float32")
+inp = keras.Input(shape=(20, 1))
+h = layers.GRU(8)(inp)
+h = layers.RepeatVector(20)(h)
+h = layers.GRU(8, return_sequences=True)(h)
+{extra}out = layers.TimeDistributed(layers.Dense(1, activation="sigmoid"))(h)
+model = keras.Model(inp, out)
+model.compile(optimizer="adam", loss="mse")
+"""
+MISSING_PARENS = "(level - level.min()) / level.max() - level.min()"
+
+
+def test_data_whose_offset_saturates_the_layers_is_ae201_not_ae111() -> None:
+    # Min-max scaling without its parentheses: every window sits near -940 and the samples differ by
+    # 0.1, so the GRUs saturate and give one output. The layers do respond to unit-scale inputs.
+    report = ae_magic.check(OFFSET.format(scaling=MISSING_PARENS, extra=""), namespace={}, data="x", train=False)
+    assert not [f for f in report.findings if f.code == "AE111"], report.text()
+    (f,) = [f for f in report.findings if f.code == "AE201"]
+    assert f.severity == "error" and f.line == 7 and f.evidence["identical_outputs"]["inputs_compared"] == 8
+
+
+def test_a_model_that_ignores_any_input_keeps_ae111_at_that_offset() -> None:
+    extra = "h = layers.Lambda(lambda t: t * 0.0)(h)\n"
+    report = ae_magic.check(OFFSET.format(scaling=MISSING_PARENS, extra=extra), namespace={}, data="x", train=False)
+    assert [f for f in report.findings if f.code == "AE111"], report.text()
+    ok = ae_magic.check(OFFSET.format(scaling="(level - level.min()) / (level.max() - level.min())", extra=""),
+                        namespace={}, data="x", train=False)
+    assert not [f for f in ok.findings if f.code in ("AE111", "AE201")], ok.text()

@@ -216,7 +216,16 @@ def check_scale(ctx: Context) -> list[Finding]:
         message = (f"{_Name(ctx)} has {kind}. Far-from-unit inputs make the first layers' activations and "
                    "gradients huge, so a normal learning rate overshoots; and a sigmoid output cannot reach "
                    "them at all.")
-    return [Finding(code="AE201", severity="warning", title="The data is not normalised", message=message,
+    severity = "warning"
+    same = ctx.cache.get("identical_at_data_scale")
+    if same is not None and by is None:
+        # AE111's forward pass: the data's samples give one output, unit-scale noise does not.
+        severity = "error"
+        evidence["identical_outputs"] = same
+        message += (f" At this scale the model gives the same output for {same['inputs_compared']} different samples "
+                    f"(largest difference {same['max_output_difference']:.2g}) while it responds to unit-scale inputs: "
+                    "the data's offset saturates the layers, so nothing of the input reaches the reconstruction.")
+    return [Finding(code="AE201", severity=severity, title="The data is not normalised", message=message,
                     evidence=evidence, fix=fix)]
 
 
