@@ -56,9 +56,37 @@ def run_cell(
         ctx.cell_error = _cell_error(ctx, exc)
 
 
+# Cell sources registered with linecache (oldest first), at most _REGISTERED_MAX of them.
+_REGISTERED: list[str] = []
+_REGISTERED_MAX = 64
+
+
+def _registered(source: str, filename: str) -> str:
+    """A filename under which ``source`` is in ``linecache``, as IPython registers its cells.
+
+    ``inspect.getsource`` then finds the cell's classes and functions: TensorFlow's AutoGraph converts a
+    ``train_step`` written in the cell (``x, y = data`` in graph mode), and the probes read it. One name
+    per distinct source, so a class from an earlier cell never reads a later cell's text; the oldest
+    entries are dropped, so memory does not grow check over check.
+    """
+    import hashlib
+    import linecache
+
+    if filename != CELL_FILENAME:
+        return filename  # a real file (the CLI): linecache reads it from disk
+    name = f"<ae_magic-cell-{hashlib.sha1(source.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+    if name in _REGISTERED:
+        _REGISTERED.remove(name)
+    _REGISTERED.append(name)
+    while len(_REGISTERED) > _REGISTERED_MAX:
+        linecache.cache.pop(_REGISTERED.pop(0), None)
+    return name
+
+
 def _exec(source: str, ns: dict[str, Any], filename: str) -> BaseException | None:
     try:
-        code = compile(source, filename, "exec")
+        code = compile(source, _registered(source, filename), "exec")
     except Exception as exc:
         # SyntaxError, and what plain Python raises for source it can't compile
         # (UnicodeEncodeError for a lone surrogate, MemoryError/RecursionError
@@ -136,7 +164,7 @@ def _name_calls(ctx: Context) -> None:
 
 def _cell_error(ctx: Context, exc: BaseException) -> CellError:
     line: int | None = None
-    if isinstance(exc, SyntaxError) and exc.filename in (CELL_FILENAME, "<unknown>", None):
+    if isinstance(exc, SyntaxError) and (exc.filename in ("<unknown>", None) or exc.filename.startswith("<ae_magic-cell")):
         line = exc.lineno
     tb = exc.__traceback__
     while tb is not None:

@@ -245,7 +245,12 @@ def loss_name(model: Any) -> str | None:
 
 
 def loss_config(model: Any) -> dict[str, Any]:
-    loss = compiled_loss(model)
+    """The compiled loss's config (``from_logits`` and the rest); {} for a string or a function."""
+    return loss_config_of(compiled_loss(model))
+
+
+def loss_config_of(loss: Any) -> dict[str, Any]:
+    """One loss's config, as :func:`loss_config`."""
     if isinstance(loss, keras.losses.Loss):
         try:
             return dict(loss.get_config())
@@ -257,8 +262,22 @@ def loss_config(model: Any) -> dict[str, Any]:
 def canonical_loss(model: Any) -> str | None:
     """Loss family: 'bce', 'cce', 'scce', 'mse', 'mae', 'huber', other name, or None."""
     name = loss_name(model)
-    if name is None:
+    return None if name is None else canonical_name(name)
+
+
+def loss_family(loss: Any) -> str | None:
+    """:func:`canonical_loss` for one loss as given to ``compile`` (a string, function or Loss), None for None."""
+    if loss is None:
         return None
+    if isinstance(loss, str):
+        return canonical_name(loss)
+    if isinstance(loss, keras.losses.Loss):
+        return canonical_name(type(loss).__name__)
+    return canonical_name(getattr(loss, "__name__", type(loss).__name__))
+
+
+def canonical_name(name: str) -> str:
+    """A loss's name as its family ('bce', 'cce', 'scce', 'mse', 'mae', 'huber', 'kld', else the name squeezed)."""
     n = re.sub(r"[^a-z]", "", name.lower())
     table = {
         "binarycrossentropy": "bce",

@@ -23,6 +23,7 @@ STRUCTURE_MODULES = (
     "capacity",  # AE104 no compression
     "shapes",  # AE105 shape mismatch
     "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
+    "split_outputs",  # AE108 per-output losses on heads that split the input (swapped loss lists)
     "loss_args",  # AE108 a hand-written loss called with the prediction first
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
@@ -79,9 +80,9 @@ def probe_checks() -> list[Check]:
         from . import training
     except ImportError:  # pragma: no cover
         training = None  # type: ignore[assignment]
-    from . import recurrent  # AE304 on a dead relu output; reads the training trace
+    from . import loss_direction, recurrent  # AE304 on a dead relu output; AE108 an inverted loss: read the training trace
 
-    for mod in (gradients, training, recurrent):
+    for mod in (gradients, training, recurrent, loss_direction):
         if mod is not None:
             checks.extend(mod.CHECKS)
     # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).

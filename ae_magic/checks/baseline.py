@@ -111,7 +111,7 @@ def unbeaten(trace: dict[str, Any]) -> bool:
     """
     b = trace["baselines"]
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
-    if not all_finite([final, mean]) or mean <= 0:
+    if not all_finite([final, mean]) or mean <= 0 or _beats_mean_in_own_units(trace):
         return False
     if pca is None:
         # No PCA bar (a code as wide as the input): only a model that has not reached even the mean.
@@ -370,6 +370,8 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
     if not all_finite([final, mean]) or mean <= 0:
         return []
+    if _beats_mean_in_own_units(tr):
+        return []
     # Plateau: over the last third of the run the held-out MSE improved by
     # less than PLATEAU_REL (epochs can be a handful of steps on small data).
     steps = list(tr["val_curve"]["steps"])
@@ -454,6 +456,31 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
             ),
         )
     ]
+
+
+# The losses whose output is the reconstruction itself, so its MSE against the target is a fair yardstick.
+STANDARD_LOSSES = ("mse", "mae", "huber", "bce", "cce", "scce", "kld", "add_loss")
+
+
+def _beats_mean_in_own_units(tr: dict[str, Any]) -> bool:
+    """A hand-written loss that its model beats the mean on, in that loss's own units.
+
+    Such a loss may read the output as something other than the target's values (round 25: one-hot
+    blocks read as logits by a softmax cross-entropy inside the loss), so the output's MSE against the
+    target says nothing about it; the loss itself does.
+    """
+    from ..keras_compat import canonical_name
+
+    name = tr.get("loss_name")
+    if not isinstance(name, str) or canonical_name(name) in STANDARD_LOSSES:
+        return False
+    own = list(tr.get("val_loss") or [])
+    units = (tr.get("baselines") or {}).get("loss_units") or {}
+    mean, exact = units.get("mean"), units.get("target")
+    if not own or not all_finite([own[-1], mean, exact]) or mean <= 0:
+        return False
+    # Only a loss that is lowest at the target itself (an inverted one is AE108, checks/loss_direction.py).
+    return exact < mean and own[-1] < (1 - MEAN_MARGIN) * mean
 
 
 def _follows_input(tr: dict[str, Any]) -> bool:

@@ -195,7 +195,8 @@ def check_scale(ctx: Context) -> list[Finding]:
     beyond = float(np.count_nonzero(np.abs(s) > SCALE_LIMIT)) / s.size
     max_std = float(s.std(axis=0, dtype=np.float64).max())
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
-        return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
+        return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _divided_twice(ctx, lo, hi, by)
+                or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
                 or _mixed_scales(ctx, s, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
@@ -266,6 +267,8 @@ def _mixed_scales(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
 
 
 # _scaled_twice: data already in [0, 1] that the model's own preprocessing shrinks at least this much more.
+# The top of data divided by 255 twice: its maximum lies in [TWICE_LOW / 255, 1 / 255].
+TWICE_LOW = 0.5
 TWICE_SHRINK = 50.0
 
 
@@ -289,6 +292,25 @@ def _scaled_twice(ctx: Context, raw_lo: float, raw_hi: float, lo: float, hi: flo
         evidence={"data_range": [raw_lo, raw_hi], "after_layer": by, "seen_range": [lo, hi]},
         fix=(f"# scale once: drop the model's {by} (the data is already in [0, 1]),\n"
              f"# or keep it and leave {var} in 0-255"),
+    )]
+
+
+def _divided_twice(ctx: Context, lo: float, hi: float, by: str | None) -> list[Finding]:
+    """AE201: 0-255 pixels divided by 255 twice in NumPy (a loader that scales, then the tutorial's own ``/ 255.``).
+
+    Round 25: the values top out at 1/255 = 0.0039, which is the signature: [0, 1] data never ends there by
+    chance. The model then learns the near-zero mean (BCE 0.0025 against the mean's 0.0024).
+    """
+    if by is not None or not (lo >= 0.0 and TWICE_LOW / 255.0 <= hi <= 1.0 / 255.0 * 1.001):
+        return []
+    var = ctx.data_name or "x"
+    return [Finding(
+        code="AE201", severity="warning", title="The data is scaled twice",
+        message=(f"{_Name(ctx)} lies in [{lo:.3g}, {hi:.3g}]: its largest value is 1/255, so 0-255 pixels were "
+                 "divided by 255 twice (once where they were loaded, once more after). The model sees inputs "
+                 "near zero and learns little more than the mean."),
+        evidence={"min": lo, "max": hi, "times_255": hi * 255.0},
+        fix=f"{var} = {var} * 255.0  # or remove one of the two divisions by 255",
     )]
 
 

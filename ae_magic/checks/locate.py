@@ -51,9 +51,9 @@ def trained_output_node(g: GraphInfo) -> GNode:
     return g.nodes[g.outputs[g.trained_output if g.trained_output < len(g.outputs) else 0]]
 
 
-def output_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
-    """The activation that produces the trained output, looking through TRANSPARENT layers."""
-    node = trained_output_node(g)
+def output_activation(g: GraphInfo, node: GNode | None = None) -> tuple[str | None, GNode | None]:
+    """The activation that produces the trained output (or output ``node``), looking through TRANSPARENT layers."""
+    node = node if node is not None else trained_output_node(g)
     seen = set()
     while node is not None and node.id not in seen:
         seen.add(node.id)

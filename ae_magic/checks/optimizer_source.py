@@ -26,7 +26,8 @@ def optimizer_line(ctx: Context) -> tuple[int | None, str | None]:
     lines = ctx.source.splitlines()
     for pattern in ("learning_rate", "optimizers.", ".compile("):
         for i, text in enumerate(lines, start=1):
-            if pattern in text:
+            # The code only: a comment that quotes compile(...) (or a commented-out fit) is not where the rate is set.
+            if pattern in text.split("#", 1)[0]:
                 return ctx.cell_line(i), text.strip()
     return None, None
 

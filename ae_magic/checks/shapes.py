@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import class_index_targets
 from .locate import graph_of, label, loc
+from .split_outputs import split_outputs
 
 
 def check_shape(ctx: Context) -> list[Finding]:
@@ -25,6 +28,11 @@ def check_shape(ctx: Context) -> list[Finding]:
     d = g.divergence
     if len(g.outputs) > 1 and any(g.nodes[o].shape[1:] == d["input_shape"] for o in g.outputs):
         return []
+    if split_outputs(g):
+        return []  # one head per group of columns (numbers, a one-hot category): together they make the input
+    t = ctx.target
+    if t is not None and t is not ctx.data and list(np.shape(t)[1:]) == list(d["output_shape"]):
+        return []  # the output has the target's shape (gray -> colour, low -> high resolution): by design
     node = next((n for n in g.nodes if n.name == d["node"]), None)
     ins, outs = tuple(d["input_shape"]), tuple(d["output_shape"])
     reason = d.get("reason")

@@ -69,7 +69,7 @@ def _first_line(source: str, needles: tuple[str, ...]) -> int | None:
     lines = source.splitlines()
     for needle in needles:
         for i, text in enumerate(lines, start=1):
-            if needle in text:
+            if needle in text.split("#", 1)[0]:
                 return i
     return None
 

@@ -160,6 +160,8 @@ def _name_nan_term(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> li
 
 # A Dropout rate at or above this, on a model whose outputs collapse or do not beat the mean, is named as the cause.
 HEAVY_DROPOUT = 0.5
+# A Dropout rate that is a warning on its own, with no symptom measured yet.
+EXTREME_DROPOUT = 0.8
 
 
 def _name_heavy_dropout(ctx: Context, found: list[Finding]) -> list[Finding]:
@@ -173,7 +175,7 @@ def _name_heavy_dropout(ctx: Context, found: list[Finding]) -> list[Finding]:
 
     # A cause found before the run (unscaled data, a sigmoid on z-scores) keeps the blame.
     hit = [f for f in found if f.code in ("AE404", "AE405") and _cause_before_training(ctx, f.code) is None]
-    if not hit or ctx.model is None:
+    if ctx.model is None or (not hit and any(f.code in ("AE404", "AE405") for f in found)):
         return found
     heavy = [ly for ly in leaf_layers(ctx.model) if "Dropout" in type(ly).__name__
              and float(getattr(ly, "rate", 0.0) or 0.0) >= HEAVY_DROPOUT]
@@ -181,6 +183,26 @@ def _name_heavy_dropout(ctx: Context, found: list[Finding]) -> list[Finding]:
         return found
     rate = max(float(ly.rate) for ly in heavy)
     line, text = next((layer_line(ctx, ly) for ly in heavy if layer_line(ctx, ly)[0] is not None), (None, None))
+    if not hit:
+        # No symptom in the short run (the model still learns something), but a rate no autoencoder wants,
+        # or one spelled as a keep probability (round 25: KEEP_PROB = 0.9 after every conv block, 5x the
+        # error of rate 0.1 after 30 epochs).
+        if not (rate >= EXTREME_DROPOUT or "keep" in (text or "").lower()):
+            return found
+        b = (ctx.traces.get("training") or {}).get("baselines") or {}
+        final, mean = b.get("final"), b.get("mean")
+        where = (f" In the probe run the held-out error ended at {final:.3g}, {final / mean:.0%} of the mean's."
+                 if isinstance(final, float) and isinstance(mean, float) and mean > 0 else "")
+        f = Finding(code="AE405", severity="warning", title="Dropout drops most of the signal",
+                    message=(f"The model drops {rate:.0%} of its units at every training step ({len(heavy)} Dropout "
+                             f"layer{'s' if len(heavy) > 1 else ''} with rate >= {HEAVY_DROPOUT:g}). Dropout's argument "
+                             f"is the share to drop, not to keep (TF1's keep_prob): the decoder learns from {1 - rate:.0%} of "
+                             f"the signal and its reconstructions stay far above what the same model reaches.{where}"),
+                    line=line, source_line=text, layer=heavy[0].name,
+                    evidence={"heavy_dropout": {"rate": rate, "layers": [ly.name for ly in heavy]}},
+                    fix=f"layers.Dropout({1 - rate:.1g})  # the share to drop; keep_prob={rate:g} means rate={1 - rate:.1g}")
+        found.append(f)
+        return found
     for f in hit:
         f.message += (f" The model drops {rate:.0%} of its units at every training step ({len(heavy)} Dropout layer"
                       f"{'s' if len(heavy) > 1 else ''} with rate >= {HEAVY_DROPOUT:g}): Dropout's argument is the share "

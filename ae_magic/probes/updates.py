@@ -73,6 +73,33 @@ NEEDS_FORWARD = ("the validation curve", "the reconstructions", "the mean/PCA ba
 UPDATE_POINTS = 200
 
 
+def step_unpacks_target(cls: type) -> bool:
+    """Whether ``cls.train_step`` takes a target out of its batch (``x, y = data``, ``data[1]``,
+    ``unpack_x_y_sample_weight(data)``): then fit was called as ``fit(x, x)`` and the step needs the pair."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.train_step)))
+    except Exception:  # no source (defined in a notebook that inspect can't read): keep the default
+        return False
+    fn = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if fn is None or len(fn.args.args) < 2:
+        return False
+    batch = fn.args.args[1].arg
+    for node in ast.walk(fn):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id == batch
+                and any(isinstance(t, (ast.Tuple, ast.List)) and len(t.elts) >= 2 for t in node.targets)):
+            return True
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == batch
+                and isinstance(node.slice, ast.Constant) and node.slice.value == 1):
+            return True
+        if isinstance(node, ast.Call) and "unpack_x_y" in ast.unparse(node.func):
+            return True
+    return False
+
+
 def has_own_train_step(model: Any) -> bool:
     """Whether ``model``'s class overrides ``keras.Model.train_step``."""
     step = getattr(type(model), "train_step", None)
@@ -344,7 +371,8 @@ class OwnStepSession(ProbeSession):
         self.same_target = target is None or target is data
         # What fit is given: fit(x) for a step that computes its loss from x alone (the keras.io VAE);
         # fit(x, y) when there is a separate target or a compiled loss that needs one.
-        self.pass_target = not self.same_target or kc.compiled_loss(src) is not None
+        self.pass_target = (not self.same_target or kc.compiled_loss(src) is not None
+                            or step_unpacks_target(type(src)))
         sample = as_input(x[:2])
         with kc.seeded(self.seed):
             if owned:
