@@ -225,3 +225,30 @@ def test_an_output_shaped_like_its_separate_target_is_no_shape_mismatch() -> Non
     assert not [f for f in report.findings if f.code == "AE105"], report.text()
     report = _pixels(width=64, data="x_gray", train=False)
     assert [f for f in report.findings if f.code == "AE105"]
+
+
+UNET = """\
+import numpy as np
+import keras
+from keras import layers
+rng = np.random.default_rng(0)
+x = rng.random((200, 16, 16, 1)).astype("float32")
+x_masked = x * (rng.random(x.shape) > 0.2)
+inputs = keras.Input((16, 16, 1))
+c1 = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+p1 = layers.MaxPooling2D()(c1)
+c2 = layers.Conv2D(2, 3, padding="same", activation="relu")(p1)
+u1 = layers.Conv2DTranspose(8, 2, strides=2, padding="same")(c2)
+u1 = layers.concatenate([u1, c1])
+outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(u1)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mae")
+"""
+
+
+def test_a_unet_skip_is_no_bypass_when_the_target_is_not_the_input() -> None:
+    # Inpainting: copying the masked input around the code does not give the clean target.
+    inpainting = ae_magic.check(UNET, namespace={}, data="x_masked", target="x", train=False)
+    assert "AE103" not in inpainting.codes, inpainting.text()
+    copying = ae_magic.check(UNET, namespace={}, data="x", train=False)
+    assert "AE103" in copying.codes
