@@ -123,6 +123,6 @@ def test_cli_version() -> None:
 
 def test_cli_file_without_a_model_fails(tmp_path, capsys) -> None:
     f = tmp_path / "nomodel.py"
-    f.write_text("import numpy as np\nx = np.zeros((8, 4))\n")
+    f.write_text("import numpy as np\nx = np.arange(32.0).reshape(8, 4)\n")  # not constant: that is an error of its own
     assert main(["check", str(f), "--data", "x"]) == 3
     assert "no Keras model" in capsys.readouterr().err

@@ -776,8 +776,10 @@ autoencoder.compile(optimizer=sgd, loss="mean_squared_error")
 
 def test_a_collapse_the_rate_caused_advises_a_rate_for_the_models_own_optimizer() -> None:
     report = ae_magic.check(SGD_NESTEROV_0_5, namespace={}, data="x_train", seed=0)
-    dead = report.get("AE304")
-    assert dead is not None and "learning rate 0.5" in dead.message, report.text()
+    # The rate is blamed: for the ReLUs it killed (AE304) or for steps that overshoot (AE403); which of the two
+    # the run shows moved with the installed Keras/NumPy versions (AE403 with Keras 3.15.1).
+    blamed = [f for f in report.findings if f.code in ("AE304", "AE403") and "learning rate 0.5" in f.message]
+    assert blamed, report.text()
     # What follows differs by backend (AE404/AE405 on TF and JAX, AE403 on torch); every rate any fix advises
     # must be SGD's.
     assert report.get("AE404") or report.get("AE405") or report.get("AE403"), report.text()

@@ -89,7 +89,7 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
 
 def _responds_at_unit_scale(ctx: Context, copy: Any, x: np.ndarray) -> bool:
     """Whether the copy's output differs for unit-scale noise of ``x``'s shape, when ``x`` is far from unit scale."""
-    if float(np.max(np.abs(x))) <= 20.0 and float(np.std(x)) >= 1e-3:
+    if x.size == 0 or (float(np.max(np.abs(x))) <= 20.0 and float(np.std(x)) >= 1e-3):
         return False  # at about unit scale already: identical outputs are the model's own doing
     noise = np.random.default_rng(ctx.options.seed).standard_normal(x.shape).astype("float32")
     try:
