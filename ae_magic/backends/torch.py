@@ -26,9 +26,16 @@ def version() -> str:
     return str(torch.__version__)
 
 
+def _tensor(a: Any) -> Any:
+    """A NumPy batch as the torch tensor fit would hand the loss (a hand-written loss may do ``y_true - ...``)."""
+    import keras  # lazily, as below: the backend modules load before the user's keras import
+
+    return keras.ops.convert_to_tensor(a) if isinstance(a, np.ndarray) else a
+
+
 def _loss(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y: Any) -> Any:
     pred = call_model(model, x, training=True)
-    loss = torch.mean(torch.as_tensor(call_loss(loss_fn, y, pred)).to(torch.float32))
+    loss = torch.mean(torch.as_tensor(call_loss(loss_fn, _tensor(y), pred)).to(torch.float32))
     for term in model.losses:
         loss = loss + torch.as_tensor(term).to(torch.float32)
     return loss
@@ -118,7 +125,7 @@ def compile_eval(
     def evaluate(xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, float]:
         pred = forward(xb)
         with torch.no_grad():
-            loss = call_loss(loss_fn, yb, pred)
+            loss = call_loss(loss_fn, _tensor(yb), _tensor(pred))
             value = loss.detach().cpu().numpy() if hasattr(loss, "detach") else loss
         return pred, float(np.mean(np.asarray(value, dtype=np.float64)))
 
