@@ -104,7 +104,14 @@ def test_the_step_unpacking_is_read_from_its_source() -> None:
                 data = data[0]
             return data
 
+    class Stateless:  # JAX: train_step(self, state, data), the state unpacked, the batch not
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metrics = state
+            del trainable, non_trainable, optimizer_vars, metrics
+            return data
+
     assert step_unpacks_target(Pair) and step_unpacks_target(Indexed) and not step_unpacks_target(Alone)
+    assert not step_unpacks_target(Stateless)
 
 
 MIXED_LOSS = """\

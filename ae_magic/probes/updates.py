@@ -87,7 +87,7 @@ def step_unpacks_target(cls: type) -> bool:
     fn = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
     if fn is None or len(fn.args.args) < 2:
         return False
-    batch = fn.args.args[1].arg
+    batch = fn.args.args[-1].arg  # the batch is the last argument: JAX's stateless step is train_step(self, state, data)
     for node in ast.walk(fn):
         if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id == batch
                 and any(isinstance(t, (ast.Tuple, ast.List)) and len(t.elts) >= 2 for t in node.targets)):
