@@ -71,6 +71,7 @@ BACKEND_SUITE = [
     "tests/test_round22.py",
     "tests/test_round23.py",
     "tests/test_round24.py",
+    "tests/test_round25.py",
     "tests/test_data_loss.py",
 ]
 

@@ -399,7 +399,13 @@ class ProbeSession:
             return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
         try:
             mask = getattr(self, "val_mask", None) if y is self.split.get("y_val") else None
-            value = self.loss_fn(y, pred) if mask is None else masked_loss(self.loss_fn, y, pred, mask)
+            # fit hands the loss the backend's tensors; on torch a hand-written
+            # loss doing `y_true - ops.mean(y_true)` raises on NumPy arrays.
+            as_tensor = getattr(self.backend, "loss_input", None)
+            if mask is None and as_tensor is not None:
+                value = self.loss_fn(as_tensor(y), as_tensor(pred))
+            else:
+                value = self.loss_fn(y, pred) if mask is None else masked_loss(self.loss_fn, y, pred, mask)
         except Exception as exc:
             raise ModelError(f"the compiled loss raises {describe(exc)} on the model's output; model.fit fails the same way") from exc
         return float(np.mean(kc.to_numpy(value).astype(np.float64)))
