@@ -62,11 +62,23 @@ def weight_checks() -> list[Check]:
 
 def data_checks() -> list[Check]:
     """AE201-AE205 checks that read the data."""
-    from . import augmentation, axis_order, clipped_input, data, data_loss, masked_input, masking, schedule, target_scale, time_order
+    from . import (
+        augmentation,
+        axis_order,
+        clipped_input,
+        data,
+        data_loss,
+        masked_input,
+        masking,
+        row_scaled,
+        schedule,
+        target_scale,
+        time_order,
+    )
 
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
-            + list(masked_input.CHECKS) + list(augmentation.CHECKS))
+            + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS))
 
 
 def probe_checks() -> list[Check]:

@@ -355,6 +355,11 @@ def negative_added_kl(tr: dict[str, Any], kl_classes: set[str] | None = None) ->
         if kl_classes is not None and row.get("class") in kl_classes:
             cands.append((name, row.get("value"), (before_by.get(name) or {}).get("value"), row.get("class")))
     for name, after, before, cls in cands:
+        started_negative = isinstance(before, float) and np.isfinite(before) and before < NEGATIVE_KL
+        if isinstance(after, float) and not np.isfinite(after) and started_negative:
+            # Round 26: the run blew up to NaN, so nothing finite is left after it; but the term
+            # was already below zero at the initial weights, which no KL divergence can be.
+            return name, before, after, cls
         if not isinstance(after, float) or not np.isfinite(after) or after >= NEGATIVE_KL:
             continue
         # A flipped KL starts a little below zero and is driven far below it; one that stays put is not the run's cause.
@@ -445,8 +450,12 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
         layer, before, after, cls = added
         line, src = added_kl_line(ctx, tr, layer)
         who = f"the KL layer '{layer}' ({cls})" if cls else f"the sampling layer '{layer}'"
-        what = (f"what {who} adds with add_loss (its KL term) is {after:.3g} after the run"
-                + (f", from {before:.3g} at the start" if before is not None else ""))
+        if np.isfinite(after):
+            what = (f"what {who} adds with add_loss (its KL term) is {after:.3g} after the run"
+                    + (f", from {before:.3g} at the start" if before is not None else ""))
+        else:
+            what = f"what {who} adds with add_loss (its KL term) was already {before:.3g} at the initial weights"
+
         hit.evidence["negative_kl"] = {"term": f"add_loss of {layer}", "before": before, "value": after, "lowest": after}
     if hit.code == "AE401" and not hit.evidence.get("flipped_kl_without_symptom"):
         # Its own text blames the learning rate; here the rate is not the fault.

@@ -1,0 +1,118 @@
+"""Was a table scaled per row (``axis=1``) instead of per column?
+
+AE201 (data-not-normalized). A hand-written min-max or standard scaler
+with ``axis=1`` scales every *sample* by its own statistics. On a table
+whose columns live on different scales (a transaction's time in seconds
+next to PCA components and an amount) one column is every row's largest
+value, so it becomes 1 (or the row's top z-score) in nearly every row and
+the others are squeezed into a sliver near 0: the samples become nearly
+identical and the autoencoder learns their mean (round 26: MAE 0.0004 that
+looks excellent, at 1.008x the mean's error).
+
+From the data alone: a 2-D table in which nearly every row has min 0 and
+max 1 (or mean 0 and std 1) exactly, while one column holds the row's
+extreme in nearly every row and the typical column barely varies. Rows
+scaled on their own are legitimate for homogeneous signals (a spectrum per
+row), where the extreme moves between columns; that stays silent.
+Named at the line with ``axis=1`` that computed the statistics, else at the
+line that made the data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..report import Finding
+from .locate import assigned_at
+
+ROW_SHARE = 0.99  # rows that must carry the per-row normalisation exactly
+SAME_COLUMN = 0.9  # rows whose extreme sits in one column
+FLAT_MINMAX = 0.05  # median column std below which the min-max columns are squeezed
+FLAT_ZSCORE = 0.1  # the same for per-row z-scores
+_ROWS = 2000
+
+
+def _per_row(x: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """``("min-max" | "z-score", column of each row's extreme)`` when every row is normalised on its own."""
+    lo, hi = x.min(axis=1), x.max(axis=1)
+    if float(np.mean(np.isclose(lo, 0.0, atol=1e-6) & np.isclose(hi, 1.0, atol=1e-5))) >= ROW_SHARE:
+        return "min-max", np.argmax(x, axis=1)
+    m, s = x.mean(axis=1), x.std(axis=1)
+    if float(np.mean((np.abs(m) < 1e-3) & (np.abs(s - 1.0) < 0.06))) >= ROW_SHARE:
+        return "z-score", np.argmax(np.abs(x), axis=1)
+    return None
+
+
+def scaled_per_row(data: Any) -> dict[str, Any] | None:
+    """The evidence when ``data`` is a table scaled per row with one dominant column, else None."""
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] < 4 or len(data) < 20:
+        return None
+    if not np.issubdtype(data.dtype, np.floating):
+        return None
+    x = np.asarray(data[:_ROWS], dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return None
+    found = _per_row(x)
+    if found is None:
+        return None
+    kind, extreme = found
+    column = int(np.bincount(extreme, minlength=x.shape[1]).argmax())
+    share = float(np.mean(extreme == column))
+    rest = np.delete(x, column, axis=1).std(axis=0)
+    typical = float(np.median(rest))
+    if share < SAME_COLUMN or typical >= (FLAT_MINMAX if kind == "min-max" else FLAT_ZSCORE):
+        return None
+    return {"per_row": kind, "dominant_column": column, "dominant_share": share,
+            "median_feature_std": typical, "rows_checked": len(x)}
+
+
+def _axis_line(ctx: Context) -> tuple[int | None, str | None]:
+    """The first code line before the data's own that computes a statistic along ``axis=1``."""
+    pattern = re.compile(r"\b(min|max|mean|std|amin|amax|ptp|norm)\(.*axis\s*=\s*(1|-1)\b")
+    data_line = ctx.assign_lines.get(ctx.data_name) if ctx.data_name else None
+    for i, text in enumerate((ctx.source or "").splitlines(), start=1):
+        if data_line is not None and i > data_line:
+            break
+        if pattern.search(text.split("#", 1)[0]):
+            return ctx.cell_line(i), text.strip()
+    return None, None
+
+
+def check_row_scaled(ctx: Context) -> list[Finding]:
+    """AE201: a table whose rows, not columns, were min-max scaled or standardised."""
+    found = scaled_per_row(ctx.data)
+    if found is None:
+        return []
+    line, text = _axis_line(ctx)
+    if line is None:
+        line, text = assigned_at(ctx, ctx.data_name)
+    var = ctx.data_name or "x"
+    if text is not None and re.search(r"axis\s*=\s*(1|-1)\b", text):
+        fix = re.sub(r"axis\s*=\s*(1|-1)\b", "axis=0", text) + "  # per feature; the same in every statistic"
+    else:
+        fix = "# compute the scaling statistics per feature (column), on the raw training rows: axis=0"
+    what = "min 0 and max 1" if found["per_row"] == "min-max" else "mean 0 and std 1"
+    col = found["dominant_column"]
+    return [
+        Finding(
+            code="AE201",
+            severity="warning",
+            title="The data was scaled per row, not per column",
+            message=(f"Every row of `{var}` has {what}: each sample was scaled by its own statistics (axis=1), "
+                     f"not each feature. Column {col} holds the row's extreme in {found['dominant_share']:.0%} of the "
+                     "rows, so it sets every row's scale, and the other features are squeezed to a spread of "
+                     f"{found['median_feature_std']:.2g} (median std): the samples are nearly identical, the loss is "
+                     "tiny from the start and the model learns their mean."),
+            line=line,
+            source_line=text,
+            evidence=found,
+            fix=fix,
+        )
+    ]
+
+
+CHECKS = [check_row_scaled]
