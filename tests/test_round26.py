@@ -115,3 +115,84 @@ def test_a_kl_without_its_minus_in_the_sampling_layer_is_named_at_its_line() -> 
 def test_the_same_vae_with_its_minus_is_silent() -> None:
     report = ae_magic.check(VAE.format(sign="-"), namespace={}, data="features")
     assert not [f for f in report.findings if f.severity in ("warning", "error")], report.text()
+
+
+BETA_VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+rng = np.random.default_rng(5)
+raw = rng.normal(size=(2000, 3)) @ rng.normal(size=(3, 20)) + 0.1 * rng.normal(size=(2000, 20))
+x = ((raw - raw.mean(axis=0)) / raw.std(axis=0)).astype("float32")
+kl_weight = {weight}
+
+class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(7)
+
+    def call(self, inputs):
+        mu, log_var = inputs
+        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
+        return mu + ops.exp(0.5 * log_var) * eps
+
+class VAELoss(layers.Layer):
+    def __init__(self, beta=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = beta
+
+    def call(self, inputs):
+        x, x_hat, mu, log_var = inputs
+        rec = ops.sum(ops.square(x - x_hat), axis=1)
+        kl = -0.5 * ops.sum(1 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
+        self.add_loss(ops.mean(rec + self.beta * kl))
+        return x_hat
+
+inp = keras.Input(shape=(20,))
+h = layers.Dense(32, activation="relu")(inp)
+mu = layers.Dense(4)(h)
+log_var = layers.Dense(4)(h)
+z = Sampling()([mu, log_var])
+x_hat = layers.Dense(20)(layers.Dense(32, activation="relu")(z))
+out = VAELoss(beta=kl_weight)([inp, x_hat, mu, log_var])
+vae = keras.Model(inp, out)
+vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+"""
+
+
+def test_a_kl_weight_far_above_one_is_named_at_its_line() -> None:
+    report = ae_magic.check(BETA_VAE.format(weight="200.0"), namespace={}, data="x")
+    f = next((f for f in report.findings if f.code == "AE407"), None)
+    assert f is not None, report.text()
+    assert f.line == 7 and f.source_line == "kl_weight = 200.0"
+    assert f.evidence["kl_weight"] == {"name": "kl_weight", "value": 200.0, "line": 7}
+    assert "`kl_weight` = 200" in f.message
+
+
+def test_the_same_vae_at_weight_one_is_silent() -> None:
+    report = ae_magic.check(BETA_VAE.format(weight="1.0"), namespace={}, data="x")
+    assert not [f for f in report.findings if f.severity in ("warning", "error")], report.text()
+
+
+def test_a_kl_weight_held_by_a_layer_is_found_through_the_keyword_that_set_it() -> None:
+    from ae_magic.checks.kl_weight import large_kl_weight
+    from ae_magic.context import Context
+
+    class Loss:
+        def __init__(self, beta: float) -> None:
+            self.beta = beta
+
+    class Model:
+        def __init__(self, layer: Loss) -> None:
+            self.layer = layer
+
+        def _flatten_layers(self, include_self: bool = True) -> list:
+            return [self, self.layer]
+
+    src = "b = 30\nvae = Model(Loss(beta=b))\n"
+    ctx = Context(source=src, assign_lines={"b": 1, "vae": 2}, bound=["b", "vae"], namespace={"b": 30},
+                  model=Model(Loss(30.0)))
+    # `b` is no KL weight by its name; the layer's `beta`, set from it, is.
+    assert large_kl_weight(ctx) == {"name": "b", "value": 30.0, "line": 1, "source_line": "b = 30"}
+    ctx.model = Model(Loss(1.0))
+    assert large_kl_weight(ctx) is None

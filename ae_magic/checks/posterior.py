@@ -142,11 +142,34 @@ def mean_reduced_reconstruction(ctx: Context) -> tuple[int | None, str | None] |
     return None
 
 
+def _blame_kl_weight(ctx: Context, finding: Finding) -> Finding:
+    """Point an AE407 at the line that sets a KL weight above 1 (``beta``, ``kl_weight``), if the cell has one."""
+    from .kl_weight import large_kl_weight
+
+    hit = large_kl_weight(ctx)
+    if hit is None:
+        return finding
+    if hit["line"] is not None:
+        finding.line, finding.source_line, finding.layer = hit["line"], hit["source_line"], None
+    finding.message += (
+        f" Here the KL term is weighted by `{hit['name']}` = {hit['value']:.4g}"
+        + (f" (line {hit['line']})" if hit["line"] is not None else "")
+        + f": it counts {hit['value']:.4g}x as much as in the VAE's own objective, where a reconstruction summed "
+        "over each sample's features meets the KL at weight 1."
+    )
+    finding.evidence["kl_weight"] = {"name": hit["name"], "value": hit["value"], "line": hit["line"]}
+    finding.fix = (f"# weigh the KL term at 1 (or warm it up from 0), with the reconstruction summed per sample:\n"
+                   f"# {hit['name']} = 1.0")
+    finding.edit = None
+    return finding
+
+
 def _blame_mean_reconstruction(ctx: Context, finding: Finding) -> Finding:
-    """Point an AE407 at a reconstruction term averaged over every feature beside a summed KL, if the cell has one."""
+    """Point an AE407 at a reconstruction term averaged over every feature beside a summed KL, if the cell has one;
+    else at a KL weight above 1."""
     hit = mean_reduced_reconstruction(ctx)
     if hit is None or hit[0] is None:
-        return finding
+        return _blame_kl_weight(ctx, finding)
     finding.line, finding.source_line, finding.layer = hit[0], hit[1], None
     finding.message += (
         f" Here line {hit[0]} averages the reconstruction term over every feature of a sample while the KL term is "
