@@ -687,6 +687,7 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             args = tuple(_clone_graph(a) if _graph_model(a) else a for a in args)
             kwargs = {k: _clone_graph(v) if _graph_model(v) else v for k, v in kwargs.items()}
             clone = type(model)(*args, **kwargs)
+            _carry_adapted_layers(model, clone)
             clone(sample[:1])
         except Exception:
             clone = None
@@ -741,6 +742,30 @@ def leaf_layers(model: Any) -> list[Any]:
     """``model``'s innermost layers in tracking order, InputLayers aside (a nested Sequential gets one only once built)."""
     return [la for la in model._flatten_layers(include_self=False)
             if not list(la._flatten_layers(include_self=False)) and not isinstance(la, keras.layers.InputLayer)]
+
+
+def _carry_adapted_layers(model: Any, clone: Any) -> None:
+    """Build ``clone``'s layers that are already built in the unbuilt ``model`` (an adapted ``Normalization``)
+    from their build config, with their weights, before the copy's first call.
+
+    Round 27: a subclassed autoencoder that adapts its Normalization layers in a method of its own
+    (``model.adapt(x)``) is unbuilt, yet those layers hold the data's statistics; a fresh instance's
+    un-adapted Normalization fails on its first call, and the copy failed with it.
+    """
+    if getattr(model, "built", True):
+        return
+    mine, theirs = leaf_layers(clone), leaf_layers(model)
+    if len(mine) != len(theirs):
+        return
+    for a, b in zip(mine, theirs, strict=True):
+        if type(a) is not type(b) or not getattr(b, "built", False) or not b.weights or getattr(a, "built", False):
+            continue
+        with contextlib.suppress(Exception):
+            a.build_from_config(b.get_build_config())
+            a.set_weights(b.get_weights())
+            fin = getattr(a, "finalize_state", None)
+            if fin is not None:
+                fin()
 
 
 def _copy_built_layers(model: Any, clone: Any) -> bool:

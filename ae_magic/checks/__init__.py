@@ -92,9 +92,10 @@ def probe_checks() -> list[Check]:
         from . import training
     except ImportError:  # pragma: no cover
         training = None  # type: ignore[assignment]
-    from . import loss_direction, recurrent  # AE304 on a dead relu output; AE108 an inverted loss: read the training trace
+    # AE304 on a dead relu output; AE108 an inverted loss; AE405 a penalty that outweighs the reconstruction
+    from . import loss_direction, penalty_share, recurrent
 
-    for mod in (gradients, training, recurrent, loss_direction):
+    for mod in (gradients, training, recurrent, loss_direction, penalty_share):
         if mod is not None:
             checks.extend(mod.CHECKS)
     # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).

@@ -11,6 +11,7 @@ itself against the loss of the per-feature mean (``baselines.loss_units``).
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from .. import keras_compat as kc
@@ -46,6 +47,93 @@ def check_loss_direction(ctx: Context) -> list[Finding]:
 check_loss_direction.family = "training"  # type: ignore[attr-defined]
 
 
+def _hand_written(ctx: Context) -> tuple[str, dict[str, Any]] | None:
+    """The compiled loss's name and its loss-unit baselines, for a loss that is not one of Keras' own."""
+    tr = ctx.traces.get("training") or {}
+    name = tr.get("loss_name")
+    if not isinstance(name, str) or kc.canonical_name(name) in STANDARD_LOSSES:
+        return None
+    return name, (tr.get("baselines") or {}).get("loss_units") or {}
+
+
+def check_loss_unbounded(ctx: Context) -> list[Finding]:
+    """AE108: a hand-written loss that keeps falling as the output moves past the target (a signed error).
+
+    Round 27: a channel-weighted loss summing ``y_true - y_pred`` with no square or absolute value is zero at
+    the target and falls without bound as the output grows: the run drives the outputs up (the loss went to
+    -17.6 while the reconstruction error grew 600x). Measured on the probe's held-out split: the loss at the
+    target, and at outputs moved half and one feature std past it, up and down. A sound loss rises both ways.
+    """
+    found = _hand_written(ctx)
+    if found is None:
+        return []
+    name, units = found
+    exact, shifted = units.get("target"), units.get("shifted") or {}
+    if not all_finite([exact]):
+        return []
+    for way in ("up", "down"):
+        one, two = [*(shifted.get(way) or []), None, None][:2]
+        if not all_finite([one, two]):
+            continue
+        tol = 1e-6 * max(abs(exact), 1.0)
+        if one < exact - tol and two < one - tol:
+            line, src = _line_in_loss(ctx, name, "signed")
+            return [Finding(
+                code="AE108", severity="error", title="The loss falls without bound past the target",
+                message=(f"The loss `{name}` gives {exact:.4g} for an output equal to the target, {one:.4g} for an "
+                         f"output {shifted['step']:.3g} {'above' if way == 'up' else 'below'} it and {two:.4g} at twice "
+                         "that: it keeps falling as the output moves past the target, so training pushes the outputs "
+                         "away without bound while the loss goes down. A signed error (`y_true - y_pred` without a "
+                         "square or an absolute value) does this."),
+                line=line, source_line=src,
+                evidence={"loss": name, "loss_of_target": exact, "step": shifted["step"], "direction": way,
+                          "loss_past_target": [one, two]},
+                fix="err = ops.square(y_true - y_pred)  # or ops.abs(...): a loss must be smallest at y_pred == y_true",
+            )]
+    return []
+
+
+check_loss_unbounded.family = "training"  # type: ignore[attr-defined]
+
+
+# The loss of outputs set to other samples' targets, below this share of the mean's: it does not compare each
+# sample with its own target (a sound loss charges about twice the mean's there).
+SHUFFLED_SHARE = 0.5
+
+
+def check_loss_batch_blind(ctx: Context) -> list[Finding]:
+    """AE108: a hand-written loss that cannot tell which output belongs to which sample (reduced over the batch).
+
+    Round 27: a weighted MSE written as ``ops.mean(y_true - y_pred, axis=0)`` squared compares the batch's
+    average output with its average target. Every sample's own reconstruction is free, and the model outputs
+    roughly the mean image while the loss reads near zero.
+    """
+    found = _hand_written(ctx)
+    if found is None:
+        return []
+    name, units = found
+    exact, mean, shuffled = units.get("target"), units.get("mean"), units.get("shuffled")
+    if not all_finite([exact, mean, shuffled]) or not mean > exact + 1e-6 * max(abs(mean), 1.0):
+        return []  # a loss not lowest at the target is check_loss_direction's
+    if shuffled - exact > SHUFFLED_SHARE * (mean - exact) or check_loss_unbounded(ctx):
+        return []  # (a signed error is blind to the batch too; its own finding says more)
+    line, src = _line_in_loss(ctx, name, "batch")
+    return [Finding(
+        code="AE108", severity="error", title="The loss does not compare each sample with its own target",
+        message=(f"The loss `{name}` gives {shuffled:.4g} when every output is set to another sample's target, "
+                 f"less than for the per-feature mean ({mean:.4g}; {exact:.4g} at the targets themselves): it cannot "
+                 "tell which output belongs to which sample. It reduces over the batch axis before comparing "
+                 "(`ops.mean(..., axis=0)`), so only the batch's average output is trained, and the model learns "
+                 "the average sample."),
+        line=line, source_line=src,
+        evidence={"loss": name, "loss_of_target": exact, "loss_of_mean": mean, "loss_of_shuffled_targets": shuffled},
+        fix="err = ops.mean(ops.square(y_true - y_pred), axis=-1)  # reduce over features, per sample: never axis=0",
+    )]
+
+
+check_loss_batch_blind.family = "training"  # type: ignore[attr-defined]
+
+
 def _def_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
     """The cell line of the ``return`` of the loss function ``name`` (else its ``def``)."""
     try:
@@ -60,4 +148,35 @@ def _def_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
     return None, None
 
 
-CHECKS: list[Any] = [check_loss_direction]
+def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str | None]:
+    """The line of the loss function ``name`` that does the damage, else its ``return`` (:func:`_def_line`).
+
+    ``kind`` "signed": the first line subtracting the function's two arguments with no square or absolute
+    value on it; "batch": the first line reducing along ``axis=0``.
+    """
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.FunctionDef) and node.name == name):
+            continue
+        args = [a.arg for a in node.args.args if a.arg != "self"][:2]
+        if kind == "signed" and len(args) == 2:
+            a, b = (re.escape(x) for x in args)
+            pattern = re.compile(rf"\b{a}\s*-\s*{b}\b|\b{b}\s*-\s*{a}\b")
+            skip = re.compile(r"square|abs|\*\*|huber|log_?cosh")
+        else:
+            pattern, skip = re.compile(r"axis\s*=\s*0\b"), None
+        lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        hits = [ln for ln in lines if pattern.search((ctx.line_text(ln) or "").split("#", 1)[0])
+                and not (skip and skip.search((ctx.line_text(ln) or "").split("#", 1)[0]))]
+        # Prefer the line that involves both the target and the output (the comparison itself).
+        both = [ln for ln in hits if all(re.search(rf"\b{re.escape(x)}\b", ctx.line_text(ln) or "") for x in args)]
+        if both or hits:
+            line = (both or hits)[0]
+            return ctx.cell_line(line), ctx.line_text(line)
+    return _def_line(ctx, name)
+
+
+CHECKS: list[Any] = [check_loss_direction, check_loss_unbounded, check_loss_batch_blind]

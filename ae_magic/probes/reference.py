@@ -78,7 +78,7 @@ def loss_baselines(
     loss: Callable[[np.ndarray, np.ndarray], float],
     logits: str | None,
     probabilities: bool,
-) -> dict[str, float | None]:
+) -> dict[str, Any]:
     """The mean and PCA baselines in the units of the model's own loss.
 
     ``loss(y, output)`` is the loss the validation curve uses. The mean and
@@ -107,8 +107,19 @@ def loss_baselines(
 
     # The loss of a perfect reconstruction: a sound reconstruction loss is lowest there (below the mean's).
     same_size = split.get("classes") is None and y_val.size == int(np.prod(shape))
-    exact = value(y_val.reshape(len(y_val), -1).astype(np.float64)) if same_size else None
-    return {"mean": value(mean), "pca": None if rec is None else value(rec), "target": exact}
+    flat = y_val.reshape(len(y_val), -1).astype(np.float64)
+    exact = value(flat) if same_size else None
+    out: dict[str, Any] = {"mean": value(mean), "pca": None if rec is None else value(rec), "target": exact}
+    if same_size and len(flat) > 1:
+        # Each sample's output set to another sample's target: a loss that compares samples with their own
+        # targets charges about twice the mean's; one that reduces over the batch first charges nothing.
+        out["shuffled"] = value(np.roll(flat, 1, axis=0))
+        # Outputs moved past the target by half and one feature std, up and down: a sound loss rises both ways.
+        step = 0.5 * np.std(flat, axis=0)
+        out["shifted"] = {"step": float(np.mean(step)),
+                          "up": [value(flat + k * step) for k in (1, 2)],
+                          "down": [value(flat - k * step) for k in (1, 2)]}
+    return out
 
 
 def top_components(a: np.ndarray, k: int, *, seed: int, oversample: int = 10, power: int = 2) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""AE405 when a penalty term, not the reconstruction, is what a model's own ``train_step`` minimises.
+
+Round 27: a contractive autoencoder ported from a summed-BCE implementation
+kept its Jacobian weight ``lam = 1.0`` beside a reconstruction averaged over
+the features. The penalty was 97 % of the loss the step reported; the
+optimizer shrank the encoder's Jacobian, the code went flat, and the
+held-out reconstruction ended on the per-feature mean's error while the
+total loss fell steadily (so nothing read as stagnant).
+
+From the terms the step reports (``traces.training.loss_terms``): a total
+(``loss``, ``total_loss``, ``total``) and a reconstruction term (a name with
+``recon``, ``rec_``, ``mse``, ``likelihood`` or ``nll``). When at the end of
+the run the reconstruction is under PENALTY_SHARE (a quarter) of the total, and the
+held-out MSE is no clearly better than the mean's, the penalty's weight is
+named: a top-level number that multiplies another term inside
+``train_step`` (``lam * frob``), else the step's ``loss =`` line. A VAE whose
+KL is small beside its reconstruction, or a penalty that leaves the
+reconstruction well below the mean, stays silent.
+"""
+
+from __future__ import annotations
+
+import ast
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..context import Context
+from ..numeric import all_finite
+from ..report import Finding
+
+PENALTY_SHARE = 0.25
+# The held-out MSE at or above this share of the per-feature mean's: not clearly better than the mean.
+NEAR_MEAN = 0.9
+_WINDOW = 10
+_TOTAL = ("loss", "total_loss", "total")
+_RECON = ("recon", "rec_", "mse", "likelihood", "nll")
+_EXPLAINED = {"AE401", "AE404", "AE405", "AE407", "AE108", "AE301"}
+
+
+def _end(values: list[Any]) -> float | None:
+    v = np.asarray([x for x in values if isinstance(x, (int, float))], dtype=np.float64)[-_WINDOW:]
+    return float(np.mean(v)) if len(v) and np.all(np.isfinite(v)) else None
+
+
+def _weight_line(ctx: Context) -> tuple[str | None, float | None, int | None, str | None]:
+    """A top-level number multiplying a term in ``train_step``: its name, value, cell line and text."""
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None, None, None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+                continue
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Name) and side.id in ctx.assign_lines:
+                    value = ctx.namespace.get(side.id)
+                    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                        at = ctx.assign_lines[side.id]
+                        return side.id, float(value), ctx.cell_line(at), ctx.line_text(at)
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TOTAL for t in node.targets):
+                return None, None, ctx.cell_line(node.lineno), ctx.line_text(node.lineno)
+    return None, None, None, None
+
+
+def check_penalty_share(ctx: Context) -> list[Finding]:
+    """AE405: the reconstruction is a sliver of the loss the model's own step minimises, and no better than the mean."""
+    tr = ctx.traces.get("training") or {}
+    terms = tr.get("loss_terms") or {}
+    if not terms or any(f.code in _EXPLAINED and f.severity in ("warning", "error") for f in ctx.found):
+        return []
+    total = next((k for k in terms if str(k).lower() in _TOTAL), None)
+    recon = next((k for k in terms if k != total and any(r in str(k).lower() for r in _RECON)), None)
+    if total is None or recon is None:
+        return []
+    t_end, r_end = _end(terms[total]), _end(terms[recon])
+    b = tr.get("baselines") or {}
+    final, mean = b.get("final"), b.get("mean")
+    if not all_finite([t_end, r_end, final, mean]) or t_end <= 0 or r_end <= 0 or mean <= 0:
+        return []
+    share = r_end / t_end
+    if share >= PENALTY_SHARE or final < NEAR_MEAN * mean:
+        return []
+    name, value, line, src = _weight_line(ctx)
+    weight = f"`{name}` = {value:.4g}" if name is not None else "the penalty's weight"
+    return [Finding(
+        code="AE405", severity="warning", title="A penalty term outweighs the reconstruction",
+        message=(f"At the end of the probe run the reconstruction term the train_step reports ('{recon}', "
+                 f"{r_end:.4g}) is {share:.1%} of its total loss ('{total}', {t_end:.4g}): the optimizer spends its "
+                 f"steps on the other terms, and the held-out reconstruction error ({final:.4g}) is no better than "
+                 f"predicting the per-feature mean ({mean:.4g}). Lower {weight} until the reconstruction is most of "
+                 "the loss (a penalty written for a summed loss is far too strong beside a per-feature mean)."),
+        line=line, source_line=src,
+        evidence={"reconstruction_term": recon, "total_term": total, "reconstruction_end": r_end, "total_end": t_end,
+                  "share": share, "final_mse": final, "mean_baseline": mean, "weight": name, "weight_value": value},
+        fix=(f"{name} = {value / 100:.2g}  # a penalty well below the reconstruction" if name is not None and value
+             else "# weigh the penalty term down until the reconstruction dominates the loss"),
+    )]
+
+
+check_penalty_share.family = "training"  # type: ignore[attr-defined]
+
+CHECKS: list[Any] = [check_penalty_share]
