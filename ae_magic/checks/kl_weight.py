@@ -60,12 +60,14 @@ def _layers(model: Any) -> list[Any]:
 
 def large_kl_weight(ctx: Context) -> dict[str, Any] | None:
     """``{"name", "value", "line", "source_line"}`` of a KL weight above 1 the cell sets, else None."""
-    for name in reversed(ctx.bound):
-        value = _number(ctx.namespace.get(name))
+    # getattr: posterior's callers may hand a lighter context (source and line helpers only).
+    namespace, assigned = getattr(ctx, "namespace", {}), getattr(ctx, "assign_lines", {})
+    for name in reversed(getattr(ctx, "bound", [])):
+        value = _number(namespace.get(name))
         if NAME.match(name) and value is not None and value > 1.0:
-            line = ctx.assign_lines.get(name)
+            line = assigned.get(name)
             return {"name": name, "value": value, "line": ctx.cell_line(line), "source_line": ctx.line_text(line)}
-    if ctx.model is None:
+    if getattr(ctx, "model", None) is None:
         return None
     for obj in _layers(ctx.model):
         for attr, v in vars(obj).items():
@@ -73,11 +75,11 @@ def large_kl_weight(ctx: Context) -> dict[str, Any] | None:
             if not NAME.match(attr) or value is None or value <= 1.0:
                 continue
             line, text, passed = _keyword_line(ctx, attr.lstrip("_"))
-            if passed is not None and passed in ctx.assign_lines:
-                at = ctx.assign_lines[passed]
+            if passed is not None and passed in assigned:
+                at = assigned[passed]
                 line, text = ctx.cell_line(at), ctx.line_text(at)
             if line is None:
-                at = ctx.creation_lines.get(id(obj))
+                at = getattr(ctx, "creation_lines", {}).get(id(obj))
                 line, text = ctx.cell_line(at), ctx.line_text(at)
             return {"name": passed or f"{type(obj).__name__}.{attr}", "value": value, "line": line, "source_line": text}
     return None
