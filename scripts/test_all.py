@@ -72,6 +72,8 @@ BACKEND_SUITE = [
     "tests/test_round23.py",
     "tests/test_round24.py",
     "tests/test_round25.py",
+    "tests/test_round26.py",
+    "tests/test_round27.py",
     "tests/test_data_loss.py",
 ]
 

@@ -478,7 +478,6 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
                     + (f", from {before:.3g} at the start" if before is not None else ""))
         else:
             what = f"what {who} adds with add_loss (its KL term) was already {before:.3g} at the initial weights"
-
         hit.evidence["negative_kl"] = {"term": f"add_loss of {layer}", "before": before, "value": after, "lowest": after}
     if hit.code == "AE401" and not hit.evidence.get("flipped_kl_without_symptom"):
         # Its own text blames the learning rate; here the rate is not the fault.
