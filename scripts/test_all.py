@@ -74,6 +74,7 @@ BACKEND_SUITE = [
     "tests/test_round25.py",
     "tests/test_round26.py",
     "tests/test_round27.py",
+    "tests/test_round28.py",
     "tests/test_data_loss.py",
 ]
 

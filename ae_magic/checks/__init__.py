@@ -65,6 +65,7 @@ def data_checks() -> list[Check]:
     from . import (
         augmentation,
         axis_order,
+        categorical,
         clipped_input,
         data,
         data_loss,
@@ -78,7 +79,8 @@ def data_checks() -> list[Check]:
 
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
-            + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS))
+            + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
+            + list(categorical.CHECKS))
 
 
 def probe_checks() -> list[Check]:

@@ -19,6 +19,7 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..probes.batches import class_index_count
+from ..report import Finding
 
 # Rows of the data the one-hot and index tests read (the data checks' own sample size).
 _SAMPLE = 512
@@ -67,7 +68,8 @@ def class_index_targets(ctx: Context) -> bool:
     out = _output_shape(ctx)
     t = _target(ctx)
     if t is not None:
-        return class_index_count(t, out) is not None
+        # Ids that overflow the output are class indices too, with a vocabulary one short: check_index_range's.
+        return class_index_count(t, out) is not None or index_overflow(ctx) is not None
     ins = kc.safe_input_shape(ctx.model)
     return (out is not None and len(out) >= 2 and isinstance(out[-1], int) and out[-1] > 1
             and ins is not None and list(ins[1:]) == list(out[1:-1]))
@@ -101,3 +103,73 @@ def categorical_reconstruction(ctx: Context) -> bool:
 def index_input(ctx: Context) -> bool:
     """Every layer that reads the model's input is an ``Embedding``: the input is token indices, not a signal."""
     return bool(getattr(ctx.graph, "token_input", False))
+
+
+# index_overflow: the largest id at most this many times the output's classes (ids, not a signal to scale).
+_OVERFLOW_MAX = 4
+
+
+def index_overflow(ctx: Context) -> dict[str, Any] | None:
+    """Class-index targets of a sparse categorical loss that reach past the output's classes, else None.
+
+    Round 28: a tokenizer-style index starts at 1 (0 is padding), and ``vocab_size = len(index)`` leaves out
+    the padding id, so the largest id equals the number of classes (and the Embedding's ``input_dim``).
+    ``fit`` raises in the Embedding's gather on CPU; on a GPU it may read zeros instead and train on garbage.
+    """
+    if _loss(ctx) != "scce":
+        return None
+    out, t = _output_shape(ctx), _target(ctx)
+    if t is None or out is None or len(out) < 2 or not isinstance(out[-1], int) or out[-1] < 2:
+        return None
+    if list(t.shape[1:]) != list(out[1:-1]) or t.dtype.kind not in "fiu":
+        return None
+    s = _sample(t).astype(np.float64)
+    classes = int(out[-1])
+    if not np.all(np.isfinite(s)) or not np.all(s == np.round(s)) or s.min() < 0:
+        return None
+    top = float(np.max(t))
+    if top < classes or top >= _OVERFLOW_MAX * classes:
+        return None
+    over = int(np.count_nonzero(np.asarray(t) >= classes))
+    return {"classes": classes, "max_id": int(top), "ids_out_of_range": over,
+            "share_out_of_range": over / float(np.asarray(t).size)}
+
+
+def _size_line(ctx: Context, classes: int) -> tuple[int | None, str | None]:
+    """The cell line that binds a top-level name to ``classes`` (``vocab_size = len(index)``), if one does."""
+    for name in reversed(getattr(ctx, "bound", [])):
+        v = ctx.namespace.get(name)
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and int(v) == classes and name in ctx.assign_lines:
+            at = ctx.assign_lines[name]
+            return ctx.cell_line(at), ctx.line_text(at)
+    return None, None
+
+
+def check_index_range(ctx: Context) -> list[Finding]:
+    """AE203: class ids in the target reach the number of classes the output (and Embedding) can take."""
+    found = index_overflow(ctx)
+    if found is None:
+        return []
+    c, top = found["classes"], found["max_id"]
+    line, text = _size_line(ctx, c)
+    var = ctx.data_name or "x"
+    try:
+        short = [la for la in ctx.model._flatten_layers(include_self=False)
+                 if type(la).__name__ == "Embedding" and int(getattr(la, "input_dim", top + 1)) <= top]
+    except Exception:
+        short = []
+    emb = f" (and the Embedding '{short[0].name}', input_dim={short[0].input_dim})" if short else ""
+    if short:
+        found["embedding_input_dim"] = int(short[0].input_dim)
+    return [Finding(
+        code="AE203", severity="error", title="Class ids reach past the output's classes",
+        message=(f"`{var}` holds ids up to {top}, but the output has {c} classes (ids 0 to {c - 1}); "
+                 f"{found['ids_out_of_range']} values are out of range. Sparse categorical cross-entropy{emb} "
+                 "can't take them: fit raises on the CPU and may train on garbage on a GPU. Ids that start at 1, "
+                 "with 0 kept for padding, need one more class than the index has."),
+        line=line, source_line=text, evidence=found,
+        fix=f"vocab_size = {top + 1}  # the largest id + 1: len(index) + 1 when ids start at 1 (0 = padding)",
+    )]
+
+
+CHECKS: list[Any] = [check_index_range]

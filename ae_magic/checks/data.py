@@ -197,6 +197,7 @@ def check_scale(ctx: Context) -> list[Finding]:
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
         return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _divided_twice(ctx, lo, hi, by)
                 or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
+                or _sentinel_scale(ctx, s, by)
                 or _mixed_scales(ctx, s, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
@@ -311,6 +312,66 @@ def _divided_twice(ctx: Context, lo: float, hi: float, by: str | None) -> list[F
                  "near zero and learns little more than the mean."),
         evidence={"min": lo, "max": hi, "times_255": hi * 255.0},
         fix=f"{var} = {var} * 255.0  # or remove one of the two divisions by 255",
+    )]
+
+
+# _sentinel_scale: values this many times the 99.9th percentile of |x|, at most SENTINEL_SHARE of all values,
+# every one the same number, and at least SENTINEL_STDS of their column's own spread away from its median.
+SENTINEL_RATIO = 10.0
+SENTINEL_SHARE = 0.001
+SENTINEL_STDS = 100.0
+
+
+def _sentinel_scale(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
+    """AE201: a missing-value code (65535, 9999) left in the data set its scale when it was divided by its maximum.
+
+    Round 28: a logger's 0xFFFF read-error code in 3 of 48,000 sensor values; ``X / X.max()`` put the real
+    12-bit readings in [0.012, 0.046], each sensor varying by about 0.003, and the autoencoder learned the
+    mean (0.97-1.05x its error). Not tiny enough for :func:`_tiny_scale`'s 1e-3. The code is one repeated
+    value far outside every column it sits in; a heavy tail (distinct values) or saturated pixels inside
+    columns that vary as much are not this.
+    """
+    d = ctx.data
+    if by is not None or d is None or not isinstance(d, np.ndarray) or d.ndim < 2 or not len(d):
+        return []
+    flat = np.asarray(d, dtype=np.float64).reshape(len(d), -1)
+    if not np.all(np.isfinite(flat)):
+        return []
+    typical = float(np.percentile(np.abs(s), 99.9))
+    if not typical > 0:
+        return []
+    far = np.abs(flat) > SENTINEL_RATIO * typical
+    n_far = int(np.count_nonzero(far))
+    if n_far < 2 or n_far > SENTINEL_SHARE * flat.size:
+        return []
+    codes = np.unique(flat[far])
+    if len(codes) != 1:
+        return []
+    cols = np.unique(np.nonzero(far)[1])
+    for c in cols:
+        rest = flat[~far[:, c], c]
+        spread = float(np.std(rest)) if len(rest) > 1 else 0.0
+        if spread > 0 and abs(float(codes[0]) - float(np.median(rest))) < SENTINEL_STDS * spread:
+            return []
+    var = ctx.data_name or "x"
+    rest_all = flat[~far]
+    lo, hi = float(np.min(rest_all)), float(np.max(rest_all))
+    rows = int(np.count_nonzero(far.any(axis=1)))
+    line, text = assigned_at(ctx, ctx.data_name)
+    return [Finding(
+        code="AE201", severity="warning", title="A missing-value code set the data's scale",
+        message=(f"{n_far} values of {_name(ctx)}, in {rows} sample{'s' if rows != 1 else ''}, are all exactly "
+                 f"{float(codes[0]):.4g}, over {float(codes[0]) / typical:,.0f}x the rest, which lies in [{lo:.3g}, "
+                 f"{hi:.3g}]: one repeated value far outside every column it appears in is a missing-value or error "
+                 "code (65535, 9999, -999). Dividing by the maximum (or a min-max scaler) took the scale from it, so "
+                 "the real readings were squeezed into a sliver; the model sees nearly constant inputs and learns "
+                 "their mean."),
+        line=line, source_line=text,
+        evidence={"code_value": float(codes[0]), "count": n_far, "rows": rows, "abs_p99_9": typical,
+                  "rest_range": [lo, hi]},
+        fix=(f"# treat the code as missing before scaling (e.g. the column's median), then scale per column:\n"
+             f"# raw[raw == CODE] = np.nan; raw = np.where(np.isnan(raw), np.nanmedian(raw, axis=0), raw)\n"
+             f"# {var} = (raw - raw.min(axis=0)) / (raw.max(axis=0) - raw.min(axis=0))"),
     )]
 
 

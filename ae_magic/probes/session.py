@@ -190,9 +190,13 @@ class ProbeSession:
             # (a shape fixed to one batch size, a layer that can't take this data).
             raise ModelError(f"the model raises {describe(exc)} when it runs on a batch of {len(sample)} samples; "
                              "model.fit and predict run it on batches the same way") from exc
+        # layer_order's forward pass filled model.losses: the training loss has add_loss terms on top.
+        try:
+            self.adds_losses = bool(list(self.model.losses))
+        except Exception:  # a model whose losses can't be listed only loses this evidence
+            self.adds_losses = False
         if self.loss_name == ADDED_ONLY:
-            # layer_order's forward pass filled model.losses.
-            if not list(self.model.losses):
+            if not self.adds_losses:
                 raise ModelError(
                     f"model '{model.name}' is compiled without a loss and adds none with add_loss: "
                     "there is nothing to train; model.fit fails the same way"
@@ -552,6 +556,7 @@ class ProbeSession:
             "subset": s["subset"],
             "n_train": len(s["x_tr"]),
             "n_val": len(s["x_val"]),
+            "adds_losses": bool(getattr(self, "adds_losses", False)),
         }
 
     def train(
