@@ -197,7 +197,7 @@ def check_scale(ctx: Context) -> list[Finding]:
     if beyond <= 0.001 and max_std <= SCALE_LIMIT:
         return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _divided_twice(ctx, lo, hi, by)
                 or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
-                or _sentinel_scale(ctx, s, by)
+                or _sentinel_scale(ctx, s, max(abs(lo), abs(hi)), by)
                 or _mixed_scales(ctx, s, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
@@ -322,7 +322,7 @@ SENTINEL_SHARE = 0.001
 SENTINEL_STDS = 100.0
 
 
-def _sentinel_scale(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
+def _sentinel_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) -> list[Finding]:
     """AE201: a missing-value code (65535, 9999) left in the data set its scale when it was divided by its maximum.
 
     Round 28: a logger's 0xFFFF read-error code in 3 of 48,000 sensor values; ``X / X.max()`` put the real
@@ -334,28 +334,29 @@ def _sentinel_scale(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding
     d = ctx.data
     if by is not None or d is None or not isinstance(d, np.ndarray) or d.ndim < 2 or not len(d):
         return []
-    flat = np.asarray(d, dtype=np.float64).reshape(len(d), -1)
-    if not np.all(np.isfinite(flat)):
-        return []
     typical = float(np.percentile(np.abs(s), 99.9))
-    if not typical > 0:
+    # The data's own extremes first: most data has no value this far out, and the full array is not read again.
+    if not typical > 0 or not np.isfinite(peak) or peak <= SENTINEL_RATIO * typical:
         return []
+    flat = d.reshape(len(d), -1)
     far = np.abs(flat) > SENTINEL_RATIO * typical
     n_far = int(np.count_nonzero(far))
     if n_far < 2 or n_far > SENTINEL_SHARE * flat.size:
         return []
-    codes = np.unique(flat[far])
+    codes = np.unique(flat[far].astype(np.float64))
     if len(codes) != 1:
         return []
     cols = np.unique(np.nonzero(far)[1])
     for c in cols:
-        rest = flat[~far[:, c], c]
+        rest = flat[~far[:, c], c].astype(np.float64)
         spread = float(np.std(rest)) if len(rest) > 1 else 0.0
+        if not np.isfinite(spread):
+            return []  # non-finite values are AE202's
         if spread > 0 and abs(float(codes[0]) - float(np.median(rest))) < SENTINEL_STDS * spread:
             return []
     var = ctx.data_name or "x"
     rest_all = flat[~far]
-    lo, hi = float(np.min(rest_all)), float(np.max(rest_all))
+    lo, hi = float(np.min(rest_all)), float(np.max(rest_all))  # (reached only with a code found: rare)
     rows = int(np.count_nonzero(far.any(axis=1)))
     line, text = assigned_at(ctx, ctx.data_name)
     return [Finding(
