@@ -91,6 +91,29 @@ def check_no_compression(ctx: Context) -> list[Finding]:
                 fix=f"To make it compress, give the code fewer units than the sequence has values, e.g. {suggestion}.",
             )
         ]
+    sparse = _sparsity_penalty(g)
+    if sparse is not None:
+        # An overcomplete code held sparse by a penalty (the UFLDL sparse autoencoder, an L1
+        # activity_regularizer): the penalty, not the width, stops the identity. A design, not a fault.
+        return [
+            Finding(
+                code="AE104",
+                severity="info",
+                title="An overcomplete code held sparse by a penalty",
+                message=(
+                    f"The narrowest layer of `{ctx.model_name}` has {code.width if code else g.code_width} features "
+                    f"and the input has {g.input_width}, but {label(ctx, sparse)} carries a sparsity penalty, "
+                    "which is what keeps an overcomplete code from learning the identity. If the penalty is too "
+                    "weak the model can still copy its input."
+                ),
+                line=sparse.line and ctx.cell_line(sparse.line),
+                layer=sparse.name,
+                source_line=ctx.line_text(sparse.line),
+                evidence={"code_width": code.width if code else g.code_width, "input_width": g.input_width,
+                          "penalty_layer": sparse.name},
+                fix="Check on held-out data that the code's mean activation is as sparse as intended.",
+            )
+        ]
     width = code.width if code is not None and code.width is not None else g.code_width
     return [
         Finding(
@@ -138,3 +161,20 @@ def _sequence_summary(g: GraphInfo, code: GNode) -> bool:
 
 
 CHECKS = [check_no_compression]
+
+
+def _sparsity_penalty(g: GraphInfo) -> GNode | None:
+    """A hidden layer whose activations carry a penalty: an ``activity_regularizer``, or a layer of the
+    user's own that adds a loss with ``add_loss`` on what it computes (a sparsity KL)."""
+    for i in g.main_path:
+        node = g.nodes[i]
+        if node.is_input or i in g.outputs or node.layer is None:
+            continue
+        if getattr(node.layer, "activity_regularizer", None) is not None:
+            return node
+        call = getattr(type(node.layer), "call", None)
+        code = getattr(call, "__code__", None)
+        if code is not None and "add_loss" in code.co_names and type(node.layer).__module__ not in ("", None) \
+                and not type(node.layer).__module__.startswith("keras"):
+            return node
+    return None

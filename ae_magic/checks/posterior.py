@@ -377,6 +377,12 @@ def negative_added_kl(tr: dict[str, Any], kl_classes: set[str] | None = None) ->
     for name, row in (lat.get("added_by_layer") or {}).items():
         if kl_classes is not None and row.get("class") in kl_classes:
             cands.append((name, row.get("value"), (before_by.get(name) or {}).get("value"), row.get("class")))
+    # A model without a sampling layer: a divergence penalty some layer adds (round 27: a sparsity KL).
+    terms = tr.get("added_terms") or {}
+    before_t = terms.get("before") or {}
+    for name, row in (terms.get("after") or {}).items():
+        if kl_classes is not None and row.get("class") in kl_classes:
+            cands.append((name, row.get("value"), (before_t.get(name) or {}).get("value"), row.get("class")))
     for name, after, before, cls in cands:
         started_negative = isinstance(before, float) and np.isfinite(before) and before < NEGATIVE_KL
         if isinstance(after, float) and not np.isfinite(after) and started_negative:
@@ -415,7 +421,8 @@ def kl_classes(ctx: Context) -> set[str]:
 
 def _added_class(ctx: Context, tr: dict[str, Any], layer_name: str) -> str | None:
     """The class of the layer named ``layer_name`` that adds the KL term: a KL layer's own, else the sampling layer's."""
-    row = ((tr.get("latent") or {}).get("added_by_layer") or {}).get(layer_name)
+    row = (((tr.get("latent") or {}).get("added_by_layer") or {}).get(layer_name)
+           or ((tr.get("added_terms") or {}).get("after") or {}).get(layer_name))
     if row is not None:
         return row.get("class")
     idx = (tr.get("latent") or {}).get("layer_index")
@@ -446,6 +453,29 @@ def added_kl_line(ctx: Context, tr: dict[str, Any], layer_name: str) -> tuple[in
             first = min(found)
             return ctx.cell_line(first), ctx.line_text(first)
     return None, None
+
+
+def _ratios_flipped(ctx: Context, tr: dict[str, Any], layer_name: str) -> str | None:
+    """The cell's KL assignment in the layer that adds it, with every ``log(a / b)`` turned to ``log(b / a)``,
+    or None when it has no log of a ratio (then the sign is elsewhere)."""
+    tree = _cell_tree(ctx)
+    cls = _added_class(ctx, tr, layer_name)
+    if tree is None or cls is None:
+        return None
+    for node in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls):
+        for stmt in (n for n in ast.walk(node) if isinstance(n, ast.Assign)):
+            if not any(isinstance(t, ast.Name) and "kl" in t.id.lower() for t in stmt.targets):
+                continue
+            flipped = 0
+            for call in (n for n in ast.walk(stmt) if isinstance(n, ast.Call) and n.args):
+                name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+                arg = call.args[0]
+                if name == "log" and isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Div):
+                    arg.left, arg.right = arg.right, arg.left
+                    flipped += 1
+            if flipped:
+                return "# each log ratio the other way up: KL(p || q) = p * log(p / q) >= 0\n" + ast.unparse(stmt)
+    return None
 
 
 def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
@@ -487,8 +517,14 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
         f" The cause is the loss's sign, not the learning rate: {what}. A KL divergence is never "
         "negative, so the term's sign is flipped: minimising the loss then pushes the KL up without bound."
     )
-    hit.fix = ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
-               "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
+    if tr.get("latent"):
+        hit.fix = ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
+                   "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
+    else:
+        # No Gaussian code here: the divergence is another one (a sparsity KL(rho || rho_hat)).
+        hit.fix = _ratios_flipped(ctx, tr, added[0] if added else "") or (
+            "# KL(p || q) = sum p * log(p / q): the target's probability over the model's, e.g. for sparsity\n"
+            "kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))")
     hit.edit = None
     if line is not None:
         hit.line, hit.source_line, hit.layer = line, src, None

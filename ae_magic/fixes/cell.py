@@ -110,7 +110,29 @@ class Cell:
                 out[mod] = self.aliases[mod]
         known = {k for k in self.ns if isinstance(k, str) and k.isidentifier()}
         classes = {k for k in known if isinstance(self.ns[k], type) and k[:1].isupper()}
-        return Names(out, known, classes)
+        return Names(out, known | self._locals_at(f.line), classes)
+
+    def _locals_at(self, cell_line: int | None) -> set[str]:
+        """The names bound in the functions around cell line ``cell_line`` (``self``, arguments, locals).
+
+        A fix that rewrites a line of a layer's ``call`` reads those names; they are the user's own,
+        not placeholders to fill in.
+        """
+        if cell_line is None:
+            return set()
+        line = cell_line - self.offset
+        out: set[str] = set()
+        for node in ast.walk(self.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
+                    and node.lineno <= line <= (node.end_lineno or node.lineno):
+                a = node.args
+                out |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
+                body = node.body if isinstance(node.body, list) else [node.body]
+                for stmt in body:
+                    for sub in ast.walk(stmt):
+                        if isinstance(sub, ast.stmt):
+                            out |= stored(sub)
+        return out
 
     def _input_name(self) -> str | None:
         m = self.ctx.model

@@ -155,22 +155,38 @@ def latent_stats(model: Any, layer: Any, x: np.ndarray, y: np.ndarray) -> dict[s
 
 
 def _added_by_layer(model: Any, sampling: Any) -> dict[str, dict[str, Any]]:
-    """What each other leaf layer added with ``add_loss`` on the last call (a KL layer beside the sampling layer).
+    """What each layer but ``sampling`` added itself with ``add_loss`` on the last call.
 
     Keyed by layer name: ``{"class": name, "value": v}``; the class names where the cell computes it.
+    A layer with sublayers of its own counts too (round 27: a ``SparseCode`` layer that owns its
+    Dense and adds a sparsity KL), so each layer's *own* terms are read, not its sublayers'.
     """
     out: dict[str, dict[str, Any]] = {}
     try:
-        leaves = kc.leaf_layers(model)
+        layers = list(model._flatten_layers(include_self=False))
     except Exception:  # a train_step model's forward is a function, not a Model: its layers are not listed
         return out
-    for lay in leaves:
+    for lay in layers:
         if lay is sampling:
             continue
-        v = _own_added_loss(lay)
+        try:
+            own = lay._get_own_losses()
+            v = float(np.sum([float(np.sum(kc.to_numpy(t))) for t in own])) if own else None
+        except Exception:  # a term that can't be read only loses evidence
+            v = None
         if v is not None:
             out[lay.name] = {"class": type(lay).__name__, "value": v}
     return out
+
+
+def added_terms(model: Any, x: np.ndarray) -> dict[str, dict[str, Any]] | None:
+    """Each layer's own ``add_loss`` terms after one forward pass on ``x[:SAMPLES]`` (a model without a
+    sampling layer; see :func:`_added_by_layer`), or None when the pass or the reading fails."""
+    try:
+        model(x[:SAMPLES], training=False)
+        return _added_by_layer(model, None)
+    except Exception:  # only evidence for the sign check is lost
+        return None
 
 
 def _own_added_loss(layer: Any) -> float | None:

@@ -19,7 +19,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
-from .latent import find_sampling_layer, latent_stats, sampling_contract
+from .latent import added_terms, find_sampling_layer, latent_stats, sampling_contract
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
@@ -608,7 +608,9 @@ class ProbeSession:
                 pred0, val0 = self.predict_and_loss(s["x_val"], y_val)
                 before = self.as_recon(pred0[recon_idx])
                 latent0 = self.latent_after(s["x_tr"], s["x_val"], y_val)
-                if latent0 is not None:
+                # Without a sampling layer, each layer's own add_loss terms (a sparsity KL) are read apart.
+                terms0 = (added_terms(self.model, s["x_val"]) or None) if latent0 is None and self.adds_losses else None
+                if latent0 is not None or terms0 is not None:
                     self.restore(self.initial)  # the measurement's forward passes advanced the seed states
                 mse0 = mse(r_val, self.as_recon(pred0))
                 curve.append(val0)
@@ -680,6 +682,7 @@ class ProbeSession:
                     latent["active_dims_before"] = latent0["active_dims"]
                     latent["added_loss_before"] = latent0.get("added_loss")
                     latent["added_by_layer_before"] = latent0.get("added_by_layer")
+                terms = added_terms(self.model, s["x_val"]) if terms0 is not None else None
             finally:
                 self._set_lr(self.lr)
                 if self.in_place:
@@ -718,6 +721,7 @@ class ProbeSession:
             "input_spread": spread(y_flat),
             "activations_after": activation_rows(act_after, self.output_layers, self.units),
             "latent": latent,
+            "added_terms": {"before": terms0, "after": terms} if terms0 is not None else None,
             "sampling": self._contract,
             **({"gates": gates_after} if gates_after else {}),
         }
