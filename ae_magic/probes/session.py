@@ -609,7 +609,7 @@ class ProbeSession:
                 before = self.as_recon(pred0[recon_idx])
                 latent0 = self.latent_after(s["x_tr"], s["x_val"], y_val)
                 # Without a sampling layer, each layer's own add_loss terms (a sparsity KL) are read apart.
-                terms0 = (added_terms(self.model, s["x_val"]) or None) if latent0 is None and self.adds_losses else None
+                terms0 = (added_terms(self.model, s["x_val"]) or None) if latent0 is None and getattr(self, "adds_losses", False) else None
                 if latent0 is not None or terms0 is not None:
                     self.restore(self.initial)  # the measurement's forward passes advanced the seed states
                 mse0 = mse(r_val, self.as_recon(pred0))
