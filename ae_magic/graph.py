@@ -276,10 +276,32 @@ def _paths(g: GraphInfo) -> list[list[int]]:
     return paths
 
 
+def _output_heads(g: GraphInfo) -> set[int]:
+    """Nodes of the branches that a Concatenate output joins after the trunk every path shares.
+
+    Round 29: a mixed-type table autoencoder ends in one Dense head per column group (numeric, then a
+    softmax per one-hot group) concatenated into the reconstruction. Each head is part of the output,
+    narrower than the code by design; taken as the code, the numeric head read as a bypass of it.
+    """
+    outs = [g.outputs[g.trained_output]] if len(g.outputs) > 1 and g.trained_output < len(g.outputs) else g.outputs
+    if len(outs) != 1 or g.nodes[outs[0]].cls != "Concatenate" or len(g.paths) < 2:
+        return set()
+    common = set.intersection(*(set(p) for p in g.paths))
+    heads: set[int] = set()
+    for parent in g.nodes[outs[0]].parents:
+        nid = parent
+        while nid not in common and not g.nodes[nid].is_input and len(g.nodes[nid].parents) == 1:
+            heads.add(nid)
+            nid = g.nodes[nid].parents[0]
+    return heads
+
+
 def _bottleneck(g: GraphInfo) -> None:
     minima: list[tuple[int | None, int | None]] = []
+    heads = _output_heads(g)
     for path in g.paths:
-        inner = [g.nodes[i] for i in path if not g.nodes[i].is_input and g.nodes[i].width is not None]
+        inner = [g.nodes[i] for i in path
+                 if not g.nodes[i].is_input and g.nodes[i].width is not None and i not in heads]
         if not inner:
             minima.append((None, None))
             continue
@@ -297,7 +319,8 @@ def _bottleneck(g: GraphInfo) -> None:
     g.main_path = g.paths[main_idx]
     # The code is the end of the run of narrowest nodes (Dense(32) then its
     # BatchNorm/Activation are one code), so its activation is the last one.
-    first = next(k for k, i in enumerate(g.main_path) if g.nodes[i].width == w_min and not g.nodes[i].is_input)
+    first = next(k for k, i in enumerate(g.main_path)
+                 if g.nodes[i].width == w_min and not g.nodes[i].is_input and i not in heads)
     last = first
     for k in range(first + 1, len(g.main_path)):
         if g.nodes[g.main_path[k]].width == w_min:

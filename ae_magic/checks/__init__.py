@@ -69,6 +69,7 @@ def data_checks() -> list[Check]:
         clipped_input,
         data,
         data_loss,
+        loss_mask,
         masked_input,
         masking,
         row_scaled,
@@ -80,7 +81,7 @@ def data_checks() -> list[Check]:
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
             + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
-            + list(categorical.CHECKS))
+            + list(categorical.CHECKS) + list(loss_mask.CHECKS))
 
 
 def probe_checks() -> list[Check]:

@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any
 
+import numpy as np
+
 from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
@@ -511,22 +513,28 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                         f"{' after the probe run' if later == measured and later != init else ''}, so the code"
                         " carries almost no gradient."
                     )
-                elif ((f.evidence.get("activation") in ZERO_CENTRED or _sparsity_code(ctx, f.layer))
-                      and init is not None and later is not None and measured < SATURATED_SHARE / 2):
+                elif init is not None and later is not None and measured < SATURATED_SHARE / 2:
+                    # Round 29: a sigmoid code too (U-AutoRec's sigmoid hidden layer, by the paper's design),
+                    # judged in the loss's own units when its MSE means nothing (a masked loss on ratings).
                     learned, start, final, mean = _probe_learned(ctx)
+                    unit = "MSE"
+                    if not learned:
+                        learned, start, final, mean = _learned_in_loss_units(ctx)
+                        unit = "loss"
                     if learned and not codes & _STALLED:
                         # The risk the structure shows did not happen: the code's units stayed in their
                         # working range and the run learned. A warning here would be a false alarm.
                         f.severity = "info"
-                        f.evidence["learned"] = {"mse_start": start, "mse_end": final, "mean_baseline": mean}
-                        if f.evidence.get("activation") not in ZERO_CENTRED:
+                        f.evidence["learned"] = ({"mse_start": start, "mse_end": final, "mean_baseline": mean} if unit == "MSE"
+                                                 else {"loss_start": start, "loss_end": final, "mean_baseline_loss": mean})
+                        if f.evidence.get("activation") not in ZERO_CENTRED and _sparsity_code(ctx, f.layer):
                             f.evidence["activity_regularizer"] = True
                             f.fix = ("# Keep the sigmoid while the code's activity regularizer (a sparsity target) "
                                      "needs activations in (0, 1);\n# watch the code's saturation if longer training stalls.")
                             f.edit = None
                         f.message += (
                             f" Measured, it does no harm here: {100 * measured:.0f}% of the code units of {name} are "
-                            f"saturated at the initial weights and after the probe run, which lowered the held-out MSE "
+                            f"saturated at the initial weights and after the probe run, which lowered the held-out {unit} "
                             f"from {start:.3g} to {final:.3g} (the per-feature mean reaches {mean:.3g}). Worth "
                             "changing only if longer training stalls."
                         )
@@ -623,6 +631,18 @@ def _probe_measured(tr: dict[str, Any] | None) -> bool:
     """Whether the training trace holds finite start, final and mean-baseline MSEs."""
     b = (tr or {}).get("baselines") or {}
     return tr is not None and all(isinstance(b.get(k), (int, float)) and b[k] == b[k] for k in ("start", "final", "mean"))
+
+
+def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
+    """As :func:`_probe_learned`, on the held-out curve of the model's own loss against the mean's loss in
+    those units (a masked loss whose MSE counts the missing entries too)."""
+    tr = ctx.traces.get("training") or {}
+    curve = [v for v in ((tr.get("val_curve") or {}).get("loss") or []) if isinstance(v, (int, float))]
+    mean = ((tr.get("baselines") or {}).get("loss_units") or {}).get("mean")
+    if len(curve) < 2 or not isinstance(mean, (int, float)) or not all(np.isfinite([curve[0], curve[-1], mean])):
+        return False, None, None, None
+    start, final = curve[0], curve[-1]
+    return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
 
 
 def _probe_learned(ctx: Context) -> tuple[bool, Any, Any, Any]:
