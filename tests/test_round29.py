@@ -95,3 +95,97 @@ def test_an_overcomplete_code_with_a_sparsity_penalty_is_a_design(reg: str, seve
     assert f.severity == severity, report.text()
     if severity == "info":
         assert f.line == 7 and f.evidence["penalty_layer"] == f.layer
+
+
+AUTOREC = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(7)
+U, V = rng.normal(size=(800, 5)), rng.normal(size=(120, 5))
+stars = np.clip(np.rint(3.2 + 0.45 * U @ V.T + rng.normal(0, 0.3, (800, 120))), 1, 5)
+seen = rng.random((800, 120)) < 0.08
+R = np.where(seen, stars, 0.0).astype("float32")
+
+
+def masked_mse(y_true, y_pred):
+    mask = ops.cast(ops.not_equal({masked}, 0.0), "float32")
+    se = ops.square(y_true - y_pred) * mask
+    return ops.sum(se) / ops.maximum(ops.sum(mask), 1.0)
+
+
+inp = keras.Input(shape=(120,))
+h = layers.Dense(96, activation="sigmoid", kernel_regularizer=keras.regularizers.l2(1e-4))(inp)
+out = layers.Dense(120)(h)
+autorec = keras.Model(inp, out)
+autorec.compile(optimizer=keras.optimizers.Adam(1e-3), loss=masked_mse)
+"""
+
+
+def test_a_mask_computed_from_the_prediction_is_named_with_the_target_as_the_fix() -> None:
+    report = ae_magic.check(AUTOREC.format(masked="y_pred"), namespace={}, data="R", train=False)
+    (f,) = [f for f in report.findings if f.title.startswith("The loss's mask")]
+    assert f.code == "AE108" and f.severity == "error" and f.line == 13, report.text()
+    assert f.evidence["code"] == 0.0 and f.evidence["target_share_equal_to_code"] > 0.9
+    assert f.fix == 'mask = ops.cast(ops.not_equal(y_true, 0.0), "float32")'
+
+
+def test_autorec_masked_by_its_target_with_a_sigmoid_hidden_layer_is_silent() -> None:
+    """U-AutoRec's sigmoid layer is the paper's design; measured unsaturated in a run whose masked loss fell
+    below the mean's, AE106 is a note. Its MSE over the whole matrix counts the missing entries and means nothing."""
+    report = ae_magic.check(AUTOREC.format(masked="y_true"), namespace={}, data="R")
+    assert not _loud(report), report.text()
+    (f,) = [f for f in report.findings if f.code == "AE106"]
+    assert f.severity == "info" and "loss_end" in f.evidence["learned"]
+
+
+MIXED = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(32)
+f = rng.normal(size=(2000, 3))
+num = np.column_stack([f[:, 0], f[:, 1], f[:, 0] + f[:, 2], f[:, 2] - f[:, 1]]) + 0.1 * rng.normal(size=(2000, 4))
+cats = [np.eye(k)[np.argmax(f[:, :1] * rng.normal(size=(1, k)) + rng.gumbel(size=(2000, k)), axis=1)] for k in (3, 4)]
+X = np.concatenate([num] + cats, axis=1).astype("float32")
+n_num, cat_sizes = 4, [3, 4]
+
+
+def mixed_loss(y_true, y_pred):
+    loss = ops.mean(ops.square(y_true[:, :n_num] - y_pred[:, :n_num]), axis=-1)
+    start = n_num
+    for k in cat_sizes:
+        loss += keras.losses.categorical_crossentropy(y_true[:, start:start + k], y_pred[:, start:start + k])
+        start += k
+    return loss
+
+
+inp = keras.Input(shape=(X.shape[1],))
+h = layers.Dense(16, activation="relu")(inp)
+code = layers.Dense({code})(h)
+h = layers.Dense(16, activation="relu")(code)
+num_out = layers.Dense(n_num)(h)
+cat_outs = [layers.Dense(k, activation="softmax")(h) for k in cat_sizes]
+recon = layers.Concatenate()([num_out] + cat_outs)
+model = keras.Model(inp, recon)
+model.compile(optimizer="adam", loss=mixed_loss)
+"""
+
+
+@pytest.mark.parametrize(("code", "width"), [(5, 5), (2, 2)])
+def test_heads_concatenated_into_the_output_are_not_the_code(code: int, width: int) -> None:
+    """A 3-unit softmax head is part of the reconstruction: the code is the Dense the heads share."""
+    report = ae_magic.check(MIXED.format(code=code), namespace={}, data="X", train=False)
+    assert not [f for f in report.findings if f.code in ("AE103", "AE104")], report.text()
+    assert report.model["graph"]["code_width"] == width
+
+
+BYPASS = MIXED.replace("recon = layers.Concatenate()([num_out] + cat_outs)",
+                       "recon = layers.Concatenate()([layers.Dense(n_num)(inp)] + cat_outs)")
+
+
+def test_a_head_fed_from_the_input_around_the_code_is_still_a_bypass() -> None:
+    report = ae_magic.check(BYPASS.format(code=3), namespace={}, data="X", train=False)
+    assert "AE103" in report.codes, report.text()
