@@ -189,3 +189,45 @@ BYPASS = MIXED.replace("recon = layers.Concatenate()([num_out] + cat_outs)",
 def test_a_head_fed_from_the_input_around_the_code_is_still_a_bypass() -> None:
     report = ae_magic.check(BYPASS.format(code=3), namespace={}, data="X", train=False)
     assert "AE103" in report.codes, report.text()
+
+
+INPAINT = """\
+import numpy as np
+import keras
+from keras import layers
+from ae_magic.datasets import load
+
+x = load("digits").reshape(-1, 8, 8, 1).astype("float32")
+rng = np.random.default_rng(0)
+x = x[rng.permutation(len(x))]
+x_masked = x.copy()
+for i, (r, c) in enumerate(zip(rng.integers(0, 6, len(x)), rng.integers(0, 6, len(x)))):
+    x_masked[i, r:r + 3, c:c + 3, 0] = 0.0
+
+
+def conv_block(t, filters):
+    return layers.SeparableConv2D(filters, 3, padding="same", activation="relu")(t)
+
+
+inp = keras.Input(shape=(8, 8, 1))
+h = layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
+h = layers.MaxPooling2D(2)(h)
+h = conv_block(h, 32)
+h = layers.MaxPooling2D(2)(h)
+code = conv_block(h, 16)
+h = layers.UpSampling2D(2)(code)
+h = conv_block(h, 32)
+h = layers.UpSampling2D(2)(h)
+h = conv_block(h, 32)
+out = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(h)
+inpainter = keras.Model(inp, out)
+inpainter.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+
+
+def test_a_slow_starter_with_small_initial_gradients_is_silent() -> None:
+    """Separable convs give the first layer a gradient thousands of times weaker than the last at the initial
+    weights; Adam trains it anyway. The probe run ends near the mean, the longer run leaves it: no AE302."""
+    report = ae_magic.check(INPAINT, namespace={}, data="x_masked", target="x")
+    assert not _loud(report), report.text()
+    assert any("AE302" in n and "slow start" in n for n in report.notes), report.notes

@@ -517,14 +517,11 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
         f" The cause is the loss's sign, not the learning rate: {what}. A KL divergence is never "
         "negative, so the term's sign is flipped: minimising the loss then pushes the KL up without bound."
     )
-    if tr.get("latent"):
-        hit.fix = ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
-                   "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
-    else:
-        # No Gaussian code here: the divergence is another one (a sparsity KL(rho || rho_hat)).
-        hit.fix = _ratios_flipped(ctx, tr, added[0] if added else "") or (
-            "# KL(p || q) = sum p * log(p / q): the target's probability over the model's, e.g. for sparsity\n"
-            "kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))")
+    # A divergence other than the Gaussian KL (a sparsity KL(rho || rho_hat) in a model with no sampling
+    # layer): the user's own line with each log ratio turned the right way up.
+    flipped = _ratios_flipped(ctx, tr, added[0]) if added is not None and not tr.get("latent") else None
+    hit.fix = flipped or ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
+                          "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
     hit.edit = None
     if line is not None:
         hit.line, hit.source_line, hit.layer = line, src, None
