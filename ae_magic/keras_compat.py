@@ -673,6 +673,8 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
         with contextlib.suppress(Exception):
             candidate = type(model).from_config(model.get_config())
             if kind == "subclassed":
+                if not _unshare_layers(model, candidate):
+                    raise ValueError("the copy shares layers with the user's model")
                 candidate(sample[:1])
             clone = candidate
     if clone is None and kind == "subclassed" and sample is not None:
@@ -687,6 +689,8 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             args = tuple(_clone_graph(a) if _graph_model(a) else a for a in args)
             kwargs = {k: _clone_graph(v) if _graph_model(v) else v for k, v in kwargs.items()}
             clone = type(model)(*args, **kwargs)
+            if not _unshare_layers(model, clone):
+                raise ValueError("the copy shares layers with the user's model")
             _carry_adapted_layers(model, clone)
             clone(sample[:1])
         except Exception:
@@ -780,6 +784,45 @@ def _copy_built_layers(model: Any, clone: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+def _unshare_layers(model: Any, clone: Any) -> bool:
+    """Give ``clone`` its own copy of every layer it holds that is one of ``model``'s; True when none is left shared.
+
+    Round 30: a subclassed model whose ``__init__`` takes layers the cell made at module level
+    (``self.decoder = decoder``) gets the *same* layer objects when its class is called again, so
+    training the "copy" trained the user's layers. Each such attribute is replaced by a copy with the
+    same weights (an unbuilt layer stays unbuilt, as the user's is).
+    """
+    try:
+        theirs = {id(la): la for la in model._flatten_layers(include_self=False)}
+    except Exception:
+        return False
+    for name, value in list(vars(clone).items()):
+        if not isinstance(value, keras.layers.Layer) or id(value) not in theirs:
+            continue
+        copy = _copy_layer(value)
+        # In place: Keras' attribute tracker holds this very list and appends the copy to it.
+        layers = clone._layers
+        for k in [k for k, la in enumerate(layers) if la is value][::-1]:
+            del layers[k]
+        setattr(clone, name, copy)
+    try:
+        return not any(id(la) in theirs for la in clone._flatten_layers(include_self=False))
+    except Exception:
+        return False
+
+
+def _copy_layer(layer: Any) -> Any:
+    """A copy of one layer (or nested Functional/Sequential model) with its weights."""
+    if _graph_model(layer):
+        return _clone_graph(layer)
+    with keras.saving.custom_object_scope(_cell_objects(layer) if isinstance(layer, keras.Model) else {}):
+        copy = type(layer).from_config(layer.get_config())
+    if getattr(layer, "built", False):
+        copy.build_from_config(layer.get_build_config())
+        copy.set_weights(layer.get_weights())
+    return copy
 
 
 def _clone_graph(model: Any) -> Any:

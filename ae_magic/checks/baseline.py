@@ -66,6 +66,9 @@ BASELINE_CONFIRM_FACTOR = 4
 # confirm_baseline: the longer run counts as a slow start only when it ends
 # within this factor of the per-feature mean's error (or below it).
 SLOW_START_MAX = 1.25
+# unbeaten: with no PCA bar (a code as wide as the input) a probe run ending this far above the mean's error
+# is judged on the longer run.
+UNBEATEN_WIDE = 1.05
 # _held_by_penalty: a model with an activity regularizer that ends the longer run at this many times the
 # PCA code's error, on data where PCA beats the mean by this factor at least, is held there by the penalty.
 PENALTY_HELD = 3.0
@@ -114,8 +117,10 @@ def unbeaten(trace: dict[str, Any]) -> bool:
     if not all_finite([final, mean]) or mean <= 0 or _beats_mean_in_own_units(trace):
         return False
     if pca is None:
-        # No PCA bar (a code as wide as the input): only a model that has not reached even the mean.
-        return final > SLOW_START_MAX * mean
+        # No PCA bar (a code as wide as the input): a model that has not clearly reached even the mean.
+        # Round 30: a denoiser whose corruption replaced 90% of the pixels ended the probe run at 1.15x the
+        # mean's error, still creeping down; such a code could copy its input, so the mean is a low bar.
+        return final > UNBEATEN_WIDE * mean
     return all_finite([pca]) and final >= (1 - MEAN_MARGIN) * mean and pca < (1 - STRUCTURE_GAIN) * mean
 
 

@@ -391,6 +391,11 @@ class OwnStepSession(ProbeSession):
         self.optimizer, self.configured_lr = fresh_optimizer(src, lr)
         self.lr = self.configured_lr
         self.loss_fn, self.loss_name, self.logits = None, OWN_STEP, None
+        if not self.in_place:
+            # Round 30: a layer the train_step uses but call() does not (a VAE's z_log_var Dense) is built only
+            # by the first step; fit builds its optimizer then, on every variable. Build such layers the same way
+            # before the probe optimizer is built, or its first step fails with "Unknown variable".
+            self._build_in_a_still_step(src, as_input(x[:2]), y[:2])
         self.train_vars = list(self.model.trainable_variables)
         if not self.train_vars:
             raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
@@ -446,6 +451,28 @@ class OwnStepSession(ProbeSession):
                 "probed in place, restored afterwards. Only here do ae_magic's probes run steps on your model itself; every variable, the "
                 "optimizer's state, metric and seed states and the attributes fit sets were put back byte for byte."
             )
+
+    def _build_in_a_still_step(self, src: Any, sample: Any, y: np.ndarray) -> None:
+        """One step of the copy's own train_step at learning rate 0 with a throwaway optimizer, when a layer of the
+        copy is still unbuilt after copying: it builds what only the step builds. Every variable that
+        existed before is put back (a BatchNormalization's moving statistics, metric states)."""
+        if not any(not getattr(la, "built", False) for la in leaf_layers(self.model)):
+            return
+        before = list(self.model.variables)
+        values = _values(before)
+        temp, _ = fresh_optimizer(src, None)
+        set_lr(temp, 0.0)
+        self.model.compile(optimizer=temp, loss=kc.compiled_loss(src))
+        data = (sample, as_input(y)) if self.pass_target else sample
+        try:
+            with kc.seeded(self.seed):
+                self.backend.own_train_step(self.model, data)
+        except Exception:  # the real first step meets the same error and reports it
+            pass
+        finally:
+            for v, val in zip(before, values, strict=True):
+                v.assign(val)
+            self.model.__dict__["train_function"] = None
 
     # -- state --------------------------------------------------------------
     def _user_state(self) -> tuple[list[Any], list[np.ndarray], dict[str, Any]]:
