@@ -334,3 +334,40 @@ def test_a_copy_never_shares_the_layers_the_cell_made_at_module_level() -> None:
     assert "training" in report.coverage["ran"], report.text()
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert not ns["to_mean"].built and not ns["to_log_var"].built and not ns["vae"].built
+
+
+MODULE_LAYERS = """\
+import keras
+from keras import layers
+from ae_magic.datasets import load
+
+x = load("digits").reshape(-1, 64)
+enc = layers.Dense(8, activation="relu")
+dec = layers.Dense(64, activation="sigmoid")
+
+
+class AE(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.enc, self.dec = enc, dec
+
+    def call(self, inputs):
+        return self.dec(self.enc(inputs))
+
+
+model = AE()
+model(x[:2])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_subclassed_copy_gets_its_own_module_level_layers_on_every_backend() -> None:
+    import numpy as np
+
+    ns: dict = {}
+    exec(MODULE_LAYERS, ns)
+    before = [w.copy() for w in ns["enc"].get_weights() + ns["dec"].get_weights()]
+    report = ae_magic.probe(ns["model"], data=ns["x"])
+    assert "training" in report.coverage["ran"], report.text()
+    after = ns["enc"].get_weights() + ns["dec"].get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
