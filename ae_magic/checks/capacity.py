@@ -174,7 +174,6 @@ def _sparsity_penalty(g: GraphInfo) -> GNode | None:
             return node
         call = getattr(type(node.layer), "call", None)
         code = getattr(call, "__code__", None)
-        if code is not None and "add_loss" in code.co_names and type(node.layer).__module__ not in ("", None) \
-                and not type(node.layer).__module__.startswith("keras"):
+        if code is not None and "add_loss" in code.co_names and not type(node.layer).__module__.startswith("keras"):
             return node
     return None

@@ -519,7 +519,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                     # Round 29: a wide sigmoid hidden layer too (U-AutoRec's, by the paper's design), judged in
                     # the loss's own units when its MSE means nothing (a masked loss on ratings). A narrow sigmoid
                     # code keeps its warning: few units, each of which stops carrying signal once it saturates.
-                    learned, start, final, mean = _probe_learned(ctx)
+                    learned, start, final, mean = probe_learned(ctx)
                     unit = "MSE"
                     if not learned:
                         learned, start, final, mean = _learned_in_loss_units(ctx)
@@ -628,7 +628,7 @@ def _soften_zero_centred_stack(ctx: Context, f: Finding, by_name: dict[str, Any]
         (after.get(n) or {}).get("saturated_share") for n in names]
     if not names or any(v is None for v in shares) or max(shares) >= SATURATED_SHARE / 2:
         return
-    learned, start, final, mean = _probe_learned(ctx)
+    learned, start, final, mean = probe_learned(ctx)
     if not learned or codes & (_STALLED | {"AE302", "AE305"}):
         return
     f.severity = "info"
@@ -648,7 +648,7 @@ def _probe_measured(tr: dict[str, Any] | None) -> bool:
 
 
 def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
-    """As :func:`_probe_learned`, on the held-out curve of the model's own loss against the mean's loss in
+    """As :func:`probe_learned`, on the held-out curve of the model's own loss against the mean's loss in
     those units (a masked loss whose MSE counts the missing entries too)."""
     tr = ctx.traces.get("training") or {}
     curve = [v for v in ((tr.get("val_curve") or {}).get("loss") or []) if isinstance(v, (int, float))]
@@ -659,7 +659,7 @@ def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
     return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
 
 
-def _probe_learned(ctx: Context) -> tuple[bool, Any, Any, Any]:
+def probe_learned(ctx: Context) -> tuple[bool, Any, Any, Any]:
     """``(learned, start, final, mean)``: the probe run lowered the held-out MSE at least VANISH_LEARNED below
     both its start and the per-feature mean's error (the output follows the input)."""
     tr = ctx.traces.get("training")
@@ -675,7 +675,7 @@ def _confirm_vanishing(ctx: Context, findings: list[Finding]) -> list[Finding]:
         return findings
     tr = ctx.traces.get("training")
     measured = _probe_measured(tr)
-    learned, start, final, mean = _probe_learned(ctx)
+    learned, start, final, mean = probe_learned(ctx)
     longer = ctx.cache.get("longer_training") if measured and not learned else None
     if longer is not None:
         # Round 29: a slow starter (an inpainting conv AE of separable convs) still on its way down when the
@@ -724,7 +724,7 @@ def _confirm_exploding(ctx: Context, findings: list[Finding]) -> list[Finding]:
     tr = ctx.traces.get("training")
     if "AE303" not in codes or codes & {"AE401", "AE403", "AE404"} or tr is None or tr.get("diverged"):
         return findings
-    learned, start, final, mean = _probe_learned(ctx)
+    learned, start, final, mean = probe_learned(ctx)
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (start, final, mean)):
         return findings
     opt = getattr(ctx.model, "optimizer", None)

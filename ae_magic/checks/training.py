@@ -117,7 +117,7 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
-    if (not trace["diverged"] and "longer" not in runs and not G._probe_learned(ctx)[0]
+    if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0]
             and any(f.code == "AE302" and f.severity in ("warning", "error") for f in ctx.found)):
         # Small gradients at the initial weights: AE302 stands only if the loss does not move under the
         # optimizer. A probe run that did not learn may be a slow start; the longer run tells (refine reads it).
