@@ -942,6 +942,34 @@ def preserved_random_state() -> Iterator[None]:
         backend.restore_rng_state(backend_saved)
 
 
+def global_seed_generator() -> Any | None:
+    """Keras' global ``SeedGenerator`` (what unseeded ``keras.random`` calls draw from), or None before the first."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    return global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR)
+
+
+def reinstate_seed_generator(gen: Any) -> None:
+    """Make ``gen`` Keras' global seed generator again, restarted as a new one would start now.
+
+    :func:`seeded` drops the global generator so that the next unseeded draw
+    starts a fresh, seeded one. A compiled step that already captured the old
+    generator's state variable keeps drawing from it, and when that step is
+    traced again (a smaller last batch), the trace creates a new generator, a
+    variable TensorFlow refuses outside a function's first call. Putting the
+    same generator back, with the state a new one would get from the Python
+    seed just set, gives both traces one generator and the same stream.
+    """
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    start = random.randint(1, int(1e9))  # what SeedGenerator() draws (make_default_seed)
+    gen.state.assign(np.array([start, 0], dtype=str(gen.state.dtype)))
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, gen)
+
+
 @contextlib.contextmanager
 def record_outputs(wanted: dict[int, Any]) -> Iterator[dict[int, list[Any]]]:
     """Record the eager outputs of the layers in ``wanted`` (id -> layer).

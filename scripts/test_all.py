@@ -76,6 +76,7 @@ BACKEND_SUITE = [
     "tests/test_round27.py",
     "tests/test_round28.py",
     "tests/test_round29.py",
+    "tests/test_round31.py",
     "tests/test_data_loss.py",
 ]
 

@@ -431,6 +431,7 @@ class OwnStepSession(ProbeSession):
         self._contract = None
         self._train_function: Any = None
         self._traced = 0
+        self._seed_gen: Any = None  # Keras' global seed generator as the traced step captured it (see _seeded)
         self.updates: dict[str, Any] | None = None
         self._collect: list[list[float]] | None = None
         self._terms: dict[str, list[float]] = {}
@@ -544,6 +545,24 @@ class OwnStepSession(ProbeSession):
                 for k in [k for k in d if k not in saved]:
                     del d[k]
                 d.update(saved)
+
+    @contextlib.contextmanager
+    def _seeded(self) -> Iterator[None]:
+        """As :meth:`ProbeSession._seeded`, keeping the global seed generator the traced step drew from.
+
+        A train_step that draws unseeded (``keras.random.normal(shape)``, the
+        keras.io VAE's style) captures Keras' global generator when it is
+        traced; a later probe run that re-seeds would otherwise leave the step
+        a generator to create on its next trace, which TensorFlow refuses.
+        """
+        with super()._seeded():
+            if self._seed_gen is not None:
+                kc.reinstate_seed_generator(self._seed_gen)
+            try:
+                yield
+            finally:
+                if self._seed_gen is None and self.model.__dict__.get("train_function") is not None:
+                    self._seed_gen = kc.global_seed_generator()
 
     # -- the step --------------------------------------------------------------
     def _run(self, xs: Any, ys: Any, lr: float | list[float]) -> tuple[np.ndarray, np.ndarray]:
