@@ -79,3 +79,15 @@ def test_probe_runs_of_an_unseeded_step_are_reproducible() -> None:
     first = ae_magic.check(cell, namespace={}, data="x", range_test=True)
     second = ae_magic.check(cell, namespace={}, data="x", range_test=True)
     assert first.traces["training"]["loss"] == second.traces["training"]["loss"]
+
+
+def test_a_step_that_fails_only_when_traced_again_is_traced_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net under the fix above: without the generator put back, the step that fails on its second trace
+    is traced once more from scratch, as fit would trace it, instead of being reported as the model's fault."""
+    pytest.importorskip("tensorflow")
+    from ae_magic import keras_compat
+
+    monkeypatch.setattr(keras_compat, "reinstate_seed_generator", lambda gen: None)
+    report = ae_magic.check(UNSEEDED_STEP, namespace={}, data="x", range_test=True)
+    assert "training" not in (report.coverage.get("skipped") or {}), report.text()
+    assert not [f for f in report.findings if f.code == "AE100"], report.text()

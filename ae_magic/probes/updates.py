@@ -578,7 +578,16 @@ class OwnStepSession(ProbeSession):
             try:
                 logs = self.backend.own_train_step(self.model, data)
             except Exception as exc:
-                raise ModelError(f"the model's own train_step raises {describe(exc)}; model.fit fails the same way") from exc
+                if not had or self._traced == 0:
+                    raise ModelError(f"the model's own train_step raises {describe(exc)}; model.fit fails the same way") from exc
+                # A step that ran before fails when traced again (a new batch shape): fit traces once per shape
+                # in one run, the probes across runs. One fresh trace tells the model's fault from the probes'.
+                self.model.__dict__["train_function"] = None
+                try:
+                    logs = self.backend.own_train_step(self.model, data)
+                except Exception:
+                    raise ModelError(
+                        f"the model's own train_step raises {describe(exc)}; model.fit fails the same way") from exc
             if not had and self.model.__dict__.get("train_function") is not None:
                 self._traced += 1
             losses.append(step_loss(logs))
