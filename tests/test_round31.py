@@ -91,3 +91,41 @@ def test_a_step_that_fails_only_when_traced_again_is_traced_afresh(monkeypatch: 
     report = ae_magic.check(UNSEEDED_STEP, namespace={}, data="x", range_test=True)
     assert "training" not in (report.coverage.get("skipped") or {}), report.text()
     assert not [f for f in report.findings if f.code == "AE100"], report.text()
+
+
+ZERO_INIT_LSTM = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+t = np.linspace(0, 4 * np.pi, 20)
+x = np.sin(t[None, :, None] + rng.uniform(0, 2 * np.pi, (200, 1, 1))).astype("float32")
+init = {init!r}
+model = keras.Sequential([
+    keras.Input(shape=(20, 1)),
+    layers.LSTM(16, kernel_initializer=init, recurrent_initializer={rec!r}),
+    layers.RepeatVector(20),
+    layers.{wrapper}(layers.LSTM(16, return_sequences=True)),
+    layers.TimeDistributed(layers.Dense(1, kernel_initializer=init)),
+])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+@pytest.mark.parametrize(
+    ("init", "rec", "wrapper", "faulty"),
+    [("zeros", "zeros", "Bidirectional", True), ("zeros", "orthogonal", "Bidirectional", True),
+     ("glorot_uniform", "zeros", "Bidirectional", False),  # a zero recurrent kernel trains: the units already differ
+     ("glorot_uniform", "orthogonal", "Bidirectional", False), ("he_normal", "orthogonal", "Bidirectional", False)],
+)
+def test_constant_kernels_inside_recurrent_and_wrapped_layers_are_ae110(init: str, rec: str, wrapper: str,
+                                                                          faulty: bool) -> None:
+    """Round 31 (i05): an LSTM autoencoder with every initializer "zeros" (for "reproducible weights") got AE111
+    but no AE110: the check read ``layer.kernel``, which a recurrent layer keeps on its cell and
+    ``TimeDistributed`` on the layer it wraps. A zero recurrent kernel is no fault: with a
+    random input kernel the units already differ."""
+    cell = ZERO_INIT_LSTM.format(init=init, rec=rec, wrapper=wrapper)
+    report = ae_magic.check(cell, namespace={}, data="x", train=False)
+    found = [f for f in report.findings if f.code == "AE110"]
+    assert bool(found) == faulty, report.text()

@@ -33,6 +33,27 @@ def _init_std(init: Any) -> float | None:
     return None
 
 
+def _constant_inits(layer: Any) -> list[str]:
+    """The constant initializers (Zeros, Ones, Constant) of ``layer``'s kernels, looking inside wrappers and cells.
+
+    ``TimeDistributed(Dense(...))`` keeps its kernel on the wrapped layer, a
+    recurrent layer on its cell, and
+    ``Bidirectional`` on its two directions.
+    """
+    parts = [layer] + [getattr(layer, k) for k in ("layer", "forward_layer", "backward_layer") if hasattr(layer, k)]
+    found: list[str] = []
+    for part in parts:
+        part = getattr(part, "cell", None) or part
+        if getattr(part, "kernel", None) is None:
+            continue
+        # Not the recurrent kernel: with a random input kernel the units already differ, so a zero
+        # recurrent kernel gets different gradients per unit and trains (some code starts it at zero).
+        name = type(getattr(part, "kernel_initializer", None)).__name__
+        if name in ("Zeros", "Ones", "Constant"):
+            found.append(name)
+    return found
+
+
 def check_initializer(ctx: Context) -> list[Finding]:
     """AE110: constant kernels, or init scales that shrink/blow up signals through the stack."""
     g = graph_of(ctx)
@@ -42,13 +63,12 @@ def check_initializer(ctx: Context) -> list[Finding]:
     scaled: list[tuple[GNode, float, float]] = []
     for n in g.chain():
         layer = n.layer
+        if _constant_inits(layer):
+            constant.append(n)
+            continue
         kernel = getattr(layer, "kernel", None)
         init = getattr(layer, "kernel_initializer", None)
         if kernel is None or init is None:
-            continue
-        iname = type(init).__name__
-        if iname in ("Zeros", "Ones", "Constant"):
-            constant.append(n)
             continue
         std = _init_std(init)
         if std is None:
@@ -73,7 +93,7 @@ def check_initializer(ctx: Context) -> list[Finding]:
                          "Every unit of such a layer computes the same thing and gets the same gradient, so they never become different."),
                 line=line, layer=n.name, source_line=src,
                 evidence={"layers": [c.name for c in constant],
-                          "initializers": [type(c.layer.kernel_initializer).__name__ for c in constant]},
+                          "initializers": [_constant_inits(c.layer)[0] for c in constant]},
                 fix="Remove kernel_initializer (the default glorot_uniform is fine) or use kernel_initializer='he_normal' with ReLU.",
             )
         )
