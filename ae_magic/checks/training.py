@@ -33,8 +33,8 @@ from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
 from .faster_rate import confirm_suggested_rate, faster
+from .loss_curve import confirm_oscillation, oscillating, stagnant
 from .loss_curve import diverged as diverged_loss
-from .loss_curve import oscillating, stagnant
 from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
@@ -117,6 +117,9 @@ def _run(ctx: Context) -> list[Finding]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
+    elif any(f.code == "AE403" for f in found) and not trace["diverged"]:
+        found = confirm_oscillation(ctx, trace, found, lambda lr: sess.train(
+            steps=len(trace["loss"]), lr=lr, progress=o.progress, val_points=len(trace["val_curve"]["steps"])))
     if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0]
             and any(f.code == "AE302" and f.severity in ("warning", "error") for f in ctx.found)):
         # Small gradients at the initial weights: AE302 stands only if the loss does not move under the
