@@ -51,7 +51,7 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
-        return _gradient_cut(ctx, g, copy, x) or _ignored_positions(ctx, g, copy, x)
+        return _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y) or _ignored_positions(ctx, g, copy, x)
     if _responds_at_unit_scale(ctx, copy, x):
         # The same output for the data's samples, but not for unit-scale inputs: the layers work and the
         # data's own values saturate them (round 24: min-max scaling that left windows near -905, whose
@@ -173,6 +173,63 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
             source_line=src,
             evidence={"inputs_compared": len(x), "input_gradient_max": gmax},
             fix="Remove the stop_gradient (or the rounding/casting op) from the path between the input and the output.",
+        )
+    ]
+
+
+# -- AE111, fourth form: a sample's output depends on the rest of its batch -------------------------
+# At inference no layer should mix samples (BatchNormalization uses its moving statistics): the output for
+# a sample run alone and the same sample's output in a batch differ by more than this share of the
+# output's scale only when a layer computes across the batch axis.
+BATCH_RTOL = 1e-3
+
+
+def _batch_mixing(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y: np.ndarray) -> list[Finding]:
+    """AE111: the output for one sample changes with the other samples of its batch (a layer that reduces over axis 0).
+
+    Round 31 (j02): a k-sparse layer ported as ``ops.top_k(ops.reshape(h, (-1,)), k)`` keeps the k largest
+    activations of the whole batch, not of each sample: nearly every sample's code is zero, and what
+    survives depends on its neighbours. The probes then read "the output ignores most of the input".
+    """
+    if len(x) < 4:
+        return []
+    try:
+        again = np.asarray(kc.keras.ops.convert_to_numpy(copy(x, training=False)), dtype="float64")
+        alone = np.asarray(kc.keras.ops.convert_to_numpy(copy(x[:1], training=False)), dtype="float64")
+    except Exception:  # a model that only runs on full batches is not a finding here
+        return []
+    scale = max(float(np.max(np.abs(y))), 1e-6)
+    if again.shape != y.shape or float(np.max(np.abs(again - y))) > BATCH_RTOL * scale:
+        return []  # random at inference (noise that ignores training=False): not a batch effect
+    if alone.shape[1:] != y.shape[1:] or not np.all(np.isfinite(alone)):
+        return []
+    diff = float(np.max(np.abs(alone[0] - y[0])))
+    if diff <= BATCH_RTOL * scale:
+        return []
+    cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None) if g else None
+    node = cause or (g.nodes[g.outputs[0]] if g is not None and g.outputs else None)
+    line, src = loc(ctx, node)
+    return [
+        Finding(
+            code="AE111",
+            severity="error",
+            title="A sample's output depends on the other samples in its batch",
+            message=(
+                f"Run alone, a sample gets a different output from `{ctx.model_name}` than in a batch of {len(x)} "
+                f"(largest difference {diff:.3g}, {diff / scale:.1%} of the output's scale), before any training and "
+                "in inference mode"
+                + (f"; {label(ctx, cause)} is the custom layer on the path" if cause else "")
+                + ". A layer computes across the batch axis (a reshape to (-1,), or a top_k, mean or max over axis 0), "
+                "so each sample is encoded by what its neighbours hold, not by its own input, and the reconstruction "
+                "can't follow the input."
+            ),
+            line=line,
+            layer=node.name if node else None,
+            source_line=src,
+            evidence={"batch": len(x), "max_difference_alone": diff, "output_scale": scale},
+            fix=("# reduce over each sample's own features, never over the batch axis: for a top-k,\n"
+                 "# ops.top_k on the (batch, units) tensor itself (it works per row) and the row's threshold\n"
+                 "# values[:, -1:], not ops.top_k(ops.reshape(h, (-1,)), k)"),
         )
     ]
 

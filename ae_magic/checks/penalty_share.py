@@ -66,6 +66,75 @@ def _weight_line(ctx: Context) -> tuple[str | None, float | None, int | None, st
     return None, None, None, None
 
 
+def _factors(node: ast.AST) -> list[ast.AST]:
+    """The operands of the products in ``node`` (``self.strength * penalty`` -> both), outermost first."""
+    out: list[ast.AST] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult):
+            out += [n.left, n.right]
+    return out
+
+
+def _number_value(v: Any) -> float | None:
+    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
+
+
+def _constructor_argument(tree: ast.Module, cls: ast.ClassDef, attr: str) -> tuple[ast.AST, ast.Call] | None:
+    """What the cell passes to ``cls(...)`` for the ``__init__`` parameter that ``self.<attr>`` is set from."""
+    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is None:
+        return None
+    param = next((st.value.id for st in ast.walk(init) if isinstance(st, ast.Assign) and isinstance(st.value, ast.Name)
+                  and any(isinstance(t, ast.Attribute) and t.attr == attr for t in st.targets)), None)
+    names = [a.arg for a in init.args.args[1:]]
+    if param is None or param not in names:
+        return None
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == cls.name):
+        kw = next((k.value for k in call.keywords if k.arg == param), None)
+        idx = names.index(param)
+        arg = kw if kw is not None else (call.args[idx] if idx < len(call.args) else None)
+        if arg is not None:
+            return arg, call
+    return None
+
+
+def added_penalty_weight(
+    ctx: Context, class_name: str | None, layer: Any = None
+) -> tuple[str | None, float | None, int | None, str | None]:
+    """The weight of what a cell layer class adds with ``add_loss``: its name, value, cell line and text.
+
+    ``self.add_loss(self.strength * penalty)`` with ``DecorrelatedCode(decov_lambda)`` and ``decov_lambda = 10.0``
+    at top level resolves to that assignment; a number written into the constructor call resolves to the call;
+    a top-level name multiplying the penalty to its assignment. Else the ``add_loss`` line, with no weight.
+    """
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None, None, None
+    cls = next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+    call = next((n for n in ast.walk(cls) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "add_loss" and n.args), None) if cls is not None else None
+    if cls is None or call is None:
+        return None, None, None, None
+    for side in _factors(call.args[0]):
+        if isinstance(side, ast.Name) and side.id in ctx.assign_lines:
+            value = _number_value(ctx.namespace.get(side.id))
+            if value is not None:
+                at = ctx.assign_lines[side.id]
+                return side.id, value, ctx.cell_line(at), ctx.line_text(at)
+        if isinstance(side, ast.Attribute) and isinstance(side.value, ast.Name) and side.value.id == "self":
+            value = _number_value(getattr(layer, side.attr, None))
+            passed = _constructor_argument(tree, cls, side.attr)
+            if value is None or passed is None:
+                continue
+            arg, ctor = passed
+            if isinstance(arg, ast.Name) and arg.id in ctx.assign_lines:
+                at = ctx.assign_lines[arg.id]
+                return arg.id, value, ctx.cell_line(at), ctx.line_text(at)
+            return None, value, ctx.cell_line(ctor.lineno), ctx.line_text(ctor.lineno)
+    return None, None, ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
+
+
 def check_penalty_share(ctx: Context) -> list[Finding]:
     """AE405: the reconstruction is a sliver of the loss the model's own step minimises, and no better than the mean."""
     tr = ctx.traces.get("training") or {}

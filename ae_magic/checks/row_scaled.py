@@ -34,6 +34,8 @@ SAME_COLUMN = 0.9  # rows whose extreme sits in one column
 FLAT_MINMAX = 0.05  # median column std below which the min-max columns are squeezed
 FLAT_ZSCORE = 0.1  # the same for per-row z-scores
 _ROWS = 2000
+MIN_STEPS = 8  # windows shorter than this have no autocorrelation to read
+NOISE_AUTOCORR = 0.3  # median lag-1 autocorrelation below which a scaled window is mostly noise
 
 
 def _per_row(x: np.ndarray) -> tuple[str, np.ndarray] | None:
@@ -70,6 +72,37 @@ def scaled_per_row(data: Any) -> dict[str, Any] | None:
             "median_feature_std": typical, "rows_checked": len(x)}
 
 
+def scaled_per_window(data: Any) -> dict[str, Any] | None:
+    """The evidence when every window of a sequence array ``(N, T, C)`` was standardised or min-max scaled over
+    its own time steps and what is left is mostly noise, else None.
+
+    Round 31: compressor sensors that jump between operating levels, windowed and z-scored with ``axis=1``.
+    Within a stable window only the measurement noise varies, so each scaled window is unit-variance noise:
+    the level that told windows apart is gone, and the model ends near the mean's error. A smooth signal scaled
+    per window (a sine's shape, an ECG beat) keeps a lag-1 autocorrelation near 1 and stays silent.
+    """
+    if not isinstance(data, np.ndarray) or data.ndim != 3 or data.shape[1] < MIN_STEPS or len(data) < 20:
+        return None
+    if not np.issubdtype(data.dtype, np.floating):
+        return None
+    x = np.asarray(data[:_ROWS], dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return None
+    series = np.moveaxis(x, 1, 2).reshape(-1, x.shape[1])  # one row per (window, channel)
+    found = _per_row(series)
+    if found is None:
+        return None
+    z = series - series.mean(axis=1, keepdims=True)
+    var = np.sum(z * z, axis=1)
+    ok = var > 0
+    lag1 = np.sum(z[:, 1:] * z[:, :-1], axis=1)[ok] / var[ok]
+    r1 = float(np.median(lag1)) if lag1.size else 1.0
+    if r1 >= NOISE_AUTOCORR:
+        return None
+    return {"per_window": found[0], "median_lag1_autocorrelation": r1, "steps": int(x.shape[1]),
+            "windows_checked": len(x)}
+
+
 def _axis_line(ctx: Context) -> tuple[int | None, str | None]:
     """The first code line before the data's own that computes a statistic along ``axis=1``."""
     pattern = re.compile(r"\b(min|max|mean|std|amin|amax|ptp|norm)\(.*axis\s*=\s*(1|-1)\b")
@@ -83,10 +116,10 @@ def _axis_line(ctx: Context) -> tuple[int | None, str | None]:
 
 
 def check_row_scaled(ctx: Context) -> list[Finding]:
-    """AE201: a table whose rows, not columns, were min-max scaled or standardised."""
+    """AE201: a table whose rows, not columns, were min-max scaled or standardised (or windows, over time)."""
     found = scaled_per_row(ctx.data)
     if found is None:
-        return []
+        return _per_window(ctx)
     line, text = _axis_line(ctx)
     if line is None:
         line, text = assigned_at(ctx, ctx.data_name)
@@ -107,6 +140,40 @@ def check_row_scaled(ctx: Context) -> list[Finding]:
                      "rows, so it sets every row's scale, and the other features are squeezed to a spread of "
                      f"{found['median_feature_std']:.2g} (median std): the samples are nearly identical, the loss is "
                      "tiny from the start and the model learns their mean."),
+            line=line,
+            source_line=text,
+            evidence=found,
+            fix=fix,
+        )
+    ]
+
+
+def _per_window(ctx: Context) -> list[Finding]:
+    """AE201 for sequence windows scaled over their own time steps into noise (:func:`scaled_per_window`)."""
+    found = scaled_per_window(ctx.data)
+    if found is None:
+        return []
+    line, text = _axis_line(ctx)
+    if line is None:
+        line, text = assigned_at(ctx, ctx.data_name)
+    var = ctx.data_name or "x"
+    if text is not None and re.search(r"axis\s*=\s*(1|-1)\b", text):
+        fix = (re.sub(r"axis\s*=\s*(1|-1)\b", "axis=(0, 1)", text)
+               + "  # per channel, over every window and step; the same in every statistic")
+    else:
+        fix = "# compute the scaling statistics per channel over all windows and steps (axis=(0, 1)), on the training set"
+    what = "min 0 and max 1" if found["per_window"] == "min-max" else "mean 0 and std 1"
+    return [
+        Finding(
+            code="AE201",
+            severity="warning",
+            title="Each window was scaled by its own statistics",
+            message=(f"In every window of `{var}`, each channel has {what} over its {found['steps']} steps: the windows "
+                     "were scaled one by one over time (axis=1), not each channel over the whole set. What is left is "
+                     f"mostly noise: the median lag-1 autocorrelation of a window's channel is "
+                     f"{found['median_lag1_autocorrelation']:.2f} (a signal that varies smoothly within a window measures "
+                     "near 1). The level that told the windows apart was divided away, and no code compresses noise: "
+                     "expect little better than the per-feature mean's error."),
             line=line,
             source_line=text,
             evidence=found,

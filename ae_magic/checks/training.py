@@ -23,8 +23,11 @@ from .baseline import (
     BASELINE_CONFIRM_FACTOR,
     baseline,
     confirm_baseline,
+    confirm_penalty,
     confirm_unbeaten,
+    explained_unbeaten,
     left_baseline,
+    penalty_unbeaten,
     unbeaten,
     unconfirmed_baseline,
 )
@@ -110,9 +113,14 @@ def _run(ctx: Context) -> list[Finding]:
         found = unconfirmed_baseline(found, cause)
     elif any(f.code == "AE405" for f in found) and not trace["diverged"]:
         found = confirm_baseline(ctx, trace, found, longer_run)
+    elif not trace["diverged"] and penalty_unbeaten(ctx, trace) and not _explained(ctx, found, spare_killed=True):
+        # A penalty on the code and an end near the mean: the longer run tells a slow start from a held code.
+        found = confirm_penalty(ctx, trace, found, longer_run)
     elif not trace["diverged"] and unbeaten(trace) and not _explained(ctx, found):
         # Still above the mean when the short run ended: a slow start, or a model that settles there.
         found = confirm_unbeaten(ctx, trace, found, longer_run)
+    elif not trace["diverged"] and unbeaten(trace) and (error := _explaining_error(ctx, found)) is not None:
+        found = found + explained_unbeaten(trace, error)
     if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
@@ -302,7 +310,7 @@ def _cause_before_training(ctx: Context, code: str, *, firm: bool = False) -> st
 TENTATIVE = {"AE302"}
 
 
-def _explained(ctx: Context, found: list[Finding]) -> bool:
+def _explained(ctx: Context, found: list[Finding], *, spare_killed: bool = False) -> bool:
     """A warning or error found so far already explains a model that does not beat the mean (report.CAUSES).
 
     The longer run behind an unbeaten probe run is for a failure that
@@ -311,7 +319,14 @@ def _explained(ctx: Context, found: list[Finding]) -> bool:
     of a run 4x as long.
     """
     causes = (set(CAUSES["AE405"]) | {"AE405"}) - TENTATIVE
-    return any(f.code in causes and f.severity in ("warning", "error") for f in [*ctx.found, *found])
+    return any(f.code in causes and f.severity in ("warning", "error") and not (spare_killed and _killed_by_the_rate(f))
+               for f in [*ctx.found, *found])
+
+
+def _explaining_error(ctx: Context, found: list[Finding]) -> Finding | None:
+    """The first error found so far that report.CAUSES lists as a cause of AE405 (a warning is not enough)."""
+    causes = set(CAUSES["AE405"]) - TENTATIVE
+    return next((f for f in [*ctx.found, *found] if f.code in causes and f.severity == "error"), None)
 
 
 CHECKS: list = [check_training]
