@@ -58,14 +58,7 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         # samples differ by 0.2). AE201 says so with this measurement; AE111 would blame the layers.
         ctx.cache["identical_at_data_scale"] = {"inputs_compared": len(x), "max_output_difference": spread}
         return []
-    cause = None
-    if g is not None:
-        for n in g.chain():
-            if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers):
-                cause = n
-                break
-    node = cause or (g.nodes[g.outputs[0]] if g is not None and g.outputs else None)
-    line, src = loc(ctx, node)
+    cause, node, line, src = _custom_layer(ctx, g)
     return [
         Finding(
             code="AE111",
@@ -85,6 +78,15 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
             "only path, no all-zero kernels).",
         )
     ]
+
+
+def _custom_layer(ctx: Context, g: GraphInfo | None) -> tuple[Any, Any, int | None, str | None]:
+    """The first Lambda or custom layer on the path (the usual suspect), the node to name (it, else the output),
+    and that node's cell line and text."""
+    cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None) if g else None
+    node = cause or (g.nodes[g.outputs[0]] if g is not None and g.outputs else None)
+    line, src = loc(ctx, node)
+    return cause, node, line, src
 
 
 def _responds_at_unit_scale(ctx: Context, copy: Any, x: np.ndarray) -> bool:
@@ -206,9 +208,7 @@ def _batch_mixing(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y
     diff = float(np.max(np.abs(alone[0] - y[0])))
     if diff <= BATCH_RTOL * scale:
         return []
-    cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None) if g else None
-    node = cause or (g.nodes[g.outputs[0]] if g is not None and g.outputs else None)
-    line, src = loc(ctx, node)
+    cause, node, line, src = _custom_layer(ctx, g)
     return [
         Finding(
             code="AE111",

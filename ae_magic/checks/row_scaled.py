@@ -49,14 +49,21 @@ def _per_row(x: np.ndarray) -> tuple[str, np.ndarray] | None:
     return None
 
 
-def scaled_per_row(data: Any) -> dict[str, Any] | None:
-    """The evidence when ``data`` is a table scaled per row with one dominant column, else None."""
-    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] < 4 or len(data) < 20:
+def _float_sample(data: Any, ndim: int, min_axis1: int) -> np.ndarray | None:
+    """The first _ROWS samples of a finite float array of ``ndim`` dimensions (at least 20 samples and
+    ``min_axis1`` along axis 1) as float64, else None."""
+    if not isinstance(data, np.ndarray) or data.ndim != ndim or data.shape[1] < min_axis1 or len(data) < 20:
         return None
     if not np.issubdtype(data.dtype, np.floating):
         return None
     x = np.asarray(data[:_ROWS], dtype=np.float64)
-    if not np.all(np.isfinite(x)):
+    return x if np.all(np.isfinite(x)) else None
+
+
+def scaled_per_row(data: Any) -> dict[str, Any] | None:
+    """The evidence when ``data`` is a table scaled per row with one dominant column, else None."""
+    x = _float_sample(data, 2, 4)
+    if x is None:
         return None
     found = _per_row(x)
     if found is None:
@@ -81,12 +88,8 @@ def scaled_per_window(data: Any) -> dict[str, Any] | None:
     the level that told windows apart is gone, and the model ends near the mean's error. A smooth signal scaled
     per window (a sine's shape, an ECG beat) keeps a lag-1 autocorrelation near 1 and stays silent.
     """
-    if not isinstance(data, np.ndarray) or data.ndim != 3 or data.shape[1] < MIN_STEPS or len(data) < 20:
-        return None
-    if not np.issubdtype(data.dtype, np.floating):
-        return None
-    x = np.asarray(data[:_ROWS], dtype=np.float64)
-    if not np.all(np.isfinite(x)):
+    x = _float_sample(data, 3, MIN_STEPS)
+    if x is None:
         return None
     series = np.moveaxis(x, 1, 2).reshape(-1, x.shape[1])  # one row per (window, channel)
     found = _per_row(series)
