@@ -376,3 +376,28 @@ def test_a_layer_that_reduces_over_the_batch_is_named(over: str, threshold: str,
     assert f is not None and "other samples in its batch" in f.title and f.line == 22, report.text()
     cost = report.get("AE405")
     assert cost is not None and cost.caused_by == "AE111" and cost.evidence["final_mse"] > cost.evidence["mean_baseline"]
+
+
+def test_a_weight_penalty_that_holds_the_model_near_the_mean_is_named_on_the_longer_run() -> None:
+    """Round 31 (i04): l2(0.1) on every layer ended the probe run at 0.98x the mean's error, either side of AE405's
+    2 % margin from run to run. A weight-regularized model that ends at 0.9x or above is judged on the longer run."""
+    from ae_magic.checks.baseline import confirm_penalty, penalty_unbeaten
+    from ae_magic.context import Context
+
+    src = ("import keras\nfrom keras import layers, regularizers\n"
+           "model = keras.Sequential([keras.Input(shape=(24,)),\n"
+           "    layers.Dense(8, activation='relu', kernel_regularizer=regularizers.l2({w})),\n"
+           "    layers.Dense(24, kernel_regularizer=regularizers.l2({w}))])\n"
+           "model.compile(optimizer='adam', loss='mse')\n")
+    trace = {"loss": [1.0] * 100, "val_loss": [1.0] * 10, "val_loss_before": 1.2,
+             "baselines": {"final": 0.97, "mean": 1.0, "pca": 0.05}}
+    longer = {"diverged": False, "loss": [1.0] * 400, "stopped_early": False, "baselines": {"final": 0.95}}
+    for w, faulty in (("0.1", True), ("1e-5", False)):
+        ns: dict = {}
+        exec(compile(src.format(w=w), "<cell>", "exec"), ns)
+        ctx = Context(source=src.format(w=w), namespace=ns, model=ns["model"], model_name="model")
+        assert penalty_unbeaten(ctx, trace)
+        found = confirm_penalty(ctx, trace, [], lambda: longer)
+        assert [f.code for f in found] == (["AE405"] if faulty else []), [f.message for f in found]
+        if faulty:
+            assert found[0].evidence.get("weight_penalty") and found[0].layer, found[0].message

@@ -276,7 +276,7 @@ def penalty_unbeaten(ctx: Context, trace: dict[str, Any]) -> bool:
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
     if not all_finite([final, mean, pca]) or mean <= 0 or not 0 < pca <= PENALTY_PCA_GAIN * mean:
         return False
-    return final >= PENALTY_NEAR_MEAN * mean and bool(penalties(ctx, trace))
+    return final >= PENALTY_NEAR_MEAN * mean and (bool(penalties(ctx, trace)) or WP.weight_penalties(ctx) is not None)
 
 
 def confirm_penalty(
@@ -293,6 +293,16 @@ def confirm_penalty(
     end, mean = longer["baselines"].get("final"), trace["baselines"].get("mean")
     if held is not None and not (all_finite([end, mean]) and end >= PENALTY_STILL_NEAR * mean):
         held = None  # it left the mean on the longer run (a VQ-VAE's codebook losses at 0.59x): learning, not held
+    near = all_finite([end, mean]) and end >= PENALTY_STILL_NEAR * mean
+    weights = _held_by_weights(ctx, trace, longer) if held is None and near and not longer["diverged"] else None
+    if weights is not None:
+        # l2(0.1) on every layer (round 31's i04): the same verdict, named where the weight penalty is written.
+        f = Finding(code="AE405", severity="warning", title="Worse than a trivial baseline",
+                    message=(f"{_longer(longer).capitalize()} took the held-out MSE only to {end:.4g}, {end / mean:.2f}x "
+                             f"the per-feature mean's error ({mean:.4g}; a linear (PCA) code of the same width reaches "
+                             f"{trace['baselines']['pca']:.4g})."))
+        _blamed_on_weights(ctx, f, weights)
+        return [*found, f]
     if held is None:
         if not longer["diverged"]:
             ctx.notes.append(
