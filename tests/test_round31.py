@@ -401,3 +401,16 @@ def test_a_weight_penalty_that_holds_the_model_near_the_mean_is_named_on_the_lon
         assert [f.code for f in found] == (["AE405"] if faulty else []), [f.message for f in found]
         if faulty:
             assert found[0].evidence.get("weight_penalty") and found[0].layer, found[0].message
+
+
+def test_one_hot_windows_are_not_read_as_scaled_per_window() -> None:
+    """Round 28's o08 (healthy one-hot token windows): each channel of a window is 0 and 1 by construction, which
+    the per-window reading took for min-max scaling over time (AE201), until categorical data was left out."""
+    from ae_magic.checks.row_scaled import scaled_per_window
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 3, size=(500, 30))
+    assert scaled_per_window(np.eye(3, dtype="float32")[tokens]) is None
+    noise = rng.normal(size=(500, 30, 3))
+    scaled = (noise - noise.min(axis=1, keepdims=True)) / np.ptp(noise, axis=1, keepdims=True)
+    assert scaled_per_window(scaled.astype("float32"))["per_window"] == "min-max"

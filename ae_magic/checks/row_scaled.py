@@ -35,6 +35,7 @@ FLAT_MINMAX = 0.05  # median column std below which the min-max columns are sque
 FLAT_ZSCORE = 0.1  # the same for per-row z-scores
 _ROWS = 2000
 MIN_STEPS = 8  # windows shorter than this have no autocorrelation to read
+DISCRETE_VALUES = 16  # data with this few distinct values is categorical, not a scaled signal
 NOISE_AUTOCORR = 0.3  # median lag-1 autocorrelation below which a scaled window is mostly noise
 
 
@@ -89,7 +90,8 @@ def scaled_per_window(data: Any) -> dict[str, Any] | None:
     per window (a sine's shape, an ECG beat) keeps a lag-1 autocorrelation near 1 and stays silent.
     """
     x = _float_sample(data, 3, MIN_STEPS)
-    if x is None:
+    if x is None or len(np.unique(x[:200])) <= DISCRETE_VALUES:
+        # One-hot or token sequences (round 28's o08): each channel of a window is 0 and 1 by construction.
         return None
     series = np.moveaxis(x, 1, 2).reshape(-1, x.shape[1])  # one row per (window, channel)
     found = _per_row(series)
