@@ -126,8 +126,19 @@ def _run(ctx: Context) -> list[Finding]:
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
     elif any(f.code == "AE403" for f in found) and not trace["diverged"]:
-        found = confirm_oscillation(ctx, trace, found, lambda lr: sess.train(
-            steps=len(trace["loss"]), lr=lr, progress=o.progress, val_points=len(trace["val_curve"]["steps"])))
+
+        def at_rate(lr: float) -> dict[str, Any]:
+            # The run at another rate is a comparison only: an own-step session's update ratios (AE301) stay the
+            # configured run's.
+            kept = getattr(sess, "updates", None)
+            try:
+                return sess.train(steps=len(trace["loss"]), lr=lr, progress=o.progress,
+                                  val_points=len(trace["val_curve"]["steps"]))
+            finally:
+                if kept is not None:
+                    sess.updates = kept
+
+        found = confirm_oscillation(ctx, trace, found, at_rate)
     if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0]
             and any(f.code == "AE302" and f.severity in ("warning", "error") for f in ctx.found)):
         # Small gradients at the initial weights: AE302 stands only if the loss does not move under the
