@@ -192,7 +192,7 @@ def confirm_baseline(
     # drifting to 2.4x the mean on JAX) or diverges has not started at all.
     started = (not longer["diverged"] and isinstance(final, (int, float)) and isinstance(mean, (int, float))
                and math.isfinite(final) and final <= SLOW_START_MAX * mean)
-    held = _held_by_penalty(ctx, trace, longer) if not still and started else None
+    held = _held_by_penalty(ctx, trace, longer, added=False) if not still and started else None
     if held is not None:
         return [_blamed_on_penalty(ctx, f, held, longer) if f.code == "AE405" else f for f in found]
     weights = _held_by_weights(ctx, trace, longer) if not still and started else None
@@ -322,7 +322,9 @@ def confirm_penalty(
     return [x for x in found if x not in killed] + [f]
 
 
-def _held_by_penalty(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any] | None:
+def _held_by_penalty(
+    ctx: Context, trace: dict[str, Any], longer: dict[str, Any], *, added: bool = True
+) -> dict[str, Any] | None:
     """A penalty on the code is holding the model far from a linear code after the longer run, else None.
 
     Round 19: ``l1(1e-2)`` on a sparse autoencoder's 32-unit code. The
@@ -331,9 +333,11 @@ def _held_by_penalty(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]
     the model reaches 0.09x. A healthy slow starter heads for the linear
     code; one held at PENALTY_HELD times its error by a penalty that
     charges every nonzero code value is not starting slowly. Round 31: the
-    same for a penalty a layer adds with ``add_loss``.
+    same for a penalty a layer adds with ``add_loss`` (``added``; only where
+    nothing else was found: an AE405 confirmed on its own keeps to activity
+    regularizers, so an unrelated ``add_loss`` term is not blamed).
     """
-    pens = penalties(ctx, trace)
+    pens = {k: p for k, p in penalties(ctx, trace).items() if added or p["kind"] == "activity"}
     b = trace["baselines"]
     pca, mean, final = b.get("pca"), b.get("mean"), longer["baselines"].get("final")
     if not pens or not all_finite([pca, mean, final]) or not 0 < pca <= PENALTY_PCA_GAIN * mean:
