@@ -335,8 +335,11 @@ def _explained(ctx: Context, found: list[Finding], *, spare_killed: bool = False
 
 
 def _explaining_error(ctx: Context, found: list[Finding]) -> Finding | None:
-    """The first error found so far that report.CAUSES lists as a cause of AE405 (a warning is not enough)."""
-    causes = set(CAUSES["AE405"]) - TENTATIVE
+    """The first structure or data error found so far that report.CAUSES lists as a cause of AE405 (a warning is
+    not enough), when no training symptom already says what the run did (AE401 diverged, AE404 collapsed)."""
+    if any(f.code in ("AE401", "AE404") for f in [*ctx.found, *found]):
+        return None
+    causes = {c for c in CAUSES["AE405"] if c.startswith(("AE1", "AE2"))}
     return next((f for f in [*ctx.found, *found] if f.code in causes and f.severity == "error"), None)
 
 
