@@ -77,6 +77,7 @@ BACKEND_SUITE = [
     "tests/test_round28.py",
     "tests/test_round29.py",
     "tests/test_round31.py",
+    "tests/test_round32.py",
     "tests/test_data_loss.py",
 ]
 

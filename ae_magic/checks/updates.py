@@ -14,10 +14,12 @@ otherwise names a check's family after its module.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from .. import probes as probe
 from ..context import Context
+from ..probes.updates import own_step_name
 from ..report import Finding
 from . import gradients as G
 
@@ -79,6 +81,19 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
             "# and no stop_gradient / non-differentiable op between these layers and the loss."
         )
     line, text = locate(ctx, stuck[0]["layer"])
+    dropped = _compute_loss_without_super(ctx) if moving else None
+    step = "the model's own train_step"
+    if dropped is not None:
+        # Keras' own train_step trains on what compute_loss returns: an override that never calls
+        # super().compute_loss drops the compiled loss (the reconstruction), and every layer only it reaches.
+        step = "Keras' train_step (through the model's own compute_loss)"
+        why = [w.replace("from the train_step", "from the loss") for w in why]
+        why.append(f"the compute_loss override (line {ctx.cell_line(dropped[0])}) returns {dropped[2]} and never calls "
+                   "super().compute_loss(...), so the compiled loss (the reconstruction) is not part of what fit trains on")
+        line, text = ctx.cell_line(dropped[1]), ctx.line_text(dropped[1])
+        fix = ("# compute_loss must add its terms to the compiled loss, not replace it:\n"
+               "loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)\n"
+               "return loss + penalty  # penalty: the value this line returned")
     return [
         Finding(
             code="AE301",
@@ -89,7 +104,7 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
             severity="info" if frozen and not moving else "error" if severe else "warning",
             title="Weights that never move",
             message=(
-                f"Over {updates['steps']} steps of the model's own train_step, the weights of {where} never moved "
+                f"Over {updates['steps']} steps of {step}, the weights of {where} never moved "
                 f"(update-to-weight ratio exactly 0 at every step): {'; '.join(why)}. "
                 "Those weights can't change however long you train."
             ),
@@ -102,6 +117,7 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                 "whole": whole,
                 "steps": updates["steps"],
                 "measured": "update-to-weight ratio per layer and step (per-layer gradients unavailable)",
+                **({"compute_loss_without_super": True} if dropped is not None else {}),
             },
             fix=fix,
         )
@@ -118,3 +134,29 @@ def locate(ctx: Context, layer_name: str) -> tuple[int | None, str | None]:
     if not raw:
         return None, None
     return ctx.cell_line(raw), ctx.line_text(raw)
+
+
+def _compute_loss_without_super(ctx: Context) -> tuple[int, int, str] | None:
+    """``(def line, return line, returned text)`` of the model class's ``compute_loss`` in the cell when it
+    overrides Keras' (no own train_step) and never calls ``super().compute_loss``; else None."""
+    model = ctx.model
+    if model is None or own_step_name(model) != "compute_loss" or not ctx.source:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:  # the cell ran, so this is IPython syntax: no location, the generic fix stands
+        return None
+    classes = {c.name: c for c in ast.walk(tree) if isinstance(c, ast.ClassDef)}
+    for cls in type(model).__mro__:
+        node = classes.get(cls.__name__)
+        fn = next((f for f in (node.body if node else []) if isinstance(f, ast.FunctionDef) and f.name == "compute_loss"), None)
+        if fn is None:
+            continue
+        calls_super = any(isinstance(n, ast.Attribute) and n.attr == "compute_loss" and isinstance(n.value, ast.Call)
+                          and ast.unparse(n.value.func) == "super" for n in ast.walk(fn))
+        returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None]
+        if calls_super or not returns:
+            return None
+        ret = returns[-1]
+        return fn.lineno, ret.lineno, f"`{ast.unparse(ret.value)}`"
+    return None

@@ -893,10 +893,11 @@ def session_for(ctx: Any) -> ProbeSession:
         copy = ctx.cache.pop("forward_model", None) if not owned and hasattr(ctx, "cache") else None
         if copy is not None:
             model, compile_from, owned = copy, ctx.model, True
-        from .updates import OwnStepSession, has_own_train_step
+        from .updates import OwnStepSession, own_step_name
 
-        # A model with its own train_step trains through it (fit's step), not through a compiled loss.
-        cls = OwnStepSession if has_own_train_step(ctx.model) else ProbeSession
+        # A model with its own train_step (or a compute_loss that Keras' step calls) trains through its step,
+        # as fit does, not through the compiled loss alone.
+        cls = OwnStepSession if own_step_name(ctx.model) else ProbeSession
         sess = cls(
             model,
             ctx.data,

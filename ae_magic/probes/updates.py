@@ -106,6 +106,25 @@ def has_own_train_step(model: Any) -> bool:
     return step is not None and step is not keras.Model.train_step
 
 
+def has_own_compute_loss(model: Any) -> bool:
+    """Whether ``model``'s class overrides ``keras.Model.compute_loss`` (Keras 3's hook for a loss of one's own).
+
+    Keras' own ``train_step`` trains on what that method returns, not on the
+    compiled loss: an override that drops ``super().compute_loss(...)`` drops
+    the reconstruction, and only its own step shows that.
+    """
+    own = getattr(type(model), "compute_loss", None)
+    return own is not None and own is not keras.Model.compute_loss
+
+
+def own_step_name(model: Any) -> str | None:
+    """How the model computes the loss ``fit`` trains on, when it is its own: its ``train_step``, or its
+    ``compute_loss`` (run by Keras' ``train_step``); ``None`` for a compiled loss alone."""
+    if has_own_train_step(model):
+        return "train_step"
+    return "compute_loss" if has_own_compute_loss(model) else None
+
+
 def has_own_call(model: Any) -> bool:
     """Whether ``model``'s class defines ``call`` (a subclassed model need not)."""
     call = getattr(type(model), "call", None)
@@ -358,9 +377,11 @@ class OwnStepSession(ProbeSession):
         self.notes = notes if notes is not None else []
         self.seed = int(seed)
         self.source_model = model
+        # What the notes name: the step itself, or the compute_loss that Keras' step calls.
+        self.own = own_step_name(compile_from if compile_from is not None else model) or "train_step"
         src = compile_from if compile_from is not None else model
         if not kc.is_compiled(src):
-            raise ModelError(f"model '{model.name}' has its own train_step but is not compiled: model.fit fails the same way")
+            raise ModelError(f"model '{model.name}' has its own {self.own} but is not compiled: model.fit fails the same way")
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         if x.ndim < 2 or len(x) < 4:
@@ -440,8 +461,8 @@ class OwnStepSession(ProbeSession):
         judged = (f"judged the reconstruction by MSE through {how}" if fn is not None
                   else "could not read its reconstruction (next note)")
         self.notes.append(
-            f"Model '{model.name}' trains with its own train_step: the probes ran that step as fit does, one batch at a "
-            f"time (its loss is what its train_step reports), {judged}, and "
+            f"Model '{model.name}' trains with its own {self.own}: the probes ran {self._step_words()} as fit does, one "
+            f"batch at a time (its loss is what its {self.own} returns), {judged}, and "
             "measured what each step did to each layer's weights instead of per-layer gradients."
         )
         if self.no_forward:
@@ -452,6 +473,28 @@ class OwnStepSession(ProbeSession):
                 "probed in place, restored afterwards. Only here do ae_magic's probes run steps on your model itself; every variable, the "
                 "optimizer's state, metric and seed states and the attributes fit sets were put back byte for byte."
             )
+
+    def code_width(self) -> int | None:
+        """The code's width: the input width of the decoder part (the pair :func:`forward_rule` found, else a
+        ``decoder`` attribute), when that part has a known input shape; else None (no PCA bar).
+
+        A subclassed model gives no graph to find its narrowest layer in, but a decoder's input is the code
+        by definition: that is what the mean/PCA comparison (AE405) needs.
+        """
+        parts = getattr(self, "_parts_found", None)
+        dec = parts[1] if parts else getattr(self.model, "decoder", None)
+        try:
+            shape = tuple(dec.inputs[0].shape)[1:]
+        except Exception:  # not a functional/Sequential part with a known input: no width
+            return None
+        if not shape or any(d is None for d in shape):
+            return None
+        width = int(np.prod(shape))
+        return width if 0 < width < int(np.prod(self.x_all.shape[1:])) else None
+
+    def _step_words(self) -> str:
+        """The step the probes ran, in the notes' words."""
+        return "that step" if self.own == "train_step" else "Keras' train_step, which calls it,"
 
     def _build_in_a_still_step(self, src: Any, sample: Any, y: np.ndarray) -> None:
         """One step of the copy's own train_step at learning rate 0 with a throwaway optimizer, when a layer of the
