@@ -135,7 +135,7 @@ class _Builder:
                 nid = self.walk(out, f"{scope}{op.name}/", inner_map)
             else:
                 parents = [self.walk(t, scope, input_map) for t in kc.node_input_tensors(op, node_index)]
-                if _adds_loss(op):
+                if adds_loss(op):
                     # A loss layer (a VAE's reconstruction term) reads the model's
                     # input as its target, not as data: that edge is no path.
                     data = [p for p in parents if not self.nodes[p].is_input]
@@ -176,7 +176,7 @@ class _Builder:
         return node.id
 
 
-def _adds_loss(op: Any) -> bool:
+def adds_loss(op: Any) -> bool:
     """A user-written layer whose ``call`` adds a loss (``self.add_loss(...)``): a loss layer.
 
     Read from the compiled code's names, so it works for classes defined in

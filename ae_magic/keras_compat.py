@@ -219,6 +219,25 @@ def untrained_outputs(model: Any) -> list[str]:
     return [names[i] if i < len(names) else f"output {i}" for i in used if i != k]
 
 
+def loss_weight(model: Any) -> float | None:
+    """The ``compile(loss_weights=...)`` weight of the output the probes train (:func:`loss_output`), or of a
+    single-output model's loss; None when none was given or it can't be read."""
+    cfg = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    lw = cfg.get("loss_weights") if isinstance(cfg, dict) else None
+    if lw is None:
+        return None
+    if isinstance(lw, (int, float)):
+        return float(lw)
+    k = loss_output(model)
+    if k is None:
+        return None
+    try:
+        v = lw.get(str(model.output_names[k])) if isinstance(lw, dict) else lw[k]
+    except (IndexError, AttributeError, TypeError):
+        return None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def compiled_loss(model: Any) -> Any:
     """The loss given to ``compile`` (string, function or Loss), or None.
 

@@ -78,6 +78,7 @@ BACKEND_SUITE = [
     "tests/test_round29.py",
     "tests/test_round31.py",
     "tests/test_round32.py",
+    "tests/test_round33.py",
     "tests/test_data_loss.py",
 ]
 

@@ -74,6 +74,7 @@ def data_checks() -> list[Check]:
         masking,
         row_scaled,
         schedule,
+        step_target,
         target_scale,
         time_order,
     )
@@ -81,7 +82,7 @@ def data_checks() -> list[Check]:
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
             + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
-            + list(categorical.CHECKS) + list(loss_mask.CHECKS))
+            + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS))
 
 
 def probe_checks() -> list[Check]:

@@ -5,6 +5,9 @@
   ids), so float signals padded with it are truncated toward zero: readings
   in g or mV become a staircase of a few integers, mostly 0 (round 22: 0.75x
   the mean's error against 0.37x with ``dtype="float32"``).
+* AE205 "Float values were stored into an integer array": ``x[i] = raw[i] /
+  255.0`` into ``x = np.empty_like(raw)`` of uint8 pixels truncates every
+  value (round 28: 99.4 % zeros left).
 * AE108 "A percentage loss on targets that cross zero": mean absolute
   percentage error divides each error by its target, so targets near zero
   (every z-scored signal has them) get weights without bound and the large
@@ -83,6 +86,56 @@ def check_int_padding(ctx: Context) -> list[Finding]:
     )]
 
 
+def _float_store(tree: ast.Module, name: str) -> ast.Assign | None:
+    """The first ``name[...] = <a true division or a float literal>`` in the cell: a store into ``name``'s own dtype."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign):
+            continue
+        if not any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name
+                   for t in node.targets):
+            continue
+        if any((isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div))
+               or (isinstance(n, ast.Constant) and isinstance(n.value, float)) for n in ast.walk(node.value)):
+            return node
+    return None
+
+
+def check_truncated_store(ctx: Context) -> list[Finding]:
+    """AE205: float values written element-wise into an integer array (``np.empty_like`` of uint8 pixels).
+
+    Round 28: ``x = np.empty_like(x_raw)`` keeps x_raw's uint8, and ``x[i] = x_raw[i] / 255.0`` then stores
+    every pixel truncated: 0 everywhere but the pixels that were exactly 255. NumPy casts on item assignment
+    without a word, and the images are gone before any model sees them.
+    """
+    x, name = ctx.data, ctx.data_name
+    if x is None or not name or getattr(x, "dtype", None) is None or x.dtype.kind not in "iub":
+        return []
+    tree = _tree(ctx)
+    store = _float_store(tree, name) if tree is not None else None
+    if store is None:
+        return []
+    levels = np.unique(np.asarray(x).ravel()[:200_000])
+    if len(levels) > FEW_LEVELS:
+        return []
+    zeros = float(np.mean(np.asarray(x) == 0))
+    raw = store.lineno
+    return [Finding(
+        code="AE205",
+        severity="warning",
+        title="Float values were stored into an integer array",
+        message=(f"`{name}` is an {x.dtype} array, and line {ctx.cell_line(raw)} writes float values into it "
+                 f"element by element: NumPy truncates each one to the array's integer type without a warning. "
+                 f"What is left holds only {len(levels)} distinct values "
+                 f"({', '.join(f'{v:g}' for v in levels[:8])}{', ...' if len(levels) > 8 else ''}; {zeros:.1%} "
+                 "zeros), so the model learns from a few integers instead of the data."),
+        line=ctx.cell_line(raw),
+        source_line=ctx.line_text(raw),
+        evidence={"dtype": str(x.dtype), "levels": [float(v) for v in levels], "zero_share": zeros},
+        fix=(f"{name} = np.empty_like(..., dtype='float32')  # or, without the loop: "
+             f"{name} = x_raw.astype('float32') / 255.0"),
+    )]
+
+
 def check_percentage_loss(ctx: Context) -> list[Finding]:
     """AE108: mean absolute percentage error on targets with values at or near zero."""
     name = (kc.loss_name(ctx.model) or "").lower().replace("_", "")
@@ -156,4 +209,4 @@ def check_input_noise(ctx: Context) -> list[Finding]:
     )]
 
 
-CHECKS = [check_int_padding, check_percentage_loss, check_input_noise]
+CHECKS = [check_int_padding, check_truncated_store, check_percentage_loss, check_input_noise]

@@ -18,6 +18,7 @@ from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
+from ..graph import adds_loss
 from ..report import Finding
 from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import opt_class
@@ -520,10 +521,14 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                     # the loss's own units when its MSE means nothing (a masked loss on ratings). A narrow sigmoid
                     # code keeps its warning: few units, each of which stops carrying signal once it saturates.
                     learned, start, final, mean = probe_learned(ctx)
-                    unit = "MSE"
+                    unit, run = "MSE", "the probe run"
+                    if not learned:
+                        # A slow starter (round 34's UFLDL sparse AE): the longer run the training check made.
+                        learned, start, final, mean = _learned_longer(ctx)
+                        run = "a longer run the training check made (a slow start)"
                     if not learned:
                         learned, start, final, mean = _learned_in_loss_units(ctx)
-                        unit = "loss"
+                        unit, run = "loss", "the probe run"
                     if learned and not codes & _STALLED:
                         # The risk the structure shows did not happen: the code's units stayed in their
                         # working range and the run learned. A warning here would be a false alarm.
@@ -537,7 +542,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                             f.edit = None
                         f.message += (
                             f" Measured, it does no harm here: {100 * measured:.0f}% of the code units of {name} are "
-                            f"saturated at the initial weights and after the probe run, which lowered the held-out {unit} "
+                            f"saturated at the initial weights and after the probe run, and {run} lowered the held-out {unit} "
                             f"from {start:.3g} to {final:.3g} (the per-feature mean reaches {mean:.3g}). Worth "
                             "changing only if longer training stalls."
                         )
@@ -574,7 +579,26 @@ def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
 
     regs = activity_regularizers(ctx.model)
     leaf = (layer_name or "").rsplit("/", 1)[-1]
-    return bool(layer_name) and (layer_name in regs or leaf in regs)
+    return bool(layer_name) and (layer_name in regs or leaf in regs or _penalised_by_loss_layer(ctx.model, leaf))
+
+
+def _penalised_by_loss_layer(model: Any, leaf: str) -> bool:
+    """Layer ``leaf``'s output feeds a user-written layer that adds a loss: the UFLDL sparse autoencoder's
+    ``KLSparsity`` layer, which calls ``self.add_loss`` on the code's mean activation (round 34), is an
+    activity regularizer written by hand."""
+    try:
+        layers = list(model._flatten_layers(include_self=False)) if model is not None else []
+    except Exception:  # not a Keras 3 model: no graph to read
+        return False
+    for layer in layers:
+        if not adds_loss(layer):
+            continue
+        for node in getattr(layer, "_inbound_nodes", []) or []:
+            for t in getattr(node, "input_tensors", []) or []:
+                op = getattr(getattr(t, "_keras_history", None), "operation", None)
+                if getattr(op, "name", None) == leaf:
+                    return True
+    return False
 
 
 def _revived(f: Finding, after: dict[str, Any], by_name: dict[str, Any]) -> None:
@@ -656,6 +680,18 @@ def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
     if len(curve) < 2 or not isinstance(mean, (int, float)) or not all(np.isfinite([curve[0], curve[-1], mean])):
         return False, None, None, None
     start, final = curve[0], curve[-1]
+    return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
+
+
+def _learned_longer(ctx: Context) -> tuple[bool, Any, Any, Any]:
+    """As :func:`probe_learned`, on the longer run the training check made to tell a slow start from a stall
+    (``ctx.cache["longer_training"]``); (False, None, None, None) when it made none."""
+    longer = ctx.cache.get("longer_training")
+    tr = ctx.traces.get("training")
+    if not (_probe_measured(tr) and _probe_measured(longer)):
+        return False, None, None, None
+    b, lb = tr["baselines"], longer["baselines"]
+    start, final, mean = b["start"], lb["final"], b["mean"]
     return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
 
 

@@ -14,6 +14,8 @@ import ast
 import re
 from typing import Any
 
+import numpy as np
+
 from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
@@ -180,3 +182,82 @@ def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str |
 
 
 CHECKS: list[Any] = [check_loss_direction, check_loss_unbounded, check_loss_batch_blind]
+
+
+# -- a model's own train_step whose loss moves the output away from the input ----------------------------
+# The step's loss "fell": its last fifth's mean is below its first tenth's by at least this share of the
+# curve's whole range (a trend, not noise), and the reconstruction error then ended above DIVERGE_END x its
+# start and above the per-feature mean's.
+STEP_FALL_SHARE = 0.3
+
+
+def step_loss_away(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
+    """AE108: the model's own train_step lowered its loss steadily while the reconstruction got worse.
+
+    Round 33: ``loss = tf.reduce_mean(tf.image.ssim(x, reconstruction))`` in a train_step (a similarity, not
+    ``1 - ssim``) falls from 0.005 to -0.1 while the reconstruction error triples. A compiled loss is tested
+    in its own units (:func:`check_loss_direction`); a train_step's loss can't be evaluated apart from its
+    step, so the run itself is the evidence: the step did what it was told, and what it was told is not a
+    reconstruction. Without this, AE401 blames the learning rate.
+    """
+    from .loss_curve import DIVERGE_END, ENDS_ABOVE_POINTS
+
+    if tr.get("train_step") != "own":
+        return []
+    losses = np.asarray(tr.get("loss") or [], dtype=np.float64)
+    curve = np.asarray((tr.get("val_curve") or {}).get("loss") or [], dtype=np.float64)
+    start = tr.get("val_loss_before")
+    mean = (tr.get("baselines") or {}).get("mean")
+    if len(losses) < 10 or len(curve) < ENDS_ABOVE_POINTS or not all_finite([start, mean]) or start <= 0:
+        return []
+    if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(curve))):
+        return []  # a NaN is AE401's
+    head = float(np.mean(losses[: max(3, len(losses) // 10)]))
+    tail = float(np.mean(losses[-max(3, len(losses) // 5):]))
+    span = float(np.max(losses) - np.min(losses))
+    fell = span > 0 and head - tail >= STEP_FALL_SHARE * span and head - tail > 1e-6 * max(abs(head), 1.0)
+    worse = float(np.min(curve[-ENDS_ABOVE_POINTS:])) > max(DIVERGE_END * start, mean)
+    if not (fell and worse):
+        return []
+    line, src = _step_loss_line(ctx)
+    final = float(curve[-1])
+    return [Finding(
+        code="AE108", severity="error", title="The train_step's loss is not lowest at a perfect reconstruction",
+        message=(f"The model's own train_step lowered its loss steadily ({head:.4g} to {tail:.4g}) while the "
+                 f"reconstruction error rose from {start:.4g} to {final:.4g}, worse than outputting the per-feature "
+                 f"mean ({mean:.4g}): the step minimises what it was given, and that is not lowest when the output "
+                 "equals the input, so training moves the output away. A similarity (SSIM, a correlation) "
+                 "minimised as a loss does this: it needs `1 - similarity`. The learning rate is not the cause."),
+        line=line, source_line=src,
+        evidence={"step_loss_start": head, "step_loss_end": tail, "reconstruction_start": float(start),
+                  "reconstruction_end": final, "mean_baseline": float(mean)},
+        fix="loss = 1.0 - similarity  # the step's loss must be smallest when the reconstruction equals the input",
+    )]
+
+
+def _step_loss_line(ctx: Context) -> tuple[int | None, str | None]:
+    """The line in the model class's train_step that assigns the loss passed to ``tape.gradient`` (or the
+    ``loss`` name), else the ``def train_step`` / ``def compute_loss`` line; (None, None) when not in the cell."""
+    model = ctx.model
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None
+    classes = {c.name: c for c in ast.walk(tree) if isinstance(c, ast.ClassDef)}
+    for cls in type(model).__mro__ if model is not None else ():
+        node = classes.get(cls.__name__)
+        fn = next((f for f in (node.body if node else []) if isinstance(f, ast.FunctionDef)
+                   and f.name in ("train_step", "compute_loss")), None)
+        if fn is None:
+            continue
+        grads = [n.args[0] for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") in
+                 ("gradient", "grad", "value_and_grad") and n.args and isinstance(n.args[0], ast.Name)]
+        name = grads[0].id if grads else "loss"
+        sets = [n.lineno for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                and any(isinstance(t, ast.Name) and t.id == name
+                        for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+        if not sets and fn.name == "compute_loss":
+            sets = [n.lineno for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None][-1:]
+        line = min(sets) if sets else fn.lineno
+        return ctx.cell_line(line), ctx.line_text(line)
+    return None, None

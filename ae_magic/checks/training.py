@@ -38,6 +38,8 @@ from .faster_rate import FASTER_GAIN as FASTER_GAIN
 from .faster_rate import confirm_suggested_rate, faster
 from .loss_curve import confirm_oscillation, oscillating, stagnant
 from .loss_curve import diverged as diverged_loss
+from .loss_direction import step_loss_away
+from .loss_weights import name_low_loss_weight
 from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
@@ -145,6 +147,7 @@ def _run(ctx: Context) -> list[Finding]:
         # optimizer. A probe run that did not learn may be a slow start; the longer run tells (refine reads it).
         longer_run()
     found = _name_nan_term(ctx, trace, found)
+    found = name_low_loss_weight(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, found))))
 
 
@@ -353,7 +356,9 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
     """AE401-AE406 (and AE304/AE305 after the run) from the traces."""
     out: list[Finding] = []
     sugg = (lr_trace or {}).get("suggested")
-    diverged = diverged_loss(ctx, tr, sugg)
+    # A train_step whose loss falls while the reconstruction worsens optimises the wrong thing: that, not
+    # the learning rate, is why the reconstruction error "diverged".
+    diverged = step_loss_away(ctx, tr) or diverged_loss(ctx, tr, sugg)
     out += diverged
     collapse = [] if diverged else output_collapse(ctx, tr, sugg)
     out += collapse

@@ -48,7 +48,7 @@ from .traces import (
 from .traces import (
     activations_and_gates as measure_activations,
 )
-from .training import ADDED_ONLY, TrainStep, fresh_training, set_lr
+from .training import ADDED_ONLY, TrainStep, fresh_training, set_lr, weighted_loss
 
 keras = kc.keras
 
@@ -215,7 +215,11 @@ class ProbeSession:
         # fit's loss applies the mask the output carries (padded steps left out): so do the step and the validation loss.
         self.out_masked = self.loss_name != ADDED_ONLY and output_mask(self.model, self.layers, self.x_all[:8]) is not None
         self.loss_fn = fit_loss(self.loss_fn, self.out_masked)
-        self._step = TrainStep(self.backend, self.model, self.loss_fn, self.optimizer, self.train_vars, self.x_all, self.y_all)
+        # fit scales the trained output's loss by its compile(loss_weights=...): so does the step's gradient
+        # (under SGD a weight of 1e-3 is a 1000x smaller rate for the layers only that loss reaches).
+        self.loss_weight = None if self.loss_name == ADDED_ONLY else kc.loss_weight(src)
+        step_loss = self.loss_fn if self.loss_weight in (None, 1.0) else weighted_loss(self.loss_fn, self.loss_weight)
+        self._step = TrainStep(self.backend, self.model, step_loss, self.optimizer, self.train_vars, self.x_all, self.y_all)
         self._forward = self.backend.compile_forward(self.model, self.x_all)
         # The validation loss in the training step's formula (on TensorFlow a sigmoid/softmax output's logits).
         self._eval = None if self.loss_name == ADDED_ONLY else self.backend.compile_eval(self.model, self.loss_fn, self.x_all, self.y_all)
@@ -550,6 +554,7 @@ class ProbeSession:
             "lr": float(lr),
             "configured_lr": self.configured_lr,
             "loss_name": self.loss_name,
+            "loss_weight": getattr(self, "loss_weight", None),
             "epochs": epochs,
             "steps_per_epoch": spe,
             "batch_size": s["batch_size"],
@@ -827,8 +832,10 @@ def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int
         opt_desc = None if opt is None else [type(opt).__name__, {k: v for k, v in opt.get_config().items() if k != "name"}]
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
+        # The loss weights too: the step scales the trained output's loss by its weight (ProbeSession.loss_weight).
+        weights = (getattr(getattr(model, "_compile_config", None), "config", None) or {}).get("loss_weights")
         parts = [text, loss, opt_desc, list(x.shape[1:]), str(x.dtype), list(y.shape[1:]), str(y.dtype), target is None, int(seed),
-                 _own_code(model)]
+                 _own_code(model), weights]
         return json.dumps(parts, sort_keys=True, default=str)
     except Exception:
         return None

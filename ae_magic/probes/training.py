@@ -86,6 +86,16 @@ def fresh_optimizer(model: Any, lr_override: float | None) -> tuple[Any, float]:
     return fresh, float(lr)
 
 
+def weighted_loss(loss_fn: Callable[[Any, Any], Any], weight: float) -> Callable[[Any, Any], Any]:
+    """``loss_fn`` times ``weight``: the trained output's ``compile(loss_weights=...)``, as fit applies it."""
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        return weight * loss_fn(y_true, y_pred)
+
+    loss.__name__ = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    return loss
+
+
 def fresh_training(src: Any, lr: float | None, notes: list[str]) -> tuple[Callable[[Any, Any], Any], str, Any, float, str | None]:
     """``(loss_fn, loss_name, optimizer, configured_lr, logits)`` for a copy of ``src``.
 
