@@ -287,3 +287,49 @@ def test_the_same_step_is_silent_without_a_target_and_a_step_that_unpacks_it_is_
     assert "AE108" not in [f.code for f in plain.findings]
     unpacks = ae_magic.check(READS_TARGET, namespace={}, data="x_noisy", target="x", train=False)
     assert "AE108" not in [f.code for f in unpacks.findings]
+
+
+UFLDL = """\
+import keras
+from keras import layers, ops
+from ae_magic.datasets import load
+
+keras.utils.set_random_seed(0)
+x = load("mnist")[:3000].reshape(-1, 784).astype("float32")
+
+
+class KLSparsity(layers.Layer):
+    def __init__(self, rho=0.05, beta=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.rho, self.beta = rho, beta
+
+    def call(self, h):
+        rho_hat = ops.clip(ops.mean(h, axis=0), 1e-6, 1.0 - 1e-6)
+        kl = self.rho * ops.log(self.rho / rho_hat) + (1.0 - self.rho) * ops.log((1.0 - self.rho) / (1.0 - rho_hat))
+        self.add_loss(self.beta * ops.sum(kl))
+        return h
+
+
+inputs = keras.Input(shape=(784,))
+hidden = layers.Dense(196, activation="sigmoid")(inputs)
+hidden = KLSparsity()(hidden)
+outputs = layers.Dense(784, activation="sigmoid")(hidden)
+sparse_ae = keras.Model(inputs, outputs)
+sparse_ae.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+"""
+
+
+def test_a_sigmoid_code_under_a_hand_written_sparsity_layer_is_the_design():
+    # Round 34 (s07): UFLDL's sparse AE adds its KL sparsity with add_loss in a layer of its own, not an
+    # activity_regularizer; its sigmoid code is what the KL target needs, and it learns (slowly at first).
+    from ae_magic.checks.gradients import _penalised_by_loss_layer
+
+    ns: dict = {}
+    exec(UFLDL, ns)
+    model = ns["sparse_ae"]
+    assert _penalised_by_loss_layer(model, model.layers[1].name)
+    assert not _penalised_by_loss_layer(model, model.layers[-1].name)
+    report = ae_magic.check(UFLDL, namespace={}, data="x")
+    assert not _loud(report), [(f.code, f.message) for f in _loud(report)]
+    f = next((f for f in report.findings if f.code == "AE106"), None)
+    assert f is None or f.severity == "info"

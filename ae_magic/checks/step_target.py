@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 
 from ..context import Context
+from ..probes.updates import step_unpacks_target
 from ..report import Finding
 
 
@@ -39,26 +40,26 @@ def _first_of(node: ast.AST, data: str) -> bool:
             and isinstance(node.slice, ast.Constant) and node.slice.value == 0)
 
 
-def _reads_target(fn: ast.FunctionDef, data: str) -> tuple[bool, int | None]:
-    """``(reads, line)``: whether the step may read ``data`` past its first element; ``line`` is where it keeps
-    ``data[0]`` (None when it never picks ``data[0]``: then nothing can be said)."""
+def _kept_first(fn: ast.FunctionDef, data: str) -> int | None:
+    """The first line that keeps ``data[0]`` and may read no more of ``data``, else None.
+
+    The target counts as read when the step unpacks it (``step_unpacks_target``: ``x, y = data``,
+    ``data[1]``, ``unpack_x_y_sample_weight``), takes any other element or slice, or hands the whole
+    tuple to a helper before rebinding the name.
+    """
     keeps = [n for n in ast.walk(fn) if isinstance(n, ast.Assign) and any(_first_of(v, data) for v in ast.walk(n.value))]
     if not keeps:
-        return True, None
+        return None
     rebinds = any(isinstance(t, ast.Name) and t.id == data for n in keeps for t in n.targets)
     for node in ast.walk(fn):
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == data:
             if not _first_of(node, data):
-                return True, None  # data[1], data[-1], data[1:]: the target
-        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id == data:
-            if any(isinstance(t, (ast.Tuple, ast.List)) for t in node.targets):
-                return True, None  # x, y = data
-        elif isinstance(node, ast.Call) and any(isinstance(a, ast.Name) and a.id == data for a in node.args):
+                return None
+        elif isinstance(node, ast.Call) and not rebinds and any(isinstance(a, ast.Name) and a.id == data for a in node.args):
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            if "unpack" in name or (not rebinds and name not in ("isinstance", "len", "type")):
-                # unpack_x_y_sample_weight(data), or the whole tuple handed to a helper: the target may be read.
-                return True, None
-    return False, min(n.lineno for n in keeps)
+            if name not in ("isinstance", "len", "type"):
+                return None
+    return min(n.lineno for n in keeps)
 
 
 def check_step_target(ctx: Context) -> list[Finding]:
@@ -68,9 +69,11 @@ def check_step_target(ctx: Context) -> list[Finding]:
     fn = _step(ctx)
     if fn is None or len(fn.args.args) < 2:
         return []
-    data = fn.args.args[1].arg
-    reads, raw = _reads_target(fn, data)
-    if reads or raw is None:
+    if step_unpacks_target(type(ctx.model)):
+        return []
+    data = fn.args.args[-1].arg  # the batch is the last argument (JAX's stateless step takes the state first)
+    raw = _kept_first(fn, data)
+    if raw is None:
         return []
     return [Finding(
         code="AE108", severity="error", title="The train_step never reads the target",
