@@ -131,4 +131,62 @@ def check_frozen_copies(ctx: Context) -> list[Finding]:
     ]
 
 
-CHECKS = [check_frozen_copies]
+def constant_kernels(model: Any) -> list[dict[str, Any]]:
+    """``{"layer", "attribute", "shape"}`` for each layer that trains a bias of its own but keeps its kernel as a
+    plain tensor attribute: a matrix (or conv kernel) whose last axis is the bias's size, with varied values.
+
+    Round 35: ``self.w = ops.convert_to_tensor(np.random.normal(...))`` in a hand-written Dense layer's
+    ``__init__`` (where ``self.add_weight`` was meant) is a constant: only the biases train. A layer with no
+    trainable weight of its own (a fixed random projection, a positional table) is not reported.
+    """
+    found: list[dict[str, Any]] = []
+    for layer in probe.leaf_layers(model):
+        own = list(getattr(layer, "trainable_weights", []) or [])
+        if not own or any(len(getattr(w, "shape", ()) or ()) >= 2 for w in own):
+            continue
+        sizes = {int(w.shape[0]) for w in own if len(getattr(w, "shape", ()) or ()) == 1}
+        for attr, value in list(vars(layer).items()):
+            if attr.startswith("_") or not _is_copy(value):
+                continue
+            shape = tuple(int(d) for d in getattr(value, "shape", ()))
+            if not shape or shape[-1] not in sizes:
+                continue
+            try:
+                if float(np.std(np.asarray(kc.to_numpy(value)))) == 0.0:
+                    continue
+            except Exception:
+                continue
+            found.append({"layer": layer.name, "attribute": attr, "shape": list(shape)})
+            break
+    return found
+
+
+def check_constant_kernels(ctx: Context) -> list[Finding]:
+    """AE301: layers that train only their biases, their kernels being tensors that no gradient can change."""
+    if ctx.model is None:
+        return []
+    try:
+        consts = constant_kernels(ctx.model)
+    except Exception:  # a layer we can't read: say nothing rather than guess
+        return []
+    if not consts:
+        return []
+    first = consts[0]
+    line, text = _assignment_line(ctx, first["attribute"])
+    if line is None:
+        line, text = G.locate(ctx, first["layer"])
+    which = ", ".join(f"{c['layer']}.{c['attribute']} {tuple(c['shape'])}" for c in consts)
+    return [Finding(
+        code="AE301", severity="error", title="A layer's kernel is a constant",
+        message=(f"{which}: {'this layer trains' if len(consts) == 1 else 'these layers train'} a bias made with "
+                 "add_weight, but the kernel is a plain tensor attribute, not a weight: it is not in "
+                 "trainable_weights, no gradient reaches it, and only the biases learn. "
+                 "ops.convert_to_tensor / a NumPy array in __init__ makes a constant."),
+        line=line, source_line=text, layer=first["layer"],
+        evidence={"constants": consts},
+        fix=("# make the kernel a weight, in build():\n"
+             f"#     self.{first['attribute']} = self.add_weight(shape=(input_dim, units), initializer='he_normal')"),
+    )]
+
+
+CHECKS = [check_frozen_copies, check_constant_kernels]
