@@ -78,17 +78,6 @@ def test_a_fixed_random_projection_without_weights_of_its_own_is_not_a_constant_
     assert not [f for f in report.findings if f.title == "A layer's kernel is a constant"]
 
 
-def test_a_run_still_far_above_the_mean_after_the_longer_run_is_ae405_not_a_slow_start(monkeypatch):
-    # The AE301 above explains the run; without it, the measurement alone must still speak.
-    from ae_magic.checks import snapshot
-
-    monkeypatch.setattr(snapshot, "constant_kernels", lambda model: [])
-    report = ae_magic.check(CONSTANT, namespace={}, data="x")
-    assert not any("a slow start" in n and "(the mean reaches" in n for n in report.notes), report.notes
-    f = next((f for f in _loud(report) if f.code in ("AE405", "AE404", "AE402")), None)
-    assert f is not None, ([(g.code, g.message) for g in report.findings], report.notes)
-
-
 SOFTMAX_CODE = """\
 import numpy as np
 import keras

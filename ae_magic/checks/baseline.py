@@ -161,12 +161,6 @@ def confirm_unbeaten(
             "probe_run_final_mse": trace["baselines"].get("final"),
             "val_curve": {"steps": list(longer["val_curve"]["steps"]), "mse": list(longer["val_curve"].get("mse") or [])},
         }
-    if not more and all_finite([final, mean]) and final > SLOW_START_MAX * mean:
-        # A slow start has to show it (as in confirm_baseline): four times the steps end near or below the
-        # mean's error. Round 35: a hand-written Dense whose kernels were constants trained its biases only,
-        # and 696 steps still ended at 2x the mean, "still falling", and were called a slow start.
-        more = [_unstarted(ctx, trace, longer)]
-        _blame_slow_optimizer(ctx, more[0])
     if not more:
         final = longer["baselines"].get("final")
         ctx.notes.append(
@@ -174,29 +168,6 @@ def confirm_unbeaten(
             f"{_longer(longer)} took it to {final:.4g} (the mean reaches {trace['baselines']['mean']:.4g}): a slow start."
         )
     return found + more
-
-
-def _unstarted(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]) -> Finding:
-    """AE405 for a run that was still falling when the probe run ended, and still far above the mean's
-    error after the longer run."""
-    b, lb = trace["baselines"], longer["baselines"]
-    final, mean = lb["final"], b["mean"]
-    line, text = assigned_at(ctx, ctx.model_name)
-    return Finding(
-        code="AE405", severity="warning", title="Worse than a trivial baseline", line=line, source_line=text,
-        message=(f"The held-out MSE ended the {len(trace['loss'])}-step probe run at {b['final']:.4g}, above the "
-                 f"per-feature mean's error ({mean:.4g}) while still falling; {_longer(longer)} took it only to "
-                 f"{final:.4g}, still {final / mean:.1f}x the mean's. A slow start leaves the mean within that many "
-                 "steps: this model has not started learning what the input holds."),
-        evidence={"final_mse": final, "mean_baseline": mean, "pca_baseline": b.get("pca"),
-                  "probe_run_final_mse": b["final"], "settling": False,
-                  "confirm": {"steps": len(longer["loss"]), "final_mse": final,
-                              "val_curve": {"steps": list(longer["val_curve"]["steps"]),
-                                            "mse": list(longer["val_curve"].get("mse") or [])}}},
-        fix=("# Check the other findings first (weights that can't train, activations vs data range, learning rate).\n"
-             "# A plain ReLU autoencoder with a linear/sigmoid output matching the data range and\n"
-             "# Adam(1e-3) should beat the mean quickly."),
-    )
 
 
 def _longer(longer: dict[str, Any]) -> str:
