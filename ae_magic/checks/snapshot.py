@@ -146,7 +146,7 @@ def constant_kernels(model: Any) -> list[dict[str, Any]]:
             continue
         sizes = {int(w.shape[0]) for w in own if len(getattr(w, "shape", ()) or ()) == 1}
         for attr, value in list(vars(layer).items()):
-            if attr.startswith("_") or not _is_copy(value):
+            if attr.startswith("_") or not _is_copy(value) or not _multiplies_by(layer, attr):
                 continue
             shape = tuple(int(d) for d in getattr(value, "shape", ()))
             if not shape or shape[-1] not in sizes:
@@ -159,6 +159,28 @@ def constant_kernels(model: Any) -> list[dict[str, Any]]:
             found.append({"layer": layer.name, "attribute": attr, "shape": list(shape)})
             break
     return found
+
+
+_PRODUCTS = ("matmul", "dot", "tensordot", "einsum", "conv", "conv1d", "conv2d", "conv3d", "conv_transpose")
+
+
+def _multiplies_by(layer: Any, attr: str) -> bool:
+    """``layer``'s ``call`` reads ``self.<attr>`` and takes a product (``ops.matmul``, ``@``, a convolution): the
+    attribute is used as a kernel, not as a table added or looked up."""
+    import dis
+    import inspect
+
+    fn = getattr(type(layer), "call", None)
+    code = getattr(fn, "__code__", None)
+    if code is None or attr not in code.co_names:
+        return False
+    if any(p in code.co_names for p in _PRODUCTS):
+        return True
+    try:
+        return any(i.opname in ("BINARY_MATRIX_MULTIPLY", "BINARY_OP") and "@" in str(i.argrepr)
+                   for i in dis.get_instructions(fn)) or "@" in inspect.getsource(fn)
+    except (OSError, TypeError):
+        return False
 
 
 def check_constant_kernels(ctx: Context) -> list[Finding]:
