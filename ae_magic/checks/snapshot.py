@@ -95,20 +95,30 @@ def _assignment_line(ctx: Context, attr: str) -> tuple[int | None, str | None]:
     return None, None
 
 
-def check_frozen_copies(ctx: Context) -> list[Finding]:
-    """AE301: a layer computes with a copy of a weight taken once, which never trains."""
+def _scan(ctx: Context, scan: Any) -> tuple[list[dict[str, Any]], dict[str, Any], int | None, str | None] | None:
+    """``scan(model)``'s findings, the first one, and the line to name (its ``self.<attr> =``, else its layer's);
+    None when there is no model or nothing was found."""
     if ctx.model is None:
-        return []
+        return None
     try:
-        copies = frozen_copies(ctx.model)
+        found = scan(ctx.model)
     except Exception:  # a layer we can't read: say nothing rather than guess
-        return []
-    if not copies:
-        return []
-    first = copies[0]
+        return None
+    if not found:
+        return None
+    first = found[0]
     line, text = _assignment_line(ctx, first["attribute"])
     if line is None:
         line, text = G.locate(ctx, first["layer"])
+    return found, first, line, text
+
+
+def check_frozen_copies(ctx: Context) -> list[Finding]:
+    """AE301: a layer computes with a copy of a weight taken once, which never trains."""
+    found = _scan(ctx, frozen_copies)
+    if found is None:
+        return []
+    copies, first, line, text = found
     which = ", ".join(f"{c['layer']}.{c['attribute']} ({'the transpose of ' if c['transposed'] else 'a copy of '}{c['of']})"
                       for c in copies)
     expr = "ops.transpose(self.tied_to.kernel)" if first["transposed"] else "self.tied_to.kernel"
@@ -185,18 +195,10 @@ def _multiplies_by(layer: Any, attr: str) -> bool:
 
 def check_constant_kernels(ctx: Context) -> list[Finding]:
     """AE301: layers that train only their biases, their kernels being tensors that no gradient can change."""
-    if ctx.model is None:
+    found = _scan(ctx, constant_kernels)
+    if found is None:
         return []
-    try:
-        consts = constant_kernels(ctx.model)
-    except Exception:  # a layer we can't read: say nothing rather than guess
-        return []
-    if not consts:
-        return []
-    first = consts[0]
-    line, text = _assignment_line(ctx, first["attribute"])
-    if line is None:
-        line, text = G.locate(ctx, first["layer"])
+    consts, first, line, text = found
     which = ", ".join(f"{c['layer']}.{c['attribute']} {tuple(c['shape'])}" for c in consts)
     return [Finding(
         code="AE301", severity="error", title="A layer's kernel is a constant",
