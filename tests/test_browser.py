@@ -171,8 +171,11 @@ def test_panel_findings_plots_slider_and_rerun_in_jupyterlab(lab: str) -> None:
             cells.nth(1).locator(".jp-InputArea-editor").click()
             t0 = time.perf_counter()
             page.keyboard.press("Shift+Enter")
-            # While the probes run, a progress bar stands where the panel will be.
-            page.locator(".ae-check-progress").wait_for(state="visible", timeout=120_000)
+            # While the probes run, a progress bar stands where the panel will be. The panel replaces it in
+            # the same output, so on a loaded machine (clean clone c39: JAX's lane beside this one) the bar
+            # can be replaced before the browser draws it: either one on screen ends the wait.
+            page.locator(".ae-check-progress, .ae-panel").first.wait_for(state="visible", timeout=120_000)
+            timings["progress_bar_seen"] = page.locator(".ae-check-progress").count() > 0
             timings["progress_bar_shown_s"] = round(time.perf_counter() - t0, 2)
             panel = page.locator(".ae-panel").first
             panel.wait_for(state="visible", timeout=40_000)
