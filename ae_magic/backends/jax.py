@@ -48,7 +48,8 @@ def _training_kwargs(model: Any, training: bool) -> dict[str, bool]:
 def _mean_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any, added: Sequence[Any]) -> Any:
     loss = jnp.mean(jnp.asarray(call_loss(loss_fn, y, pred), dtype=jnp.float32))
     for term in added:
-        loss = loss + jnp.asarray(term, dtype=jnp.float32)
+        # Keras sums each add_loss term (a per-sample vector counts once per sample), as fit does.
+        loss = loss + jnp.sum(jnp.asarray(term, dtype=jnp.float32))
     return loss
 
 

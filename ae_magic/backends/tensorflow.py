@@ -37,7 +37,8 @@ def loss_and_gradients(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y
         loss = tf.reduce_mean(tf.cast(call_loss(loss_fn, y, pred), tf.float32))
         extra = model.losses
         if extra:
-            loss = loss + tf.add_n([tf.cast(t, tf.float32) for t in extra])
+            # Keras sums each add_loss term (a per-sample vector counts once per sample), as fit does.
+            loss = loss + tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in extra])
     return loss, tape.gradient(loss, variables)
 
 

@@ -42,7 +42,8 @@ def _loss(model: Any, loss_fn: Callable[[Any, Any], Any], x: Any, y: Any) -> Any
     pred = call_model(model, x, training=True)
     loss = torch.mean(torch.as_tensor(call_loss(loss_fn, _tensor(y), pred)).to(torch.float32))
     for term in model.losses:
-        loss = loss + torch.as_tensor(term).to(torch.float32)
+        # Keras sums each add_loss term (a per-sample vector counts once per sample), as fit does.
+        loss = loss + torch.sum(torch.as_tensor(term).to(torch.float32))
     return loss
 
 

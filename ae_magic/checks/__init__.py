@@ -69,6 +69,7 @@ def data_checks() -> list[Check]:
         clipped_input,
         data,
         data_loss,
+        kl_anneal,
         loss_mask,
         masked_input,
         masking,
@@ -82,7 +83,8 @@ def data_checks() -> list[Check]:
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
             + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
-            + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS))
+            + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
+            + list(kl_anneal.CHECKS))
 
 
 def probe_checks() -> list[Check]:

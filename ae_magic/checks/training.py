@@ -44,6 +44,7 @@ from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
 from .output_collapse import output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
+from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
 from .sampling import check_sampling
 from .step_failure import failed_step
@@ -148,6 +149,7 @@ def _run(ctx: Context) -> list[Finding]:
         longer_run()
     found = _name_nan_term(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
+    found = name_per_sample_loss(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, found))))
 
 

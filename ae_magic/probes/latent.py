@@ -189,6 +189,29 @@ def added_terms(model: Any, x: np.ndarray) -> dict[str, dict[str, Any]] | None:
         return None
 
 
+def per_sample_added(model: Any, batch: int) -> list[dict[str, Any]]:
+    """Layers (the model itself included) whose own ``add_loss`` term on the last call has one value per sample.
+
+    Keras 3 sums every added term, so a per-sample vector (a KL computed with ``axis=-1`` and no mean) counts
+    ``batch`` times: its weight against the mean-reduced compiled loss grows with the batch size. Each row is
+    ``{"layer", "class", "shape"}``; empty when nothing is read.
+    """
+    out: list[dict[str, Any]] = []
+    try:
+        layers = list(model._flatten_layers(include_self=True))
+    except Exception:  # a model whose layers can't be listed only loses this evidence
+        return out
+    for lay in layers:
+        try:
+            shapes = [tuple(int(d) for d in np.shape(kc.to_numpy(t))) for t in lay._get_own_losses()]
+        except Exception:  # a term that can't be read only loses evidence
+            continue
+        hit = next((sh for sh in shapes if len(sh) >= 1 and sh[0] == batch and batch > 1), None)
+        if hit is not None:
+            out.append({"layer": lay.name, "class": type(lay).__name__, "shape": list(hit)})
+    return out
+
+
 def _own_added_loss(layer: Any) -> float | None:
     """The sum of what the sampling layer itself added with ``add_loss`` on the last call (a KL term), or None."""
     try:

@@ -19,7 +19,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
-from .latent import added_terms, find_sampling_layer, latent_stats, sampling_contract
+from .latent import added_terms, find_sampling_layer, latent_stats, per_sample_added, sampling_contract
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
@@ -195,6 +195,8 @@ class ProbeSession:
             self.adds_losses = bool(list(self.model.losses))
         except Exception:  # a model whose losses can't be listed only loses this evidence
             self.adds_losses = False
+        # add_loss terms with one value per sample: fit sums them, so they weigh batch-size times (AE407/AE405).
+        self.per_sample_added = per_sample_added(self.model, len(sample)) if self.adds_losses else []
         if self.loss_name == ADDED_ONLY:
             if not self.adds_losses:
                 raise ModelError(
@@ -727,6 +729,7 @@ class ProbeSession:
             "activations_after": activation_rows(act_after, self.output_layers, self.units),
             "latent": latent,
             "added_terms": {"before": terms0, "after": terms} if terms0 is not None else None,
+            "per_sample_added": list(getattr(self, "per_sample_added", [])),
             "sampling": self._contract,
             **({"gates": gates_after} if gates_after else {}),
         }
