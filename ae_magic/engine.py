@@ -291,11 +291,38 @@ def _resolve_data(ctx: Context, data: Any, target: Any) -> None:
         # The cell failed, perhaps before defining the data: diagnose what exists.
         ctx.notes.append(f"--data {data}: not defined (the cell raised before defining it?); data checks skipped.")
         return
+    for value, what in ((data, "data"), (target, "target")):
+        n = _several_arrays(ctx.namespace.get(value) if isinstance(value, str) else value)
+        if n:
+            # A model with several inputs (or outputs) trains on a list or dict of arrays. The data checks and
+            # probes read one input array and one target: they don't run, and the report says so.
+            label = value if isinstance(value, str) else what
+            why = f"--{what} {label} holds {n} arrays, not one"
+            ctx.notes.append(f"--{what} {label} holds {n} arrays (a model with several inputs or outputs): the data "
+                             "checks and probes read one input array and one target, so they did not run.")
+            ctx.skipped.setdefault("data", why)
+            ctx.skipped.setdefault("gradients", why)
+            return
     ctx.data, ctx.data_name = _resolve_array(ctx, data, "data")
     if target is None:
         ctx.target, ctx.target_name = ctx.data, ctx.data_name
     else:
         ctx.target, ctx.target_name = _resolve_array(ctx, target, "target")
+
+
+def _several_arrays(value: Any) -> int | None:
+    """How many arrays a list, tuple or dict of two or more same-length arrays holds (a multi-input model's
+    data), else None."""
+    if isinstance(value, dict):
+        parts = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        return None
+    if len(parts) < 2 or not all(hasattr(p, "shape") and len(getattr(p, "shape", ())) >= 1 for p in parts):
+        return None
+    lengths = {int(p.shape[0]) for p in parts}
+    return len(parts) if len(lengths) == 1 else None
 
 
 def _resolve_array(ctx: Context, value: Any, what: str) -> tuple[Any, str | None]:

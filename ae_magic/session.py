@@ -195,6 +195,7 @@ class Session:
             target_name=b.target_name,
             options=opts,
             notes=list(b.notes),
+            skipped=dict(b.skipped),  # what resolving the data already ruled out (several arrays)
             built_from_data=b.built_from_data,
             pre_namespace=b.pre_namespace,
             creation_lines=b.creation_lines,

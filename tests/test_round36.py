@@ -171,3 +171,34 @@ def test_a_capped_or_very_slow_warmup_stays_silent(cell):
     pytest.importorskip("tensorflow")
     report = ae_magic.check(cell, namespace={}, data="x", train=False)
     assert not any(f.code == "AE407" for f in report.findings)
+
+
+MULTI_INPUT = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(5)
+sig = rng.normal(size=(500, 16, 2)).astype("float32")
+tab = rng.normal(size=(500, 10)).astype("float32")
+x = [sig, tab]
+sig_in, tab_in = keras.Input((16, 2)), keras.Input((10,))
+code = layers.Dense(8, activation="relu")(layers.Concatenate()([layers.Flatten()(sig_in), tab_in]))
+sig_out = layers.Reshape((16, 2))(layers.Dense(32)(code))
+mm_ae = keras.Model([sig_in, tab_in], [sig_out, layers.Dense(10)(code)])
+mm_ae.compile(optimizer="rmsprop", loss=["mse", "mse"], loss_weights=[1.0, 0.5])
+"""
+
+
+def test_a_multi_input_models_list_of_arrays_is_checked_and_says_what_did_not_run():
+    """Round 36's healthy two-input autoencoder (x = [signal, table]) got a usage error blaming valid data.
+    Now the structure checks run, and the report says the data checks and probes did not, and why."""
+    report = ae_magic.check(MULTI_INPUT, namespace={}, data="x")
+    assert not report.internal_errors
+    assert "structure" in report.coverage["ran"]
+    skipped = report.coverage["skipped"]
+    assert {"data", "gradients", "training"} <= set(skipped)
+    assert all("holds 2 arrays" in why for why in skipped.values())
+    assert not report.complete and "not fully checked" in report.text().lower()
+    assert "no problems found" not in report.text().lower()
+    assert any("several inputs" in n for n in report.notes)
