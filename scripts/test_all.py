@@ -81,6 +81,7 @@ BACKEND_SUITE = [
     "tests/test_round33.py",
     "tests/test_round35.py",
     "tests/test_round36.py",
+    "tests/test_round37.py",
     "tests/test_data_loss.py",
 ]
 

@@ -198,7 +198,8 @@ def check_scale(ctx: Context) -> list[Finding]:
         return (_scaled_twice(ctx, st.lo, st.hi, lo, hi, by) or _divided_twice(ctx, lo, hi, by)
                 or _tiny_scale(ctx, s, max(abs(lo), abs(hi)), by)
                 or _sentinel_scale(ctx, s, max(abs(lo), abs(hi)), by)
-                or _mixed_scales(ctx, s, by))
+                or _mixed_scales(ctx, s, by)
+                or _offsets_only(ctx, s, lo, hi, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
     if by is not None:  # the model's own preprocessing leaves it far from unit
@@ -264,6 +265,44 @@ def _mixed_scales(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:
         evidence={"feature_std_max": top, "feature_std_median": typical, "feature_std_min": float(live.min()),
                   "ratio": top / typical},
         fix=f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # per column: axis=0",
+    )]
+
+
+# _offsets_only: every feature's own std at most this share of the data's range, while the features' means
+# spread at least OFFSET_SPREAD times the largest of those stds.
+BARELY_VARIES = 0.02
+OFFSET_SPREAD = 10.0
+
+
+def _offsets_only(ctx: Context, s: np.ndarray, lo: float, hi: float, by: str | None) -> list[Finding]:
+    """AE201: the data's range is the features' offsets; each feature's own variation is a sliver of it.
+
+    Round 37: five pump sensors (flow ~45, pressure ~2400, temperature ~70, ...) stacked into windows and
+    divided by one global maximum. Every channel became a near-constant offset (std 1e-5 to 0.017 of a
+    [0, 1] range), and an LSTM autoencoder output the same curve for every window. Data scaled per feature
+    (standardised, min-max per column, pixels) varies over a good share of its range and is silent.
+    """
+    if s.ndim != 2 or s.shape[1] < 2 or not hi > lo:
+        return []
+    std = s.std(axis=0, dtype=np.float64)
+    top = float(std.max())
+    spread = float(s.mean(axis=0, dtype=np.float64).std())
+    if not (0 < top <= BARELY_VARIES * (hi - lo) and spread >= OFFSET_SPREAD * top):
+        return []
+    var = ctx.data_name or "x"
+    d = ctx.data
+    axes = "axis=0" if d is None or d.ndim <= 2 else f"axis={tuple(range(d.ndim - 1))}"
+    where = f" after `{by}`" if by is not None else ""
+    return [Finding(
+        code="AE201", severity="warning", title="The features barely vary: the data was scaled as a whole",
+        message=(f"{_Name(ctx)}{where} spans {lo:.3g} to {hi:.3g}, but that range is the features' offsets: each "
+                 f"feature's own standard deviation is at most {top:.3g} ({100 * top / (hi - lo):.2g}% of the range), "
+                 f"while their means lie {spread:.3g} apart. Scaled with one number for the whole array (divided "
+                 "by its maximum, say), every feature is a near-constant for the model, and the differences "
+                 "between samples, all there is to encode, are too small to learn from."),
+        evidence={"feature_std_max": top, "range": [lo, hi], "feature_mean_spread": spread},
+        fix=(f"lo, hi = {var}.min({axes}), {var}.max({axes})  # per feature (channel), not one number\n"
+             f"{var} = ({var} - lo) / (hi - lo + 1e-8)"),
     )]
 
 

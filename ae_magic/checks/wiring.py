@@ -190,7 +190,11 @@ def check_bypass(ctx: Context) -> list[Finding]:
                 "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).",
             )
         )
-    elif g.input_width is not None and g.code_width is not None and g.code_width >= g.input_width:
+    elif (g.input_width is not None and g.code_width is not None and g.code_width >= g.input_width
+          and not _other_target(ctx)):
+        # Not for a denoising set-up, where a code as wide as the input is legitimate (AE104 is not said either):
+        # a narrower call beside it is then a side head, not a skipped code (round 37: DeepLearning.AI's
+        # denoising CNN with an `encoder_visualization` conv on its bottleneck, for a second model).
         narrow = narrow_dangling(ctx, g)
         if narrow:
             call = narrow[0]

@@ -1,0 +1,146 @@
+"""Round 37: what fresh cells (non-image tables, sequence AEs, a learner's first autoencoders) found.
+
+* A tied-weights tanh autoencoder under SGD(0.1, Nesterov) drives most of its code units to +-1 while the
+  held-out error falls far below the mean's: AE305 "they barely learn" was a false alarm. After a run that
+  learned it is info.
+* DeepLearning.AI's denoising CNN has an ``encoder_visualization`` conv on its bottleneck for a second model.
+  With every hidden layer wider than the input (legitimate when denoising), that narrow side head was taken
+  for a code the decoder skipped (AE103). Denoising set-ups no longer read it so.
+* Pump sensors on very different offsets, stacked into windows and divided by one global maximum: every
+  channel is a near-constant. AE201 "The features barely vary" at the scaling line.
+"""
+
+from __future__ import annotations
+
+import ae_magic
+
+
+def _loud(report: ae_magic.Report) -> list:
+    return [f for f in report.findings if f.severity in ("warning", "error")]
+
+
+TIED_TANH = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(11)
+yy, xx = np.mgrid[:16, :16].astype("float32")
+c = rng.uniform(5, 11, (1500, 2, 1, 1))
+r, w = rng.uniform(2, 5, (1500, 1, 1)), rng.uniform(1.0, 2.0, (1500, 1, 1))
+x = (np.exp(-(np.hypot(yy - c[:, 0], xx - c[:, 1]) - r) ** 2 / (2 * w ** 2)).reshape(-1, 256) * 2 - 1).astype("float32")
+
+
+class DenseTranspose(layers.Layer):
+    def __init__(self, dense, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = dense
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.biases = self.add_weight(name="bias", shape=(self.dense.kernel.shape[0],), initializer="zeros")
+
+    def call(self, inputs):
+        return self.activation(ops.matmul(inputs, ops.transpose(self.dense.kernel)) + self.biases)
+
+
+class TiedAutoencoder(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense_1 = layers.Dense(96, activation="tanh")
+        self.dense_2 = layers.Dense(24, activation="tanh")
+        self.dense_1.build((None, 256))
+        self.dense_2.build((None, 96))
+        self.tied_2 = DenseTranspose(self.dense_2, activation="tanh")
+        self.tied_1 = DenseTranspose(self.dense_1, activation="tanh")
+
+    def call(self, inputs):
+        return self.tied_1(self.tied_2(self.dense_2(self.dense_1(inputs))))
+
+
+model = TiedAutoencoder()
+model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True))
+"""
+
+
+def test_units_saturated_by_a_run_that_learned_are_info_not_a_warning():
+    report = ae_magic.check(TIED_TANH, namespace={}, data="x")
+    assert not report.internal_errors
+    assert "training" in report.coverage["ran"]
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+    for f in report.findings:
+        if f.code == "AE305":  # where the run saturated them: said, with what the run learned
+            assert f.severity == "info" and f.evidence["learned"]["mse_end"] < f.evidence["learned"]["mean_baseline"]
+
+
+SIDE_HEAD = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(21)
+x = (rng.random((300, 16, 16, 1)) < 0.3).astype("float32")
+x_noisy = np.clip(x + 0.4 * rng.normal(size=x.shape), 0.0, 1.0).astype("float32")
+
+inputs = layers.Input(shape=(16, 16, 1))
+h = layers.Conv2D(8, 3, activation="relu", padding="same")(inputs)
+h = layers.MaxPooling2D(2)(h)
+h = layers.Conv2D(16, 3, activation="relu", padding="same")(h)
+h = layers.MaxPooling2D(2)(h)
+bottle_neck = layers.Conv2D(32, 3, activation="relu", padding="same")(h)
+encoder_visualization = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(bottle_neck)
+d = layers.Conv2D(16, 3, activation="relu", padding="same")(bottle_neck)
+d = layers.UpSampling2D(2)(d)
+d = layers.Conv2D(8, 3, activation="relu", padding="same")(d)
+d = layers.UpSampling2D(2)(d)
+out = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(d)
+model = keras.Model(inputs, out)
+encoder_model = keras.Model(inputs, encoder_visualization)
+model.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_denoisers_side_head_on_its_bottleneck_is_not_a_skipped_code():
+    report = ae_magic.check(SIDE_HEAD, namespace={}, data="x_noisy", target="x", train=False)
+    assert not any(f.code in ("AE103", "AE104") for f in report.findings), [f.title for f in report.findings]
+
+
+def test_the_same_model_as_a_plain_autoencoder_still_gets_its_missing_compression():
+    report = ae_magic.check(SIDE_HEAD, namespace={}, data="x", train=False)
+    assert any(f.code in ("AE103", "AE104") and f.severity == "warning" for f in report.findings)
+
+
+SENSORS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(21)
+t = np.arange(30)[None, :]
+state, speed = rng.uniform(0, 2 * np.pi, (600, 1)), rng.uniform(0.15, 0.35, (600, 1))
+flow = 45 + 4 * np.sin(speed * t + state) + rng.normal(0, 0.5, (600, 30))
+pressure = 2400 + 60 * np.cos(speed * t + state) + rng.normal(0, 5, (600, 30))
+temp = 70 + 3 * np.sin(speed * t + state + 1) + rng.normal(0, 0.3, (600, 30))
+windows = np.stack([flow, pressure, temp], axis=-1)
+SCALING
+model = keras.Sequential([keras.Input((30, 3)), layers.LSTM(16), layers.RepeatVector(30),
+                          layers.LSTM(16, return_sequences=True), layers.TimeDistributed(layers.Dense(3))])
+model.compile(optimizer="adam", loss="mae")
+"""
+GLOBAL = SENSORS.replace("SCALING", "x = (windows / windows.max()).astype('float32')")
+PER_CHANNEL = SENSORS.replace(
+    "SCALING", "lo, hi = windows.min(axis=(0, 1)), windows.max(axis=(0, 1))\nx = ((windows - lo) / (hi - lo)).astype('float32')")
+
+
+def test_windows_divided_by_one_global_maximum_are_ae201_at_that_line():
+    report = ae_magic.check(GLOBAL, namespace={}, data="x", train=False)
+    hit = next(f for f in report.findings if f.code == "AE201")
+    assert hit.severity == "warning" and "barely vary" in hit.title
+    assert hit.source_line == "x = (windows / windows.max()).astype('float32')"
+    assert "axis=(0, 1)" in hit.fix
+
+
+def test_windows_scaled_per_channel_stay_silent():
+    report = ae_magic.check(PER_CHANNEL, namespace={}, data="x", train=False)
+    assert not any(f.code == "AE201" for f in report.findings)
