@@ -144,3 +144,43 @@ def test_windows_divided_by_one_global_maximum_are_ae201_at_that_line():
 def test_windows_scaled_per_channel_stay_silent():
     report = ae_magic.check(PER_CHANNEL, namespace={}, data="x", train=False)
     assert not any(f.code == "AE201" for f in report.findings)
+
+
+ROWS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(8)
+x = (rng.random((600, 16, 16)) < 0.3).astype("float32")
+
+
+class Autoencoder(keras.Model):
+    def __init__(self, latent_dim, shape):
+        super().__init__()
+        self.encoder = keras.Sequential([FLATTEN layers.Dense(latent_dim, activation="relu")])
+        self.decoder = keras.Sequential([layers.Dense(RECON_UNITS, activation="sigmoid") RESHAPE])
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+
+autoencoder = Autoencoder(32, x.shape[1:])
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+NO_FLATTEN = ROWS.replace("FLATTEN ", "").replace("RECON_UNITS", "shape[-1]").replace(" RESHAPE", "")
+WITH_FLATTEN = ROWS.replace("FLATTEN ", "layers.Flatten(), ").replace("RECON_UNITS", "256").replace(
+    " RESHAPE", ", layers.Reshape(shape)")
+
+
+def test_a_subclassed_ae_whose_dense_layers_act_on_rows_is_ae104_from_the_measured_width():
+    report = ae_magic.check(NO_FLATTEN, namespace={}, data="x")
+    hit = next(f for f in report.findings if f.code == "AE104")
+    assert hit.severity == "warning" and hit.evidence["code_width"] == 16 * 32 and hit.evidence["measured"]
+    assert hit.layer and "Flatten" in hit.fix
+
+
+def test_the_tutorials_subclassed_ae_with_flatten_stays_silent():
+    report = ae_magic.check(WITH_FLATTEN, namespace={}, data="x")
+    assert "training" in report.coverage["ran"]
+    assert not any(f.code == "AE104" for f in report.findings)

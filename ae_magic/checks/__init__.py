@@ -105,9 +105,11 @@ def probe_checks() -> list[Check]:
         if mod is not None:
             checks.extend(mod.CHECKS)
     # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).
-    from . import updates
+    from . import capacity, updates
 
     checks.extend(updates.CHECKS)
+    # AE104 from the code width the probe measured, for a model with no layer graph to read it from.
+    checks.append(capacity.check_measured_compression)
     return checks
 
 

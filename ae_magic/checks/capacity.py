@@ -177,3 +177,50 @@ def _sparsity_penalty(g: GraphInfo) -> GNode | None:
         if code is not None and "add_loss" in code.co_names and not type(node.layer).__module__.startswith("keras"):
             return node
     return None
+
+
+def check_measured_compression(ctx: Context) -> list[Finding]:
+    """AE104 for a model with no layer graph (subclassed): the narrowest layer output the probe measured is at
+    least as wide as the input.
+
+    Round 37: the TensorFlow tutorial's ``Autoencoder(latent_dim=64)`` with its ``Flatten``/``Reshape``
+    dropped. Each Dense then works on one 28-pixel row, so the "64-unit code" is 28 x 64 = 1792 values for
+    784 pixels: rows reconstruct as well shuffled as real. A feature map at a lower resolution than the input
+    (a conv encoder's) is left alone, as in the graph's own reading.
+    """
+    g = ctx.graph
+    tr = ctx.traces.get("training") or {}
+    code = tr.get("code")
+    if (g is not None and g.has_graph) or not code or ctx.is_denoising or ctx.data is None:
+        return []
+    shape = tuple(int(d) for d in ctx.data.shape[1:])
+    width = math.prod(shape) if shape else 0
+    if not width or code["width"] < width:
+        return []
+    positions_in = width // shape[-1] if shape[-1] else width
+    if code["width"] // max(code["units"], 1) < positions_in:
+        return []  # a downsampled feature map: the conv design, not a missing bottleneck
+    from .gradients import locate as locate_layer
+    from .locate import activity_regularizers
+
+    line, src = locate_layer(ctx, code["layer"])
+    # An overcomplete code held sparse by a penalty (an activity regularizer, or a layer that adds a loss) is
+    # the sparse autoencoder's design: said, not warned (as for the graph's overcomplete code).
+    penalised = bool(activity_regularizers(ctx.model)) or bool(tr.get("added_terms"))
+    return [Finding(
+        code="AE104",
+        severity="info" if penalised else "warning",
+        title="No compression: the narrowest layer is as wide as the input",
+        message=(f"Measured on a forward pass, the narrowest layer output of `{ctx.model_name}`, `{code['layer']}`, "
+                 f"holds {code['width']} values per sample ({code['units']} on its last axis), against the input's "
+                 f"{width} {shape}: nothing forces the model to compress, and it can learn to copy. "
+                 + ("A Dense layer acts on the last axis only: on a "
+                    f"{shape} input, each of the {positions_in} rows gets its own {code['units']}-unit code. "
+                    if len(shape) >= 2 and code["width"] // max(code["units"], 1) == positions_in else "")),
+        line=line,
+        source_line=src,
+        layer=code["layer"],
+        evidence={"code_width": code["width"], "input_width": width, "code_layer": code["layer"], "measured": True},
+        fix=("layers.Flatten()  # before the encoder's Dense layers, and layers.Reshape(input_shape) after the decoder"
+             if len(shape) >= 2 else f"layers.Dense({max(2, width // 8)})  # a code narrower than the input"),
+    )]

@@ -426,6 +426,15 @@ class ProbeSession:
         """Dead/saturated shares per layer on ``x_act`` and LSTM/GRU gate statistics on ``x_gate`` (``{}``: none)."""
         return measure_activations(self.model, self.layers, x_act, x_gate)
 
+    def _code_facts(self) -> dict[str, Any] | None:
+        """The narrowest inner layer's name, width and last-axis size (a model with no graph gets AE104 from it)."""
+        widths = getattr(self, "widths", None) or {}
+        inner = [(w, name) for name, w in widths.items() if name not in self.output_layers]
+        if not inner:
+            return None
+        w, name = min(inner)
+        return {"layer": name, "width": int(w), "units": int((getattr(self, "units", None) or {}).get(name, w))}
+
     def code_width(self) -> int | None:
         """Width of the narrowest inner layer output (the code), if any."""
         inner = [w for name, w in self.widths.items() if name not in self.output_layers]
@@ -730,6 +739,7 @@ class ProbeSession:
             "latent": latent,
             "added_terms": {"before": terms0, "after": terms} if terms0 is not None else None,
             "per_sample_added": list(getattr(self, "per_sample_added", [])),
+            "code": self._code_facts(),
             "sampling": self._contract,
             **({"gates": gates_after} if gates_after else {}),
         }
