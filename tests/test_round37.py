@@ -184,3 +184,41 @@ def test_the_tutorials_subclassed_ae_with_flatten_stays_silent():
     report = ae_magic.check(WITH_FLATTEN, namespace={}, data="x")
     assert "training" in report.coverage["ran"]
     assert not any(f.code == "AE104" for f in report.findings)
+
+
+SIGMOID_STACK = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+x = rng.random((800, 64)).astype("float32") ** 3
+
+
+class DeepAutoencoder(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.Sequential([layers.Dense(48, activation="ACT"), layers.Dense(32, activation="ACT"),
+                                         layers.Dense(8, activation="ACT")])
+        self.decoder = keras.Sequential([layers.Dense(32, activation="ACT"), layers.Dense(48, activation="ACT"),
+                                         layers.Dense(64, activation="sigmoid")])
+
+    def call(self, inputs):
+        return self.decoder(self.encoder(inputs))
+
+
+model = DeepAutoencoder()
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+"""
+
+
+def test_a_subclassed_sigmoid_stack_that_does_not_learn_is_ae107():
+    report = ae_magic.check(SIGMOID_STACK.replace("ACT", "sigmoid"), namespace={}, data="x")
+    hit = next(f for f in report.findings if f.code == "AE107")
+    assert hit.severity == "warning" and hit.evidence["measured"] and len(hit.evidence["layers"]) == 5
+
+
+def test_the_same_subclassed_ae_with_relu_gets_no_ae107():
+    report = ae_magic.check(SIGMOID_STACK.replace("ACT", "relu"), namespace={}, data="x")
+    assert "training" in report.coverage["ran"]
+    assert not any(f.code == "AE107" for f in report.findings)

@@ -105,11 +105,13 @@ def probe_checks() -> list[Check]:
         if mod is not None:
             checks.extend(mod.CHECKS)
     # After the training run: AE301 from its update ratios when gradients were unavailable (counted as training).
-    from . import capacity, updates
+    from . import activations, capacity, updates
 
     checks.extend(updates.CHECKS)
     # AE104 from the code width the probe measured, for a model with no layer graph to read it from.
     checks.append(capacity.check_measured_compression)
+    # AE107 from the model's layers in order, when there is no graph and the run did not learn.
+    checks.append(activations.check_saturating_stack_without_graph)
     return checks
 
 

@@ -7,6 +7,8 @@ AE108 (output-loss-mismatch): the output activation and the loss disagree.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import keras_compat as kc
@@ -230,6 +232,57 @@ def check_noise_after_output(ctx: Context) -> list[Finding]:
             fix=NOISE_FIX,
         )
     ]
+
+
+def check_saturating_stack_without_graph(ctx: Context) -> list[Finding]:
+    """AE107 for a model with no layer graph (subclassed), after a probe run that did not learn: three or more
+    sigmoid layers in a row among its layers, in the order they were made, with no normalisation between.
+
+    Round 37: a lab sheet's subclassed autoencoder with six sigmoid Dense layers and its own GradientTape
+    step under SGD(0.05): every input decodes to the same image (AE404), with the stack it comes from
+    unnamed, because the graph reading that finds AE107 needs a functional model. Only sigmoid (a gradient
+    factor of at most 0.25 a layer) and only when the run did not learn: a tanh stack, or one that trains,
+    stays silent, as the graph's reading softens it when measured harmless.
+    """
+    from ..probes.traces import leaf_layers
+    from .gradients import locate as locate_layer
+    from .gradients import probe_learned
+
+    g = ctx.graph
+    if ctx.model is None or (g is not None and g.has_graph) or "training" not in ctx.traces:
+        return []
+    if probe_learned(ctx)[0]:
+        return []
+    run: list[Any] = []
+    best: list[Any] = []
+    # Layers that apply an activation (Dense, Conv, Activation) and normalisations; the user's model may be unbuilt.
+    layers = [ly for ly in leaf_layers(ctx.model) if hasattr(ly, "activation") or type(ly).__name__ in NORMALIZATION_LAYERS]
+    for ly in layers[:-1]:  # the output layer's own sigmoid is the reconstruction's range, not the stack
+        act = getattr(getattr(ly, "activation", None), "__name__", None)
+        if type(ly).__name__ in NORMALIZATION_LAYERS or act != "sigmoid":
+            run = []
+            continue
+        run.append(ly)
+        if len(run) > len(best):
+            best = list(run)
+    if len(best) < SATURATING_RUN:
+        return []
+    line, src = locate_layer(ctx, best[0].name)
+    return [Finding(
+        code="AE107",
+        severity="warning",
+        title=f"{len(best)} sigmoid layers in a row",
+        message=(f"{len(best)} consecutive hidden layers of `{ctx.model_name}` use sigmoid with no normalisation "
+                 "between them: " + ", ".join(f"'{ly.name}'" for ly in best[:6]) + ". Each multiplies the gradient by "
+                 "at most 0.25, so the first layers barely learn (vanishing gradients), and the probe run did not "
+                 "learn: the model outputs nearly the same for every input."),
+        line=line,
+        layer=best[0].name,
+        source_line=src,
+        evidence={"layers": [ly.name for ly in best], "activations": ["sigmoid"] * len(best), "measured": True},
+        fix="Use activation='relu' with kernel_initializer='he_normal' in the hidden layers (keep sigmoid only on the "
+            "output), or add layers.BatchNormalization() between them.",
+    )]
 
 
 CHECKS = [check_saturating_code, check_saturating_stack, check_output_loss, check_noise_after_output]
