@@ -222,3 +222,28 @@ def test_the_same_subclassed_ae_with_relu_gets_no_ae107():
     report = ae_magic.check(SIGMOID_STACK.replace("ACT", "relu"), namespace={}, data="x")
     assert "training" in report.coverage["ran"]
     assert not any(f.code == "AE107" for f in report.findings)
+
+
+def _oscillation(there_end: float) -> tuple[list, list[str]]:
+    """confirm_oscillation on a run far from a good fit, whose repeat at the fix's rate ends at ``there_end``."""
+    from ae_magic.checks.loss_curve import confirm_oscillation
+    from ae_magic.context import Context
+    from ae_magic.report import Finding
+
+    ctx = Context(source="", namespace={})
+    curve = [1.05, 0.9, 0.8, 0.68, 0.6, 0.66, 0.53, 0.59, 0.6]
+    tr = {"lr": 1e-3, "baselines": {"final": 0.65, "mean": 1.0, "pca": 0.1}, "val_curve": {"loss": curve}}
+    osc = Finding(code="AE403", severity="warning", title="Loss oscillates", message="Up and down.",
+                  evidence={"fix_lr": 1e-3 / 3})
+    lower = {"val_curve": {"loss": [1.05, 0.99, 0.95, 0.92, 0.88, 0.84, there_end, there_end, there_end]}}
+    return confirm_oscillation(ctx, tr, [osc], lambda lr: lower), ctx.notes
+
+
+def test_bumps_far_from_a_fit_are_not_ae403_when_a_smaller_rate_learns_clearly_slower():
+    found, notes = _oscillation(0.77)
+    assert found == [] and any("not reported" in n for n in notes)
+
+
+def test_bumps_far_from_a_fit_keep_ae403_when_a_smaller_rate_is_no_slower():
+    found, _ = _oscillation(0.61)
+    assert [f.code for f in found] == ["AE403"]
