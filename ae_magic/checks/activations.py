@@ -285,4 +285,6 @@ def check_saturating_stack_without_graph(ctx: Context) -> list[Finding]:
     )]
 
 
+check_saturating_stack_without_graph.family = "training"  # type: ignore[attr-defined]  # after the run
+
 CHECKS = [check_saturating_code, check_saturating_stack, check_output_loss, check_noise_after_output]
