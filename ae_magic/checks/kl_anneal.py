@@ -145,8 +145,8 @@ def check_kl_anneal(ctx: Context) -> list[Finding]:
     raw = ctx.source.splitlines()[assign.lineno - 1]
     line, text = ctx.cell_line(assign.lineno), ctx.line_text(assign.lineno)
     rhs = ast.get_source_segment(ctx.source, assign.value) or ""
-    mean = "ops.minimum" if re.search(r"^\s*from keras import[^\n]*\bops\b", ctx.source, re.MULTILINE) else "keras.ops.minimum"
-    capped = f"{mean}(1.0, {rhs})"
+    minimum = "ops.minimum" if re.search(r"^\s*from keras import[^\n]*\bops\b", ctx.source, re.MULTILINE) else "keras.ops.minimum"
+    capped = f"{minimum}(1.0, {rhs})"
     edit = ({"start_line": line, "end_line": line, "replacement": raw.replace(rhs, capped, 1).rstrip()}
             if line is not None and rhs and assign.lineno == assign.end_lineno and rhs in raw else None)
     when = (f" With fit's default batch size ({FIT_BATCH}) and these {n_samples} samples it passes 1 after "

@@ -437,8 +437,8 @@ class ProbeSession:
 
     def code_width(self) -> int | None:
         """Width of the narrowest inner layer output (the code), if any."""
-        inner = [w for name, w in self.widths.items() if name not in self.output_layers]
-        return min(inner) if inner else None
+        facts = self._code_facts()
+        return facts["width"] if facts else None
 
     # -- probes -------------------------------------------------------------
     def gradient_probe(self, *, batches: int = GRAD_BATCHES, progress: Any = None) -> dict[str, Any]:
