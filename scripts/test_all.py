@@ -82,6 +82,7 @@ BACKEND_SUITE = [
     "tests/test_round35.py",
     "tests/test_round36.py",
     "tests/test_round37.py",
+    "tests/test_round38.py",
     "tests/test_data_loss.py",
 ]
 

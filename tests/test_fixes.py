@@ -146,8 +146,8 @@ def test_linear_output_with_bce_gets_a_sigmoid() -> None:
 
 
 def test_saturating_code_becomes_relu() -> None:
-    src, e = _edit("AE106_tanh_code", "AE106")
-    assert e.replacement == _line(src, e.start_line).replace("tanh", "relu")
+    src, e = _edit("AE106_sigmoid_code", "AE106")
+    assert e.replacement == _line(src, e.start_line).replace("sigmoid", "relu")
 
 
 def test_decoder_wired_to_the_input_is_called_on_the_code() -> None:

@@ -522,10 +522,10 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                     # code keeps its warning: few units, each of which stops carrying signal once it saturates.
                     learned, start, final, mean = probe_learned(ctx)
                     unit, run = "MSE", "the probe run"
-                    if not learned and _sparsity_code(ctx, f.layer):
-                        # A sparse AE's sigmoid code, a slow starter (round 34's UFLDL sparse AE): the longer run
-                        # the training check made. Only there: a plain tanh or narrow code (the catalogue's
-                        # AE106 cases) is judged on the probe run, as before.
+                    if not learned and (_sparsity_code(ctx, f.layer) or f.evidence.get("activation") in ZERO_CENTRED):
+                        # A sparse AE's sigmoid code, a slow starter (round 34's UFLDL sparse AE), or a tanh code
+                        # (round 37's BatchNorm + SGD-momentum expression AE): the longer run the training check
+                        # made. A narrow sigmoid code (the seeds' fault) is judged on the probe run, as before.
                         learned, start, final, mean = _learned_longer(ctx)
                         run = "a longer run the training check made (a slow start)"
                     if not learned:

@@ -147,6 +147,13 @@ def _run(ctx: Context) -> list[Finding]:
         # Small gradients at the initial weights: AE302 stands only if the loss does not move under the
         # optimizer. A probe run that did not learn may be a slow start; the longer run tells (refine reads it).
         longer_run()
+    if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0]
+            and not any(f.code in ("AE404", "AE405") and f.severity in ("warning", "error") for f in found)
+            and any(f.code == "AE106" and f.severity == "warning" and f.evidence.get("activation") in G.ZERO_CENTRED
+                    for f in ctx.found)):
+        # A tanh code, a slow starter (round 37: a BatchNorm + SGD-momentum expression AE whose probe run ended
+        # at 0.93x the mean's error): refine judges the structure's risk on the longer run when it stays unsaturated.
+        longer_run()
     found = _name_nan_term(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)
