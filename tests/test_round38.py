@@ -62,3 +62,105 @@ def test_a_tanh_code_driven_into_saturation_keeps_its_warning():
                             namespace={}, data="x")
     f = report.get("AE106")
     assert f is not None and f.severity in ("warning", "error"), report.codes
+
+
+TWO_OPTIMIZERS = """\
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(99)
+n, d, k = 1200, 20, 4
+s = rng.normal(size=(n, k))
+raw = s @ rng.normal(size=(k, d)) + 0.2 * rng.normal(size=(n, d))
+x_train = ((raw - raw.mean(0)) / raw.std(0)).astype("float32")
+latent_dim = 4
+
+encoder = keras.Sequential([keras.Input(shape=(d,)), layers.Dense(32, activation="relu"), layers.Dense(2 * latent_dim)])
+decoder = keras.Sequential([keras.Input(shape=(latent_dim,)), layers.Dense(32, activation="relu"), layers.Dense(d)])
+
+
+class TabularVAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def compile(self, encoder_optimizer, decoder_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.encoder_optimizer = encoder_optimizer
+        self.decoder_optimizer = decoder_optimizer
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return h[:, :latent_dim], h[:, latent_dim:]
+
+    def call(self, x):
+        return self.decoder(self.encode(x)[0])
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape(persistent=True) as tape:
+            z_mean, z_log_var = self.encode(x)
+            z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.normal(tf.shape(z_mean))
+            x_hat = self.decoder(z)
+            rec_loss = tf.reduce_mean(tf.reduce_sum(tf.square(x - x_hat), axis=1))
+            kl_loss = tf.reduce_mean(-0.5 * tf.reduce_sum(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=1))
+            total_loss = rec_loss + kl_loss
+        enc_grads = tape.gradient(ENCODER_LOSS, self.encoder.trainable_weights)
+        dec_grads = tape.gradient(rec_loss, self.decoder.trainable_weights)
+        del tape
+        self.encoder_optimizer.apply_gradients(zip(enc_grads, self.encoder.trainable_weights))
+        self.decoder_optimizer.apply_gradients(zip(dec_grads, self.decoder.trainable_weights))
+        return {"reconstruction": rec_loss, "kl": kl_loss}
+
+
+vae = TabularVAE(encoder, decoder)
+vae.compile(encoder_optimizer=keras.optimizers.Adam(1e-3), decoder_optimizer=keras.optimizers.Adam(1e-3), optimizer="adam")
+"""
+
+
+def _tf_only() -> None:
+    import keras
+    import pytest
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the cell's train_step uses tf.GradientTape")
+
+
+def test_an_encoder_trained_on_the_kl_alone_is_named_at_its_gradient_call():
+    _tf_only()
+    src = TWO_OPTIMIZERS.replace("ENCODER_LOSS", "kl_loss")
+    report = ae_magic.check(src, namespace={}, data="x_train")
+    assert not report.internal_errors, report.internal_errors
+    hit = report.get("AE407")
+    assert hit is not None and hit.severity in ("warning", "error"), report.codes
+    assert "tape.gradient(kl_loss, self.encoder" in hit.source_line
+    # The gradient is taken after the tape's block: the sum is made inside it, so the fix says so (no one-line edit).
+    assert "total_loss = rec_loss + kl_loss" in hit.fix and "GradientTape" in hit.fix and hit.edit is None
+    assert "outweighs" not in hit.message
+
+
+def test_a_vae_with_a_custom_compile_of_two_optimizers_trains_through_fresh_copies_of_both():
+    _tf_only()
+    import numpy as np
+
+    ns: dict = {}
+    report = ae_magic.check(TWO_OPTIMIZERS.replace("ENCODER_LOSS", "total_loss"), namespace=ns, data="x_train")
+    assert not report.internal_errors, report.internal_errors
+    assert "training" in report.coverage["ran"], report.coverage
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+    # The user's optimizers were never stepped nor built by the probes.
+    vae = ns["vae"]
+    for opt in (vae.encoder_optimizer, vae.decoder_optimizer):
+        assert not opt.built or int(np.asarray(opt.iterations)) == 0
+
+
+def test_a_step_that_logs_only_its_terms_has_their_sum_as_its_loss():
+    from ae_magic.probes.updates import step_loss
+
+    assert step_loss({"reconstruction": 2.0, "kl": 0.5}) == 2.5
+    assert step_loss({"rec_loss": 2.0, "kl_loss": 0.5, "accuracy": 0.9}) == 2.5
+    assert step_loss({"loss": 1.0, "kl": 3.0}) == 1.0

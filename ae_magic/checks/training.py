@@ -47,6 +47,7 @@ from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
 from .sampling import check_sampling
+from .split_gradients import name_kl_only_encoder
 from .step_failure import failed_step
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
@@ -157,6 +158,7 @@ def _run(ctx: Context) -> list[Finding]:
     found = _name_nan_term(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)
+    found = name_kl_only_encoder(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, found))))
 
 

@@ -64,7 +64,11 @@ def fresh_loss(model: Any) -> tuple[Callable[[Any, Any], Any], str]:
 
 def fresh_optimizer(model: Any, lr_override: float | None) -> tuple[Any, float]:
     """A new optimizer of the user's class and config, learning rate as a float."""
-    opt = getattr(model, "optimizer", None)
+    return copy_optimizer(getattr(model, "optimizer", None), lr_override)
+
+
+def copy_optimizer(opt: Any, lr_override: float | None) -> tuple[Any, float]:
+    """A new optimizer of ``opt``'s class and config (Adam(1e-3)-like fallback for None), learning rate as a float."""
     lr = kc.optimizer_lr(opt) if opt is not None else None
     if opt is None:
         cls, cfg = keras.optimizers.Adam, {"learning_rate": FALLBACK_LR}

@@ -59,7 +59,7 @@ from .sequence import gate_stats
 from .session import ProbeSession, _emit, contract_of
 from .sizes import DEFAULT_EPOCHS, MIN_STEPS
 from .traces import leaf_layers
-from .training import fresh_optimizer, set_lr
+from .training import copy_optimizer, fresh_optimizer, set_lr
 
 keras = kc.keras
 
@@ -352,6 +352,37 @@ def _values(variables: list[Any]) -> list[np.ndarray]:
     return [np.array(kc.to_numpy(v.value), copy=True) for v in variables]
 
 
+def extra_optimizers(model: Any) -> dict[str, Any]:
+    """Optimizers a custom ``compile`` stored on the model besides ``optimizer`` (keras.io's GAN style:
+    ``compile(self, d_optimizer, g_optimizer)``; an autoencoder with an encoder and a decoder optimizer), by
+    attribute name. Its ``train_step`` applies its gradients with these, so the probes drive fresh copies."""
+    out: dict[str, Any] = {}
+    for name, value in list(getattr(model, "__dict__", {}).items()):
+        if name != "optimizer" and not name.startswith("_") and isinstance(value, keras.optimizers.Optimizer):
+            out[name] = value
+    return out
+
+
+def compile_like_fit(model: Any, optimizer: Any, loss: Any) -> None:
+    """``model.compile(optimizer=..., loss=...)``, or Keras' own compile for a model whose ``compile`` override
+    requires arguments of its own (the optimizers it stores are set by the session instead)."""
+    import inspect
+
+    own = type(model).compile
+    if own is not keras.Model.compile:
+        try:
+            params = list(inspect.signature(own).parameters.values())[1:]
+        except (TypeError, ValueError):  # a signature that can't be read: call it as fit's users do
+            params = []
+        required = [p for p in params if p.default is inspect.Parameter.empty
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                    and p.name not in ("optimizer", "loss")]
+        if required:
+            keras.Model.compile(model, optimizer=optimizer, loss=loss)
+            return
+    model.compile(optimizer=optimizer, loss=loss)
+
+
 class OwnStepSession(ProbeSession):
     """A probe session that trains through the model's own ``train_step`` (see the module docstring).
 
@@ -412,11 +443,16 @@ class OwnStepSession(ProbeSession):
         self.optimizer, self.configured_lr = fresh_optimizer(src, lr)
         self.lr = self.configured_lr
         self.loss_fn, self.loss_name, self.logits = None, OWN_STEP, None
+        # Optimizers of a custom compile (an encoder's and a decoder's): the step applies its gradients with
+        # fresh copies of these, each at its own configured rate scaled as the probe's rate is.
+        self.extras = {name: copy_optimizer(opt, None) for name, opt in extra_optimizers(src).items()}
         if not self.in_place:
             # Round 30: a layer the train_step uses but call() does not (a VAE's z_log_var Dense) is built only
             # by the first step; fit builds its optimizer then, on every variable. Build such layers the same way
             # before the probe optimizer is built, or its first step fails with "Unknown variable".
             self._build_in_a_still_step(src, as_input(x[:2]), y[:2])
+        if self.extras:
+            self._build_extras(src, as_input(x[:2]), y[:2])
         self.train_vars = list(self.model.trainable_variables)
         if not self.train_vars:
             raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
@@ -424,7 +460,7 @@ class OwnStepSession(ProbeSession):
         set_lr(self.optimizer, self.lr)
         if not self.in_place:
             # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
-            self.model.compile(optimizer=self.optimizer, loss=kc.compiled_loss(src))
+            compile_like_fit(self.model, self.optimizer, kc.compiled_loss(src))
         # Tried on a sample batch: a call that raises or returns something else falls through to the sub-models.
         fn, how = forward_rule(self.model, sample, (len(sample), *y.shape[1:]), may_build=not self.in_place)
         self.forward_how = how if fn is not None else None
@@ -506,10 +542,10 @@ class OwnStepSession(ProbeSession):
         values = _values(before)
         temp, _ = fresh_optimizer(src, None)
         set_lr(temp, 0.0)
-        self.model.compile(optimizer=temp, loss=kc.compiled_loss(src))
+        compile_like_fit(self.model, temp, kc.compiled_loss(src))
         data = (sample, as_input(y)) if self.pass_target else sample
         try:
-            with kc.seeded(self.seed):
+            with kc.seeded(self.seed), self._extras_set({n: self._still(o) for n, (o, _) in self.extras.items()}):
                 self.backend.own_train_step(self.model, data)
         except Exception:  # the real first step meets the same error and reports it
             pass
@@ -519,6 +555,55 @@ class OwnStepSession(ProbeSession):
             self.model.__dict__["train_function"] = None
 
     # -- state --------------------------------------------------------------
+    @staticmethod
+    def _still(opt: Any) -> Any:
+        """A throwaway copy of ``opt`` at learning rate 0."""
+        temp, _ = copy_optimizer(opt, 0.0)
+        return temp
+
+    @contextlib.contextmanager
+    def _extras_set(self, opts: dict[str, Any]) -> Iterator[None]:
+        """The model's custom-compile optimizers replaced by ``opts`` (bypassing Keras' attribute tracking), and put
+        back afterwards (the user's own objects, on an in-place model)."""
+        d = self.model.__dict__
+        saved = {n: d[n] for n in opts if n in d}
+        d.update(opts)
+        try:
+            yield
+        finally:
+            for n in opts:
+                d.pop(n, None)
+            d.update(saved)
+
+    def _build_extras(self, src: Any, sample: Any, y: np.ndarray) -> None:
+        """Build the custom-compile optimizers' copies on the variables each one updates, before the snapshot.
+
+        Which variables an optimizer updates is known only once the step applied it: one step at learning rate 0
+        with throwaway copies tells; every variable is put back after it, and the fresh copies are built on those
+        lists, so every probe run starts from the same untouched optimizer state."""
+        before = list(self.model.variables)
+        values = _values(before)
+        still = {n: self._still(o) for n, (o, _) in self.extras.items()}
+        temp, _ = fresh_optimizer(src, 0.0)
+        compile_like_fit(self.model, temp, kc.compiled_loss(src))
+        data = (sample, as_input(y)) if self.pass_target else sample
+        try:
+            with kc.seeded(self.seed), self._extras_set(still):
+                self.backend.own_train_step(self.model, data)
+        except Exception:  # the real first step meets the same error and reports it
+            pass
+        finally:
+            for v, val in zip(before, values, strict=True):
+                v.assign(val)
+            self.model.__dict__["train_function"] = None
+        for n, (opt, _) in self.extras.items():
+            built = getattr(still[n], "_trainable_variables", None)
+            if built:
+                opt.build(list(built))
+
+    def _extra_variables(self) -> list[Any]:
+        return [v for opt, _ in self.extras.values() for v in opt.variables]
+
     def _user_state(self) -> tuple[list[Any], list[np.ndarray], dict[str, Any]]:
         """Every variable of the user's model and optimizer, and the model's attributes."""
         variables = _state_variables(self.model)
@@ -530,14 +615,14 @@ class OwnStepSession(ProbeSession):
 
     def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Values of every model, metric and (probe) optimizer variable."""
-        return _values(self._state), _values(list(self.optimizer.variables))
+        return _values(self._state), _values(list(self.optimizer.variables) + self._extra_variables())
 
     def restore(self, snap: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
         """Put a :meth:`snapshot` back."""
         model_vals, opt_vals = snap
         for v, val in zip(self._state, model_vals, strict=True):
             v.assign(val)
-        for v, val in zip(self.optimizer.variables, opt_vals, strict=True):
+        for v, val in zip(list(self.optimizer.variables) + self._extra_variables(), opt_vals, strict=True):
             v.assign(val)
 
     def release(self) -> None:
@@ -580,7 +665,8 @@ class OwnStepSession(ProbeSession):
                 d["optimizer"] = self.optimizer
             d["train_function"] = self._train_function
             d["stop_training"] = False
-            yield
+            with self._extras_set({n: opt for n, (opt, _) in self.extras.items()}):
+                yield
         finally:
             self._train_function = d.get("train_function")
             if saved is not None:
@@ -615,6 +701,8 @@ class OwnStepSession(ProbeSession):
         losses = []
         for i in range(k):
             set_lr(self.optimizer, lrs[i])
+            for opt, own_lr in self.extras.values():  # each at its own rate, scaled as the probe's rate is
+                set_lr(opt, own_lr * lrs[i] / self.configured_lr if self.configured_lr else own_lr)
             data = (xs[i], ys[i]) if self.pass_target else xs[i]
             before = read_weights(self.groups) if self._collect is not None else None
             had = self.model.__dict__.get("train_function") is not None
@@ -826,10 +914,11 @@ class OwnStepSession(ProbeSession):
 
 
 def step_loss(logs: dict[str, float]) -> float:
-    """A step's loss from ``fit``'s logs: ``"loss"``, else the sum of the entries named ``*loss``."""
+    """A step's loss from ``fit``'s logs: ``"loss"``, else the sum of the entries named ``*loss``, else the sum of
+    every entry (a step that logs only its terms: ``{"reconstruction": ..., "kl": ...}``)."""
     if "loss" in logs:
         return logs["loss"]
-    parts = [v for k, v in logs.items() if k.endswith("loss")]
+    parts = [v for k, v in logs.items() if k.endswith("loss")] or list(logs.values())
     return float(sum(parts)) if parts else float("nan")
 
 
