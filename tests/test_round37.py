@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import ae_magic
 
 
@@ -239,11 +241,13 @@ def _oscillation(there_end: float) -> tuple[list, list[str]]:
     return confirm_oscillation(ctx, tr, [osc], lambda lr: lower), ctx.notes
 
 
-def test_bumps_far_from_a_fit_are_not_ae403_when_a_smaller_rate_learns_clearly_slower():
-    found, notes = _oscillation(0.77)
+@pytest.mark.parametrize("end", [0.77, 0.61])  # 34 % and (round 38's masked LSTM) 6 % above the configured 0.573
+def test_bumps_far_from_a_fit_are_not_ae403_when_a_smaller_rate_learns_slower(end: float):
+    found, notes = _oscillation(end)
     assert found == [] and any("not reported" in n for n in notes)
 
 
-def test_bumps_far_from_a_fit_keep_ae403_when_a_smaller_rate_is_no_slower():
-    found, _ = _oscillation(0.61)
+@pytest.mark.parametrize("end", [0.573, 0.59])  # the same end, or within a tail mean's noise (3 %)
+def test_bumps_far_from_a_fit_keep_ae403_when_a_smaller_rate_is_no_slower(end: float):
+    found, _ = _oscillation(end)
     assert [f.code for f in found] == ["AE403"]

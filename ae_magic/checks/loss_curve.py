@@ -320,6 +320,9 @@ OSC_FAR = 0.8
 # confirm_oscillation: the lower rate's run must end at least this much lower, the bar AE406's advice meets
 # (faster_rate.FASTER_GAIN): a healthy LSTM's bumpy curve ends 2-6 % lower at a third of its rate, by chance.
 LOWER_RATE_GAIN = 0.1
+# confirm_oscillation, far from a fit: the fix's rate ending this much higher says the smaller rate learns slower
+# (a tail mean's noise on a healthy curve is a few percent), so the bumps are not overshoot.
+LOWER_RATE_WORSE = 0.05
 
 
 def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], rerun: Any) -> list[Finding]:
@@ -335,9 +338,10 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
     run far from any good fit (halfway from the mean to the linear code's
     error), which a third of the rate may not be enough to rescue (a relu
     LSTM at Adam(0.01): 0.75x the mean, PCA near 0, 6 % lower at 0.002),
-    unless the fix's rate ends LOWER_RATE_GAIN *higher*: a smaller rate that
-    learns clearly slower says the bumps are not overshoot (round 37's LSTM
-    VAE, whose held-out curve is noisy because its validation samples z).
+    unless the fix's rate ends LOWER_RATE_WORSE *higher*: a smaller rate that
+    learns slower says the bumps are not overshoot (round 37's LSTM VAE, whose
+    held-out curve is noisy because its validation samples z, 28 % higher;
+    round 38's masked LSTM on padded gestures, one bump and 7 % higher).
     """
     osc = next((f for f in found if f.code == "AE403" and not f.evidence.get("transient_spike")), None)
     new_lr = osc.evidence.get("fix_lr") if osc is not None else None
@@ -363,7 +367,7 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
         return found
     informative = pca is not None and all_finite([pca]) and pca < 0.9 * mean
     far = final > (mean - 0.5 * (mean - pca) if informative else OSC_FAR * mean)
-    slower = not lower.get("diverged") and np.isfinite(there) and there >= (1 + LOWER_RATE_GAIN) * here
+    slower = not lower.get("diverged") and np.isfinite(there) and there >= (1 + LOWER_RATE_WORSE) * here
     if far and not slower:
         # Up and down far from any good fit: the rate is still the suspect, whether or not a third of it is enough.
         return found
