@@ -164,3 +164,69 @@ def test_a_step_that_logs_only_its_terms_has_their_sum_as_its_loss():
     assert step_loss({"reconstruction": 2.0, "kl": 0.5}) == 2.5
     assert step_loss({"rec_loss": 2.0, "kl_loss": 0.5, "accuracy": 0.9}) == 2.5
     assert step_loss({"loss": 1.0, "kl": 3.0}) == 1.0
+
+
+RETURNS_VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(2024)
+n_days, n_assets = 1500, 24
+factors = rng.normal(0, [0.010, 0.006, 0.004], size=(n_days, 3))
+loadings = rng.normal(1.0, 0.4, size=(3, n_assets))
+returns = (factors @ loadings + rng.normal(0, 0.004, size=(n_days, n_assets)) + 0.0003).astype("float32")
+SCALE
+
+
+class Sampling(layers.Layer):
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        return z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(shape=ops.shape(z_mean))
+
+
+enc_in = keras.Input(shape=(n_assets,))
+h = layers.Dense(32, activation="elu")(enc_in)
+z_mean = layers.Dense(3, name="z_mean")(h)
+z_log_var = layers.Dense(3, name="z_log_var")(h)
+encoder = keras.Model(enc_in, [z_mean, z_log_var, Sampling()([z_mean, z_log_var])], name="encoder")
+dec_in = keras.Input(shape=(3,))
+decoder = keras.Model(dec_in, layers.Dense(n_assets)(layers.Dense(32, activation="elu")(dec_in)), name="decoder")
+
+
+class ReturnsVAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+
+    def call(self, x):
+        return self.decoder(self.encoder(x)[2])
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        z_mean, z_log_var, z = self.encoder(x)
+        rec = ops.mean(ops.sum(ops.square(x - self.decoder(z)), axis=1))
+        kl = ops.mean(ops.sum(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=1))
+        return rec + kl
+
+
+vae = ReturnsVAE(encoder, decoder)
+vae.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+"""
+
+
+def test_a_vae_whose_code_stays_at_the_prior_over_the_longer_run_is_ae407_not_a_slow_start():
+    # Raw daily returns (std about 0.01) against a unit-variance Gaussian term: the reconstruction is worth almost
+    # nothing next to the KL, so every code stays at the prior while the output never beats the mean.
+    report = ae_magic.check(RETURNS_VAE.replace("SCALE", ""), namespace={}, data="returns")
+    assert not report.internal_errors, report.internal_errors
+    hit = report.get("AE407")
+    assert hit is not None and hit.severity in ("warning", "error"), (report.codes, report.notes)
+    assert not any("a slow start" in n for n in report.notes)
+
+
+def test_the_same_vae_on_standardised_returns_is_silent():
+    report = ae_magic.check(RETURNS_VAE.replace("SCALE", "returns = (returns - returns.mean(0)) / returns.std(0)"),
+                            namespace={}, data="returns")
+    assert not report.internal_errors, report.internal_errors
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
