@@ -164,6 +164,7 @@ def test_a_step_that_logs_only_its_terms_has_their_sum_as_its_loss():
     assert step_loss({"reconstruction": 2.0, "kl": 0.5}) == 2.5
     assert step_loss({"rec_loss": 2.0, "kl_loss": 0.5, "accuracy": 0.9}) == 2.5
     assert step_loss({"loss": 1.0, "kl": 3.0}) == 1.0
+    assert step_loss({"reconstruction": 2.0, "kl": 0.5, "accuracy": 0.9}) == 2.5
 
 
 RETURNS_VAE = """\

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -918,8 +919,13 @@ def step_loss(logs: dict[str, float]) -> float:
     every entry (a step that logs only its terms: ``{"reconstruction": ..., "kl": ...}``)."""
     if "loss" in logs:
         return logs["loss"]
-    parts = [v for k, v in logs.items() if k.endswith("loss")] or list(logs.values())
+    parts = ([v for k, v in logs.items() if k.endswith("loss")]
+             or [v for k, v in logs.items() if not _METRIC_NAME.search(k)])
     return float(sum(parts)) if parts else float("nan")
+
+
+# Logged entries that are metrics, not loss terms (left out of a step's loss when nothing is named *loss).
+_METRIC_NAME = re.compile(r"acc|auc|precision|recall|^lr$|learning_rate", re.IGNORECASE)
 
 
 def _sub_models(
