@@ -231,3 +231,119 @@ def test_the_same_vae_on_standardised_returns_is_silent():
                             namespace={}, data="returns")
     assert not report.internal_errors, report.internal_errors
     assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+
+
+STROKES = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(42)
+rng = np.random.default_rng(42)
+n, side = 1200, 12
+yy, xx = np.mgrid[0:side, 0:side].astype("float32")
+cx, cy = rng.uniform(3, 9, size=(2, n))
+theta = rng.uniform(0, np.pi, size=n)
+dist = np.abs((xx[None] - cx[:, None, None]) * np.sin(theta)[:, None, None]
+              - (yy[None] - cy[:, None, None]) * np.cos(theta)[:, None, None])
+x = (np.exp(-(dist / 1.5) ** 2) * (np.hypot(xx[None] - cx[:, None, None], yy[None] - cy[:, None, None]) < 5))
+x = x.reshape(n, side * side).astype("float32")
+
+
+class ReconstructionLoss(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        y_true = ops.convert_to_tensor(y_true, dtype=y_pred.dtype)
+        return LOSS_EXPR
+
+
+inputs = keras.Input(shape=(side * side,))
+h = layers.Dense(64, activation="relu")(inputs)
+code = layers.Dense(12, activation="relu")(h)
+h = layers.Dense(64, activation="relu")(code)
+outputs = layers.Dense(side * side, activation="sigmoid")(h)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ReconstructionLoss())
+"""
+
+
+def test_a_loss_that_reads_only_each_samples_mean_is_named_at_its_return():
+    report = ae_magic.check(STROKES.replace("LOSS_EXPR", "ops.square(ops.mean(y_true - y_pred, axis=-1))"),
+                            namespace={}, data="x")
+    assert not report.internal_errors
+    hit = report.get("AE405")
+    assert hit is not None and hit.severity == "warning", report.codes
+    assert "ops.square(ops.mean(y_true - y_pred" in hit.source_line
+    assert hit.evidence["blind_loss"]["scrambled"] < 0.5 * hit.evidence["blind_loss"]["mean"]
+    assert "ops.mean(ops.square(" in hit.fix
+
+
+def test_the_same_loss_subclass_squaring_first_is_silent():
+    report = ae_magic.check(STROKES.replace("LOSS_EXPR", "ops.mean(ops.square(y_true - y_pred), axis=-1)"),
+                            namespace={}, data="x")
+    assert not report.internal_errors
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+    assert (report.traces["training"]["baselines"]["loss_units"]["scrambled"]
+            > report.traces["training"]["baselines"]["loss_units"]["mean"])
+
+
+FROZEN_TIED = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(2024)
+z = rng.normal(size=(1500, 6))
+x_train = (1 / (1 + np.exp(-(z @ rng.normal(size=(6, 200))) / 2))).astype("float32")
+
+
+class DenseTranspose(layers.Layer):
+    def __init__(self, dense, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = dense
+        self.activation = keras.activations.get(activation)
+
+    def build(self, batch_input_shape):
+        self.kernel_t = ops.transpose(self.dense.kernel)  # a snapshot of the initial kernel
+        self.biases = self.add_weight(name="bias", shape=(self.kernel_t.shape[-1],), initializer="zeros")
+
+    def call(self, inputs):
+        return self.activation(ops.matmul(inputs, self.kernel_t) + self.biases)
+
+
+dense_1 = layers.Dense(64, activation="selu")
+dense_2 = layers.Dense(16, activation="selu")
+encoder = keras.models.Sequential([keras.Input(shape=(200,)), dense_1, dense_2])
+decoder = keras.models.Sequential([keras.Input(shape=(16,)), DenseTranspose(dense_2, activation="selu"),
+                                   DenseTranspose(dense_1, activation="sigmoid")])
+tied_ae = keras.models.Sequential([encoder, decoder])
+tied_ae.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+"""
+
+
+def test_what_a_gradient_error_costs_is_reported_under_it():
+    # Round 39: a tied decoder multiplying by a frozen copy of its kernel (AE301, an error) ended the run at 3x the
+    # mean's error; the report said nothing of that cost.
+    report = ae_magic.check(FROZEN_TIED, namespace={}, data="x_train")
+    cause = report.get("AE301")
+    assert cause is not None and cause.severity == "error", report.codes
+    cost = report.get("AE405")  # no better than the mean, or far from PCA: shown under its cause
+    assert cost is not None and cost.caused_by == "AE301", report.codes
+
+
+def test_a_sparsity_target_regularizer_does_not_favour_a_zero_code_and_l1_does():
+    import keras
+
+    from ae_magic.checks.baseline import _favours_zero
+
+    class KLTarget(keras.regularizers.Regularizer):  # Geron's KLDivergenceRegularizer
+        def __call__(self, inputs):
+            m = keras.ops.mean(inputs, axis=0)
+            return 0.05 * (keras.losses.kl_divergence(0.1, m) + keras.losses.kl_divergence(0.9, 1.0 - m))
+
+    inp = keras.Input(shape=(20,))
+    kl = keras.layers.Dense(30, activation="sigmoid", activity_regularizer=KLTarget(), name="kl_code")(inp)
+    l1 = keras.layers.Dense(30, activation="relu", activity_regularizer=keras.regularizers.l1(1e-2), name="l1_code")(kl)
+    model = keras.Model(inp, l1)
+    assert _favours_zero(model, "kl_code") is False
+    assert _favours_zero(model, "l1_code") is True

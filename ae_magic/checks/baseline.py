@@ -351,6 +351,7 @@ def _held_by_penalty(
     regularizers, so an unrelated ``add_loss`` term is not blamed).
     """
     pens = {k: p for k, p in penalties(ctx, trace).items() if added or p["kind"] == "activity"}
+    pens = {k: p for k, p in pens.items() if p["kind"] != "activity" or _favours_zero(ctx.model, k)}
     b = trace["baselines"]
     pca, mean, final = b.get("pca"), b.get("mean"), longer["baselines"].get("final")
     if not pens or not all_finite([pca, mean, final]) or not 0 < pca <= PENALTY_PCA_GAIN * mean:
@@ -358,6 +359,30 @@ def _held_by_penalty(
     if final < PENALTY_HELD * pca:
         return None
     return {"layers": pens, "final_mse": final, "pca": pca, "mean": mean, "ratio_to_pca": final / pca}
+
+
+# _favours_zero: the activity regularizer is called on this many rows of a zero code and of a code at TARGET_ACTIVITY.
+_PROBE_ROWS = 8
+TARGET_ACTIVITY = 0.1
+
+
+def _favours_zero(model: Any, name: str) -> bool:
+    """The activity regularizer charges a zero code no more than a code active at TARGET_ACTIVITY: it pulls the code
+    toward zero (L1, L2), so a strong one can hold it there. A sparsity *target* (Geron's and Ng's KL divergence to
+    a mean activation rho) charges a zero code most: it holds the mean activity at rho, never at zero (round 39:
+    ``KLDivergenceRegularizer(0.05, target=0.1)`` under SGD(0.5, momentum), a slow starter blamed on it)."""
+    layer = _layer_named(model, name)
+    reg = getattr(layer, "activity_regularizer", None)
+    units = getattr(layer, "units", None) or getattr(layer, "filters", None) or 8
+    if reg is None:
+        return True
+    try:
+        ops = kc.keras.ops
+        zero = float(kc.to_numpy(reg(ops.zeros((_PROBE_ROWS, int(units))))))
+        active = float(kc.to_numpy(reg(ops.full((_PROBE_ROWS, int(units)), TARGET_ACTIVITY))))
+    except Exception:  # a regularizer that can't be called on a plain code: read as one that favours zero
+        return True
+    return not (np.isfinite(zero) and np.isfinite(active)) or zero <= active
 
 
 def _held_by_weights(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any] | None:
@@ -567,9 +592,19 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
             f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "
             f"gets {pca:.4g}, the per-feature mean {mean:.4g}"
         )
-    # A verdict on the whole model: located where the cell binds it.
+    # A verdict on the whole model: located where the cell binds it (or at a loss that can't see a reconstruction).
     line, text = assigned_at(ctx, ctx.model_name)
-    return [
+    blind = blind_loss(tr)
+    if blind is not None:
+        from .loss_direction import loss_line
+
+        at = loss_line(ctx, str(tr.get("loss_name")))
+        line, text = at if at[0] is not None else (line, text)
+        what += (f". The loss `{tr.get('loss_name')}` is the cause: it charges each sample's own values in a scrambled "
+                 f"order (no reconstruction at all) {blind['scrambled']:.3g}, against {blind['mean']:.3g} for the "
+                 "per-feature mean, so it reads only per-sample statistics (a mean, a sum) and the model lowers it "
+                 "without reconstructing: square the error before averaging it (the mean of the squared error)")
+    found = [
         Finding(
             code="AE405",
             severity="warning",
@@ -605,6 +640,11 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
             ),
         )
     ]
+    if blind is not None:
+        found[0].evidence["blind_loss"] = blind
+        found[0].fix = ("return ops.mean(ops.square(y_true - y_pred), axis=-1)  # the error squared per value, then "
+                        "averaged: lowest only when every value is reconstructed")
+    return found
 
 
 # The losses whose output is the reconstruction itself, so its MSE against the target is a fair yardstick.
@@ -628,8 +668,35 @@ def _beats_mean_in_own_units(tr: dict[str, Any]) -> bool:
     mean, exact = units.get("mean"), units.get("target")
     if not own or not all_finite([own[-1], mean, exact]) or mean <= 0:
         return False
-    # Only a loss that is lowest at the target itself (an inverted one is AE108, checks/loss_direction.py).
-    return exact < mean and own[-1] < (1 - MEAN_MARGIN) * mean
+    # Only a loss that is lowest at the target itself (an inverted one is AE108, checks/loss_direction.py), and
+    # one that can see a reconstruction at all (blind_loss).
+    return exact < mean and own[-1] < (1 - MEAN_MARGIN) * mean and blind_loss(tr) is None
+
+
+# blind_loss: the loss charges each sample's own values, scrambled, at most this share of the mean's loss.
+BLIND_SHARE = 0.5
+
+
+def blind_loss(tr: dict[str, Any]) -> dict[str, float] | None:
+    """``{"scrambled", "mean", "target"}`` in the loss's own units when a hand-written loss scores each sample's
+    values in a scrambled order (no reconstruction at all) far below the per-feature mean: it reads only
+    per-sample statistics, so the model can lower it without reconstructing anything. None otherwise.
+
+    Round 38: a ``keras.losses.Loss`` subclass returning ``ops.square(ops.mean(y_true - y_pred, axis=-1))``
+    fits each image's mean brightness; the loss fell to 0.0007 while the MSE ended at 2.9x the mean's.
+    """
+    from ..keras_compat import canonical_name
+
+    name = tr.get("loss_name")
+    if not isinstance(name, str) or canonical_name(name) in STANDARD_LOSSES:
+        return None
+    units = (tr.get("baselines") or {}).get("loss_units") or {}
+    scrambled, mean, exact = units.get("scrambled"), units.get("mean"), units.get("target")
+    if not all_finite([scrambled, mean, exact]) or mean <= exact:
+        return None
+    if scrambled - exact > BLIND_SHARE * (mean - exact):
+        return None
+    return {"scrambled": float(scrambled), "mean": float(mean), "target": float(exact)}
 
 
 def _follows_input(tr: dict[str, Any]) -> bool:

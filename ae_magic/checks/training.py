@@ -349,11 +349,13 @@ def _explained(ctx: Context, found: list[Finding], *, spare_killed: bool = False
 
 
 def _explaining_error(ctx: Context, found: list[Finding]) -> Finding | None:
-    """The first structure or data error found so far that report.CAUSES lists as a cause of AE405 (a warning is
-    not enough), when no training symptom already says what the run did (AE401 diverged, AE404 collapsed)."""
+    """The first structure, data or gradient error found so far that report.CAUSES lists as a cause of AE405 (a
+    warning is not enough), when no training symptom already says what the run did (AE401 diverged, AE404
+    collapsed). Round 39: a tied decoder multiplying by a frozen copy of its kernel (AE301 error) ended the run at
+    3x the mean's error, and the report said nothing of what that cost."""
     if any(f.code in ("AE401", "AE404") for f in [*ctx.found, *found]):
         return None
-    causes = {c for c in CAUSES["AE405"] if c.startswith(("AE1", "AE2"))}
+    causes = {c for c in CAUSES["AE405"] if c.startswith(("AE1", "AE2", "AE3"))}
     return next((f for f in [*ctx.found, *found] if f.code in causes and f.severity == "error"), None)
 
 

@@ -114,6 +114,10 @@ def loss_baselines(
         # Each sample's output set to another sample's target: a loss that compares samples with their own
         # targets charges about twice the mean's; one that reduces over the batch first charges nothing.
         out["shuffled"] = value(np.roll(flat, 1, axis=0))
+        # Each sample's own values in a scrambled order: no reconstruction at all, with every per-sample statistic
+        # (its mean, its spread) intact. A sound reconstruction loss charges it at least about the mean's loss;
+        # one that only reads per-sample statistics charges nothing (round 38: the square of the mean error).
+        out["scrambled"] = value(np.random.default_rng(0).permuted(flat, axis=1))
         # Outputs moved past the target by half and one feature std, up and down: a sound loss rises both ways.
         step = 0.5 * np.std(flat, axis=0)
         out["shifted"] = {"step": float(np.mean(step)),
