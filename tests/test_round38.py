@@ -347,3 +347,47 @@ def test_a_sparsity_target_regularizer_does_not_favour_a_zero_code_and_l1_does()
     model = keras.Model(inp, l1)
     assert _favours_zero(model, "kl_code") is False
     assert _favours_zero(model, "l1_code") is True
+
+
+NO_NOISE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+train_data = (rng.random((300, 16, 16, 1)) < 0.3).astype("float32")
+
+
+def noise(array):
+    noisy_array = array + 0.4 * rng.normal(size=array.shape)
+    return np.clip(ARRAY, 0.0, 1.0).astype("float32")
+
+
+noisy_train_data = noise(train_data)
+inp = keras.Input(shape=(16, 16, 1))
+h = layers.Conv2D(32, 3, activation="relu", padding="same")(inp)
+h = layers.MaxPooling2D(2, padding="same")(h)
+h = layers.Conv2D(32, 3, activation="relu", padding="same")(h)
+h = layers.MaxPooling2D(2, padding="same")(h)
+h = layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same")(h)
+h = layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same")(h)
+out = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_denoising_input_equal_to_its_target_is_named_where_it_is_made():
+    report = ae_magic.check(NO_NOISE.replace("ARRAY", "array"), namespace={}, data="noisy_train_data",
+                            target="train_data", train=False)
+    hit = report.get("AE104")
+    assert hit is not None and hit.severity == "warning", report.codes
+    assert hit.source_line.startswith("noisy_train_data = noise(") and hit.evidence["input_equals_target"]
+
+
+def test_the_same_conv_denoiser_with_its_noise_gets_no_ae104():
+    report = ae_magic.check(NO_NOISE.replace("ARRAY", "noisy_array"), namespace={}, data="noisy_train_data",
+                            target="train_data", train=False)
+    assert report.get("AE104") is None, report.codes
+    plain = ae_magic.check(NO_NOISE.replace("ARRAY", "noisy_array"), namespace={}, data="train_data", train=False)
+    assert plain.get("AE104") is not None and plain.get("AE104").severity == "info"  # the conv design, as before

@@ -12,7 +12,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode, GraphInfo
 from ..report import Finding
-from .locate import graph_of, label, loc
+from .locate import assigned_at, graph_of, label, loc
 from .preprocess import PASS_THROUGH
 from .wiring import narrow_dangling
 
@@ -21,7 +21,39 @@ INPUT_AS_IS = PASS_THROUGH | {"Masking", "Normalization", "Rescaling", "BatchNor
 
 
 def check_no_compression(ctx: Context) -> list[Finding]:
-    """AE104: the narrowest representation is at least as wide as the input."""
+    """AE104: the narrowest representation is at least as wide as the input; a warning whatever the design when the
+    denoising input the user gave is the clean target itself (:func:`noise_never_added`)."""
+    found = _no_compression(ctx)
+    same = noise_never_added(ctx)
+    if found and same:
+        f = found[0]
+        f.severity = "warning"
+        f.message += (f" And there is nothing to denoise: --data {ctx.data_name} holds exactly the values of --target "
+                      f"{ctx.target_name}, so no noise was added (the noise helper returns its input, or the clean "
+                      "array was passed on), and a code this wide learns to copy it.")
+        f.line, f.source_line = assigned_at(ctx, ctx.data_name)
+        f.layer = None
+        f.evidence["input_equals_target"] = True
+        f.fix = (f"{ctx.data_name} = ...  # the clean data with noise added, e.g. "
+                 "np.clip(clean + 0.4 * np.random.normal(size=clean.shape), 0, 1)")
+        f.edit = None
+    elif same:
+        ctx.notes.append(f"--data {ctx.data_name} holds exactly the values of --target {ctx.target_name}: no noise was "
+                         "added, so the model was checked as a plain autoencoder of its input.")
+    return found
+
+
+def noise_never_added(ctx: Context) -> bool:
+    """The user gave a target under another name than the data, and its values are the data's, exactly: a denoising
+    set-up whose noise was never added (round 39: keras.io's ``noise()`` returning ``np.clip(array, ...)`` instead
+    of ``np.clip(noisy_array, ...)``)."""
+    d, t = ctx.data, ctx.target
+    if d is None or t is None or d is t or not ctx.data_name or not ctx.target_name or ctx.data_name == ctx.target_name:
+        return False
+    return not ctx.is_denoising
+
+
+def _no_compression(ctx: Context) -> list[Finding]:
     g = graph_of(ctx)
     if g is None or g.code_width is None or g.input_width is None:
         return []
