@@ -182,9 +182,14 @@ SCALE
 
 
 class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)  # JAX draws only from a generator
+
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        return z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(shape=ops.shape(z_mean))
+        eps = keras.random.normal(shape=ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
 
 
 enc_in = keras.Input(shape=(n_assets,))
