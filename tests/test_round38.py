@@ -329,7 +329,13 @@ tied_ae.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(lear
 def test_what_a_gradient_error_costs_is_reported_under_it():
     # Round 39: a tied decoder multiplying by a frozen copy of its kernel (AE301, an error) ended the run at 3x the
     # mean's error; the report said nothing of that cost.
+    import keras
+
     report = ae_magic.check(FROZEN_TIED, namespace={}, data="x_train")
+    if keras.backend.backend() == "torch":
+        # A transpose of a torch parameter is a view of it: it follows the weight, so nothing is frozen there.
+        assert report.get("AE301") is None and not _loud(report), report.codes
+        return
     cause = report.get("AE301")
     assert cause is not None and cause.severity == "error", report.codes
     cost = report.get("AE405")  # no better than the mean, or far from PCA: shown under its cause
