@@ -539,14 +539,20 @@ class OwnStepSession(ProbeSession):
         existed before is put back (a BatchNormalization's moving statistics, metric states)."""
         if not any(not getattr(la, "built", False) for la in leaf_layers(self.model)):
             return
+        self._still_step(src, sample, y)
+
+    def _still_step(self, src: Any, sample: Any, y: np.ndarray) -> dict[str, Any]:
+        """One step of the copy's own train_step at learning rate 0, with a throwaway optimizer and throwaway copies of
+        the custom-compile optimizers (returned: they now know the variables they update); every variable that
+        existed before is put back (a BatchNormalization's moving statistics, metric states)."""
         before = list(self.model.variables)
         values = _values(before)
-        temp, _ = fresh_optimizer(src, None)
-        set_lr(temp, 0.0)
+        still = {n: self._still(o) for n, (o, _) in self.extras.items()}
+        temp, _ = fresh_optimizer(src, 0.0)
         compile_like_fit(self.model, temp, kc.compiled_loss(src))
         data = (sample, as_input(y)) if self.pass_target else sample
         try:
-            with kc.seeded(self.seed), self._extras_set({n: self._still(o) for n, (o, _) in self.extras.items()}):
+            with kc.seeded(self.seed), self._extras_set(still):
                 self.backend.own_train_step(self.model, data)
         except Exception:  # the real first step meets the same error and reports it
             pass
@@ -554,6 +560,7 @@ class OwnStepSession(ProbeSession):
             for v, val in zip(before, values, strict=True):
                 v.assign(val)
             self.model.__dict__["train_function"] = None
+        return still
 
     # -- state --------------------------------------------------------------
     @staticmethod
@@ -582,21 +589,7 @@ class OwnStepSession(ProbeSession):
         Which variables an optimizer updates is known only once the step applied it: one step at learning rate 0
         with throwaway copies tells; every variable is put back after it, and the fresh copies are built on those
         lists, so every probe run starts from the same untouched optimizer state."""
-        before = list(self.model.variables)
-        values = _values(before)
-        still = {n: self._still(o) for n, (o, _) in self.extras.items()}
-        temp, _ = fresh_optimizer(src, 0.0)
-        compile_like_fit(self.model, temp, kc.compiled_loss(src))
-        data = (sample, as_input(y)) if self.pass_target else sample
-        try:
-            with kc.seeded(self.seed), self._extras_set(still):
-                self.backend.own_train_step(self.model, data)
-        except Exception:  # the real first step meets the same error and reports it
-            pass
-        finally:
-            for v, val in zip(before, values, strict=True):
-                v.assign(val)
-            self.model.__dict__["train_function"] = None
+        still = self._still_step(src, sample, y)
         for n, (opt, _) in self.extras.items():
             built = getattr(still[n], "_trainable_variables", None)
             if built:
