@@ -402,3 +402,57 @@ def test_the_same_conv_denoiser_with_its_noise_gets_no_ae104():
     assert report.get("AE104") is None, report.codes
     plain = ae_magic.check(NO_NOISE.replace("ARRAY", "noisy_array"), namespace={}, data="train_data", train=False)
     assert plain.get("AE104") is not None and plain.get("AE104").severity == "info"  # the conv design, as before
+
+
+TEXT_IDS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(13)
+words = ["turn", "on", "off", "the", "kitchen", "hall", "light", "fan"]
+commands = [" ".join(rng.choice(words, size=int(rng.integers(3, 7)))) for _ in range(400)]
+vectorizer = keras.layers.TextVectorization(standardize=None, output_mode="int")
+vectorizer.adapt(commands)
+x = keras.utils.pad_sequences(vectorizer(commands).numpy(), maxlen=8, padding="post", value=0)
+unused = layers.Dense(4)
+inputs = keras.Input(shape=(8,), dtype="int32")
+h = layers.Embedding(vectorizer.vocabulary_size(), 16, mask_zero=True)(inputs)
+h = layers.GRU(16)(h)
+h = layers.RepeatVector(8)(h)
+h = layers.GRU(16, return_sequences=True)(h)
+outputs = layers.Dense(vectorizer.vocabulary_size())(h)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+"""
+
+
+def test_a_preprocessing_layer_called_on_the_data_is_not_a_layer_left_out():
+    report = ae_magic.check(TEXT_IDS, namespace={}, data="x", train=False)
+    dangling = [f.evidence.get("variable") for f in report.findings if f.code == "AE102"]
+    assert "vectorizer" not in dangling and "unused" in dangling, dangling
+
+
+ONE_HOT_VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(29)
+x = np.eye(24, dtype="float32")[rng.integers(0, 24, size=(600, 10))]  # 96 % zeros
+inputs = keras.Input(shape=(10, 24))
+h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
+h = layers.Reshape((10, 24))(layers.Dense(240)(h))
+outputs = HEAD
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_one_hot_rows_under_a_softmax_head_are_not_the_independent_values_warning():
+    soft = ae_magic.check(ONE_HOT_VAE.replace("HEAD", "layers.Softmax(axis=-1)(h)"), namespace={}, data="x",
+                          train=False)
+    assert soft.get("AE205") is None, soft.codes
+    sig = ae_magic.check(ONE_HOT_VAE.replace("HEAD", 'layers.Activation("sigmoid")(h)'), namespace={}, data="x",
+                         train=False)
+    assert sig.get("AE205") is not None, sig.codes

@@ -7,6 +7,7 @@ input to the reconstruction that avoids the narrowest layer.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import numpy as np
@@ -81,11 +82,16 @@ def check_dangling(ctx: Context) -> list[Finding]:
                 ),
             )
         )
+    called_in_source = _called_names(ctx.source)
     for name in ctx.bound:
         obj = ctx.namespace.get(name)
         if not kc.is_layer(obj) or kc.is_model(obj) or id(obj) in model_layers or id(obj) in layers:
             continue
         if any(c.layer is obj for c in ctx.calls) or getattr(obj, "_inbound_nodes", None):
+            continue
+        if name in called_in_source:
+            # Called on data outside the model (round 40: a TextVectorization adapted on sentences and called on
+            # them to make the integer ids the model trains on): preprocessing, not a layer left out.
             continue
         line = ctx.cell_line(ctx.assign_lines.get(name))
         findings.append(
@@ -105,6 +111,15 @@ def check_dangling(ctx: Context) -> list[Finding]:
             )
         )
     return findings
+
+
+def _called_names(source: str | None) -> set[str]:
+    """The bare names the cell calls anywhere (``vectorizer(texts)``); empty when the source does not parse."""
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return set()
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def _all_layers(model: Any) -> list[Any]:
