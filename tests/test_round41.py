@@ -1,0 +1,113 @@
+"""Round 41: classes found by fresh cells (round 40's s02 and what session 25's rounds found).
+
+* A layer that makes raw backend variables (the TensorFlow guide's ``Linear``: ``self.w = tf.Variable(...)`` in
+  ``__init__``; ``torch.nn.Parameter`` under PyTorch). Keras 3 does not track them: they are not in
+  ``trainable_weights`` and ``fit`` never updates them. AE301 at the line that makes them
+  (``checks/untracked.py``). A Keras weight, a non-trainable variable and a scalar (a KL weight a callback
+  assigns) stay silent.
+"""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+import ae_magic
+
+
+def _loud(report: ae_magic.Report) -> list:
+    return [f for f in report.findings if f.severity in ("warning", "error")]
+
+
+def _raw_variable_backend() -> tuple[str, str]:
+    """The import and the constructor of a raw trainable variable on this backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return "import tensorflow as tf", "tf.Variable"
+    if backend == "torch":
+        return "import torch", "torch.nn.Parameter"
+    pytest.skip("JAX has no mutable backend variable a layer could hold")
+
+
+LINEAR = """\
+import numpy as np
+import keras
+from keras import layers, ops
+IMPORT
+
+rng = np.random.default_rng(7)
+n, d = 600, 60
+t = rng.normal(size=(n, 4))
+x = (np.tanh(t @ rng.normal(size=(4, d)) / 2.0) * 0.5 + 0.5).astype("float32")
+
+
+class Linear(layers.Layer):
+    def __init__(self, units=32, input_dim=32):
+        super().__init__()
+        self.w = MAKE_W
+        self.b = MAKE_B
+        self.scale = SCALE
+
+    def call(self, inputs):
+        return (ops.matmul(inputs, self.w) + self.b) * self.scale
+
+
+inputs = keras.Input(shape=(d,))
+h = layers.Dense(32, activation="relu")(inputs)
+code = layers.Dense(8, activation="relu")(h)
+h = layers.Dense(32, activation="relu")(code)
+logits = Linear(units=d, input_dim=32)(h)
+outputs = layers.Activation("sigmoid")(logits)
+autoencoder = keras.Model(inputs, outputs)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def _linear(kind: str) -> str:
+    imp, ctor = _raw_variable_backend()
+    if kind == "raw":
+        if ctor == "tf.Variable":
+            w = "tf.Variable(tf.random.normal((input_dim, units), stddev=0.05), trainable=True)"
+            b = "tf.Variable(tf.zeros((units,)), trainable=True)"
+        else:
+            w = "torch.nn.Parameter(torch.randn(input_dim, units) * 0.05)"
+            b = "torch.nn.Parameter(torch.zeros(units))"
+        scale = "1.0"
+    else:
+        w = "self.add_weight(shape=(input_dim, units), initializer='random_normal', trainable=True)"
+        b = "self.add_weight(shape=(units,), initializer='zeros', trainable=True)"
+        # A scalar held as a raw variable (a KL weight a callback assigns, here a fixed scale): not a weight.
+        scale = ("tf.Variable(1.0, trainable=True)" if ctor == "tf.Variable"
+                 else "torch.nn.Parameter(torch.tensor(1.0), requires_grad=False)")
+    return LINEAR.replace("IMPORT", imp).replace("MAKE_W", w).replace("MAKE_B", b).replace("SCALE", scale)
+
+
+def test_raw_backend_variables_in_a_layer_are_named_where_they_are_made():
+    src = _linear("raw")
+    report = ae_magic.check(src, namespace={}, data="x", train=False)
+    assert not report.internal_errors
+    f = next((f for f in report.findings if f.code == "AE301" and "not tracked" in f.title), None)
+    assert f is not None and f.severity == "error", report.codes
+    assert f.source_line.startswith("self.w ="), f.source_line
+    assert src.splitlines()[f.line - 1].strip() == f.source_line
+    assert {u["attribute"] for u in f.evidence["untracked"]} == {"w", "b"}
+    assert "add_weight" in f.fix
+
+
+def test_the_same_layer_with_add_weight_and_a_scalar_variable_is_silent():
+    report = ae_magic.check(_linear("tracked"), namespace={}, data="x")
+    assert not report.internal_errors
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+
+
+def test_a_non_trainable_raw_variable_is_not_reported():
+    _imp, ctor = _raw_variable_backend()
+    src = _linear("tracked").replace(
+        "        self.scale = ",
+        "        self.seen = " + ("tf.Variable(tf.zeros((units,)), trainable=False)" if ctor == "tf.Variable"
+                                  else "torch.nn.Parameter(torch.zeros(units), requires_grad=False)")
+        + "\n        self.scale = ",
+    ).replace("* self.scale", "* self.scale + 0.0 * self.seen")
+    report = ae_magic.check(src, namespace={}, data="x", train=False)
+    assert not report.internal_errors
+    assert not any(f.code == "AE301" for f in report.findings), report.codes
