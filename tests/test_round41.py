@@ -5,6 +5,10 @@
   ``trainable_weights`` and ``fit`` never updates them. AE301 at the line that makes them
   (``checks/untracked.py``). A Keras weight, a non-trainable variable and a scalar (a KL weight a callback
   assigns) stay silent.
+* A BatchNormalization put first as the "input scaler" on raw units, with TF1's ``decay=0.999`` as its momentum
+  (round 40's s10): the training loss looks fine while inference uses moving statistics that need thousands of
+  steps to reach the data's. AE201 at the layer's line (``checks/moving_stats.py``); standardised data, moving
+  statistics already at the data's, and a momentum that catches up within a fit stay silent.
 """
 
 from __future__ import annotations
@@ -111,3 +115,71 @@ def test_a_non_trainable_raw_variable_is_not_reported():
     report = ae_magic.check(src, namespace={}, data="x", train=False)
     assert not report.internal_errors
     assert not any(f.code == "AE301" for f in report.findings), report.codes
+
+
+# Round 40's s10: a BatchNormalization "input scaler" on raw sensor units with TF1's decay=0.999 as its momentum.
+BN_SCALER = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(2024)
+drivers = rng.normal(size=(1200, 4))
+load = rng.normal(size=(4, 16))
+scale = rng.uniform(2, 40, size=16)
+offset = rng.uniform(20, 400, size=16)
+raw = (offset + scale * (drivers @ load / 2.0 + 0.1 * rng.normal(size=(1200, 16)))).astype("float32")
+x = PREPARE
+
+inputs = keras.Input(shape=(16,))
+h = layers.BatchNormalization(momentum=MOMENTUM, name="input_scaler")(inputs)
+h = layers.Dense(32, activation="relu")(h)
+h = layers.Dense(4, name="code")(h)
+h = layers.Dense(32, activation="relu")(h)
+outputs = layers.Dense(16)(h)
+autoencoder = keras.Model(inputs, outputs)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+SETTLED
+"""
+
+
+def _bn(momentum: str = "0.999", prepare: str = "raw", settled: bool = False) -> str:
+    extra = ("bn = autoencoder.get_layer('input_scaler')\n"
+             "bn.moving_mean.assign(x.mean(axis=0))\nbn.moving_variance.assign(x.var(axis=0))\n") if settled else ""
+    return (BN_SCALER.replace("MOMENTUM", momentum).replace("PREPARE", prepare).replace("SETTLED\n", extra))
+
+
+def test_steps_to_settle_follow_the_momentum():
+    from ae_magic.checks.moving_stats import steps_to_settle
+
+    zeros, ones = [0.0], [1.0]
+    assert steps_to_settle(zeros, ones, [0.0], [1.0], 0.99)[0] == 0  # already there
+    fast, _ = steps_to_settle(zeros, ones, [400.0], [4.0], 0.99)
+    slow, _ = steps_to_settle(zeros, ones, [400.0], [4.0], 0.999)
+    assert 500 < fast < 700 and 5000 < slow < 7000, (fast, slow)  # log(1/400) / log(momentum)
+
+
+def test_an_input_batchnorm_whose_moving_statistics_lag_for_a_whole_fit_is_named_at_its_line():
+    src = _bn()
+    report = ae_magic.check(src, namespace={}, data="x", train=False)
+    assert not report.internal_errors
+    f = next((f for f in report.findings if f.code == "AE201" and "moving statistics" in f.title), None)
+    assert f is not None and f.severity == "warning", report.codes
+    assert f.layer == "input_scaler" and "BatchNormalization" in src.splitlines()[f.line - 1]
+    assert f.evidence["steps_to_settle"] > 20 * f.evidence["steps_per_epoch_at_32"]
+    assert "adapt(x)" in f.fix
+
+
+def test_the_same_scaler_on_standardised_data_trained_stats_or_default_momentum_is_silent():
+    for src in (_bn(prepare="(raw - raw.mean(0)) / raw.std(0)"),  # nothing to catch up
+                _bn(settled=True),  # moving statistics already at the data's (a trained or loaded model)
+                _bn(momentum="0.9")):  # a momentum that catches up within a few epochs
+        report = ae_magic.check(src, namespace={}, data="x", train=False)
+        assert not report.internal_errors
+        assert not any("moving statistics" in f.title for f in report.findings), report.codes
+
+
+def test_a_standardised_input_batchnorm_autoencoder_is_silent_after_training():
+    report = ae_magic.check(_bn(momentum="0.99", prepare="(raw - raw.mean(0)) / raw.std(0)"), namespace={}, data="x")
+    assert not report.internal_errors
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]

@@ -74,6 +74,7 @@ def data_checks() -> list[Check]:
         loss_mask,
         masked_input,
         masking,
+        moving_stats,
         row_scaled,
         schedule,
         step_target,
@@ -85,7 +86,7 @@ def data_checks() -> list[Check]:
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
             + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
-            + list(kl_anneal.CHECKS))
+            + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS))
 
 
 def probe_checks() -> list[Check]:

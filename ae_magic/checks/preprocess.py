@@ -35,9 +35,26 @@ def input_as_seen(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray | None, 
     preprocessing layer applied (None: the input reaches a weighted layer
     as it is, or the model has no graph to read).
     """
+    values, applied, normaliser = _walk(ctx, sample)
+    if normaliser is not None:
+        return None, normaliser.name
+    return values, applied
+
+
+def normaliser_input(ctx: Context, sample: np.ndarray) -> tuple[Any, np.ndarray] | None:
+    """``(layer, values)``: the normalising layer the input reaches first and ``sample`` as it reaches it;
+    None when no normalising layer comes before the first weighted one."""
+    values, _applied, normaliser = _walk(ctx, sample)
+    if normaliser is None:
+        return None
+    return normaliser.layer, values
+
+
+def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any]:
+    """``sample`` through the leading preprocessing layers: ``(values, last layer applied, normalising node)``."""
     g = ctx.graph
     if g is None or not getattr(g, "has_graph", False) or len(g.inputs) != 1:
-        return sample, None
+        return sample, None, None
     values, applied = np.asarray(sample, dtype=np.float64), None
     node = g.nodes[g.inputs[0]]
     seen: set[int] = set()
@@ -50,12 +67,12 @@ def input_as_seen(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray | None, 
         if node.cls in PASS_THROUGH:
             continue
         if node.cls in NORMALISING:
-            return None, node.name
+            return values, applied, node
         mapped = _mapped(node.cls, node.layer, values)
         if mapped is None:  # a layer with weights, or one we can't read: it sees these values
             break
         values, applied = mapped, node.name
-    return values, applied
+    return values, applied, None
 
 
 def _mapped(cls: str, layer: Any, values: np.ndarray) -> np.ndarray | None:
