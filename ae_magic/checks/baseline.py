@@ -18,7 +18,7 @@ from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 from . import weight_penalty as WP
-from .locate import NOISE_FIX, activity_regularizers, assigned_at, noise_hint, trailing_noise
+from .locate import NOISE_FIX, activity_regularizers, assigned_at, loss_return_line, noise_hint, trailing_noise
 from .optimizer_source import optimizer_line
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
@@ -596,9 +596,8 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
     line, text = assigned_at(ctx, ctx.model_name)
     blind = blind_loss(tr)
     if blind is not None:
-        from .loss_direction import loss_line
 
-        at = loss_line(ctx, str(tr.get("loss_name")))
+        at = loss_return_line(ctx, str(tr.get("loss_name")))
         line, text = at if at[0] is not None else (line, text)
         what += (f". The loss `{tr.get('loss_name')}` is the cause: it charges each sample's own values in a scrambled "
                  f"order (no reconstruction at all) {blind['scrambled']:.3g}, against {blind['mean']:.3g} for the "
@@ -651,6 +650,15 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
 STANDARD_LOSSES = ("mse", "mae", "huber", "bce", "cce", "scce", "kld", "add_loss")
 
 
+def hand_written_units(tr: dict[str, Any]) -> dict[str, Any] | None:
+    """The probe run's baselines in its loss's own units (``baselines.loss_units``) when the compiled loss is
+    hand-written (not one of Keras' own, whose units the MSE baselines already speak); None otherwise."""
+    name = tr.get("loss_name")
+    if not isinstance(name, str) or kc.canonical_name(name) in STANDARD_LOSSES:
+        return None
+    return (tr.get("baselines") or {}).get("loss_units") or {}
+
+
 def _beats_mean_in_own_units(tr: dict[str, Any]) -> bool:
     """A hand-written loss that its model beats the mean on, in that loss's own units.
 
@@ -658,13 +666,10 @@ def _beats_mean_in_own_units(tr: dict[str, Any]) -> bool:
     blocks read as logits by a softmax cross-entropy inside the loss), so the output's MSE against the
     target says nothing about it; the loss itself does.
     """
-    from ..keras_compat import canonical_name
-
-    name = tr.get("loss_name")
-    if not isinstance(name, str) or canonical_name(name) in STANDARD_LOSSES:
+    units = hand_written_units(tr)
+    if units is None:
         return False
     own = list(tr.get("val_loss") or [])
-    units = (tr.get("baselines") or {}).get("loss_units") or {}
     mean, exact = units.get("mean"), units.get("target")
     if not own or not all_finite([own[-1], mean, exact]) or mean <= 0:
         return False
@@ -685,12 +690,9 @@ def blind_loss(tr: dict[str, Any]) -> dict[str, float] | None:
     Round 38: a ``keras.losses.Loss`` subclass returning ``ops.square(ops.mean(y_true - y_pred, axis=-1))``
     fits each image's mean brightness; the loss fell to 0.0007 while the MSE ended at 2.9x the mean's.
     """
-    from ..keras_compat import canonical_name
-
-    name = tr.get("loss_name")
-    if not isinstance(name, str) or canonical_name(name) in STANDARD_LOSSES:
+    units = hand_written_units(tr)
+    if units is None:
         return None
-    units = (tr.get("baselines") or {}).get("loss_units") or {}
     scrambled, mean, exact = units.get("scrambled"), units.get("mean"), units.get("target")
     if not all_finite([scrambled, mean, exact]) or mean <= exact:
         return None

@@ -259,3 +259,37 @@ def activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
                 args = ""
             out[name] = f"{regs[name]}({args})"
     return out
+
+
+def loss_def_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
+    """The cell line of the ``return`` of the loss function ``name`` (else its ``def``)."""
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            rets = [n.lineno for n in ast.walk(node) if isinstance(n, ast.Return)]
+            line = rets[-1] if rets else node.lineno
+            return ctx.cell_line(line), ctx.line_text(line)
+    return None, None
+
+
+def loss_return_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
+    """The ``return`` of the loss function ``name``, else of the ``call`` of a ``keras.losses.Loss`` subclass in the
+    cell (its instance's name is not its class's); (None, None) when neither is in the cell."""
+    line, text = loss_def_line(ctx, name)
+    if line is not None:
+        return line, text
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        if not any("Loss" in ast.unparse(b) for b in cls.bases):
+            continue
+        call = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "call"), None)
+        rets = [n.lineno for n in ast.walk(call) if isinstance(n, ast.Return)] if call is not None else []
+        if rets:
+            return ctx.cell_line(rets[-1]), ctx.line_text(rets[-1])
+    return None, None

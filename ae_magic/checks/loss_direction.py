@@ -20,7 +20,8 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
-from .baseline import STANDARD_LOSSES
+from .baseline import STANDARD_LOSSES, hand_written_units
+from .locate import loss_def_line
 
 
 def check_loss_direction(ctx: Context) -> list[Finding]:
@@ -33,7 +34,7 @@ def check_loss_direction(ctx: Context) -> list[Finding]:
     mean, exact = units.get("mean"), units.get("target")
     if not all_finite([mean, exact]) or exact < mean - 1e-6 * max(abs(mean), 1.0):
         return []
-    line, src = _def_line(ctx, name)
+    line, src = loss_def_line(ctx, name)
     return [Finding(
         code="AE108", severity="error", title="The loss is not lowest at a perfect reconstruction",
         message=(f"The loss `{name}` gives {exact:.4g} for an output equal to the target, and {mean:.4g} for the "
@@ -52,10 +53,8 @@ check_loss_direction.family = "training"  # type: ignore[attr-defined]
 def _hand_written(ctx: Context) -> tuple[str, dict[str, Any]] | None:
     """The compiled loss's name and its loss-unit baselines, for a loss that is not one of Keras' own."""
     tr = ctx.traces.get("training") or {}
-    name = tr.get("loss_name")
-    if not isinstance(name, str) or kc.canonical_name(name) in STANDARD_LOSSES:
-        return None
-    return name, (tr.get("baselines") or {}).get("loss_units") or {}
+    units = hand_written_units(tr)
+    return None if units is None else (str(tr.get("loss_name")), units)
 
 
 def check_loss_unbounded(ctx: Context) -> list[Finding]:
@@ -136,42 +135,8 @@ def check_loss_batch_blind(ctx: Context) -> list[Finding]:
 check_loss_batch_blind.family = "training"  # type: ignore[attr-defined]
 
 
-def _def_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
-    """The cell line of the ``return`` of the loss function ``name`` (else its ``def``)."""
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
-        return None, None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            rets = [n.lineno for n in ast.walk(node) if isinstance(n, ast.Return)]
-            line = rets[-1] if rets else node.lineno
-            return ctx.cell_line(line), ctx.line_text(line)
-    return None, None
-
-
-def loss_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
-    """The ``return`` of the loss function ``name``, else of the ``call`` of a ``keras.losses.Loss`` subclass in the
-    cell (its instance's name is not its class's); (None, None) when neither is in the cell."""
-    line, text = _def_line(ctx, name)
-    if line is not None:
-        return line, text
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
-        return None, None
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        if not any("Loss" in ast.unparse(b) for b in cls.bases):
-            continue
-        call = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "call"), None)
-        rets = [n.lineno for n in ast.walk(call) if isinstance(n, ast.Return)] if call is not None else []
-        if rets:
-            return ctx.cell_line(rets[-1]), ctx.line_text(rets[-1])
-    return None, None
-
-
 def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str | None]:
-    """The line of the loss function ``name`` that does the damage, else its ``return`` (:func:`_def_line`).
+    """The line of the loss function ``name`` that does the damage, else its ``return`` (:func:`~.locate.loss_def_line`).
 
     ``kind`` "signed": the first line subtracting the function's two arguments with no square or absolute
     value on it; "batch": the first line reducing along ``axis=0``.
@@ -198,7 +163,7 @@ def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str |
         if both or hits:
             line = (both or hits)[0]
             return ctx.cell_line(line), ctx.line_text(line)
-    return _def_line(ctx, name)
+    return loss_def_line(ctx, name)
 
 
 CHECKS: list[Any] = [check_loss_direction, check_loss_unbounded, check_loss_batch_blind]
