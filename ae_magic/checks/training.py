@@ -42,7 +42,7 @@ from .loss_direction import step_loss_away
 from .loss_weights import name_low_loss_weight
 from .masking import name_mask_collision
 from .optimizer_source import capped_suggestion
-from .output_collapse import output_collapse
+from .output_collapse import confirm_collapse, output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
@@ -127,6 +127,8 @@ def _run(ctx: Context) -> list[Finding]:
         found = found + explained_unbeaten(trace, error)
     if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
+    if not trace["diverged"] and any(f.code == "AE404" for f in found):
+        found = confirm_collapse(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)
     elif any(f.code == "AE403" for f in found) and not trace["diverged"]:
