@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 import ae_magic
@@ -244,3 +245,69 @@ def test_an_explained_collapse_needs_no_longer_run():
     cut = Finding(code="AE301", severity="error", title="No gradient", message="cut off.")
     found = [_ae404()]
     assert confirm_collapse(_collapse_ctx([cut]), _seq_trace(0.06, 0.349, 129), found, no_run) == found
+
+
+# Round 41's u08: a helper returns (clean, noisy) and the cell unpacks it as `x_noisy, x_clean = ...`.
+PAIRS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(3)
+n, s = 400, 16
+yy, xx = np.mgrid[:s, :s]
+cy, cx = rng.integers(5, 11, size=(2, n, 1, 1))
+images = (np.hypot(yy - cy, xx - cx) < rng.integers(3, 6, size=(n, 1, 1))).astype("float32")[..., None]
+
+def make_pairs(images):
+    noisy = np.clip(images + 0.4 * rng.normal(size=images.shape), 0.0, 1.0).astype("float32")
+    return images, noisy
+
+UNPACK
+
+inputs = keras.Input(shape=(s, s, 1))
+h = layers.Conv2D(16, 3, strides=2, activation="relu", padding="same")(inputs)
+h = layers.Conv2D(8, 3, strides=2, activation="relu", padding="same")(h)
+h = layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
+h = layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
+outputs = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h)
+denoiser = keras.Model(inputs, outputs)
+denoiser.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_denoising_pair_unpacked_the_wrong_way_round_is_named_where_it_is_unpacked():
+    src = PAIRS.replace("UNPACK", "x_noisy, x_clean = make_pairs(images)")
+    report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_clean", train=False)
+    assert not report.internal_errors
+    f = next((f for f in report.findings if f.code == "AE405" and "swapped" in f.title), None)
+    assert f is not None and f.severity == "warning", report.codes
+    assert f.source_line == "x_noisy, x_clean = make_pairs(images)"
+    assert f.evidence["target_roughness"] > 2 * f.evidence["input_roughness"]
+    assert not any(g.code == "AE205" for g in report.findings)  # not "the input blanks out the target"
+
+
+def test_the_same_pair_the_right_way_round_is_silent():
+    src = PAIRS.replace("UNPACK", "x_clean, x_noisy = make_pairs(images)")
+    report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_clean")
+    assert not report.internal_errors
+    assert _loud(report) == [], [(f.code, f.title, f.message[:200]) for f in _loud(report)]
+
+
+def test_inpainting_holes_and_a_sharper_super_resolution_target_are_not_a_swap():
+    from ae_magic.checks.swapped_pair import NOISE_SHARE, ROUGHER, WHITE, roughness
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    sharp = (np.hypot(yy - 8, xx - 8)[None] < rng.integers(3, 7, size=(64, 1, 1))).astype(float)[..., None]
+    holes = sharp.copy()
+    holes[:, 4:9, 4:9] = 0.0
+    blurred = sharp.reshape(64, 8, 2, 8, 2, 1).mean(axis=(2, 4)).repeat(2, axis=1).repeat(2, axis=2)
+    for x, t in ((holes, sharp), (blurred, sharp)):
+        r = t - x
+        swapped = (roughness(t) >= ROUGHER * roughness(x) and roughness(r) >= WHITE
+                   and r.var() / t.var() >= NOISE_SHARE)
+        assert not swapped, (roughness(x), roughness(t), roughness(r))
+    noisy_seq = np.sin(np.linspace(0, 6, 48))[None, :, None] + 0.5 * rng.normal(size=(64, 48, 1))
+    clean_seq = np.broadcast_to(np.sin(np.linspace(0, 6, 48))[None, :, None], noisy_seq.shape)
+    assert roughness(noisy_seq) > ROUGHER * roughness(clean_seq) and roughness(noisy_seq - clean_seq) > WHITE

@@ -78,13 +78,14 @@ def data_checks() -> list[Check]:
         row_scaled,
         schedule,
         step_target,
+        swapped_pair,
         target_scale,
         time_order,
     )
 
     return (list(data.CHECKS) + list(axis_order.CHECKS) + list(target_scale.CHECKS) + list(masking.CHECKS)
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
-            + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
+            + list(swapped_pair.CHECKS) + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
             + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS))
 

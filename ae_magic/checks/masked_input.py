@@ -20,6 +20,7 @@ from ..context import Context
 from ..report import Finding
 from .clipped_input import denoiser_pair
 from .locate import assigned_at
+from .swapped_pair import noisier_target
 
 # The input is exactly 0 at at least this share of the positions where the target is not (masking noise and
 # inpainting holes blank half or less; a mask applied the wrong way round blanks everything but the hole).
@@ -29,8 +30,8 @@ BLANKED = 0.65
 def check_blanked_input(ctx: Context) -> list[Finding]:
     """AE205: the input is zero at most of the positions where the target holds something."""
     pair = denoiser_pair(ctx)
-    if pair is None:
-        return []
+    if pair is None or noisier_target(ctx) is not None:
+        return []  # a target that is the noisy array holds its noise where the clean input is 0 (swapped_pair.py)
     x, t = pair
     held = t != 0
     if held.sum() == 0:
