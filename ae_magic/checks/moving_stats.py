@@ -80,7 +80,7 @@ def _channel_stats(values: np.ndarray, axis: Any) -> tuple[np.ndarray, np.ndarra
 def check_moving_statistics(ctx: Context) -> list[Finding]:
     """AE201: a BatchNormalization on the raw input whose moving statistics lag the data's for a whole fit."""
     d = ctx.data
-    if d is None or ctx.model is None or d.dtype.kind not in "fiu" or d.ndim < 2 or len(d) == 0:
+    if not isinstance(d, np.ndarray) or ctx.model is None or d.dtype.kind not in "fiu" or d.ndim < 2 or len(d) == 0:
         return []
     try:
         rows = d[np.linspace(0, len(d) - 1, min(len(d), 2000)).astype(np.int64)].astype(np.float64)

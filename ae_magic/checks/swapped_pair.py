@@ -54,8 +54,11 @@ def noisier_target(ctx: Context) -> dict[str, Any] | None:
         return ctx.cache["noisier_target"]
     found = None
     pair = denoiser_pair(ctx)
-    if pair is not None and pair[0].ndim >= 3 and pair[0].shape[1] >= 8:
-        x, t = (np.asarray(a, dtype=np.float64) for a in pair)
+    try:
+        x, t = (np.asarray(a, dtype=np.float64) for a in pair) if pair is not None else (None, None)
+    except (TypeError, ValueError):  # values that are not numbers: other checks say so
+        x = t = None
+    if x is not None and t is not None and x.ndim >= 3 and x.shape[1] >= 8:
         r = t - x
         rx, rt, rr = roughness(x), roughness(t), roughness(r)
         share = float(r.var() / t.var()) if t.var() > 0 else 0.0
