@@ -44,10 +44,13 @@ def run_cell(
         )
 
     exc: BaseException | None = None
+    scopes = kc.name_scopes()
     with kc.record_layer_calls(on_call, depth), kc.record_layer_creation(
         lambda layer: creation_lines.setdefault(id(layer), _cell_line(ns) or 0)
     ):
         exc = runner(source) if runner is not None else _exec(source, ns, filename or CELL_FILENAME)
+    if exc is not None:
+        kc.restore_name_scopes(scopes)  # a scope Keras left open when the cell raised (keras_compat)
 
     changed = [k for k, v in ns.items() if before.get(k) != id(v) and not k.startswith("_")]
     ctx.bound = sorted(changed, key=lambda k: ctx.assign_lines.get(k, 0))

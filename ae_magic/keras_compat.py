@@ -1038,3 +1038,48 @@ def intercept_layer(layer: Any, replace: Callable[[tuple[Any, ...], Any], Any] |
         yield calls
     finally:
         base.__call__ = original
+
+
+def name_scopes() -> list[Any] | None:
+    """A copy of Keras' stack of open name scopes (None where this Keras keeps none we can read)."""
+    try:
+        from keras.src.backend.common import global_state
+
+        stack = global_state.get_global_attribute("name_scope_stack")
+    except Exception:  # another Keras layout: nothing to read
+        return None
+    return list(stack) if isinstance(stack, list) else None
+
+
+@contextlib.contextmanager
+def preserved_name_scopes() -> Iterator[None]:
+    """Leave Keras' stack of open name scopes as it was found (:func:`restore_name_scopes`): a probe that
+    raised inside a scope, on a layer named "my layer", must not break the user's next ``fit``."""
+    saved = name_scopes()
+    try:
+        yield
+    finally:
+        restore_name_scopes(saved)
+
+
+def restore_name_scopes(saved: list[Any] | None) -> bool:
+    """Put Keras' stack of open name scopes back to ``saved``; True when it had changed.
+
+    Why: a layer name Keras rejects ("my layer" has a space) raises inside
+    ``name_scope.__enter__`` after the scope was pushed, and it is never
+    popped. Every variable made afterwards in the kernel, an optimizer's
+    slots included, then carries the bad name and ``fit`` fails for any later
+    model. A cell that raised leaves the stack as it found it.
+    """
+    if saved is None:
+        return False
+    try:
+        from keras.src.backend.common import global_state
+
+        stack = global_state.get_global_attribute("name_scope_stack")
+        if not isinstance(stack, list) or stack == saved:
+            return False
+        stack[:] = saved
+        return True
+    except Exception:  # another Keras layout: leave it
+        return False

@@ -69,7 +69,7 @@ class Session:
         capture.run_cell(ctx, source, runner=runner, filename=filename)
         ctx.timings["capture"] = time.perf_counter() - t
         # The cell's own random draws are the user's; everything after is ours.
-        with kc.preserved_random_state():
+        with kc.preserved_random_state(), kc.preserved_name_scopes():
             engine.finish_cell(ctx, data=data, target=target, model=model)
         return cls(ctx, label=label)
 
@@ -90,7 +90,7 @@ class Session:
 
         ctx = Context(source=None, namespace={} if namespace is None else namespace, options=options or Options())
         ctx.model_name = name
-        with kc.preserved_random_state():
+        with kc.preserved_random_state(), kc.preserved_name_scopes():
             engine.prepare_model(ctx, model, data, target)
         return cls(ctx, label=label)
 
@@ -143,11 +143,14 @@ class Session:
 
     def close(self) -> None:
         """Release the model copies and compiled steps; later re-runs raise UsageError."""
+        from . import keras_compat as kc
+
         for _model, sess, _cache in self._variants.values():
             release = getattr(sess, "dispose", None) or getattr(sess, "release", None)
             if callable(release):
-                # Releasing is best effort; nothing of the user's is involved.
-                with contextlib.suppress(Exception):
+                # Releasing is best effort; nothing of the user's is involved. A release that raised inside a
+                # name scope (a model named "auto encoder $1") must not leave it open for the user's next fit.
+                with contextlib.suppress(Exception), kc.preserved_name_scopes():
                     release()
         self._variants.clear()
         self._base.cache.clear()
@@ -160,7 +163,7 @@ class Session:
         from . import keras_compat as kc
 
         t = time.perf_counter()
-        with kc.preserved_random_state():
+        with kc.preserved_random_state(), kc.preserved_name_scopes():
             ctx = self._context(opts)
             carried = self._apply_latent(ctx, opts.latent)
             report = engine.diagnose(ctx)

@@ -311,3 +311,29 @@ def test_inpainting_holes_and_a_sharper_super_resolution_target_are_not_a_swap()
     noisy_seq = np.sin(np.linspace(0, 6, 48))[None, :, None] + 0.5 * rng.normal(size=(64, 48, 1))
     clean_seq = np.broadcast_to(np.sin(np.linspace(0, 6, 48))[None, :, None], noisy_seq.shape)
     assert roughness(noisy_seq) > ROUGHER * roughness(clean_seq) and roughness(noisy_seq - clean_seq) > WHITE
+
+
+def test_a_model_with_names_tensorflow_rejects_leaves_no_name_scope_open_for_the_next_fit():
+    # TensorFlow refuses "auto encoder $1" as a scope name *after* Keras pushed it on its own stack; the probes,
+    # and the release of their compiled steps, hit that, and every optimizer slot made later in the kernel
+    # carried the bad name ("... is not a valid scope name" in the user's next fit with momentum).
+    from keras.src.backend.common import global_state
+
+    src = """\
+import numpy as np
+import keras
+from keras import layers
+x = np.random.default_rng(0).random((96, 8)).astype("float32")
+inp = keras.Input(shape=(8,), name="in put $x")
+h = layers.Dense(4, activation="relu", name="my layer")(inp)
+autoencoder = keras.Model(inp, layers.Dense(8, activation="sigmoid")(h), name="auto encoder $1")
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+    before = list(global_state.get_global_attribute("name_scope_stack") or [])
+    report = ae_magic.check(src, namespace={}, data="x")
+    assert not report.internal_errors
+    assert list(global_state.get_global_attribute("name_scope_stack") or []) == before
+    inp = keras.Input((8,))
+    model = keras.Model(inp, keras.layers.Dense(8)(inp))
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse")
+    model.fit(np.zeros((16, 8), "float32"), np.zeros((16, 8), "float32"), verbose=0)
