@@ -101,8 +101,43 @@ def categorical_reconstruction(ctx: Context) -> bool:
 
 
 def index_input(ctx: Context) -> bool:
-    """Every layer that reads the model's input is an ``Embedding``: the input is token indices, not a signal."""
-    return bool(getattr(ctx.graph, "token_input", False))
+    """Every layer that reads the model's input is an ``Embedding``: the input is token indices, not a signal.
+
+    A model with no layer graph (subclassed, with its own ``train_step``) says so by its output: ids that a
+    categorical head scores (:func:`ids_for_classes`), read by an ``Embedding`` of the model whose table covers them.
+    """
+    g = ctx.graph
+    if g is not None and getattr(g, "has_graph", False):
+        return bool(getattr(g, "token_input", False))
+    d = ctx.data
+    if not isinstance(d, np.ndarray) or not d.size or not ids_for_classes(ctx):
+        return False
+    try:
+        top = float(np.max(d))
+        tables = [la for la in kc.leaf_layers(ctx.model) if type(la).__name__ == "Embedding"]
+        return any(int(getattr(la, "input_dim", 0) or 0) > top for la in tables)
+    except Exception:  # a layer we can't read: judge the data as a signal
+        return False
+
+
+def ids_for_classes(ctx: Context) -> bool:
+    """The target holds whole numbers in ``[0, classes)`` and the reconstruction is one rank above it,
+    ``(..., classes)``: class (token) ids that a categorical head scores, whatever the loss is called.
+
+    Round 42's aa09: a sentence VAE whose own ``train_step`` sums a sparse categorical cross-entropy over a
+    softmax head has no compiled loss to say so; its ids were taken for 0-25 pixels (AE201) and for targets a
+    softmax can't reach (AE203). A subclassed model's output shape comes from one forward pass of a copy.
+    """
+    t = _target(ctx)
+    if t is None or ctx.model is None:
+        return False
+    out = _output_shape(ctx)
+    if out is None and kc.model_kind(ctx.model) == "subclassed":
+        from .locate import subclassed_output
+
+        shape = subclassed_output(ctx)[2]
+        out = None if shape is None else [None, *list(shape)[1:]]
+    return class_index_count(t, out) is not None
 
 
 # index_overflow: the largest id at most this many times the output's classes (ids, not a signal to scale).

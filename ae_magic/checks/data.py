@@ -15,7 +15,7 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
-from .categorical import categorical_reconstruction, class_index_targets, index_input
+from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .inplace import changed_in_place
 from .locate import assigned_at, loss_line
 from .preprocess import input_as_seen
@@ -471,8 +471,8 @@ def _output_range(ctx: Context) -> tuple[str | None, tuple[float, float] | None]
 def check_target_range(ctx: Context) -> list[Finding]:
     """AE203: targets outside what the output activation (or BCE) can produce."""
     t = ctx.target
-    if t is None or not _numeric(t) or t.size == 0 or ctx.model is None or class_index_targets(ctx):
-        return []  # class indices for a sparse categorical loss: checked against the classes there
+    if t is None or not _numeric(t) or t.size == 0 or ctx.model is None or class_index_targets(ctx) or ids_for_classes(ctx):
+        return []  # class indices for a sparse categorical loss (or a step's own): checked against the classes there
     st = _stats(ctx, target=True)
     lo, hi = st.lo, st.hi
     if not (np.isfinite(lo) and np.isfinite(hi)):

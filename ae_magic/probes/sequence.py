@@ -261,12 +261,16 @@ def output_layer(layers: list[Any], output_names: set[str]) -> tuple[str | None,
 
 
 def sequence_trace(
-    layers: list[Any], output_names: set[str], split: dict[str, Any], pred0: np.ndarray, pred: np.ndarray
+    layers: list[Any], output_names: set[str], split: dict[str, Any], pred0: np.ndarray, pred: np.ndarray,
+    *, id_padding: bool = False,
 ) -> dict[str, Any]:
     """The training trace's ``per_position`` entry: :func:`position_stats` on the validation slice,
-    plus the output layer (name, activation) the dead-output measure is about."""
+    plus the output layer (name, activation) the dead-output measure is about. ``id_padding``: token ids whose
+    0 pads the rows' ends are masked as ``Embedding(mask_zero=True)`` would (a step's own masked loss)."""
     mask_tr = input_mask(layers, split["x_tr"])
     mask_val = input_mask(layers, split["x_val"])
+    if mask_val is None and id_padding and np.ndim(split["x_val"]) == 2:
+        mask_tr, mask_val = np.asarray(split["x_tr"]) != 0, np.asarray(split["x_val"]) != 0
     if mask_val is not None and tuple(mask_val.shape) != tuple(np.shape(split["r_val"])[:2]):
         mask_tr = mask_val = None  # the target is not a sequence of the input's steps
     stats = position_stats(split["r_tr"], split["r_val"], pred, pred0, mask_tr, mask_val)

@@ -293,7 +293,8 @@ class ProbeSession:
         self.initial = self.snapshot()
         self.x_all, self.y_all = x, y
         self.same_target = target is None or target is data
-        if getattr(self, "classes", None) is not None:
+        if getattr(self, "classes", None) is not None and kc.safe_output_shape(user_model) is not None:
+            # (A subclassed model has no symbolic output: its head, read once by a forward pass, keeps its classes.)
             self.classes = class_index_count(y, kc.safe_output_shape(user_model))
         self.source_model = user_model
         self.split = {}
@@ -704,7 +705,8 @@ class ProbeSession:
                 if self.in_place:
                     self.reset()
         # Per time step x feature against the targets' own variation, padded steps left out (AE404, AE405).
-        per_position = sequence_trace(self.layers, self.output_layers, s, self.as_recon(pred0), pred)
+        per_position = sequence_trace(self.layers, self.output_layers, s, self.as_recon(pred0), pred,
+                                      id_padding=bool(getattr(self, "id_padding", False)))
         y_flat = r_val.reshape(len(r_val), -1).astype(np.float64)
         p_flat = pred.reshape(len(pred), -1).astype(np.float64)
         finite_pred = bool(np.all(np.isfinite(p_flat)))

@@ -154,6 +154,40 @@ def _tries(fn: Callable[[Any], Any], sample: Any, target_shape: tuple[int, ...])
         return False
 
 
+def _class_head(model: Any, sample: Any, y: np.ndarray, *, may_build: bool) -> tuple[int | None, bool]:
+    """``(classes, probabilities)``: the number of classes when ``model``'s own call maps ``sample`` to
+    ``(..., classes)`` and ``y`` holds class ids in ``[0, classes)`` one rank below it (else None), and whether
+    the head's rows are probabilities (in [0, 1], summing to 1) rather than logits."""
+    from .batches import class_index_count
+
+    if not may_build and not getattr(model, "built", False):
+        return None, True  # calling it would add weights to the user's model
+    try:
+        out = np.asarray(kc.to_numpy(model(sample, training=False)), dtype=np.float64)
+    except Exception:  # a call that raises (or returns several tensors): no head to read
+        return None, True
+    classes = class_index_count(y, list(out.shape)) if out.ndim >= 2 else None
+    rows = out.sum(axis=-1)
+    probabilities = bool(out.min() >= 0 and out.max() <= 1 and np.allclose(rows, 1.0, atol=1e-3))
+    return classes, probabilities
+
+
+def padded_ids(ids: np.ndarray) -> bool:
+    """Rows of token ids padded with 0 at their ends, to different lengths: some rows end (or start) with a
+    run of zeros and some do not, and no row has a 0 between two real tokens."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.shape[1] < 2 or ids.dtype.kind not in "iuf" or not (ids == 0).any():
+        return False
+    real = ids != 0
+    # For each row: the real tokens are one contiguous block (post- or pre-padding leaves no inner 0).
+    first = real.argmax(axis=1)
+    last = ids.shape[1] - 1 - real[:, ::-1].argmax(axis=1)
+    inner = np.arange(ids.shape[1])[None, :]
+    block = (inner >= first[:, None]) & (inner <= last[:, None])
+    rows = real.any(axis=1)
+    return bool(np.all(real[rows] == block[rows]) and len(set(real.sum(axis=1).tolist())) > 1)
+
+
 def _outputs(out: Any) -> list[Any]:
     """A call's outputs as a list: a dict's values in order, a tuple's items, or the one tensor."""
     if isinstance(out, dict):
@@ -463,7 +497,23 @@ class OwnStepSession(ProbeSession):
             # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
             compile_like_fit(self.model, self.optimizer, kc.compiled_loss(src))
         # Tried on a sample batch: a call that raises or returns something else falls through to the sub-models.
-        fn, how = forward_rule(self.model, sample, (len(sample), *y.shape[1:]), may_build=not self.in_place)
+        target_shape = (len(sample), *y.shape[1:])
+        fn, how = forward_rule(self.model, sample, target_shape, may_build=not self.in_place)
+        # Token ids scored by a categorical head ((n, steps) ids, (n, steps, vocab) out) with no compiled loss to
+        # say so (a sentence VAE whose train_step sums a sparse categorical cross-entropy): the reconstruction is
+        # one rank above the target, and is measured against one-hot rows, as for a compiled sparse loss.
+        self.classes = None
+        if fn is None:
+            classes, probabilities = _class_head(self.model, sample, y, may_build=not self.in_place)
+            if classes is not None:
+                fn, how = forward_rule(self.model, sample, (*target_shape, classes), may_build=not self.in_place)
+                if fn is not None:
+                    self.classes = classes
+                    self.id_padding = padded_ids(y)
+                    # A head that returns logits (its step's loss has from_logits=True): softmax before measuring.
+                    self.logits = None if probabilities else "softmax"
+                    how += (f" (the targets are class ids of its {classes}-way head, measured as one-hot rows"
+                            f"{'' if probabilities else ' against the softmax of its logits'})")
         self.forward_how = how if fn is not None else None
         # Why the reconstruction can't be read (None: it can): the probes then train blind (see train()).
         self.no_forward = None if fn is not None else (
@@ -729,7 +779,16 @@ class OwnStepSession(ProbeSession):
                 out = fn(keras.ops.convert_to_tensor(xb))
             except Exception as exc:
                 raise ModelError(f"the model's reconstruction ({self.forward_how}) raises {describe(exc)}") from exc
-            return np.asarray(kc.to_numpy(out))
+            out = np.asarray(kc.to_numpy(out))
+            if getattr(self, "id_padding", False) and np.ndim(xb) == 2 and out.shape[:2] == np.shape(xb):
+                # Padding (id 0 at the rows' ends) is what the step's masked loss leaves out: it is read as
+                # reconstructed, so the errors, curves and baselines judge the real tokens only.
+                out = np.array(out, copy=True)
+                pad = np.asarray(xb) == 0
+                hot = 30.0 if self.logits == "softmax" else 1.0
+                out[pad] = -hot if self.logits == "softmax" else 0.0
+                out[pad, 0] = hot
+            return out
 
         return forward
 
@@ -740,7 +799,19 @@ class OwnStepSession(ProbeSession):
         return super().predict(x, chunk)
 
     def loss_value(self, y: np.ndarray, pred: np.ndarray) -> float:
-        """The validation loss: the reconstruction's MSE (a custom step's loss needs more than a prediction)."""
+        """The validation loss: the reconstruction's MSE (a custom step's loss needs more than a prediction); class
+        ids against their one-hot rows."""
+        if getattr(self, "classes", None) is not None and np.ndim(y) + 1 == np.ndim(pred):
+            from .batches import one_hot
+
+            ids = np.asarray(y)
+            y, pred = one_hot(ids, int(self.classes)), self.as_recon(np.asarray(pred))
+            if getattr(self, "id_padding", False) and padded_ids(ids):
+                # Id 0 padding the rows' ends (pad_sequences' default, what mask_zero and a step's own
+                # `x != 0` mask leave out): the real tokens only, as the step's masked loss scores them.
+                real = ids != 0
+                if real.any():
+                    return float(np.mean((y[real].astype(np.float64) - pred[real].astype(np.float64)) ** 2))
         return float(np.mean((np.asarray(y, np.float64) - np.asarray(pred, np.float64)) ** 2))
 
     def activations_and_gates(
