@@ -46,8 +46,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
                 f"probe run, but the training-mode loss fell steadily to {lag['train_loss']:.3g}, well below the mean "
                 f"predictor's {lag['mean_loss']:.3g}. BatchNormalization's moving statistics lag behind the weights "
                 "over a short run; a longer fit catches them up.")
-        if note not in ctx.notes:
-            ctx.notes.append(note)
+        _note(ctx, note)
         return []
     code = (ctx.traces.get("gradients") or {}).get("code_layer")
     grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
@@ -184,9 +183,14 @@ def confirm_collapse(
             f"nearly alike ({100 * targets[0].evidence.get('ratio', 0.0):.2g}% of the targets' spread), but a run "
             f"{m // max(n, 1)}x as long ({m} steps) took the held-out error to {final / mean:.2f}x the mean's: a slow "
             "start, not a collapse.")
-    if note not in ctx.notes:
-        ctx.notes.append(note)
+    _note(ctx, note)
     return [f for f in found if all(f is not t for t in targets)]
+
+
+def _note(ctx: Context, text: str) -> None:
+    """Add ``text`` to the report's notes once (a finding left out says why)."""
+    if text not in ctx.notes:
+        ctx.notes.append(text)
 
 
 # confirm_collapse: the longer run has left the mean when its held-out error ends at most this share of the mean's.
