@@ -222,7 +222,7 @@ def test_a_collapse_the_longer_run_leaves_is_a_slow_start_with_a_note():
     ctx = _collapse_ctx()
     kept = confirm_collapse(ctx, _seq_trace(0.06, 0.349, 129), [_ae404()], lambda: _seq_trace(0.7, 0.15, 516))
     assert kept == []
-    assert any("slow start" in n and "0.43x" in n for n in ctx.notes), ctx.notes
+    assert any("slow start" in n and "0.43x" in n and "AE404" in n for n in ctx.notes), ctx.notes
 
 
 def test_a_collapse_the_longer_run_keeps_stays_and_says_so():
@@ -425,3 +425,25 @@ def test_the_same_step_scoring_only_the_padding_is_named():
 def _tf_only() -> None:
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the cell's train_step uses tf.GradientTape")
+
+
+def test_a_stagnant_loss_the_longer_run_leaves_is_a_slow_start_and_one_that_stays_is_kept():
+    # w08 again, checked another time: the plateau showed as AE402 ("loss barely moves") instead of AE404.
+    from ae_magic.checks.output_collapse import confirm_collapse
+    from ae_magic.report import Finding
+
+    def ae402() -> Finding:
+        return Finding(code="AE402", severity="warning", title="Loss barely moves", message="not learning.")
+
+    ctx = _collapse_ctx()
+    assert confirm_collapse(ctx, _seq_trace(0.3, 0.349, 129), [ae402()], lambda: _seq_trace(0.7, 0.15, 516)) == []
+    assert any("AE402" in n and "slow start" in n for n in ctx.notes), ctx.notes
+    stays = [ae402()]
+    assert confirm_collapse(_collapse_ctx(), _seq_trace(0.3, 0.349, 129), stays, lambda: _seq_trace(0.3, 0.345, 516)) == stays
+    schedule = Finding(code="AE402", severity="warning", title="The learning-rate schedule decays to almost nothing",
+                       message="decays.")
+
+    def no_run():
+        raise AssertionError("a schedule that explains the stall needs no longer run")
+
+    assert confirm_collapse(_collapse_ctx([schedule]), _seq_trace(0.3, 0.349, 129), stays, no_run) == stays

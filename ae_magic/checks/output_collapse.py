@@ -158,12 +158,14 @@ def confirm_collapse(
     """
     from ..report import CAUSES
 
-    targets = [f for f in found if f.code == "AE404" and f.severity in ("warning", "error")]
+    # An AE402 of the run ("loss barely moves") is the same plateau seen through the loss (round 41's w08 gave
+    # one or the other on repeated checks): judged with it. A schedule's AE402 (found before the run) explains it.
+    targets = [f for f in found if f.code in ("AE404", "AE402") and f.severity in ("warning", "error")]
     if not targets or any(k in f.evidence for f in targets for k in ("activity_regularizer", "weight_penalty")):
         return found
-    causes = set(CAUSES.get("AE404", ()))
+    causes = set(CAUSES.get("AE404", ())) | set(CAUSES.get("AE402", ())) | {"AE402"}
     if trailing_noise(ctx.model) or any(f.code in causes and f.severity in ("warning", "error")
-                                        for f in [*ctx.found, *found] if f.code != "AE404"):
+                                        for f in [*ctx.found, *found] if all(f is not t for t in targets)):
         return found
     if any("every unit of the code layer" in f.message for f in targets):
         return found
@@ -173,16 +175,20 @@ def confirm_collapse(
     n, m = len(trace["loss"]), len(longer["loss"])
     if output_collapse(ctx, longer, None):
         for f in targets:
-            f.message += f" A run {m // max(n, 1)}x as long ({m} steps) is still collapsed."
+            if f.code == "AE404":
+                f.message += f" A run {m // max(n, 1)}x as long ({m} steps) is still collapsed."
         return found
     lb = longer.get("baselines") or {}
     final, mean = lb.get("final"), lb.get("position_mean") or lb.get("mean")
     if not all_finite([final, mean]) or mean <= 0 or final > LEFT_MEAN * mean:
         return found
-    note = (f"AE404 (output collapse) was not reported: after the {n}-step probe run the reconstructions were "
-            f"nearly alike ({100 * targets[0].evidence.get('ratio', 0.0):.2g}% of the targets' spread), but a run "
-            f"{m // max(n, 1)}x as long ({m} steps) took the held-out error to {final / mean:.2f}x the mean's: a slow "
-            "start, not a collapse.")
+    what = " and ".join(sorted({"AE404 (output collapse)" if f.code == "AE404" else "AE402 (loss barely moves)"
+                                for f in targets}))
+    seen = ("the reconstructions were nearly alike" if any(f.code == "AE404" for f in targets)
+            else "the held-out error had barely moved")
+    note = (f"{what} {'were' if ' and ' in what else 'was'} not reported: after the {n}-step probe run {seen}, "
+            f"but a run {m // max(n, 1)}x as long ({m} steps) took the held-out error to {final / mean:.2f}x the "
+            "mean's: a slow start, not a stall.")
     _note(ctx, note)
     return [f for f in found if all(f is not t for t in targets)]
 

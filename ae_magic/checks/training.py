@@ -127,7 +127,7 @@ def _run(ctx: Context) -> list[Finding]:
         found = found + explained_unbeaten(trace, error)
     if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
-    if not trace["diverged"] and any(f.code == "AE404" for f in found):
+    if not trace["diverged"] and any(f.code in ("AE404", "AE402") for f in found):
         found = confirm_collapse(ctx, trace, found, longer_run)
     if any(f.code == "AE403" and f.evidence.get("transient_spike") for f in found):
         found = _confirm_after_spike(ctx, found, longer_run)

@@ -140,6 +140,8 @@ def check_untracked(ctx: Context) -> list[Finding]:
     if ctx.model is None:
         return []
     try:
+        if not len(ctx.model.trainable_variables):
+            return []  # nothing trains at all: gradients.py's "Nothing in the model can learn" names the raw ones
         found = untracked_variables(ctx.model)
     except Exception:  # a layer we can't read: say nothing rather than guess
         return []
