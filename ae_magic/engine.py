@@ -291,8 +291,14 @@ def _resolve_data(ctx: Context, data: Any, target: Any) -> None:
         # The cell failed, perhaps before defining the data: diagnose what exists.
         ctx.notes.append(f"--data {data}: not defined (the cell raised before defining it?); data checks skipped.")
         return
+    picked: tuple[Any, str] | None = None
     for value, what in ((data, "data"), (target, "target")):
-        n = _several_arrays(ctx.namespace.get(value) if isinstance(value, str) else value)
+        raw = ctx.namespace.get(value) if isinstance(value, str) else value
+        n = _several_arrays(raw)
+        if n and what == "target":
+            picked = _reconstruction_target(ctx, raw, value if isinstance(value, str) else "target", data)
+            if picked is not None:
+                continue
         if n:
             # A model with several inputs (or outputs) trains on a list or dict of arrays. The data checks and
             # probes read one input array and one target: they don't run, and the report says so.
@@ -304,10 +310,40 @@ def _resolve_data(ctx: Context, data: Any, target: Any) -> None:
             ctx.skipped.setdefault("gradients", why)
             return
     ctx.data, ctx.data_name = _resolve_array(ctx, data, "data")
-    if target is None:
+    if picked is not None:
+        ctx.target, ctx.target_name = np.asarray(picked[0]), picked[1]
+    elif target is None:
         ctx.target, ctx.target_name = ctx.data, ctx.data_name
     else:
         ctx.target, ctx.target_name = _resolve_array(ctx, target, "target")
+
+
+def _reconstruction_target(ctx: Context, targets: Any, label: str, data: Any) -> tuple[Any, str] | None:
+    """``(array, name)``: the one target of a list or dict (``fit(x, [x, labels])`` for a reconstruction beside an
+    auxiliary head) shaped like the input, with a note; None when the data is several arrays too, or when no
+    target or more than one is shaped like the input.
+
+    Round 43's ab08: an autoencoder with a classifier head, checked with ``--target y_train`` for
+    ``y_train = [x_train, labels]``, got no data checks and no probes at all. The checks and probes now read
+    the reconstruction's target; the session trains and judges the output that target belongs to, and its note
+    says that the other heads' losses were not measured.
+    """
+    raw = ctx.namespace.get(data) if isinstance(data, str) else data
+    if raw is None or _several_arrays(raw):
+        return None
+    try:
+        shape = tuple(np.shape(raw))
+    except Exception:  # data that is no array: its own check reports it
+        return None
+    items = list(targets.items()) if isinstance(targets, dict) else list(enumerate(targets))
+    fits = [(key, arr) for key, arr in items if tuple(np.shape(arr)) == shape]
+    if len(fits) != 1:
+        return None
+    key, arr = fits[0]
+    name = f"{label}[{key!r}]"
+    ctx.notes.append(f"--target {label} holds {len(items)} arrays (the targets of a model with several outputs): "
+                     f"the checks read {name}, the one shaped like the input, as the reconstruction's target.")
+    return arr, name
 
 
 def _several_arrays(value: Any) -> int | None:

@@ -21,7 +21,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .baseline import STANDARD_LOSSES, hand_written_units
-from .locate import loss_def_line
+from .locate import loss_def_line, loss_line, loss_return_line
 
 
 def check_loss_direction(ctx: Context) -> list[Finding]:
@@ -135,6 +135,52 @@ def check_loss_batch_blind(ctx: Context) -> list[Finding]:
 check_loss_batch_blind.family = "training"  # type: ignore[attr-defined]
 
 
+# The loss of each target scaled by 1/2 and by 2, within this share of (mean's loss - target's loss) of the
+# target's own loss: the loss cannot see a sample's scale.
+SCALE_BLIND_SHARE = 1e-3
+
+
+def check_loss_scale_blind(ctx: Context) -> list[Finding]:
+    """AE108: a loss that scores each sample's direction only (cosine similarity), measured to have cost the run.
+
+    Round 43's ac04: ``loss="cosine_similarity"`` on absorbance spectra. Half and twice each target score exactly
+    as the target does, so the intensity (the concentration) is never learned: the held-out MSE ended at 5.8x
+    the per-feature mean's, and the report named the collapse it caused, or nothing of the loss. Any loss, Keras'
+    own or hand-written, whose value at scaled targets equals its value at the targets; reported only when the
+    probe run's reconstruction did not beat the mean (an output that is renormalised by design stays silent).
+    """
+    tr = ctx.traces.get("training") or {}
+    b = tr.get("baselines") or {}
+    units = b.get("loss_units") or {}
+    exact, mean, scaled = units.get("target"), units.get("mean"), units.get("scaled") or []
+    if not all_finite([exact, mean, *scaled]) or len(scaled) != 2 or not mean > exact + 1e-6 * max(abs(mean), 1.0):
+        return []
+    if max(abs(v - exact) for v in scaled) > SCALE_BLIND_SHARE * (mean - exact):
+        return []
+    final, mse_mean = b.get("final"), b.get("mean")
+    if not all_finite([final, mse_mean]) or final < mse_mean:
+        return []  # the reconstruction beat the mean anyway: the loss's blind spot cost nothing measurable
+    name = str(tr.get("loss_name"))
+    line, src = loss_return_line(ctx, name)  # a hand-written loss's return, else where the loss is set
+    if line is None:
+        line, src = loss_line(ctx)
+    return [Finding(
+        code="AE108", severity="error", title="The loss cannot see the scale of the reconstruction",
+        message=(f"The loss `{name}` gives {exact:.4g} for an output equal to the target, and the same for the target "
+                 f"scaled by half or by two ({scaled[0]:.4g}, {scaled[1]:.4g}): it scores only the direction of each "
+                 "sample, so the model is never taught its intensity. Measured: after the probe run the "
+                 f"reconstruction error (MSE on held-out samples) is {final:.4g}, no better than predicting the "
+                 f"per-feature mean ({mse_mean:.4g})."),
+        line=line, source_line=src,
+        evidence={"loss": name, "loss_of_target": exact, "loss_of_mean": mean, "loss_of_scaled_targets": list(scaled),
+                  "final_mse": final, "mean_baseline": mse_mean},
+        fix="loss='mse'  # or add the MSE to the similarity: loss = mse + (1 - cosine) keeps the scale",
+    )]
+
+
+check_loss_scale_blind.family = "training"  # type: ignore[attr-defined]
+
+
 def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str | None]:
     """The line of the loss function ``name`` that does the damage, else its ``return`` (:func:`~.locate.loss_def_line`).
 
@@ -166,7 +212,7 @@ def _line_in_loss(ctx: Context, name: str, kind: str) -> tuple[int | None, str |
     return loss_def_line(ctx, name)
 
 
-CHECKS: list[Any] = [check_loss_direction, check_loss_unbounded, check_loss_batch_blind]
+CHECKS: list[Any] = [check_loss_direction, check_loss_unbounded, check_loss_batch_blind, check_loss_scale_blind]
 
 
 # -- a model's own train_step whose loss moves the output away from the input ----------------------------

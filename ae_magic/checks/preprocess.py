@@ -4,7 +4,8 @@ A model may take raw data and scale it itself (``Rescaling(1/255)`` on 0-255
 pixels, a ``Normalization`` layer adapted on raw sensor units, a
 ``BatchNormalization`` first): the data checks then judge the scale the
 layers with weights receive, not the array the user passes. Worked out from
-the layers' settings and weights (no forward pass on the user's model).
+the layers' settings and weights; a layer without weights (a ``Lambda``, an
+Activation) is called on the forward copy. No forward pass on the user's model.
 """
 
 from __future__ import annotations
@@ -69,10 +70,46 @@ def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any
         if node.cls in NORMALISING:
             return values, applied, node
         mapped = _mapped(node.cls, node.layer, values)
+        if mapped is None:
+            mapped = _weightless(ctx, node, values)
         if mapped is None:  # a layer with weights, or one we can't read: it sees these values
             break
         values, applied = mapped, node.name
     return values, applied, None
+
+
+def _weightless(ctx: Context, node: Any, values: np.ndarray) -> np.ndarray | None:
+    """``values`` through a layer without variables (a ``Lambda(ops.log1p)``, a custom scaling layer, an
+    Activation), called on the forward copy (never the user's model) in inference mode; None for a layer with
+    variables, one the copy lacks, or a call that raises or changes the number of samples.
+
+    Round 43's ac01: counts up to 253 fed to a DCA-style model that takes ``log1p`` inside, so its first Dense
+    sees values up to 5.5, and AE201 named the raw counts.
+    """
+    layer = node.layer
+    try:
+        if layer is None or list(layer.variables):
+            return None
+    except Exception:  # a layer whose variables can't be listed: not read
+        return None
+    copy = ctx.forward_model()
+    if copy is None:
+        return None
+    try:
+        twin = copy.get_layer(layer.name)
+        if type(twin) is not type(layer) or list(twin.variables):
+            return None
+        x = kc.keras.ops.convert_to_tensor(values.astype(np.float32))
+        try:
+            out = twin(x, training=False)
+        except TypeError:  # a call() without a training argument
+            out = twin(x)
+        out = np.asarray(kc.to_numpy(out), dtype=np.float64)
+    except Exception:  # a layer that can't take these values alone: judge what reaches it as it is
+        return None
+    if out.ndim < 1 or len(out) != len(values) or not np.isfinite(out).all():
+        return None
+    return out
 
 
 def _mapped(cls: str, layer: Any, values: np.ndarray) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from .baseline import (
     confirm_penalty,
     confirm_unbeaten,
     explained_unbeaten,
+    far_from_pca,
     left_baseline,
     penalty_unbeaten,
     unbeaten,
@@ -123,7 +124,8 @@ def _run(ctx: Context) -> list[Finding]:
     elif not trace["diverged"] and unbeaten(trace) and not _explained(ctx, found):
         # Still above the mean when the short run ended: a slow start, or a model that settles there.
         found = confirm_unbeaten(ctx, trace, found, longer_run)
-    elif not trace["diverged"] and unbeaten(trace) and (error := _explaining_error(ctx, found)) is not None:
+    elif (not trace["diverged"] and (unbeaten(trace) or far_from_pca(trace))
+          and (error := _explaining_error(ctx, found)) is not None):
         found = found + explained_unbeaten(trace, error)
     if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)

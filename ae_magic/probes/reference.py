@@ -118,6 +118,9 @@ def loss_baselines(
         # (its mean, its spread) intact. A sound reconstruction loss charges it at least about the mean's loss;
         # one that only reads per-sample statistics charges nothing (round 38: the square of the mean error).
         out["scrambled"] = value(np.random.default_rng(0).permuted(flat, axis=1))
+        # Each sample's target scaled by 1/2 and by 2: a sound reconstruction loss charges both; one that reads
+        # only each sample's direction (cosine similarity) charges neither, so the intensity is never learned.
+        out["scaled"] = [value(flat * k) for k in (0.5, 2.0)]
         # Outputs moved past the target by half and one feature std, up and down: a sound loss rises both ways.
         step = 0.5 * np.std(flat, axis=0)
         out["shifted"] = {"step": float(np.mean(step)),

@@ -155,10 +155,10 @@ class ProbeSession:
                 others = kc.untrained_outputs(src)
                 if others:
                     self.notes.append(
-                        f"Model '{model.name}' has losses on {len(others) + 1} outputs, but the check is given one target, "
-                        f"shaped like {which}: the probes train and judge {which} with its loss ({kc.loss_name(src)}). "
-                        f"fit also trains {', '.join(repr(o) for o in others)} against targets the check was not given; "
-                        "what those losses do to the shared layers is not in these measurements."
+                        f"Model '{model.name}' has losses on {len(others) + 1} outputs: the probes train and judge {which}, the "
+                        f"one shaped like the target, with its loss ({kc.loss_name(src)}). "
+                        f"fit also trains {', '.join(repr(o) for o in others)} against other targets, which the probes "
+                        "do not train: what those losses do to the shared layers was not measured."
                     )
                 elif len(keras.tree.flatten(outputs)) > 1:
                     self.notes.append(
