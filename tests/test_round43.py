@@ -233,3 +233,95 @@ def test_two_targets_shaped_like_the_input_still_say_what_did_not_run() -> None:
     report = ae_magic.check(src, namespace={}, data="x_train", target="y_train", seed=0)
     assert {"data", "gradients"} <= set(report.coverage["skipped"]), report.coverage
     assert "no problems found" not in report.text().lower()
+
+
+LOAD_CURVES = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(21)
+n_days, steps = 600, 48
+hh = np.arange(steps) / 2.0
+profile = 0.35 + 0.55 * np.exp(-0.5 * ((hh - 7.5) / 1.3) ** 2) + 1.10 * np.exp(-0.5 * ((hh - 19.0) / 2.2) ** 2)
+load = rng.lognormal(np.log(0.4), 0.5, (n_days, 1)) + rng.lognormal(np.log(1.2), 0.6, (n_days, 1)) * profile[None, :]
+load = load * (1 + 0.03 * rng.standard_normal(load.shape))
+x = load[..., None].astype("float32")
+x = (x - x.mean(axis=AXIS, keepdims=True)) / x.std(axis=AXIS, keepdims=True)
+model = keras.Sequential([
+    keras.Input(shape=(steps, 1)),
+    layers.Conv1D(16, 5, padding="same", activation="relu"),
+    layers.MaxPooling1D(2),
+    layers.Flatten(),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(24 * 16, activation="relu"),
+    layers.Reshape((24, 16)),
+    layers.UpSampling1D(2),
+    layers.Conv1D(1, 3, padding="same"),
+])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_windows_scaled_one_by_one_into_the_same_curve_are_ae205_at_the_axis_line() -> None:
+    """Round 43's ae06: daily load curves that differ in level and size only, z-scored per day, are one curve."""
+    src = LOAD_CURVES.replace("AXIS", "1")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0, train=False)
+    f = report.get("AE205")
+    assert f is not None and f.severity == "warning", report.text()
+    assert f.line == _line(src, "x = (x - x.mean(axis=1") and "axis=(0, 1)" in f.fix
+    assert f.evidence["spread_across_windows"] < 0.15 * f.evidence["spread_within_window"]
+    assert report.get("AE201") is None, report.text()
+
+
+def test_the_same_curves_scaled_over_every_window_are_silent() -> None:
+    report = ae_magic.check(LOAD_CURVES.replace("AXIS", "(0, 1)"), namespace={}, data="x", seed=0, train=False)
+    assert not _loud(report), report.text()
+
+
+SENSORS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(99)
+n = 520
+traffic = rng.gamma(3.0, 1.0, n)
+temp = 18 + 7 * np.sin(np.linspace(0, 12 * np.pi, n)) + rng.normal(0, 1.5, n)
+X_raw = np.column_stack([0.6 * traffic, 45 * traffic, 20 * traffic + 1.5 * temp, temp, 12 * traffic]).astype("float32")
+X_raw = np.clip(X_raw + rng.normal(0, 1, X_raw.shape), 0, None).astype("float32")
+CODES
+x = X_raw / X_raw.max()
+model = keras.Sequential([
+    keras.Input(shape=(5,)),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(2, activation="relu"),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(5, activation="sigmoid"),
+])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_missing_value_code_in_a_few_percent_of_a_column_is_named() -> None:
+    """Round 44's ai07: 9999 in 4 % and 3 % of two columns is its own 99.9th percentile; the code went unseen."""
+    src = SENSORS.replace("CODES", "X_raw[rng.random(n) < 0.04, 2] = 9999.0\nX_raw[rng.random(n) < 0.03, 0] = 9999.0")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0, train=False)
+    f = report.get("AE201")
+    assert f is not None and f.title == "A missing-value code set the data's scale", report.text()
+    assert f.line == _line(src, "x = X_raw / X_raw.max()") and f.evidence["code_value"] == 1.0
+
+
+def test_the_same_table_without_the_code_has_no_missing_value_finding() -> None:
+    report = ae_magic.check(SENSORS.replace("CODES", ""), namespace={}, data="x", seed=0, train=False)
+    assert not any(f.title == "A missing-value code set the data's scale" for f in report.findings), report.text()
+
+
+def test_a_model_frozen_after_compile_is_ae301_at_the_freezing_line() -> None:
+    """Round 44's ah08: Keras 2's GAN idiom, ``autoencoder.trainable = False`` after ``compile``; Keras 3 reads
+    the flag when fit runs, so nothing trains. AE301 had no line."""
+    src = SENSORS.replace("CODES", "") + "model.trainable = False\n"
+    report = ae_magic.check(src, namespace={}, data="x", seed=0)
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error", report.text()
+    assert f.line == _line(src, "model.trainable = False") and "after compile" in f.message

@@ -354,10 +354,12 @@ def _divided_twice(ctx: Context, lo: float, hi: float, by: str | None) -> list[F
     )]
 
 
-# _sentinel_scale: values this many times the 99.9th percentile of |x|, at most SENTINEL_SHARE of all values,
-# every one the same number, and at least SENTINEL_STDS of their column's own spread away from its median.
+# _sentinel_scale: values this many times the 99.9th percentile of the other |x|, at most SENTINEL_SHARE of all
+# values and SENTINEL_COLUMN_SHARE of any column's, every one the same number, and at least SENTINEL_STDS of their
+# column's own spread away from its median.
 SENTINEL_RATIO = 10.0
-SENTINEL_SHARE = 0.001
+SENTINEL_SHARE = 0.05
+SENTINEL_COLUMN_SHARE = 0.2
 SENTINEL_STDS = 100.0
 
 
@@ -373,7 +375,11 @@ def _sentinel_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) ->
     d = ctx.data
     if by is not None or d is None or not isinstance(d, np.ndarray) or d.ndim < 2 or not len(d):
         return []
-    typical = float(np.percentile(np.abs(s), 99.9))
+    a = np.abs(s)
+    # The typical scale without the extreme value itself: a code in more than 0.1 % of the values (round 43's
+    # ai07: 9999 in 4 % of one column and 3 % of another) is its own 99.9th percentile.
+    rest_of_sample = a[a != peak]
+    typical = float(np.percentile(rest_of_sample, 99.9)) if rest_of_sample.size else 0.0
     # The data's own extremes first: most data has no value this far out, and the full array is not read again.
     if not typical > 0 or not np.isfinite(peak) or peak <= SENTINEL_RATIO * typical:
         return []
@@ -382,6 +388,8 @@ def _sentinel_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) ->
     n_far = int(np.count_nonzero(far))
     if n_far < 2 or n_far > SENTINEL_SHARE * flat.size:
         return []
+    if (far.sum(axis=0) > SENTINEL_COLUMN_SHARE * len(flat)).any():
+        return []  # a column that is mostly the value: a level it takes, not a code for missing readings
     codes = np.unique(flat[far].astype(np.float64))
     if len(codes) != 1:
         return []

@@ -102,21 +102,46 @@ def _no_trainable_weights(ctx: Context) -> list[Finding]:
     ctx.skipped.setdefault("gradients", reason)
     ctx.skipped.setdefault("training", reason)
     frozen = bool(getattr(m, "weights", None))
+    line, text = _frozen_at(ctx) if frozen else (None, None)
     return [
         Finding(
             code="AE301",
             severity="error",
             title="Nothing in the model can learn",
+            line=line,
+            source_line=text,
             message=(
                 f"`{ctx.model_name}` has no trainable weights"
                 + (" (they are all frozen: trainable=False)" if frozen else " (no layer has weights)")
                 + ": the loss can't change anything, so the reconstruction stays as it is."
+                + (" Keras 3 reads `trainable` when fit runs, so setting it after compile (Keras 2's GAN idiom) "
+                   "freezes this model's own training too." if line is not None and _after_compile(ctx, line) else "")
             ),
             evidence={"trainable_weights": 0, "weights": len(getattr(m, "weights", []) or [])},
             fix=(f"{ctx.model_name}.trainable = True  # then compile again" if frozen
                  else "Add layers with weights (Dense, Conv2D, ...) between the input and the output."),
         )
     ]
+
+
+_FROZEN = re.compile(r"\.trainable\s*=\s*False\b")
+
+
+def _frozen_at(ctx: Context) -> tuple[int | None, str | None]:
+    """The cell line that sets ``trainable = False``: on the model's own name first (round 44's ah08:
+    ``autoencoder.trainable = False`` after compile), else the last such line (the one that froze the rest)."""
+    hits = [(i, t) for i, t in enumerate((ctx.source or "").splitlines(), start=1) if _FROZEN.search(t.split("#", 1)[0])]
+    own = [(i, t) for i, t in hits if ctx.model_name and re.match(rf"\s*{re.escape(ctx.model_name)}\.trainable\b", t)]
+    pick = (own or hits)[-1:] 
+    return (ctx.cell_line(pick[0][0]), pick[0][1].strip()) if pick else (None, None)
+
+
+def _after_compile(ctx: Context, line: int) -> bool:
+    """A ``<model>.compile(`` line comes before cell line ``line``."""
+    lines = (ctx.source or "").splitlines()
+    name = re.escape(ctx.model_name or "")
+    return any(re.search(rf"\b{name}\.compile\(", t.split("#", 1)[0]) and ctx.cell_line(i) < line
+               for i, t in enumerate(lines, start=1)) if name else False
 
 
 # A weight made as a raw backend variable in a layer: Keras 3 does not track it (no trainable weight).

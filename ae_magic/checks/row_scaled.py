@@ -37,6 +37,10 @@ _ROWS = 2000
 MIN_STEPS = 8  # windows shorter than this have no autocorrelation to read
 DISCRETE_VALUES = 16  # data with this few distinct values is categorical, not a scaled signal
 NOISE_AUTOCORR = 0.3  # median lag-1 autocorrelation below which a scaled window is mostly noise
+# Windows scaled one by one whose values, step by step, vary across windows by less than this share of their
+# spread within a window: the same curve in every window (round 43's ae06: daily load curves that differed
+# only in level and size, z-scored per day, keep 0.10 of it).
+ALIKE_SPREAD = 0.15
 
 
 def _per_row(x: np.ndarray) -> tuple[str, np.ndarray] | None:
@@ -82,7 +86,7 @@ def scaled_per_row(data: Any) -> dict[str, Any] | None:
 
 def scaled_per_window(data: Any) -> dict[str, Any] | None:
     """The evidence when every window of a sequence array ``(N, T, C)`` was standardised or min-max scaled over
-    its own time steps and what is left is mostly noise, else None.
+    its own time steps and what is left is mostly noise, or one curve that every window repeats, else None.
 
     Round 31: compressor sensors that jump between operating levels, windowed and z-scored with ``axis=1``.
     Within a stable window only the measurement noise varies, so each scaled window is unit-variance noise:
@@ -102,10 +106,17 @@ def scaled_per_window(data: Any) -> dict[str, Any] | None:
     ok = var > 0
     lag1 = np.sum(z[:, 1:] * z[:, :-1], axis=1)[ok] / var[ok]
     r1 = float(np.median(lag1)) if lag1.size else 1.0
-    if r1 >= NOISE_AUTOCORR:
-        return None
-    return {"per_window": found[0], "median_lag1_autocorrelation": r1, "steps": int(x.shape[1]),
-            "windows_checked": len(x)}
+    out = {"per_window": found[0], "median_lag1_autocorrelation": r1, "steps": int(x.shape[1]),
+           "windows_checked": len(x)}
+    if r1 < NOISE_AUTOCORR:
+        return out
+    # A smooth curve is left: the windows may still differ in shape (an ECG beat each, a sine of its own
+    # frequency), or be one curve repeated once level and size are divided away.
+    within = float(np.median(np.sqrt(var / series.shape[1])))
+    across = float(np.median(x.std(axis=0)))
+    if within > 0 and across < ALIKE_SPREAD * within:
+        return {**out, "spread_across_windows": across, "spread_within_window": within}
+    return None
 
 
 def _axis_line(ctx: Context) -> tuple[int | None, str | None]:
@@ -154,7 +165,8 @@ def check_row_scaled(ctx: Context) -> list[Finding]:
 
 
 def _per_window(ctx: Context) -> list[Finding]:
-    """AE201 for sequence windows scaled over their own time steps into noise (:func:`scaled_per_window`)."""
+    """AE201 for sequence windows scaled over their own time steps into noise, AE205 into one curve that every
+    window repeats (:func:`scaled_per_window`)."""
     found = scaled_per_window(ctx.data)
     if found is None:
         return []
@@ -168,17 +180,26 @@ def _per_window(ctx: Context) -> list[Finding]:
     else:
         fix = "# compute the scaling statistics per channel over all windows and steps (axis=(0, 1)), on the training set"
     what = "min 0 and max 1" if found["per_window"] == "min-max" else "mean 0 and std 1"
+    alike = "spread_across_windows" in found
     return [
         Finding(
-            code="AE201",
+            # One curve in every window is data that is nearly constant across samples (AE205); noise left by
+            # the scaling is a scale fault of the data (AE201).
+            code="AE205" if alike else "AE201",
             severity="warning",
-            title="Each window was scaled by its own statistics",
+            title="Each window was scaled by its own statistics" + (": every window is the same curve" if alike else ""),
             message=(f"In every window of `{var}`, each channel has {what} over its {found['steps']} steps: the windows "
-                     "were scaled one by one over time (axis=1), not each channel over the whole set. What is left is "
-                     f"mostly noise: the median lag-1 autocorrelation of a window's channel is "
-                     f"{found['median_lag1_autocorrelation']:.2f} (a signal that varies smoothly within a window measures "
-                     "near 1). The level that told the windows apart was divided away, and no code compresses noise: "
-                     "expect little better than the per-feature mean's error."),
+                     "were scaled one by one over time (axis=1), not each channel over the whole set. "
+                     + (f"What is left is the same curve in every window: step by step, the values vary across windows "
+                        f"by {found['spread_across_windows']:.2g} (median std), against {found['spread_within_window']:.2g} "
+                        "within one. The level and size that told the windows apart were divided away, so the per-step "
+                        "mean already reconstructs them: the model learns that one curve, and a reconstruction error "
+                        "can no longer tell an unusual window from a usual one."
+                        if "spread_across_windows" in found else
+                        "What is left is mostly noise: the median lag-1 autocorrelation of a window's channel is "
+                        f"{found['median_lag1_autocorrelation']:.2f} (a signal that varies smoothly within a window "
+                        "measures near 1). The level that told the windows apart was divided away, and no code "
+                        "compresses noise: expect little better than the per-feature mean's error.")),
             line=line,
             source_line=text,
             evidence=found,
