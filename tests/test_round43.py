@@ -325,3 +325,62 @@ def test_a_model_frozen_after_compile_is_ae301_at_the_freezing_line() -> None:
     f = report.get("AE301")
     assert f is not None and f.severity == "error", report.text()
     assert f.line == _line(src, "model.trainable = False") and "after compile" in f.message
+
+
+IN_CALL = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(3)
+x = np.tanh(rng.normal(size=(600, 6)) @ rng.normal(size=(6, 24)) / 2.0).astype("float32")
+
+
+class Autoencoder(keras.Model):
+    def __init__(self, n_features, latent_dim=6):
+        super().__init__()
+        self.n_features = n_features
+        self.enc = layers.Dense(latent_dim)
+        self.dec1 = layers.Dense(16, activation="relu")
+        self.head = None
+
+    def call(self, inputs, training=None):
+        h = self.dec1(self.enc(inputs))
+        BODY
+
+
+model = Autoencoder(n_features=24)
+model.compile(optimizer="adam", loss="mse", run_eagerly=True)
+"""
+
+
+def test_a_dense_layer_made_inside_call_is_ae301_at_its_line() -> None:
+    """Round 44's ag02: ``return layers.Dense(self.n_features)(h)`` in call, hidden by ``run_eagerly=True``."""
+    src = IN_CALL.replace("BODY", "return layers.Dense(self.n_features)(h)")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0, train=False)
+    f = report.get("AE301")
+    assert f is not None and f.severity == "error" and f.evidence["layer_class"] == "Dense", report.text()
+    assert f.line == _line(src, "return layers.Dense(self.n_features)(h)")
+
+
+def test_the_probes_do_not_say_fit_fails_for_a_model_fit_runs_eagerly() -> None:
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        import pytest
+
+        pytest.skip("the compiled step that rejects a variable made in call is TensorFlow's tf.function")
+    src = IN_CALL.replace("BODY", "return layers.Dense(self.n_features)(h)")
+    report = ae_magic.check(src, namespace={}, data="x", seed=0)
+    assert report.get("AE301") is not None
+    notes = " ".join(report.notes)
+    assert "model.fit fails the same way" not in notes and "run_eagerly=True" in notes, report.notes
+
+
+def test_a_layer_made_once_on_self_and_layers_without_weights_in_call_are_silent() -> None:
+    body = ("if self.head is None:\n"
+            "            self.head = layers.Dense(self.n_features)\n"
+            "        h = layers.Concatenate()([h, layers.Dropout(0.1)(h)])\n"
+            "        return self.head(layers.Flatten()(h))")
+    report = ae_magic.check(IN_CALL.replace("BODY", body), namespace={}, data="x", seed=0, train=False)
+    assert report.get("AE301") is None, report.text()

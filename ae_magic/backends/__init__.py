@@ -184,7 +184,13 @@ def call_model(model: Any, x: Any, *, training: bool) -> Any:
     try:
         return model(x, training=training)
     except Exception as exc:
-        raise ModelError(f"calling the model raises {describe(exc)}; model.fit fails the same way") from exc
+        # The probes compile their steps (tf.function, jit): a model that only fit's run_eagerly=True lets
+        # through (a layer made inside call) raises here and not in the user's fit.
+        eager = getattr(model, "run_eagerly", False) or model.__dict__.get("_ae_fit_eagerly", False)
+        how = ("model.fit fails the same way" if not eager else
+               "the probes compile their steps, while this model is compiled with run_eagerly=True, which fit runs "
+               "without compiling")
+        raise ModelError(f"calling the model raises {describe(exc)}; {how}") from exc
 
 
 def call_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any) -> Any:

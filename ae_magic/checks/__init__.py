@@ -49,16 +49,17 @@ def structure_checks() -> list[Check]:
 def weight_checks() -> list[Check]:
     """Checks that read the user's weights and source (no data, no forward pass): AE301 for layers frozen
     at init, for layers computing with a frozen copy of a weight (a tied kernel transposed in ``build``),
-    and for raw backend variables Keras does not track; AE407 for a VAE's log-variance head that can't go
-    below zero, and for a sampling layer called with its mean and log-variance swapped.
+    for raw backend variables Keras does not track, and for a layer with weights made inside ``call``; AE407
+    for a VAE's log-variance head that can't go below zero, and for a sampling layer called with its mean and
+    log-variance swapped.
 
     They run with the structure checks (and count as that family), after the
     AE1xx ones, whether or not the probes can run.
     """
-    from . import frozen, log_variance, sampling, snapshot, untracked
+    from . import frozen, layer_in_call, log_variance, sampling, snapshot, untracked
 
-    return (list(frozen.CHECKS) + list(snapshot.CHECKS) + list(untracked.CHECKS) + list(log_variance.CHECKS)
-            + list(sampling.CHECKS))
+    return (list(frozen.CHECKS) + list(snapshot.CHECKS) + list(untracked.CHECKS) + list(layer_in_call.CHECKS)
+            + list(log_variance.CHECKS) + list(sampling.CHECKS))
 
 
 def data_checks() -> list[Check]:

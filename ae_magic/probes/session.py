@@ -138,6 +138,10 @@ class ProbeSession:
                 )
             # The whole copy: the weights of another session's model are set on it (adopt).
             self.full_model = self.model
+            if not self.in_place and getattr(src, "run_eagerly", False):
+                # fit runs this model eagerly; what only a compiled step rejects is then not fit's failure
+                # (backends.call_model says so).
+                self.model.__dict__["_ae_fit_eagerly"] = True
             if (trained_output is None and kc.model_kind(model) == "subclassed"
                     and isinstance(getattr(src, "loss", None), (list, tuple)) and kc.loss_output(src) is not None):
                 # A call() returning (reconstruction, code) compiled with loss=["mse", None]: fit trains output k.
