@@ -168,6 +168,8 @@ def test_a_cosine_similarity_loss_on_spectra_of_varying_intensity_is_ae108_at_th
     assert f is not None and f.severity == "error", report.text()
     assert f.line == _line(src, 'loss="cosine_similarity"')
     assert f.evidence["final_mse"] >= f.evidence["mean_baseline"]
+    # What it cost is reported beside it, measured (AE405, or the collapse the run showed).
+    assert report.get("AE405") is not None or report.get("AE404") is not None, report.text()
     target = f.evidence["loss_of_target"]
     assert all(abs(v - target) < 1e-3 for v in f.evidence["loss_of_scaled_targets"])
 

@@ -20,7 +20,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
-from .baseline import STANDARD_LOSSES, hand_written_units
+from .baseline import STANDARD_LOSSES, explained_unbeaten, hand_written_units
 from .locate import loss_def_line, loss_line, loss_return_line
 
 
@@ -166,7 +166,7 @@ def check_loss_scale_blind(ctx: Context) -> list[Finding]:
     line, src = loss_return_line(ctx, name)  # a hand-written loss's return, else where the loss is set
     if line is None:
         line, src = loss_line(ctx)
-    return [Finding(
+    cause = Finding(
         code="AE108", severity="error", title="The loss cannot see the scale of the reconstruction",
         message=(f"The loss `{name}` gives {exact:.4g} for an output equal to the target, and the same for the target "
                  f"scaled by half or by two ({scaled[0]:.4g}, {scaled[1]:.4g}): it scores only the direction of each "
@@ -177,7 +177,12 @@ def check_loss_scale_blind(ctx: Context) -> list[Finding]:
         evidence={"loss": name, "loss_of_target": exact, "loss_of_mean": mean, "loss_of_scaled_targets": list(scaled),
                   "final_mse": final, "mean_baseline": mse_mean},
         fix="loss='mse'  # or add the MSE to the similarity: loss = mse + (1 - cosine) keeps the scale",
-    )]
+    )
+    if any(f.code in ("AE404", "AE405") for f in ctx.found):
+        return [cause]
+    # What it cost, as the probe run measured it, shown under the cause (the training judge, which ran before
+    # this check, may have read a curve still moving as no verdict at all).
+    return [cause, *explained_unbeaten(tr, cause)]
 
 
 check_loss_scale_blind.family = "training"  # type: ignore[attr-defined]
