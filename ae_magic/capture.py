@@ -220,6 +220,12 @@ def choose_model(ctx: Context, model: Any = None) -> None:
     if not models:
         return
     qualifying = [n for n in models if _reconstructs(models[n])]
+    trained = _trained_at_error(ctx, models) if not qualifying and ctx.cell_error is not None else None
+    if trained is not None:
+        # Round 45: the keras.io Conv1D anomaly model at 30 time steps, whose decoder gives 32; `model.fit(x, x)`
+        # raised on the shapes. The model the failing line trains is the autoencoder, whatever its output shape,
+        # so the shape checks (AE105) explain the error at the layer where the sizes part.
+        qualifying = [trained]
     if not qualifying and ctx.cell_error is not None:
         # The cell failed before it built an autoencoder: the models it did
         # build (a standalone encoder...) are parts, and diagnosing them as
@@ -239,6 +245,32 @@ def choose_model(ctx: Context, model: Any = None) -> None:
             f"The cell bound {len(models)} models ({', '.join(models)}) and none maps its input to an "
             f"output of the same shape; diagnosing the last bound, {name!r}. Use --model NAME to choose."
         )
+
+
+_TRAINING_METHODS = frozenset({"fit", "train_on_batch", "evaluate", "test_on_batch", "fit_generator"})
+
+
+def _trained_at_error(ctx: Context, models: dict[str, Any]) -> str | None:
+    """The bound model that the statement the cell raised at trains or evaluates (``model.fit(...)``), if any."""
+    err = ctx.cell_error
+    if err is None or err.line is None or not ctx.source:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    for stmt in ast.walk(tree):
+        if not isinstance(stmt, ast.stmt) or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                                                ast.For, ast.While, ast.If, ast.With, ast.Try)):
+            continue
+        if not stmt.lineno <= err.line <= (stmt.end_lineno or stmt.lineno):
+            continue
+        for node in ast.walk(stmt):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in _TRAINING_METHODS and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in models):
+                return node.func.value.id
+    return None
 
 
 def _name_in(ns: dict[str, Any], obj: Any) -> str | None:

@@ -9,6 +9,7 @@ mirrored encoder's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -365,10 +366,17 @@ def code_activation(g: GraphInfo) -> tuple[str | None, GNode | None]:
     return None, run[-1] if run else None
 
 
-def _spatial(shape: list[Any]) -> tuple[Any, ...] | None:
-    # images (B, H, W, C) and volumes: everything between batch and channels
+# Layers that resize a sequence's time axis: with one of them on the path, (B, T, C) is read like an image.
+_RESIZES_1D = frozenset({"Conv1D", "Conv1DTranspose", "SeparableConv1D", "MaxPooling1D", "AveragePooling1D",
+                         "UpSampling1D", "Cropping1D", "ZeroPadding1D"})
+
+
+def _spatial(shape: list[Any], sequence: bool = False) -> tuple[Any, ...] | None:
+    # images (B, H, W, C) and volumes: everything between batch and channels; (B, T, C) in a conv sequence model
     if len(shape) >= 4:
         return tuple(shape[1:-1])
+    if sequence and len(shape) == 3:
+        return (shape[1],)
     return None
 
 
@@ -382,7 +390,15 @@ def _divergence(g: GraphInfo, model: Any) -> dict[str, Any] | None:
         return None
     chain = g.chain() or [inp, out]
     code_k = g.main_path.index(g.code) if g.code in g.main_path else len(chain) // 2
-    in_sp, out_sp = _spatial(inp.shape), _spatial(out.shape)
+    seq = any(n.cls in _RESIZES_1D for n in chain)
+    in_sp, out_sp = _spatial(inp.shape, seq), _spatial(out.shape, seq)
+    sizes = [_spatial(n.shape, seq) for n in chain]
+    if (seq and code_k >= len(chain) - 1 and all(sp is not None and all(isinstance(d, int) for d in sp)
+                                                 for sp in sizes)):
+        # Round 45: a Conv1D model 30 -> 15 -> 8 -> 16 -> 32 whose narrowest node by width is its 32x1 output:
+        # the code for mirroring is the shortest time axis (the last such node), not the output.
+        short = min(math.prod(sp) for sp in sizes)
+        code_k = max(i for i, sp in enumerate(sizes) if math.prod(sp) == short)
     result: dict[str, Any] = {
         "input_shape": inp.shape[1:],
         "output_shape": out.shape[1:],
@@ -396,17 +412,17 @@ def _divergence(g: GraphInfo, model: Any) -> dict[str, Any] | None:
     if in_sp is not None and out_sp is not None:
         enc_sizes: list[tuple[Any, ...]] = []
         for n in chain[: code_k + 1]:
-            sp = _spatial(n.shape)
+            sp = _spatial(n.shape, seq)
             if sp is not None and (not enc_sizes or enc_sizes[-1] != sp):
                 enc_sizes.append(sp)
         mirror = list(reversed(enc_sizes))
         result["encoder_sizes"] = [list(e) for e in enc_sizes]
-        prev: tuple[Any, ...] | None = _spatial(chain[code_k].shape) if code_k < len(chain) else None
+        prev: tuple[Any, ...] | None = _spatial(chain[code_k].shape, seq) if code_k < len(chain) else None
         pos = mirror.index(prev) if prev in mirror else -1
         if pos < 0:
             prev = None
         for n in chain[code_k + 1 :]:
-            sp = _spatial(n.shape)
+            sp = _spatial(n.shape, seq)
             if sp is None or sp == prev:
                 continue
             if prev is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -325,7 +326,8 @@ LOWER_RATE_GAIN = 0.1
 LOWER_RATE_WORSE = 0.05
 
 
-def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], rerun: Any) -> list[Finding]:
+def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], rerun: Any,
+                        leaves_mean: Callable[[], bool] | None = None) -> list[Finding]:
     """Keep AE403 only for a run that has not learned well and that the rate its fix names does better on.
 
     ``rerun(lr)`` is the probe run repeated at another rate. Round 31: a
@@ -342,6 +344,11 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
     learns slower says the bumps are not overshoot (round 37's LSTM VAE, whose
     held-out curve is noisy because its validation samples z, 28 % higher;
     round 38's masked LSTM on padded gestures, one bump and 7 % higher).
+    ``leaves_mean()`` says whether a longer run at the configured rate
+    clearly leaves the mean's error: bumps on a plateau that the rate then
+    leaves, with a smaller rate no better, are a slow start, not overshoot
+    (round 45's LSTM with clipnorm and a decay schedule: flat and noisy for
+    the probe run's 129 steps, 0.51x the mean's error after 495).
     """
     osc = next((f for f in found if f.code == "AE403" and not f.evidence.get("transient_spike")), None)
     new_lr = osc.evidence.get("fix_lr") if osc is not None else None
@@ -368,6 +375,14 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
     informative = pca is not None and all_finite([pca]) and pca < 0.9 * mean
     far = final > (mean - 0.5 * (mean - pca) if informative else OSC_FAR * mean)
     slower = not lower.get("diverged") and np.isfinite(there) and there >= (1 + LOWER_RATE_WORSE) * here
+    if far and not slower and leaves_mean is not None and leaves_mean():
+        ctx.notes.append(
+            f"The held-out loss went up and down near the mean's error during the probe run at learning rate "
+            f"{tr['lr']:.3g}, and the same steps at {new_lr:.2g} did not end clearly lower ({there:.4g} against "
+            f"{here:.4g}); a longer run at {tr['lr']:.3g} leaves the mean's error: a slow start on a noisy plateau, "
+            "not steps that overshoot, so AE403 is not reported."
+        )
+        return [f for f in found if f is not osc]
     if far and not slower:
         # Up and down far from any good fit: the rate is still the suspect, whether or not a third of it is enough.
         return found

@@ -33,6 +33,9 @@ PAIR_MIN_ROWS = 16
 # targets is at least this (0: always the most alike; 0.5: chance). Matched
 # MNIST pairs under Gaussian noise of std 0.5 measure 0.0.
 UNPAIRED_RANK = 0.25
+# Rows that do not pair but whose means follow their targets' (correlation across rows at least this) hold their
+# own target's values at other positions: scrambled by a reshape for a transpose, not rows shuffled apart.
+SCRAMBLED_CORR = 0.5
 # Calls that reorder an array in place (rng.shuffle(x), np.random.shuffle(x), random.shuffle(x)).
 IN_PLACE_REORDER = ("shuffle",)
 
@@ -64,19 +67,40 @@ def _measure(data: Any, target: Any) -> dict[str, Any] | None:
     b = y[idx].reshape(len(idx), -1).astype(np.float64)
     if a.shape[1] != b.shape[1] or a.shape[1] < 2:
         return None
-    a -= a.mean(axis=1, keepdims=True)
-    b -= b.mean(axis=1, keepdims=True)
+    row_means, target_means = a.mean(axis=1), b.mean(axis=1)
+    a -= row_means[:, None]
+    b -= target_means[:, None]
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     ok = (na > 0) & (nb > 0) & np.isfinite(na) & np.isfinite(nb)
     if ok.sum() < PAIR_MIN_ROWS:
         return None
     a, b = a[ok] / na[ok, None], b[ok] / nb[ok, None]
+    median = _median_rank(a, b)
+    out: dict[str, Any] = {"rows": int(ok.sum()), "median_rank": round(median, 4), "paired": median < UNPAIRED_RANK}
+    if not out["paired"]:
+        # Round 45: channels-first noisy images reshaped (not transposed) to channels-last, the clean ones
+        # transposed: every row holds its own target's values, at other positions. Each row's mean then still
+        # follows its target's across rows (a brighter image stays brighter); for rows shuffled apart it does not.
+        ma, mb = row_means[ok], target_means[ok]
+        r = float(np.corrcoef(ma, mb)[0, 1]) if ma.std() > 0 and mb.std() > 0 else float("nan")
+        out["row_mean_corr"] = round(r, 4) if np.isfinite(r) else None
+        out["order_scrambled"] = bool(np.isfinite(r) and r >= SCRAMBLED_CORR)
+    return out
+
+
+def _median_rank(a: np.ndarray, b: np.ndarray) -> float:
+    """Median rank of each row's own target (row i of ``b``) among all rows of ``b``, by correlation with row i of ``a``.
+
+    0: always the most alike; 0.5: chance. Rows are centred and normalised here.
+    """
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     corr = a @ b.T
     own = np.diag(corr)
-    # Rank of each row's own target among all targets, 0 (most alike) .. 1 (least).
     rank = (corr > own[:, None]).sum(axis=1) / max(1, len(own) - 1)
-    median = float(np.median(rank))
-    return {"rows": len(own), "median_rank": round(median, 4), "paired": median < UNPAIRED_RANK}
+    return float(np.median(rank))
 
 
 def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
@@ -90,6 +114,11 @@ def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
         tree = ast.parse(ctx.source) if ctx.source and names else None
     except SyntaxError:
         tree = None
+    if tree is not None and (ctx.cache.get("pairing") or {}).get("order_scrambled"):
+        # Positions scrambled: the array made with a reshape (and no transpose) is the suspect.
+        at = _reshaped_at(tree, names)
+        if at is not None:
+            return ctx.cell_line(at), ctx.line_text(at)
     if tree is not None:
         # The arrays themselves first, then those they were cut or made from
         # (``x_train = images[:2000]`` after ``np.random.shuffle(images)``).
@@ -98,6 +127,21 @@ def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
             if last is not None:
                 return ctx.cell_line(last), ctx.line_text(last)
     return assigned_at(ctx, ctx.target_name)
+
+
+def _reshaped_at(tree: ast.AST, names: set[str]) -> int | None:
+    """The last line that assigns one of ``names`` from a ``reshape`` without a transpose or axis move."""
+    last: int | None = None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign) or not any(
+            isinstance(t, ast.Name) and t.id in names for tgt in node.targets for t in ast.walk(tgt)
+        ):
+            continue
+        calls = {c.func.attr if isinstance(c.func, ast.Attribute) else getattr(c.func, "id", "")
+                 for c in ast.walk(node.value) if isinstance(c, ast.Call)}
+        if "reshape" in calls and not calls & {"transpose", "moveaxis", "swapaxes", "permute_dims"}:
+            last = max(last or 0, node.lineno)
+    return last
 
 
 def _last_reorder(tree: ast.AST, names: set[str]) -> int | None:
@@ -135,6 +179,15 @@ def unpaired_sentence(ctx: Context, p: dict[str, Any]) -> str:
     """What to tell the user when the rows do not pair."""
     data = f"`{ctx.data_name}`" if ctx.data_name else "the data"
     target = f"`{ctx.target_name}`" if ctx.target_name else "the target"
+    if p.get("order_scrambled"):
+        return (
+            f" The cause is in the data: each row of {data} holds its own target's values, but at other positions. "
+            f"Over {p['rows']} rows, a row's own target is no more alike than any other (median rank "
+            f"{p['median_rank']:.2f} among all targets, where 0 is the most alike and 0.5 is chance), while each "
+            f"row's mean follows its target's (correlation {p['row_mean_corr']:.2f} across rows): feature j of the "
+            "input is not feature j of the target. A reshape where a transpose was needed (channels-first images "
+            "to channels-last), or one array flattened in another order, does this."
+        )
     return (
         f" The cause is in the data: the rows of {target} do not belong to the rows of {data}. Over {p['rows']} rows, "
         f"a row's own target is no more alike than any other (median rank {p['median_rank']:.2f} among all targets, "
@@ -144,9 +197,13 @@ def unpaired_sentence(ctx: Context, p: dict[str, Any]) -> str:
 
 
 def unpaired_fix(ctx: Context) -> str:
-    """The fix: reorder both arrays with one permutation."""
+    """The fix: reorder both arrays with one permutation (or, for scrambled positions, move axes the same way)."""
     data = ctx.data_name or "x_noisy"
     target = ctx.target_name or "x_clean"
+    if (ctx.cache.get("pairing") or {}).get("order_scrambled"):
+        return (f"# Build {data} and {target} with the same axis moves: np.transpose moves axes, reshape only\n"
+                f"# regroups the values in memory order, e.g. for channels-first (N, C, H, W) images:\n"
+                f"{data} = np.transpose(noisy_images, (0, 2, 3, 1))  # as for {target}")
     # Code first: a snippet that starts with a comment is localised line by line, and ``perm`` would be unknown.
     return (
         f"perm = np.random.default_rng(0).permutation(len({data}))  # one permutation for both arrays\n"

@@ -142,6 +142,14 @@ def _resize_fix(d: dict[str, Any], ins: tuple, outs: tuple) -> str:
                 f"or crop at the end: `layers.Cropping2D((({crop[0] // 2}, {crop[0] - crop[0] // 2}), "
                 f"({crop[1] // 2}, {crop[1] - crop[1] // 2})))`."
             )
+        if len(crop) == 1:
+            # A Conv1D sequence model (round 45: 30 time steps -> 15 -> 8, then 16 -> 32).
+            return (
+                f"A strided step rounded an odd length up ({odd[0] if odd else 'an odd length'} -> "
+                f"{(odd[0] + 1) // 2 if odd else '?'} with padding='same'), so doubling overshoots. "
+                "Either choose a window length divisible by the total stride, or crop at "
+                f"the end: `layers.Cropping1D(({crop[0] // 2}, {crop[0] - crop[0] // 2}))`."
+            )
     return "Mirror the encoder: each upsampling step should undo one downsampling step (same strides/padding)."
 
 
