@@ -609,11 +609,13 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
     if no_better:
         what = f"no better than predicting the per-feature mean of the data ({mean:.4g})"
         if all_finite([zero]) and zero > mean and abs(final - zero) <= 0.15 * zero:
-            what += (
-                f"; it sits near an all-zero output ({zero:.4g}), the trivial solution for mostly-zero data."
-                " It may escape with much longer training, but a loss that rewards the bright pixels"
-                " (binary_crossentropy for [0, 1] images) or a higher learning rate gets there sooner"
-            )
+            what += f"; it sits near an all-zero output ({zero:.4g}), the trivial solution for mostly-zero data."
+            # Advise cross-entropy only to a model that does not train with it already (round 45's aj08 did).
+            if "crossentropy" in str(tr.get("loss_name") or "").lower():
+                what += " It may escape with much longer training, or a higher learning rate gets there sooner"
+            else:
+                what += (" It may escape with much longer training, but a loss that rewards the bright pixels"
+                         " (binary_crossentropy for [0, 1] images) or a higher learning rate gets there sooner")
     else:
         what = (
             f"far from what a linear code of the same width reaches: PCA with {b['pca_width']} components "

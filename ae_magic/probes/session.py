@@ -225,6 +225,7 @@ class ProbeSession:
         # (under SGD a weight of 1e-3 is a 1000x smaller rate for the layers only that loss reaches).
         self.loss_weight = None if self.loss_name == ADDED_ONLY else kc.loss_weight(src)
         step_loss = self.loss_fn if self.loss_weight in (None, 1.0) else weighted_loss(self.loss_fn, self.loss_weight)
+        self._step_loss = step_loss
         self._step = TrainStep(self.backend, self.model, step_loss, self.optimizer, self.train_vars, self.x_all, self.y_all)
         self._forward = self.backend.compile_forward(self.model, self.x_all)
         # The validation loss in the training step's formula (on TensorFlow a sigmoid/softmax output's logits).
@@ -535,6 +536,33 @@ class ProbeSession:
                 self.reset()
                 self._set_lr(self.lr)
         return losses
+
+    def train_with_optimizer(self, optimizer: Any, **train_kw: Any) -> dict[str, Any]:
+        """A probe run (``train``'s keywords) with ``optimizer`` (unbuilt, the session's class) in place of the copy's.
+
+        Same initial weights, batches and steps; a step compiled for it (one
+        more trace). The session's own optimizer, step and update ratios are
+        back afterwards, so the run is a comparison only.
+        """
+        kept_opt, kept_step, kept_initial = self.optimizer, self._step, self.initial
+        kept_updates = getattr(self, "updates", None)
+        step = None
+        try:
+            optimizer.build(self.train_vars)
+            self.optimizer = optimizer
+            self._set_lr(self.lr)
+            step = self._step = TrainStep(self.backend, self.model, self._step_loss, optimizer, self.train_vars,
+                                          self.x_all, self.y_all)
+            self.initial = (kept_initial[0], [np.array(v.numpy(), copy=True) for v in optimizer.variables])
+            return self.train(**train_kw)
+        finally:
+            self.optimizer, self._step, self.initial = kept_opt, kept_step, kept_initial
+            if kept_updates is not None:
+                self.updates = kept_updates
+            if step is not None:
+                step.dispose()
+            self.reset()
+            self._set_lr(self.lr)
 
     def range_test(self, *, steps: int = RANGE_STEPS, progress: Any = None) -> dict[str, Any]:
         """Exponentially growing learning rate; suggests the rate that learns fastest.

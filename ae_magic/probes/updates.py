@@ -838,6 +838,10 @@ class OwnStepSession(ProbeSession):
         with self._driving():
             return super().run_steps(lrs, n)
 
+    def train_with_optimizer(self, optimizer: Any, **train_kw: Any) -> dict[str, Any]:
+        """Not for a model's own step: it applies its gradients with the optimizer fit gave it (ProbeError)."""
+        raise ProbeError("a model with its own train_step applies its gradients itself; the probes can't swap its optimizer.")
+
     def train(self, **kwargs: Any) -> dict[str, Any]:
         """The training probe through the model's own step; also fills ``self.updates``."""
         self._collect, self._terms = [], {}
