@@ -13,7 +13,10 @@ import math
 import pytest
 
 import ae_magic
+from ae_magic import trial
 from ae_magic.checks.clipping import clip_setting, throttle
+from ae_magic.options import Options
+from ae_magic.session import Session
 
 BARS = """\
 import numpy as np
@@ -98,3 +101,14 @@ def test_a_clip_that_catches_spikes_or_a_tight_clip_under_adam_is_not_named(opti
     report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
     assert not [f for f in report.findings if "clipping" in f.evidence]
     assert not _loud(report), [(f.code, f.message[:200]) for f in _loud(report)]
+
+
+def test_try_the_fix_drops_the_clip_and_verifies_it():
+    src = BARS.replace("OPTIMIZER", "keras.optimizers.SGD(learning_rate=0.5, momentum=0.9, clipvalue=1e-5)")
+    session = Session.from_cell(src, namespace={}, data="x_train", options=Options(seed=0))
+    report = session.run()
+    f = next(f for f in _loud(report) if "clipping" in f.evidence)
+    assert f.edit is not None
+    assert "clipvalue" not in f.edit["replacement"] and "learning_rate=0.5" in f.edit["replacement"]
+    result = trial.try_fix(session, f, before=report)
+    assert result.verified, result.reason

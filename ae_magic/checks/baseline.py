@@ -628,10 +628,15 @@ def baseline(ctx: Context, tr: dict[str, Any], *, rebound: bool = False) -> list
 
         at = loss_return_line(ctx, str(tr.get("loss_name")))
         line, text = at if at[0] is not None else (line, text)
-        what += (f". The loss `{tr.get('loss_name')}` is the cause: it charges each sample's own values in a scrambled "
-                 f"order (no reconstruction at all) {blind['scrambled']:.3g}, against {blind['mean']:.3g} for the "
-                 "per-feature mean, so it reads only per-sample statistics (a mean, a sum) and the model lowers it "
-                 "without reconstructing: square the error before averaging it (the mean of the squared error)")
+        if "scrambled" in blind:
+            saw = (f"it charges each sample's own values in a scrambled order (no reconstruction at all) "
+                   f"{blind['scrambled']:.3g}, against {blind['mean']:.3g} for the per-feature mean")
+        else:
+            saw = (f"it charges outputs that miss every value by half a standard deviation in random directions "
+                   f"{blind['jittered']:.3g}, against {blind['shifted']:.3g} when they all miss the same way")
+        what += (f". The loss `{tr.get('loss_name')}` is the cause: {saw}, so it reads only per-sample statistics "
+                 "(a mean, a sum) and the model lowers it without reconstructing: square the error before averaging "
+                 "it (the mean of the squared error)")
     found = [
         Finding(
             code="AE405",
@@ -725,9 +730,20 @@ def blind_loss(tr: dict[str, Any]) -> dict[str, float] | None:
     scrambled, mean, exact = units.get("scrambled"), units.get("mean"), units.get("target")
     if not all_finite([scrambled, mean, exact]) or mean <= exact:
         return None
-    if scrambled - exact > BLIND_SHARE * (mean - exact):
+    if scrambled - exact <= BLIND_SHARE * (mean - exact):
+        return {"scrambled": float(scrambled), "mean": float(mean), "target": float(exact)}
+    # Round 46: weights per feature make a scrambled sample cost something even to a loss that only reads each
+    # sample's (weighted) mean error. Misses of half a std in random directions against the same misses all one
+    # way tell it regardless: a per-element loss charges both alike.
+    jittered = units.get("jittered")
+    shifted = units.get("shifted") or {}
+    lifts = [v[0] for v in (shifted.get("up"), shifted.get("down")) if v and all_finite([v[0]])]
+    if not lifts or not all_finite([jittered]):
         return None
-    return {"scrambled": float(scrambled), "mean": float(mean), "target": float(exact)}
+    lifted = float(np.mean(lifts))
+    if lifted <= exact or jittered - exact > BLIND_SHARE * (lifted - exact):
+        return None
+    return {"jittered": float(jittered), "shifted": lifted, "mean": float(mean), "target": float(exact)}
 
 
 def _follows_input(tr: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .inplace import changed_in_place
 from .locate import assigned_at, loss_line
+from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -160,18 +161,45 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
             continue
         rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
         var = (ctx.target_name if is_target else ctx.data_name) or "x"
-        findings.append(
-            Finding(
-                code="AE202", severity="error", title="NaN or Inf values in the data",
-                message=(f"{_Name(ctx, is_target)} holds {n_nan} NaN and {n_inf} Inf values in {len(rows)} of {len(arr)} samples "
-                         f"(first rows: {', '.join(map(str, rows[:5].tolist()))}). One NaN makes the loss NaN "
-                         "and ruins the weights on the first step."),
-                evidence={"nan": n_nan, "inf": n_inf, "rows_affected": len(rows), "first_rows": rows[:10].tolist()},
-                fix=(f"{var} = np.nan_to_num({var}, nan=0.0, posinf=0.0, neginf=0.0)  # or drop the rows:\n"
-                     f"{var} = {var}[np.isfinite({var}).reshape(len({var}), -1).all(axis=1)]"),
-            )
+        f = Finding(
+            code="AE202", severity="error", title="NaN or Inf values in the data",
+            message=(f"{_Name(ctx, is_target)} holds {n_nan} NaN and {n_inf} Inf values in {len(rows)} of {len(arr)} samples "
+                     f"(first rows: {', '.join(map(str, rows[:5].tolist()))}). One NaN makes the loss NaN "
+                     "and ruins the weights on the first step."),
+            evidence={"nan": n_nan, "inf": n_inf, "rows_affected": len(rows), "first_rows": rows[:10].tolist()},
+            fix=(f"{var} = np.nan_to_num({var}, nan=0.0, posinf=0.0, neginf=0.0)  # or drop the rows:\n"
+                 f"{var} = {var}[np.isfinite({var}).reshape(len({var}), -1).all(axis=1)]"),
         )
+        _name_source(ctx, f, bad, var)
+        findings.append(f)
     return findings
+
+
+# A feature non-finite in at least this share of the samples: made so by a transform, not missing values.
+WHOLE_FEATURE = 0.5
+
+
+def _name_source(ctx: Context, f: Finding, bad: np.ndarray, var: str) -> None:
+    """Point AE202 at the transform that made the values (round 46: ``np.log`` of a column with zeros, then
+    standardised: -inf, then NaN in every row) when Inf is present or a feature is non-finite in most samples."""
+    per_feature = bad.reshape(len(bad), -1).mean(axis=0)
+    if not (f.evidence["inf"] or (per_feature.size and float(per_feature.max()) >= WHOLE_FEATURE)):
+        return  # scattered NaNs: missing values in the data itself, not a transform's doing
+    line, text, fn = nonfinite_source(ctx, var)
+    if line is None:
+        return
+    whole = int(np.count_nonzero(per_feature >= WHOLE_FEATURE))
+    f.message += (f" {whole} of the {per_feature.size} values of a sample are non-finite in most samples, the mark of a "
+                  f"transform (or of a standardisation that spread one NaN over its column): `{fn}` at line {line}, on "
+                  "the data's path, is undefined for zeros or negative values "
+                  "(log(0) is -inf, and a standardisation after it turns the column into NaN)." if whole else
+                  f" The Inf values most likely come from `{fn}` at line {line}, on the data's path: it is undefined "
+                  "for zeros or negative values (log(0) is -inf).")
+    f.line, f.source_line = line, text
+    f.evidence["source"] = {"line": line, "function": fn, "features_nonfinite": whole}
+    if fn in ("log", "log2", "log10"):
+        f.fix = (f"# {fn} of a column that holds zeros: shift it, e.g. np.log1p(x) (log(1 + x)), "
+                 "or np.log(x + small) with small near the column's smallest positive value\n" + (f.fix or ""))
 
 
 def check_scale(ctx: Context) -> list[Finding]:

@@ -26,6 +26,10 @@ def edit_for(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
     if f.evidence.get("before_any_step") or f.evidence.get("sampling"):
         # (A sampling layer that gives NaN, checks/sampling.py: the layer's code is the fix, not a rate.)
         return None  # NaN/Inf at the initial weights on scaled data: no optimizer setting fixes it (advice only)
+    clip = (f.evidence.get("clipping") or {}).get("clip")
+    if isinstance(clip, dict) and len(clip) == 1:
+        # A clip that throttles every step (checks/clipping.py): drop it, the rate stays.
+        return _optimizer_edit(cell, lr=None, clipnorm=None, drop=tuple(clip))
     if code == "AE303":
         return _optimizer_edit(cell, lr=None, clipnorm=1.0)
     if code == "AE108":
@@ -219,8 +223,8 @@ def _suggested_lr(f: Finding) -> float | None:
     return float(f"{float(sugg):.1g}") if isinstance(sugg, (int, float)) and sugg > 0 else None
 
 
-def _optimizer_edit(cell: Cell, *, lr: float | None, clipnorm: float | None) -> Edit | None:
-    """Set the learning rate (and/or clipnorm) where the cell makes its optimizer."""
+def _optimizer_edit(cell: Cell, *, lr: float | None, clipnorm: float | None, drop: tuple[str, ...] = ()) -> Edit | None:
+    """Set the learning rate (and/or clipnorm) where the cell makes its optimizer; leave out the keywords ``drop``."""
     opt = None
     for call in cell.calls():
         fn = call.func
@@ -240,13 +244,15 @@ def _optimizer_edit(cell: Cell, *, lr: float | None, clipnorm: float | None) -> 
         for kw in opt.keywords:
             if kw.arg in ("learning_rate", "lr") and lr is not None:
                 continue
-            if kw.arg == "clipnorm" and clipnorm is not None:
+            if (kw.arg == "clipnorm" and clipnorm is not None) or kw.arg in drop:
                 continue
             seg = ast.get_source_segment(cell.source, kw.value) or ""
             parts.append(f"{kw.arg}={seg}" if kw.arg else f"**{seg}")
         parts += [f"{k}={v}" for k, v in args.items()]
         fn = ast.get_source_segment(cell.source, opt.func) or ""
         return cell.replace_span(opt, f"{fn}({', '.join(parts)})")
+    if drop:
+        return None  # the keyword to drop is on an optimizer the cell does not make with a call
     # compile(optimizer="adam"): spell the optimizer out.
     call, keras = _compile_call(cell), cell.keras()
     if call is None or keras is None:

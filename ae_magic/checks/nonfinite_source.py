@@ -1,0 +1,69 @@
+"""Where a NaN or Inf in the data most likely came from: the cell line AE202 points at.
+
+Round 46 (two cells written apart, an02 and ao06): a skewed column log-transformed
+with ``np.log`` while it holds zeros (a pump that is off, voided transactions)
+gives -inf, and the standardisation after it turns the whole column into NaN.
+The array the model trains on is assigned lines later, so naming that line
+(or the data) leaves the user to search. This reads the cell's source only
+(nothing is re-run: the cell runs once): the assignments the data flows from,
+followed back from the data's name, and among them the last one that applies
+a function undefined on part of the real line (log, sqrt, arcsin, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ..context import Context
+
+# Functions that return -inf/NaN for zeros or negatives (numpy / math / keras.ops / tf.math spellings).
+# (Not log1p: it is the usual fix for zeros, and fails only below -1.)
+RISKY = {"log", "log2", "log10", "sqrt", "arcsin", "arccos", "arctanh", "reciprocal"}
+
+
+def _base(target: ast.AST) -> str | None:
+    """The variable an assignment target writes: ``x`` for ``x``, ``x[...]``, ``x.attr``."""
+    while isinstance(target, (ast.Subscript, ast.Attribute, ast.Starred)):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _risky_call(node: ast.AST) -> str | None:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            fn = sub.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else None
+            if name in RISKY:
+                return name
+    return None
+
+
+def nonfinite_source(ctx: Context, var: str | None) -> tuple[int | None, str | None, str | None]:
+    """``(cell line, source text, function)`` of the last assignment on ``var``'s path in the cell that applies
+    a RISKY function, else ``(None, None, None)``."""
+    if not var or not ctx.source:
+        return None, None, None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None, None, None
+    steps: list[tuple[list[str], ast.AST, int]] = []
+    for node in tree.body:  # the cell's top-level statements, in order
+        if isinstance(node, ast.Assign):
+            names = [n for t in node.targets for el in (t.elts if isinstance(t, ast.Tuple) else [t]) if (n := _base(el))]
+            steps.append((names, node.value, node.lineno))
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            name = _base(node.target)
+            if name:
+                # x += y reads x as well as y
+                rhs = ast.BinOp(left=node.target, op=ast.Add(), right=node.value) if isinstance(node, ast.AugAssign) else node.value
+                steps.append(([name], rhs, node.lineno))
+    wanted = {var}
+    for names, rhs, lineno in reversed(steps):
+        if not wanted.intersection(names):
+            continue
+        fn = _risky_call(rhs)
+        if fn is not None:
+            return ctx.cell_line(lineno), ctx.line_text(lineno), fn
+        wanted.update(n.id for n in ast.walk(rhs) if isinstance(n, ast.Name))
+    return None, None, None

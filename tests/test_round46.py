@@ -1,0 +1,144 @@
+"""Round 46: classes found by fresh cells (session 28).
+
+* A skewed column log-transformed while it holds zeros, then standardised (an02, ao06, written apart): -inf,
+  then NaN in the whole column. AE202 now points at the ``np.log`` line on the data's path
+  (``checks/nonfinite_source.py``) when Inf is present or a feature is non-finite in most samples; scattered
+  NaNs (missing values in the data itself) keep the data's line.
+* A hand-written loss that squares a *weighted* mean error (ap06): per-feature weights made a scrambled
+  sample cost 0.55x the mean's, over round 38's bar, so the loss was read as sound and the model, worse than
+  the mean, got no finding. Misses of half a std in random directions against the same misses all one way
+  (``loss_units["jittered"]``) tell a loss that reads only per-sample statistics regardless of weights.
+"""
+
+from __future__ import annotations
+
+import ae_magic
+from ae_magic.checks.baseline import blind_loss
+
+
+def _loud(report: ae_magic.Report) -> list:
+    return [f for f in report.findings if f.severity in ("warning", "error")]
+
+
+def _line(src: str, text: str) -> int:
+    return next(i for i, line in enumerate(src.splitlines(), start=1) if text in line)
+
+
+TABLE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(42)
+n = 1500
+k = rng.normal(size=(n, 2))
+amount = np.round(np.exp(3.0 + 1.2 * k[:, 0] + 0.3 * rng.normal(size=n)), 2)
+amount[rng.random(n) < 0.04] = 0.0
+fee = 0.02 * amount + 0.3 * np.abs(rng.normal(size=n))
+distance = np.exp(1.5 + 0.8 * k[:, 1] + 0.2 * rng.normal(size=n))
+X = np.column_stack([amount, fee, distance, np.sin(k[:, 0])])
+X[:, :3] = LOG(X[:, :3])
+MISSING
+X = (X - X.mean(axis=0)) / X.std(axis=0)
+x_train = X.astype("float32")
+
+model = keras.Sequential([
+    keras.Input(shape=(4,)),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(2),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(4),
+])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_nan_from_a_log_of_zeros_then_standardised_is_ae202_at_the_log_line():
+    src = TABLE.replace("LOG", "np.log").replace("MISSING", "")
+    report = ae_magic.check(src, namespace={}, data="x_train")
+    f = next(f for f in report.findings if f.code == "AE202")
+    assert f.line == _line(src, "np.log(")
+    assert f.evidence["source"]["function"] == "log" and f.evidence["source"]["features_nonfinite"] == 1
+    assert "log1p" in f.fix
+
+
+def test_missing_values_spread_by_a_standardisation_after_log1p_are_not_blamed_on_it():
+    src = TABLE.replace("LOG", "np.log1p").replace("MISSING", "X[rng.random(X.shape) < 0.01] = np.nan")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = next(f for f in report.findings if f.code == "AE202")
+    assert "source" not in f.evidence
+    assert f.line != _line(src, "np.log1p(")
+
+
+def test_scattered_missing_values_keep_ae202_off_the_log_line():
+    src = TABLE.replace("LOG", "np.log").replace("amount[rng.random(n) < 0.04] = 0.0", "").replace("MISSING", "")
+    src = src.replace('x_train = X.astype("float32")', 'X[rng.random(X.shape) < 0.01] = np.nan\nx_train = X.astype("float32")')
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = next(f for f in report.findings if f.code == "AE202")
+    assert "source" not in f.evidence
+    assert f.line != _line(src, "np.log(")
+
+
+def test_the_same_table_with_log1p_has_no_ae202():
+    src = TABLE.replace("LOG", "np.log1p").replace("MISSING", "")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    assert "AE202" not in report.codes
+
+
+SENSORS = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(5)
+n, d = 1500, 40
+cond = rng.normal(size=(n, 5))
+load = rng.normal(size=(5, d))
+x_train = np.tanh(cond @ load / 2) + 0.05 * rng.normal(size=(n, d))
+x_train = ((x_train - x_train.mean(0)) / x_train.std(0)).astype("float32")
+
+feature_weights = np.ones(d, dtype="float32")
+feature_weights[:10] = 2.0
+
+
+def weighted_mse(y_true, y_pred):
+    err = (y_true - y_pred) * feature_weights
+    return REDUCE
+
+
+inp = keras.Input(shape=(d,))
+h = layers.Dense(32, activation="relu")(inp)
+code = layers.Dense(6)(h)
+h = layers.Dense(32, activation="relu")(code)
+model = keras.Model(inp, layers.Dense(d)(h))
+model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=weighted_mse)
+"""
+
+
+def test_a_loss_squaring_a_weighted_mean_error_is_ae405_at_its_return_line():
+    src = SENSORS.replace("REDUCE", "ops.square(ops.mean(err, axis=-1))")
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    f = next(f for f in _loud(report) if f.code == "AE405")
+    assert f.line == _line(src, "return ops.square")
+    assert "blind_loss" in f.evidence and "reads only per-sample statistics" in f.message
+
+
+def test_blind_loss_reads_jitter_against_shift_when_weights_make_scrambling_costly():
+    # ap06's numbers: scrambled 0.55x the mean's (over the 0.5 bar), jittered 0.03x the shift's.
+    units = {"mean": 0.0218, "target": 0.0, "scrambled": 0.0121, "jittered": 0.0107,
+             "shifted": {"up": [0.378, 1.51], "down": [0.378, 1.51]}}
+    blind = blind_loss({"loss_name": "weighted_mse", "baselines": {"loss_units": units}})
+    assert blind is not None and blind["jittered"] == 0.0107 and blind["shifted"] == 0.378
+    # A per-element loss charges random misses as much as the shift: not blind.
+    sound = dict(units, scrambled=0.05, jittered=0.37)
+    assert blind_loss({"loss_name": "weighted_mse", "baselines": {"loss_units": sound}}) is None
+    # Keras' own losses are never read in their own units here.
+    assert blind_loss({"loss_name": "mse", "baselines": {"loss_units": units}}) is None
+
+
+def test_the_weighted_mean_of_squared_errors_is_silent():
+    src = SENSORS.replace("REDUCE", "ops.mean(ops.square(err), axis=-1)")
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    assert not _loud(report), [(f.code, f.message[:200]) for f in _loud(report)]
+    units = report.traces["training"]["baselines"]["loss_units"]
+    assert units["jittered"] > 0.5 * units["shifted"]["up"][0]
