@@ -259,11 +259,19 @@ def _trained_at_error(ctx: Context, models: dict[str, Any]) -> str | None:
         tree = ast.parse(ctx.source)
     except SyntaxError:
         return None
+    # Every line of the cell's own code in the traceback: a model's train_step that raised inside fit puts the
+    # innermost at the step's line and the fit call's line further out (round 46's ap01).
+    lines = {err.line}
+    tb = getattr(err.exception, "__traceback__", None)
+    while tb is not None:
+        if tb.tb_frame.f_globals is ctx.namespace:
+            lines.add(tb.tb_lineno)
+        tb = tb.tb_next
     for stmt in ast.walk(tree):
         if not isinstance(stmt, ast.stmt) or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                                                 ast.For, ast.While, ast.If, ast.With, ast.Try)):
             continue
-        if not stmt.lineno <= err.line <= (stmt.end_lineno or stmt.lineno):
+        if not any(stmt.lineno <= n <= (stmt.end_lineno or stmt.lineno) for n in lines):
             continue
         for node in ast.walk(stmt):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)

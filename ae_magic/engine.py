@@ -113,7 +113,7 @@ def diagnose(ctx: Context, *, timings_in: dict[str, float] | None = None) -> Rep
 
 
 def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
-    from . import capture, graph
+    from . import graph
 
     timings = dict(ctx.timings)
     timings.update(timings_in or {})
@@ -140,7 +140,7 @@ def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
             ran.append(family)
         timings[family] = timings.get(family, 0.0) + time.perf_counter() - t
 
-    run("cell", [capture.explain_cell_error])
+    run("cell", [_explain_cell_error])
     if ctx.model is not None:
         t = time.perf_counter()
         try:
@@ -204,6 +204,14 @@ def _diagnose(ctx: Context, *, timings_in: dict[str, float] | None) -> Report:
     # Fixes as edits of the cell, in the cell's own names (ae_magic.fixes).
     fixes.attach(report, ctx)
     return report
+
+
+def _explain_cell_error(ctx: Context) -> list[Finding]:
+    """The cell's exception: a training step that got no gradient is AE301 (``step_failure``), else capture's reading."""
+    from . import capture
+    from .checks.step_failure import cell_step_failure
+
+    return cell_step_failure(ctx) or capture.explain_cell_error(ctx)
 
 
 def environment() -> dict[str, Any]:

@@ -4,6 +4,10 @@
   then NaN in the whole column. AE202 now points at the ``np.log`` line on the data's path
   (``checks/nonfinite_source.py``) when Inf is present or a feature is non-finite in most samples; scattered
   NaNs (missing values in the data itself) keep the data's line.
+* A custom ``train_step`` whose forward pass runs before ``with tf.GradientTape()`` (ap01): the cell's own
+  ``fit`` raised "No gradients provided". The model ``fit`` trains is diagnosed even though the innermost cell
+  line of the traceback is inside ``train_step`` (``capture._trained_at_error`` reads every cell frame), and the
+  error is AE301 at the forward pass's line, with the probes listed as skipped and why.
 * A hand-written loss that squares a *weighted* mean error (ap06): per-feature weights made a scrambled
   sample cost 0.55x the mean's, over round 38's bar, so the loss was read as sound and the model, worse than
   the mean, got no finding. Misses of half a std in random directions against the same misses all one way
@@ -11,6 +15,9 @@
 """
 
 from __future__ import annotations
+
+import keras
+import pytest
 
 import ae_magic
 from ae_magic.checks.baseline import blind_loss
@@ -142,3 +149,70 @@ def test_the_weighted_mean_of_squared_errors_is_silent():
     assert not _loud(report), [(f.code, f.message[:200]) for f in _loud(report)]
     units = report.traces["training"]["baselines"]["loss_units"]
     assert units["jittered"] > 0.5 * units["shifted"]["up"][0]
+
+
+STEP = """\
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(0)
+x_train = (rng.normal(size=(600, 6)) @ rng.normal(size=(6, 24))).astype("float32")
+
+
+class AutoEncoder(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = keras.Sequential([layers.Dense(16, activation="relu"), layers.Dense(6)])
+        self.decoder = keras.Sequential([layers.Dense(16, activation="relu"), layers.Dense(24)])
+
+    def call(self, inputs):
+        return self.decoder(self.encoder(inputs))
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+BODY
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return {"loss": loss}
+
+
+model = AutoEncoder()
+model.compile(optimizer=keras.optimizers.Adam(1e-3))
+model.build((None, 24))
+model.fit(x_train, epochs=1, batch_size=64, verbose=0)
+"""
+
+OUTSIDE = """\
+        reconstruction = self(x, training=True)
+        with tf.GradientTape() as tape:
+            loss = ops.mean(ops.square(x - reconstruction))"""
+
+INSIDE = """\
+        with tf.GradientTape() as tape:
+            reconstruction = self(x, training=True)
+            loss = ops.mean(ops.square(x - reconstruction))"""
+
+needs_tf = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the cell's train_step uses tf.GradientTape")
+
+
+@needs_tf
+def test_a_forward_pass_before_the_tape_is_ae301_at_its_line_when_the_cells_fit_raised():
+    src = STEP.replace("BODY", OUTSIDE)
+    report = ae_magic.check(src, namespace={}, data="x_train")
+    f = next(f for f in report.findings if f.code == "AE301")
+    assert f.severity == "error" and f.line == _line(src, "reconstruction = self(x")
+    assert f.evidence["cell_error"] and "before the `with` block" in f.message
+    assert "AE100" not in report.codes
+    skipped = report.coverage["skipped"]
+    assert "AE301" in skipped["training"] and "AE301" in skipped["gradients"]
+
+
+@needs_tf
+def test_the_same_step_with_the_forward_pass_inside_the_tape_is_silent():
+    src = STEP.replace("BODY", INSIDE)
+    report = ae_magic.check(src, namespace={}, data="x_train")
+    assert report.cell_error is None
+    assert not {"AE301", "AE100"} & set(report.codes)
+    assert "training" in report.coverage["ran"]

@@ -38,11 +38,19 @@ def failed_step(ctx: Context, exc: BaseException) -> list[Finding]:
     where = _loss_outside_tape(ctx.source or "")
     if where is not None:
         name, raw, with_line, first, grad_line = where
-        cause = (f"`{name}` (line {ctx.cell_line(raw)}) is computed after the `with` block of the GradientTape (line "
-                 f"{ctx.cell_line(with_line)}) has closed, so the tape never saw the loss being computed from the weights.")
-        fix = (f"# indent lines {ctx.cell_line(first)}-{ctx.cell_line(grad_line - 1)} (the loss terms) into the "
-               f"`with ... GradientTape() as tape:` block of line {ctx.cell_line(with_line)}, so that the tape records them;\n"
-               f"# keep the tape.gradient(...) call of line {ctx.cell_line(grad_line)} after the block")
+        if raw < with_line:
+            cause = (f"The forward pass `{name}` (line {ctx.cell_line(raw)}) runs before the `with` block of the "
+                     f"GradientTape (line {ctx.cell_line(with_line)}) opens, so the tape records only the loss's arithmetic "
+                     "on a finished tensor and never sees the weights.")
+            fix = (f"# move line {ctx.cell_line(raw)} (the forward pass) into the `with ... GradientTape() as tape:` "
+                   f"block of line {ctx.cell_line(with_line)}, above the loss,\n"
+                   "# so that the tape records the computation from the weights to the loss")
+        else:
+            cause = (f"`{name}` (line {ctx.cell_line(raw)}) is computed after the `with` block of the GradientTape (line "
+                     f"{ctx.cell_line(with_line)}) has closed, so the tape never saw the loss being computed from the weights.")
+            fix = (f"# indent lines {ctx.cell_line(first)}-{ctx.cell_line(grad_line - 1)} (the loss terms) into the "
+                   f"`with ... GradientTape() as tape:` block of line {ctx.cell_line(with_line)}, so that the tape records them;\n"
+                   f"# keep the tape.gradient(...) call of line {ctx.cell_line(grad_line)} after the block")
     else:
         raw = _first_line(ctx.source or "", (".gradient(", "def train_step", "def compute_loss"))
         cause = ("The loss is not computed from the weights where the gradient is taken: most often it is computed after "
@@ -63,6 +71,28 @@ def failed_step(ctx: Context, exc: BaseException) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def cell_step_failure(ctx: Context) -> list[Finding]:
+    """AE301 for a cell whose own ``fit`` raised "No gradients provided" from the model's ``train_step`` (round 46's
+    ap01): the same diagnosis as a probe that fails that way, in place of a bare AE100."""
+    err = ctx.cell_error
+    if err is None or ctx.model is None or not any(s in (err.message or "") for s in NO_GRADIENT_ERRORS):
+        return []
+    if "def train_step" not in (ctx.source or ""):
+        return []
+    first = (err.message.splitlines()[0] if err.message else "").rstrip(".")
+    found = failed_step(ctx, ModelError(f"{err.type}: {first}"))
+    for f in found:
+        f.message = f.message.replace(" raises ", " raised (in the cell's fit) ", 1)
+        f.evidence["cell_error"] = True
+    if found:
+        # The probes train through the same step, which fails the same way (and a failed first fit can leave a
+        # TensorFlow model's variables unreadable): say so rather than run them.
+        why = "the model's own train_step gets no gradient (AE301): fit failed at its first step, and so would the probes"
+        for family in ("gradients", "training"):
+            ctx.skipped.setdefault(family, why)
+    return found
 
 
 def _first_line(source: str, needles: tuple[str, ...]) -> int | None:
@@ -107,7 +137,42 @@ def _loss_outside_tape(source: str) -> tuple[str, int, int, int, int] | None:
             end = block.end_lineno or block.lineno
             if not block.lineno <= last <= end:
                 return name, last, block.lineno, end + 1 if last > end else last, node.lineno
+            # The loss is computed inside the block, but from a forward pass made before it (round 46's ap01:
+            # ``reconstruction = self(x, training=True)`` above ``with tf.GradientTape() as tape:``).
+            early = _forward_before(fn, block, name, last)
+            if early is not None:
+                return early[0], early[1], block.lineno, early[1], node.lineno
     return None
+
+
+def _forward_before(fn: ast.FunctionDef, block: ast.With, loss: str, at: int) -> tuple[str, int] | None:
+    """``(name, line)`` of a value the loss's assignment (line ``at``) reads that was last assigned before the
+    tape's block from a call of the model or one of its parts (``self(...)``, ``self.decoder(...)``)."""
+    stmt = next((a for a in ast.walk(fn) if isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                 and a.lineno == at and loss in _targets(a)), None)
+    if stmt is None or stmt.value is None:
+        return None
+    for used in sorted({n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}):
+        before = [a for a in ast.walk(fn) if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.lineno < at
+                  and used in _targets(a) and a.value is not None]
+        if not before:
+            continue
+        a = max(before, key=lambda a: a.lineno)
+        if a.lineno >= block.lineno:
+            continue
+        calls = [c for c in ast.walk(a.value) if isinstance(c, ast.Call)]
+        if any(_is_self_call(c.func) for c in calls):
+            return used, a.lineno
+    return None
+
+
+def _is_self_call(func: ast.AST) -> bool:
+    """``self(...)`` or ``self.<part>(...)`` (not ``self.compute_loss``-style helpers that take outputs)."""
+    if isinstance(func, ast.Name):
+        return func.id == "self"
+    return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"
+            and not func.attr.startswith(("compute_", "loss", "_loss")) and "metric" not in func.attr
+            and "tracker" not in func.attr)
 
 
 def _targets(a: ast.AST) -> set[str]:
