@@ -71,6 +71,27 @@ def _transient(curve: np.ndarray, start: float) -> bool:
     return learned and float(np.min(after)) < TRANSIENT_BACK * float(np.min(before))
 
 
+# _pretrained_jolt: the probe run started at this share of the mean's loss or less (the cell trained the model).
+PRETRAINED = 0.5
+
+
+def _pretrained_jolt(tr: dict[str, Any], curve: np.ndarray, start: float) -> bool:
+    """A training-loss spike of a model the cell had already trained, from the probes' fresh optimizer.
+
+    Round 47 (as08): an inpainting conv autoencoder fit for two epochs in the cell starts the probe run at
+    0.06x the mean's loss. The probes train with a new optimizer of the user's class (its state is not
+    copied), and Adam's first steps move every weight by about the learning rate whatever its gradient:
+    the training loss jumps 46x at step 1 and falls back, and the held-out loss, which never spiked, ends
+    below its start. ``fit`` continuing with its own optimizer state would not jolt; a rate that diverges
+    does not bring the held-out loss below where a trained model began.
+    """
+    units = (tr.get("baselines") or {}).get("loss_units") or {}
+    mean = units.get("mean")
+    if not all_finite([mean]) or mean <= 0 or not len(curve) or not math.isfinite(float(curve[-1])):
+        return False
+    return start < PRETRAINED * mean and float(curve[-1]) < start
+
+
 # _added_terms_spiked: the held-out reconstruction loss ended below this share of its start.
 ADDED_SPIKE_LEARNED = 0.5
 
@@ -119,6 +140,8 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
                     and train_peak > DIVERGE_SPIKE * train_start and not _transient(losses, train_start))
     if spiked_train and not spiked_val and not nonfinite and _added_terms_spiked(tr, curve, start):
+        spiked_train = False
+    if spiked_train and not spiked_val and not nonfinite and not ends_above and _pretrained_jolt(tr, curve, start):
         spiked_train = False
     spiked = spiked_val or spiked_train
     peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
