@@ -88,6 +88,7 @@ BACKEND_SUITE = [
     "tests/test_round45.py",
     "tests/test_clipping.py",
     "tests/test_round46.py",
+    "tests/test_round47.py",
     "tests/test_data_loss.py",
 ]
 

@@ -243,4 +243,81 @@ def check_bypass(ctx: Context) -> list[Finding]:
     return findings
 
 
-CHECKS = [check_dangling, check_bypass]
+# Names of a model that stands for the autoencoder's code (its variable or its Keras name).
+_CODE_MODELS = ("encod", "extract", "embed", "latent", "bottleneck", "compress")
+# Names of a tensor that is the code.
+_CODE_NAMES = ("code", "encod", "latent", "bottleneck", "embed", "compress")
+# Names of a head that renders the code for viewing rather than being it.
+_VIEW_HEADS = ("vis", "plot", "display", "show", "image", "preview")
+
+
+def check_encoder_off_path(ctx: Context) -> list[Finding]:
+    """AE103: the cell's standalone encoder outputs a code the autoencoder never passes through.
+
+    Round 47 (au07): ``encoder = Model(inp, code)`` and ``autoencoder = Model(inp, out)`` where the decoder's
+    first layer reads ``h1`` instead of ``code``. The autoencoder is narrower than its input, so AE104 is
+    silent, and ``code`` feeds a model, so AE102 is too; but ``fit`` never trains the code layer, and the
+    encoder used for features afterwards is a random projection of ``h1``.
+    """
+    g = graph_of(ctx)
+    if g is None or ctx.model is None or g.code_width is None or _other_target(ctx):
+        # (A denoiser's narrower model beside its bottleneck is a side head, as for AE103's other forms: round 37's
+        # DeepLearning.AI denoising CNN with an `encoder_visualization` conv for a second model.)
+        return []
+    findings: list[Finding] = []
+    for name, other in ctx.other_models.items():
+        if not any(w in f"{name} {getattr(other, 'name', '')}".lower() for w in _CODE_MODELS):
+            continue  # a classifier or other head built beside the autoencoder is not its code
+        if kc.model_kind(other) == "subclassed" or not kc.is_built(other):
+            continue
+        try:
+            outs = list(kc.graph_outputs(other))
+        except Exception:  # a model whose graph can't be read: nothing to compare
+            continue
+        for t in outs:
+            width = kc.width_of(t.shape)
+            call = ctx.call_for_output(t)
+            if id(t) in g.tensor_ids or width is None or width >= g.code_width or call is None:
+                continue
+            # The code branches off the autoencoder's path: its input is on it, and another layer reads that input.
+            branch = next((x for x in call.inputs if id(x) in g.tensor_ids), None)
+            if branch is None:
+                continue
+            reader = next((c for c in ctx.calls if c.layer is not call.layer and any(x is branch for x in c.inputs)
+                           and any(id(o) in g.tensor_ids for o in c.outputs)), None)
+            if reader is None:
+                continue
+            code_var = call.variable or call.layer_name
+            names = f"{code_var} {call.layer_name}".lower()
+            if any(w in names for w in _VIEW_HEADS) or not any(w in names for w in _CODE_NAMES):
+                # A head that shows the code (round 37's `encoder_visualization`) or projects it further (a 2-D
+                # plot head), not the code itself: the graph alone can't tell them apart, the names can.
+                continue
+            fed = ctx.var_of(branch) or getattr(branch, "name", "the tensor")
+            line, src = ctx.cell_line(reader.line), ctx.line_text(reader.line)
+            findings.append(
+                Finding(
+                    code="AE103",
+                    severity="warning",
+                    title="The autoencoder bypasses its encoder's code",
+                    message=(
+                        f"`{name}` outputs the code `{code_var}` ({width} features, line {ctx.cell_line(call.line)}), but "
+                        f"`{ctx.model_name}` never passes through it: {reader.layer_class} '{reader.layer_name}' on line "
+                        f"{line} reads `{fed}`, the code's own input, so the decoder goes around the code. fit never "
+                        f"trains the code layer '{call.layer_name}', and `{name}`'s output stays a random projection "
+                        f"of `{fed}` (the autoencoder's narrowest layer is {g.code_width} wide instead of {width})."
+                    ),
+                    line=line,
+                    layer=reader.layer_name,
+                    source_line=src,
+                    evidence={"code_variable": code_var, "code_width": width, "encoder": name,
+                              "reader": reader.layer_name, "reads": fed},
+                    fix=(f"Call the decoder on the code:\n{src.split('#')[0].rstrip().replace(f'({fed})', f'({code_var})')}"
+                         if src and f"({fed})" in src else f"Call the decoder's first layer on `{code_var}` instead of `{fed}`."),
+                )
+            )
+            return findings
+    return findings
+
+
+CHECKS = [check_dangling, check_bypass, check_encoder_off_path]
