@@ -207,6 +207,7 @@ def test_a_forward_pass_before_the_tape_is_ae301_at_its_line_when_the_cells_fit_
     assert "AE100" not in report.codes
     skipped = report.coverage["skipped"]
     assert "AE301" in skipped["training"] and "AE301" in skipped["gradients"]
+    assert report.internal_errors == []
 
 
 @needs_tf

@@ -59,6 +59,8 @@ VANISH_LEARNED = 0.1
 
 def check_gradients(ctx: Context) -> list[Finding]:
     """Run the gradient probe on the copy and judge AE301-AE305."""
+    if "gradients" in ctx.skipped:  # ruled out before (the cell's own fit got no gradient: step_failure says so)
+        return []
     frozen = _no_trainable_weights(ctx)
     if frozen:
         return frozen
