@@ -133,4 +133,6 @@ def test_structure_checks_run_in_code_order() -> None:
     order = [c.group(0) for c in codes if c]
     assert order == sorted(order)
     assert set(order) == {c for c in CODES if "AE102" <= c <= "AE113"}
-    assert len(checks) == 16  # AE108 has five: the compiled loss, noise after the output, two hand-written losses, per-output losses
+    # AE108 has five (the compiled loss, noise after the output, two hand-written losses, per-output losses),
+    # AE103 two (a bypass, an encoder off the path).
+    assert len(checks) == 17
