@@ -83,7 +83,33 @@ def frozen_copies(model: Any) -> list[dict[str, Any]]:
                 if same or flipped:
                     found.append({"layer": layer.name, "attribute": attr, "of": path, "transposed": bool(flipped)})
                     break
+                # The cell trained after taking the copy (round 45's al04 ends with fit): the weight moved on, the
+                # copy did not, but it still follows the weight far beyond chance (|r| ~ 1/sqrt(size) for an
+                # unrelated matrix of that shape).
+                r_same = _correlation(arr, w) if arr.shape == w.shape else None
+                r_flip = _correlation(arr, w.T) if arr.ndim == 2 and arr.shape == w.T.shape else None
+                r = max((v for v in (r_same, r_flip) if v is not None), default=None)
+                if r is not None and r >= SNAPSHOT_CORR and arr.size >= SNAPSHOT_SIZE:
+                    found.append({"layer": layer.name, "attribute": attr, "of": path,
+                                  "transposed": r_same is None or (r_flip is not None and r_flip > r_same),
+                                  "correlation": round(float(r), 3)})
+                    break
     return found
+
+
+# A copy that the weight has left behind since (the cell trained after taking it) is still correlated with it at least
+# this much, over at least this many values (a matrix of unrelated values: |r| about 1/sqrt(size)).
+SNAPSHOT_CORR = 0.5
+SNAPSHOT_SIZE = 64
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two equally shaped arrays' values; None where either is constant or not finite."""
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _assignment_line(ctx: Context, attr: str) -> tuple[int | None, str | None]:
@@ -129,7 +155,9 @@ def check_frozen_copies(ctx: Context) -> list[Finding]:
             title="A layer uses a frozen copy of a weight",
             message=(f"{which} {'is a tensor' if len(copies) == 1 else 'are tensors'} computed once from the weight's "
                      "initial value, not the weight itself: the layer multiplies by that random snapshot however long "
-                     "it trains, no gradient reaches it, and it does not follow the weight as it learns."),
+                     "it trains, no gradient reaches it, and it does not follow the weight as it learns."
+                     + (f" The cell trained since: the weight has moved on and the copy has not (their values correlate "
+                        f"{first['correlation']:.2f}, not 1)." if "correlation" in first else "")),
             line=line,
             source_line=text,
             layer=first["layer"],
