@@ -89,6 +89,8 @@ BACKEND_SUITE = [
     "tests/test_clipping.py",
     "tests/test_round46.py",
     "tests/test_round47.py",
+    "tests/test_heads.py",
+    "tests/test_snapshot.py",
     "tests/test_data_loss.py",
 ]
 

@@ -16,6 +16,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
+from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
 from .locate import assigned_at, loss_line
 from .nonfinite_source import nonfinite_source
@@ -509,6 +510,9 @@ def check_target_range(ctx: Context) -> list[Finding]:
     t = ctx.target
     if t is None or not _numeric(t) or t.size == 0 or ctx.model is None or class_index_targets(ctx) or ids_for_classes(ctx):
         return []  # class indices for a sparse categorical loss (or a step's own): checked against the classes there
+    blocks = head_blocks(ctx)
+    if blocks is not None:  # several heads, each reconstructing its own columns: each judged on its own
+        return check_head_ranges(ctx, blocks)
     st = _stats(ctx, target=True)
     lo, hi = st.lo, st.hi
     if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -19,6 +19,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
+from .heads import JoinedHeads, fit_targets, join_heads
 from .latent import added_terms, find_sampling_layer, latent_stats, per_sample_added, sampling_contract
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
@@ -48,7 +49,7 @@ from .traces import (
 from .traces import (
     activations_and_gates as measure_activations,
 )
-from .training import ADDED_ONLY, TrainStep, fresh_training, set_lr, weighted_loss
+from .training import ADDED_ONLY, TrainStep, fresh_optimizer, fresh_training, set_lr, weighted_loss
 
 keras = kc.keras
 
@@ -78,6 +79,7 @@ class ProbeSession:
         owned: bool = False,
         compile_from: Any = None,
         notes: list[str] | None = None,
+        fit_targets: Any = None,
     ) -> None:
         self.backend = backend.current()
         self.notes: list[str] = notes if notes is not None else []
@@ -87,6 +89,8 @@ class ProbeSession:
         if len(keras.tree.flatten(getattr(model, "inputs", None) or [0])) > 1:
             raise ProbeError("the probes support models with one input; this model has several.")
         outputs = getattr(model, "outputs", None) if kc.model_kind(model) != "subclassed" else None
+        self.heads: JoinedHeads | None = None
+        why_not = "its heads can't be read as blocks of the target"
         # Several outputs with one loss among them ([reconstruction, code]): fit trains that output alone.
         trained_output: int | None = None
         struct = getattr(model, "_outputs_struct", None)
@@ -101,12 +105,23 @@ class ProbeSession:
                 want = list(np.shape(target if target is not None else data)[1:])
                 fits = [i for i, t in enumerate(keras.tree.flatten(outputs)) if list(t.shape[1:]) == want]
                 trained_output = fits[0] if len(fits) == 1 else None
-            if trained_output is None:
+            if trained_output is None and kc.compiled_loss(src) is not None:
+                # A loss on each of several heads (numeric and categorical columns): trained together, as fit does.
+                joined = join_heads(src, np.asarray(data), target, fit_targets)
+                if isinstance(joined, JoinedHeads):
+                    self.heads = joined
+                    target = joined.target if joined.target is not None else target
+                    self.notes.append(joined.note)
+                else:
+                    why_not = joined[1]
+            if trained_output is None and self.heads is None:
                 raise ProbeError("the probes support a model with several outputs when one loss trains one of them "
-                                 "(e.g. loss=['mse', None]); this one returns a "
+                                 "(e.g. loss=['mse', None]) or its heads are blocks of the target's columns; this one "
+                                 "returns a "
                                  f"{'dict' if isinstance(getattr(model, '_outputs_struct', None), dict) else 'list'} "
                                  f"of {len(keras.tree.flatten(outputs))} outputs and is compiled with "
-                                 + ("no loss." if kc.compiled_loss(src) is None else "a loss on more than one of them."))
+                                 + ("no loss." if kc.compiled_loss(src) is None else
+                                    f"a loss on more than one of them, and {why_not}."))
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         if x.ndim < 2 or len(x) < 4:
@@ -149,6 +164,12 @@ class ProbeSession:
                 self.model = picked_output(self.model, k)
                 self.notes.append(f"Model '{model.name}' returns several outputs and its loss trains output {k} alone, "
                                   "so the probes train and judge that output, as fit does.")
+            if self.heads is not None:
+                # The copy's heads joined along the feature axis: one reconstruction, trained with fit's summed loss.
+                outs = keras.tree.flatten(self.model.outputs)
+                ins = self.model.inputs
+                joined_out = keras.layers.Concatenate(axis=-1, name="ae_magic_joined_heads")([outs[i] for i in self.heads.outputs])
+                self.model = keras.Model(ins[0] if len(ins) == 1 else ins, joined_out, name=self.model.name)
             if trained_output is not None:
                 # The copy's layers, read up to the trained output: the probes train and judge what fit trains.
                 out = keras.tree.flatten(self.model.outputs)[trained_output]
@@ -171,7 +192,11 @@ class ProbeSession:
                            "as fit does." if kc.compiled_loss(src) is not None else
                            f"the probes judge {which}, the one shaped like the target, and train the add_loss terms on its path.")
                     )
-            self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
+            if self.heads is not None:
+                self.loss_fn, self.loss_name, self.logits = self.heads.loss_fn(), self.heads.loss_name, None
+                self.optimizer, self.configured_lr = fresh_optimizer(src, lr)
+            else:
+                self.loss_fn, self.loss_name, self.optimizer, self.configured_lr, self.logits = fresh_training(src, lr, self.notes)
             # Class indices for a sparse categorical loss (a token autoencoder): measured as one-hot rows.
             self.classes = class_index_count(y, kc.safe_output_shape(model)) if kc.canonical_loss(src) == "scce" else None
             self.lr = self.configured_lr
@@ -959,9 +984,14 @@ def session_for(ctx: Any) -> ProbeSession:
             seed=ctx.options.seed,
             owned=owned,
             compile_from=compile_from,
+            fit_targets=fit_targets(getattr(ctx, "source", None), getattr(ctx, "model_name", None),
+                                    getattr(ctx, "namespace", None) or {}),
         )
         sess.user_model = ctx.model
-        sess.reuse_key = None if getattr(ctx, "owned_model", False) else reuse_key(ctx.model, ctx.data, target, ctx.options.seed)
+        sess.given_target = target
+        # (A joined-heads session's target is its own, joined from the fit call's: never parked for another model.)
+        sess.reuse_key = (None if getattr(ctx, "owned_model", False) or sess.heads is not None
+                          else reuse_key(ctx.model, ctx.data, target, ctx.options.seed))
         ctx.probe_session = sess
     for note in sess.notes:
         if note not in ctx.notes:
@@ -992,6 +1022,9 @@ def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
     if getattr(sess, "user_model", sess.source_model) is not ctx.model or sess.x_all is not ctx.data:
         return False
     same = ctx.target is None or ctx.target is ctx.data
+    if getattr(sess, "heads", None) is not None:  # its target was joined from the heads' own: match what it was given
+        given = getattr(sess, "given_target", None)
+        return given is None if same else given is ctx.target
     return sess.same_target if same else (not sess.same_target and sess.y_all is ctx.target)
 
 

@@ -438,9 +438,12 @@ class OwnStepSession(ProbeSession):
         owned: bool = False,
         compile_from: Any = None,
         notes: list[str] | None = None,
+        fit_targets: Any = None,
     ) -> None:
+        # (fit_targets: the heads of a several-output model trained by the compiled loss; an own step trains its own.)
         self.backend = backend.current()
         self.notes = notes if notes is not None else []
+        self.heads = None
         self.seed = int(seed)
         self.source_model = model
         # What the notes name: the step itself, or the compute_loss that Keras' step calls.
