@@ -91,6 +91,7 @@ BACKEND_SUITE = [
     "tests/test_round47.py",
     "tests/test_heads.py",
     "tests/test_snapshot.py",
+    "tests/test_missing_zeros.py",
     "tests/test_data_loss.py",
 ]
 

@@ -264,3 +264,16 @@ def test_no_edit_where_no_setting_fixes_it() -> None:
     g = Finding(code="AE401", severity="error", title="t", message="m", evidence={"before_any_step": True, "suggested_lr": 1e-4})
     fixes.attach([g], _Ctx(LR_CELL, {"keras": keras}))
     assert g.edit is None
+
+
+def test_a_function_in_a_fix_keeps_its_own_parameters() -> None:
+    """A hand-written loss in a fix (``def masked_mse(y_true, y_pred)``) reads its parameters: they are no holes."""
+    n = fixes.Names({"ops": "keras.ops"}, {"keras", "model"}, set())
+    text = ("def masked_mse(y_true, y_pred):\n"
+            "    observed = ops.cast(ops.not_equal(y_true, 0), y_pred.dtype)\n"
+            "    return ops.sum(observed * ops.square(y_true - y_pred), axis=-1)\n"
+            "\nmodel.compile(optimizer='adam', loss=masked_mse)")
+    out = fixes.localize(text, n)
+    assert "..." not in out and "y_true - y_pred" in out and "keras.ops.cast" in out, out
+    # A name the snippet never binds is still a hole.
+    assert "..." in fixes.localize("model.fit(x_missing, x_missing)", n)

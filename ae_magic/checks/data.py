@@ -19,6 +19,7 @@ from .categorical import categorical_reconstruction, class_index_targets, ids_fo
 from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
 from .locate import assigned_at, loss_line
+from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
 
@@ -673,6 +674,9 @@ def check_degenerate(ctx: Context) -> list[Finding]:
             )
         ]
     zero = float(np.mean(s == 0))
+    missing = zeros_as_missing(ctx, s, zero)
+    if missing is not None:
+        return [missing]
     # One-hot rows and padded token ids are mostly zeros by design, and a
     # classification loss gives an all-zero output no easy minimum.
     if zero >= ZERO_SHARE and not categorical_reconstruction(ctx) and not index_input(ctx):

@@ -72,6 +72,11 @@ def _unbound_loads(tree: ast.Module, known: set[str]) -> list[tuple[ast.Name, as
             local: set[str] = set()
         else:
             scan, local = [stmt], stored(stmt)
+            # A function's parameters (``def masked_mse(y_true, y_pred)``) are bound inside it.
+            for fn in ast.walk(stmt):
+                if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    a = fn.args
+                    local |= {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p is not None}
         for root in scan:
             for parent in ast.walk(root):
                 for child in ast.iter_child_nodes(parent):
