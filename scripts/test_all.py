@@ -92,6 +92,7 @@ BACKEND_SUITE = [
     "tests/test_heads.py",
     "tests/test_snapshot.py",
     "tests/test_missing_zeros.py",
+    "tests/test_fit_target.py",
     "tests/test_data_loss.py",
 ]
 

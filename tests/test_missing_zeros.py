@@ -64,6 +64,8 @@ def test_counts_scaled_images_and_binary_data_with_many_zeros_are_not_missing_en
     counts = rng.poisson(0.4, size=(300, 200)).astype("float32")  # a bag of words: mostly 0, then 1s and 2s
     pixels = ((rng.random((300, 200)) < 0.3) * rng.random((300, 200))).astype("float32")  # background 0, the rest from ~0 up
     binary = (rng.random((300, 200)) < 0.2).astype("float32")
-    for data in (counts, pixels, binary):
+    # Shapes of intensity 0.6-1 on a 0 background (round 48's aw07): continuous levels, an image, not a scale.
+    shapes = ((rng.random((300, 200)) < 0.13) * rng.uniform(0.6, 1.0, size=(300, 200))).astype("float32")
+    for data in (counts, pixels, binary, shapes):
         ctx = SimpleNamespace(model=ns["model"], data=data, target=None, data_name="x")
         assert zeros_as_missing(ctx, data, float((data == 0).mean())) is None

@@ -6,11 +6,13 @@ entries, and the ratings it is for are a sideline (round 48's ay10: 94% zeros; o
 ended 4.1x the per-item mean's, while the whole-matrix MSE looked fine). The masked loss of the AutoRec paper
 counts the observed entries only.
 
-Told by the values alone: most are exactly 0, the others are positive, take several values, start well away
+Told by the values alone: most are exactly 0, the others are positive, take a few levels of a scale (3 to 10,
+whole or half steps: continuous intensities on a 0 background are an image), start well away
 from 0 (the lowest at least a tenth of the highest) and sit far above it (0 lies at least MISSING_GAP standard
-deviations below their mean), and the most common of them is not the lowest. Counts (a bag of words: mostly
-1s, fewer 2s) and scaled images (non-zero pixels from near 0 upward) fail that; binary data has one non-zero value. Only a Keras regression loss on every
-entry is reported: a hand-written loss or an own train_step may mask the zeros (ay06 did, and is healthy).
+deviations below their mean), and the most common of them is not the lowest. Counts (a bag of words:
+mostly 1s, fewer 2s) and scaled images (non-zero pixels from near 0 upward) fail that; binary data has one
+non-zero value. Only a Keras regression loss on every entry is reported: a hand-written loss or an own
+train_step may mask the zeros (ay06 did, and is healthy).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ MISSING_GAP = 2.5
 # The lowest non-zero value is at least this share of the highest (a scale that starts away from 0: 1-5 stars).
 MISSING_FLOOR = 0.1
 REGRESSION = ("mse", "mae", "huber")
+# A rating scale: at most this many levels (half stars from 0.5 to 5 are ten), each a whole or half step.
+MAX_LEVELS = 10
 
 
 def zeros_as_missing(ctx: Context, sample: np.ndarray, zero: float) -> Finding | None:
@@ -47,8 +51,10 @@ def zeros_as_missing(ctx: Context, sample: np.ndarray, zero: float) -> Finding |
         return None
     lo, hi, mean, std = float(nz.min()), float(nz.max()), float(nz.mean()), float(nz.std())
     values, counts = np.unique(nz, return_counts=True)
-    if len(values) < 3 or lo < MISSING_FLOOR * hi or std <= 0 or mean / std < MISSING_GAP:
+    if not 3 <= len(values) <= MAX_LEVELS or lo < MISSING_FLOOR * hi or std <= 0 or mean / std < MISSING_GAP:
         return None
+    if not np.allclose(values * 2, np.round(values * 2)):
+        return None  # not a scale of whole or half steps (an image's intensities on a 0 background: round 48's aw07)
     if values[int(np.argmax(counts))] == lo:
         return None  # the most common non-zero value is the lowest: counts of events (0, then mostly 1s), not a scale
     line, text = loss_line(ctx)

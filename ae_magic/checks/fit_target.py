@@ -1,0 +1,99 @@
+"""AE204: the cell's ``fit`` trains the autoencoder against an array that is not shaped like its output.
+
+``autoencoder.fit(x_train, y_train)`` with ``y_train`` the class labels, shape ``(n, 1)`` (round 48's aw07,
+a classification tutorial's line kept): Keras broadcasts each sample's one value against the 256 outputs and
+trains without a word, so the model learns to paint the label everywhere. Its loss falls; its reconstruction
+ended 28x worse than the per-feature mean's. The check is given ``x_train`` and probes the reconstruction, so
+nothing else reports it: the pair is read from the ``fit`` call in the cell's source.
+
+Reported when the call's target is another array than its input, with as many samples, whose per-sample
+shape differs from the output's but broadcasts to it (a shape that does not broadcast raises in fit, and the
+cell's error says so). Not for a sparse categorical loss (its target is one axis short by design) nor for a
+model with several outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..report import Finding
+
+
+def fit_pairs(ctx: Context) -> list[tuple[ast.Call, str, str]]:
+    """``(call, input name, target name)`` for each ``<model>.fit(X, Y)`` in the cell with both given as names."""
+    if not ctx.source or not ctx.model_name:
+        return []
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == ctx.model_name):
+            continue
+        kw = {k.arg: k.value for k in node.keywords}
+        x = node.args[0] if node.args else kw.get("x")
+        y = node.args[1] if len(node.args) > 1 else kw.get("y")
+        if isinstance(x, ast.Name) and isinstance(y, ast.Name):
+            out.append((node, x.id, y.id))
+    return out
+
+
+def check_fit_target(ctx: Context) -> list[Finding]:
+    """AE204: fit's target broadcasts against the reconstruction instead of matching it."""
+    model, ns = ctx.model, ctx.namespace or {}
+    if model is None or not kc.is_compiled(model) or kc.canonical_loss(model) == "scce":
+        return []
+    try:
+        outputs = keras_outputs(model)
+    except Exception:
+        return []
+    if outputs is None:
+        return []
+    for call, x_name, y_name in fit_pairs(ctx):
+        x, y = ns.get(x_name), ns.get(y_name)
+        if x is None or y is None or x is y or not isinstance(y, np.ndarray) or not isinstance(x, np.ndarray):
+            continue
+        if x_name != ctx.data_name and x is not ctx.data:
+            continue
+        if y.ndim < 1 or len(y) != len(x) or tuple(y.shape[1:]) == outputs:
+            continue
+        try:
+            broadcast = np.broadcast_shapes(tuple(y.shape[1:]), outputs) == outputs
+        except ValueError:
+            broadcast = False
+        if not broadcast:
+            continue
+        line = ctx.cell_line(call.lineno)
+        return [Finding(
+            code="AE204", severity="warning", title="fit's target is not shaped like the reconstruction",
+            message=(f"The cell trains `{ctx.model_name}` with `fit({x_name}, {y_name})`, and `{y_name}` has shape "
+                     f"{tuple(y.shape)} against the output's {('n', *outputs)}: Keras broadcasts each sample's "
+                     f"{int(np.prod(y.shape[1:])) if y.ndim > 1 else 1} value(s) across the whole output without a "
+                     f"word, so the model learns to paint `{y_name}` everywhere instead of reconstructing "
+                     f"`{x_name}`. The loss falls; the reconstruction does not come."),
+            line=line, source_line=ctx.line_text(call.lineno),
+            evidence={"input": x_name, "target": y_name, "target_shape": list(y.shape), "output_shape": list(outputs)},
+            fix=f"{ctx.model_name}.fit({x_name}, {x_name})  # an autoencoder's target is its own input",
+        )]
+    return []
+
+
+def keras_outputs(model: Any) -> tuple[int, ...] | None:
+    """The per-sample shape of a single-output model's output, fully known; None otherwise."""
+    if kc.model_kind(model) == "subclassed":
+        return None
+    outs = kc.keras.tree.flatten(model.outputs)
+    if len(outs) != 1:
+        return None
+    shape = tuple(outs[0].shape[1:])
+    return shape if all(isinstance(d, int) for d in shape) else None
+
+
+CHECKS = [check_fit_target]
