@@ -714,6 +714,12 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             clone(sample[:1])
         except Exception:
             clone = None
+    if clone is not None and weights and kind in ("functional", "sequential") and not all_finite_arrays(weights):
+        # The cell's own fit diverged and left NaN/Inf in the weights (round 48's av08): nothing can be measured
+        # from them. The copy keeps the fresh initial weights clone_model gave it, as re-running the cell would.
+        clone._ae_fresh_init = True
+        finalize_states(clone)
+        return clone, False
     if clone is not None and weights:
         try:
             clone.set_weights(weights)
@@ -728,6 +734,17 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
         return model, True
     finalize_states(clone)
     return clone, False
+
+
+def all_finite_arrays(arrays: list[Any]) -> bool:
+    """Every value of every array is finite (non-float arrays count as finite)."""
+    import numpy as np
+
+    for a in arrays:
+        arr = np.asarray(a)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            return False
+    return True
 
 
 def builds_on_first_call(model: Any) -> bool:

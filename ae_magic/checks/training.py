@@ -37,6 +37,7 @@ from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
 from .clipping import name_tight_clip
+from .diverged_weights import name_summed_loss
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
 from .faster_rate import confirm_suggested_rate, faster
 from .loss_curve import confirm_oscillation, oscillating, stagnant
@@ -169,6 +170,7 @@ def _run(ctx: Context) -> list[Finding]:
         # at 0.93x the mean's error): refine judges the structure's risk on the longer run when it stays unsaturated.
         longer_run()
     found = name_tight_clip(ctx, sess, trace, found)
+    found = name_summed_loss(ctx, found)
     found = _name_nan_term(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)

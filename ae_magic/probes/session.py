@@ -151,6 +151,11 @@ class ProbeSession:
                     "(weights, non-trainable and seed states) was put back byte for byte, and the probes trained "
                     "with their own optimizer, so yours is untouched."
                 )
+            if getattr(self.model, "_ae_fresh_init", False):
+                self.notes.append(
+                    f"Model '{model.name}' holds NaN/Inf weights (the cell's own training diverged): the probes "
+                    "start from fresh initial weights of the same architecture, as re-running the cell would."
+                )
             # The whole copy: the weights of another session's model are set on it (adopt).
             self.full_model = self.model
             if not self.in_place and getattr(src, "run_eagerly", False):

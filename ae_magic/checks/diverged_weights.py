@@ -1,0 +1,157 @@
+"""AE401 (loss-diverged) read from the weights: the cell's own training left NaN/Inf in the model.
+
+Round 48's av08: a loss built as ``MeanSquaredError(reduction="sum")`` (kept from a custom-training-loop
+tutorial that divided by the global batch size itself) under ``fit`` with SGD(0.01, momentum 0.9): each
+step's gradient is the batch size (128) times the mean's, and the cell's three epochs ended in NaN. The
+probes can't start from NaN weights; they start from fresh ones (``keras_compat.clone_model``), and their
+shorter run at their own batch size need not blow up again, so the report read "no problems found". The
+weights themselves are the evidence: the cell's training diverged.
+
+Nothing runs the model: only the weights' values are read.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import keras_compat as kc
+from ..context import Context
+from ..report import Finding
+from .locate import assigned_at
+
+
+def nonfinite_layers(model: Any) -> tuple[list[str], int, int]:
+    """``(layer names, non-finite values, all values)`` over the model's weights."""
+    names: list[str] = []
+    bad = total = 0
+    for v in list(getattr(model, "weights", []) or []):
+        try:
+            arr = np.asarray(kc.to_numpy(v))
+        except Exception:
+            continue
+        if arr.dtype.kind not in "fc":
+            continue
+        total += arr.size
+        n = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if n:
+            bad += n
+            layer = (getattr(v, "path", None) or v.name).split("/")[0]
+            if layer not in names:
+                names.append(layer)
+    return names, bad, total
+
+
+def _fit_line(ctx: Context) -> int | None:
+    """The cell line of the first ``<model>.fit(...)`` call."""
+    if not ctx.source or not ctx.model_name:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and n.func.attr == "fit" and isinstance(n.func.value, ast.Name) and n.func.value.id == ctx.model_name]
+    return min(lines) if lines else None
+
+
+def summed_loss(ctx: Context) -> tuple[int | None, str | None] | None:
+    """``(line, text)`` of the ``reduction="sum"`` the compiled loss was built with, when it was; else None."""
+    loss = kc.compiled_loss(ctx.model) if ctx.model is not None and kc.is_compiled(ctx.model) else None
+    if not isinstance(loss, kc.keras.losses.Loss) or str(getattr(loss, "reduction", "")) != "sum":
+        return None
+    pattern = re.compile(r"reduction\s*=\s*['\"]sum['\"]")
+    for i, text in enumerate((ctx.source or "").splitlines(), start=1):
+        if pattern.search(text.split("#", 1)[0]):
+            return ctx.cell_line(i), text.strip()
+    return None, None
+
+
+def check_nonfinite_weights(ctx: Context) -> list[Finding]:
+    """AE401: NaN/Inf among the model's weights after the cell ran (its own training diverged)."""
+    if ctx.model is None:
+        return []
+    layers, bad, total = nonfinite_layers(ctx.model)
+    if not bad:
+        return []
+    fit = _fit_line(ctx)
+    line, text = (ctx.cell_line(fit), ctx.line_text(fit)) if fit else assigned_at(ctx, ctx.model_name)
+    message = (f"{bad} of the model's {total} weight values are NaN/Inf after the cell ran (in {', '.join(layers)}): "
+               "its own training diverged, and the model as it stands outputs NaN for every input. The probes "
+               "start from fresh initial weights of the same architecture, as re-running the cell would.")
+    fix = ("# lower the learning rate (or use Adam), and re-run the cell from the model's definition:\n"
+           "optimizer = keras.optimizers.Adam(learning_rate=1e-3)")
+    evidence: dict[str, Any] = {"nonfinite_values": bad, "weight_values": total, "layers": layers}
+    summed = summed_loss(ctx)
+    if summed is not None:
+        batch = _fit_batch_size(ctx) or 32
+        message += (f" The cause: the loss sums over the batch (reduction='sum'), so each step's gradient is the batch "
+                    f"size ({batch}) times the mean's, and the optimizer steps {batch}x as far as its learning rate says "
+                    "(a custom training loop divides the sum by the global batch size itself; fit does not).")
+        if summed[0] is not None:
+            line, text = summed
+        fix = "loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch"
+        evidence["reduction"] = "sum"
+    return [Finding(code="AE401", severity="error", title="The cell's training diverged: the weights are NaN",
+                    message=message, line=line, source_line=text, evidence=evidence, fix=fix)]
+
+
+def _fit_batch_size(ctx: Context) -> int | None:
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "fit":
+            for k in n.keywords:
+                if k.arg == "batch_size":
+                    try:
+                        value = ast.literal_eval(k.value)
+                    except ValueError:
+                        value = (ctx.namespace or {}).get(k.value.id) if isinstance(k.value, ast.Name) else None
+                    if isinstance(value, int):
+                        return value
+    return None
+
+
+CHECKS = [check_nonfinite_weights]
+
+
+# The training findings a step batch-size times too long shows up as (round 48's av08, over three runs of the
+# same cell: NaN weights; dead ReLUs, a collapsed output and an oscillating loss; a dead encoder).
+UNSTABLE = ("AE401", "AE403", "AE303", "AE304", "AE404")
+
+
+def name_summed_loss(ctx: Context, found: list[Finding]) -> list[Finding]:
+    """AE401 at the ``reduction="sum"`` line when a loss summed over the batch drives a non-adaptive optimizer and the
+    run (or the cell's own) shows the instability it causes; the findings it explains say so."""
+    from .optimizer_source import rate_cap
+
+    summed = summed_loss(ctx)
+    opt = getattr(ctx.model, "optimizer", None)
+    if summed is None or opt is None or rate_cap(opt) is not None:
+        return found
+    shown = [f for f in [*ctx.found, *found] if f.code in UNSTABLE and f.severity in ("warning", "error")]
+    if not shown or any(f.evidence.get("reduction") == "sum" for f in shown):
+        return found
+    batch = _fit_batch_size(ctx) or 32
+    try:
+        lr = float(kc.keras.ops.convert_to_numpy(opt.learning_rate))
+    except Exception:
+        lr = None
+    step = f" SGD's learning rate of {lr:g} then steps like {lr * batch:g} would on the mean." if lr else ""
+    line, text = summed
+    cause = Finding(
+        code="AE401", severity="error", title="The loss sums over the batch: every step is batch-size times too long",
+        message=(f"The compiled loss is built with reduction='sum': fit adds up the {batch} samples' losses of a batch "
+                 f"instead of averaging them, so each step's gradient is {batch}x the mean's.{step} A custom training "
+                 "loop divides the sum by the global batch size itself (tf.nn.compute_average_loss); fit does not. "
+                 f"What the run shows ({', '.join(sorted({f.code for f in shown}))}) follows from those steps."),
+        line=line, source_line=text,
+        evidence={"reduction": "sum", "batch_size": batch, "learning_rate": lr, "explains": sorted({f.code for f in shown})},
+        fix="loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch",
+    )
+    return [cause, *found]
