@@ -320,10 +320,14 @@ class ProbeSession:
         The copy gets the new model's weights; optimizer state, seed states and
         everything else go back to how this session started.
         """
+        weights = user_model.get_weights()
+        if not kc.all_finite_arrays(weights):
+            # NaN/Inf weights (the cell's fit diverged): a fresh copy starts from fresh initial weights instead.
+            raise ProbeError("the model's weights are not finite")
         x = np.asarray(data)
         y = x if target is None else np.asarray(target)
         self.restore(self.initial)
-        getattr(self, "full_model", self.model).set_weights(user_model.get_weights())
+        getattr(self, "full_model", self.model).set_weights(weights)
         kc.finalize_states(getattr(self, "full_model", self.model))
         self.initial = self.snapshot()
         self.x_all, self.y_all = x, y
