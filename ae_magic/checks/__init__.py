@@ -72,6 +72,7 @@ def data_checks() -> list[Check]:
         data,
         data_loss,
         fit_target,
+        int_buffer,
         kl_anneal,
         loss_mask,
         masked_input,
@@ -89,7 +90,8 @@ def data_checks() -> list[Check]:
             + list(clipped_input.CHECKS) + list(schedule.CHECKS) + list(time_order.CHECKS) + list(data_loss.CHECKS)
             + list(swapped_pair.CHECKS) + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
-            + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS) + list(fit_target.CHECKS))
+            + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS) + list(fit_target.CHECKS)
+            + list(int_buffer.CHECKS))
 
 
 def probe_checks() -> list[Check]:
