@@ -73,3 +73,19 @@ def test_a_summed_loss_that_destabilises_the_probe_run_is_named():
     report = ae_magic.check(_cell(fit=""), namespace={}, data="x_train", seed=0)
     f = next((f for f in _loud(report) if f.code == "AE401" and f.evidence.get("reduction") == "sum"), None)
     assert f is not None and 'reduction="sum"' in f.source_line, report.text()
+
+
+def test_dead_units_at_weights_the_cells_fit_left_say_so():
+    from types import SimpleNamespace
+
+    from ae_magic.checks.gradients import _dead_units, cell_steps
+
+    ns: dict = {}
+    fit = "model.fit(x_train, x_train, batch_size=128, epochs=1, verbose=0)"
+    exec(_cell(reduction="", optimizer="keras.optimizers.Adam(1e-3)", fit=fit), ns)
+    steps = cell_steps(SimpleNamespace(model=ns["model"]))
+    assert steps == 10  # 1200 samples in batches of 128
+    text = _dead_units("at the initial weights", {"dense": 0.97}, steps)
+    assert "the cell's own training left (10 steps)" in text
+    assert "own training" not in _dead_units("at the initial weights", {"dense": 0.97}, 0)
+    assert "own training" not in _dead_units("after the probe run", {"dense": 0.97}, steps)

@@ -421,7 +421,7 @@ def _dead(
             severity="warning",
             title="Dead ReLU units",
             message=(
-                _dead_units(when, shares)
+                _dead_units(when, shares, cell_steps(ctx))
                 + ("" if killed_at is None else
                    f" They were alive at the initial weights: the training steps at learning rate {killed_at:.3g} killed "
                    "them, which a rate too high for the optimizer does most often"
@@ -444,10 +444,22 @@ def _dead(
     ]
 
 
-def _dead_units(when: str, shares: dict[str, float]) -> str:
-    """AE304's first sentence: which layers, what share of their units, and what that means."""
+def _dead_units(when: str, shares: dict[str, float], trained: int = 0) -> str:
+    """AE304's first sentence: which layers, what share of their units, and what that means; ``trained``: the steps
+    the cell's own fit took before the check (the probes' initial weights are the ones it left)."""
     return (f"{when.capitalize()}, " + ", ".join(f"{100 * v:.0f}% of the ReLU units of {k}" for k, v in shares.items())
-            + " output zero for every probe sample: they pass no signal and get no gradient.")
+            + " output zero for every probe sample: they pass no signal and get no gradient."
+            + (f" These initial weights are the ones the cell's own training left ({trained} steps): the units may have "
+               "died there." if trained and when == "at the initial weights" else ""))
+
+
+def cell_steps(ctx: Context) -> int:
+    """The training steps the user's optimizer has taken (the cell's own fit), 0 when none or unreadable."""
+    opt = getattr(ctx.model, "optimizer", None)
+    try:
+        return int(kc.keras.ops.convert_to_numpy(opt.iterations)) if opt is not None else 0
+    except Exception:
+        return 0
 
 
 def _killed_by_penalty(
