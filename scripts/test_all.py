@@ -95,6 +95,7 @@ BACKEND_SUITE = [
     "tests/test_fit_target.py",
     "tests/test_diverged_weights.py",
     "tests/test_int_buffer.py",
+    "tests/test_graph_ops_scaling.py",
     "tests/test_data_loss.py",
 ]
 

@@ -72,10 +72,60 @@ def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any
         mapped = _mapped(node.cls, node.layer, values)
         if mapped is None:
             mapped = _weightless(ctx, node, values)
+        if mapped is None and applied is None and not _weighted_leaf(node.layer):
+            # A nested encoder model, or keras.ops on the input tensor (round 49's ba06: ``(raw_in - mu) / sigma``
+            # inside the encoder): what its first weighted layer receives, from a forward pass of the copy.
+            seen = _first_weighted_input(ctx, values)
+            if seen is not None:
+                return seen, node.name, None
         if mapped is None:  # a layer with weights, or one we can't read: it sees these values
             break
         values, applied = mapped, node.name
     return values, applied, None
+
+
+def _weighted_leaf(layer: Any) -> bool:
+    """A layer with variables and no sub-layers (a Dense, a Conv2D): the data reaches it as it is."""
+    try:
+        return (layer is not None and bool(list(layer.variables))
+                and not list(layer._flatten_layers(include_self=False)))
+    except Exception:
+        return False
+
+
+def _first_weighted_input(ctx: Context, values: np.ndarray) -> np.ndarray | None:
+    """``values`` as the first weighted leaf layer the forward copy calls receives them (never the user's model);
+    None when that can't be read, or it is not the data's shape (a layer deeper in, not the first)."""
+    copy = ctx.forward_model()
+    if copy is None or copy is ctx.model:
+        return None
+    leaves = {id(la) for la in kc.leaf_layers(copy) if _weighted_leaf(la)}
+    base = kc.keras.layers.Layer
+    original = base.__call__
+    first: list[Any] = []
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not first and id(self) in leaves and args:
+            first.append(args[0])
+        return original(self, *args, **kwargs)
+
+    try:
+        base.__call__ = patched
+        with kc.preserved_random_state():
+            copy(kc.keras.ops.convert_to_tensor(values.astype(np.float32)), training=False)
+    except Exception:  # a model that can't take these values alone: judge the data as given
+        return None
+    finally:
+        base.__call__ = original
+    if not first:
+        return None
+    try:
+        out = np.asarray(kc.to_numpy(first[0]), dtype=np.float64)
+    except Exception:
+        return None
+    if out.shape != values.shape or not np.isfinite(out).all() or np.array_equal(out, values):
+        return None
+    return out
 
 
 def _weightless(ctx: Context, node: Any, values: np.ndarray) -> np.ndarray | None:
