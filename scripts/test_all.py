@@ -96,6 +96,7 @@ BACKEND_SUITE = [
     "tests/test_diverged_weights.py",
     "tests/test_int_buffer.py",
     "tests/test_graph_ops_scaling.py",
+    "tests/test_fit_settings.py",
     "tests/test_data_loss.py",
 ]
 

@@ -71,6 +71,7 @@ def data_checks() -> list[Check]:
         clipped_input,
         data,
         data_loss,
+        fit_settings,
         fit_target,
         int_buffer,
         kl_anneal,
@@ -91,7 +92,7 @@ def data_checks() -> list[Check]:
             + list(swapped_pair.CHECKS) + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
             + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS) + list(fit_target.CHECKS)
-            + list(int_buffer.CHECKS))
+            + list(int_buffer.CHECKS) + list(fit_settings.CHECKS))
 
 
 def probe_checks() -> list[Check]:
