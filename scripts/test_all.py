@@ -97,6 +97,7 @@ BACKEND_SUITE = [
     "tests/test_int_buffer.py",
     "tests/test_graph_ops_scaling.py",
     "tests/test_fit_settings.py",
+    "tests/test_rate_advice.py",
     "tests/test_data_loss.py",
 ]
 

@@ -235,6 +235,9 @@ def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     steps = len(tr["loss"])
     cause = ""
     advised = capped_suggestion(ctx, sugg)
+    generic_fix = ("# Check the gradient findings above (cut-off, vanishing or dead units), then try\n"
+                   # Adam's usual range: 10x a low rate, never above 1e-2 (0.05 under SGD gave Adam(0.5) before).
+                   f"optimizer = keras.optimizers.Adam(learning_rate={min(max(lr * 10, 1e-3), 1e-2):.1g})")
     if sugg is not None and advised is not None and advised > 3 * lr:
         cause = f" {lr:.3g} is too low; {rate_phrase(ctx, sugg)}."
         fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={advised:.1g})"
@@ -242,10 +245,7 @@ def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         cause = f" {lr:.3g} is too high for this model; {rate_phrase(ctx, sugg)}."
         fix = f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={advised:.1g})"
     else:
-        fix = (
-            "# Check the gradient findings above (cut-off, vanishing or dead units), then try\n"
-            f"optimizer = keras.optimizers.Adam(learning_rate={max(lr * 10, 1e-3):.1g})"
-        )
+        fix = generic_fix
     line, text = optimizer_line(ctx)
     return [
         Finding(
@@ -268,6 +268,8 @@ def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                 "mse_end": mse1,
                 "mean_baseline": b["mean"],
                 "steps": steps,
+                # The rate the clause advises, checked by a run at that rate (rate_advice.py); the fix without it.
+                **({"rate_advice": {"lr": advised, "text": cause, "fix": generic_fix}} if cause else {}),
             },
             fix=fix,
         )

@@ -50,6 +50,7 @@ from .output_collapse import confirm_collapse, output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
+from .rate_advice import verify_rate_advice
 from .sampling import check_sampling
 from .split_gradients import name_kl_only_encoder
 from .step_failure import failed_step
@@ -100,6 +101,17 @@ def _run(ctx: Context) -> list[Finding]:
         found = judge(ctx, trace, lr_trace)
     runs: dict[str, dict[str, Any]] = {}
 
+    def at_rate(lr: float) -> dict[str, Any]:
+        # The run at another rate is a comparison only: an own-step session's update ratios (AE301) stay the
+        # configured run's.
+        kept = getattr(sess, "updates", None)
+        try:
+            return sess.train(steps=len(trace["loss"]), lr=lr, progress=o.progress,
+                              val_points=len(trace["val_curve"]["steps"]))
+        finally:
+            if kept is not None:
+                sess.updates = kept
+
     def longer_run() -> dict[str, Any]:
         # One longer run serves every confirmation (AE405, AE407), evaluated
         # as often as the probe run was (not 4x as often). When only AE405
@@ -138,17 +150,6 @@ def _run(ctx: Context) -> list[Finding]:
         found = _confirm_after_spike(ctx, found, longer_run)
     elif any(f.code == "AE403" for f in found) and not trace["diverged"]:
 
-        def at_rate(lr: float) -> dict[str, Any]:
-            # The run at another rate is a comparison only: an own-step session's update ratios (AE301) stay the
-            # configured run's.
-            kept = getattr(sess, "updates", None)
-            try:
-                return sess.train(steps=len(trace["loss"]), lr=lr, progress=o.progress,
-                                  val_points=len(trace["val_curve"]["steps"]))
-            finally:
-                if kept is not None:
-                    sess.updates = kept
-
         def leaves_mean() -> bool:
             # The longer run at the configured rate (shared with AE405's confirmation) past every AE405 bar.
             stop = left_baseline(trace)
@@ -169,6 +170,7 @@ def _run(ctx: Context) -> list[Finding]:
         # A tanh code, a slow starter (round 37: a BatchNorm + SGD-momentum expression AE whose probe run ended
         # at 0.93x the mean's error): refine judges the structure's risk on the longer run when it stays unsaturated.
         longer_run()
+    found = verify_rate_advice(ctx, trace, found, at_rate)
     found = name_tight_clip(ctx, sess, trace, found)
     found = name_summed_loss(ctx, found)
     found = _name_nan_term(ctx, trace, found)

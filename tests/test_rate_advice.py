@@ -1,0 +1,54 @@
+"""A rate AE402/AE404 advises is checked by a run at that rate; a plateau the longer run leaves faster and faster
+is a slow start (round 49's bc10: ``checks/rate_advice.py``, ``output_collapse._accelerating``)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ae_magic.checks.output_collapse import _accelerating
+from ae_magic.checks.rate_advice import verify_rate_advice
+from ae_magic.report import Finding
+
+CLAUSE = "learning rate 0.05 is too high; around 0.001 learns fastest"
+TRACE = {"baselines": {"start": 0.0545, "final": 0.0540, "mean": 0.0537}, "loss": [0.05] * 145, "diverged": False}
+
+
+def _collapse() -> Finding:
+    return Finding(code="AE404", severity="error", title="Output collapse",
+                   message=f"The model outputs an average instead of encoding its input: {CLAUSE}.",
+                   evidence={"rate_advice": {"lr": 0.001, "text": CLAUSE}}, fix="f")
+
+
+def _stall() -> Finding:
+    cause = " 0.05 is too high for this model; around 0.001 learns fastest."
+    return Finding(code="AE402", severity="warning", title="Loss barely moves", message="the model is not learning." + cause,
+                   evidence={"rate_advice": {"lr": 0.001, "text": cause, "fix": "generic"}}, fix="optimizer = SGD(0.001)")
+
+
+def test_advice_a_run_at_that_rate_does_not_bear_out_is_taken_out_with_a_note():
+    ctx = SimpleNamespace(notes=[])
+    found = verify_rate_advice(ctx, TRACE, [_collapse(), _stall()],
+                               lambda lr: {"diverged": False, "baselines": {"final": 0.0547}})
+    assert found[0].message == "The model outputs an average instead of encoding its input."
+    assert found[1].message == "the model is not learning." and found[1].fix == "generic"
+    assert all("advised_rate_unconfirmed" in f.evidence and "rate_advice" not in f.evidence for f in found)
+    assert any("so no rate is advised" in n for n in ctx.notes)
+
+
+def test_advice_a_run_at_that_rate_bears_out_stays_with_the_run():
+    ctx = SimpleNamespace(notes=[])
+    found = verify_rate_advice(ctx, TRACE, [_collapse()], lambda lr: {"diverged": False, "baselines": {"final": 0.02}})
+    assert CLAUSE in found[0].message and "Checked: the same 145 steps at 0.001" in found[0].message
+    assert found[0].evidence["advised_rate_run"]["final_mse"] == 0.02 and not ctx.notes
+
+
+def test_a_plateau_left_faster_and_faster_is_a_slow_start_and_a_steady_crawl_is_not():
+    stall = [_stall()]
+    # bc10: 0.8% over the first 145 steps, 8% more over the next 435.
+    assert _accelerating(TRACE, {"baselines": {"final": 0.0495}, "loss": [0.0] * 580}, stall)
+    # A rate too low: the same pace per step all the way (0.0005 per 145 steps).
+    assert not _accelerating(TRACE, {"baselines": {"final": 0.0525}, "loss": [0.0] * 580}, stall)
+    # Faster (the probe run did not move at all), but still at the mean's error.
+    flat = {**TRACE, "baselines": {"start": 0.0540, "final": 0.0540, "mean": 0.0537}}
+    assert not _accelerating(flat, {"baselines": {"final": 0.0530}, "loss": [0.0] * 580}, stall)
+    assert _accelerating(flat, {"baselines": {"final": 0.0520}, "loss": [0.0] * 580}, stall)
