@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[1] / "ae_magic"
 
 # Layers, bottom (0) to top. A module may import its own layer or lower.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "numeric", "catalogue", "options", "datasets", "version"),
+    ("errors", "numeric", "catalogue", "options", "datasets", "version", "fit_calls"),
     ("backends",),
     ("keras_compat", "report"),
     ("context",),

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..fit_calls import argument, fit_calls
 from ..report import Finding
 from .locate import assigned_at
 
@@ -47,15 +48,8 @@ def nonfinite_layers(model: Any) -> tuple[list[str], int, int]:
 
 def _fit_line(ctx: Context) -> int | None:
     """The cell line of the first ``<model>.fit(...)`` call."""
-    if not ctx.source or not ctx.model_name:
-        return None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return None
-    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-             and n.func.attr == "fit" and isinstance(n.func.value, ast.Name) and n.func.value.id == ctx.model_name]
-    return min(lines) if lines else None
+    calls = fit_calls(ctx.source, ctx.model_name)
+    return calls[0].lineno if calls else None
 
 
 def summed_loss(ctx: Context) -> tuple[int | None, str | None] | None:
@@ -100,20 +94,15 @@ def check_nonfinite_weights(ctx: Context) -> list[Finding]:
 
 
 def _fit_batch_size(ctx: Context) -> int | None:
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
-        return None
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "fit":
-            for k in n.keywords:
-                if k.arg == "batch_size":
-                    try:
-                        value = ast.literal_eval(k.value)
-                    except ValueError:
-                        value = (ctx.namespace or {}).get(k.value.id) if isinstance(k.value, ast.Name) else None
-                    if isinstance(value, int):
-                        return value
+    """The ``batch_size`` the cell's fit call gives (a literal or a name in the namespace); None when absent."""
+    for call in fit_calls(ctx.source, ctx.model_name):
+        node = argument(call, 2, "batch_size")
+        try:
+            value = ast.literal_eval(node) if node is not None else None
+        except ValueError:
+            value = (ctx.namespace or {}).get(node.id) if isinstance(node, ast.Name) else None
+        if isinstance(value, int):
+            return value
     return None
 
 

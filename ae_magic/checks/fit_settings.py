@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..fit_calls import fit_calls, parse
 from ..report import Finding
 from .optimizer_source import rate_cap
 
@@ -44,11 +45,8 @@ def _inverted(monitor: str, mode: str) -> bool:
 
 def check_callback_modes(ctx: Context) -> list[Finding]:
     """AE405/AE402: a callback in the cell reads its monitored quantity the wrong way round (mode)."""
-    if not ctx.source or ctx.model is None:
-        return []
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
+    tree = parse(ctx.source)
+    if tree is None or ctx.model is None:
         return []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -103,16 +101,8 @@ def check_sample_weight_scale(ctx: Context) -> list[Finding]:
     opt = getattr(model, "optimizer", None)
     if opt is None or rate_cap(opt) is not None:
         return []
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == ctx.model_name):
-            continue
-        kw = {k.arg: k.value for k in node.keywords}
-        arg = kw.get("sample_weight")
+    for node in fit_calls(ctx.source, ctx.model_name):
+        arg = next((k.value for k in node.keywords if k.arg == "sample_weight"), None)
         if not isinstance(arg, ast.Name):
             continue
         w = (ctx.namespace or {}).get(arg.id)

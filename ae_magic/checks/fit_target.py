@@ -21,25 +21,15 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..fit_calls import argument, fit_calls
 from ..report import Finding
 
 
 def fit_pairs(ctx: Context) -> list[tuple[ast.Call, str, str]]:
     """``(call, input name, target name)`` for each ``<model>.fit(X, Y)`` in the cell with both given as names."""
-    if not ctx.source or not ctx.model_name:
-        return []
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return []
     out = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == ctx.model_name):
-            continue
-        kw = {k.arg: k.value for k in node.keywords}
-        x = node.args[0] if node.args else kw.get("x")
-        y = node.args[1] if len(node.args) > 1 else kw.get("y")
+    for node in fit_calls(ctx.source, ctx.model_name):
+        x, y = argument(node, 0, "x"), argument(node, 1, "y")
         if isinstance(x, ast.Name) and isinstance(y, ast.Name):
             out.append((node, x.id, y.id))
     return out

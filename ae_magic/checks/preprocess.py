@@ -93,36 +93,43 @@ def _weighted_leaf(layer: Any) -> bool:
         return False
 
 
-def _first_weighted_input(ctx: Context, values: np.ndarray) -> np.ndarray | None:
-    """``values`` as the first weighted leaf layer the forward copy calls receives them (never the user's model);
-    None when that can't be read, or it is not the data's shape (a layer deeper in, not the first)."""
+def weighted_calls(ctx: Context, values: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]] | None:
+    """One forward pass of the copy (never the user's model) on ``values``: its output, and ``(input, output)``
+    of each call of a weighted leaf layer (a Dense, a Conv2D), in call order; None when it can't run."""
     copy = ctx.forward_model()
     if copy is None or copy is ctx.model:
         return None
     leaves = {id(la) for la in kc.leaf_layers(copy) if _weighted_leaf(la)}
     base = kc.keras.layers.Layer
     original = base.__call__
-    first: list[Any] = []
+    calls: list[tuple[Any, Any]] = []
 
     def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not first and id(self) in leaves and args:
-            first.append(args[0])
-        return original(self, *args, **kwargs)
+        out = original(self, *args, **kwargs)
+        if id(self) in leaves and args:
+            calls.append((args[0], out))
+        return out
 
     try:
         base.__call__ = patched
         with kc.preserved_random_state():
-            copy(kc.keras.ops.convert_to_tensor(values.astype(np.float32)), training=False)
+            final = copy(kc.keras.ops.convert_to_tensor(values.astype(np.float32)), training=False)
+        as_np = [(np.asarray(kc.to_numpy(a), dtype=np.float64), np.asarray(kc.to_numpy(b), dtype=np.float64))
+                 for a, b in calls]
+        return np.asarray(kc.to_numpy(final), dtype=np.float64), as_np
     except Exception:  # a model that can't take these values alone: judge the data as given
         return None
     finally:
         base.__call__ = original
-    if not first:
+
+
+def _first_weighted_input(ctx: Context, values: np.ndarray) -> np.ndarray | None:
+    """``values`` as the first weighted leaf layer the forward copy calls receives them; None when that can't be
+    read, or it is not the data's shape (a layer deeper in, not the first)."""
+    run = weighted_calls(ctx, values)
+    if run is None or not run[1]:
         return None
-    try:
-        out = np.asarray(kc.to_numpy(first[0]), dtype=np.float64)
-    except Exception:
-        return None
+    out = run[1][0][0]
     if out.shape != values.shape or not np.isfinite(out).all() or np.array_equal(out, values):
         return None
     return out

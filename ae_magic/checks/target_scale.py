@@ -25,7 +25,7 @@ from ..context import Context
 from ..report import Finding
 from .data import SCALE_LIMIT  # the same bar as the data's own AE201
 from .locate import output_activation
-from .preprocess import input_as_seen
+from .preprocess import input_as_seen, weighted_calls
 
 SAMPLE_ROWS = 2048
 # Losses that add squared or absolute errors in the target's own units.
@@ -102,33 +102,11 @@ def _rescaled_after_last_layer(ctx: Context, rows: np.ndarray, peak: float) -> b
     """The forward copy's output is the last weighted layer's output brought to the target's raw scale by what
     follows it (weightless ops such as ``ops.add(ops.multiply(y, sigma), mu)``): the output reaches at least a
     quarter of the target's peak (and SCALE_LIMIT) where that layer's own output does not. Never the user's model."""
-    from .preprocess import _weighted_leaf
-
-    copy = ctx.forward_model()
-    if copy is None or copy is ctx.model:
+    run = weighted_calls(ctx, rows)
+    if run is None or not run[1]:
         return False
-    leaves = {id(la) for la in kc.leaf_layers(copy) if _weighted_leaf(la)}
-    base = kc.keras.layers.Layer
-    original = base.__call__
-    last: list[Any] = []
-
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        out = original(self, *args, **kwargs)
-        if id(self) in leaves:
-            last[:] = [out]
-        return out
-
-    try:
-        base.__call__ = patched
-        with kc.preserved_random_state():
-            final = copy(kc.keras.ops.convert_to_tensor(rows.astype(np.float32)), training=False)
-        final = np.asarray(kc.to_numpy(final), dtype=np.float64)
-        inner = np.asarray(kc.to_numpy(last[0]), dtype=np.float64) if last else None
-    except Exception:  # a copy that can't run alone: judge the output layer as read from the graph
-        return False
-    finally:
-        base.__call__ = original
-    if inner is None or inner.shape != final.shape or not np.isfinite(final).all():
+    final, inner = run[0], run[1][-1][1]
+    if inner.shape != final.shape or not np.isfinite(final).all():
         return False
     bar = max(SCALE_LIMIT, 0.25 * peak)
     return float(np.abs(final).max()) >= bar > float(np.abs(inner).max())

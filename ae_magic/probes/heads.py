@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..errors import ModelError, describe
+from ..fit_calls import argument, fit_calls
 
 keras = kc.keras
 ops = keras.ops
@@ -196,17 +197,8 @@ def _looks_like(spec: Any, block: np.ndarray) -> bool:
 def fit_targets(source: str | None, model_name: str | None, namespace: dict[str, Any]) -> Any:
     """What the cell's ``<model_name>.fit(x, y)`` passes as ``y`` when it is a list, tuple or dict of names in
     ``namespace`` (the per-head targets of a model with several outputs); None otherwise."""
-    if not source or not model_name:
-        return None
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == model_name):
-            continue
-        y = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "y"), None)
+    for node in fit_calls(source, model_name):
+        y = argument(node, 1, "y")
         if isinstance(y, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Name) and e.id in namespace for e in y.elts):
             return [namespace[e.id] for e in y.elts]  # type: ignore[attr-defined]
         pairs = list(zip(y.keys, y.values, strict=False)) if isinstance(y, ast.Dict) else []
