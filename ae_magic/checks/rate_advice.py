@@ -62,3 +62,61 @@ def _without(message: str, clause: str) -> str:
         if old in message:
             return message.replace(old, new, 1)
     return message
+
+
+# name_slow_rate: the faster runs try these many times the configured rate, in turn (capped for an adaptive
+# optimizer), and one must end at or below FAST_BELOW of the mean's error and FAST_GAIN of the longer run's
+# (ba05: 10x ended at 0.98x the mean's error, 100x at 0.30x).
+FAST_FACTORS = (10.0, 100.0)
+FAST_BELOW = 0.9
+FAST_GAIN = 0.8
+
+
+def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], longer: dict[str, Any] | None,
+                   at_rate: Callable[[float], dict[str, Any]]) -> list[Finding]:
+    """AE402 "learning rate too low" when the run 4x as long still ended above the mean's error (taken for a slow
+    start) and the probe run's steps at 10 or 100 times the rate (FAST_FACTORS) beat the mean clearly.
+
+    Round 49's ba05: a clone of a pretrained model (``clone_model`` re-initialises it) "fine-tuned" at
+    Adam(1e-5). The 4x run went from far above the mean's error to 1.10x it, still falling, and was read as a
+    slow start; at 1e-5 it stays above the mean for 43 epochs. Only a rate measured to do better is advised.
+    """
+    from .optimizer_source import opt_class, optimizer_line, rate_cap
+
+    b = trace.get("baselines") or {}
+    mean, lr = b.get("mean"), trace.get("lr")
+    lb = (longer or {}).get("baselines") or {}
+    final = lb.get("final")
+    if (longer is None or longer.get("diverged") or trace.get("diverged") or not all_finite([mean, final, lr])
+            or mean <= 0 or final <= mean or any(f.code in ("AE401", "AE402", "AE404", "AE405") for f in found)):
+        return found
+    cap = rate_cap(getattr(ctx.model, "optimizer", None))
+    for factor in FAST_FACTORS:
+        faster = float(lr) * factor if cap is None else min(float(lr) * factor, cap)
+        if faster <= float(lr) * 2:
+            return found
+        try:
+            alt = at_rate(faster)
+        except Exception:  # the comparison could not run: nothing is claimed
+            return found
+        alt_final = (alt.get("baselines") or {}).get("final")
+        if alt.get("diverged") or not all_finite([alt_final]):
+            return found  # (a faster rate that diverges: the rate is not simply too low)
+        if alt_final <= FAST_BELOW * mean and alt_final <= FAST_GAIN * final:
+            break
+    else:
+        return found
+    steps, m = len(trace.get("loss") or []), len(longer.get("loss") or [])
+    ctx.notes[:] = [n for n in ctx.notes if "a slow start" not in n]
+    line, text = optimizer_line(ctx)
+    return [*found, Finding(
+        code="AE402", severity="warning", title="Learning rate too low",
+        message=(f"At the configured learning rate {float(lr):.3g} the held-out MSE ends the {steps}-step probe run at "
+                 f"{b.get('final'):.4g} and a run {m // max(steps, 1)}x as long ({m} steps) still at {final:.4g}, above the "
+                 f"per-feature mean's {mean:.4g}: the model learns, too slowly to leave the mean. The same {steps} steps "
+                 f"at {faster:.2g} end at {alt_final:.4g}."),
+        line=line, source_line=text,
+        evidence={"lr": float(lr), "faster_lr": faster, "faster_final_mse": alt_final, "longer_final_mse": final,
+                  "mean_baseline": mean, "steps": steps, "longer_steps": m},
+        fix=f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={faster:.1g})",
+    )]
