@@ -72,21 +72,22 @@ model.compile(optimizer=keras.optimizers.Adam(learning_rate=LR), loss="mse")
 """
 
 
-def test_a_rate_too_low_to_leave_the_mean_in_the_longer_run_is_named_with_the_faster_run():
+def test_a_rate_too_low_to_leave_the_mean_in_the_longer_run_is_no_slow_start_shown():
     import ae_magic
 
-    # Round 49's ba05 (a re-initialised clone "fine-tuned" at Adam(1e-5)) was read as a slow start while the 4x
+    # Round 49's ba05 (a re-initialised clone "fine-tuned" at Adam(1e-5)) was called "a slow start" while the 4x
     # run still ended above the mean's error. Here Adam(5e-5) from a fresh init: above the mean after the 4x run.
+    # A slow learner is no fault by itself (the zoo's conv2d_slow_adam_1e4 is healthy): a note says what was
+    # measured, the faster rate included; no warning, no AE406 (the range test's).
     report = ae_magic.check(SLOW.replace("LR", "5e-5"), namespace={}, data="x_train", seed=0)
-    loud = [f for f in report.findings if f.severity in ("warning", "error")]
-    f = next((f for f in loud if f.title == "Learning rate too low"), None)
-    if f is None:  # (or judged on the longer run directly: AE405 or a stall, never silence)
+    note = next((n for n in report.notes if n.startswith("A slow learner")), None)
+    loud = [g for g in report.findings if g.severity in ("warning", "error")]
+    if note is None:  # (or judged on the longer run directly: AE405 or a stall, never "a slow start" above the mean)
         assert {g.code for g in loud} & {"AE402", "AE405"}, report.text()
         return
-    assert f.code == "AE402" and f.evidence["faster_final_mse"] < 0.9 * f.evidence["mean_baseline"]
-    assert f.evidence["longer_final_mse"] > f.evidence["mean_baseline"]
+    assert loud == [] and "AE406" not in report.codes, report.text()
     assert not any("a slow start" in n for n in report.notes)
-    assert f.source_line.startswith("model.compile(")
+    assert "The same" in note and "still above the per-feature mean's" in note
 
 
 def test_adams_usual_rate_on_the_same_model_is_silent():
