@@ -112,3 +112,18 @@ def test_a_head_whose_block_lies_outside_its_range_is_ae203_at_that_head():
     f = next((f for f in _loud(report) if f.code == "AE203"), None)
     assert f is not None and f.evidence["head"] == "num_head", report.text()
     assert "num_head = layers.Dense" in (f.source_line or "")
+
+
+def test_one_loss_for_several_outputs_trains_every_head_as_fit_does():
+    # Keras 3's compile applies a single loss to each output and sums them: both heads are trained.
+    report = ae_magic.check(_cell(loss='"mse"', weights="None"), namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [] and not report.coverage.get("skipped"), report.text()
+    assert _loud(report) == [], report.text()
+    assert report.traces["training"]["loss_name"] == "mse + mse"
+
+
+def test_one_loss_for_several_outputs_still_judges_each_heads_range():
+    src = _cell(loss='"mse"', weights="None").replace('activation="tanh", name="num_head"', 'activation="sigmoid", name="num_head"')
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    f = next((f for f in _loud(report) if f.code == "AE203"), None)
+    assert f is not None and f.evidence["head"] == "num_head", report.text()

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import keras_compat as kc
 from ..context import Context
-from ..probes.heads import fit_targets, head_targets
+from ..probes.heads import fit_targets, head_losses, head_targets
 from ..report import Finding
 from .locate import graph_of, output_activation
 
@@ -27,7 +26,7 @@ def head_blocks(ctx: Context) -> list[tuple[int, np.ndarray]] | None:
     """``(output index, target block)`` for each head of a model with a loss on several outputs whose heads are
     blocks of the target (:func:`~ae_magic.probes.heads.head_targets`); None for any other model."""
     model = ctx.model
-    if model is None or ctx.data is None or len(kc.loss_outputs(model) or []) < 2:
+    if model is None or ctx.data is None or head_losses(model) is None:
         return None
     target = None if ctx.target is None or ctx.target is ctx.data else ctx.target
     try:

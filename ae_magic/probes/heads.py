@@ -91,6 +91,29 @@ def _one_loss(spec: Any) -> tuple[Callable[[Any, Any], Any], bool]:
     return spec, True
 
 
+def head_losses(model: Any) -> tuple[list[int], list[Any]] | None:
+    """``(output indices, their losses)`` for a functional model with a loss on two or more outputs; None otherwise.
+
+    A list or dict of losses names its outputs (:func:`~ae_magic.keras_compat.loss_outputs`). One loss given
+    for a model with several outputs (``compile(loss="mse")`` on ``[numeric, aux]``) is applied by Keras 3's
+    compile to every output and the results summed, so each output is a head with that loss.
+    """
+    if kc.model_kind(model) == "subclassed":
+        return None
+    loss = getattr(model, "loss", None)
+    used = kc.loss_outputs(model)
+    if used is None and loss is not None and not isinstance(loss, (list, tuple, dict)):
+        try:
+            n = len(keras.tree.flatten(model.outputs))
+        except Exception:
+            return None
+        return (list(range(n)), [loss] * n) if n >= 2 else None
+    if not used or len(used) < 2:
+        return None
+    names = [str(v) for v in (getattr(model, "output_names", None) or [])]
+    return list(used), [loss[names[i]] if isinstance(loss, dict) else loss[i] for i in used]
+
+
 def head_targets(model: Any, data: np.ndarray, target: np.ndarray | None,
                  fit_targets: Any) -> tuple[list[int], list[int], list[Any], np.ndarray, str] | str:
     """``(outputs, widths, losses, joined target, how)`` for the heads of ``model`` (compiled with a loss on
@@ -102,17 +125,16 @@ def head_targets(model: Any, data: np.ndarray, target: np.ndarray | None,
     not one feature axis, widths that don't add up to the target's, a block that doesn't look like its head's
     loss, a loss on logits.
     """
-    loss = getattr(model, "loss", None)
-    used = kc.loss_outputs(model)
-    if not used or len(used) < 2 or kc.model_kind(model) == "subclassed":
+    read = head_losses(model)
+    if read is None:
         return "its losses can't be matched to its outputs"
+    used, specs = read
     outputs = keras.tree.flatten(model.outputs)
     names = [str(v) for v in (getattr(model, "output_names", None) or [])]
     shapes = [tuple(outputs[i].shape[1:]) for i in used]
     if any(len(sh) != 1 or sh[0] is None for sh in shapes):
         return "its outputs are not one feature axis each (only such heads are read as blocks of columns)"
     widths = [int(sh[0]) for sh in shapes]
-    specs = [loss[names[i]] if isinstance(loss, dict) else loss[i] for i in used]
     for spec in specs:
         if kc.loss_config_of(spec).get("from_logits"):
             return "a head's loss takes logits (from_logits=True), which the joined reconstruction can't compare"
