@@ -35,3 +35,13 @@ def argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
     if len(call.args) > position:
         return call.args[position]
     return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def several_inputs(source: str | None, model_name: str | None) -> str | None:
+    """The source of the inputs a cell's ``fit`` passes when they are several arrays (``fit([x_train, y_train])``,
+    ``fit({"signal": x, "label": c})``): a model fed that way takes several inputs; None otherwise."""
+    for call in fit_calls(source, model_name):
+        x = argument(call, 0, "x")
+        if (isinstance(x, (ast.List, ast.Tuple)) and len(x.elts) >= 2) or (isinstance(x, ast.Dict) and len(x.keys) >= 2):
+            return ast.unparse(x)
+    return None

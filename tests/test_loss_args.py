@@ -112,3 +112,45 @@ def test_a_loss_layer_passing_a_sigmoid_output_on_is_silent() -> None:
     """Round 19's healthy VAE: the graph's last node is the loss layer, which has no activation of its own."""
     report = ae_magic.check(PASS_THROUGH, namespace={}, data="x_train", train=False)
     assert report.get("AE108") is None, report.text()
+
+
+COMPILED = """\
+import numpy as np
+import keras
+from keras import layers, ops
+x_train = (np.random.default_rng(0).random((256, 32)) > 0.6).astype("float32")
+inp = keras.Input(shape=(32,))
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Dense(32{act})(h)
+model = keras.Model(inp, out)
+
+
+def bernoulli_nll(y_true, y_pred):
+    return ops.sum(ops.binary_crossentropy(y_true, y_pred{logits}), axis=-1)
+
+
+def unrelated(a, b):
+    return keras.losses.binary_crossentropy(a, b)
+
+
+model.compile(optimizer="adam", loss=bernoulli_nll)
+"""
+
+
+@pytest.mark.parametrize("act,logits,fires", [
+    ("", "", True),  # round 50's bd08: a Bernoulli decoder's logits under BCE on probabilities, in a compiled function
+    (', activation="sigmoid"', "", False),
+    ("", ", from_logits=True", False),
+])
+def test_a_compiled_loss_function_taking_bce_on_a_linear_output(act: str, logits: str, fires: bool) -> None:
+    report = ae_magic.check(COMPILED.format(act=act, logits=logits), namespace={}, data="x_train", train=False)
+    f = next((f for f in report.findings if f.code == "AE108"), None)
+    assert (f is not None) == fires, report.text()
+    if fires:
+        assert f.line == 12 and "ops.binary_crossentropy" in f.source_line  # inside the compiled function, not `unrelated`
+
+
+def test_a_compiled_mse_is_not_read_for_a_bce_elsewhere_in_the_cell() -> None:
+    src = COMPILED.format(act="", logits="").replace("loss=bernoulli_nll", 'loss="mse"')
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    assert report.get("AE108") is None, report.text()

@@ -202,3 +202,45 @@ def test_a_multi_input_models_list_of_arrays_is_checked_and_says_what_did_not_ru
     assert not report.complete and "not fully checked" in report.text().lower()
     assert "no problems found" not in report.text().lower()
     assert any("several inputs" in n for n in report.notes)
+
+
+CONDITIONAL = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(3)
+labels = rng.integers(0, 3, size=600)
+x_train = (np.sin(np.linspace(0, 6, 24)[None] * (1 + labels[:, None])) + 0.05 * rng.normal(size=(600, 24))).astype("float32")
+y_train = np.eye(3, dtype="float32")[labels]
+
+
+class CondAE(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.enc = layers.Dense(4, activation="relu")
+        self.dec = layers.Dense(24)
+
+    def call(self, inputs):
+        x, c = inputs
+        return self.dec(ops.concatenate([self.enc(ops.concatenate([x, c], axis=-1)), c], axis=-1))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return ops.mean(ops.square(x[0] - y_pred))
+
+
+model = CondAE()
+model.compile(optimizer="adam")
+model.fit([x_train, y_train], epochs=1, batch_size=64, verbose=0)
+"""
+
+
+def test_a_subclassed_model_the_cell_feeds_several_arrays_is_skipped_not_blamed():
+    """Round 50's bd03 (a healthy conditional VAE fit on [x_train, y_train]) given --data x_train: the probes fed the
+    model one array, its call failed to unpack it, and the report said AE100 "fit fails the same way"."""
+    report = ae_magic.check(CONDITIONAL, namespace={}, data="x_train", seed=0)
+    assert not report.internal_errors
+    assert report.get("AE100") is None, report.text()
+    skipped = report.coverage["skipped"]
+    assert "training" in skipped and "[x_train, y_train]" in skipped["training"], skipped
+    assert "no problems found" not in report.text().lower()

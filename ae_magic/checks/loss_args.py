@@ -112,16 +112,24 @@ def check_loss_argument_order(ctx: Context) -> list[Finding]:
 
 
 _BCE = {"binary_crossentropy", "BinaryCrossentropy"}
+# Keras' own loss families (``keras_compat.canonical_name``): a compiled loss of these is judged by activations.py.
+_KERAS_FAMILIES = {"bce", "cce", "scce", "mse", "mae", "huber", "kld"}
 # Output activations whose values BCE reads as probabilities, as it expects.
 _PROBABILITIES = {"sigmoid", "hard_sigmoid", "softmax"}
 
 
-def handwritten_bce(source: str | None) -> int | None:
-    """The line of the first binary cross-entropy the cell computes itself, on probabilities (no ``from_logits=True``)."""
+def handwritten_bce(source: str | None, within: str | None = None) -> int | None:
+    """The line of the first binary cross-entropy the cell computes itself, on probabilities (no ``from_logits=True``);
+    ``within``: only inside the function or class of that name (a loss function given to ``compile``)."""
     try:
-        tree = ast.parse(source or "")
+        tree: ast.AST = ast.parse(source or "")
     except SyntaxError:
         return None
+    if within is not None:
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == within]
+        if not defs:
+            return None
+        tree = defs[-1]  # the last definition is the one the cell's later lines use
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or len(node.args) < 2:
             continue
@@ -138,14 +146,22 @@ def handwritten_bce(source: str | None) -> int | None:
 
 def check_handwritten_bce_on_linear_output(ctx: Context) -> list[Finding]:
     """AE108: a loss the cell writes itself (``train_step``, ``add_loss``) applies binary cross-entropy on
-    probabilities to an output with no sigmoid. (A compiled loss is judged by ``activations.check_output_loss``.)"""
+    probabilities to an output with no sigmoid: in a ``train_step``, an ``add_loss`` term, or a loss function the
+    cell writes and compiles. (Keras' own compiled losses are judged by ``activations.check_output_loss``.)"""
     from .. import keras_compat as kc
     from .locate import graph_of, output_activation, subclassed_output
 
     m = ctx.model
-    if m is None or kc.compiled_loss(m) is not None:
+    if m is None:
         return []
-    raw = handwritten_bce(ctx.source)
+    loss = kc.compiled_loss(m)
+    if loss is None:
+        raw = handwritten_bce(ctx.source)
+    elif isinstance(loss, str) or kc.loss_family(loss) in _KERAS_FAMILIES:
+        return []
+    else:
+        # A loss function (or Loss subclass) the cell writes and compiles: ``ops.binary_crossentropy`` inside it.
+        raw = handwritten_bce(ctx.source, getattr(loss, "__name__", None) or type(loss).__name__)
     if raw is None:
         return []
     g = graph_of(ctx)

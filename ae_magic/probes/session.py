@@ -18,6 +18,7 @@ import numpy as np
 from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
+from ..fit_calls import several_inputs
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .heads import JoinedHeads, fit_targets, join_heads
 from .latent import added_terms, find_sampling_layer, latent_stats, per_sample_added, sampling_contract
@@ -973,6 +974,12 @@ def session_for(ctx: Any) -> ProbeSession:
         if sess is not None:
             ctx.probe_session = sess
     if sess is None or not _session_fits(sess, ctx):
+        fed = several_inputs(getattr(ctx, "source", None), getattr(ctx, "model_name", None))
+        if fed is not None:
+            # A model the cell feeds several arrays (a conditional VAE's signal and label): given one of them, the
+            # model's call or step fails on the probes' feed, not on the cell's, so that is no fault of the model.
+            raise ProbeError(f"the cell's fit feeds the model several inputs ({fed}); the probes feed it one array "
+                             "(the data given) and support models with one input.")
         owned = bool(getattr(ctx, "owned_model", False))
         model, compile_from = ctx.model, None
         # The structure checks' forward copy (same architecture and weights,
