@@ -135,4 +135,4 @@ def test_structure_checks_run_in_code_order() -> None:
     assert set(order) == {c for c in CODES if "AE102" <= c <= "AE113"}
     # AE108 has five (the compiled loss, noise after the output, two hand-written losses, per-output losses),
     # AE103 two (a bypass, an encoder off the path).
-    assert len(checks) == 17
+    assert len(checks) == 18

@@ -7,6 +7,8 @@ measures it runs on a copy of the model (``forward_copy``).
 
 from __future__ import annotations
 
+import ast
+import itertools
 import math
 from typing import Any
 
@@ -145,4 +147,77 @@ def _forward_gain(ctx: Context) -> float | None:
     return ry / rx if rx > 0 else None
 
 
-CHECKS = [check_initializer]
+def _kernel(layer: Any) -> np.ndarray | None:
+    """``layer``'s kernel as (inputs, units) rows and columns (a conv's spatial taps folded into the rows)."""
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or type(layer).__name__ not in _SYMMETRY_LAYERS:
+        return None
+    try:
+        k = np.asarray(kc.keras.ops.convert_to_numpy(kernel), dtype=np.float64)
+    except Exception:
+        return None
+    return k.reshape(-1, k.shape[-1]) if k.ndim >= 2 else None
+
+
+# Layers whose units are the kernel's last axis and whose inputs its second last (Dense, the convolutions).
+_SYMMETRY_LAYERS = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+
+
+def _same(columns: np.ndarray) -> bool:
+    """Every column equal to the first (a copy of one vector), to float rounding."""
+    scale = float(np.max(np.abs(columns))) if columns.size else 0.0
+    return columns.shape[1] >= 2 and float(np.max(np.abs(columns - columns[:, :1]))) <= 1e-6 * max(scale, 1e-12)
+
+
+def _initializer_return(ctx: Context, name: str) -> tuple[int | None, str | None]:
+    """The ``return`` of ``__call__`` of the initializer class ``name`` when the cell defines it, else (None, None)."""
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None, None
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name):
+        call = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__call__"), None)
+        rets = [n.lineno for n in ast.walk(call) if isinstance(n, ast.Return)] if call is not None else []
+        if rets:
+            return ctx.cell_line(rets[-1]), ctx.line_text(rets[-1])
+    return None, None
+
+
+def check_symmetric_units(ctx: Context) -> list[Finding]:
+    """AE110: a layer whose units are all copies of one another, feeding a layer that treats them all alike.
+
+    Read from the weights themselves, so a hand-written initializer (``ops.ones(shape) / sqrt(fan_in)``, round
+    50's bf08) is found as well as Keras' Zeros/Ones/Constant. Identical units that the next layer weighs
+    identically get identical gradients, under any optimizer, so they stay copies: the layer has one unit's worth
+    of capacity, after the cell's own training as before it (a zero-initialised last layer is not such a pair).
+    """
+    g = graph_of(ctx)
+    if g is None:
+        return []
+    kernels = [(n, k) for n in g.chain() if not _constant_inits(n.layer) and (k := _kernel(n.layer)) is not None]
+    for (node, k), (_, nxt) in itertools.pairwise(kernels):
+        units = k.shape[1]
+        if units < 2 or nxt.shape[0] % units or not _same(k):
+            continue
+        rows = nxt.reshape(-1, units, nxt.shape[1])  # (taps, units of this layer, next layer's units)
+        if not _same(np.transpose(rows, (0, 2, 1)).reshape(-1, units)):
+            continue
+        init = type(getattr(node.layer, "kernel_initializer", None)).__name__
+        line, src = _initializer_return(ctx, init)
+        if line is None:
+            line, src = loc(ctx, node)
+        return [Finding(
+            code="AE110", severity="warning", title="Every unit of a layer is a copy of the others",
+            message=(f"All {units} units of {label(ctx, node)} have the same incoming weights, and the next layer weighs "
+                     "them all alike, so they compute the same value and get the same gradient: training can't make "
+                     f"them differ, and the layer works like a single unit. Its kernel initializer ({init}) gives every "
+                     "unit the same values; read from the weights as they are now."),
+            line=line, layer=node.name, source_line=src,
+            evidence={"layer": node.name, "units": units, "initializer": init},
+            fix=("Draw initial kernels at random: kernel_initializer='glorot_uniform' (the default) or 'he_normal' with "
+                 "ReLU; a hand-written initializer should return keras.random.normal(shape) * scale, not a constant."),
+        )]
+    return []
+
+
+CHECKS = [check_initializer, check_symmetric_units]
