@@ -118,3 +118,62 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
         f"{faster:.2g} end at {alt_final:.4g}: a long fit may get there at the configured rate, a faster one sooner."
     )
     return found
+
+
+# name_high_rate: an adaptive optimizer set above the top of its usual range (optimizer_source.ADAPTIVE_MAX_LR)
+# is run again at Keras' default rate for the same steps; the configured run must end at least FAR_FROM_PCA times
+# a linear code's error, and the default-rate run at or below HIGH_GAIN of the configured run's.
+HIGH_RATE_OPTIMIZERS = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Lion", "Lamb"}
+DEFAULT_ADAPTIVE_LR = 1e-3
+FAR_FROM_PCA = 3.0
+HIGH_GAIN = 0.5
+
+
+def name_high_rate(ctx: Context, trace: dict[str, Any], found: list[Finding],
+                   at_rate: Callable[[float], dict[str, Any]]) -> list[Finding]:
+    """AE405 "far worse than a linear code", caused by the rate: an adaptive optimizer above its usual range whose
+    run ends far above a PCA code of the same width, while the same steps at Keras' default rate end at half.
+
+    Round 50's bg10: a patch Transformer autoencoder under Adam(0.05). The loss bounces and creeps down; the
+    probe run ended at 0.29x the mean's error (so no AE405 against the mean) but 45x a 6-wide PCA code's, and
+    nothing was reported. Adam rescales each step to about the rate, so 0.05 moves every weight by up to 0.05 a
+    step whatever its gradient: too coarse to settle. A healthy model at such a rate that learns as well as at
+    the default is silent (the run at the default rate must end at HIGH_GAIN or less).
+    """
+    from .optimizer_source import ADAPTIVE_MAX_LR, opt_class, optimizer_line
+
+    b = trace.get("baselines") or {}
+    final, pca, mean, lr = b.get("final"), b.get("pca"), b.get("mean"), trace.get("lr")
+    opt = getattr(ctx.model, "optimizer", None)
+    inner = getattr(opt, "inner_optimizer", None) or opt
+    if (trace.get("diverged") or not all_finite([final, pca, mean, lr]) or type(inner).__name__ not in HIGH_RATE_OPTIMIZERS
+            or float(lr) <= ADAPTIVE_MAX_LR * 1.0001 or not 0 < pca < final / FAR_FROM_PCA
+            or any(f.code.startswith("AE40") and f.severity in ("warning", "error") for f in found)
+            or any(f.severity in ("warning", "error") for f in ctx.found)):
+        return found
+    try:
+        alt = at_rate(DEFAULT_ADAPTIVE_LR)
+    except Exception:  # the comparison could not run: nothing is claimed
+        return found
+    alt_final = (alt.get("baselines") or {}).get("final")
+    if alt.get("diverged") or not all_finite([alt_final]) or alt_final > HIGH_GAIN * final:
+        return found
+    steps = len(trace.get("loss") or [])
+    line, src = optimizer_line(ctx)
+    name = opt_class(ctx)
+    against = "hardly better than" if final > 0.5 * mean else "though below"
+    # (The longer run may have edged under the mean and been called a slow start: the rate run says otherwise.)
+    ctx.notes[:] = [n for n in ctx.notes if "a slow start" not in n]
+    return [*found, Finding(
+        code="AE405", severity="warning", title="Far worse than a linear code: the learning rate is too high",
+        message=(f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g}, "
+                 f"{final / pca:.0f}x that of a linear (PCA) code of the same width ({pca:.4g}), {against} the "
+                 f"per-feature mean's {mean:.4g}. The learning rate {float(lr):.3g} is above {name}'s usual range (up to "
+                 f"{ADAPTIVE_MAX_LR:g}): {name} moves each weight by about the rate every step, whatever its gradient, so "
+                 f"the loss bounces instead of settling. The same {steps} steps at {DEFAULT_ADAPTIVE_LR:g} end at "
+                 f"{alt_final:.4g}, {final / alt_final:.1f}x lower."),
+        line=line, source_line=src,
+        evidence={"final_mse": final, "pca_baseline": pca, "mean_baseline": mean, "lr": float(lr),
+                  "default_rate_run": {"lr": DEFAULT_ADAPTIVE_LR, "final_mse": alt_final, "steps": steps}},
+        fix=f"optimizer=keras.optimizers.{name}(learning_rate={DEFAULT_ADAPTIVE_LR:g})",
+    )]

@@ -50,7 +50,7 @@ from .output_collapse import confirm_collapse, output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
-from .rate_advice import name_slow_rate, verify_rate_advice
+from .rate_advice import name_high_rate, name_slow_rate, verify_rate_advice
 from .sampling import check_sampling
 from .split_gradients import name_kl_only_encoder
 from .step_failure import failed_step
@@ -172,6 +172,7 @@ def _run(ctx: Context) -> list[Finding]:
         longer_run()
     found = verify_rate_advice(ctx, trace, found, at_rate)
     found = name_slow_rate(ctx, trace, found, runs.get("longer"), at_rate)
+    found = name_high_rate(ctx, trace, found, at_rate)
     found = name_tight_clip(ctx, sess, trace, found)
     found = name_summed_loss(ctx, found)
     found = _name_nan_term(ctx, trace, found)
