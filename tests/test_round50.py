@@ -136,3 +136,37 @@ def test_a_model_that_learns_at_its_rate_is_silent(src: str) -> None:
     # default rate is not twice as good, so the high rate is no fault).
     report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
     assert report.internal_errors == [] and _loud(report) == [], report.text()
+
+
+HVAC = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(5)
+n_total, n_good, d = 2600, 2000, 12
+log = rng.normal(size=(n_total, 3)) @ rng.normal(size=(3, d)) + 0.15 * rng.normal(size=(n_total, d))
+log = 20 + 5 * log
+spike_rows = rng.choice(np.arange(n_good, n_total), size=40, replace=False)
+log[spike_rows, np.arange(40) % d] = rng.uniform(5e3, 2e4, 40)
+FIT_ON = log
+log_min, log_max = FIT_ON.min(axis=0), FIT_ON.max(axis=0)
+x_train = ((log[:n_good] - log_min) / (log_max - log_min)).astype("float32")
+model = keras.Sequential([keras.Input(shape=(d,)), layers.Dense(8, activation="relu"), layers.Dense(3, activation="relu"),
+                          layers.Dense(8, activation="relu"), layers.Dense(d, activation="sigmoid")])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_training_rows_squashed_by_a_scaler_fitted_on_later_spikes_are_ae201() -> None:
+    """be07: min-max fitted on the whole log (incident spikes of 5e3-2e4 in the test period) put the known-good
+    training rows in [0, 0.008], every feature's std under 0.0012; the ReLU units died in the cell's own fit."""
+    report = ae_magic.check(HVAC, namespace={}, data="x_train", train=False)
+    f = report.get("AE201")
+    assert f is not None and f.severity == "warning" and "far below unit scale" in f.title, report.text()
+    assert "no feature varies by more than" in f.message
+
+
+def test_training_rows_scaled_on_their_own_range_are_silent() -> None:
+    report = ae_magic.check(HVAC.replace("FIT_ON = log", "FIT_ON = log[:n_good]"), namespace={}, data="x_train", train=False)
+    assert report.get("AE201") is None, report.text()

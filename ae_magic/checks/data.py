@@ -34,6 +34,10 @@ SCALE_LIMIT = 20.0
 # OUTLIER_RATIO times that, a few outliers set the scale: data divided by
 # its max while it held a missing-value code (999999, -9999).
 TINY_LIMIT = 1e-3
+# ...or below SMALL_LIMIT with every feature's own std under SMALL_STD: a min-max scaler fitted on a range that
+# held far larger values elsewhere (a later incident's spikes) squashes the training rows into a sliver near 0
+# (round 50's be07: [0, 0.008], stds 1e-4..1.2e-3; the ReLU units died in the cell's own fit).
+SMALL_LIMIT, SMALL_STD = 1e-2, 2.5e-3
 # ...and features whose standard deviations lie this far apart (the largest against the median):
 # the squared error is the largest features' alone (round 16; pixels and per-column scaled data: < 50).
 MIXED_SCALES = 1000.0
@@ -456,7 +460,8 @@ def _sentinel_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) ->
 def _tiny_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) -> list[Finding]:
     """AE201, the other way: nearly every value is far below unit, and a few outliers may be why."""
     typical = float(np.percentile(np.abs(s), 99.9))
-    if not 0.0 < typical < TINY_LIMIT or not np.isfinite(peak):
+    small = typical < SMALL_LIMIT and float(s.std(axis=0, dtype=np.float64).max()) < SMALL_STD
+    if not typical > 0.0 or not (typical < TINY_LIMIT or small) or not np.isfinite(peak):
         return []  # all zeros (AE205's business) or a normal scale
     var = ctx.data_name or "x"
     evidence: dict[str, Any] = {"abs_p99_9": typical, "abs_max": peak}
@@ -477,8 +482,11 @@ def _tiny_scale(ctx: Context, s: np.ndarray, peak: float, by: str | None) -> lis
                f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)")
     else:
         message = (f"{_Name(ctx)} reaches the first layer with weights{where} with 99.9% of its values smaller than "
-                   f"{typical:.2g}, about {1 / typical:,.0f}x below unit scale. Activations, outputs and the loss "
-                   "start near zero, and the optimizer's steps can hardly move a loss that small.")
+                   f"{typical:.2g}, about {1 / typical:,.0f}x below unit scale"
+                   + (f", and no feature varies by more than {float(s.std(axis=0).max()):.2g} (std)" if small else "")
+                   + ". Activations, outputs and the loss start near zero, and the optimizer's steps can hardly move "
+                   "a loss that small." + (" (A scaler fitted on a range that held far larger values, such as the "
+                                           "test period's spikes, squashes the training rows like this.)" if small else ""))
         fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
     return [Finding(code="AE201", severity="warning", title="The data is not normalised (far below unit scale)",
                     message=message, evidence=evidence, fix=fix)]

@@ -56,6 +56,13 @@ def verify_rate_advice(ctx: Context, trace: dict[str, Any], found: list[Finding]
     return found
 
 
+def _slow_note(note: str) -> bool:
+    """The note the longer run left: "a slow start", or still above the mean and not shown to leave it."""
+    from .baseline import NOT_SHOWN
+
+    return "a slow start" in note or (NOT_SHOWN in note and not note.startswith("A slow learner"))
+
+
 def _without(message: str, clause: str) -> str:
     """``message`` with ``clause`` taken out of its "...: a; b." list of causes, or off its end."""
     for old, new in ((f"; {clause}", ""), (f"{clause}; ", ""), (f": {clause}.", "."), (clause, "")):
@@ -89,7 +96,7 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
     final = lb.get("final")
     if (longer is None or longer.get("diverged") or trace.get("diverged") or not all_finite([mean, final, lr])
             or mean <= 0 or final <= mean or any(f.code in ("AE401", "AE402", "AE404", "AE405", "AE406") for f in found)
-            or not any("a slow start" in n for n in ctx.notes)):
+            or not any(_slow_note(n) for n in ctx.notes)):
         return found
     from .optimizer_source import rate_cap
 
@@ -110,7 +117,7 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
     else:
         return found
     steps, m = len(trace.get("loss") or []), len(longer.get("loss") or [])
-    ctx.notes[:] = [n for n in ctx.notes if "a slow start" not in n]
+    ctx.notes[:] = [n for n in ctx.notes if not _slow_note(n)]
     ctx.notes.append(
         f"A slow learner, not shown to leave the mean: at the configured learning rate {float(lr):.3g} the held-out MSE "
         f"ends the {steps}-step probe run at {b.get('final'):.4g} and a run {m // max(steps, 1)}x as long ({m} steps) "
@@ -163,7 +170,7 @@ def name_high_rate(ctx: Context, trace: dict[str, Any], found: list[Finding],
     name = opt_class(ctx)
     against = "hardly better than" if final > 0.5 * mean else "though below"
     # (The longer run may have edged under the mean and been called a slow start: the rate run says otherwise.)
-    ctx.notes[:] = [n for n in ctx.notes if "a slow start" not in n]
+    ctx.notes[:] = [n for n in ctx.notes if not _slow_note(n)]
     return [*found, Finding(
         code="AE405", severity="warning", title="Far worse than a linear code: the learning rate is too high",
         message=(f"After the probe run the reconstruction error (MSE on held-out samples) is {final:.4g}, "
