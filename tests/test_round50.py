@@ -170,3 +170,35 @@ def test_training_rows_squashed_by_a_scaler_fitted_on_later_spikes_are_ae201() -
 def test_training_rows_scaled_on_their_own_range_are_silent() -> None:
     report = ae_magic.check(HVAC.replace("FIT_ON = log", "FIT_ON = log[:n_good]"), namespace={}, data="x_train", train=False)
     assert report.get("AE201") is None, report.text()
+
+
+SIGN_SLIP = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(6)
+x_train = rng.random((600, 64)).astype("float32") ** 3
+
+
+class PixelBCE(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        y_pred = ops.clip(y_pred, 1e-6, 1.0 - 1e-6)
+        ll = y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred)
+        return ops.mean(SIGN ll, axis=-1)
+
+
+inp = keras.Input(shape=(64,))
+out = layers.Dense(64, activation="sigmoid")(layers.Dense(8, activation="relu")(inp))
+model = keras.Model(inp, out)
+model.compile(optimizer="adam", loss=PixelBCE())
+"""
+
+
+def test_a_loss_subclass_with_its_sign_slipped_is_named_at_its_call() -> None:
+    """bf07: a hand-written BCE as a keras.losses.Loss subclass without its leading minus: AE108 had no line."""
+    report = ae_magic.check(SIGN_SLIP.replace("SIGN ", ""), namespace={}, data="x_train", seed=0)
+    hits = [f for f in report.findings if f.code == "AE108"]
+    assert hits and all(f.line == 13 for f in hits), report.text()
+    healthy = ae_magic.check(SIGN_SLIP.replace("SIGN ", "-"), namespace={}, data="x_train", seed=0)
+    assert healthy.get("AE108") is None, healthy.text()

@@ -262,17 +262,28 @@ def activity_penalties(ctx: Context, names: dict[str, Any]) -> dict[str, str]:
 
 
 def loss_def_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
-    """The cell line of the ``return`` of the loss function ``name`` (else its ``def``)."""
+    """The cell line of the ``return`` of the loss function ``name`` (else its ``def``), or of the ``call`` of the
+    ``keras.losses.Loss`` subclass ``name``."""
     try:
         tree = ast.parse(ctx.source or "")
     except SyntaxError:
         return None, None
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            # A keras.losses.Loss subclass compiled as an instance: its name is the class's, the loss its call().
+            node = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "call"), node)
+        if isinstance(node, ast.FunctionDef) and (node.name == name or node.name == "call"):
+            if node.name == "call" and not _method_of(tree, node, name):
+                continue
             rets = [n.lineno for n in ast.walk(node) if isinstance(n, ast.Return)]
             line = rets[-1] if rets else node.lineno
             return ctx.cell_line(line), ctx.line_text(line)
     return None, None
+
+
+def _method_of(tree: ast.AST, fn: ast.FunctionDef, cls_name: str) -> bool:
+    """``fn`` is defined in the body of the class ``cls_name``."""
+    return any(isinstance(c, ast.ClassDef) and c.name == cls_name and fn in c.body for c in ast.walk(tree))
 
 
 def loss_return_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
