@@ -666,6 +666,22 @@ def input_gradient_max(model: Any, x: Any) -> float | None:
 
 
 # -- copies ---------------------------------------------------------------
+def fresh_copy(model: Any) -> Any | None:
+    """A functional or Sequential ``model``'s architecture with fresh initial weights (as re-running the cell
+    would build it), or None when it can't be rebuilt. Call it inside :func:`seeded`: initializers draw from the
+    global random state."""
+    if model_kind(model) not in ("functional", "sequential"):
+        return None
+    with contextlib.suppress(Exception):
+        return keras.models.clone_model(model)
+    with contextlib.suppress(Exception), keras.saving.custom_object_scope(_cell_objects(model)):
+        return keras.models.clone_model(model, clone_function=_clone_layer)
+    with contextlib.suppress(Exception), keras.saving.custom_object_scope(_cell_objects(model)):
+        # (clone_model also rebuilds the compile config: a metric function the cell did not register stops it.)
+        return type(model).from_config(model.get_config())
+    return None
+
+
 def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
     """A copy of ``model`` with the same architecture and weights.
 

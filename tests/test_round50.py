@@ -202,3 +202,44 @@ def test_a_loss_subclass_with_its_sign_slipped_is_named_at_its_call() -> None:
     assert hits and all(f.line == 13 for f in hits), report.text()
     healthy = ae_magic.check(SIGN_SLIP.replace("SIGN ", "-"), namespace={}, data="x_train", seed=0)
     assert healthy.get("AE108") is None, healthy.text()
+
+
+WRECKED = """\
+import numpy as np
+import keras
+from keras import layers
+
+keras.utils.set_random_seed(1)
+rng = np.random.default_rng(8)
+n, n_bins = 1200, 48
+f = np.arange(n_bins)
+peaks = rng.uniform(6, 42, size=(n, 3))
+heights = rng.uniform(0.5, 2.0, size=(n, 3))
+spec = sum(heights[:, [j]] * np.exp(-((f - peaks[:, [j]]) / 2.5) ** 2) for j in range(3)) + 0.05 * rng.normal(size=(n, n_bins))
+spectra = ((spec - spec.mean(axis=0)) / spec.std(axis=0)).astype("float32")
+model = keras.Sequential([keras.Input(shape=(n_bins,)), layers.Dense(32, activation="relu"), layers.Dense(16, activation="relu"),
+                          layers.Dense(8, activation="relu"), layers.Dense(16, activation="relu"),
+                          layers.Dense(32, activation="relu"), layers.Dense(n_bins)])
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=RATE, momentum=0.9), loss="mse")
+model.fit(spectra, spectra, epochs=2, batch_size=32, verbose=0)
+"""
+
+
+def test_a_cell_whose_own_fit_wrecked_the_model_at_its_rate_names_the_rate() -> None:
+    """Round 51's bi08/bh10: the cell's fit at SGD(1.0, momentum=0.9) (or Adam(1.5)) killed every ReLU; the probes,
+    starting from those weights, reported AE301 "cut off" and AE304 at them, and nothing said why."""
+    report = ae_magic.check(WRECKED.replace("RATE", "1.0"), namespace={}, data="spectra", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    loud = {f.code for f in report.findings if f.severity in ("warning", "error")}
+    assert loud & {"AE401", "AE404", "AE405"}, report.text()
+    rate = next((f for f in report.findings if f.code == "AE401" and f.title == "The learning rate wrecks the model"), None)
+    if rate is not None:  # (when the probes found the wreck at the cell's weights, AE301/AE304)
+        low = rate.evidence["fresh_at_lower"]
+        assert low["final_mse"] <= 0.6 * rate.evidence["mean_baseline"] and low["lr"] < 1.0
+        assert "learning_rate=1.0" in (rate.source_line or "")
+
+
+def test_a_cell_trained_at_a_sound_rate_gets_no_rate_blame() -> None:
+    report = ae_magic.check(WRECKED.replace("RATE", "0.01"), namespace={}, data="spectra", seed=0)
+    assert report.internal_errors == [] and report.get("AE401") is None, report.text()
+    assert not [f for f in report.findings if f.severity in ("warning", "error")], report.text()

@@ -54,6 +54,7 @@ from .rate_advice import name_high_rate, name_slow_rate, verify_rate_advice
 from .sampling import check_sampling
 from .split_gradients import name_kl_only_encoder
 from .step_failure import failed_step
+from .wrecked_start import name_wrecking_rate
 
 # (The ``X as X`` imports re-export the thresholds and the settling limit that
 # tests and docs name as ``training.X``.)
@@ -173,6 +174,7 @@ def _run(ctx: Context) -> list[Finding]:
     found = verify_rate_advice(ctx, trace, found, at_rate)
     found = name_slow_rate(ctx, trace, found, runs.get("longer"), at_rate)
     found = name_high_rate(ctx, trace, found, at_rate)
+    found = name_wrecking_rate(ctx, sess, trace, found, at_rate)
     found = name_tight_clip(ctx, sess, trace, found)
     found = name_summed_loss(ctx, found)
     found = _name_nan_term(ctx, trace, found)
