@@ -146,6 +146,23 @@ def test_notes_that_say_something_was_skipped_are_never_no_problems(note: str) -
     assert "see the notes" in v.summary
 
 
+@pytest.mark.parametrize("note", [
+    "The held-out MSE ended the 171-step probe run above the per-feature mean's error, still falling; a run 4x as "
+    "long (684 steps) took it to 0.0003534, still above the mean's 2.876e-07: not shown to leave the mean (...)",
+    "A slow learner, not shown to leave the mean: at the configured learning rate 0.0001 the held-out MSE ...",
+])
+def test_a_model_not_shown_to_leave_the_mean_is_never_no_problems(note: str) -> None:
+    # Round 50's be07 read "no problems found" with a note that its 4x run ended 1,200x above the mean's error.
+    v = assert_not_ok(report(notes=[note]))
+    assert "learning was not shown" in v.summary
+
+
+def test_a_slow_start_shown_keeps_the_verdict() -> None:
+    note = ("The held-out MSE ended the 171-step probe run above the per-feature mean's error, still falling; a run 4x "
+            "as long (684 steps) took it to 0.2 (the mean reaches 0.9): a slow start.")
+    assert verdict(report(notes=[note])).ok
+
+
 def test_harmless_notes_keep_the_verdict() -> None:
     assert verdict(report(notes=["no optimizer: probes use Adam(1e-3)"])).ok
 

@@ -10,7 +10,9 @@ It is decided here and only here, from the report alone:
   on (``report.params["train"]`` is not False) and a model was diagnosed.
   Families the caller turned off (reason "turned off": the range test unless
   asked for) are a choice, not a gap, and do not count.
-  Otherwise the verdict says what is missing ("Not fully checked: ...").
+  Otherwise the verdict says what is missing ("Not fully checked: ..."), as it
+  does when a note says the probe runs ended above the mean's error without
+  showing the model leave it (a slow learner or a model that does not learn).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ _SKIP_NOTE = re.compile(
     r"not measured|not checked)\b",
     re.IGNORECASE,
 )
+# A note saying the probe runs ended still above the per-feature mean's error (a slow learner, or a model that
+# does not learn: the runs could not tell), so "no problems found" would claim more than was measured.
+_UNSHOWN_NOTE = re.compile(r"not shown to leave the mean", re.IGNORECASE)
 # Notes that only restate that the probes were off (said once, by the train caveat).
 _TRAIN_OFF_NOTE = re.compile(r"--no-train|train\s*=\s*False", re.IGNORECASE)
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
@@ -108,6 +113,8 @@ def caveats(report: Report) -> list[str]:
         skip_notes = [n for n in skip_notes if not _TRAIN_OFF_NOTE.search(n)]
     if skip_notes and not skipped:
         out.append("some checks or probes were skipped (see the notes)")
+    if any(_UNSHOWN_NOTE.search(n) for n in notes):
+        out.append("the probe runs ended above the mean's error, so learning was not shown (see the notes)")
     return out
 
 
