@@ -243,3 +243,63 @@ def test_a_cell_trained_at_a_sound_rate_gets_no_rate_blame() -> None:
     report = ae_magic.check(WRECKED.replace("RATE", "0.01"), namespace={}, data="spectra", seed=0)
     assert report.internal_errors == [] and report.get("AE401") is None, report.text()
     assert not [f for f in report.findings if f.severity in ("warning", "error")], report.text()
+
+
+LOSS_LAYER = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(9)
+t = np.arange(40)[None, :]
+x_train = (rng.uniform(0.7, 1.3, (600, 1)) * np.sin(2 * np.pi * t / 20 + rng.uniform(0, 6, (600, 1)))).astype("float32")
+x_in = keras.Input(shape=(40,))
+h = layers.Dense(32, activation="relu")(x_in)
+z_mean, z_log_var = layers.Dense(3)(h), layers.Dense(3)(h)
+z = layers.Lambda(lambda a: a[0] + ops.exp(0.5 * a[1]) * keras.random.normal(ops.shape(a[0])),
+                  output_shape=(3,))([z_mean, z_log_var])
+x_decoded = layers.Dense(40)(layers.Dense(32, activation="relu")(z))
+
+
+class VAELossLayer(layers.Layer):
+    def call(self, inputs):
+        x, x_decoded, mu, log_var = inputs
+        rec = ops.sum(ops.square(x - x_decoded), axis=-1)
+        kl = -0.5 * ops.sum(1 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
+        self.add_loss(ops.mean(rec + kl))
+        return RETURNED
+
+
+vae = keras.Model(x_in, VAELossLayer()([x_in, x_decoded, z_mean, z_log_var]))
+vae.compile(optimizer="adam", loss=None)
+"""
+
+RESIDUAL = """\
+import numpy as np
+import keras
+from keras import layers
+
+x_train = np.random.default_rng(0).normal(size=(400, 16)).astype("float32")
+inp = keras.Input(shape=(16,))
+h = layers.Dense(8, activation="relu")(inp)
+out = layers.Add()([inp, layers.Dense(16, kernel_initializer="zeros")(h)])
+model = keras.Model(inp, out)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_loss_layer_that_returns_the_input_is_ae103() -> None:
+    """Round 52's bl09: a Keras 2-style VAE loss layer returning ``x``: predict gives the input back, every anomaly
+    score is 0, and the check said nothing (the probes' reconstruction MSE was a perfect 0)."""
+    report = ae_magic.check(LOSS_LAYER.replace("RETURNED", "x"), namespace={}, data="x_train", train=False)
+    f = report.get("AE103")
+    assert f is not None and f.severity == "error" and f.title == "The model returns its input unchanged", report.text()
+    assert "VAELossLayer()" in (f.source_line or "")
+
+
+@pytest.mark.parametrize("src", [LOSS_LAYER.replace("RETURNED", "x_decoded"), RESIDUAL])
+def test_a_reconstruction_or_a_residual_starting_at_the_input_is_not_ae103(src: str) -> None:
+    # A residual model whose last layer starts at zero returns its input too, until its weights move.
+    # (The residual's skip around its code is AE103's structural reading, "bypasses the bottleneck": not this one.)
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    assert not any(f.title == "The model returns its input unchanged" for f in report.findings), report.text()

@@ -51,7 +51,8 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
-        return _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y) or _ignored_positions(ctx, g, copy, x)
+        return (_returns_input(ctx, g, copy, x, y) or _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y)
+                or _ignored_positions(ctx, g, copy, x))
     if _responds_at_unit_scale(ctx, copy, x):
         # The same output for the data's samples, but not for unit-scale inputs: the layers work and the
         # data's own values saturate them (round 24: min-max scaling that left windows near -905, whose
@@ -78,6 +79,45 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
             "only path, no all-zero kernels).",
         )
     ]
+
+
+def _returns_input(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y: np.ndarray) -> list[Finding]:
+    """AE103: the model's output is its input, unchanged, whatever its weights (a loss layer that returns ``x``).
+
+    Round 52's bl09: a Keras 2-style VAE loss layer, ``add_loss(elbo)`` then ``return x``, as the model's output.
+    fit trains the add_loss terms, so nothing fails, but ``predict`` gives back the input: every reconstruction is
+    perfect and every anomaly score 0. A residual model whose last layer starts at zero (``x + f(x)``) also gives
+    its input back at first, so the copy's weights are perturbed (and put back): only an output that stays the
+    input is this.
+    """
+    if y.shape != x.shape or not np.array_equal(y, np.asarray(x, dtype=y.dtype)):
+        return []
+    try:
+        kept = copy.get_weights()
+        rng = np.random.default_rng(0)  # (not the global state: the user's random state stays as it was)
+        copy.set_weights([w + rng.normal(0.0, 0.1, size=np.shape(w)).astype(np.asarray(w).dtype)
+                          if np.issubdtype(np.asarray(w).dtype, np.floating) else w for w in kept])
+        try:
+            moved = np.asarray(kc.keras.ops.convert_to_numpy(copy(x, training=False)), dtype="float64")
+        finally:
+            copy.set_weights(kept)
+    except Exception:
+        return []
+    if not np.array_equal(moved, np.asarray(x, dtype=moved.dtype)):
+        return []
+    node = g.nodes[g.outputs[0]] if g is not None and g.outputs else None
+    line, src = loc(ctx, node)
+    return [Finding(
+        code="AE103", severity="error", title="The model returns its input unchanged",
+        message=(f"`{ctx.model_name}`'s output is exactly its input, for {len(x)} samples and with its weights "
+                 "perturbed: " + (f"{label(ctx, node)}, the output layer, passes the input through" if node else
+                                  "the input reaches the output untouched")
+                 + ". Training may still run (an add_loss term), but every reconstruction the model gives is the input "
+                 "itself, so reconstruction errors and anomaly scores are all 0."),
+        line=line, layer=node.name if node else None, source_line=src,
+        evidence={"inputs_compared": len(x), "max_difference": 0.0},
+        fix="# return the reconstruction from the output layer (e.g. `return x_decoded` in the loss layer's call)",
+    )]
 
 
 def _custom_layer(ctx: Context, g: GraphInfo | None) -> tuple[Any, Any, int | None, str | None]:
