@@ -165,8 +165,10 @@ _SYMMETRY_LAYERS = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "C
 
 def _same(columns: np.ndarray) -> bool:
     """Every column equal to the first (a copy of one vector), to float rounding."""
-    scale = float(np.max(np.abs(columns))) if columns.size else 0.0
-    return columns.shape[1] >= 2 and float(np.max(np.abs(columns - columns[:, :1]))) <= 1e-6 * max(scale, 1e-12)
+    if columns.ndim != 2 or columns.shape[0] == 0 or columns.shape[1] < 2:
+        return False  # (a layer with no inputs or one unit: nothing to compare; the fuzz's zero-feature model)
+    scale = float(np.max(np.abs(columns)))
+    return float(np.max(np.abs(columns - columns[:, :1]))) <= 1e-6 * max(scale, 1e-12)
 
 
 def _initializer_return(ctx: Context, name: str) -> tuple[int | None, str | None]:
