@@ -11,6 +11,12 @@ from ..context import Context
 # run learns fastest there; SGD's rates are not capped.
 ADAPTIVE = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta", "Lion", "Adafactor", "Lamb", "Muon"}
 ADAPTIVE_MAX_LR = 1e-2
+# Keras' own default rate for Adam and its kin: the rate a too-high adaptive rate is compared with.
+ADAPTIVE_DEFAULT_LR = 1e-3
+# The adaptive optimizers whose step is about the rate whatever the gradient (Adam-like sign or
+# normalised steps), so a rate far past ADAPTIVE_MAX_LR bounces; Adagrad/Adadelta shrink their steps and
+# Adafactor/Muon scale theirs by other means.
+RATE_BOUND = ADAPTIVE - {"Adagrad", "Adadelta", "Adafactor", "Muon"}
 
 
 def opt_class(ctx: Context) -> str:

@@ -130,8 +130,6 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
 # name_high_rate: an adaptive optimizer set above the top of its usual range (optimizer_source.ADAPTIVE_MAX_LR)
 # is run again at Keras' default rate for the same steps; the configured run must end at least FAR_FROM_PCA times
 # a linear code's error, and the default-rate run at or below HIGH_GAIN of the configured run's.
-HIGH_RATE_OPTIMIZERS = {"Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Lion", "Lamb"}
-DEFAULT_ADAPTIVE_LR = 1e-3
 FAR_FROM_PCA = 3.0
 HIGH_GAIN = 0.5
 
@@ -147,19 +145,19 @@ def name_high_rate(ctx: Context, trace: dict[str, Any], found: list[Finding],
     step whatever its gradient: too coarse to settle. A healthy model at such a rate that learns as well as at
     the default is silent (the run at the default rate must end at HIGH_GAIN or less).
     """
-    from .optimizer_source import ADAPTIVE_MAX_LR, opt_class, optimizer_line
+    from .optimizer_source import ADAPTIVE_DEFAULT_LR, ADAPTIVE_MAX_LR, RATE_BOUND, opt_class, optimizer_line
 
     b = trace.get("baselines") or {}
     final, pca, mean, lr = b.get("final"), b.get("pca"), b.get("mean"), trace.get("lr")
     opt = getattr(ctx.model, "optimizer", None)
     inner = getattr(opt, "inner_optimizer", None) or opt
-    if (trace.get("diverged") or not all_finite([final, pca, mean, lr]) or type(inner).__name__ not in HIGH_RATE_OPTIMIZERS
+    if (trace.get("diverged") or not all_finite([final, pca, mean, lr]) or type(inner).__name__ not in RATE_BOUND
             or float(lr) <= ADAPTIVE_MAX_LR * 1.0001 or not 0 < pca < final / FAR_FROM_PCA
             or any(f.code.startswith("AE40") and f.severity in ("warning", "error") for f in found)
             or any(f.severity in ("warning", "error") for f in ctx.found)):
         return found
     try:
-        alt = at_rate(DEFAULT_ADAPTIVE_LR)
+        alt = at_rate(ADAPTIVE_DEFAULT_LR)
     except Exception:  # the comparison could not run: nothing is claimed
         return found
     alt_final = (alt.get("baselines") or {}).get("final")
@@ -177,10 +175,10 @@ def name_high_rate(ctx: Context, trace: dict[str, Any], found: list[Finding],
                  f"{final / pca:.0f}x that of a linear (PCA) code of the same width ({pca:.4g}), {against} the "
                  f"per-feature mean's {mean:.4g}. The learning rate {float(lr):.3g} is above {name}'s usual range (up to "
                  f"{ADAPTIVE_MAX_LR:g}): {name} moves each weight by about the rate every step, whatever its gradient, so "
-                 f"the loss bounces instead of settling. The same {steps} steps at {DEFAULT_ADAPTIVE_LR:g} end at "
+                 f"the loss bounces instead of settling. The same {steps} steps at {ADAPTIVE_DEFAULT_LR:g} end at "
                  f"{alt_final:.4g}, {final / alt_final:.1f}x lower."),
         line=line, source_line=src,
         evidence={"final_mse": final, "pca_baseline": pca, "mean_baseline": mean, "lr": float(lr),
-                  "default_rate_run": {"lr": DEFAULT_ADAPTIVE_LR, "final_mse": alt_final, "steps": steps}},
-        fix=f"optimizer=keras.optimizers.{name}(learning_rate={DEFAULT_ADAPTIVE_LR:g})",
+                  "default_rate_run": {"lr": ADAPTIVE_DEFAULT_LR, "final_mse": alt_final, "steps": steps}},
+        fix=f"optimizer=keras.optimizers.{name}(learning_rate={ADAPTIVE_DEFAULT_LR:g})",
     )]

@@ -22,7 +22,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .gradients import cell_steps
-from .optimizer_source import ADAPTIVE, opt_class, optimizer_line
+from .optimizer_source import ADAPTIVE, ADAPTIVE_DEFAULT_LR, opt_class, optimizer_line
 
 # The probe run at the weights the cell left ended at or above this share of the mean's error (not learning).
 STUCK = 0.8
@@ -31,7 +31,6 @@ STUCK = 0.8
 LEARNS = 0.6
 # The lower rate: the configured one over LOWER_BY, at most Keras' Adam default for an adaptive optimizer.
 LOWER_BY = 10.0
-ADAPTIVE_DEFAULT = 1e-3
 
 
 def _wrecked_at_start(ctx: Context) -> bool:
@@ -77,7 +76,7 @@ def name_wrecking_rate(ctx: Context, sess: Any, trace: dict[str, Any], found: li
     if fresh is None:
         return found
     # SGD's rates span decades (0.01 to 1 are all in use): two lower rates. Adam's top is about 1e-3.
-    lowers = ([min(float(lr) / LOWER_BY, ADAPTIVE_DEFAULT)] if opt_class(ctx) in ADAPTIVE
+    lowers = ([min(float(lr) / LOWER_BY, ADAPTIVE_DEFAULT_LR)] if opt_class(ctx) in ADAPTIVE
               else [float(lr) / LOWER_BY, float(lr) / LOWER_BY ** 2])
     kept = sess.initial
     sess.initial = (fresh, kept[1])
