@@ -60,7 +60,7 @@ def check_subclassed(ctx: Context) -> list[Finding]:
             message=(f"`{ctx.model_name}` is a subclassed keras.Model; its call() is Python code, not a layer graph, "
                      "so the structural checks (bottleneck, bypass, dangling layers, shapes) are skipped. "
                      + ("Data checks still run; the probes could not (see what was skipped)."
-                        if "training" in ctx.skipped else "Data checks and probes still run.")),
+                        if "training" in ctx.skipped else "Data checks and probes still run; any probe that cannot is listed as skipped.")),
             evidence={"class": type(m).__name__},
             fix="Write the model with the Functional API (keras.Input + layer calls) to get the structural checks.",
         )

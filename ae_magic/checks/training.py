@@ -126,6 +126,11 @@ def _run(ctx: Context) -> list[Finding]:
         return runs["longer"]
 
     cause = _cause_before_training(ctx, "AE405", firm=True)
+    if cause == "AE304" and G.died_in_cell_fit(ctx):
+        # Dead units in the weights the cell's own short fit left (round 47's au05, a healthy slow starter whose
+        # 3 epochs left 6 of its 8 code units dead) may be a phase of the slow start, not its cause: the longer
+        # run tells (and refine then judges AE304 on it too).
+        cause = None
     if any(f.code == "AE405" for f in found) and not trace["diverged"] and cause and not any(map(is_collapse, found)):
         # A structure, data or gradient fault found before the run already
         # explains a model that does not beat the mean (a sigmoid output on
