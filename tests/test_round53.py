@@ -67,3 +67,114 @@ def test_units_dead_before_any_fit_are_not_judged_by_this_rule(dead: int) -> Non
     report = _check(dead, fit="")
     dead_f = report.get("AE304")
     assert dead_f is not None and dead_f.severity == "warning" and "learned_after" not in dead_f.evidence, report.text()
+
+
+# Round 53's bp04: l2(0.05) on every kernel of a tabular autoencoder, 7x the reconstruction loss at the start. The
+# cell's 3-epoch fit already shrank the weights, so at the probes' initial weights the penalty no longer outweighs the
+# loss, and the collapse (AE404) was named at the code layer. The penalty is now also read at fresh initial weights.
+PENALISED = """\
+import numpy as np
+import keras
+from keras import layers, regularizers
+
+rng = np.random.default_rng(11)
+n_rows, n_feat, n_seg = 2500, 30, 6
+centers = rng.normal(0, 2.0, size=(n_seg, n_feat))
+seg = rng.integers(0, n_seg, size=n_rows)
+loadings = rng.normal(0, 1.0, size=(3, n_feat))
+x = centers[seg] + rng.normal(size=(n_rows, 3)) @ loadings * 0.5 + 0.3 * rng.normal(size=(n_rows, n_feat))
+x_train = ((x - x.mean(0)) / x.std(0)).astype("float32")
+
+reg = regularizers.l2(FACTOR)
+inp = keras.Input(shape=(n_feat,))
+z = layers.Dense(64, activation="relu", kernel_regularizer=reg)(inp)
+z = layers.Dense(32, activation="relu", kernel_regularizer=reg)(z)
+z = layers.Dense(8, kernel_regularizer=reg, name="code")(z)
+y = layers.Dense(32, activation="relu", kernel_regularizer=reg)(z)
+y = layers.Dense(64, activation="relu", kernel_regularizer=reg)(y)
+y = layers.Dense(n_feat, kernel_regularizer=reg)(y)
+autoencoder = keras.Model(inp, y)
+autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+autoencoder.fit(x_train, x_train, epochs=3, batch_size=32, verbose=0)
+"""
+
+
+def test_a_weight_penalty_the_cells_fit_already_obeyed_is_named_from_fresh_weights() -> None:
+    report = ae_magic.check(PENALISED.replace("FACTOR", "0.05"), namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    hit = next((f for f in report.findings if f.code in ("AE404", "AE405") and f.severity in ("warning", "error")
+                and "weight penalty" in f.message), None)
+    assert hit is not None, report.text()
+    assert hit.line == 13 and "regularizers.l2(0.05)" in (hit.source_line or ""), (hit.line, hit.source_line)
+    # At the weights the fit left the penalty is below the loss; where the fit started it was several times it.
+    assert "fresh initial weights" in hit.message, hit.message
+    pen = hit.evidence["weight_penalty"]
+    assert pen["at"] == "fresh initial weights" and pen["ratio"] >= 1.0
+
+
+def test_a_light_weight_penalty_after_the_cells_fit_is_silent() -> None:
+    report = ae_magic.check(PENALISED.replace("FACTOR", "1e-4"), namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    assert not [f for f in report.findings if f.severity in ("warning", "error")], report.text()
+
+
+# Round 53's bp05: a KL sparsity layer (Ng's notes) with each log ratio upside down, -KL, added with add_loss. The
+# loss runs to -inf and fit reaches NaN by epoch 6; the probe run saw the outputs collapse first, and the flipped
+# sign was told inside AE404. A loss with no lower bound diverges: AE401, at the KL line, with the symptom kept.
+SPARSE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(5)
+n, side = 1200, 12
+imgs = np.zeros((n, side, side), dtype="float32")
+for i in range(n):
+    for _ in range(rng.integers(1, 4)):
+        k = rng.integers(0, side)
+        if rng.random() < 0.5:
+            imgs[i, k, :] = 1.0
+        else:
+            imgs[i, :, k] = 1.0
+x_train = np.clip(imgs + 0.05 * rng.random(imgs.shape).astype("float32"), 0, 1).reshape(n, side * side)
+
+
+class KLSparsity(layers.Layer):
+    def __init__(self, rho=0.05, beta=3.0, **kwargs):
+        super().__init__(**kwargs)
+        self.rho = rho
+        self.beta = beta
+
+    def call(self, h):
+        rho_hat = ops.mean(h, axis=0)
+        kl = KL_FORMULA
+        self.add_loss(self.beta * ops.sum(kl))
+        return h
+
+
+inputs = keras.Input(shape=(side * side,))
+hidden = layers.Dense(64, activation="sigmoid", name="hidden")(inputs)
+hidden = KLSparsity(rho=0.05, beta=0.01, name="kl_sparsity")(hidden)
+outputs = layers.Dense(side * side, activation="sigmoid")(hidden)
+sparse_ae = keras.Model(inputs, outputs)
+sparse_ae.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+sparse_ae.fit(x_train, x_train, epochs=2, batch_size=64, verbose=0)
+"""
+FLIPPED = "self.rho * ops.log(rho_hat / self.rho) + (1 - self.rho) * ops.log((1 - rho_hat) / (1 - self.rho))"
+RIGHT = "self.rho * ops.log(self.rho / rho_hat) + (1 - self.rho) * ops.log((1 - self.rho) / (1 - rho_hat))"
+
+
+def test_a_sparsity_kl_with_its_ratios_upside_down_is_a_divergence_at_its_line() -> None:
+    report = ae_magic.check(SPARSE.replace("KL_FORMULA", FLIPPED), namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    hit = report.get("AE401")
+    assert hit is not None and hit.severity == "error" and "sign is flipped" in hit.message, report.text()
+    assert hit.line == 26 and "ops.log(rho_hat / self.rho)" in (hit.source_line or "")
+    assert "ops.log(self.rho / rho_hat)" in (hit.fix or "")
+    assert hit.evidence.get("negative_kl") is not None
+
+
+def test_a_sparsity_kl_the_right_way_up_is_not_called_flipped() -> None:
+    report = ae_magic.check(SPARSE.replace("KL_FORMULA", RIGHT), namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    assert report.get("AE401") is None and "sign is flipped" not in report.text(), report.text()

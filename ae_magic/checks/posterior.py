@@ -490,12 +490,22 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
     added = negative_added_kl(tr, kl_classes(ctx)) if neg is None else None
     if neg is None and added is None:
         return found
-    hit = next((f for code in ("AE401", "AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
+    hit = next((f for f in found if f.code == "AE401"), None)
     if hit is None:
-        # No symptom yet in the short run: the loss still falls, through zero. fit keeps going to -inf or NaN.
+        # The loss falls without bound, through zero: fit keeps going to -inf or NaN, a divergence (AE401) whatever
+        # the short run's symptom so far (round 53's bp05: the outputs collapsed, AE404, before the NaN that fit
+        # reached by epoch 6). The symptom stays and points here.
+        symptom = next((f for code in ("AE403", "AE404", "AE405", "AE402") for f in found if f.code == code), None)
+        losses = [float(v) for v in tr.get("loss") or [] if np.isfinite(v)]
+        below = bool(losses) and losses[-1] < 0 and losses[-1] < losses[0]
         hit = Finding(code="AE401", severity="error", title="The KL term's sign is flipped",
-                      message="In the probe run the loss fell below zero and kept falling, which a reconstruction "
-                              "loss plus a KL divergence can't do.", evidence={"flipped_kl_without_symptom": True})
+                      message=("In the probe run the loss fell below zero and kept falling, which a reconstruction "
+                               "loss plus a KL divergence can't do." if below else
+                               "In the probe run the loss's KL part went below zero, which a KL divergence can't do; "
+                               "nothing bounds the loss from below, so fit drives it toward -inf or NaN."),
+                      evidence={"flipped_kl_without_symptom": True})
+        if symptom is not None:
+            symptom.message += " The KL term's sign is flipped: see AE401."
         found.append(hit)
     if neg is not None:
         name, step, value = neg
