@@ -178,3 +178,68 @@ def test_a_sparsity_kl_the_right_way_up_is_not_called_flipped() -> None:
     report = ae_magic.check(SPARSE.replace("KL_FORMULA", RIGHT), namespace={}, data="x_train", seed=0)
     assert report.internal_errors == [], report.internal_errors
     assert report.get("AE401") is None and "sign is flipped" not in report.text(), report.text()
+
+
+# Round 53's bp09: the KL sparsity layer (mean activation to rho = 0.05) called on the reconstruction instead of the
+# sigmoid hidden code; the data's mean is 0.19, so the penalty holds every output dim and the model settles on the
+# mean (AE405, confirmed 4x longer), which was named at the model's line with no cause.
+ON_OUTPUT = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+# 12x12 "tiles": two filled blocks per image with random size, position and grey level
+rng = np.random.default_rng(33)
+n, S = 1500, 12
+x_train = np.zeros((n, S, S), dtype="float32")
+for i in range(n):
+    for _ in range(2):
+        h, w = rng.integers(3, 7, 2)
+        r, c = rng.integers(0, S - h + 1), rng.integers(0, S - w + 1)
+        x_train[i, r:r + h, c:c + w] = np.maximum(x_train[i, r:r + h, c:c + w], rng.uniform(0.5, 1.0))
+x_train = x_train.reshape(n, S * S)
+
+
+def kl_divergence(rho, rho_hat):
+    rho_hat = ops.clip(rho_hat, 1e-6, 1 - 1e-6)
+    return rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))
+
+
+class SparsityRegularizer(layers.Layer):
+    def __init__(self, rho=0.05, beta=0.05, **kwargs):
+        super().__init__(**kwargs)
+        self.rho, self.beta = rho, beta
+
+    def call(self, activations):
+        rho_hat = ops.mean(activations, axis=0)          # average activation of each unit over the batch
+        self.add_loss(self.beta * ops.sum(kl_divergence(self.rho, rho_hat)))
+        return activations
+
+
+inputs = keras.Input(shape=(S * S,))
+hidden = layers.Dense(64, activation="sigmoid", name="hidden")(inputs)
+HIDDEN
+recon = layers.Dense(S * S, activation="sigmoid", name="recon")(hidden)
+TARGET
+
+sparse_ae = keras.Model(inputs, recon)
+sparse_ae.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+sparse_ae.fit(x_train, x_train, epochs=3, batch_size=64, verbose=0)
+"""
+
+
+def test_a_sparsity_penalty_on_the_reconstruction_is_named_at_its_call() -> None:
+    cell = ON_OUTPUT.replace("HIDDEN\n", "").replace("TARGET", 'recon = SparsityRegularizer(name="sparsity")(recon)')
+    report = ae_magic.check(cell, namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    hit = report.get("AE405")
+    assert hit is not None and "on the model's output" in hit.message, report.text()
+    assert hit.layer == "sparsity" and "SparsityRegularizer(" in (hit.source_line or ""), (hit.layer, hit.source_line)
+    assert hit.evidence["penalty_on_output"]["class"] == "SparsityRegularizer"
+
+
+def test_the_same_penalty_on_the_hidden_code_is_not_blamed() -> None:
+    cell = ON_OUTPUT.replace("HIDDEN", 'hidden = SparsityRegularizer(name="sparsity")(hidden)').replace("TARGET", "")
+    report = ae_magic.check(cell, namespace={}, data="x_train", seed=0)
+    assert report.internal_errors == [], report.internal_errors
+    assert "on the model's output" not in report.text(), report.text()
