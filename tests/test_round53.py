@@ -243,3 +243,50 @@ def test_the_same_penalty_on_the_hidden_code_is_not_blamed() -> None:
     report = ae_magic.check(cell, namespace={}, data="x_train", seed=0)
     assert report.internal_errors == [], report.internal_errors
     assert "on the model's output" not in report.text(), report.text()
+
+
+# Round 54's bq09: the TF tutorial's subclassed autoencoder, its decoder ending ``Dense(784, activation=...)`` then
+# ``Reshape``, ported with a softmax output under BinaryCrossentropy. The output layer found by the forward pass was
+# the Reshape (no activation), so AE108 was never checked; it now looks through a shape-only last layer.
+SUBCLASSED = """\
+import numpy as np
+import keras
+from keras import layers, losses
+
+rng = np.random.default_rng(0)
+x_train = (rng.random((600, 12, 12)) < 0.2).astype("float32")
+
+
+class Autoencoder(keras.Model):
+    def __init__(self, latent_dim, shape):
+        super().__init__()
+        self.encoder = keras.Sequential([layers.Flatten(), layers.Dense(latent_dim, activation="relu")])
+        self.decoder = keras.Sequential([
+            layers.Dense(int(np.prod(shape)), activation="ACT"),
+            layers.Reshape(shape),
+        ])
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+
+autoencoder = Autoencoder(16, x_train.shape[1:])
+autoencoder.compile(optimizer="adam", loss=losses.BinaryCrossentropy())
+"""
+
+
+def test_a_softmax_before_a_reshape_in_a_subclassed_decoder_is_ae108() -> None:
+    report = ae_magic.check(SUBCLASSED.replace("ACT", "softmax"), namespace={}, data="x_train", seed=0, train=False)
+    assert report.internal_errors == [], report.internal_errors
+    hit = report.get("AE108")
+    assert hit is not None and "softmax" in hit.message, report.text()
+    assert hit.line == 14 and 'activation="softmax"' in (hit.source_line or ""), (hit.line, hit.source_line)
+    # The edit changes that layer's activation, not the Sequential call around it.
+    assert hit.edit is not None and hit.edit["start_line"] == 14, hit.edit
+    assert 'activation="sigmoid"' in hit.edit["replacement"] and "Dense(" in hit.edit["replacement"], hit.edit
+
+
+def test_a_sigmoid_before_a_reshape_in_a_subclassed_decoder_is_silent() -> None:
+    report = ae_magic.check(SUBCLASSED.replace("ACT", "sigmoid"), namespace={}, data="x_train", seed=0, train=False)
+    assert report.internal_errors == [], report.internal_errors
+    assert report.get("AE108") is None and report.get("AE203") is None, report.text()

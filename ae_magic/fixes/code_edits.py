@@ -149,7 +149,10 @@ def _output_loss(f: Finding, cell: Cell) -> Edit | None:
     stmt = cell.statement_at(f.line)
     if stmt is None:
         return None
-    layer = _layer_constructor(stmt)
+    # A statement over several lines (``self.decoder = keras.Sequential([Dense(..., activation=...), Reshape(...)])``,
+    # round 54's bq09): the layer is the call written on the finding's line, not the statement's outer call.
+    on_line = [c for c in ast.walk(stmt) if isinstance(c, ast.Call) and cell.cell_line(c.lineno) == f.line]
+    layer = (on_line[0] if on_line and (stmt.end_lineno or stmt.lineno) > stmt.lineno else _layer_constructor(stmt))
     if layer is None:
         return None
     for kw in layer.keywords:
