@@ -101,6 +101,7 @@ BACKEND_SUITE = [
     "tests/test_data_loss.py",
     "tests/test_round50.py",
     "tests/test_round53.py",
+    "tests/test_batch_sum.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

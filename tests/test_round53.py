@@ -230,12 +230,16 @@ sparse_ae.fit(x_train, x_train, epochs=3, batch_size=64, verbose=0)
 
 def test_a_sparsity_penalty_on_the_reconstruction_is_named_at_its_call() -> None:
     cell = ON_OUTPUT.replace("HIDDEN\n", "").replace("TARGET", 'recon = SparsityRegularizer(name="sparsity")(recon)')
+    # The code's tensor named as this cell names it: the fix moves the penalty onto `encoded`.
+    cell = cell.replace("hidden = layers.Dense(64", "encoded = layers.Dense(64").replace(")(hidden)\n", ")(encoded)\n")
+    assert "(encoded)" in cell and "hidden =" not in cell
     report = ae_magic.check(cell, namespace={}, data="x_train", seed=0)
     assert report.internal_errors == [], report.internal_errors
     hit = report.get("AE405")
     assert hit is not None and "on the model's output" in hit.message, report.text()
     assert hit.layer == "sparsity" and "SparsityRegularizer(" in (hit.source_line or ""), (hit.layer, hit.source_line)
     assert hit.evidence["penalty_on_output"]["class"] == "SparsityRegularizer"
+    assert "encoded = SparsityRegularizer(...)(encoded)" in hit.fix, hit.fix
 
 
 def test_the_same_penalty_on_the_hidden_code_is_not_blamed() -> None:
@@ -290,3 +294,23 @@ def test_a_sigmoid_before_a_reshape_in_a_subclassed_decoder_is_silent() -> None:
     report = ae_magic.check(SUBCLASSED.replace("ACT", "sigmoid"), namespace={}, data="x_train", seed=0, train=False)
     assert report.internal_errors == [], report.internal_errors
     assert report.get("AE108") is None and report.get("AE203") is None, report.text()
+
+
+# The same decoder with its Dense on the statement's first line: the Sequential call shares the line, and the edit
+# must still change the Dense (the call with the activation keyword), not the Sequential around it.
+FIRST_LINE = SUBCLASSED.replace("""        self.decoder = keras.Sequential([
+            layers.Dense(int(np.prod(shape)), activation="ACT"),
+""", """        self.decoder = keras.Sequential([layers.Dense(int(np.prod(shape)), activation="ACT"),
+""")
+
+
+def test_ae108_edit_on_a_sequential_statement_s_first_line_changes_the_dense() -> None:
+    assert FIRST_LINE != SUBCLASSED
+    report = ae_magic.check(FIRST_LINE.replace("ACT", "softmax"), namespace={}, data="x_train", seed=0, train=False)
+    assert report.internal_errors == [], report.internal_errors
+    hit = report.get("AE108")
+    assert hit is not None and hit.line == 13, report.text()
+    assert hit.edit is not None and hit.edit["start_line"] == 13, hit.edit
+    new = hit.edit["replacement"]
+    assert new.strip().startswith("self.decoder = keras.Sequential([layers.Dense("), new
+    assert 'activation="sigmoid"' in new and "softmax" not in new, new

@@ -234,12 +234,14 @@ def confirm_baseline(
         # passes the bars clears it.
         still = [f for f in found if f.code == "AE405"]
     held = _held_by_penalty(ctx, trace, longer, added=False) if not still and started else None
-    if held is None and not still and started and _penalty_on_output(ctx, trace) is not None:
+    on_output = _penalty_on_output(ctx, trace)
+    if held is None and not still and started and on_output is not None:
         # A penalty a layer adds on the output itself (round 53's bp09) is blamed as an activity penalty is: the
         # longer run may creep down while the penalty holds the reconstruction far from a linear code.
         held = _held_by_penalty(ctx, trace, longer, added=True)
         if held is not None:
-            held["layers"] = {k: p for k, p in held["layers"].items() if _applied_to_output(ctx.model, k)} or held["layers"]
+            # Only the output's penalties: on_output is one of them, so the filter never leaves none.
+            held["layers"] = {k: p for k, p in held["layers"].items() if _applied_to_output(ctx.model, k)}
     if held is not None:
         return [_blamed_on_penalty(ctx, f, held, longer) if f.code == "AE405" else f for f in found]
     weights = _held_by_weights(ctx, trace, longer) if not still and started else None
@@ -287,7 +289,7 @@ def confirm_baseline(
                 f.evidence["noise_after_output"] = [ly.name for ly in noise]
             elif weights is not None and "optimizer" not in f.evidence:
                 _blamed_on_weights(ctx, f, weights)
-            elif (on_output := _penalty_on_output(ctx, trace)) is not None and "optimizer" not in f.evidence:
+            elif on_output is not None and "optimizer" not in f.evidence:
                 _blamed_on_output_penalty(ctx, f, *on_output)
             f.evidence["confirm"] = {
                 "steps": len(longer["loss"]),
@@ -336,11 +338,20 @@ def _blamed_on_output_penalty(ctx: Context, f: Finding, name: str, pen: dict[str
                   "reconstruction loss, and the model settles on an average.")
     f.line, f.source_line = G.locate(ctx, name)
     f.layer = name
-    f.fix = ("# apply the penalty to the code (the hidden layer's output), not to the reconstruction:\n"
-             f"hidden = {pen.get('class') or 'PenaltyLayer'}(...)(hidden)")
+    code = _code_variable(ctx)
+    f.fix = ("# apply the penalty to the code (the narrowest layer's output), not to the reconstruction:\n"
+             f"{code} = {pen.get('class') or 'PenaltyLayer'}(...)({code})")
     f.edit = None
     f.evidence["penalty_on_output"] = {"layer": name, "class": pen.get("class"), "before": pen["before"],
                                        "after": pen["after"], **({"weight": value} if weight else {})}
+
+
+def _code_variable(ctx: Context) -> str:
+    """The name the cell gives the code's tensor (its narrowest layer's output), else ``code``."""
+    node = getattr(ctx.graph, "code_node", None)
+    name = getattr(node, "variable", None) or next(
+        (c.variable for c in ctx.calls if node is not None and c.layer_name == node.name and c.variable), None)
+    return str(name) if name else "code"
 
 
 def penalties(ctx: Context, trace: dict[str, Any]) -> dict[str, dict[str, Any]]:

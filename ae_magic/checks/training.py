@@ -36,6 +36,7 @@ from .baseline import (
 from .baseline import PLATEAU_REL as PLATEAU_REL
 from .baseline import SETTLE_MARGIN as SETTLE_MARGIN
 from .baseline import settling_limit as settling_limit
+from .batch_sum import name_batch_sum
 from .clipping import name_tight_clip
 from .diverged_weights import name_summed_loss
 from .faster_rate import FASTER_GAIN as FASTER_GAIN
@@ -185,6 +186,7 @@ def _run(ctx: Context) -> list[Finding]:
     found = _name_nan_term(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)
+    found = name_batch_sum(ctx, trace, found)
     found = name_kl_only_encoder(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, trace, found))))
 

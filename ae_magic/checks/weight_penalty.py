@@ -25,6 +25,7 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
+from .fresh_model import fresh_model
 
 # Regularizer attribute -> the weight it charges, for Keras' built-in layers.
 REGULARIZED = {
@@ -82,12 +83,8 @@ def fresh_penalties(ctx: Context) -> dict[str, Any] | None:
     if "fresh_weight_penalties" not in ctx.cache:
         out = None
         if weight_penalties(ctx) is not None:
-            try:
-                with kc.seeded(int(ctx.options.seed)):
-                    fresh = kc.fresh_copy(ctx.model)
-                out = _penalties(fresh) if fresh is not None else None
-            except Exception:  # no fresh copy: nothing is claimed about the start of the cell's fit
-                out = None
+            fresh = fresh_model(ctx)
+            out = _penalties(fresh) if fresh is not None else None
         ctx.cache["fresh_weight_penalties"] = out
     return ctx.cache["fresh_weight_penalties"]
 

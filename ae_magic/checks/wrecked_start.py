@@ -21,6 +21,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from .fresh_model import fresh_model
 from .gradients import cell_steps
 from .optimizer_source import ADAPTIVE, ADAPTIVE_DEFAULT_LR, opt_class, optimizer_line
 
@@ -48,13 +49,12 @@ def _fresh_weights(ctx: Context, sess: Any) -> list[np.ndarray] | None:
     model = ctx.model
     if kc.model_kind(model) not in ("functional", "sequential") or getattr(sess, "in_place", False):
         return None
+    fresh = fresh_model(ctx)  # drawn inside kc.seeded: the user's global random state is put back
+    if fresh is None:
+        return None
     try:
-        with kc.seeded(int(ctx.options.seed)):  # the user's global random state is put back afterwards
-            fresh = kc.fresh_copy(model)
-            if fresh is None:
-                return None
-            values = [np.array(v.numpy(), copy=True) for v in fresh.variables]
-    except Exception:
+        values = [np.array(kc.to_numpy(v), copy=True) for v in fresh.variables]
+    except Exception:  # values that can't be read: no fresh start to compare with
         return None
     current = [tuple(v.shape) for v in sess.model.variables]
     if [tuple(v.shape) for v in values] != current:

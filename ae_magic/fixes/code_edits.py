@@ -124,6 +124,16 @@ def _layer_constructor(stmt: ast.stmt) -> ast.Call | None:
     return calls[0] if calls else None
 
 
+# Calls that hold layers rather than being one.
+_CONTAINERS = frozenset({"Sequential", "Model", "list", "tuple"})
+
+
+def _callee(call: ast.Call) -> str:
+    """The called name: ``Dense`` for ``layers.Dense(...)``, ``Sequential`` for ``keras.Sequential(...)``."""
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+
 def _output_loss(f: Finding, cell: Cell) -> Edit | None:
     """AE108: make the output activation fit the loss (or the loss fit the reconstruction)."""
     ev = f.evidence
@@ -151,8 +161,12 @@ def _output_loss(f: Finding, cell: Cell) -> Edit | None:
         return None
     # A statement over several lines (``self.decoder = keras.Sequential([Dense(..., activation=...), Reshape(...)])``,
     # round 54's bq09): the layer is the call written on the finding's line, not the statement's outer call.
+    # On the statement's first line the outer call shares the line (``keras.Sequential([layers.Dense(...,
+    # activation="softmax"),``): the call with an activation keyword is the layer, else one that is not a container.
     on_line = [c for c in ast.walk(stmt) if isinstance(c, ast.Call) and cell.cell_line(c.lineno) == f.line]
-    layer = (on_line[0] if on_line and (stmt.end_lineno or stmt.lineno) > stmt.lineno else _layer_constructor(stmt))
+    ranked = ([c for c in on_line if any(kw.arg == "activation" for kw in c.keywords)]
+              or [c for c in on_line if _callee(c) not in _CONTAINERS] or on_line)
+    layer = (ranked[0] if ranked and (stmt.end_lineno or stmt.lineno) > stmt.lineno else _layer_constructor(stmt))
     if layer is None:
         return None
     for kw in layer.keywords:

@@ -54,6 +54,7 @@ import numpy as np
 from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
+from .batch_scaling import batch_scaling
 from .batches import as_input, segments
 from .latent import find_sampling_layer, latent_stats
 from .sequence import gate_stats
@@ -64,6 +65,8 @@ from .training import copy_optimizer, fresh_optimizer, set_lr
 
 keras = kc.keras
 
+# The batch-size dependence of the step's terms, before it is measured (None: not measured).
+_UNMEASURED = object()
 # The loss name of a model trained by its own ``train_step``.
 OWN_STEP = "train_step"
 # What the probes can't measure without the model's reconstruction (named in the coverage when it can't be read).
@@ -546,6 +549,7 @@ class OwnStepSession(ProbeSession):
         self.updates: dict[str, Any] | None = None
         self._collect: list[list[float]] | None = None
         self._terms: dict[str, list[float]] = {}
+        self._scaling: Any = _UNMEASURED
         self._state = _state_variables(self.model)
         self.initial = self.snapshot()
         judged = (f"judged the reconstruction by MSE through {how}" if fn is not None
@@ -860,7 +864,28 @@ class OwnStepSession(ProbeSession):
         trace["loss_terms"] = terms
         trace["in_place"] = self.in_place
         self.updates = self._updates_trace(rows)
+        if self._scaling is _UNMEASURED:  # once per session: the re-runs train the same step
+            self._scaling = batch_scaling(self, terms)
+        if self._scaling is not None:
+            trace["batch_scaling"] = self._scaling
         return trace
+
+    def still_logs(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """The terms one step of the model's own step reports on the batch ``x`` (target ``y``), weights kept.
+
+        The step runs at learning rate 0 and everything it changed (weights, optimizer, metric and seed
+        states) is put back, so the batch only sizes what the step computes.
+        """
+        snap = self.snapshot()
+        saved = self._collect, self._terms
+        self._collect, self._terms = [], {}
+        try:
+            with self._driving(), self._seeded():
+                self._run(keras.ops.convert_to_tensor(x)[None], keras.ops.convert_to_tensor(y)[None], 0.0)
+            return {k: float(v[-1]) for k, v in self._terms.items() if v}
+        finally:
+            self._collect, self._terms = saved
+            self.restore(snap)
 
     def _train_blind(
         self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None, progress: Any = None,
