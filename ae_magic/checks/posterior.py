@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
 from ..probes.traces import leaf_layers
@@ -167,12 +168,81 @@ def _blame_kl_weight(ctx: Context, finding: Finding) -> Finding:
     return finding
 
 
+# Keras' built-in losses that average over every value of a sample (names without "_", lower case).
+_PER_VALUE_LOSSES = {"binarycrossentropy", "bce", "mse", "meansquarederror", "mae", "meanabsoluteerror"}
+# Fewer values per sample than this: a per-value mean is close enough to a per-sample sum not to be blamed.
+_MIN_VALUES = 16
+
+
+def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
+    """A built-in per-value loss given to ``compile`` while the cell adds a term with ``add_loss`` that it does not
+    scale down: ``{"loss", "values", "line", "source_line"}``, else None.
+
+    Round 55's bu07: ``compile(loss="binary_crossentropy")`` on 784-pixel rows with a Sampling layer that adds
+    ``ops.mean(kl)``, the KL summed over 8 latent dimensions. Keras averages the compiled loss over every pixel,
+    so the KL meets the reconstruction of one pixel, not of the image: 784x its weight in the VAE's objective.
+    An added term divided by something (``kl / 784``, bu04's healthy balance) is left alone.
+    """
+    name = str(kc.loss_name(ctx.model) or "").replace("_", "").lower() if ctx.model is not None else ""
+    data = ctx.target if ctx.target is not None else ctx.data
+    if name not in _PER_VALUE_LOSSES or data is None or np.ndim(data) < 2:
+        return None
+    values = int(np.prod(np.shape(data)[1:]))
+    tree = _cell_tree(ctx)
+    if values < _MIN_VALUES or tree is None:
+        return None
+    from .per_sample_loss import _add_loss_calls
+
+    calls = _add_loss_calls(tree)
+    if not calls or any(_divided(call, fn) for call, _, fn in calls):
+        return None
+    from .locate import loss_line
+
+    line, text = loss_line(ctx)
+    return {"loss": kc.loss_name(ctx.model), "values": values, "line": line, "source_line": text}
+
+
+def _divided(call: ast.Call, fn: ast.FunctionDef | None) -> bool:
+    """The added term (or a name it is computed from in the same function) is divided by something."""
+    names = {n.id for n in ast.walk(call.args[0]) if isinstance(n, ast.Name)}
+    nodes: list[ast.AST] = [call.args[0]]
+    if fn is not None:
+        nodes += [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id in names for t in n.targets)]
+    return any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Div) for node in nodes for b in ast.walk(node))
+
+
+# The keras.losses function that sums into the fix, by the compiled loss's normalised name.
+_LOSS_FUNCTION = {"binarycrossentropy": "binary_crossentropy", "bce": "binary_crossentropy",
+                  "mse": "mean_squared_error", "meansquarederror": "mean_squared_error",
+                  "mae": "mean_absolute_error", "meanabsoluteerror": "mean_absolute_error"}
+
+
+def _blame_mean_compiled_loss(ctx: Context, finding: Finding) -> Finding | None:
+    """Point an AE407 at a per-value compiled loss beside an added KL (:func:`mean_compiled_loss`); None if none."""
+    hit = mean_compiled_loss(ctx)
+    if hit is None or hit["line"] is None:
+        return None
+    n, loss = hit["values"], hit["loss"]
+    finding.line, finding.source_line, finding.layer = hit["line"], hit["source_line"], None
+    finding.message += (
+        f" Here the compiled loss ({loss}) averages the reconstruction over the {n} values of each sample, while the "
+        f"term added with add_loss is not averaged so: the KL meets the reconstruction of one value, about {n}x its "
+        "weight in the VAE's objective."
+    )
+    finding.evidence["mean_compiled_loss"] = {"loss": loss, "values": n, "line": hit["line"]}
+    finding.fix = (f"# sum the reconstruction over each sample's {n} values (or divide the KL by {n}), e.g.\n"
+                   f"# loss=lambda y, p: {n} * keras.losses.{_LOSS_FUNCTION[str(loss).replace('_', '').lower()]}(y, p)")
+    finding.edit = None
+    return finding
+
+
 def _blame_mean_reconstruction(ctx: Context, finding: Finding) -> Finding:
     """Point an AE407 at a reconstruction term averaged over every feature beside a summed KL, if the cell has one;
-    else at a KL weight above 1."""
+    else at a per-value compiled loss beside an added KL; else at a KL weight above 1."""
     hit = mean_reduced_reconstruction(ctx)
     if hit is None or hit[0] is None:
-        return _blame_kl_weight(ctx, finding)
+        return _blame_mean_compiled_loss(ctx, finding) or _blame_kl_weight(ctx, finding)
     finding.line, finding.source_line, finding.layer = hit[0], hit[1], None
     finding.message += (
         f" Here line {hit[0]} averages the reconstruction term over every feature of a sample while the KL term is "

@@ -54,6 +54,7 @@ from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_ne
 from .rate_advice import name_high_rate, name_slow_rate, verify_rate_advice
 from .sampling import check_sampling
 from .split_gradients import name_kl_only_encoder
+from .step_dataflow import name_decoder_without_data
 from .step_failure import failed_step
 from .wrecked_start import name_wrecking_rate
 
@@ -187,6 +188,7 @@ def _run(ctx: Context) -> list[Finding]:
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)
     found = name_batch_sum(ctx, trace, found)
+    found = name_decoder_without_data(ctx, trace, found)
     found = name_kl_only_encoder(ctx, trace, found)
     return name_negative_kl(ctx, trace, name_mask_collision(ctx, _name_heavy_dropout(ctx, _name_unpaired(ctx, trace, found))))
 
