@@ -29,6 +29,7 @@ from typing import Any
 from ..context import Context
 from ..fit_calls import argument, fit_calls
 from ..report import Finding
+from .step_dataflow import STEP_FUNCS, assigned_names
 
 # A ratio within this factor of REPEAT (summed over the batch) or of 1 (averaged).
 _TOLERANCE = math.log(1.25)
@@ -70,24 +71,10 @@ def _fit_batch(ctx: Context) -> tuple[int, bool]:
     return _FIT_DEFAULT_BATCH, False
 
 
-# The functions that compute a step's terms (keras.io's per-backend spellings).
-_STEP_FUNCS = ("train_step", "compute_loss", "compute_loss_and_updates")
-
-
-def _targets(node: ast.Assign) -> list[str]:
-    """The plain names an assignment binds (``a = ...``, ``a, b = ...``)."""
-    out: list[str] = []
-    for t in node.targets:
-        for e in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
-            if isinstance(e, ast.Name):
-                out.append(e.id)
-    return out
-
-
 def _variable(fn: ast.FunctionDef, term: str) -> str | None:
     """The variable of ``fn`` whose value is reported as ``term``: the same name, a ``{"term": var}`` entry, or
     the ``update_state(var)`` of a tracker named after the term (``self.kl_loss_tracker``)."""
-    if any(term in _targets(n) for n in ast.walk(fn) if isinstance(n, ast.Assign)):
+    if any(term in assigned_names(n) for n in ast.walk(fn) if isinstance(n, ast.Assign)):
         return term
     for node in ast.walk(fn):
         if isinstance(node, ast.Dict):
@@ -131,9 +118,9 @@ def reduction_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
         return None, None
     fns = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     last: ast.Assign | None = None
-    for fn in (f for f in fns if f.name in _STEP_FUNCS):
+    for fn in (f for f in fns if f.name in STEP_FUNCS):
         var = _variable(fn, term)
-        rows = sorted((n for n in ast.walk(fn) if isinstance(n, ast.Assign) and var in _targets(n)),
+        rows = sorted((n for n in ast.walk(fn) if isinstance(n, ast.Assign) and var in assigned_names(n)),
                       key=lambda n: n.lineno) if var else []
         hit = next((n for n in reversed(rows) if _summing(n)), None)
         if hit is not None:
@@ -142,7 +129,7 @@ def reduction_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
     kind = _KL if _KL.search(term) else re.compile(re.escape(term.split("_")[0]), re.IGNORECASE)
     for fn in fns:
         for n in sorted((n for n in ast.walk(fn) if isinstance(n, ast.Assign)), key=lambda n: n.lineno):
-            if any(kind.search(t) for t in _targets(n)) and _summing(n):
+            if any(kind.search(t) for t in assigned_names(n)) and _summing(n):
                 return ctx.cell_line(n.lineno), ctx.line_text(n.lineno)
     return (ctx.cell_line(last.lineno), ctx.line_text(last.lineno)) if last is not None else (None, None)
 

@@ -24,7 +24,8 @@ from typing import Any
 from ..context import Context
 from ..report import Finding
 
-_STEP_FUNCS = ("train_step", "compute_loss", "compute_loss_and_updates")
+# The functions that compute a step's loss (keras.io's per-backend spellings).
+STEP_FUNCS = ("train_step", "compute_loss", "compute_loss_and_updates")
 _SYMPTOMS = ("AE404", "AE405", "AE402", "AE407")
 
 
@@ -63,7 +64,7 @@ def _uses(node: ast.AST) -> set[str]:
     return out
 
 
-def _targets(node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> list[str]:
+def assigned_names(node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> list[str]:
     """The plain names an assignment binds (``a = ...``, ``a, b = ...``, ``a += ...``)."""
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     out: list[str] = []
@@ -85,7 +86,7 @@ def _from_data(fn: ast.FunctionDef) -> set[str]:
     for _ in range(2):  # a loop body may read a name bound later in the source
         for n in assigns:
             if _uses(n.value) & tainted:
-                tainted.update(_targets(n))
+                tainted.update(assigned_names(n))
     return tainted
 
 
@@ -105,7 +106,7 @@ def decoder_fed_without_data(ctx: Context) -> tuple[ast.Call, str] | None:
         tree = ast.parse(ctx.source or "")
     except SyntaxError:
         return None
-    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in _STEP_FUNCS):
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in STEP_FUNCS):
         calls = _decoder_calls(fn)
         tainted = _from_data(fn)
         if not calls or not tainted:
