@@ -78,15 +78,24 @@ def name_per_sample_loss(ctx: Context, trace: dict[str, Any], found: list[Findin
     line, text = ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
     kl = bool(_KL_TEXT.search(_term_text(ctx.source, call, fn)))
     shape = tuple(row["shape"])
-    why = (f"`{owner}.add_loss({arg})` adds a term with one value per sample (shape {shape} on a batch of "
-           f"{shape[0]}). Keras 3 sums every add_loss term into the loss, while the compiled loss is a mean over the "
-           f"batch, so this term counts once per sample: batch-size times its intended weight (32x at fit's default "
-           f"batch size). ")
     mean = "ops.mean" if re.search(r"^\s*from keras import[^\n]*\bops\b", ctx.source, re.MULTILINE) else "keras.ops.mean"
-    fix = f"{owner}.add_loss({mean}({arg}))  # one value per batch, averaged like the compiled loss"
+    if shape:
+        why = (f"`{owner}.add_loss({arg})` adds a term with one value per sample (shape {shape} on a batch of "
+               f"{shape[0]}). Keras 3 sums every add_loss term into the loss, while the compiled loss is a mean over "
+               f"the batch, so this term counts once per sample: batch-size times its intended weight (32x at fit's "
+               f"default batch size). ")
+        fix = f"{owner}.add_loss({mean}({arg}))  # one value per batch, averaged like the compiled loss"
+    else:
+        # Round 56's bx07: ``add_loss(0.1 * ops.sum(ops.abs(z)))``, a scalar summed over the batch and the units.
+        small, big = row["values"]
+        why = (f"`{owner}.add_loss({arg})` sums its term over the batch: with the same samples given {big / small:.0f} "
+               f"times in one batch it grew from {small:.3g} to {big:.3g}. The compiled loss is a mean over the batch, "
+               f"so this term weighs batch-size times its per-sample weight (32x at fit's default batch size). ")
+        fix = (f"# average the term over the batch (sum over the units only), e.g.\n"
+               f"# {owner}.add_loss(... * {mean}(ops.sum(..., axis=-1)))")
     raw = ctx.source.splitlines()[call.lineno - 1]
     seg = ast.get_source_segment(ctx.source, call.args[0])
-    edit = ({"start_line": line, "end_line": line,
+    edit = None if not shape else ({"start_line": line, "end_line": line,
              "replacement": raw.replace(f"add_loss({seg})", f"add_loss({mean}({seg}))", 1).rstrip()}
             if line is not None and seg and call.lineno == call.end_lineno and f"add_loss({seg})" in raw else None)
     evidence = {"added_term_shape": list(shape), "layer": row["layer"], "class": row["class"]}

@@ -212,6 +212,46 @@ def per_sample_added(model: Any, batch: int) -> list[dict[str, Any]]:
     return out
 
 
+def _own_terms(model: Any) -> dict[str, tuple[str, float]]:
+    """Each layer's (the model's own included) ``add_loss`` total on the last call: name -> (class, value)."""
+    out: dict[str, tuple[str, float]] = {}
+    for lay in model._flatten_layers(include_self=True):
+        own = lay._get_own_losses()
+        if own:
+            out[lay.name] = (type(lay).__name__, float(np.sum([float(np.sum(kc.to_numpy(t))) for t in own])))
+    return out
+
+
+# The same samples this many times in one batch: a term summed over the batch grows by this factor.
+SUM_REPEAT = 4
+
+
+def batch_summed_added(model: Any, x: np.ndarray, skip: set[str]) -> list[dict[str, Any]]:
+    """Layers whose scalar ``add_loss`` term is a sum over the batch (``ops.sum(ops.abs(z))``), measured.
+
+    The model runs on ``x`` and on ``x`` repeated SUM_REPEAT times; a term averaged over the batch stays as it
+    was, one summed over it grows SUM_REPEAT-fold, and then weighs batch-size times against the compiled loss
+    (a mean over the batch), as a per-sample vector does (:func:`per_sample_added`; its layers, ``skip``, are
+    left out here). Rows ``{"layer", "class", "shape": [], "values": [small, repeated]}``; empty when nothing is
+    read. Runs forward passes: for a copy of the user's model only.
+    """
+    try:
+        model(x, training=False)
+        small = _own_terms(model)
+        model(np.concatenate([x] * SUM_REPEAT), training=False)
+        big = _own_terms(model)
+    except Exception:  # a model that can't run on these batches only loses this evidence
+        return []
+    out = []
+    for name, (cls, a) in small.items():
+        b = big.get(name, (cls, float("nan")))[1]
+        if name in skip or not (np.isfinite(a) and np.isfinite(b)) or a <= 0 or b <= 0:
+            continue
+        if abs(np.log(b / a) - np.log(SUM_REPEAT)) < np.log(1.25):
+            out.append({"layer": name, "class": cls, "shape": [], "values": [a, b]})
+    return out
+
+
 def _own_added_loss(layer: Any) -> float | None:
     """The sum of what the sampling layer itself added with ``add_loss`` on the last call (a KL term), or None."""
     try:

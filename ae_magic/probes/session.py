@@ -21,7 +21,14 @@ from ..errors import ModelError, ProbeError, describe
 from ..fit_calls import several_inputs
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .heads import JoinedHeads, fit_targets, join_heads
-from .latent import added_terms, find_sampling_layer, latent_stats, per_sample_added, sampling_contract
+from .latent import (
+    added_terms,
+    batch_summed_added,
+    find_sampling_layer,
+    latent_stats,
+    per_sample_added,
+    sampling_contract,
+)
 from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
@@ -232,6 +239,10 @@ class ProbeSession:
             self.adds_losses = False
         # add_loss terms with one value per sample: fit sums them, so they weigh batch-size times (AE407/AE405).
         self.per_sample_added = per_sample_added(self.model, len(sample)) if self.adds_losses else []
+        if self.adds_losses and not self.in_place and len(self.x_all) >= 2:
+            # A scalar term summed over the batch weighs batch-size times too; measured on the copy only.
+            self.per_sample_added += batch_summed_added(
+                self.model, as_input(np.asarray(self.x_all[:8])), {r["layer"] for r in self.per_sample_added})
         if self.loss_name == ADDED_ONLY:
             if not self.adds_losses:
                 raise ModelError(
