@@ -3,6 +3,9 @@
 * bu07: ``compile(loss="binary_crossentropy")`` on 784-value rows with a Sampling layer adding the KL summed over
   the latent dimensions. Keras averages the compiled loss over every value, so the KL weighs 784x its share; the
   measured collapse (AE407) was named at the sampling layer with generic advice. It now names the compile line.
+* bu08: a Sampling layer returning ``std * epsilon`` (z_mean dropped). Its broken contract (AE407 at the return
+  line) was dropped with the retracted AE405 when the longer run showed a slow start; only the measured collapse
+  is judged again on the longer run now.
 * bu09: ``self.decoder(epsilon)`` in a ``train_step`` (noise decoded instead of ``z``): the probes measured the
   collapse but no finding pointed at the line. AE111 now does, from the step's dataflow.
 """
@@ -130,3 +133,78 @@ def test_a_shape_is_not_a_value_but_a_slice_is():
                    "    h = x[:, :4] + noise\n").body[0]
     tainted = _from_data(fn)
     assert {"x", "y", "h"} <= tainted and "n" not in tainted and "noise" not in tainted
+
+
+# -- bu08: a sampling layer that drops z_mean, on a VAE that starts slowly ----------------------------
+DROPS_MEAN = """\
+import numpy as np
+import keras
+
+keras.utils.set_random_seed(0)
+from keras import layers, ops
+
+# 20x20 images: a bright square whose position and size vary, plus a faint gradient background
+rng = np.random.default_rng(8)
+N, S = 1000, 20
+yy, xx = np.mgrid[0:S, 0:S]
+cx, cy = rng.uniform(5, 15, (2, N, 1, 1))
+half = rng.uniform(2, 5, (N, 1, 1))
+square = (np.abs(xx - cx) < half) & (np.abs(yy - cy) < half)
+background = 0.2 * (xx + yy) / (2 * S)
+x_train = np.clip(square * 0.8 + background, 0, 1).astype("float32")[..., None]
+
+class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(42)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        std = ops.exp(0.5 * z_log_var)
+        epsilon = keras.random.normal(ops.shape(std), seed=self.seed_generator)
+        return std * epsilon
+
+class KLLoss(layers.Layer):
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+        self.add_loss(ops.mean(kl))
+        return z_mean, z_log_var
+
+latent_dim = 4
+inp = keras.Input(shape=(S, S, 1))
+x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)   # 10x10
+x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)     # 5x5
+x = layers.Flatten()(x)
+x = layers.Dense(32, activation="relu")(x)
+z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+z_mean, z_log_var = KLLoss(name="kl")([z_mean, z_log_var])
+z = Sampling(name="z")([z_mean, z_log_var])
+x = layers.Dense(5 * 5 * 32, activation="relu")(z)
+x = layers.Reshape((5, 5, 32))(x)
+x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)  # 10x10
+x = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(x)  # 20x20
+out = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+vae = keras.Model(inp, out)
+
+def bce_sum(y_true, y_pred):
+    return ops.sum(keras.losses.binary_crossentropy(y_true, y_pred), axis=(1, 2))
+
+vae.compile(optimizer="adam", loss=bce_sum)
+"""
+
+
+def test_a_sample_that_ignores_z_mean_stays_reported_after_a_slow_start():
+    report = ae_magic.check(DROPS_MEAN, namespace={}, data="x_train")
+    assert not report.internal_errors, report.internal_errors
+    hit = next((f for f in _loud(report) if f.code == "AE407" and "sampling" in f.evidence), None)
+    assert hit is not None, report.text()
+    assert (hit.source_line or "").strip() == "return std * epsilon", hit.source_line
+
+
+def test_the_sampling_layer_with_z_mean_is_not_reported():
+    report = ae_magic.check(DROPS_MEAN.replace("return std * epsilon", "return z_mean + std * epsilon"),
+                            namespace={}, data="x_train")
+    assert not report.internal_errors, report.internal_errors
+    assert not any(f.code == "AE407" and "sampling" in f.evidence for f in report.findings), report.text()

@@ -266,10 +266,12 @@ def confirm_baseline(
         if any(f.code == "AE407" for f in kept):
             # AE407 may have leaned on the AE405 just retracted (an output
             # "no better than the mean"): judge the code again on the longer run.
-            from .posterior import posterior_collapse
+            from .posterior import is_collapse, posterior_collapse
 
             if longer.get("latent") and not posterior_collapse(ctx, longer, []):
-                kept = [f for f in kept if f.code != "AE407"]
+                # Only the measured collapse: a sampling layer's broken contract (round 55's bu08, a sample that
+                # ignores z_mean) does not lean on AE405 and stands however the longer run ends.
+                kept = [f for f in kept if not is_collapse(f)]
         return kept
     for f in found:
         if f.code == "AE405":
