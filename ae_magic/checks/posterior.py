@@ -183,8 +183,10 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
     so the KL meets the reconstruction of one pixel, not of the image: 784x its weight in the VAE's objective.
     An added term divided by something (``kl / 784``, bu04's healthy balance) is left alone.
     """
-    name = str(kc.loss_name(ctx.model) or "").replace("_", "").lower() if ctx.model is not None else ""
-    data = ctx.target if ctx.target is not None else ctx.data
+    # getattr: posterior's callers may hand a lighter context (source and line helpers only).
+    model, target, data = (getattr(ctx, k, None) for k in ("model", "target", "data"))
+    name = str(kc.loss_name(model) or "").replace("_", "").lower() if model is not None else ""
+    data = target if target is not None else data
     if name not in _PER_VALUE_LOSSES or data is None or np.ndim(data) < 2:
         return None
     values = int(np.prod(np.shape(data)[1:]))
@@ -199,7 +201,7 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
     from .locate import loss_line
 
     line, text = loss_line(ctx)
-    return {"loss": kc.loss_name(ctx.model), "values": values, "line": line, "source_line": text}
+    return {"loss": kc.loss_name(model), "values": values, "line": line, "source_line": text}
 
 
 def _divided(call: ast.Call, fn: ast.FunctionDef | None) -> bool:
