@@ -104,6 +104,7 @@ BACKEND_SUITE = [
     "tests/test_batch_sum.py",
     "tests/test_round55.py",
     "tests/test_round56.py",
+    "tests/test_narrow_norm.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -134,5 +134,6 @@ def test_structure_checks_run_in_code_order() -> None:
     assert order == sorted(order)
     assert set(order) == {c for c in CODES if "AE102" <= c <= "AE113"}
     # AE108 has five (the compiled loss, noise after the output, two hand-written losses, per-output losses),
-    # AE103 two (a bypass, an encoder off the path).
-    assert len(checks) == 18
+    # AE103 two (a bypass, an encoder off the path), AE111 two (the output's dependence, a normalisation over
+    # one or two values).
+    assert len(checks) == 19

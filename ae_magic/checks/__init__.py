@@ -28,6 +28,7 @@ STRUCTURE_MODULES = (
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input
+    "narrow_norm",  # AE111/AE106 a per-sample normalisation over 1-2 values (a constant or a sign)
     "building",  # AE112 unbuilt model, AE113 subclassed model
 )
 
