@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 import ae_magic
-from ae_magic.probes.latent import SUM_REPEAT, batch_summed_added
+from ae_magic.probes.batch_scaling import REPEAT
+from ae_magic.probes.latent import batch_summed_added
 
 SPARSE = """\
 import numpy as np
@@ -90,5 +91,5 @@ def test_batch_summed_added_tells_a_sum_from_a_mean():
     rows = batch_summed_added(model, x, set())
     assert [r["layer"] for r in rows] == ["both"]
     small, big = rows[0]["values"]
-    assert abs(big / small - SUM_REPEAT) < 1e-3
+    assert abs(big / small - REPEAT) < 1e-3
     assert batch_summed_added(model, x, {"both"}) == []

@@ -28,15 +28,14 @@ from typing import Any
 
 from ..context import Context
 from ..fit_calls import argument, fit_calls
+from ..probes.batch_scaling import scaling_kind
 from ..report import Finding
+from .per_sample_loss import HARM
 from .step_dataflow import STEP_FUNCS, assigned_names
 
-# A ratio within this factor of REPEAT (summed over the batch) or of 1 (averaged).
-_TOLERANCE = math.log(1.25)
 _RECON = re.compile(r"recon|rec_|mse|mae|likelihood|nll|bce|reconstruction|rec$", re.IGNORECASE)
 _KL = re.compile(r"kl|kld|divergence|prior", re.IGNORECASE)
 _SUMS = {"reduce_sum", "sum"}
-_HARM = ("AE407", "AE404", "AE405", "AE402")
 # A latent dimension whose KL (nats) is under this sits at the prior.
 _AT_PRIOR = 0.05
 # A reconstruction this many times the error of a PCA code of the same width is far behind it. Either sign
@@ -48,13 +47,7 @@ _FIT_DEFAULT_BATCH = 32
 
 def _kind(pair: list[float], repeat: int) -> str | None:
     """``"sum"`` (scales with the batch), ``"mean"`` (does not) or None (neither, or unreadable)."""
-    small, big = pair
-    if not (math.isfinite(small) and math.isfinite(big)) or small == 0 or (small > 0) != (big > 0):
-        return None
-    r = math.log(big / small)
-    if abs(r - math.log(repeat)) < _TOLERANCE:
-        return "sum"
-    return "mean" if abs(r) < _TOLERANCE else None
+    return scaling_kind(pair[0], pair[1], repeat)
 
 
 def _fit_batch(ctx: Context) -> tuple[int, bool]:
@@ -136,7 +129,7 @@ def reduction_line(ctx: Context, term: str) -> tuple[int | None, str | None]:
 
 def _harm(tr: dict[str, Any], found: list[Finding]) -> str | None:
     """What the run showed of the heavy term's harm, in words; None when it showed none."""
-    if any(f.code in _HARM and f.severity in ("warning", "error") for f in found):
+    if any(f.code in HARM and f.severity in ("warning", "error") for f in found):
         return "the probe run shows the collapse the other findings describe"
     kl = [float(v) for v in ((tr.get("latent") or {}).get("kl_per_dim") or []) if isinstance(v, (int, float))]
     at_prior = sum(v < _AT_PRIOR for v in kl)

@@ -20,12 +20,13 @@ from typing import Any
 from ..context import Context
 from ..report import Finding
 
-_HARM = ("AE407", "AE404", "AE405", "AE402")
+# The measured symptoms that make a batch-weighted term's finding a warning (else info).
+HARM = ("AE407", "AE404", "AE405", "AE402")
 # The added term is a KL divergence (a posterior collapse, AE407) when its expression reads like one.
 _KL_TEXT = re.compile(r"kl|kullback|log_?var|log_?sigma|logvar|exp\(", re.IGNORECASE)
 
 
-def _add_loss_calls(tree: ast.Module) -> list[tuple[ast.Call, ast.ClassDef | None, ast.FunctionDef | None]]:
+def add_loss_calls(tree: ast.Module) -> list[tuple[ast.Call, ast.ClassDef | None, ast.FunctionDef | None]]:
     """Every ``*.add_loss(term)`` call in the cell, with the class and function it sits in."""
     out: list[tuple[ast.Call, ast.ClassDef | None, ast.FunctionDef | None]] = []
 
@@ -59,14 +60,14 @@ def _term_text(source: str, call: ast.Call, fn: ast.FunctionDef | None) -> str:
 def name_per_sample_loss(ctx: Context, trace: dict[str, Any], found: list[Finding]) -> list[Finding]:
     """AE407 (a KL term) or the run's stall (another term) at the ``add_loss`` line of a per-sample term."""
     rows = trace.get("per_sample_added") or []
-    harm = [f for f in found if f.code in _HARM and f.severity in ("warning", "error")]
+    harm = [f for f in found if f.code in HARM and f.severity in ("warning", "error")]
     if not rows or not ctx.source:
         return found
     try:
         tree = ast.parse(ctx.source)
     except SyntaxError:
         return found
-    calls = _add_loss_calls(tree)
+    calls = add_loss_calls(tree)
     classes = {r["class"] for r in rows}
     mine = [c for c in calls if c[1] is not None and c[1].name in classes] or (calls if len(calls) == 1 else [])
     if len(mine) != 1:

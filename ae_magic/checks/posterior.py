@@ -193,9 +193,9 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
     tree = _cell_tree(ctx)
     if values < _MIN_VALUES or tree is None:
         return None
-    from .per_sample_loss import _add_loss_calls
+    from .per_sample_loss import add_loss_calls
 
-    calls = _add_loss_calls(tree)
+    calls = add_loss_calls(tree)
     if not calls or any(_divided(call, fn) for call, _, fn in calls):
         return None
     from .locate import loss_line

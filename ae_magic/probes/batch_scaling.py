@@ -18,6 +18,7 @@ those samples repeated ``REPEAT`` times. Each reported term's ratio is kept;
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,24 @@ import numpy as np
 from ..errors import ModelError, ProbeError
 
 REPEAT = 4
+# A ratio within this factor of REPEAT is a sum over the batch, within it of 1 a mean (the steps' own noise,
+# a dropout draw or a sampled z, moves a term by a few percent, never by 4x).
+TOLERANCE = 1.25
 # Samples in the smaller batch; the larger one (SAMPLES * REPEAT) is fit's default batch size.
 SAMPLES = 8
 # Totals: what the other terms add up to, so not a term of their own.
 TOTALS = frozenset({"loss", "total_loss", "total", "elbo", "neg_elbo"})
+
+
+def scaling_kind(small: float, big: float, repeat: int = REPEAT) -> str | None:
+    """``"sum"`` (the term grew ``repeat``-fold with the batch), ``"mean"`` (it did not) or None (neither, a sign
+    change, or a value that can't be read)."""
+    if not (math.isfinite(small) and math.isfinite(big)) or small == 0 or (small > 0) != (big > 0):
+        return None
+    r = math.log(big / small)
+    if abs(r - math.log(repeat)) < math.log(TOLERANCE):
+        return "sum"
+    return "mean" if abs(r) < math.log(TOLERANCE) else None
 
 
 def batch_scaling(session: Any, terms: dict[str, list[float]]) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import keras_compat as kc
+from .batch_scaling import REPEAT, scaling_kind
 
 # A dimension is active when Var_x(E[z|x]) exceeds this.
 ACTIVE_VAR = 0.01
@@ -222,15 +223,11 @@ def _own_terms(model: Any) -> dict[str, tuple[str, float]]:
     return out
 
 
-# The same samples this many times in one batch: a term summed over the batch grows by this factor.
-SUM_REPEAT = 4
-
-
 def batch_summed_added(model: Any, x: np.ndarray, skip: set[str]) -> list[dict[str, Any]]:
     """Layers whose scalar ``add_loss`` term is a sum over the batch (``ops.sum(ops.abs(z))``), measured.
 
-    The model runs on ``x`` and on ``x`` repeated SUM_REPEAT times; a term averaged over the batch stays as it
-    was, one summed over it grows SUM_REPEAT-fold, and then weighs batch-size times against the compiled loss
+    The model runs on ``x`` and on ``x`` repeated REPEAT times; a term averaged over the batch stays as it
+    was, one summed over it grows REPEAT-fold, and then weighs batch-size times against the compiled loss
     (a mean over the batch), as a per-sample vector does (:func:`per_sample_added`; its layers, ``skip``, are
     left out here). Rows ``{"layer", "class", "shape": [], "values": [small, repeated]}``; empty when nothing is
     read. Runs forward passes: for a copy of the user's model only.
@@ -238,16 +235,16 @@ def batch_summed_added(model: Any, x: np.ndarray, skip: set[str]) -> list[dict[s
     try:
         model(x, training=False)
         small = _own_terms(model)
-        model(np.concatenate([x] * SUM_REPEAT), training=False)
+        model(np.concatenate([x] * REPEAT), training=False)
         big = _own_terms(model)
     except Exception:  # a model that can't run on these batches only loses this evidence
         return []
     out = []
     for name, (cls, a) in small.items():
         b = big.get(name, (cls, float("nan")))[1]
-        if name in skip or not (np.isfinite(a) and np.isfinite(b)) or a <= 0 or b <= 0:
+        if name in skip or a <= 0:
             continue
-        if abs(np.log(b / a) - np.log(SUM_REPEAT)) < np.log(1.25):
+        if scaling_kind(a, b) == "sum":
             out.append({"layer": name, "class": cls, "shape": [], "values": [a, b]})
     return out
 

@@ -237,7 +237,9 @@ class ProbeSession:
             self.adds_losses = bool(list(self.model.losses))
         except Exception:  # a model whose losses can't be listed only loses this evidence
             self.adds_losses = False
-        # add_loss terms with one value per sample: fit sums them, so they weigh batch-size times (AE407/AE405).
+        # add_loss terms that weigh batch-size times against the compiled loss (AE407/AE405): vectors with one
+        # value per sample (fit sums them) and, below, scalars summed over the batch (rows with shape []). The
+        # trace keeps the name "per_sample_added" for both, as reports written before the scalar rows read it.
         self.per_sample_added = per_sample_added(self.model, len(sample)) if self.adds_losses else []
         if self.adds_losses and not self.in_place and len(self.x_all) >= 2:
             # A scalar term summed over the batch weighs batch-size times too; measured on the copy only.

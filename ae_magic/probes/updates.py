@@ -65,7 +65,8 @@ from .training import copy_optimizer, fresh_optimizer, set_lr
 
 keras = kc.keras
 
-# The batch-size dependence of the step's terms, before it is measured (None: not measured).
+# The batch-size dependence of the step's terms before it is measured (None is a measurement: nothing to
+# weigh, or the step failed on the measuring batches, so it is not tried again).
 _UNMEASURED = object()
 # The loss name of a model trained by its own ``train_step``.
 OWN_STEP = "train_step"
