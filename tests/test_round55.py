@@ -201,6 +201,11 @@ def test_a_sample_that_ignores_z_mean_stays_reported_after_a_slow_start():
     hit = next((f for f in _loud(report) if f.code == "AE407" and "sampling" in f.evidence), None)
     assert hit is not None, report.text()
     assert (hit.source_line or "").strip() == "return std * epsilon", hit.source_line
+    # The z_mean head, looked up through the KLLoss layer that passes it on, gets no gradient from the
+    # reconstruction (round 57's ca06 and this cell's author both named it AE301).
+    cut = next((f for f in _loud(report) if f.code == "AE301" and "sampling_layer" in f.evidence), None)
+    assert cut is not None and cut.layer == "z_mean", report.text()
+    assert (cut.source_line or "").strip().startswith("z_mean = layers.Dense(latent_dim")
 
 
 def test_the_sampling_layer_with_z_mean_is_not_reported():
@@ -208,3 +213,4 @@ def test_the_sampling_layer_with_z_mean_is_not_reported():
                             namespace={}, data="x_train")
     assert not report.internal_errors, report.internal_errors
     assert not any(f.code == "AE407" and "sampling" in f.evidence for f in report.findings), report.text()
+    assert not any("sampling_layer" in f.evidence for f in report.findings), report.text()

@@ -68,6 +68,18 @@ def test_noise_added_instead_of_scaled_is_ae407_at_the_sampling_line() -> None:
     assert f is not None and f.title == "The sample does not follow z_mean and z_log_var", report.text()
     assert f.line == RETURN_LINE and f.layer.startswith("sampling")
     assert set(f.evidence["faults"]) >= {"spread", "offset"}
+    # The sample still follows z_mean: its head is not cut off.
+    assert not any("sampling_layer" in g.evidence for g in report.findings), report.text()
+
+
+def test_a_sample_that_drops_z_mean_cuts_its_head_off_the_reconstruction() -> None:
+    report = _check("ops.exp(0.5 * z_log_var) * eps")
+    contract = next((f for f in report.findings if f.code == "AE407" and "sampling" in f.evidence), None)
+    assert contract is not None and contract.line == RETURN_LINE, report.text()
+    cut = next((f for f in report.findings if f.code == "AE301" and "sampling_layer" in f.evidence), None)
+    assert cut is not None and cut.severity == "warning", report.text()
+    assert cut.line == 23 and cut.source_line.strip() == "z_mean = layers.Dense(4)(h)"
+    assert cut.evidence["sample_moved_by"] < 0.3
 
 
 @pytest.mark.parametrize("sample, kw", [

@@ -721,6 +721,18 @@ def test_kl_term_collapse_needs_a_falling_kl_and_an_averaged_output() -> None:
     assert kl_term_collapse(ctx, falling, []) == []  # the reconstructions still follow the input
     measured = dict(falling, latent={"dims": 4})
     assert kl_term_collapse(ctx, measured, collapsed) == []  # a sampling layer was measured: posterior_collapse judges
+    # Round 57's ca08: the cell's own fit had collapsed the posterior before the probes, so the KL never falls:
+    # it sits at the prior for the whole run. A fresh encoder's KL (about 0.01 nats) is not there, and a logged
+    # KL weight at 0 (an annealing schedule) is not the term.
+    at_prior = {"loss_terms": {"kl_loss": [4e-7] * 60 + [1e-6] * 60}, "output_spread": 0.0, "input_spread": 0.44}
+    hit = kl_term_collapse(ctx, at_prior, collapsed)
+    assert [f.code for f in hit] == ["AE407"] and hit[0].evidence["at_prior_throughout"]
+    assert "stayed at the prior" in hit[0].message
+    fresh = {"loss_terms": {"kl_loss": [0.01] * 120}, "output_spread": 0.002, "input_spread": 0.19}
+    assert kl_term_collapse(ctx, fresh, collapsed) == []
+    weight = {"loss_terms": {"kl_weight": [0.0] * 120}, "output_spread": 0.002, "input_spread": 0.19}
+    assert kl_term_collapse(ctx, weight, collapsed) == []
+    assert kl_term_collapse(ctx, at_prior, []) == []  # the reconstructions still follow the input
 
 
 def test_a_kl_term_below_zero_names_the_flipped_sign_at_its_line() -> None:

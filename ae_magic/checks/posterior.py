@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -334,6 +335,14 @@ def confirm_posterior(
 # starts to carry the input (round 13's keras.io VAE: 0.01 -> 3 nats), so it never meets the first condition.
 KL_TERM_DROP = 0.1
 KL_TERM_WINDOW = 10
+# ...or the KL term sat at the prior for the whole run (every value below this, in nats): the cell's own fit
+# had already collapsed the posterior before the probes started (round 57's ca08: 4e-7 -> 1e-6). A fresh
+# encoder's z_mean and log-variance are small but not zero, so its KL starts near 0.01, not here.
+KL_AT_PRIOR = 1e-4
+
+
+# A logged "kl" value that is a weight on the term (an annealing schedule starting at 0), not the term itself.
+_KL_FACTOR = re.compile(r"weight|beta|anneal|coef|factor|scale|warm", re.IGNORECASE)
 
 
 def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
@@ -347,7 +356,8 @@ def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
         return []
     name, v = kl[0]
     start, end = float(np.mean(v[:KL_TERM_WINDOW])), float(np.mean(v[-KL_TERM_WINDOW:]))
-    if not (start > 0 and end <= KL_TERM_DROP * start):
+    at_prior = bool(np.all(np.abs(v) < KL_AT_PRIOR)) and not _KL_FACTOR.search(str(name))
+    if not ((start > 0 and end <= KL_TERM_DROP * start) or at_prior):
         return []
     line, src = kl_term_line(ctx, name)
     spread = tr.get("output_spread")
@@ -357,16 +367,20 @@ def kl_term_collapse(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
             severity="warning",
             title="Posterior collapse: the decoder ignores the code",
             message=(
-                f"Over the probe run the KL term that the train_step reports as '{name}' fell from {start:.3g} to "
-                f"{end:.3g} (the mean of the first and of the last {KL_TERM_WINDOW} steps), while the reconstructions "
-                "became "
+                (f"Over the probe run the KL term that the train_step reports as '{name}' stayed at the prior "
+                 f"({start:.2g} to {end:.2g} nats, the mean of the first and of the last {KL_TERM_WINDOW} steps): the "
+                 "weights the cell's own training left had already brought every latent dimension there. The "
+                 "reconstructions are " if at_prior else
+                 f"Over the probe run the KL term that the train_step reports as '{name}' fell from {start:.3g} to "
+                 f"{end:.3g} (the mean of the first and of the last {KL_TERM_WINDOW} steps), while the reconstructions "
+                 "became ")
                 + (f"nearly the same for every input (they vary {spread:.2g} against {target:.2g} for the targets)"
                    if isinstance(spread, float) and isinstance(target, float) else "no better than the per-feature mean")
                 + ". " + WHY
             ),
             line=line,
             source_line=src,
-            evidence={"kl_term": name, "kl_start": start, "kl_end": end,
+            evidence={"kl_term": name, "kl_start": start, "kl_end": end, "at_prior_throughout": at_prior,
                       "kl_curve": [float(x) for x in v[:: max(1, len(v) // 40)]],
                       "output_spread": spread, "target_spread": target},
             fix=(

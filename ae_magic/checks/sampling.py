@@ -32,6 +32,7 @@ from ..probes.latent import find_sampling_layer, sampling_contract
 from ..probes.traces import leaf_layers
 from ..report import Finding
 from . import gradients as G
+from .locate import layer_line
 
 # The standard deviation must grow at least e^(4 * SLOPE_MIN) times from log-variance -2 to 2
 # (a correct layer: e^2 = 7.4; one whose head is a log standard deviation: e^4).
@@ -170,7 +171,7 @@ def check_sampling(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> li
     if "mean" in bad:
         moved = rows[(3.0, 0.0)]["mean"] - rows[(0.0, 0.0)]["mean"]
         what.append(f"moving z_mean by 3 moves the sample by {moved:.2g}")
-    return [*found, Finding(
+    return [*found, *_mean_head_cut(ctx, c, layer), Finding(
         code="AE407",
         severity="warning",
         title="The sample does not follow z_mean and z_log_var",
@@ -181,6 +182,61 @@ def check_sampling(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> li
         layer=name,
         source_line=src,
         evidence=evidence,
+        fix=FIX,
+    )]
+
+
+# Moving z_mean by 3 moves a sample that ignores it by less than this: the reconstruction's gradient on the
+# z_mean head is then (up to the noise of the measurement) zero.
+IGNORED = 0.3
+
+
+def _mean_head(layer: Any) -> Any:
+    """The layer with weights whose output the sampling layer takes as z_mean (its first input), in a layer
+    graph, else None. Layers without weights on the way are looked through, position for position (round
+    55's ``KLLoss`` layer adds the KL and returns ``z_mean, z_log_var`` as they came)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    tensors = list(getattr(nodes[0], "input_tensors", None) or []) if nodes else []
+    if len(tensors) < 2:
+        return None
+    tensor = tensors[0]
+    for _ in range(8):
+        hist = getattr(tensor, "_keras_history", None)
+        op = getattr(hist, "operation", None)
+        if op is None or type(op).__name__ == "InputLayer":
+            return None
+        if getattr(op, "trainable_weights", None):
+            return op
+        node = op._inbound_nodes[hist.node_index] if len(getattr(op, "_inbound_nodes", [])) > hist.node_index else None
+        ins = list(getattr(node, "input_tensors", None) or []) if node is not None else []
+        index = hist.tensor_index if len(ins) > 1 else 0
+        if index >= len(ins):
+            return None
+        tensor = ins[index]
+    return None
+
+
+def _mean_head_cut(ctx: Context, c: dict[str, Any], layer: Any) -> list[Finding]:
+    """AE301 on the z_mean head of a sample that ignores z_mean (rounds 55 and 57: ``return exp(0.5 * log_var) *
+    eps``): the decoder's input does not depend on it, so the reconstruction gives it no gradient and only the
+    KL trains it, towards 0. Its authors named it as a layer cut off from the loss; the contract measures it."""
+    rows = _rows(c)
+    if layer is None or (3.0, 0.0) not in rows or (0.0, 0.0) not in rows:
+        return []
+    moved = abs(rows[(3.0, 0.0)]["mean"] - rows[(0.0, 0.0)]["mean"])
+    head = _mean_head(layer)
+    if moved >= IGNORED or head is None:
+        return []
+    line, src = layer_line(ctx, head)
+    return [Finding(
+        code="AE301", severity="warning", title="z_mean gets no gradient from the reconstruction",
+        message=(f"`{head.name}` ({type(head).__name__}) computes the z_mean that the sampling layer "
+                 f"'{layer.name}' is given, but the sample ignores it (moving z_mean by 3 moves the sample by "
+                 f"{moved:.2g}). Nothing the decoder reads depends on `{head.name}`, so the reconstruction loss gives "
+                 "its weights no gradient: only the KL term trains them, towards z_mean = 0. The code then carries "
+                 "no information about the input beyond what the noise's scale can."),
+        line=line, layer=head.name, source_line=src,
+        evidence={"sampling_layer": layer.name, "sample_moved_by": moved, "z_mean_moved_by": 3.0},
         fix=FIX,
     )]
 
