@@ -57,6 +57,39 @@ def _term_text(source: str, call: ast.Call, fn: ast.FunctionDef | None) -> str:
     return text
 
 
+_SUMS = {"sum", "reduce_sum"}
+_MEANS = {"mean", "reduce_mean", "average"}
+
+
+def sums_over_batch(source: str, call: ast.Call, fn: ast.FunctionDef | None) -> bool:
+    """The added term (or the bare name's assignments in the same function) holds ``sum(...)`` with no axis and no
+    mean around it: a sum over the batch and every unit (``0.1 * ops.sum(ops.abs(z))``). Read from source only
+    where the measurement can't tell (the term reads 0)."""
+    exprs: list[ast.AST] = [call.args[0]]
+    arg = call.args[0]
+    if isinstance(arg, ast.Name) and fn is not None:
+        exprs += [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == arg.id for t in n.targets)]
+
+    def name(c: ast.Call) -> str:
+        f = c.func
+        return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+    def visit(node: ast.AST, in_mean: bool) -> bool:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            in_mean = True  # divided by something (a batch size, a count): not a plain sum
+        if isinstance(node, ast.Call):
+            n = name(node)
+            if n in _MEANS:
+                in_mean = True
+            elif (n in _SUMS and not in_mean and len(node.args) == 1
+                  and not any(k.arg in ("axis", "dim") for k in node.keywords)):
+                return True
+        return any(visit(c, in_mean) for c in ast.iter_child_nodes(node))
+
+    return any(visit(e, False) for e in exprs)
+
+
 def name_per_sample_loss(ctx: Context, trace: dict[str, Any], found: list[Finding]) -> list[Finding]:
     """AE407 (a KL term) or the run's stall (another term) at the ``add_loss`` line of a per-sample term."""
     rows = trace.get("per_sample_added") or []
@@ -74,6 +107,8 @@ def name_per_sample_loss(ctx: Context, trace: dict[str, Any], found: list[Findin
         return found  # which call added it is not clear: the symptoms stand as measured
     call, _, fn = mine[0]
     row = next((r for r in rows if mine[0][1] is None or r["class"] == mine[0][1].name), rows[0])
+    if row.get("zero") and not sums_over_batch(ctx.source, call, fn):
+        return found  # a term at 0 with no sum over the batch in its source: nothing says how it is weighed
     arg = ast.get_source_segment(ctx.source, call.args[0]) or "term"
     owner = ast.get_source_segment(ctx.source, call.func.value) or "self"  # type: ignore[attr-defined]
     line, text = ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
@@ -86,6 +121,13 @@ def name_per_sample_loss(ctx: Context, trace: dict[str, Any], found: list[Findin
                f"the batch, so this term counts once per sample: batch-size times its intended weight (32x at fit's "
                f"default batch size). ")
         fix = f"{owner}.add_loss({mean}({arg}))  # one value per batch, averaged like the compiled loss"
+    elif row.get("zero"):
+        # bx07 after the cell's own fit: the penalty had already zeroed the code, so the term reads 0 on any batch.
+        why = (f"`{owner}.add_loss({arg})` sums its term over the batch and every unit (a sum with no axis). The "
+               "compiled loss is a mean over the batch, so this term weighs batch-size times its per-sample weight "
+               "(32x at fit's default batch size). It reads exactly 0 now: what it penalises is already all zeros. ")
+        fix = (f"# average the term over the batch (sum over the units only), e.g.\n"
+               f"# {owner}.add_loss(... * {mean}(ops.sum(..., axis=-1)))")
     else:
         # Round 56's bx07: ``add_loss(0.1 * ops.sum(ops.abs(z)))``, a scalar summed over the batch and the units.
         small, big = row["values"]

@@ -230,7 +230,9 @@ def batch_summed_added(model: Any, x: np.ndarray, skip: set[str]) -> list[dict[s
     was, one summed over it grows REPEAT-fold, and then weighs batch-size times against the compiled loss
     (a mean over the batch), as a per-sample vector does (:func:`per_sample_added`; its layers, ``skip``, are
     left out here). Rows ``{"layer", "class", "shape": [], "values": [small, repeated]}``; empty when nothing is
-    read. Runs forward passes: for a copy of the user's model only.
+    read. A term that reads exactly 0 on both batches (its penalty has already zeroed what it penalises, round
+    56's bx07) can't show how it scales: its row has ``"zero": True`` and the check reads the source instead.
+    Runs forward passes: for a copy of the user's model only.
     """
     try:
         model(x, training=False)
@@ -242,7 +244,12 @@ def batch_summed_added(model: Any, x: np.ndarray, skip: set[str]) -> list[dict[s
     out = []
     for name, (cls, a) in small.items():
         b = big.get(name, (cls, float("nan")))[1]
-        if name in skip or a <= 0:
+        if name in skip:
+            continue
+        if a == 0 and b == 0:
+            out.append({"layer": name, "class": cls, "shape": [], "values": [0.0, 0.0], "zero": True})
+            continue
+        if a <= 0:
             continue
         if scaling_kind(a, b) == "sum":
             out.append({"layer": name, "class": cls, "shape": [], "values": [a, b]})
