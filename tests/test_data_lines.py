@@ -70,6 +70,28 @@ def test_standardised_data_made_in_the_cell_points_ae203_at_the_output_layer() -
     assert f is not None and f.line == 5 and "/ 255.0" in f.fix, rep.text()
 
 
+def test_data_scaled_into_minus_one_one_points_ae203_at_the_sigmoid_output() -> None:
+    # Round 57's bz06: pixels scaled with `/ 127.5 - 1` (tanh's range, on purpose) under a sigmoid output.
+    cell = (HEAD + "raw = np.random.default_rng(0).integers(0, 256, size=(256, 12))\n"
+            "x = (raw.astype('float32') / 127.5 - 1.0)\n"
+            "inp = keras.Input((12,))\n"
+            "h = layers.Dense(6, activation='relu')(inp)\n"
+            "out = layers.Dense(12, activation='sigmoid')(h)\n"
+            "ae = keras.Model(inp, out)\nae.compile('adam', 'mse')\n")
+    rep = ae_magic.check(cell, namespace={}, data="x", train=False)
+    f = rep.get("AE203")
+    assert f is not None, rep.text()
+    assert f.line == 8 and f.source_line.startswith("out = layers.Dense(12"), (f.line, f.source_line)
+    assert "activation='tanh'" in f.fix and "tanh's range" in f.message
+    assert f.edit is not None and 'activation="tanh"' in f.edit["replacement"], f.edit
+    # Data that only dips below 0 (an offset, not a deliberate [-1, 1]) keeps the data's line and its rescale.
+    offset = cell.replace("/ 127.5 - 1.0", "/ 255.0 - 0.1")
+    f = ae_magic.check(offset, namespace={}, data="x", train=False).get("AE203")
+    assert f is not None and f.line == 5 and "min()) / (" in f.fix, f
+    # A tanh output on the same data is silent.
+    assert ae_magic.check(cell.replace("'sigmoid'", "'tanh'"), namespace={}, data="x", train=False).get("AE203") is None
+
+
 def test_an_lstm_output_layer_bounds_the_reconstruction_by_its_tanh() -> None:
     # Round 17 (an ECG LSTM autoencoder, written blind): the decoder ends in LSTM(1),
     # whose tanh output can't reach z-scored R peaks at +6.

@@ -558,9 +558,16 @@ def check_target_range(ctx: Context) -> list[Finding]:
     # Standardised targets (mean ~0, std ~1) were scaled on purpose: the output
     # activation is what to change, so the finding points at the output layer.
     standardised = _standardised(st.sample)
+    # Targets scaled into [-1, 1] and reaching well below 0 (``/ 127.5 - 1``, round 57's bz06) were put in tanh's
+    # range on purpose: the sigmoid output is what to change, as for standardised targets.
+    symmetric = act in ("sigmoid", "hard_sigmoid") and lo >= -1 - tol and hi <= 1 + tol and lo < -0.5
     at_output = False
     if lo >= 0 and hi <= 255:
         fix = f"{var} = {var}.astype('float32') / 255.0  # scale the data into [0, 1]"
+    elif symmetric and rng is not None:
+        at_output = True
+        fix = (f"Use activation='tanh' on the output layer: it produces [-1, 1], the range {var} was scaled to "
+               "(or scale the data into [0, 1] for the sigmoid).")
     elif act in ("sigmoid", "hard_sigmoid") and not standardised:
         fix = (f"{var} = ({var} - {var}.min()) / ({var}.max() - {var}.min())  # into [0, 1]; or use a linear output "
                "layer (activation=None) with loss='mse'")
@@ -575,9 +582,12 @@ def check_target_range(ctx: Context) -> list[Finding]:
     finding = Finding(
         code="AE203", severity="warning", title="Targets lie outside the output's range",
         message=f"For {_name(ctx, True)}: " + "; and ".join(problems) + ". The model cannot reconstruct them"
-        + (f": {var} is standardised (mean about 0, std about 1), so the output layer's {act} is what to change."
+        + (f": {var} was scaled into [-1, 1], tanh's range, so the output layer's {act} is what to change."
+           if symmetric and at_output else
+           f": {var} is standardised (mean about 0, std about 1), so the output layer's {act} is what to change."
            if standardised and at_output else "."),
-        evidence={**evidence, **({"standardised": True} if standardised else {})},
+        evidence={**evidence, **({"standardised": True} if standardised else {}),
+                  **({"tanh_range": True} if symmetric and at_output else {})},
         fix=fix,
     )
     if at_output:

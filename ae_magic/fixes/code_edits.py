@@ -18,6 +18,9 @@ def edit_for(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
     """The edit that fixes ``f`` in this cell, or None when the fix is advice, not an edit."""
     code = f.code
     raw_data = any(g.code == "AE201" for g in findings)
+    if code == "AE203" and f.evidence.get("tanh_range") and not raw_data:
+        # Data scaled into [-1, 1] on purpose under a sigmoid output: the output's activation is the fix.
+        return _activation_on_line(f, cell, to="tanh", only=("sigmoid", "hard_sigmoid"))
     if code in ("AE201", "AE203"):
         return _scale_data(f, cell, findings)
     if code in ("AE302", "AE303", "AE305") and raw_data:
