@@ -105,6 +105,7 @@ BACKEND_SUITE = [
     "tests/test_round55.py",
     "tests/test_round56.py",
     "tests/test_narrow_norm.py",
+    "tests/test_packed.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

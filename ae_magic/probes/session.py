@@ -989,10 +989,14 @@ def session_for(ctx: Any) -> ProbeSession:
     if sess is None or not _session_fits(sess, ctx):
         fed = several_inputs(getattr(ctx, "source", None), getattr(ctx, "model_name", None))
         if fed is not None:
-            # A model the cell feeds several arrays (a conditional VAE's signal and label): given one of them, the
-            # model's call or step fails on the probes' feed, not on the cell's, so that is no fault of the model.
-            raise ProbeError(f"the cell's fit feeds the model several inputs ({fed}); the probes feed it one array "
-                             "(the data given) and support models with one input.")
+            # A model the cell feeds several arrays (a conditional AE's signal and label): probed through one
+            # packed array and a wrapper around a copy (probes/packed.py), where the feed can be read.
+            sess = _packed_session(ctx, fed)
+            ctx.probe_session = sess
+            for note in sess.notes:
+                if note not in ctx.notes:
+                    ctx.notes.append(note)
+            return sess
         owned = bool(getattr(ctx, "owned_model", False))
         model, compile_from = ctx.model, None
         # The structure checks' forward copy (same architecture and weights,
@@ -1028,6 +1032,47 @@ def session_for(ctx: Any) -> ProbeSession:
     return sess
 
 
+def _packed_session(ctx: Any, fed: str) -> ProbeSession:
+    """The probe session of a model the cell's fit feeds several arrays: a wrapper that takes them packed into
+    one array (probes/packed.py) around a copy of the model. ProbeError when the feed can't be packed."""
+    from .packed import fed_arrays, pack, wrap
+    from .updates import own_step_name
+
+    why = (f"the cell's fit feeds the model several inputs ({fed}); the probes feed them packed into one array, "
+           "which needs each to be a name the cell defines (a numeric array), a model that can be copied and "
+           "Keras' own train_step")
+    if own_step_name(ctx.model):
+        raise ProbeError(why + ": this model has its own train_step.")
+    feed = fed_arrays(getattr(ctx, "source", None), getattr(ctx, "model_name", None),
+                      getattr(ctx, "namespace", None) or {}, ctx.model)
+    if feed is None:
+        raise ProbeError(why + ".")
+    arrays, names, y = feed
+    target = y if y is not None and not isinstance(y, (list, tuple, dict)) else ctx.target
+    if target is None or np.asarray(target).dtype.kind not in "biuf" or len(np.asarray(target)) != len(arrays[0]):
+        raise ProbeError(why + ": its target could not be read.")
+    try:
+        with kc.seeded(ctx.options.seed):
+            copy, in_place = kc.clone_model(ctx.model, None)
+            if in_place:
+                raise ProbeError(why + ": the model could not be copied.")
+            wrapper = wrap(copy, arrays)
+        sess = ProbeSession(wrapper, pack(arrays), np.asarray(target), seed=ctx.options.seed, owned=True,
+                            compile_from=ctx.model, fit_targets=None)
+    except ProbeError:
+        raise
+    except Exception as exc:  # the wrapper can't be built or probed: say so, the model is not at fault
+        raise ProbeError(f"{why}: packing them failed ({type(exc).__name__}: {exc}).") from exc
+    sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes joined "
+                      "them into one array per sample and trained a copy through a wrapper that cuts it back into "
+                      "the inputs, with the model's own compiled loss.")
+    sess.user_model = ctx.model
+    sess.given_target = np.asarray(target)
+    sess.packed_for = ctx.data
+    sess.reuse_key = None
+    return sess
+
+
 def _adopt_parked(ctx: Any) -> ProbeSession | None:
     """The parked session, re-pointed at ``ctx``'s model, when it matches; else None."""
     parked = _PARKED.get("session")
@@ -1048,6 +1093,9 @@ def _adopt_parked(ctx: Any) -> ProbeSession | None:
 
 
 def _session_fits(sess: ProbeSession, ctx: Any) -> bool:
+    packed = getattr(sess, "packed_for", None)
+    if packed is not None:  # a packed feed (probes/packed.py): its arrays are the cell's, not ctx.data
+        return getattr(sess, "user_model", None) is ctx.model and packed is ctx.data
     if getattr(sess, "user_model", sess.source_model) is not ctx.model or sess.x_all is not ctx.data:
         return False
     same = ctx.target is None or ctx.target is ctx.data
