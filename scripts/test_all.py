@@ -106,6 +106,7 @@ BACKEND_SUITE = [
     "tests/test_round56.py",
     "tests/test_narrow_norm.py",
     "tests/test_packed.py",
+    "tests/test_distribution_head.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -35,6 +35,8 @@ def check_shape(ctx: Context) -> list[Finding]:
         return []  # the output has the target's shape (gray -> colour, low -> high resolution): by design
     node = next((n for n in g.nodes if n.name == d["node"]), None)
     ins, outs = tuple(d["input_shape"]), tuple(d["output_shape"])
+    if _distribution_head(ctx, ins, outs):
+        return []
     reason = d.get("reason")
     flat = _lost_time_axis(g, ins, outs)
     repeat = None if flat is not None else _wrong_repeat(g, ins, outs)
@@ -90,6 +92,28 @@ def check_shape(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _distribution_head(ctx: Context, ins: tuple, outs: tuple) -> bool:
+    """The output holds k >= 2 values per input feature (a mean and a variance side by side) and the cell's own
+    loss function reads them: a Gaussian-output AE (round 58's ce10, ``Concatenate()([x_mean, x_var])`` with a
+    hand-written NLL that slices ``y_pred[:, :d]``). A built-in loss would fail on it in fit; a user's loss takes
+    the output apart by design, so AE105 would call a working model broken."""
+    model = ctx.model
+    if model is None or not kc.is_compiled(model) or len(ins) != len(outs) or not ins or ins[:-1] != outs[:-1]:
+        return False
+    if not (isinstance(ins[-1], int) and isinstance(outs[-1], int) and ins[-1] > 0):
+        return False
+    if outs[-1] % ins[-1] or outs[-1] // ins[-1] < 2:
+        return False
+    loss = kc.compiled_loss(model)
+    if loss is None or isinstance(loss, (str, list, tuple, dict)):
+        return False
+    module = getattr(loss, "__module__", None) or type(loss).__module__
+    if str(module).startswith("keras"):
+        return False
+    ctx.cache["distribution_head"] = outs[-1] // ins[-1]
+    return True
 
 
 def _lost_time_axis(g: Any, ins: tuple, outs: tuple) -> Any:
