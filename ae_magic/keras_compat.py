@@ -902,6 +902,17 @@ def _cell_objects(model: Any) -> dict[str, Any]:
         for value in list(vars(layer).values()):
             if isinstance(value, kinds):
                 found.setdefault(type(value).__name__, type(value))
+    # clone_model carries the compile config too: a loss (or metric) function the cell wrote is looked up by
+    # its name (round 59's cf02, a summed BCE beside a Sampling layer, could not be copied without it).
+    losses = getattr(model, "loss", None)
+    for loss in (losses.values() if isinstance(losses, dict) else losses if isinstance(losses, (list, tuple))
+                 else [losses]):
+        if loss is None or isinstance(loss, str):
+            continue
+        obj = loss if callable(loss) and hasattr(loss, "__name__") else type(loss)
+        name = getattr(obj, "__name__", None)
+        if name and not str(getattr(obj, "__module__", "")).startswith("keras"):
+            found.setdefault(name, obj)
     return found
 
 

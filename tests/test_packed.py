@@ -100,3 +100,65 @@ def test_unpack_cuts_the_packed_array_back():
     b = np.arange(6, dtype="float32").reshape(3, 2)
     parts = Unpack([(2, 2), (2,)])(pack([a, b]))
     assert np.array_equal(np.asarray(parts[0]), a) and np.array_equal(np.asarray(parts[1]), b)
+
+
+DICT_CVAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(2)
+n, d, k = 600, 32, 3
+labels = rng.integers(0, k, n)
+c_train = keras.utils.to_categorical(labels, k).astype("float32")
+x_train = np.clip(rng.random((k, d))[labels] + 0.05 * rng.normal(size=(n, d)), 0, 1).astype("float32")
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1)  # JAX needs seeded draws
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        self.add_loss(ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)))
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+spec_in = keras.Input(shape=(d,), name="spectrum")
+lab_in = keras.Input(shape=(k,), name="label")
+h = layers.Dense(32, activation="relu")(layers.Concatenate()([spec_in, lab_in]))
+z = Sampling()([layers.Dense(2)(h), layers.Dense(2)(h)])
+h = layers.Dense(32, activation="relu")(layers.Concatenate()([z, lab_in]))
+cvae = keras.Model({"spectrum": spec_in, "label": lab_in}, layers.Dense(d, activation="sigmoid")(h))
+
+
+def reconstruction_loss(y_true, y_pred):
+    return d * keras.losses.binary_crossentropy(y_true, y_pred)
+
+
+cvae.compile(optimizer=keras.optimizers.Adam(1e-3), loss=reconstruction_loss)
+cvae.fit({"spectrum": x_train, "label": c_train}, x_train, epochs=1, batch_size=64, verbose=0)
+"""
+
+
+def test_a_model_built_on_a_dict_of_inputs_with_a_cell_loss_is_probed():
+    """Round 59's cf02: a CVAE built as Model({"spectrum": .., "label": ..}) with a loss function the cell wrote.
+    The data was judged against the first input (AE204, an error, probes skipped), the copy failed on the
+    unregistered loss, and the wrapper called the copy with a list."""
+    report = ae_magic.check(DICT_CVAE, namespace={}, data="x_train")
+    assert not report.internal_errors, report.internal_errors
+    assert report.get("AE204") is None, report.text()
+    assert {"gradients", "training"} <= set(report.coverage["ran"]), report.coverage
+    assert _loud(report) == [], report.text()
+
+
+def test_data_that_fits_no_input_of_a_several_input_model_is_still_ae204():
+    ns: dict = {}
+    ae_magic.check(DICT_CVAE, namespace=ns, data="x_train", train=False)
+    ns2 = {"wrong": np.zeros((10, 7), dtype="float32")}
+    report = ae_magic.check(model=ns["cvae"], namespace=ns2, data="wrong", train=False)
+    f = report.get("AE204")
+    assert f is not None and f.severity == "error", report.text()

@@ -131,6 +131,14 @@ def check_data_shape(ctx: Context) -> list[Finding]:
     have = list(d.shape[1:])
     if len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have, strict=True)):
         return []
+    try:
+        others = [list(t.shape[1:]) for t in m.inputs[1:]]
+    except Exception:  # inputs that can't be listed: judge the first, as before
+        others = []
+    if any(len(w) == len(have) and all(a is None or a == b for a, b in zip(w, have, strict=True)) for w in others):
+        # A model with several inputs (round 59's cf02, a dict of a spectrum and a label): the data is fed to
+        # another of them than the first; the probes pack the fit's arrays (probes/packed.py).
+        return []
     n = ctx.data_name or "x"
     want_t = tuple(w if w is not None else -1 for w in want)
     if int(np.prod(have or [1])) == int(np.prod([w for w in want if w is not None] or [1])) and None not in want:

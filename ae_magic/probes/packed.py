@@ -51,6 +51,18 @@ class Unpack(keras.layers.Layer):
         return {**super().get_config(), "shapes": [list(s) for s in self.shapes]}
 
 
+def input_keys(model: Any) -> list[Any]:
+    """For each of ``model.inputs`` in order, the key a dict feed uses for it: the key of a model built on a dict
+    of inputs (``keras.Model({"spectrum": a, "label": b}, ...)``), else the input's name."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    struct = getattr(model, "_inputs_struct", None)
+    if isinstance(struct, dict):
+        keys = [next((k for k, v in struct.items() if v is t), None) for t in inputs]
+        if None not in keys:
+            return keys
+    return [getattr(t, "name", None) for t in inputs]
+
+
 def fed_arrays(source: str | None, model_name: str | None, namespace: dict[str, Any],
                model: Any) -> tuple[list[np.ndarray], list[str], Any] | None:
     """``(arrays in the model's input order, their names, the fit's y or None)`` for the first ``fit`` that feeds
@@ -63,7 +75,7 @@ def fed_arrays(source: str | None, model_name: str | None, namespace: dict[str, 
         elif isinstance(x, ast.Dict):
             keys = [k.value if isinstance(k, ast.Constant) else None for k in x.keys]
             by_key = {k: (v.id if isinstance(v, ast.Name) else None) for k, v in zip(keys, x.values, strict=True)}
-            order = [getattr(t, "name", None) for t in inputs]
+            order = input_keys(model)
             if sorted(map(str, by_key)) != sorted(map(str, order)):
                 return None
             names = [by_key[k] for k in order]
@@ -100,4 +112,7 @@ def wrap(copy: Any, arrays: list[np.ndarray]) -> Any:
     total = int(sum(int(np.prod(s)) if s else 1 for s in shapes))
     packed = keras.Input(shape=(total,), name="packed_inputs")
     parts = Unpack(shapes, name="unpack_inputs")(packed)
+    if isinstance(getattr(copy, "_inputs_struct", None), dict):
+        # A model built on a dict of inputs takes a dict, not a list (round 59's cf02).
+        parts = dict(zip(input_keys(copy), parts, strict=True))
     return keras.Model(packed, copy(parts), name=f"{copy.name}_packed")
