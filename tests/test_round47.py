@@ -44,6 +44,17 @@ def test_an_encoder_whose_code_the_autoencoder_skips_is_ae103_at_the_decoders_li
     assert "(code)" in f.fix
 
 
+def test_a_decoder_that_reads_the_input_leaves_the_whole_encoder_out():
+    """Round 59's cg06: the decoder copied from the tutorial starts from `(inputs)`, so the autoencoder is a
+    32-wide MLP beside an encoder that fit never trains (its 2-D latent plot shows nothing)."""
+    src = FEATURES.replace("READS", "inp").replace("NAME", "encoder")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = next((f for f in report.findings if f.code == "AE103"), None)
+    assert f is not None, report.text()
+    assert f.line == _line(src, "h2 = layers.Dense") and "(code)" in f.fix
+    assert "the encoder's 2 layers" in f.message and f.evidence["reads"] == "inp"
+
+
 def test_the_encoder_on_the_autoencoders_path_is_silent():
     src = FEATURES.replace("READS", "code").replace("NAME", "encoder")
     report = ae_magic.check(src, namespace={}, data="x_train", train=False)

@@ -251,6 +251,10 @@ _CODE_NAMES = ("code", "encod", "latent", "bottleneck", "embed", "compress")
 _VIEW_HEADS = ("vis", "plot", "display", "show", "image", "preview")
 
 
+# How many of the encoder's own layers the off-path check walks back through to reach the autoencoder's path.
+_ENCODER_DEPTH = 12
+
+
 def check_encoder_off_path(ctx: Context) -> list[Finding]:
     """AE103: the cell's standalone encoder outputs a code the autoencoder never passes through.
 
@@ -280,10 +284,21 @@ def check_encoder_off_path(ctx: Context) -> list[Finding]:
             if id(t) in g.tensor_ids or width is None or width >= g.code_width or call is None:
                 continue
             # The code branches off the autoencoder's path: its input is on it, and another layer reads that input.
-            branch = next((x for x in call.inputs if id(x) in g.tensor_ids), None)
+            # Walked back through the encoder's own layers when they are off the path too (round 59's cg06: the
+            # decoder's first Dense reads `inputs`, so the whole encoder, not just its code layer, is left out).
+            chain, cur, branch = [call], call, None
+            for _ in range(_ENCODER_DEPTH):
+                branch = next((x for x in cur.inputs if id(x) in g.tensor_ids), None)
+                prev = None if branch is not None else next(
+                    (p for p in (ctx.call_for_output(x) for x in cur.inputs) if p is not None), None)
+                if prev is None:
+                    break
+                chain.append(prev)
+                cur = prev
             if branch is None:
                 continue
-            reader = next((c for c in ctx.calls if c.layer is not call.layer and any(x is branch for x in c.inputs)
+            own = {id(c.layer) for c in chain}
+            reader = next((c for c in ctx.calls if id(c.layer) not in own and any(x is branch for x in c.inputs)
                            and any(id(o) in g.tensor_ids for o in c.outputs)), None)
             if reader is None:
                 continue
@@ -303,8 +318,13 @@ def check_encoder_off_path(ctx: Context) -> list[Finding]:
                     message=(
                         f"`{name}` outputs the code `{code_var}` ({width} features, line {ctx.cell_line(call.line)}), but "
                         f"`{ctx.model_name}` never passes through it: {reader.layer_class} '{reader.layer_name}' on line "
-                        f"{line} reads `{fed}`, the code's own input, so the decoder goes around the code. fit never "
-                        f"trains the code layer '{call.layer_name}', and `{name}`'s output stays a random projection "
+                        f"{line} reads `{fed}`, "
+                        + ("the code's own input" if len(chain) == 1 else
+                           f"the input the encoder starts from ({len(chain)} layers before the code)")
+                        + ", so the decoder goes around the code. fit never trains "
+                        + (f"the code layer '{call.layer_name}'" if len(chain) == 1 else
+                           f"the encoder's {len(chain)} layers")
+                        + f", and `{name}`'s output stays a random projection "
                         f"of `{fed}` (the autoencoder's narrowest layer is {g.code_width} wide instead of {width})."
                     ),
                     line=line,
