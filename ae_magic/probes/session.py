@@ -76,6 +76,10 @@ class ProbeSession:
     then names the model whose loss/optimizer to copy.
     """
 
+    # k where the output holds k blocks of the target's width side by side and the cell's own loss reads them
+    # apart (a Gaussian head's mean and variance): set from checks/shapes.py's finding, read by ``as_recon``.
+    recon_blocks: int | None = None
+
     def __init__(
         self,
         model: Any,
@@ -445,12 +449,13 @@ class ProbeSession:
     def as_recon(self, pred: np.ndarray) -> np.ndarray:
         """Model output as a reconstruction (applies sigmoid/softmax to logits).
 
-        An output with k >= 2 values per target feature side by side (a Gaussian head's mean and variance,
-        read apart by the cell's own loss; checks/shapes.py lets it pass) is read by its first block, the mean.
+        An output with ``recon_blocks`` values per target feature side by side (a Gaussian head's mean and
+        variance, read apart by the cell's own loss; checks/shapes.py names it) is read by its first block, the mean.
         """
         y = getattr(self, "y_all", None)
-        if (y is not None and getattr(pred, "ndim", 0) == getattr(y, "ndim", -1) >= 2 and pred.shape[1:-1] == y.shape[1:-1]
-                and y.shape[-1] and pred.shape[-1] > y.shape[-1] and pred.shape[-1] % y.shape[-1] == 0):
+        k = self.recon_blocks
+        if (k and y is not None and getattr(pred, "ndim", 0) == getattr(y, "ndim", -1) >= 2
+                and pred.shape[1:-1] == y.shape[1:-1] and pred.shape[-1] == k * y.shape[-1]):
             pred = pred[..., : y.shape[-1]]
         if self.logits == "sigmoid":
             with np.errstate(over="ignore"):
@@ -1034,10 +1039,19 @@ def session_for(ctx: Any) -> ProbeSession:
         sess.reuse_key = (None if getattr(ctx, "owned_model", False) or sess.heads is not None
                           else reuse_key(ctx.model, ctx.data, target, ctx.options.seed))
         ctx.probe_session = sess
+    sess.recon_blocks = _recon_blocks(ctx)
     for note in sess.notes:
         if note not in ctx.notes:
             ctx.notes.append(note)
     return sess
+
+
+def _recon_blocks(ctx: Any) -> int | None:
+    """k when checks/shapes.py found the output to be k blocks of the input's width that the cell's loss reads
+    apart (a distribution head); None otherwise, so the probes never cut an output on shapes alone."""
+    cache = getattr(ctx, "cache", None) or {}
+    k = cache.get("distribution_head")
+    return int(k) if k else None
 
 
 def _packed_session(ctx: Any, fed: str) -> ProbeSession:
