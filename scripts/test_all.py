@@ -107,6 +107,7 @@ BACKEND_SUITE = [
     "tests/test_narrow_norm.py",
     "tests/test_packed.py",
     "tests/test_distribution_head.py",
+    "tests/test_side_inputs.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -82,6 +82,7 @@ def data_checks() -> list[Check]:
         moving_stats,
         row_scaled,
         schedule,
+        side_inputs,
         step_target,
         swapped_pair,
         target_scale,
@@ -93,7 +94,7 @@ def data_checks() -> list[Check]:
             + list(swapped_pair.CHECKS) + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
             + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS) + list(fit_target.CHECKS)
-            + list(int_buffer.CHECKS) + list(fit_settings.CHECKS))
+            + list(int_buffer.CHECKS) + list(fit_settings.CHECKS) + list(side_inputs.CHECKS))
 
 
 def probe_checks() -> list[Check]:
