@@ -20,6 +20,7 @@ from ..context import Context
 from ..errors import ModelError, safe_str
 from ..graph import adds_loss
 from ..report import Finding
+from .gradient_cut import cut_after
 from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import opt_class
 from .step_failure import failed_step
@@ -202,6 +203,9 @@ def judge(ctx: Context, trace: dict[str, Any]) -> list[Finding]:
 
 
 # -- AE301 -----------------------------------------------------------------
+# Ops whose gradient is None or zero, as written on a Lambda's line (an exact-zero AE301 names such a cut only).
+_NON_DIFFERENTIABLE = re.compile(r"round|cast|argmax|argmin|floor|ceil|sign|stop_gradient|astype|greater|less|"
+                                 r"equal|where|top_k|int32|int64|bool")
 def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any]]) -> list[Finding]:
     none = [layer for layer in layers if layer["none_vars"]]
     zero = [layer for layer in layers if not layer["none_vars"] and layer["zero_vars"] == layer["n_vars"]]
@@ -245,6 +249,18 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
     # Each cut-off layer's cell line, so a cut after AE111 names every layer it starves.
     lines = {n: locate(ctx, n)[0] for n in names}
     known = [f"{n} (line {ln})" for n, ln in lines.items() if ln is not None]
+    # Where the gradient stops (a rounding Lambda after the code): the fix goes there, so the finding does.
+    # (On torch a rounding op's gradient is an exact zero, not None: both count.)
+    stop = cut_after(ctx.model, names) if encoder_cut or first_cut else None
+    stop_line, stop_text = locate(ctx, stop.name) if stop is not None else (None, None)
+    if stop_line is not None and not none and not _NON_DIFFERENTIABLE.search(stop_text or ""):
+        stop_line = None  # exact zeros alone may be dead units: blame a layer only for an op that cuts
+    if stop_line is not None:
+        where += f" at {stop.name} ({type(stop).__name__}, line {stop_line}), right after them"
+        line, text = stop_line, stop_text
+        fix = (f"# line {stop_line}: the gradient can't pass {stop.name} (round, cast, argmax or stop_gradient).\n"
+               "# Make it differentiable, e.g. a straight-through rounding: t + ops.stop_gradient(ops.round(t) - t),\n"
+               "# or drop it during training.")
     return [
         Finding(
             code="AE301",
@@ -257,7 +273,7 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
             ),
             line=line,
             source_line=text,
-            layer=first["layer"],
+            layer=stop.name if stop_line is not None else first["layer"],
             evidence={
                 "layers": names,
                 "lines": lines,
@@ -265,6 +281,7 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
                 "zero": [ly["layer"] for ly in zero],
                 "encoder_cut": encoder_cut,
                 "decoder_cut": decoder_cut,
+                **({"cut_at": stop.name} if stop_line is not None else {}),
                 "batches": trace["batches"],
             },
             fix=fix,

@@ -116,13 +116,19 @@ def _calls(node: ast.AST) -> set[str]:
 
 
 _MEANS, _SUMS = {"mean", "reduce_mean"}, {"sum", "reduce_sum"}
+# Keras losses that average over the last axis (the functions) or over everything (the classes): a
+# reconstruction term made of one of them alone is a per-feature mean (round 60's ci08:
+# ``reconstruction_loss = keras.losses.binary_crossentropy(x, x_decoded)`` on flat rows beside a summed KL).
+_MEAN_LOSSES = {"binary_crossentropy", "mean_squared_error", "mse", "mean_absolute_error", "mae",
+                "binary_focal_crossentropy", "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError",
+                "BinaryFocalCrossentropy"}
 
 
 def mean_reduced_reconstruction(ctx: Context) -> tuple[int | None, str | None] | None:
     """The line of a reconstruction term averaged over every feature, in a function whose KL term is summed.
 
-    ``recon = ops.mean(binary_crossentropy(x, out))`` beside
-    ``kl = ops.mean(ops.sum(kl, axis=1))`` (a keras.io VAE with its
+    ``recon = ops.mean(binary_crossentropy(x, out))`` (or the loss function alone, a mean over the row's
+    features) beside ``kl = ops.mean(ops.sum(kl, axis=1))`` (a keras.io VAE with its
     ``ops.sum(..., axis=(1, 2))`` left out): the KL then weighs as much as
     the reconstruction of every feature together. A term scaled by a
     product (``784 * bce``) is left alone.
@@ -138,7 +144,7 @@ def mean_reduced_reconstruction(ctx: Context) -> tuple[int | None, str | None] |
             name, calls = node.targets[0].id.lower(), _calls(node.value)
             if "kl" in name and calls & _SUMS:
                 kl_summed = True
-            elif "recon" in name and calls & _MEANS and not calls & _SUMS and not any(
+            elif "recon" in name and calls & (_MEANS | _MEAN_LOSSES) and not calls & _SUMS and not any(
                 isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult) for b in ast.walk(node.value)
             ):
                 recon = node.lineno

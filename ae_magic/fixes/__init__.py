@@ -20,6 +20,8 @@ cell's text, tree and names), :mod:`.code_edits` (the edit for each code),
 
 from __future__ import annotations
 
+import ast
+
 from ..context import Context
 from ..report import Finding, Report
 from .cell import GENERIC_DATA, GENERIC_INPUT, GENERIC_MODEL, Cell
@@ -63,9 +65,24 @@ def attach(target: Report | list[Finding], ctx: Context) -> None:
     for f in findings:
         try:
             if f.fix:
-                f.fix = localize(f.fix, cell.names_for(f))
+                f.fix = localize(f.fix, _own_names_kept(cell.names_for(f), f.source_line))
             edit = edit_for(f, cell, findings)
             if edit is not None and edit.replacement != cell.text(edit.start_line, edit.end_line):
                 f.edit = edit.to_dict()
         except Exception:  # a fix is a courtesy; the finding stands without it
             continue
+
+
+def _own_names_kept(names: Names, source_line: str | None) -> Names:
+    """``names`` without the renames of the names the finding's own line uses: a fix written from that line
+    (``x = layers.Dense(16, activation="relu")(x)``) means the cell's ``x``, not the generic data ``x``
+    (round 60's ci10, whose AE106 fix read ``images = ...(images)``)."""
+    if not source_line:
+        return names
+    try:
+        own = {n.id for n in ast.walk(ast.parse(source_line.strip())) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return names
+    if not own & set(names.renames):
+        return names
+    return Names({k: v for k, v in names.renames.items() if k not in own}, names.known, names.classes)
