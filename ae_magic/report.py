@@ -42,6 +42,19 @@ CAUSES: dict[str, tuple[str, ...]] = {
               "AE401", "AE403", "AE402", "AE110", "AE201"),
 }
 
+# An AE301 of exact zeros only (no None gradient) is units that never fire, not a cut: what killed the units
+# explains it (round 60's ci02: raw sensor readings killed both encoder layers in the cell's own fit).
+DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401")
+
+
+def causes_of(f: Finding) -> tuple[str, ...]:
+    """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, and for an AE301 that
+    measured exact zeros only, what kills units (``DEAD_ZERO_CAUSES``)."""
+    base = CAUSES.get(f.code, ())
+    if f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none"):
+        return base + DEAD_ZERO_CAUSES
+    return base
+
 
 @dataclass
 class Finding:
@@ -208,7 +221,7 @@ class Report:
         for f in ordered:
             first.setdefault(f.code, f)
         for f in ordered:
-            f.caused_by = next((c for c in CAUSES.get(f.code, ()) if c in first and c != f.code), None)
+            f.caused_by = next((c for c in causes_of(f) if c in first and c != f.code), None)
         children: dict[int, list[Finding]] = {}
         roots: list[Finding] = []
         for f in ordered:

@@ -137,3 +137,23 @@ def test_the_tutorials_summed_reconstruction_stays_silent():
     report = ae_magic.check(cell, namespace={}, data="x_train")
     assert not report.internal_errors, report.internal_errors
     assert _loud(report) == [], report.text()
+
+
+def test_an_ae301_of_exact_zeros_is_explained_by_what_killed_the_units():
+    # Round 60's ci02: raw sensor readings killed the encoder's ReLUs in the cell's own fit; the dead layers'
+    # exact-zero gradients (AE301) came first, above the data's AE201. A None gradient (a cut) stays a root.
+    def findings(none: list[str], zero: list[str]) -> list[ae_magic.Finding]:
+        return [
+            ae_magic.Finding(code="AE301", severity="error", title="t", message="m", line=26,
+                             evidence={"none": none, "zero": zero}),
+            ae_magic.Finding(code="AE304", severity="warning", title="t", message="m", line=27),
+            ae_magic.Finding(code="AE201", severity="warning", title="t", message="m", line=21),
+        ]
+
+    dead = ae_magic.Report(findings=findings([], ["dense", "dense_1"]))
+    dead.sort()
+    assert [f.code for f in dead.findings] == ["AE201", "AE304", "AE301"]
+    assert dead.get("AE301").caused_by == "AE304"
+    cut = ae_magic.Report(findings=findings(["dense"], []))
+    cut.sort()
+    assert cut.get("AE301").caused_by is None and cut.findings[0].code == "AE301"
