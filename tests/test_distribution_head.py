@@ -55,3 +55,24 @@ def test_a_builtin_loss_on_the_doubled_output_is_still_ae105():
     assert not report.internal_errors, report.internal_errors
     f = report.get("AE105")
     assert f is not None and f.severity == "error", report.text()
+
+
+def test_a_relu_variance_under_a_variance_nll_is_ae108_at_the_variance_layer():
+    # Round 58's ce10: relu variances are exactly 0 for half the units; the NLL divides by var + 1e-6.
+    cell = GAUSSIAN.replace("LOSS", "gaussian_nll").replace('activation="softplus", name="x_var"',
+                                                           'activation="relu", name="x_var"')
+    report = ae_magic.check(cell, namespace={}, data="x_train", train=False)
+    assert not report.internal_errors, report.internal_errors
+    f = report.get("AE108")
+    assert f is not None and f.severity == "warning", report.text()
+    assert f.layer == "x_var" and f.line == 16 and "relu" in f.source_line, (f.layer, f.line, f.source_line)
+    assert "softplus" in f.fix
+
+
+def test_a_linear_log_variance_read_with_exp_is_silent():
+    cell = (GAUSSIAN.replace("LOSS", "gaussian_nll")
+            .replace('activation="softplus", name="x_var"', 'name="x_var"')
+            .replace("mu, var = y_pred[:, :d], y_pred[:, d:]", "mu, var = y_pred[:, :d], ops.exp(y_pred[:, d:])"))
+    report = ae_magic.check(cell, namespace={}, data="x_train", train=False)
+    assert not report.internal_errors, report.internal_errors
+    assert report.get("AE108") is None, report.text()

@@ -25,6 +25,7 @@ STRUCTURE_MODULES = (
     "activations",  # AE106 saturating code, AE107 saturating stack, AE108 output/loss mismatch
     "split_outputs",  # AE108 per-output losses on heads that split the input (swapped loss lists)
     "loss_args",  # AE108 a hand-written loss called with the prediction first
+    "variance_head",  # AE108 a distribution head's variance from a relu/linear layer (after shapes' AE105)
     "compilation",  # AE109 not compiled
     "initialisation",  # AE110 bad initializer
     "dependence",  # AE111 output ignores input
