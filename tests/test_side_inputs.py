@@ -66,6 +66,9 @@ def test_side_inputs_that_are_labels_ids_normalised_or_standardised_stay_silent(
         ('side = keras.utils.to_categorical(labels, 5).astype("float32")', "(5,)", '"float32"', "c_in"),
         # integer ids up to 4999 read by an Embedding (round 59's cf05)
         ("side = rng.integers(0, 5000, (n, 1))", "(1,)", '"int32"', "layers.Flatten()(layers.Embedding(5000, 4)(c_in))"),
+        # integer ids one-hot encoded in a Lambda
+        ("side = rng.integers(0, 120, (n, 1))", "(1,)", '"int32"',
+         "layers.Lambda(lambda t: keras.ops.one_hot(keras.ops.squeeze(t, -1), 120))(c_in)"),
         # raw readings the model normalises itself (adapted Normalization)
         (RAW[0] + "\nnorm = layers.Normalization()\nnorm.adapt(side)", "(2,)", '"float32"', "norm(c_in)"),
         # raw readings standardised in the cell

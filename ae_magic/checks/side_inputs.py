@@ -47,8 +47,12 @@ def _judged(arr: np.ndarray, readers: list[Any] | None) -> bool:
     kinds = [type(layer).__name__ for layer in readers or []]
     if any(k in INDEX_READERS or k in SCALERS for k in kinds):
         return False
-    # Without a graph an integer array may be ids an Embedding reads inside call(): leave it.
-    return not (readers is None and arr.dtype.kind in "biu")
+    if arr.dtype.kind not in "biu":
+        return True
+    # Integer ids may be looked up inside code: without a graph, or read by a Lambda or a layer class of the
+    # cell's own (``ops.one_hot(ids, 120)``), an integer array is left alone.
+    return readers is not None and not any(
+        type(layer).__name__ == "Lambda" or not str(type(layer).__module__).startswith("keras") for layer in readers)
 
 
 def check_side_input_scale(ctx: Context) -> list[Finding]:
