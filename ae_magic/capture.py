@@ -436,7 +436,20 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
     else:
         why = f"{out_names} cannot be reached from {decl_names}."
     fix = None
-    if real and declared and ctx.model is not None:
+    departure = _departure(ctx, declared, outputs) if real else None
+    if departure is not None:
+        # The first call after the declared input that reads a tensor of the other graph: the fix goes there.
+        call, read, made = departure
+        dline, dsrc = ctx.cell_line(call.line), ctx.line_text(call.line)
+        why += (f" The path to the output leaves {decl_names} at line {dline}: `{dsrc}` reads `{name(read)}` "
+                f"(made on line {ctx.cell_line(made)}, before `{name(declared[0])}`).")
+        evidence["departs_at_line"] = dline
+        evidence["reads"] = name(read)
+        text = ctx.line_text(call.line) or ""
+        arg = ctx.var_of(read)
+        if arg and text.rstrip().endswith(f"({arg})"):
+            fix = text.rstrip()[: -len(f"({arg})")] + f"({name(declared[0])})"
+    if fix is None and real and declared and ctx.model is not None:
         fix = _decoder_fix(ctx, declared[0])
     if fix is None:
         fix = (
@@ -448,16 +461,56 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
             f"model = keras.Model({name(declared[0]) if declared else 'inputs'}, x)"
         )
     quoted = f" (`{src}`)" if src else ""
+    if departure is not None:
+        line, src = ctx.cell_line(departure[0].line), ctx.line_text(departure[0].line)
     return Finding(
         code="AE101",
         severity="error",
         title="Graph disconnected: the output is not computed from the model's input",
-        message=f"Line {line}{quoted}: {why}\nKeras says: {err.message}",
+        message=f"Line {ctx.cell_line(err.line)}{quoted}: {why}\nKeras says: {err.message}",
         line=line,
         source_line=src,
         evidence=evidence,
         fix=fix,
     )
+
+
+def _departure(ctx: Context, declared: list[Any], outputs: list[Any]) -> tuple[LayerCall, Any, int] | None:
+    """``(call, tensor it reads, the line that made that tensor)``: the earliest layer call on the way to
+    ``outputs``, written after the declared input, that reads a tensor made before it (round 61's ck08: the
+    standalone decoder's first ``Dense(...)(z)`` reads the encoder's ``z`` instead of ``latent_inputs``);
+    None when there is none."""
+    if not declared:
+        return None
+    var = ctx.var_of(declared[0])
+    start = ctx.assign_lines.get(var) if var else None
+    if start is None:
+        return None
+
+    def made_at(t: Any) -> int | None:
+        call = ctx.call_for_output(t)
+        if call is not None:
+            return call.line
+        n = ctx.var_of(t)
+        return ctx.assign_lines.get(n) if n else None
+
+    best: tuple[LayerCall, Any, int] | None = None
+    stack, seen = list(outputs), set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        call = ctx.call_for_output(t)
+        if call is None:
+            continue
+        for inp in call.inputs:
+            before = made_at(inp)
+            if (call.line is not None and call.line > start and before is not None and before < start
+                    and (best is None or call.line < best[0].line)):
+                best = (call, inp, before)
+            stack.append(inp)
+    return best
 
 
 def _decoder_fix(ctx: Context, latent_input: Any) -> str | None:

@@ -109,6 +109,7 @@ BACKEND_SUITE = [
     "tests/test_distribution_head.py",
     "tests/test_side_inputs.py",
     "tests/test_round60.py",
+    "tests/test_round61.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

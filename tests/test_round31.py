@@ -164,16 +164,18 @@ def test_ae403_stands_only_when_the_lower_rate_of_its_fix_ends_lower() -> None:
     (osc,) = oscillating(ctx, trace, None)
     calmer = confirm_oscillation(ctx, trace, [osc], rerun(0.12))
     assert calmer == [osc] and osc.evidence["lower_rate_run"]["end"] < osc.evidence["lower_rate_run"]["configured_end"]
-    # Bumpy far from any good fit (a relu LSTM at Adam(0.01)): the rate stays the suspect even if a third is no better
-    # (0.2: the last third of the curve at the same level, 0.233 against 0.236; a third that ends 5 % *higher* or
-    # more clears the rate, tests/test_round37.py).
+    # Bumpy far from any good fit (a relu LSTM at Adam(0.01)): the rate stays the suspect when a third ends lower,
+    # if by less than 10 % (0.15: 0.2 against 0.236); a third that ends no lower (0.2: the last third of the curve
+    # at the same level, 0.233 against 0.236) clears it (round 61's cj07, tests/test_round37.py).
     stuck = {**trace, "baselines": {"final": 0.9, "mean": 0.27}}
     (osc,) = oscillating(ctx, stuck, None)
-    assert confirm_oscillation(ctx, stuck, [osc], rerun(0.2)) == [osc]
+    assert confirm_oscillation(ctx, stuck, [osc], rerun(0.15)) == [osc]
+    (osc,) = oscillating(ctx, stuck, None)
+    assert confirm_oscillation(ctx, stuck, [osc], rerun(0.2)) == []
     # Far from a linear code that fits well: kept, though the run ended at 0.75x the mean.
     linear = {**trace, "baselines": {"final": 3.3, "mean": 4.46, "pca": 1e-5}}
     (osc,) = oscillating(ctx, linear, None)
-    assert confirm_oscillation(ctx, linear, [osc], rerun(0.2)) == [osc]
+    assert confirm_oscillation(ctx, linear, [osc], rerun(0.15)) == [osc]
     # Learning through bumps (0.4x the mean): not reported, and no run at another rate.
     asked.clear()
     learning = {**trace, "baselines": {"final": 0.11, "mean": 0.27}}

@@ -247,7 +247,15 @@ def test_bumps_far_from_a_fit_are_not_ae403_when_a_smaller_rate_learns_slower(en
     assert found == [] and any("not reported" in n for n in notes)
 
 
-@pytest.mark.parametrize("end", [0.573, 0.59])  # the same end, or within a tail mean's noise (3 %)
-def test_bumps_far_from_a_fit_keep_ae403_when_a_smaller_rate_is_no_slower(end: float):
+@pytest.mark.parametrize("end", [0.55, 0.53])  # 4 % and 8 % below the configured 0.573
+def test_bumps_far_from_a_fit_keep_ae403_when_a_smaller_rate_ends_lower(end: float):
     found, _ = _oscillation(end)
     assert [f.code for f in found] == ["AE403"]
+
+
+@pytest.mark.parametrize("end", [0.573, 0.59])  # the same end, or within a tail mean's noise (3 %)
+def test_bumps_far_from_a_fit_are_not_ae403_when_a_smaller_rate_is_no_better(end: float):
+    # Round 61's cj07 (a healthy masked LSTM at 0.8x the mean, a third of the rate 1 % higher): advice to lower
+    # the rate that the same steps at the lower rate don't bear out is not given.
+    found, notes = _oscillation(end)
+    assert found == [] and any("not reported" in n for n in notes)

@@ -172,6 +172,8 @@ def test_bumps_on_a_plateau_that_a_longer_run_leaves_are_not_ae403():
     assert found == [] and "slow start on a noisy plateau" in notes[-1]
 
 
-def test_bumps_on_a_plateau_that_a_longer_run_does_not_leave_keep_ae403():
-    found, _ = _oscillating(False)
-    assert [f.code for f in found] == ["AE403"]
+def test_bumps_on_a_plateau_that_a_longer_run_does_not_leave_are_not_ae403_when_a_lower_rate_is_no_better():
+    # A third of the rate ends 2 % lower, within a tail mean's noise: lowering the rate is not the advice that
+    # helps (what keeps the model on the mean is AE405's to report), so AE403 is not given.
+    found, notes = _oscillating(False)
+    assert found == [] and "not reported" in notes[-1]

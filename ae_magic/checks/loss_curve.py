@@ -368,7 +368,9 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
     the fix's rate: ending LOWER_RATE_GAIN lower confirms the rate; so does a
     run far from any good fit (halfway from the mean to the linear code's
     error), which a third of the rate may not be enough to rescue (a relu
-    LSTM at Adam(0.01): 0.75x the mean, PCA near 0, 6 % lower at 0.002),
+    LSTM at Adam(0.01): 0.75x the mean, PCA near 0, 6 % lower at 0.002), as
+    long as that third ends at least LOWER_RATE_NOISE lower (round 61's cj07,
+    a healthy masked LSTM at 0.8x the mean, ended 1 % higher at a third), and
     unless the fix's rate ends LOWER_RATE_WORSE *higher*: a smaller rate that
     learns slower says the bumps are not overshoot (round 37's LSTM VAE, whose
     held-out curve is noisy because its validation samples z, 28 % higher;
@@ -416,8 +418,12 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
             "not steps that overshoot, so AE403 is not reported."
         )
         return [f for f in found if f is not osc]
-    if far and not slower:
-        # Up and down far from any good fit: the rate is still the suspect, whether or not a third of it is enough.
+    if far and not slower and np.isfinite(there) and there <= (1 - LOWER_RATE_NOISE) * here:
+        # Up and down far from any good fit, and a third of the rate ends lower (if not by LOWER_RATE_GAIN): the
+        # rate is still the suspect. A third that ends no lower (round 61's cj07, a healthy masked LSTM: 1 %
+        # higher) does not make it one: advice to lower it would not help.
+        return found
+    if far and not slower and lower.get("diverged"):
         return found
     # Round 37: a healthy LSTM VAE (its validation samples z, so its curve is noisy) ended 0.60 at the configured
     # rate and 0.77 at a third of it. A rate whose smaller version learns clearly slower is not the bumps' cause,

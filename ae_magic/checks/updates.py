@@ -94,6 +94,18 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
         fix = ("# compute_loss must add its terms to the compiled loss, not replace it:\n"
                "loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)\n"
                "return loss + penalty  # penalty: the value this line returned")
+    partial = _gradient_of_one_term(ctx) if moving and dropped is None else None
+    edit = None
+    if partial is not None:
+        # The step differentiates one term of the loss it logs: the layers only the other terms reach get nothing.
+        call, term, total, sum_line = partial
+        line, text = ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
+        why.append(f"the step takes the gradient of `{term}` alone (`{ast.unparse(call)}`), one term of `{total}` "
+                   f"(line {ctx.cell_line(sum_line)}), so the weights only the other terms reach get none")
+        fix = f"grads = tape.gradient({total}, self.trainable_weights)  # the whole loss, not one of its terms"
+        raw = ctx.source.splitlines()[call.lineno - 1] if ctx.source else ""
+        if line is not None and call.lineno == call.end_lineno and f"({term}," in raw:
+            edit = {"start_line": line, "end_line": line, "replacement": raw.replace(f"({term},", f"({total},", 1).rstrip()}
     return [
         Finding(
             code="AE301",
@@ -118,10 +130,43 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                 "steps": updates["steps"],
                 "measured": "update-to-weight ratio per layer and step (per-layer gradients unavailable)",
                 **({"compute_loss_without_super": True} if dropped is not None else {}),
+                **({"gradient_of": partial[1], "total_loss": partial[2]} if partial is not None else {}),
             },
             fix=fix,
+            edit=edit,
         )
     ]
+
+
+def _sum_names(node: ast.AST) -> list[str] | None:
+    """The names added up in ``node`` (``a + b``, ``a + beta * b`` gives a and b), or None when it is no sum."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+        return None
+    return [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+
+
+def _gradient_of_one_term(ctx: Context) -> tuple[ast.Call, str, str, int] | None:
+    """``(gradient call, its term, the sum it is part of, the sum's line)`` when the model's train_step takes
+    its one gradient of a term that the step adds into another loss (round 61's ck06:
+    ``tape.gradient(kl_loss, self.trainable_weights)`` beside ``total_loss = recon_loss + kl_loss``); else None."""
+    if not ctx.source or own_step_name(ctx.model) != "train_step":
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+        calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "gradient" and n.args]
+        if len(calls) != 1 or not isinstance(calls[0].args[0], ast.Name):
+            continue
+        term = calls[0].args[0].id
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                total, names = node.targets[0].id, _sum_names(node.value)
+                if names and total != term and term in names and len(set(names) - {term}) >= 1:
+                    return calls[0], term, total, node.lineno
+    return None
 
 
 def locate(ctx: Context, layer_name: str) -> tuple[int | None, str | None]:
