@@ -65,7 +65,7 @@ def _mask_on_prediction(fn: ast.FunctionDef) -> tuple[ast.AST, float, str, str] 
     return None
 
 
-def _loss_def(ctx: Context) -> ast.FunctionDef | None:
+def loss_def(ctx: Context) -> ast.FunctionDef | None:
     """The ``def`` in the cell of the function the model is compiled with."""
     loss = getattr(ctx.model, "loss", None) if ctx.model is not None else None
     name = getattr(loss, "__name__", None)
@@ -80,7 +80,7 @@ def _loss_def(ctx: Context) -> ast.FunctionDef | None:
 
 def check_mask_from_prediction(ctx: Context) -> list[Finding]:
     """AE108: the compiled loss masks by comparing the prediction (not the target) with a missing-value code."""
-    fn = _loss_def(ctx)
+    fn = loss_def(ctx)
     target = ctx.target if ctx.target is not None else ctx.data
     if fn is None or target is None or not np.issubdtype(np.asarray(target).dtype, np.number) or target.size == 0:
         return []

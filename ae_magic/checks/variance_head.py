@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
 from .locate import layer_line
+from .loss_mask import loss_def
 
 # Activations that let a variance reach exactly zero (relu) or go below it (linear).
 UNSAFE = {"relu": "exactly 0 wherever its pre-activation is negative", "linear": "negative as often as positive"}
@@ -30,19 +30,6 @@ def _producer(tensor: Any) -> Any:
 def _activation(layer: Any) -> str | None:
     act = getattr(layer, "activation", None)
     return getattr(act, "__name__", None) if act is not None else None
-
-
-def _loss_source(ctx: Context, loss: Any) -> str | None:
-    """The source of the cell's function ``loss`` (by name), or None."""
-    name = getattr(loss, "__name__", None)
-    if not name or not ctx.source:
-        return None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return None
-    fn = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name), None)
-    return ast.unparse(fn) if fn is not None else None
 
 
 def check_variance_head(ctx: Context) -> list[Finding]:
@@ -62,7 +49,8 @@ def check_variance_head(ctx: Context) -> list[Finding]:
     act = _activation(head)
     if act not in UNSAFE:
         return []
-    src = _loss_source(ctx, kc.compiled_loss(ctx.model))
+    fn = loss_def(ctx)  # the cell's own loss function, the one the model is compiled with
+    src = ast.unparse(fn) if fn is not None else None
     if src is None or "exp" in src or not ("log" in src or "/" in src or "divide" in src):
         return []
     line, text = layer_line(ctx, head)
