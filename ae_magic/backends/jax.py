@@ -10,7 +10,8 @@ global random generator: Keras' own seed state is saved by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -53,6 +54,79 @@ def _mean_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any, added: Seq
     return loss
 
 
+def _conv_transpose_with_fast_gradient(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Keras' JAX ``conv_transpose`` with a backward pass that XLA's CPU convolutions run fast.
+
+    JAX differentiates a transposed convolution's kernel as a convolution of
+    the input dilated by the strides, which XLA's CPU backend runs through a
+    generic loop: 40 ms where the strided convolution's own kernel gradient
+    takes 1 ms, so a conv autoencoder's probe step took 5x TensorFlow's. The
+    output is ``original``'s. The gradients are the same math, reached the
+    way TensorFlow reaches them: the operation is linear in its input, and its
+    transpose at the output's cotangent is a strided convolution. So the input
+    gradient is that convolution, and the kernel gradient is the kernel
+    gradient of that convolution, with the input as its cotangent.
+    """
+
+    def conv_transpose(inputs: Any, kernel: Any, *args: Any, **kwargs: Any) -> Any:
+        conv_transpose.calls += 1  # type: ignore[attr-defined]
+
+        def f(x: Any, k: Any) -> Any:
+            return original(x, k, *args, **kwargs)
+
+        @jax.custom_vjp
+        def op(x: Any, k: Any) -> Any:
+            return f(x, k)
+
+        def fwd(x: Any, k: Any) -> tuple[Any, tuple[Any, Any]]:
+            return f(x, k), (x, k)
+
+        def bwd(res: tuple[Any, Any], ct: Any) -> tuple[Any, Any]:
+            x, k = res
+
+            def transposed(kk: Any) -> Any:
+                (dx,) = jax.linear_transpose(lambda xx: f(xx, kk), x)(ct)
+                return dx
+
+            dx, vjp_k = jax.vjp(transposed, k)
+            (dk,) = vjp_k(x)  # <ct, f(x, k)> = <transposed(k), x>, bilinear in (x, k)
+            return dx, dk
+
+        op.defvjp(fwd, bwd)
+        return op(jnp.asarray(inputs), jnp.asarray(kernel))
+
+    conv_transpose.__wrapped__ = original  # type: ignore[attr-defined]
+    conv_transpose.calls = 0  # type: ignore[attr-defined]
+    return conv_transpose
+
+
+@contextlib.contextmanager
+def fast_conv_transpose(enabled: bool = True) -> Iterator[Callable[[], bool]]:
+    """While jax traces a probe's step: transposed convolutions get :func:`_conv_transpose_with_fast_gradient`.
+
+    Swapped only around the probes' own jitted calls (where tracing happens)
+    and put back afterwards, so the user's own ``fit`` never sees it. Yields
+    ``used()``: whether a transposed convolution was traced with the swap.
+    The custom gradient has no forward-mode rule, so a step that fails where
+    it was used is traced again without it (``_Step._step``).
+    """
+    try:
+        from keras.src.backend.jax import nn as keras_nn
+    except ImportError:  # a Keras that moved its JAX ops: the plain gradient, only slower
+        enabled = False
+    swapped = _conv_transpose_with_fast_gradient(keras_nn.conv_transpose) if enabled else None
+    if swapped is None or getattr(keras_nn.conv_transpose, "__wrapped__", None) is not None:
+        # Off, or nested / another thread's swap already in place (it is theirs to put back).
+        yield lambda: False
+        return
+    original = keras_nn.conv_transpose
+    keras_nn.conv_transpose = swapped
+    try:
+        yield lambda: swapped.calls > 0  # type: ignore[attr-defined]
+    finally:
+        keras_nn.conv_transpose = original
+
+
 class _Step:
     """``run(xs, ys, lrs)`` over a jitted single step (see :func:`compile_train_step`)."""
 
@@ -74,6 +148,7 @@ class _Step:
             raise ModelError("the optimizer's learning rate is not one of its variables")
         self._traces = 0
         self._jitted: Any = jax.jit(self._one)
+        self._fast = True  # trace with fast_conv_transpose
         # Trainable positions whose gradient is structurally zero (see _cut_off).
         self._cut: set[int] | None = None
         self._batch: int | None = None  # the full batch size (see _full_batch)
@@ -134,7 +209,7 @@ class _Step:
             xs, ys = np.asarray(xs), np.asarray(ys)
             for i in range(int(xs.shape[0])):
                 xb, yb = self._full_batch(xs[i], ys[i])
-                loss, nv, tvals, ntvals, ovals = self._jitted(tvals, ntvals, ovals, xb, yb, np.float32(lrs[i]))
+                loss, nv, tvals, ntvals, ovals = self._step(tvals, ntvals, ovals, xb, yb, np.float32(lrs[i]))
                 losses.append(loss)
                 norms.append(nv)
         except ModelError:
@@ -158,6 +233,19 @@ class _Step:
                 if pos in self._cut:
                     norms[:, col] = -1.0
         return losses, norms
+
+    def _step(self, *args: Any) -> tuple[Any, ...]:
+        """One jitted step; traced (on a new shape) with :func:`fast_conv_transpose`, or without it if it can't be."""
+        with fast_conv_transpose(self._fast) as used:
+            try:
+                return self._jitted(*args)
+            except Exception:
+                if not used():
+                    raise
+        # E.g. a loss that takes a forward-mode derivative through a transposed convolution: the plain gradient.
+        self._fast = False
+        self._jitted.clear_cache()
+        return self._jitted(*args)
 
     def _full_batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """An epoch's short last batch, filled up to the full batch size with its own samples.
@@ -291,7 +379,15 @@ def own_train_step(model: Any, data: Any) -> dict[str, Any]:
     def batches() -> Any:
         yield data
 
-    logs, state = model.train_function(state, batches())
+    with fast_conv_transpose() as used:
+        try:
+            logs, state = model.train_function(state, batches())
+        except Exception:
+            if not used():
+                raise
+            used = None
+    if used is None:  # traced again with the plain gradient (see _Step._step)
+        logs, state = model.train_function(state, batches())
     tv, ntv, ov, mv = state
     model._jax_state = {"trainable_variables": tv, "non_trainable_variables": ntv,
                         "optimizer_variables": ov, "metrics_variables": mv}
