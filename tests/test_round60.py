@@ -158,3 +158,18 @@ def test_an_ae301_of_exact_zeros_is_explained_by_what_killed_the_units():
     cut = ae_magic.Report(findings=findings(["dense"], []))
     cut.sort()
     assert cut.get("AE301").caused_by is None and cut.findings[0].code == "AE301"
+
+
+def test_a_cutting_op_is_read_as_a_name_on_the_lambdas_line_not_inside_a_longer_word():
+    from ae_magic.checks.gradients import _NON_DIFFERENTIABLE
+
+    for line in ("code = layers.Lambda(lambda t: ops.round(t * 4) / 4)(h)",
+                 "z = layers.Lambda(lambda t: tf.cast(t > 0, 'float32'))(h)",
+                 "m = layers.Lambda(lambda t: keras.ops.greater_equal(t, 0.5))(h)",
+                 "q = layers.Lambda(lambda t: t.astype('int32'))(h)",
+                 "s = layers.Lambda(lambda t: ops.stop_gradient(t))(h)"):
+        assert _NON_DIFFERENTIABLE.search(line), line
+    for line in ("forecast = layers.Lambda(lambda t: t * 2.0)(h)",
+                 "signal = layers.Lambda(lambda t: ops.tanh(t))(encoded)",
+                 "assigned = layers.Lambda(lambda t: t + 1.0)(lossless_code)"):
+        assert not _NON_DIFFERENTIABLE.search(line), line

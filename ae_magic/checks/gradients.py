@@ -204,8 +204,12 @@ def judge(ctx: Context, trace: dict[str, Any]) -> list[Finding]:
 
 # -- AE301 -----------------------------------------------------------------
 # Ops whose gradient is None or zero, as written on a Lambda's line (an exact-zero AE301 names such a cut only).
-_NON_DIFFERENTIABLE = re.compile(r"round|cast|argmax|argmin|floor|ceil|sign|stop_gradient|astype|greater|less|"
-                                 r"equal|where|top_k|int32|int64|bool")
+# A name on the line, not a part of a longer word ("forecast", "assign", "unless"); underscores separate
+# ("greater_equal", "tf.math.round").
+_NON_DIFFERENTIABLE = re.compile(r"(?<![A-Za-z0-9])(?:round|cast|argmax|argmin|floor|ceil|sign|stop_gradient|astype|"
+                                 r"greater|less|equal|where|top_k|int32|int64|bool)(?![A-Za-z0-9])")
+
+
 def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any]]) -> list[Finding]:
     none = [layer for layer in layers if layer["none_vars"]]
     zero = [layer for layer in layers if not layer["none_vars"] and layer["zero_vars"] == layer["n_vars"]]
