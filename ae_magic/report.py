@@ -48,9 +48,12 @@ DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401")
 
 
 def causes_of(f: Finding) -> tuple[str, ...]:
-    """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, and for an AE301 that
-    measured exact zeros only, what kills units (``DEAD_ZERO_CAUSES``)."""
+    """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, for an AE301 that
+    measured exact zeros only what kills units (``DEAD_ZERO_CAUSES``), and for an AE102 of a tensor that a
+    shortcut around the code was meant to read (``evidence["meant_for_shortcut"]``) that AE103."""
     base = CAUSES.get(f.code, ())
+    if f.code == "AE102" and f.evidence.get("meant_for_shortcut"):
+        return ("AE103",)  # the unused part of the input the shortcut around the code should have read
     if f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none"):
         return base + DEAD_ZERO_CAUSES
     return base

@@ -9,6 +9,7 @@ Checks never call the user's model: every forward pass runs on
 from __future__ import annotations
 
 import ast
+import dis
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,36 @@ from ..graph import GNode, GraphInfo
 # of saturating layers (AE107), nor hide the output's activation (AE108, AE203).
 TRANSPARENT = {"Dropout", "Flatten", "Reshape", "MaxPooling2D", "MaxPooling1D", "AveragePooling2D",
                "UpSampling2D", "UpSampling1D", "GaussianNoise", "SpatialDropout2D", "Cropping2D",
-               "ZeroPadding2D", "RepeatVector", "Permute", "GlobalAveragePooling2D"}
+               "ZeroPadding2D", "RepeatVector", "Permute", "GlobalAveragePooling2D", "Cropping1D", "Cropping3D",
+               "ZeroPadding1D", "ZeroPadding3D", "UpSampling3D", "SpatialDropout1D", "SpatialDropout3D",
+               "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity"}
+
+# What a Lambda that only reshapes may name: the modules and the shape ops (round 62's cm07 ends its Sequential
+# with ``Lambda(lambda t: ops.squeeze(t, axis=-1))`` after the sigmoid layer, which the loss's check then read
+# as a linear output).
+_SHAPE_NAMES = {"ops", "keras", "K", "backend", "tf", "np", "jnp", "numpy", "torch", "squeeze", "expand_dims",
+                "reshape", "transpose", "permute_dims", "moveaxis", "swapaxes", "flatten", "ravel", "shape", "math",
+                "unsqueeze", "view", "permute", "numpy_function", "identity"}
+# Bytecode a shape-only lambda is made of: loads, calls, tuples and slices, no arithmetic.
+_SHAPE_OPS = {"RESUME", "NOP", "CACHE", "PRECALL", "CALL", "CALL_KW", "CALL_FUNCTION", "CALL_FUNCTION_KW",
+              "CALL_METHOD", "KW_NAMES", "PUSH_NULL", "COPY_FREE_VARS", "MAKE_CELL", "RETURN_VALUE", "RETURN_CONST",
+              "BUILD_TUPLE", "BUILD_LIST", "BUILD_SLICE", "BINARY_SUBSCR", "BINARY_SLICE"}
+
+
+def shape_only(node: GNode) -> bool:
+    """Whether the layer of ``node`` only moves values around: a TRANSPARENT class, or a Lambda whose function
+    calls nothing but shape ops (squeeze, expand_dims, reshape, transpose) and slices."""
+    if node.cls in TRANSPARENT:
+        return True
+    fn = getattr(node.layer, "function", None) if node.cls == "Lambda" else None
+    if getattr(fn, "__code__", None) is None:
+        return False
+    try:
+        names = set(fn.__code__.co_names)
+        ops = {ins.opname for ins in dis.get_instructions(fn)}
+    except Exception:  # a callable object, a builtin: not read
+        return False
+    return names <= _SHAPE_NAMES and all(op.startswith("LOAD_") or op in _SHAPE_OPS for op in ops)
 
 
 def loc(ctx: Context, node: GNode | None) -> tuple[int | None, str | None]:
@@ -59,7 +89,7 @@ def output_activation(g: GraphInfo, node: GNode | None = None) -> tuple[str | No
         seen.add(node.id)
         if node.activation is not None:
             return node.activation, node
-        if node.cls in TRANSPARENT and node.parents:
+        if node.parents and shape_only(node):
             node = g.nodes[node.parents[0]]
             continue
         return ("linear" if not node.is_input else None), node

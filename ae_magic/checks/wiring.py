@@ -8,13 +8,14 @@ input to the reconstruction that avoids the narrowest layer.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
-from ..graph import GraphInfo, _Builder
+from ..graph import GNode, GraphInfo, _Builder
 from ..report import Finding
 from .locate import graph_of, label, loc
 
@@ -47,6 +48,9 @@ def check_dangling(ctx: Context) -> list[Finding]:
     tensors, layers = _model_tensor_ids(ctx)
     model_layers = {id(layer) for m in [ctx.model, *ctx.other_models.values()] for layer in _all_layers(m)}
     findings: list[Finding] = []
+    g = graph_of(ctx)
+    shortcut = copying_shortcut(ctx, g)
+    meant = _meant_for_shortcut(ctx, g, shortcut[0]) if shortcut else None
     for call in ctx.calls:
         if not call.direct or not call.outputs:
             continue
@@ -73,7 +77,9 @@ def check_dangling(ctx: Context) -> list[Finding]:
                 layer=call.layer_name,
                 source_line=src,
                 evidence={"variable": name, "layer": call.layer_name, "inputs": fed,
-                          "output_shape": [list(o.shape) for o in call.outputs]},
+                          "output_shape": [list(o.shape) for o in call.outputs],
+                          # the part a shortcut around the code was meant to read (AE103 explains it)
+                          **({"meant_for_shortcut": True} if meant is call else {})},
                 fix=(
                     f"Feed {what} into the next layer, e.g. `decoded = Dense(...)({name})`, "
                     "or delete the line if it is not needed."
@@ -148,16 +154,91 @@ def narrow_dangling(ctx: Context, g: GraphInfo) -> list[Any]:
     return out
 
 
+def _condition_width(ctx: Context) -> int | None:
+    """When the target is a block of a wider input's last axis (a conditional model's image with its label
+    appended): how many of the input's features are not the target. Else None."""
+    t, d = ctx.target, ctx.data
+    if t is None or d is None or t is d:
+        return None
+    try:
+        a, b = np.asarray(d[:64]), np.asarray(t[:64])
+        if a.ndim == b.ndim and a.shape[:-1] == b.shape[:-1] and b.shape[-1] < a.shape[-1] and not _other_target(ctx):
+            return int(np.prod(a.shape[1:]) - np.prod(b.shape[1:]))
+    except Exception:
+        return None
+    return None
+
+
 def _other_target(ctx: Context) -> bool:
-    """Whether the check was given a target that differs from the input (a few rows compared)."""
+    """Whether the check was given a target that differs from the input (a few rows compared).
+
+    A target that is a block of the input's last axis is not another target: a conditional autoencoder's
+    input is the image with its label appended and its target the image (round 62's cm06), so a path that
+    copies the input around the code gives the target as surely as in a plain autoencoder.
+    """
     t, d = ctx.target, ctx.data
     if t is None or d is None or t is d:
         return False
     try:
         a, b = np.asarray(d[:64]), np.asarray(t[:64])
-        return a.shape != b.shape or not np.array_equal(a, b)
+        if a.shape == b.shape:
+            return not np.array_equal(a, b)
+        if a.ndim == b.ndim and a.shape[:-1] == b.shape[:-1] and b.shape[-1] < a.shape[-1]:
+            width = b.shape[-1]
+            return not any(np.array_equal(a[..., o:o + width], b) for o in range(a.shape[-1] - width + 1))
+        return True
     except Exception:  # an odd target: judge the model as an autoencoder of its input
         return False
+
+
+def _shortcut(g: GraphInfo) -> tuple[GNode, GNode, list[GNode], list[int]]:
+    """The first bypass path's ``(leave, join, between, path)``: where it leaves the main path, where it joins it
+    again, the nodes on the way that the main path does not take."""
+    path = g.bypass_paths[0]
+    main_edges = set(zip(g.main_path, g.main_path[1:], strict=False))
+    # The first edge of the bypass that the main path does not take: where
+    # the shortcut leaves; the next node back on the main path: where it joins.
+    k = next((i for i in range(len(path) - 1) if (path[i], path[i + 1]) not in main_edges), 0)
+    main = set(g.main_path)
+    join = next((g.nodes[i] for i in path[k + 1 :] if i in main), g.nodes[path[-1]])
+    between = [g.nodes[i] for i in path[k + 1 :] if i not in main]
+    return g.nodes[path[k]], join, between, path
+
+
+def copying_shortcut(ctx: Context, g: GraphInfo) -> tuple[GNode, GNode, list[GNode], list[int]] | None:
+    """The bypass AE103 reports (:func:`_shortcut`), or None: no bypass, a target the input's copy would not give
+    (denoising, colourising), or a shortcut no wider than the condition appended to the target's block (a
+    conditional VAE's label sliced off its input and concatenated to ``z``)."""
+    if not g.bypass_paths or g.code is None or _other_target(ctx):
+        return None
+    found = _shortcut(g)
+    condition = _condition_width(ctx)
+    if condition is not None:
+        leave, _, between, _ = found
+        widths = [n.width for n in between if n.width is not None] or [leave.width]
+        if widths[0] is not None and min(widths) <= condition:
+            return None
+    return found
+
+
+def _meant_for_shortcut(ctx: Context, g: GraphInfo, leave: GNode) -> Any:
+    """A dangling call on the shortcut's source that is narrower than it: the part the user meant to feed.
+
+    A conditional VAE slices the label off its image-and-label input and then concatenates the whole input to
+    ``z`` (round 62's cm06): the unused ``label`` is what the concatenation should read.
+    """
+    if not leave.variable:
+        return None
+    tensors, _ = _model_tensor_ids(ctx)
+    for call in ctx.calls:
+        if not call.direct or not call.outputs or not call.variable or any(id(o) in tensors for o in call.outputs):
+            continue
+        if [ctx.var_of(t) for t in call.inputs] != [leave.variable]:
+            continue
+        w = kc.width_of(call.outputs[0].shape)
+        if w is not None and leave.width is not None and w < leave.width:
+            return call
+    return None
 
 
 def check_bypass(ctx: Context) -> list[Finding]:
@@ -167,23 +248,29 @@ def check_bypass(ctx: Context) -> list[Finding]:
         return []
     findings: list[Finding] = []
     code = g.nodes[g.code]
-    if g.bypass_paths and _other_target(ctx):
+    shortcut = copying_shortcut(ctx, g)
+    if g.bypass_paths and shortcut is None:
         # Image-to-image (inpainting, denoising, colourising: the target is not the input): copying the input
         # around the code does not give the target, and U-Net skips are how such models keep detail (round 25).
+        # Nor does a conditional model's label, sliced off its input and concatenated to the code.
         pass
-    elif g.bypass_paths:
-        path = g.bypass_paths[0]
-        main_edges = set(zip(g.main_path, g.main_path[1:], strict=False))
-        # The first edge of the bypass that the main path does not take: where
-        # the shortcut leaves; the next node back on the main path: where it joins.
-        k = next((i for i in range(len(path) - 1) if (path[i], path[i + 1]) not in main_edges), 0)
-        leave = g.nodes[path[k]]
-        main = set(g.main_path)
-        join = next((g.nodes[i] for i in path[k + 1 :] if i in main), g.nodes[path[-1]])
-        between = [g.nodes[i] for i in path[k + 1 :] if i not in main]
+    elif shortcut is not None:
+        leave, join, between, path = shortcut
         line, src = loc(ctx, join)
         via = (" through " + " -> ".join(label(ctx, n) for n in between[:4])) if between else " directly"
         bypass_w = max(w for w, _ in g.path_minima if w is not None)
+        fix = ("Remove the skip/concatenate connection around the code, or narrow it, so every path passes "
+               "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).")
+        meant = _meant_for_shortcut(ctx, g, leave)
+        also, evidence_meant = "", {}
+        if meant is not None:
+            also = (f" `{meant.variable}` (line {ctx.cell_line(meant.line)}), the part of `{leave.variable}` "
+                    f"that {label(ctx, join)} seems meant to read, is computed but never used.")
+            evidence_meant = {"meant": meant.variable}
+            own = src.split("#")[0].rstrip() if src else ""
+            swapped = re.sub(rf"(?<![\w.]){re.escape(leave.variable)}(?!\w)", meant.variable, own)
+            if own and swapped != own and not join.is_input:
+                fix = f"Feed `{meant.variable}` where the whole `{leave.variable}` goes around the code:\n{swapped.strip()}"
         findings.append(
             Finding(
                 code="AE103",
@@ -193,16 +280,15 @@ def check_bypass(ctx: Context) -> list[Finding]:
                     f"The narrowest layer is {label(ctx, code)} with {g.code_width} features, but "
                     f"{label(ctx, leave)} also feeds {label(ctx, join)}{via}, skipping the code: a path "
                     f"with at least {bypass_w} features reaches the output. The model can copy the input "
-                    "around the code instead of compressing it."
+                    "around the code instead of compressing it." + also
                 ),
                 line=line,
                 layer=join.name,
                 source_line=src,
                 evidence={"code_layer": code.name, "code_width": g.code_width,
                           "bypass": [g.nodes[i].name for i in path], "bypass_min_width": bypass_w,
-                          "shortcut_from": leave.name, "shortcut_to": join.name},
-                fix="Remove the skip/concatenate connection around the code, or narrow it, so every path passes "
-                "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).",
+                          "shortcut_from": leave.name, "shortcut_to": join.name, **evidence_meant},
+                fix=fix,
             )
         )
     elif (g.input_width is not None and g.code_width is not None and g.code_width >= g.input_width
