@@ -50,9 +50,13 @@ DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401")
 def causes_of(f: Finding) -> tuple[str, ...]:
     """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, for an AE301 that
     measured exact zeros only what kills units (``DEAD_ZERO_CAUSES``), and for an AE102 of a tensor that a
-    shortcut around the code was meant to read (``evidence["meant_for_shortcut"]``) that AE103."""
+    shortcut around the code was meant to read, or of a code the model's path skips (``evidence["meant_for_shortcut"]``,
+    ``["skipped_code"]``) that AE103; an AE203 whose
+    target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's."""
     base = CAUSES.get(f.code, ())
-    if f.code == "AE102" and f.evidence.get("meant_for_shortcut"):
+    if f.code == "AE203" and f.evidence.get("unscaled_input"):
+        return ("AE201",)  # the target is the input, out of range because it is not scaled
+    if f.code == "AE102" and (f.evidence.get("meant_for_shortcut") or f.evidence.get("skipped_code")):
         return ("AE103",)  # the unused part of the input the shortcut around the code should have read
     if f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none"):
         return base + DEAD_ZERO_CAUSES

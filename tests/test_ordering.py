@@ -12,7 +12,7 @@ import zoo
 import ae_magic
 from ae_magic.catalogue import CATALOGUE
 from ae_magic.render import html as rhtml
-from ae_magic.report import CAUSES, SEVERITY_RANK, Finding, Report
+from ae_magic.report import CAUSES, SEVERITY_RANK, Finding, Report, causes_of
 
 FAMILY_RANK = {"structure": 0, "data": 0, "gradients": 1, "training": 2}
 
@@ -141,10 +141,11 @@ def test_first_error_or_warning_is_a_root_cause_on_catalogue_cases(name: str) ->
     assert expected <= set(report.codes), report.codes
     ranked = [f for f in report.findings if SEVERITY_RANK[f.severity] <= 1]
     assert ranked and ranked[0].caused_by is None, report.codes
-    # The case's own fault is never put under a consequence of itself.
-    assert all(f.caused_by is None for f in report.findings if f.code in expected), report.codes
+    # The case's own fault is never put under a consequence of itself (only under another of its own faults:
+    # raw pixels as the target are out of the sigmoid's range because they are not scaled, AE203 under AE201).
+    assert all(f.caused_by is None or f.caused_by in expected for f in report.findings if f.code in expected), report.codes
     for f in report.findings:
         if f.caused_by is not None:
             cause = report.codes.index(f.caused_by)
             assert cause < report.codes.index(f.code), report.codes
-            assert f.caused_by in CAUSES[f.code]
+            assert f.caused_by in causes_of(f)

@@ -128,3 +128,75 @@ def test_a_lambda_that_scales_still_hides_the_activation_before_it():
     src = SQUEEZED.replace("LAST", '"sigmoid"').replace("ops.squeeze(t, axis=-1)", "ops.squeeze(t, axis=-1) * 2.0")
     report = ae_magic.check(src, namespace={}, data="x_train", train=False)
     assert report.get("AE108") is not None, report.text()
+
+
+# -- round 63 ----------------------------------------------------------------------------------------------------
+
+UNSCALED = """\
+import numpy as np
+import keras
+from keras import layers
+
+x_train_raw = np.random.default_rng(0).integers(0, 256, size=(256, 8, 8)).astype("uint8")
+x_train = x_train_raw.astype("float32")
+x_train = x_train.reshape(-1, 64)
+inp = keras.Input(shape=(64,))
+h = layers.Dense(16, activation="relu", name="enc")(inp)
+out = layers.Dense(64, activation="sigmoid", name="dec")(h)
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_unscaled_pixels_reshaped_on_a_line_of_their_own_are_named_where_they_were_made():
+    # cn02: the missing / 255 goes on the astype line; the reshape after it keeps the values.
+    report = ae_magic.check(UNSCALED, namespace={}, data="x_train", train=False)
+    scale, out_of_range = report.get("AE201"), report.get("AE203")
+    assert scale is not None and out_of_range is not None, report.text()
+    assert scale.line == _line(UNSCALED, 'x_train = x_train_raw.astype("float32")'), report.text()
+    # The target is the unscaled input itself: scaling it fixes both, so AE201 explains AE203.
+    assert out_of_range.caused_by == "AE201" and report.findings[0].code == "AE201", report.text()
+
+
+def test_a_rescaling_line_after_the_reshape_is_still_the_line_named():
+    src = UNSCALED.replace('x_train = x_train.reshape(-1, 64)\n',
+                           'x_train = x_train.reshape(-1, 64)\nx_train = x_train * 300.0\n')
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    assert report.get("AE201").line == _line(src, "x_train = x_train * 300.0"), report.text()
+
+
+SKIPPED_CODE = """\
+import numpy as np
+import keras
+from keras import layers
+
+token_ids = np.random.default_rng(1).integers(1, 40, size=(256, 12)).astype("int32")
+inp = keras.Input(shape=(12,), dtype="int32")
+embedded = layers.Embedding(40, 32, name="emb")(inp)
+state = layers.LSTM(48, name="enc")(embedded)
+z = layers.Dense(8, activation="relu", name="code")(state)
+repeated = layers.RepeatVector(12, name="repeat")(z)
+x = layers.LSTM(48, return_sequences=True, name="dec")(embedded)
+out = layers.Dense(40, activation="softmax", name="vocab")(x)
+text_ae = keras.Model(inp, out)
+text_ae.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+"""
+
+
+def test_a_decoder_that_reads_the_embedded_tokens_instead_of_the_repeated_code_is_named_at_the_decoder():
+    # co04: the code path state -> z -> repeated dangles; the decoder LSTM reads `embedded`.
+    report = ae_magic.check(SKIPPED_CODE, namespace={}, data="token_ids", train=False)
+    f = report.get("AE103")
+    assert f is not None, report.text()
+    assert f.line == _line(SKIPPED_CODE, 'name="dec")(embedded)'), report.text()
+    assert f.evidence["meant"] == "repeated" and f.evidence["code_variable"] == "z"
+    assert 'name="dec")(repeated)' in (f.fix or "")
+    dangling = [g for g in report.findings if g.code == "AE102"]
+    assert dangling and all(g.caused_by == "AE103" for g in dangling), report.text()
+    assert report.findings[0].code == "AE103", report.text()
+
+
+def test_the_same_text_autoencoder_through_its_code_is_silent():
+    src = SKIPPED_CODE.replace('name="dec")(embedded)', 'name="dec")(repeated)')
+    report = ae_magic.check(src, namespace={}, data="token_ids", train=False)
+    assert not _loud(report), report.text()

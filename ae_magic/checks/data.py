@@ -18,7 +18,7 @@ from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
-from .locate import assigned_at, loss_line
+from .locate import assigned_at, data_made_at, loss_line
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
@@ -542,6 +542,9 @@ def check_target_range(ctx: Context) -> list[Finding]:
         outside = float(np.mean((st.sample < rng[0] - tol) | (st.sample > rng[1] + tol)))
         evidence["output_range"] = list(rng)
         evidence["share_outside"] = outside
+        if t is ctx.data and (float(np.count_nonzero(np.abs(st.sample) > SCALE_LIMIT)) / st.sample.size > 0.001):
+            # The target is the unscaled input itself (0-255 pixels): AE201's scaling fixes both (round 63's cn02).
+            evidence["unscaled_input"] = True
         problems.append(
             f"the output activation {act} can only produce [{rng[0]:g}, {rng[1]:g}], but the targets span "
             f"[{lo:.4g}, {hi:.4g}] ({outside:.0%} of sampled values outside)"
@@ -795,7 +798,7 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
             if f.line is not None:
                 continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
-            f.line, f.source_line = assigned_at(ctx, name)
+            f.line, f.source_line = data_made_at(ctx, name)
             if f.line is None and f.code == "AE203":
                 _at_output_layer(ctx, f)
         return found

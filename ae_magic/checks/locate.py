@@ -256,6 +256,47 @@ def assigned_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]
     return ctx.cell_line(line), ctx.line_text(line)
 
 
+# Calls that only give an array another shape (its values and scale stay): ``x = x.reshape(-1, 784)``.
+_RESHAPES = {"reshape", "expand_dims", "squeeze", "transpose", "flatten", "ravel", "moveaxis", "swapaxes"}
+
+
+def _reshapes(value: ast.AST, name: str) -> bool:
+    """Whether ``value`` is ``name`` given another shape only (a reshape call, an indexing with None/slices)."""
+    if isinstance(value, ast.Subscript):
+        return isinstance(value.value, ast.Name) and value.value.id == name
+    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute) or value.func.attr not in _RESHAPES:
+        return False
+    receiver = value.func.value
+    if isinstance(receiver, ast.Name) and receiver.id == name:
+        return True  # x.reshape(...)
+    first = value.args[0] if value.args else None
+    return isinstance(first, ast.Name) and first.id == name  # np.reshape(x, ...)
+
+
+def data_made_at(ctx: Context, name: str | None) -> tuple[int | None, str | None]:
+    """:func:`assigned_at`, but past re-bindings that only reshape the array: where its values were made.
+
+    ``x_train = x_raw.astype("float32")`` then ``x_train = x_train.reshape(-1, 784)`` (round 63's cn02): the
+    missing ``/ 255`` goes on the first line, not on the reshape.
+    """
+    line, text = assigned_at(ctx, name)
+    if line is None or not name:
+        return line, text
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return line, text
+    binds = sorted((node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name),
+                   key=lambda node: node.lineno)
+    if not binds or binds[-1].lineno != ctx.assign_lines.get(name):
+        return line, text  # bound some other way last (a for loop, a tuple): keep that line
+    k = len(binds) - 1
+    while k > 0 and _reshapes(binds[k].value, name):
+        k -= 1
+    return ctx.cell_line(binds[k].lineno), ctx.line_text(binds[k].lineno)
+
+
 def loss_line(ctx: Context) -> tuple[int | None, str | None]:
     """The cell line that sets the loss (``loss=`` first, else ``.compile(``), as the user sees it, and its text."""
     if not ctx.source:

@@ -51,6 +51,8 @@ def check_dangling(ctx: Context) -> list[Finding]:
     g = graph_of(ctx)
     shortcut = copying_shortcut(ctx, g)
     meant = _meant_for_shortcut(ctx, g, shortcut[0]) if shortcut else None
+    skipped = skipped_code(ctx, g)
+    skipped_chain = {id(c) for c in skipped[3]} if skipped else set()
     for call in ctx.calls:
         if not call.direct or not call.outputs:
             continue
@@ -79,7 +81,8 @@ def check_dangling(ctx: Context) -> list[Finding]:
                 evidence={"variable": name, "layer": call.layer_name, "inputs": fed,
                           "output_shape": [list(o.shape) for o in call.outputs],
                           # the part a shortcut around the code was meant to read (AE103 explains it)
-                          **({"meant_for_shortcut": True} if meant is call else {})},
+                          **({"meant_for_shortcut": True} if meant is call else {}),
+                          **({"skipped_code": True} if id(call) in skipped_chain else {})},
                 fix=(
                     f"Feed {what} into the next layer, e.g. `decoded = Dense(...)({name})`, "
                     "or delete the line if it is not needed."
@@ -152,6 +155,36 @@ def narrow_dangling(ctx: Context, g: GraphInfo) -> list[Any]:
         if w is not None and g.input_width is not None and w < g.input_width:
             out.append(call)
     return out
+
+
+def skipped_code(ctx: Context, g: GraphInfo) -> tuple[Any, Any, Any, list[Any]] | None:
+    """When the model's path never reaches a code the cell computed: ``(first, end, reader, chain)``.
+
+    ``first``: the narrow dangling call (:func:`narrow_dangling`); ``chain``: it and every dangling call fed
+    by it, in cell order; ``end``: the chain's last call (round 63's co04: ``state = LSTM(96)(embedded)``,
+    ``z = Dense(24)(state)``, ``repeated = RepeatVector(12)(z)``); ``reader``: the model's call that reads the
+    tensor the chain starts from, the one that should read ``end`` (``LSTM(96, ...)(embedded)``), or None.
+    Only for a model as wide as its input (AE104's form) and the input as its target.
+    """
+    if g.input_width is None or g.code_width is None or g.code_width < g.input_width or _other_target(ctx):
+        return None
+    narrow = narrow_dangling(ctx, g)
+    if not narrow:
+        return None
+    first = narrow[0]
+    chain, frontier = [first], {id(o) for o in first.outputs}
+    for c in ctx.calls:
+        if c is first or not c.direct or not c.outputs or any(id(o) in g.tensor_ids for o in c.outputs):
+            continue
+        if any(id(t) in frontier for t in c.inputs):
+            chain.append(c)
+            frontier |= {id(o) for o in c.outputs}
+    end = chain[-1]
+    start = {id(t) for t in first.inputs}
+    readers = [c for c in ctx.calls if c.direct and c.outputs and any(id(o) in g.tensor_ids for o in c.outputs)
+               and any(id(t) in start for t in c.inputs)]
+    later = [c for c in readers if (c.line or 0) > (end.line or 0)]
+    return first, end, (later or readers or [None])[0], chain
 
 
 def _condition_width(ctx: Context) -> int | None:
@@ -291,39 +324,45 @@ def check_bypass(ctx: Context) -> list[Finding]:
                 fix=fix,
             )
         )
-    elif (g.input_width is not None and g.code_width is not None and g.code_width >= g.input_width
-          and not _other_target(ctx)):
+    else:
         # Not for a denoising set-up, where a code as wide as the input is legitimate (AE104 is not said either):
         # a narrower call beside it is then a side head, not a skipped code (round 37: DeepLearning.AI's
         # denoising CNN with an `encoder_visualization` conv on its bottleneck, for a second model).
-        narrow = narrow_dangling(ctx, g)
-        if narrow:
-            call = narrow[0]
-            name = call.variable or call.layer_name
-            out_node = g.nodes[g.outputs[0]]
-            # the layer that reads the input directly: first non-input node on the main path
-            reader = next((g.nodes[i] for i in g.main_path if not g.nodes[i].is_input), out_node)
-            fed = ctx.var_of(call.inputs[0]) if call.inputs else None
+        skipped = skipped_code(ctx, g)
+        if skipped is not None:
+            first, end, reader_call, chain = skipped
+            name = first.variable or first.layer_name
+            widths = [(kc.width_of(c.outputs[0].shape), k) for k, c in enumerate(chain)]
+            width, k = min(((w, k) for w, k in widths if w is not None), default=(None, 0))
+            code_name = chain[k].variable or chain[k].layer_name
+            fed = ctx.var_of(first.inputs[0]) if first.inputs else None
+            reader = next((n for n in g.nodes if reader_call is not None and n.layer is reader_call.layer), None)
+            if reader is None:  # the layer that reads the input directly: first non-input node on the main path
+                reader = next((g.nodes[i] for i in g.main_path if not g.nodes[i].is_input), g.nodes[g.outputs[0]])
+            meant = end.variable or name
             line, src = loc(ctx, reader)
+            via = (f", the end of the code path that starts at `{name}` (line {ctx.cell_line(first.line)})"
+                   if end is not first else f" (line {ctx.cell_line(first.line)}, {width} features)")
+            fix_line = src.split("#")[0].rstrip() if src else ""
+            swapped = fix_line.replace(f"({fed})", f"({meant})") if fed else fix_line
             findings.append(
                 Finding(
                     code="AE103",
                     severity="warning",
                     title="The decoder reads the input directly, bypassing the code",
                     message=(
-                        f"{label(ctx, reader)} is called on `{fed or 'the input'}` instead of on the code "
-                        f"`{name}` (line {ctx.cell_line(call.line)}, {kc.width_of(call.outputs[0].shape)} features). "
-                        f"So `{ctx.model_name}` never passes through the {kc.width_of(call.outputs[0].shape)}-wide "
-                        f"code: it maps {g.input_width} features to {g.input_width} directly and can learn to copy."
+                        f"{label(ctx, reader)} is called on `{fed or 'the input'}` instead of on "
+                        f"`{meant}`{via}. So `{ctx.model_name}` never passes through the {width}-wide code "
+                        f"`{code_name}`: it maps {g.input_width} features to {g.input_width} directly and can "
+                        "learn to copy."
                     ),
                     line=line,
                     layer=reader.name,
                     source_line=src,
-                    evidence={"code_variable": name, "code_width": kc.width_of(call.outputs[0].shape),
-                              "input_width": g.input_width, "reader": reader.name},
-                    fix=(f"Call the decoder on the code:\n{src.split('#')[0].rstrip().replace(f'({fed})', f'({name})')}"
-                         if src and fed and f"({fed})" in src else
-                         f"Call the decoder layer on `{name}` instead of `{fed}`."),
+                    evidence={"code_variable": code_name, "code_width": width, "input_width": g.input_width,
+                              "reader": reader.name, "meant": meant},
+                    fix=(f"Call the decoder on the code:\n{swapped}" if fix_line and swapped != fix_line else
+                         f"Call the decoder layer on `{meant}` instead of `{fed}`."),
                 )
             )
     return findings
