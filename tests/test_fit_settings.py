@@ -50,7 +50,8 @@ def test_a_plateau_callback_that_maximises_the_loss_is_ae402():
     assert [f.code for f in found if f.evidence.get("callback")] == ["AE402"]
 
 
-def test_callbacks_that_read_their_quantity_the_right_way_are_silent():
+def test_callbacks_that_read_their_quantity_the_right_way_are_silent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the cell's ModelCheckpoint writes best.weights.h5 where it runs
     for cb in ('keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", restore_best_weights=True)',
                'keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)',
                'keras.callbacks.ModelCheckpoint("best.weights.h5", monitor="val_accuracy", mode="max", save_weights_only=True)'):
