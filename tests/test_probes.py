@@ -664,6 +664,10 @@ def test_a_model_plain_sgd_has_not_got_going_is_not_a_collapse() -> None:
     assert f is not None and f.evidence["optimizer"]["class"] == "SGD", report.text()
     assert f.source_line.startswith("ae.compile(optimizer=\"sgd\"") and "Adam(learning_rate=1e-3)" in f.fix
     assert f.evidence["confirm"]["final_mse"] > 1.25 * f.evidence["mean_baseline"]
+    # The rate is the fault (the catalogue's AE402, "learning rate too low"); the error above the mean its cost.
+    slow = report.get("AE402")
+    assert slow is not None and slow.line == f.line and f.caused_by == "AE402", report.text()
+    assert slow.evidence["optimizer"]["class"] == "SGD" and report.findings[0] is slow
     healthy = ae_magic.check(PLAIN_SGD.replace('optimizer="sgd"', 'optimizer="adam"'), namespace={}, data="x", seed=0)
     assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()
 
@@ -675,6 +679,8 @@ def test_adadelta_at_its_keras3_default_rate_is_named_at_the_compile_line() -> N
     f = report.get("AE405") or report.get("AE402")
     assert f is not None and f.evidence.get("optimizer", {}).get("class") == "Adadelta", report.text()
     assert f.source_line.startswith('ae.compile(optimizer="adadelta"') and "Adadelta(learning_rate=1.0)" in f.fix
+    slow = report.get("AE402")  # round 63's cn08: AE402 whether or not the run moved more than the stagnation bar
+    assert slow is not None and slow.line == f.line and "Adadelta(learning_rate=1.0)" in slow.fix, report.text()
     healthy = ae_magic.check(PLAIN_SGD.replace('optimizer="sgd"', "optimizer=keras.optimizers.Adadelta(learning_rate=1.0)"),
                              namespace={}, data="x", seed=0)
     assert not healthy.counts["warning"] + healthy.counts["error"], healthy.text()

@@ -301,6 +301,49 @@ def confirm_baseline(
     return found
 
 
+def name_slow_steps(trace: dict[str, Any], longer: dict[str, Any] | None, found: list[Finding]) -> list[Finding]:
+    """AE402 at the optimizer that :func:`_blame_slow_optimizer` named: its steps are too small to move the model.
+
+    The catalogue's AE402 is the loss that barely moves because the learning rate is too low. Round 63's cn08 (the
+    Keras blog's denoiser with ``optimizer="adadelta"``, 1e-3 since Keras 2.3) moved its held-out error 1.2 % over
+    the probe run, over the stagnation bar's 1 %, at six times the mean's error; its AE405 named the optimizer. The
+    rate is the fault, and the error far above the mean is what it costs, so AE405 is shown under this one.
+    """
+    slow = next((f for f in found if f.code == "AE405" and "optimizer" in f.evidence), None)
+    if slow is None or longer is None:
+        return found
+    b, opt = trace["baselines"], slow.evidence["optimizer"]
+    stagnant = next((f for f in found if f.code == "AE402" and "optimizer" not in f.evidence
+                     and "advised_rate_run" not in f.evidence), None)
+    if stagnant is not None:
+        # The run moved under the stagnation bar: that AE402 stands, with the optimizer as its cause and fix.
+        stagnant.message += (f" {opt['class']} at learning rate {opt['learning_rate']:.3g} takes steps too small to "
+                             "move it: the learning rate is too low for this optimizer.")
+        stagnant.fix, stagnant.edit = slow.fix, None
+        stagnant.line, stagnant.source_line = slow.line, slow.source_line
+        stagnant.evidence["optimizer"] = dict(opt)
+        return found
+    if any(f.code == "AE402" for f in found):
+        return found
+    start, end, final = b.get("start"), b.get("final"), longer["baselines"].get("final")
+    steps, more = len(trace["loss"]), len(longer["loss"])
+    moved = f" (from {start:.4g} to {end:.4g}, and to {final:.4g} in a run of {more} steps)" if all_finite(
+        [start, end, final]) else ""
+    return [*found, Finding(
+        code="AE402", severity="warning", title="The optimizer's steps are too small to move the loss",
+        message=(f"{opt['class']} at learning rate {opt['learning_rate']:.3g} barely moves the model: over {steps} probe "
+                 f"steps the held-out error went down by {100 * (start - end) / start:.2g}%{moved}, still far above "
+                 f"predicting the per-feature mean ({b['mean']:.4g}). The learning rate is too low for this optimizer."
+                 if all_finite([start, end]) and start > 0 else
+                 f"{opt['class']} at learning rate {opt['learning_rate']:.3g} barely moves the model: the held-out error "
+                 "stays far above predicting the per-feature mean. The learning rate is too low for this optimizer."),
+        line=slow.line, source_line=slow.source_line,
+        evidence={"optimizer": dict(opt), "lr": opt["learning_rate"], "mse_start": start, "mse_end": end,
+                  "longer_final_mse": final, "mean_baseline": b.get("mean"), "steps": steps},
+        fix=slow.fix,
+    )]
+
+
 def _penalty_on_output(ctx: Context, trace: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """A layer that adds a penalty with ``add_loss`` to the model's output itself (the reconstruction), with its
     values before and after the run; None otherwise.

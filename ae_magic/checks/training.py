@@ -29,6 +29,7 @@ from .baseline import (
     explained_unbeaten,
     far_from_pca,
     left_baseline,
+    name_slow_steps,
     penalty_unbeaten,
     unbeaten,
     unconfirmed_baseline,
@@ -179,6 +180,7 @@ def _run(ctx: Context) -> list[Finding]:
         # at 0.93x the mean's error): refine judges the structure's risk on the longer run when it stays unsaturated.
         longer_run()
     found = verify_rate_advice(ctx, trace, found, at_rate)
+    found = name_slow_steps(trace, runs.get("longer"), found)  # after it: a rate the repeat confirmed stays the fix
     found = name_slow_rate(ctx, trace, found, runs.get("longer"), at_rate)
     found = name_high_rate(ctx, trace, found, at_rate)
     found = name_wrecking_rate(ctx, sess, trace, found, at_rate)
