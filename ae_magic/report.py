@@ -43,15 +43,17 @@ CAUSES: dict[str, tuple[str, ...]] = {
 }
 
 # An AE301 of exact zeros only (no None gradient) is units that never fire, not a cut: what killed the units
-# explains it (round 60's ci02: raw sensor readings killed both encoder layers in the cell's own fit).
-DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401")
+# explains it (round 60's ci02: raw sensor readings killed both encoder layers in the cell's own fit; round 62's
+# cm02: a posterior collapse left the encoder's ReLUs with exactly zero updates).
+DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401", "AE407")
 
 
 def causes_of(f: Finding) -> tuple[str, ...]:
     """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, for an AE301 that
     measured exact zeros only what kills units (``DEAD_ZERO_CAUSES``), and for an AE102 of a tensor that a
     shortcut around the code was meant to read, or of a code the model's path skips (``evidence["meant_for_shortcut"]``,
-    ``["skipped_code"]``) that AE103; an AE203 whose
+    ``["skipped_code"]``) that AE103; an AE301 measured as exactly zero updates from the model's own step (no
+    step code found that drops the weights) reads as zero gradients; an AE203 whose
     target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's."""
     base = CAUSES.get(f.code, ())
     if f.code == "AE203" and f.evidence.get("unscaled_input"):
@@ -59,6 +61,12 @@ def causes_of(f: Finding) -> tuple[str, ...]:
     if f.code == "AE102" and (f.evidence.get("meant_for_shortcut") or f.evidence.get("skipped_code")):
         return ("AE103",)  # the unused part of the input the shortcut around the code should have read
     if f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none"):
+        return base + DEAD_ZERO_CAUSES
+    if (f.code == "AE301" and f.evidence.get("measured", "").startswith("update-to-weight")
+            and not f.evidence.get("frozen") and not f.evidence.get("compute_loss_without_super")
+            and not f.evidence.get("gradient_of")):
+        # Exactly zero updates from the model's own step, with no step code that drops the weights: the same
+        # reading as exact-zero gradients (Adam moves any weight whose gradient is not zero).
         return base + DEAD_ZERO_CAUSES
     return base
 

@@ -73,6 +73,31 @@ def test_caused_by_only_when_the_cause_is_present() -> None:
     assert all(f.caused_by is None for f in report.findings)
 
 
+def _stuck(**extra: object) -> Finding:
+    f = _f("AE301", 45, "error")
+    f.evidence = {"layers": ["conv2d", "dense"], "frozen": [], "steps": 600,
+                  "measured": "update-to-weight ratio per layer and step (per-layer gradients unavailable)", **extra}
+    return f
+
+
+def test_weights_a_posterior_collapse_stopped_go_under_it() -> None:
+    # Round 62's cm02 (keras.io VAE, mean BCE beside a summed KL): the encoder's weights got exactly zero updates
+    # from the model's own train_step because the collapse cut the code off; the AE301 error led the report.
+    report = Report(findings=[_stuck(), _f("AE407", 84), _f("AE405", 96)])
+    report.sort()
+    assert report.codes[0] == "AE407"
+    assert report.get("AE301").caused_by == "AE407"  # type: ignore[union-attr]
+    # Without the collapse, or when the step itself is what drops the weights (frozen layers, a compute_loss that
+    # never calls super(), a gradient of one term), the AE301 is its own root.
+    for stuck in (_stuck(frozen=["conv2d"]), _stuck(compute_loss_without_super=True), _stuck(gradient_of="kl_loss")):
+        report = Report(findings=[stuck, _f("AE407", 84)])
+        report.sort()
+        assert report.codes[0] == "AE301" and stuck.caused_by is None
+    report = Report(findings=[_stuck(), _f("AE405", 96)])
+    report.sort()
+    assert report.get("AE301").caused_by is None  # type: ignore[union-attr]
+
+
 def test_chains_nest_and_the_most_direct_cause_is_named() -> None:
     # Unscaled data -> exploding gradients -> divergence; the divergence is put
     # under the exploding gradients (its most direct cause), not the data.

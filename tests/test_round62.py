@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 import ae_magic
 from ae_magic.checks.wiring import _other_target
@@ -200,3 +201,25 @@ def test_the_same_text_autoencoder_through_its_code_is_silent():
     src = SKIPPED_CODE.replace('name="dec")(embedded)', 'name="dec")(repeated)')
     report = ae_magic.check(src, namespace={}, data="token_ids", train=False)
     assert not _loud(report), report.text()
+
+
+def test_shape_only_reads_the_lambda_and_a_numpy_function_is_not_shape_only():
+    from types import SimpleNamespace
+
+    from ae_magic.checks.locate import shape_only
+    from ae_magic.graph import GNode
+
+    def node(fn):
+        return GNode(id=1, name="lam", cls="Lambda", parents=[0], shape=[None, 4], width=4, activation=None,
+                     is_input=False, line=None, variable=None, layer=SimpleNamespace(function=fn))
+
+    tf = SimpleNamespace(numpy_function=None)  # only the function's bytecode is read
+
+    def clean(a):
+        return np.log1p(a)
+
+    assert shape_only(node(lambda t: ops.squeeze(t, axis=-1)))
+    assert shape_only(node(lambda t: t[:, :4]))
+    # tf.numpy_function runs any Python code on the values: it does not only move them around.
+    assert not shape_only(node(lambda t: tf.numpy_function(clean, [t], "float32")))
+    assert not shape_only(node(lambda t: ops.squeeze(t, axis=-1) * 2.0))

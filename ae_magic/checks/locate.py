@@ -31,7 +31,7 @@ TRANSPARENT = {"Dropout", "Flatten", "Reshape", "MaxPooling2D", "MaxPooling1D", 
 # as a linear output).
 _SHAPE_NAMES = {"ops", "keras", "K", "backend", "tf", "np", "jnp", "numpy", "torch", "squeeze", "expand_dims",
                 "reshape", "transpose", "permute_dims", "moveaxis", "swapaxes", "flatten", "ravel", "shape", "math",
-                "unsqueeze", "view", "permute", "numpy_function", "identity"}
+                "unsqueeze", "view", "permute", "identity"}
 # Bytecode a shape-only lambda is made of: loads, calls, tuples and slices, no arithmetic.
 _SHAPE_OPS = {"RESUME", "NOP", "CACHE", "PRECALL", "CALL", "CALL_KW", "CALL_FUNCTION", "CALL_FUNCTION_KW",
               "CALL_METHOD", "KW_NAMES", "PUSH_NULL", "COPY_FREE_VARS", "MAKE_CELL", "RETURN_VALUE", "RETURN_CONST",
