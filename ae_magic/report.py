@@ -54,8 +54,13 @@ def causes_of(f: Finding) -> tuple[str, ...]:
     shortcut around the code was meant to read, or of a code the model's path skips (``evidence["meant_for_shortcut"]``,
     ``["skipped_code"]``) that AE103; an AE301 measured as exactly zero updates from the model's own step (no
     step code found that drops the weights) reads as zero gradients; an AE203 whose
-    target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's."""
+    target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's; an AE405 blamed on a penalty
+    that holds the code (``evidence["held_by_penalty"]``) is a root, and the stalled loss (AE402) it explains is its."""
     base = CAUSES.get(f.code, ())
+    if f.code == "AE405" and f.evidence.get("held_by_penalty"):
+        return ()  # the penalty on the code, named at its line, is the root
+    if f.code == "AE402" and f.evidence.get("held_by_penalty") is True:
+        return ("AE405",)  # the loss stalls because the penalty holds the code (that AE405 names it)
     if f.code == "AE203" and f.evidence.get("unscaled_input"):
         return ("AE201",)  # the target is the input, out of range because it is not scaled
     if f.code == "AE102" and (f.evidence.get("meant_for_shortcut") or f.evidence.get("skipped_code")):

@@ -79,3 +79,79 @@ def test_a_sigmoid_code_without_a_penalty_keeps_its_warning() -> None:
     report = ae_magic.check(SPARSE_KL.format(reg=""), namespace={}, data="x_train", seed=0)
     f = report.get("AE106")
     assert f is not None and f.severity in ("warning", "error"), report.text()
+
+
+# Round 63's co10: Ng's UFLDL sparse autoencoder ported to Keras, the KL sparsity summed over the 64 units with the
+# paper's beta = 3 beside a per-pixel mean MSE. The cell's own fit pins every unit's mean activity at rho; the
+# output is the mean patch.
+UFLDL = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+n_patches, p = 2000, 12
+yy, xx = np.mgrid[0:p, 0:p] - (p - 1) / 2
+theta = rng.uniform(0, np.pi, n_patches)[:, None, None]
+freq = rng.uniform(0.15, 0.45, n_patches)[:, None, None]
+ph = rng.uniform(0, 2 * np.pi, n_patches)[:, None, None]
+grating = np.sin(2 * np.pi * freq * (xx * np.cos(theta) + yy * np.sin(theta)) + ph)
+envelope = np.exp(-(xx ** 2 + yy ** 2) / 30.0)
+patches = (0.5 + 0.4 * grating * envelope).reshape(n_patches, p * p).astype("float32")
+
+rho, beta = 0.05, BETA
+
+
+class KLSparsity(layers.Layer):
+    def call(self, h):
+        rho_hat = ops.clip(ops.mean(h, axis=0), 1e-6, 1 - 1e-6)
+        kl = rho * ops.log(rho / rho_hat) + (1 - rho) * ops.log((1 - rho) / (1 - rho_hat))
+        self.add_loss(beta * ops.sum(kl))
+        return h
+
+
+x_in = keras.Input(shape=(p * p,))
+hidden = layers.Dense(64, activation="sigmoid")(x_in)
+hidden = KLSparsity()(hidden)
+x_out = layers.Dense(p * p, activation="sigmoid")(hidden)
+sparse_ae = keras.Model(x_in, x_out, name="sparse_ae")
+sparse_ae.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+sparse_ae.fit(patches, patches, epochs=4, batch_size=64, verbose=0)
+"""
+
+
+def _held(report: ae_magic.Report, src: str) -> None:
+    f = report.findings[0]
+    assert f.code == "AE405" and f.evidence.get("held_by_penalty"), report.text()
+    assert f.line == src.splitlines().index("rho, beta = 0.05, 3.0") + 1, report.text()
+    assert "beta" in f.fix, f.fix
+    stalled = report.get("AE402")
+    assert stalled is None or stalled.caused_by == "AE405", report.text()
+    code = report.get("AE106")
+    assert code is None or code.severity == "info", report.text()
+
+
+def test_a_summed_kl_sparsity_that_holds_the_code_is_named_at_its_weight() -> None:
+    src = UFLDL.replace("BETA", "3.0")
+    _held(ae_magic.check(src, namespace={}, data="patches", seed=0), src)
+
+
+def test_the_cell_run_again_with_a_heavier_penalty_is_probed_with_it() -> None:
+    """Healthy first (beta = 3e-5: the penalty is ~1 % of the reconstruction), then the same cell with beta = 3.0.
+
+    The layer's config and bytecode are the same; only the global its ``call`` reads differs. The parked probe
+    copy from the first check (its class, and its step traced with the old beta) must not serve the second.
+    """
+    from ae_magic.probes.session import reuse_key
+
+    light = ae_magic.check(UFLDL.replace("BETA", "3e-5"), namespace={}, data="patches", seed=0)
+    assert not [g for g in light.findings if g.severity in ("warning", "error")], light.text()
+    src = UFLDL.replace("BETA", "3.0")
+    _held(ae_magic.check(src, namespace={}, data="patches", seed=0), src)
+    keys = []
+    for beta in ("3e-5", "3.0"):
+        ns: dict = {}
+        exec(UFLDL.replace("BETA", beta).replace("sparse_ae.fit(", "0 and sparse_ae.fit("), ns)
+        keys.append(reuse_key(ns["sparse_ae"], ns["patches"], None, 0))
+    assert keys[0] is not None and keys[0] != keys[1]

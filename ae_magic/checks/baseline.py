@@ -293,6 +293,11 @@ def confirm_baseline(
                 _blamed_on_weights(ctx, f, weights)
             elif on_output is not None and "optimizer" not in f.evidence:
                 _blamed_on_output_penalty(ctx, f, *on_output)
+            elif "optimizer" not in f.evidence and (code := _held_code(ctx, trace, longer, found)) is not None:
+                _blamed_on_penalty(ctx, f, code, longer)
+                for stalled in found:
+                    if stalled.code == "AE402" and "optimizer" not in stalled.evidence:
+                        stalled.evidence["held_by_penalty"] = True  # report.causes_of: shown under this AE405
             f.evidence["confirm"] = {
                 "steps": len(longer["loss"]),
                 "final_mse": final,
@@ -507,6 +512,31 @@ _PROBE_ROWS = 8
 TARGET_ACTIVITY = 0.1
 
 
+def _held_code(
+    ctx: Context, trace: dict[str, Any], longer: dict[str, Any], found: list[Finding]
+) -> dict[str, Any] | None:
+    """A penalty on the code (an activity regularizer or an ``add_loss`` term on a hidden layer) holds a confirmed
+    AE405 far from a linear code, and nothing else found explains it, else None.
+
+    Round 63's co10 (Ng's KL sparsity summed over 64 sigmoid units at beta=3, beside a mean MSE): the cell's own
+    fit had already pinned every unit's mean activity at rho, so the penalty's value was small when the probe
+    started, the run stayed on the mean and AE405 was confirmed; the penalty was never named. With a cause of
+    AE405 found (other than the stalled loss it shares with this one) the penalty is not blamed: a VAE's KL term,
+    or a harmless penalty beside a real fault, stays out of it.
+    """
+    from ..report import CAUSES
+
+    others = set(CAUSES["AE405"]) - {"AE402"}
+    if longer["diverged"] or any(f.code in others and f.severity in ("warning", "error")
+                                 for f in [*ctx.found, *found]):
+        return None
+    held = _held_by_penalty(ctx, trace, longer, added=True)
+    if held is None:
+        return None
+    held["layers"] = {k: p for k, p in held["layers"].items() if not _applied_to_output(ctx.model, k)}
+    return held if held["layers"] else None
+
+
 def _favours_zero(model: Any, name: str) -> bool:
     """The activity regularizer charges a zero code no more than a code active at TARGET_ACTIVITY: it pulls the code
     toward zero (L1, L2), so a strong one can hold it there. A sparsity *target* (Geron's and Ng's KL divergence to
@@ -568,9 +598,12 @@ def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: d
         return f
     layer = _layer_named(ctx.model, name)
     weight, value, line, text = added_penalty_weight(ctx, pen.get("class"), layer)
+    how = ("the optimizer lowers the penalty by flattening what it measures" if pen["after"] <= pen["before"] else
+           # co10: the cell's own fit had already pinned the code where the penalty is cheapest; it stays there.
+           "the code stays pinned where the penalty is cheapest")
     f.message += (f"The loss includes a penalty that {pen.get('class')} '{name}' adds with add_loss; the run took it "
-                  f"from {pen['before']:.4g} to {pen['after']:.4g}: the optimizer lowers the penalty by flattening "
-                  "what it measures, and the reconstruction stays a blur of averages instead of improving."
+                  f"from {pen['before']:.4g} to {pen['after']:.4g}: {how}, and the reconstruction stays a blur of "
+                  "averages instead of improving."
                   + (f" Its weight, `{weight}` = {value:.4g}, is too strong beside the reconstruction." if weight else ""))
     if line is not None:
         f.line, f.source_line = line, text

@@ -950,22 +950,52 @@ def reuse_key(model: Any, data: np.ndarray, target: np.ndarray | None, seed: int
 
 
 def _code_digest(obj: Any) -> str:
-    """A digest of the bytecode and constants of a function, or of every function a class defines."""
+    """A digest of the bytecode and constants of a function, or of every function a class defines, and of the
+    plain values that code reads from outside: module globals, closure cells and class attributes.
+
+    Round 64: a KL-sparsity layer whose ``call`` reads a global ``beta``. The cell run again with ``beta = 3.0``
+    instead of ``3e-5`` has the same config and the same bytecode; the parked copy, built from the old class and
+    traced with the old value, was probed in its place and the penalty was never seen.
+    """
     import hashlib
 
     fns = [obj] if hasattr(obj, "__code__") else [v for _, v in sorted(vars(obj).items()) if hasattr(v, "__code__")]
     h = hashlib.sha1()
 
-    def add(code: Any) -> None:
+    def add(code: Any, scope: dict[str, Any]) -> None:
         h.update(code.co_code)
         h.update(repr((code.co_names, code.co_varnames)).encode())
+        for name in code.co_names:
+            if name in scope:
+                h.update(f"{name}={_plain(scope[name])}".encode())
         for c in code.co_consts:
             # Nested functions and comprehensions are code objects, whose repr holds an address.
-            add(c) if hasattr(c, "co_code") else h.update(repr(c).encode())
+            add(c, scope) if hasattr(c, "co_code") else h.update(repr(c).encode())
 
     for fn in fns:
-        add(fn.__code__)
+        add(fn.__code__, getattr(fn, "__globals__", None) or {})
+        for cell in getattr(fn, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                h.update(_plain(cell.cell_contents).encode())
+    if not hasattr(obj, "__code__"):
+        for name, value in sorted(vars(obj).items()):
+            if not name.startswith("__") and not callable(value):
+                h.update(f"{name}={_plain(value)}".encode())
     return h.hexdigest()
+
+
+def _plain(value: Any) -> str:
+    """A value's text for the digest when it is plain data (numbers, strings, small arrays and tuples of them);
+    "" for anything else (modules, classes, functions: their own code is digested where it is used)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
+        return repr(value)
+    if isinstance(value, (tuple, list)) and len(value) <= 64:
+        return "(" + ",".join(_plain(v) for v in value) + ")"
+    if isinstance(value, np.ndarray) and value.size <= 4096:
+        import hashlib
+
+        return f"array{value.shape}{value.dtype}{hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()}"
+    return ""
 
 
 def _own_code(model: Any) -> list[str]:
