@@ -29,7 +29,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
     # gradients
     "AE301": ("AE111", "AE110", "AE205"),  # a constant output, zero weights or a constant input give no gradient
     "AE302": ("AE107", "AE106", "AE110"),  # saturating stacks and tiny inits vanish
-    "AE303": ("AE202", "AE201", "AE110"),  # NaN / unscaled data, huge inits explode
+    "AE303": ("AE202", "AE201", "AE203", "AE110"),  # NaN / unscaled data, huge inits explode
     "AE304": ("AE110", "AE201", "AE205"),  # a bad scale kills ReLUs; so does an input that is all zeros
     "AE305": ("AE106", "AE107", "AE201", "AE110"),  # saturating layers on unscaled data
     # training
@@ -61,6 +61,8 @@ def causes_of(f: Finding) -> tuple[str, ...]:
         return ()  # the penalty on the code, named at its line, is the root
     if f.code == "AE402" and f.evidence.get("held_by_penalty") is True:
         return ("AE405",)  # the loss stalls because the penalty holds the code (that AE405 names it)
+    if f.code == "AE205" and _unscaled_target(f.evidence):
+        return ("AE203", "AE201")  # the clip is right for the input; the target was never scaled (round 64's cp02)
     if f.code == "AE203" and f.evidence.get("unscaled_input"):
         return ("AE201",)  # the target is the input, out of range because it is not scaled
     if f.code == "AE102" and (f.evidence.get("meant_for_shortcut") or f.evidence.get("skipped_code")):
@@ -74,6 +76,17 @@ def causes_of(f: Finding) -> tuple[str, ...]:
         # reading as exact-zero gradients (Adam moves any weight whose gradient is not zero).
         return base + DEAD_ZERO_CAUSES
     return base
+
+
+def _unscaled_target(evidence: dict) -> bool:
+    """AE205's target range is non-negative and far above the clipped input's: raw values (0-255 pixels), not
+    standardised features clipped by mistake."""
+    try:
+        lo, hi = evidence["target_range"]
+        top = evidence["input_range"][1]
+        return lo >= 0 and hi > 2 * max(top, 1.0)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
 
 
 @dataclass

@@ -112,6 +112,7 @@ BACKEND_SUITE = [
     "tests/test_round61.py",
     "tests/test_jax_conv_transpose.py",
     "tests/test_round62.py",
+    "tests/test_round64.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -18,7 +18,7 @@ from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
-from .locate import assigned_at, data_made_at, loss_line
+from .locate import assigned_at, data_made_at, discarded_scaling, loss_line
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
@@ -799,6 +799,16 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
                 continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
             f.line, f.source_line = data_made_at(ctx, name)
+            lost = discarded_scaling(ctx, name) if f.code in ("AE201", "AE203") else None
+            if lost is not None:
+                # The scaling is written but its result is thrown away: the fix is to keep it, on that line.
+                lost, kept = lost
+                f.line, f.source_line = ctx.cell_line(lost), ctx.line_text(lost)
+                f.evidence["discarded_scaling"] = f.line
+                f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
+                              "assigned, so the data stays as it was.")
+                text = (f.source_line or "").strip()
+                f.fix, f.edit = f"{kept} = {text}  # keep the result", None
             if f.line is None and f.code == "AE203":
                 _at_output_layer(ctx, f)
         return found

@@ -297,6 +297,49 @@ def data_made_at(ctx: Context, name: str | None) -> tuple[int | None, str | None
     return ctx.cell_line(binds[k].lineno), ctx.line_text(binds[k].lineno)
 
 
+_ARITH = (ast.Div, ast.Mult, ast.Sub, ast.Add, ast.FloorDiv)
+
+
+def _discarded(stmt: ast.AST, names: set[str]) -> str | None:
+    """The name of ``names`` that ``stmt`` does arithmetic on while nothing keeps the result (``x / 255.0`` on a
+    line of its own), else None."""
+    if not isinstance(stmt, ast.Expr) or not isinstance(stmt.value, ast.BinOp) or not isinstance(stmt.value.op, _ARITH):
+        return None
+    return next((n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name) and n.id in names), None)
+
+
+def discarded_scaling(ctx: Context, name: str | None) -> tuple[int, str] | None:
+    """``(source line, array name)`` of a scaling of the data that throws its result away (the line 1-based in
+    ``ctx.source``, the name the arithmetic reads), or None.
+
+    Round 64's cp02 (keras.io's denoising tutorial re-typed): ``preprocess()`` computes
+    ``array.astype("float32") / 255.0`` on a line of its own and returns ``array`` unscaled. The array is made
+    by calling a function of the cell (its body's discarded arithmetic on a parameter), or the cell itself
+    computes ``x / 255.0`` and keeps nothing (not its last line, which a notebook displays).
+    """
+    if not name:
+        return None
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    binds = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+             and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+    funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for bind in binds:
+        call = bind.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in funcs:
+            fn = funcs[call.func.id]
+            params = {a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]}
+            hit = next((st for st in ast.walk(fn) if _discarded(st, params)), None)
+            if hit is not None:
+                return hit.lineno, str(_discarded(hit, params))
+    names = {name} | {n.id for bind in binds for n in ast.walk(bind.value) if isinstance(n, ast.Name)}
+    body = tree.body[:-1]  # the cell's last expression is displayed, not discarded
+    hit = next((st for st in body if _discarded(st, names)), None)
+    return (hit.lineno, str(_discarded(hit, names))) if hit is not None else None
+
+
 def loss_line(ctx: Context) -> tuple[int | None, str | None]:
     """The cell line that sets the loss (``loss=`` first, else ``.compile(``), as the user sees it, and its text."""
     if not ctx.source:
