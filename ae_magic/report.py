@@ -48,15 +48,19 @@ CAUSES: dict[str, tuple[str, ...]] = {
 DEAD_ZERO_CAUSES = ("AE304", "AE201", "AE303", "AE401", "AE407")
 
 
-def causes_of(f: Finding) -> tuple[str, ...]:
+def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...]:
     """The codes that can explain ``f``, most direct first: ``CAUSES`` by its code, for an AE301 that
     measured exact zeros only what kills units (``DEAD_ZERO_CAUSES``), and for an AE102 of a tensor that a
     shortcut around the code was meant to read, or of a code the model's path skips (``evidence["meant_for_shortcut"]``,
     ``["skipped_code"]``) that AE103; an AE301 measured as exactly zero updates from the model's own step (no
     step code found that drops the weights) reads as zero gradients; an AE203 whose
     target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's; an AE405 blamed on a penalty
-    that holds the code (``evidence["held_by_penalty"]``) is a root, and the stalled loss (AE402) it explains is its."""
+    that holds the code (``evidence["held_by_penalty"]``) is a root, and the stalled loss (AE402) it explains is its.
+    ``others``: the report's findings; an AE407 beside an AE301 of an encoder the step calls outside its
+    GradientTape (``evidence["outside_tape"]``) is that AE301's."""
     base = CAUSES.get(f.code, ())
+    if f.code == "AE407" and any(o.code == "AE301" and o.evidence.get("outside_tape") for o in others or ()):
+        return ("AE301",)  # the step never records the encoder: no gradient can reach the code (round 64's cp03)
     if f.code == "AE405" and f.evidence.get("held_by_penalty"):
         return ()  # the penalty on the code, named at its line, is the root
     if f.code == "AE402" and f.evidence.get("held_by_penalty") is True:
@@ -71,7 +75,7 @@ def causes_of(f: Finding) -> tuple[str, ...]:
         return base + DEAD_ZERO_CAUSES
     if (f.code == "AE301" and f.evidence.get("measured", "").startswith("update-to-weight")
             and not f.evidence.get("frozen") and not f.evidence.get("compute_loss_without_super")
-            and not f.evidence.get("gradient_of")):
+            and not f.evidence.get("gradient_of") and not f.evidence.get("outside_tape")):
         # Exactly zero updates from the model's own step, with no step code that drops the weights: the same
         # reading as exact-zero gradients (Adam moves any weight whose gradient is not zero).
         return base + DEAD_ZERO_CAUSES
@@ -254,7 +258,7 @@ class Report:
         for f in ordered:
             first.setdefault(f.code, f)
         for f in ordered:
-            f.caused_by = next((c for c in causes_of(f) if c in first and c != f.code), None)
+            f.caused_by = next((c for c in causes_of(f, ordered) if c in first and c != f.code), None)
         children: dict[int, list[Finding]] = {}
         roots: list[Finding] = []
         for f in ordered:

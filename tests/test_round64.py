@@ -5,9 +5,15 @@
   ``noise()`` (AE205) and the exploding gradients (AE303) came first as roots of their own. The data findings now
   name a scaling whose result is thrown away (``locate.discarded_scaling``), and AE205/AE303 go under AE203 when
   the target is raw values.
+* cp03 (keras.io's VAE re-arranged): ``z_mean, z_log_var, z = self.encoder(data)`` above ``with tf.GradientTape()``.
+  AE301 (measured from update ratios) was read as zero gradients and put under the AE407 it causes; it is now
+  named at that call (``updates._called_outside_tape``), with AE407 under it.
 """
 
 from __future__ import annotations
+
+import keras
+import pytest
 
 import ae_magic
 
@@ -99,3 +105,93 @@ def test_the_cells_last_line_is_displayed_not_discarded() -> None:
     f = report.get("AE201")
     assert f is not None and f.line == _line(src, "x_train = np.random"), report.text()
     assert "discarded_scaling" not in f.evidence
+
+
+# -- cp03: a VAE's train_step encodes before its GradientTape opens ---------------------------------------------
+
+TAPE_VAE = """\
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x_train = (rng.random((512, 4)) @ rng.random((4, 32))).astype("float32")
+x_train = (x_train - x_train.min()) / (x_train.max() - x_train.min())
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+enc_in = keras.Input((32,))
+h = layers.Dense(16, activation="relu")(enc_in)
+z_mean = layers.Dense(2, name="z_mean")(h)
+z_log_var = layers.Dense(2, name="z_log_var")(h)
+encoder = keras.Model(enc_in, [z_mean, z_log_var, Sampling()([z_mean, z_log_var])], name="encoder")
+dec_in = keras.Input((2,))
+decoder = keras.Model(dec_in, layers.Dense(32, activation="sigmoid")(layers.Dense(16, activation="relu")(dec_in)),
+                      name="decoder")
+
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def call(self, inputs):
+        return self.decoder(self.encoder(inputs)[0])
+
+    def train_step(self, data):
+STEP
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": loss}
+
+
+vae = VAE(encoder, decoder)
+vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+vae.fit(x_train, epochs=2, batch_size=64, verbose=0)
+"""
+
+OUTSIDE = """\
+        z_mean, z_log_var, z = self.encoder(data)
+        with tf.GradientTape() as tape:
+            recon = self.decoder(z)
+            kl = -0.5 * ops.mean(ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+            loss = ops.mean(ops.sum(ops.square(data - recon), axis=1)) + kl"""
+INSIDE = """\
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            recon = self.decoder(z)
+            kl = -0.5 * ops.mean(ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+            loss = ops.mean(ops.sum(ops.square(data - recon), axis=1)) + kl"""
+
+tf_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the cells' train_step uses tf.GradientTape")
+
+
+@tf_only
+def test_an_encoder_called_before_the_tape_is_ae301_at_that_call() -> None:
+    src = TAPE_VAE.replace("STEP", OUTSIDE)
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    f = report.findings[0]
+    assert f.code == "AE301" and f.evidence.get("outside_tape"), report.text()
+    assert f.line == _line(src, "z_mean, z_log_var, z = self.encoder(data)"), report.text()
+    assert "GradientTape" in f.fix and "self.encoder(data)" in f.fix, f.fix
+    collapse = report.get("AE407")
+    assert collapse is None or collapse.caused_by == "AE301", report.text()
+
+
+@tf_only
+def test_the_encoder_called_inside_the_tape_is_not_ae301() -> None:
+    report = ae_magic.check(TAPE_VAE.replace("STEP", INSIDE), namespace={}, data="x_train", seed=0)
+    assert report.get("AE301") is None, report.text()

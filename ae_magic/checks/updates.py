@@ -96,6 +96,21 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                "return loss + penalty  # penalty: the value this line returned")
     partial = _gradient_of_one_term(ctx) if moving and dropped is None else None
     edit = None
+    outside = _called_outside_tape(ctx) if moving and dropped is None and partial is None else None
+    if outside is not None:
+        # Only the sub-model whose weights are the ones stuck: a weightless preprocessing call above the tape is fine.
+        attr = outside[0].value.func.attr  # type: ignore[attr-defined]
+        members = (updates.get("sub_models") or {}).get(attr) or ([attr] if attr in names else [])
+        outside = outside if set(members) & set(moving) else None
+    if outside is not None:
+        # The step runs a sub-model before its GradientTape opens: the tape never records it, so no gradient
+        # reaches its weights (round 64's cp03, `z_mean, z_log_var, z = self.encoder(data)` above the `with`).
+        call, tape_line = outside
+        line, text = ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
+        why.append(f"`{ast.unparse(call.value)}` (line {line}) runs before the GradientTape opens (line "
+                   f"{ctx.cell_line(tape_line)}), so the tape never records it and nothing it computes gets a gradient")
+        fix = ("# call it inside the tape, so the gradient reaches its weights:\n"
+               "with tf.GradientTape() as tape:\n    " + ast.unparse(call))
     if partial is not None:
         # The step differentiates one term of the loss it logs: the layers only the other terms reach get nothing.
         call, term, total, sum_line = partial
@@ -131,6 +146,7 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                 "measured": "update-to-weight ratio per layer and step (per-layer gradients unavailable)",
                 **({"compute_loss_without_super": True} if dropped is not None else {}),
                 **({"gradient_of": partial[1], "total_loss": partial[2]} if partial is not None else {}),
+                **({"outside_tape": line} if outside is not None else {}),
             },
             fix=fix,
             edit=edit,
@@ -166,6 +182,34 @@ def _gradient_of_one_term(ctx: Context) -> tuple[ast.Call, str, str, int] | None
                 total, names = node.targets[0].id, _sum_names(node.value)
                 if names and total != term and term in names and len(set(names) - {term}) >= 1:
                     return calls[0], term, total, node.lineno
+    return None
+
+
+def _called_outside_tape(ctx: Context) -> tuple[ast.Assign, int] | None:
+    """``(assignment, tape line)`` when the model's train_step binds the result of one of its own sub-models
+    (``... = self.encoder(data)``) before its ``with tf.GradientTape()`` block and the block reads it; else None."""
+    if not ctx.source or own_step_name(ctx.model) != "train_step":
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+        tape = next((st for st in fn.body if isinstance(st, ast.With)
+                     and any("GradientTape" in ast.unparse(item.context_expr) for item in st.items)), None)
+        if tape is None:
+            continue
+        read = {n.id for st in tape.body for n in ast.walk(st) if isinstance(n, ast.Name)}
+        for st in fn.body:
+            if st.lineno >= tape.lineno:
+                break
+            call = st.value if isinstance(st, ast.Assign) else None
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == "self"):
+                continue
+            bound = {n.id for t in st.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if bound & read:
+                return st, tape.lineno
     return None
 
 
