@@ -412,7 +412,11 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
             if id(t) not in declared_ids and all(t is not r for r in real):
                 real.append(t)
 
+    local = _local_input(ctx, err.line) if declared and not ctx.var_of(declared[0]) else None
+
     def name(t: Any) -> str:
+        if local and declared and t is declared[0]:
+            return local[0]  # the function's own name for its input (`latent_inputs`), not the tensor's ("z")
         return ctx.var_of(t) or getattr(t, "name", "?")
 
     def at(t: Any) -> str:
@@ -436,7 +440,7 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
     else:
         why = f"{out_names} cannot be reached from {decl_names}."
     fix = None
-    departure = _departure(ctx, declared, outputs) if real else None
+    departure = _departure(ctx, declared, outputs, local[1] if local else None) if real else None
     if departure is not None:
         # The first call after the declared input that reads a tensor of the other graph: the fix goes there.
         call, read, made = departure
@@ -447,8 +451,9 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
         evidence["reads"] = name(read)
         text = ctx.line_text(call.line) or ""
         arg = ctx.var_of(read)
+        own = local[0] if local else name(declared[0])
         if arg and text.rstrip().endswith(f"({arg})"):
-            fix = text.rstrip()[: -len(f"({arg})")] + f"({name(declared[0])})"
+            fix = text.rstrip()[: -len(f"({arg})")] + f"({own})"
     if fix is None and real and declared and ctx.model is not None:
         fix = _decoder_fix(ctx, declared[0])
     if fix is None:
@@ -475,7 +480,34 @@ def _explain_disconnect(ctx: Context, err: CellError) -> Finding:
     )
 
 
-def _departure(ctx: Context, declared: list[Any], outputs: list[Any]) -> tuple[LayerCall, Any, int] | None:
+def _local_input(ctx: Context, line: int | None) -> tuple[str, int] | None:
+    """``(name, line)`` of the input a function of the cell binds and passes to the failing ``keras.Model(...)``
+    call on source line ``line``: a decoder built inside ``build_decoder()`` (round 64's cp08), whose
+    ``latent_inputs`` is a local the namespace never sees."""
+    import ast
+
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if line is None or not fn.lineno <= line <= (fn.end_lineno or fn.lineno):
+            continue
+        call = next((n for n in ast.walk(fn) if isinstance(n, ast.Call) and n.lineno == line and n.args
+                     and ast.unparse(n.func).split(".")[-1] in ("Model", "Functional")), None)
+        first = call.args[0] if call is not None else None
+        if not isinstance(first, ast.Name):
+            continue
+        binds = [n for n in ast.walk(fn) if isinstance(n, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == first.id for t in n.targets)]
+        if binds:
+            return first.id, min(b.lineno for b in binds)
+    return None
+
+
+def _departure(
+    ctx: Context, declared: list[Any], outputs: list[Any], start: int | None = None
+) -> tuple[LayerCall, Any, int] | None:
     """``(call, tensor it reads, the line that made that tensor)``: the earliest layer call on the way to
     ``outputs``, written after the declared input, that reads a tensor made before it (round 61's ck08: the
     standalone decoder's first ``Dense(...)(z)`` reads the encoder's ``z`` instead of ``latent_inputs``);
@@ -483,7 +515,7 @@ def _departure(ctx: Context, declared: list[Any], outputs: list[Any]) -> tuple[L
     if not declared:
         return None
     var = ctx.var_of(declared[0])
-    start = ctx.assign_lines.get(var) if var else None
+    start = ctx.assign_lines.get(var) if var else start  # else: the function-local input's line, if any
     if start is None:
         return None
 

@@ -8,6 +8,11 @@
 * cp03 (keras.io's VAE re-arranged): ``z_mean, z_log_var, z = self.encoder(data)`` above ``with tf.GradientTape()``.
   AE301 (measured from update ratios) was read as zero gradients and put under the AE407 it causes; it is now
   named at that call (``updates._called_outside_tape``), with AE407 under it.
+* cp06 (keras.io's timeseries anomaly detector): ``create_sequences(values)`` slices the global ``readings``, not
+  ``values``; AE201 named the call. It now names the slice (``locate.ignored_argument``).
+* cp08: ``build_decoder()`` feeds ``RepeatVector`` the global ``encoded`` instead of its local ``latent_inputs``;
+  AE101 named the ``keras.Model(...)`` line that raised. The departing call is now found for a function's local
+  input too (``capture._local_input``).
 """
 
 from __future__ import annotations
@@ -195,3 +200,95 @@ def test_an_encoder_called_before_the_tape_is_ae301_at_that_call() -> None:
 def test_the_encoder_called_inside_the_tape_is_not_ae301() -> None:
     report = ae_magic.check(TAPE_VAE.replace("STEP", INSIDE), namespace={}, data="x_train", seed=0)
     assert report.get("AE301") is None, report.text()
+
+
+# -- cp06: the windowing helper slices the raw global instead of its argument -------------------------------
+
+WINDOWS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+TIME_STEPS = 32
+readings = 4200.0 + 650.0 * np.sin(np.arange(3000) / 8.0) + rng.normal(0, 35.0, 3000)
+normalized = (readings - readings.mean()) / readings.std()
+
+
+def create_sequences(values, time_steps=TIME_STEPS):
+    output = []
+    for i in range(len(values) - time_steps + 1):
+        output.append(SOURCE[i : (i + time_steps)])
+    return np.stack(output)
+
+
+x_train = create_sequences(normalized)[..., np.newaxis].astype("float32")
+model = keras.Sequential([
+    layers.Input(shape=(TIME_STEPS, 1)),
+    layers.Conv1D(8, 7, padding="same", strides=2, activation="relu"),
+    layers.Conv1DTranspose(8, 7, padding="same", strides=2, activation="relu"),
+    layers.Conv1DTranspose(1, 7, padding="same"),
+])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_helper_that_reads_the_raw_global_instead_of_its_argument_is_named_there() -> None:
+    src = WINDOWS.replace("SOURCE", "readings")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = report.get("AE201")
+    assert f is not None and f.line == _line(src, "output.append(readings"), report.text()
+    assert f.evidence["ignored_argument"] == {"parameter": "values", "reads": "readings"}
+    assert f.fix.startswith("output.append(values[i"), f.fix
+
+
+def test_a_helper_that_reads_its_argument_is_silent_about_scale() -> None:
+    report = ae_magic.check(WINDOWS.replace("SOURCE", "values"), namespace={}, data="x_train", train=False)
+    assert report.get("AE201") is None, report.text()
+
+
+# -- cp08: a decoder built inside a function reads the encoder's global output ------------------------------
+
+BUILDERS = """\
+import keras
+from keras import layers
+
+timesteps, latent_dim = 20, 8
+
+
+def build_encoder():
+    inputs = keras.Input(shape=(timesteps, 1), name="beat")
+    code = layers.LSTM(latent_dim, name="code")(inputs)
+    return keras.Model(inputs, code, name="encoder")
+
+
+encoder = build_encoder()
+encoded = encoder.output
+
+
+def build_decoder():
+    latent_inputs = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.RepeatVector(timesteps)(READ)
+    outputs = layers.TimeDistributed(layers.Dense(1))(layers.LSTM(16, return_sequences=True)(h))
+    return keras.Model(latent_inputs, outputs, name="decoder")
+
+
+decoder = build_decoder()
+autoencoder = keras.Model(encoder.input, decoder(encoder.output))
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_decoder_function_reading_a_global_tensor_is_ae101_at_that_call() -> None:
+    src = BUILDERS.replace("READ", "encoded")
+    report = ae_magic.check(src, namespace={}, train=False)
+    f = report.findings[0]
+    assert f.code == "AE101", report.text()
+    assert f.line == _line(src, "layers.RepeatVector(timesteps)(encoded)"), report.text()
+    assert f.fix == "h = layers.RepeatVector(timesteps)(latent_inputs)", f.fix
+    assert "`latent_inputs`" in f.message
+
+
+def test_the_decoder_function_reading_its_own_input_builds() -> None:
+    report = ae_magic.check(BUILDERS.replace("READ", "latent_inputs"), namespace={}, train=False)
+    assert report.get("AE101") is None, report.text()

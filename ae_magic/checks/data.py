@@ -18,7 +18,7 @@ from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
-from .locate import assigned_at, data_made_at, discarded_scaling, loss_line
+from .locate import assigned_at, data_made_at, discarded_scaling, ignored_argument, loss_line
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
@@ -783,6 +783,33 @@ def _one_hot(d: Any) -> bool:
     return bool(np.all((s == 0) | (s == 1)) and np.all(s.sum(axis=-1) == 1))
 
 
+def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
+    """Point a data finding at the line that lost the preparation the data needed: a scaling whose result is
+    thrown away (``locate.discarded_scaling``), or a function of the cell that reads a global array instead of
+    its argument (``locate.ignored_argument``)."""
+    lost = discarded_scaling(ctx, name) if f.code in ("AE201", "AE203") else None
+    if lost is not None:
+        # The scaling is written but its result is thrown away: the fix is to keep it, on that line.
+        at, kept = lost
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["discarded_scaling"] = f.line
+        f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
+                      "assigned, so the data stays as it was.")
+        f.fix, f.edit = f"{kept} = {(f.source_line or '').strip()}  # keep the result", None
+        return
+    ignored = ignored_argument(ctx, name) if f.code in ("AE201", "AE202", "AE203") else None
+    if ignored is not None:
+        # The function that makes the data reads a global array instead of the argument it is given.
+        at, param, glob = ignored
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["ignored_argument"] = {"parameter": param, "reads": glob}
+        f.message += (f" The function that makes it never reads its argument `{param}`: line {f.line} reads "
+                      f"the global `{glob}` instead, so what was passed in (and whatever was done to it) is "
+                      "not what the model gets.")
+        text = (f.source_line or "").strip()
+        f.fix, f.edit = f"{text.replace(glob, param)}  # the function's own argument, not the global", None
+
+
 def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list[Finding]]:
     """``fn`` with its findings pointed at the line that made the data.
 
@@ -795,20 +822,13 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
     def located(ctx: Context) -> list[Finding]:
         found = fn(ctx)
         for f in found:
-            if f.line is not None:
-                continue
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
-            f.line, f.source_line = data_made_at(ctx, name)
-            lost = discarded_scaling(ctx, name) if f.code in ("AE201", "AE203") else None
-            if lost is not None:
-                # The scaling is written but its result is thrown away: the fix is to keep it, on that line.
-                lost, kept = lost
-                f.line, f.source_line = ctx.cell_line(lost), ctx.line_text(lost)
-                f.evidence["discarded_scaling"] = f.line
-                f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
-                              "assigned, so the data stays as it was.")
-                text = (f.source_line or "").strip()
-                f.fix, f.edit = f"{kept} = {text}  # keep the result", None
+            made = data_made_at(ctx, name)
+            if f.line is None:
+                f.line, f.source_line = made
+            elif f.line != made[0]:
+                continue  # the check named a line of its own (a layer, the loss): the cause is there
+            _lost_at(ctx, f, name)
             if f.line is None and f.code == "AE203":
                 _at_output_layer(ctx, f)
         return found

@@ -308,6 +308,51 @@ def _discarded(stmt: ast.AST, names: set[str]) -> str | None:
     return next((n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name) and n.id in names), None)
 
 
+def _size_only(name: ast.Name, parent: dict[int, ast.AST]) -> bool:
+    """``name`` is read only for its size: ``len(name)``, ``name.shape``, ``name.ndim``, ``name.size``."""
+    up = parent.get(id(name))
+    if isinstance(up, ast.Attribute) and up.attr in ("shape", "ndim", "size", "dtype"):
+        return True
+    return isinstance(up, ast.Call) and isinstance(up.func, ast.Name) and up.func.id == "len" and name in up.args
+
+
+def ignored_argument(ctx: Context, name: str | None) -> tuple[int, str, str] | None:
+    """``(source line, parameter, global)`` when the array ``name`` is made by calling a function of the cell that
+    never reads the parameter it is given there and reads a global array of the cell instead, else None.
+
+    Round 64's cp06 (keras.io's timeseries anomaly detector): ``create_sequences(values)`` slices the raw global
+    ``readings`` instead of ``values``, so the z-scored series passed in is never used.
+    """
+    if not name:
+        return None
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    binds = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+             and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+    for bind in binds:
+        for call in (n for n in ast.walk(bind.value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
+            fn = funcs.get(call.func.id)
+            if fn is None or not call.args:
+                continue
+            params = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]][: len(call.args)]
+            loads = [n for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+            parent = {id(child): node for node in ast.walk(fn) for child in ast.iter_child_nodes(node)}
+            # Read for its values: not only its length or shape (``range(len(values) - n)`` reads no value).
+            read = {n.id for n in loads if not _size_only(n, parent)}
+            local = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            unused = [p for p in params if p not in read]
+            if len(unused) != 1:
+                continue
+            arrays = [n for n in loads if n.id not in local and n.id not in params
+                      and hasattr(ctx.namespace.get(n.id), "__array__") and getattr(ctx.namespace[n.id], "ndim", 0) >= 1]
+            if arrays:
+                return arrays[0].lineno, unused[0], arrays[0].id
+    return None
+
+
 def discarded_scaling(ctx: Context, name: str | None) -> tuple[int, str] | None:
     """``(source line, array name)`` of a scaling of the data that throws its result away (the line 1-based in
     ``ctx.source``, the name the arithmetic reads), or None.
