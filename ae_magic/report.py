@@ -61,6 +61,10 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
     base = CAUSES.get(f.code, ())
     if f.code == "AE407" and any(o.code == "AE301" and o.evidence.get("outside_tape") for o in others or ()):
         return ("AE301",)  # the step never records the encoder: no gradient can reach the code (round 64's cp03)
+    if f.code == "AE304" and f.evidence.get("cell_fit_steps"):
+        # Units dead in the weights the cell's own fit left: a posterior collapse in that fit (the KL pulling every
+        # code to the prior, round 64's cp10) starves the encoder's ReLUs too.
+        return (*base, "AE407")
     if f.code == "AE405" and f.evidence.get("held_by_penalty"):
         return ()  # the penalty on the code, named at its line, is the root
     if f.code == "AE402" and f.evidence.get("held_by_penalty") is True:

@@ -98,6 +98,20 @@ def test_weights_a_posterior_collapse_stopped_go_under_it() -> None:
     assert report.get("AE301").caused_by is None  # type: ignore[union-attr]
 
 
+def test_units_dead_in_the_cells_own_fit_go_under_the_collapse_that_fit_made() -> None:
+    # Round 64's cp10: a beta-VAE whose own fit collapsed the code left the encoder's Dense all dead.
+    dead = _f("AE304", 63, "warning")
+    dead.evidence = {"dead_share": {"dense": 1.0}, "when": "at the initial weights", "cell_fit_steps": 64}
+    report = Report(findings=[dead, _f("AE407", 56)])
+    report.sort()
+    assert report.codes[0] == "AE407" and dead.caused_by == "AE407"
+    fresh = _f("AE304", 63, "warning")  # dead at the probes' own fresh weights: not the cell fit's doing
+    fresh.evidence = {"dead_share": {"dense": 1.0}, "when": "at the initial weights"}
+    report = Report(findings=[fresh, _f("AE407", 56)])
+    report.sort()
+    assert fresh.caused_by is None
+
+
 def test_chains_nest_and_the_most_direct_cause_is_named() -> None:
     # Unscaled data -> exploding gradients -> divergence; the divergence is put
     # under the exploding gradients (its most direct cause), not the data.

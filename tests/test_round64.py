@@ -292,3 +292,86 @@ def test_a_decoder_function_reading_a_global_tensor_is_ae101_at_that_call() -> N
 def test_the_decoder_function_reading_its_own_input_builds() -> None:
     report = ae_magic.check(BUILDERS.replace("READ", "latent_inputs"), namespace={}, train=False)
     assert report.get("AE101") is None, report.text()
+
+
+# -- cp10: a beta-VAE whose compiled loss function averages every pixel beside an added, summed KL -----------
+
+BETA_VAE = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+codes = rng.normal(size=(1024, 4))
+x_train = (1 / (1 + np.exp(-2.0 * codes @ rng.normal(size=(4, 64))))).astype("float32")
+BETA = 4.0
+
+
+class KLDivergenceLayer(layers.Layer):
+    def __init__(self, beta=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = beta
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+        self.add_loss(self.beta * ops.mean(kl))
+        return inputs
+
+
+class Sampling(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(2025)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        return z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+
+
+def reconstruction_loss(y_true, y_pred):
+    bce = keras.losses.binary_crossentropy(y_true[..., None], y_pred[..., None])
+    return REDUCE
+
+
+inputs = keras.Input(shape=(64,))
+h = layers.Dense(32, activation="relu")(inputs)
+z_mean = layers.Dense(4, name="z_mean")(h)
+z_log_var = layers.Dense(4, name="z_log_var")(h)
+z_mean, z_log_var = KLDivergenceLayer(beta=BETA, name="kl")([z_mean, z_log_var])
+z = Sampling(name="z")([z_mean, z_log_var])
+outputs = layers.Dense(64, activation="sigmoid")(layers.Dense(32, activation="relu")(z))
+beta_vae = keras.Model(inputs, outputs)
+beta_vae.compile(optimizer=keras.optimizers.Adam(1e-3), loss=reconstruction_loss)
+beta_vae.fit(x_train, x_train, epochs=3, batch_size=64, verbose=0)
+"""
+
+
+def test_a_loss_function_that_averages_every_value_beside_an_added_kl_is_where_ae407_points() -> None:
+    src = BETA_VAE.replace("REDUCE", "ops.mean(bce, axis=-1)")
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    f = report.findings[0]
+    assert f.code == "AE407", report.text()
+    assert f.line == _line(src, "return ops.mean(bce, axis=-1)"), report.text()
+    assert "ops.sum(bce, axis=-1)" in f.fix, f.fix
+    # The sampling layer draws at inference too: outputs that differ run to run are no evidence of a cut.
+    assert report.get("AE111") is None, report.text()
+
+
+def test_the_loss_function_summing_every_value_keeps_the_code() -> None:
+    report = ae_magic.check(BETA_VAE.replace("REDUCE", "ops.sum(bce, axis=-1)").replace("BETA = 4.0", "BETA = 1.0"),
+                            namespace={}, data="x_train", seed=0)
+    assert report.get("AE407") is None, report.text()
+    assert not [g for g in report.findings if g.severity in ("warning", "error")], report.text()
+
+
+def test_outputs_that_differ_only_by_the_sampling_noise_are_no_gradient_cut() -> None:
+    # Every encoder unit dead (zero kernel, negative bias): the output follows the sampling noise only, and the
+    # Jacobian is zero because the units are dead. AE111 "a stop_gradient or a non-differentiable op" was wrong.
+    src = BETA_VAE.replace("REDUCE", "ops.sum(bce, axis=-1)").replace(
+        'h = layers.Dense(32, activation="relu")(inputs)',
+        'h = layers.Dense(32, activation="relu", kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-1.0))(inputs)',
+    ).replace("beta_vae.fit(", "0 and beta_vae.fit(")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    assert report.get("AE111") is None, report.text()

@@ -453,7 +453,9 @@ def _dead(
             source_line=text,
             layer=bad[0]["layer"],
             evidence={"dead_share": shares, "threshold": threshold, "when": when,
-                      **({} if killed_at is None else {"lr": killed_at, "suggested_lr": sugg})},
+                      **({} if killed_at is None else {"lr": killed_at, "suggested_lr": sugg}),
+                      # Dead in the weights the cell's own fit left: what that fit did may explain them (report.causes_of).
+                      **({"cell_fit_steps": cell_steps(ctx)} if when == "at the initial weights" and cell_steps(ctx) else {})},
             fix=(
                 (f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={sugg:.1g})\n"
                  if killed_at is not None and sugg is not None and sugg < killed_at else "")

@@ -194,10 +194,11 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
     model, target, data = (getattr(ctx, k, None) for k in ("model", "target", "data"))
     name = str(kc.loss_name(model) or "").replace("_", "").lower() if model is not None else ""
     data = target if target is not None else data
-    if name not in _PER_VALUE_LOSSES or data is None or np.ndim(data) < 2:
+    tree = _cell_tree(ctx)
+    own = _own_mean_loss(tree, getattr(model, "loss", None)) if name not in _PER_VALUE_LOSSES else None
+    if (name not in _PER_VALUE_LOSSES and own is None) or data is None or np.ndim(data) < 2:
         return None
     values = int(np.prod(np.shape(data)[1:]))
-    tree = _cell_tree(ctx)
     if values < _MIN_VALUES or tree is None:
         return None
     from .per_sample_loss import add_loss_calls
@@ -205,10 +206,33 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
     calls = add_loss_calls(tree)
     if not calls or any(_divided(call, fn) for call, _, fn in calls):
         return None
+    if own is not None:
+        # The cell's own loss function averages every value (round 64's cp10: ops.mean(bce, axis=(1, 2))): the fix
+        # goes in that function, on the line that averages.
+        return {"loss": own[0], "values": values, "line": ctx.cell_line(own[1]), "source_line": ctx.line_text(own[1]),
+                "own_function": True}
     from .locate import loss_line
 
     line, text = loss_line(ctx)
     return {"loss": kc.loss_name(model), "values": values, "line": line, "source_line": text}
+
+
+def _own_mean_loss(tree: ast.AST | None, loss: Any) -> tuple[str, int] | None:
+    """``(function name, line)`` when the compiled loss is a function of the cell that returns a mean over the
+    values of each sample (``ops.mean`` of a per-value loss, no sum, no product); else None."""
+    fname = getattr(loss, "__name__", None)
+    if tree is None or not callable(loss) or not fname:
+        return None
+    fn = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == fname), None)
+    ret = next((n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None), None) if fn else None
+    if ret is None:
+        return None
+    body = [ret.value, *(n.value for n in ast.walk(fn) if isinstance(n, ast.Assign))]
+    calls = set().union(*(_calls(b) for b in body))
+    product = any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult) for node in body for b in ast.walk(node))
+    if not _calls(ret.value) & _MEANS or calls & _SUMS or product:
+        return None
+    return fname, ret.lineno
 
 
 def _divided(call: ast.Call, fn: ast.FunctionDef | None) -> bool:
@@ -240,6 +264,11 @@ def _blame_mean_compiled_loss(ctx: Context, finding: Finding) -> Finding | None:
         "weight in the VAE's objective."
     )
     finding.evidence["mean_compiled_loss"] = {"loss": loss, "values": n, "line": hit["line"]}
+    finding.edit = None
+    if hit.get("own_function"):
+        finding.fix = (f"# in {loss}: sum over each sample's values instead of averaging them, e.g.\n"
+                       f"# {(hit['source_line'] or '').strip().replace('mean(', 'sum(', 1)}")
+        return finding
     finding.fix = (f"# sum the reconstruction over each sample's {n} values (or divide the KL by {n}), e.g.\n"
                    f"# loss=lambda y, p: {n} * keras.losses.{_LOSS_FUNCTION[str(loss).replace('_', '').lower()]}(y, p)")
     finding.edit = None
