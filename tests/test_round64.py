@@ -375,3 +375,35 @@ def test_outputs_that_differ_only_by_the_sampling_noise_are_no_gradient_cut() ->
     ).replace("beta_vae.fit(", "0 and beta_vae.fit(")
     report = ae_magic.check(src, namespace={}, data="x_train", train=False)
     assert report.get("AE111") is None, report.text()
+
+
+# -- round 65's cr02: a scaler's mean taken over the whole array --------------------------------------------
+
+SENSORS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+level = np.array([5.0, 120.0, 3000.0, 0.5, 60.0, 900.0])
+X_train = (level * (1 + 0.1 * rng.normal(size=(1500, 6)))).astype("float32")
+train_mean = MEAN
+train_std = X_train.std(axis=0)
+X_train_scaled = ((X_train - train_mean) / train_std).astype("float32")
+model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4, activation="elu"), layers.Dense(6)])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_scaler_mean_over_the_whole_array_is_where_ae201_points() -> None:
+    src = SENSORS.replace("MEAN", "X_train.mean()")
+    report = ae_magic.check(src, namespace={}, data="X_train_scaled", train=False)
+    f = report.get("AE201")
+    assert f is not None and f.line == _line(src, "train_mean = X_train.mean()"), report.text()
+    assert f.fix.startswith("train_mean = X_train.mean(axis=0)"), f.fix
+
+
+def test_a_scaler_mean_per_feature_is_silent() -> None:
+    report = ae_magic.check(SENSORS.replace("MEAN", "X_train.mean(axis=0)"), namespace={}, data="X_train_scaled",
+                            train=False)
+    assert report.get("AE201") is None, report.text()

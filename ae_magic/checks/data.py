@@ -18,7 +18,14 @@ from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .head_ranges import check_head_ranges, head_blocks
 from .inplace import changed_in_place
-from .locate import assigned_at, data_made_at, discarded_scaling, ignored_argument, loss_line
+from .locate import (
+    assigned_at,
+    data_made_at,
+    discarded_scaling,
+    ignored_argument,
+    loss_line,
+    whole_array_statistic,
+)
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source
 from .preprocess import input_as_seen
@@ -796,6 +803,18 @@ def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
         f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
                       "assigned, so the data stays as it was.")
         f.fix, f.edit = f"{kept} = {(f.source_line or '').strip()}  # keep the result", None
+        return
+    whole = whole_array_statistic(ctx, name) if f.code == "AE201" else None
+    if whole is not None:
+        # A statistic over the whole array where the scaling needs one per feature (a missing axis=0).
+        at, stat, call = whole
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["whole_array_statistic"] = {"name": stat, "call": call}
+        f.message += (f" Line {f.line} computes `{stat}` over the whole array (`{call}`, no axis): one number for "
+                      "every feature, so features keep their own offsets and scales after the scaling.")
+        text = (f.source_line or "").strip()
+        fixed = text[:-1] + ("axis=0)" if text.endswith("()") else ", axis=0)") if text.endswith(")") else text
+        f.fix, f.edit = f"{fixed}  # one statistic per feature", None
         return
     ignored = ignored_argument(ctx, name) if f.code in ("AE201", "AE202", "AE203") else None
     if ignored is not None:

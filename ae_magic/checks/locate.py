@@ -353,6 +353,42 @@ def ignored_argument(ctx: Context, name: str | None) -> tuple[int, str, str] | N
     return None
 
 
+_STATISTICS = {"mean", "std", "var", "min", "max", "nanmean", "nanstd", "amin", "amax", "median"}
+
+
+def whole_array_statistic(ctx: Context, name: str | None) -> tuple[int, str, str] | None:
+    """``(source line, statistic's name, the call)`` when the array ``name`` is scaled by a statistic computed over
+    the whole array (no ``axis``) instead of per feature, else None.
+
+    Round 65's cr02: ``train_mean = X_train.mean()`` beside ``train_std = X_train.std(axis=0)``; the scaled
+    channels keep their own offsets. Read only for a data finding about scale (the data's features are measured
+    to be off); a global statistic on data that comes out well scaled is never looked at.
+    """
+    if not name:
+        return None
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    assigns = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+               and isinstance(node.targets[0], ast.Name)]
+    for bind in (a for a in assigns if a.targets[0].id == name):
+        used = [n.id for op in ast.walk(bind.value) if isinstance(op, ast.BinOp) and isinstance(op.op, (ast.Sub, ast.Div))
+                for n in ast.walk(op.right) if isinstance(n, ast.Name)]
+        for stat in dict.fromkeys(used):
+            made = [a for a in assigns if a.targets[0].id == stat and a.lineno < bind.lineno]
+            call = made[-1].value if made else None
+            if not isinstance(call, ast.Call) or any(k.arg == "axis" for k in call.keywords):
+                continue
+            func = call.func
+            if not isinstance(func, ast.Attribute) or func.attr not in _STATISTICS:
+                continue
+            module = isinstance(func.value, ast.Name) and func.value.id in ("np", "numpy", "jnp")
+            if (module and len(call.args) == 1) or (not module and not call.args):
+                return made[-1].lineno, stat, ast.unparse(call)
+    return None
+
+
 def discarded_scaling(ctx: Context, name: str | None) -> tuple[int, str] | None:
     """``(source line, array name)`` of a scaling of the data that throws its result away (the line 1-based in
     ``ctx.source``, the name the arithmetic reads), or None.
