@@ -407,3 +407,44 @@ def test_a_scaler_mean_per_feature_is_silent() -> None:
     report = ae_magic.check(SENSORS.replace("MEAN", "X_train.mean(axis=0)"), namespace={}, data="X_train_scaled",
                             train=False)
     assert report.get("AE201") is None, report.text()
+
+
+# -- round 65's cr08: a code penalty's square root without an epsilon ---------------------------------------
+
+L21 = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+X_train = rng.normal(size=(512, 16)).astype("float32")
+
+
+def l21_code_penalty(code):
+    row_norms = ops.sqrt(NORM)
+    return 1e-3 * ops.sum(row_norms)
+
+
+inputs = keras.Input(shape=(16,))
+h = layers.Dense(32, activation="relu", bias_initializer=keras.initializers.Constant(-3.0))(inputs)
+code = layers.Dense(6, activation="relu", activity_regularizer=l21_code_penalty, name="sparse_code")(h)
+outputs = layers.Dense(16)(layers.Dense(32, activation="relu")(code))
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_penalty_taking_a_bare_square_root_is_where_the_nan_gradients_point() -> None:
+    src = L21.replace("NORM", "ops.sum(ops.square(code), axis=1)")
+    report = ae_magic.check(src, namespace={}, data="X_train", seed=0)
+    f = report.get("AE303")
+    assert f is not None and f.evidence.get("before_any_step"), report.text()
+    assert f.line == _line(src, "row_norms = ops.sqrt("), report.text()
+    assert "1e-8 + ops.sum" in f.fix, f.fix
+
+
+def test_the_same_penalty_with_an_epsilon_has_finite_gradients() -> None:
+    report = ae_magic.check(L21.replace("NORM", "ops.sum(ops.square(code), axis=1) + 1e-8"), namespace={},
+                            data="X_train", seed=0)
+    assert not any(f.code == "AE303" and f.evidence.get("before_any_step") for f in report.findings), report.text()

@@ -341,6 +341,15 @@ def _exploding(ctx: Context, layers: list[dict[str, Any]], live: list[dict[str, 
         if reg:
             fix = (f"# keep {reg}'s terms finite where an activation is 0 (a dead ReLU unit, an all-zero batch):\n"
                    "# clip what goes into each log or division, e.g. the mean activation into [1e-7, 1 - 1e-7]")
+        bare = _unguarded_op(ctx, [ly["layer"] for ly in nonfinite])
+        if bare is not None:
+            # The cell's own penalty or loss takes a square root or log of something that can be exactly 0:
+            # sqrt's gradient there is inf (times 0: NaN), log's value is -inf. That line is the fix.
+            at, op, owner = bare
+            line, text = ctx.cell_line(at), ctx.line_text(at)
+            consequence += (f" Line {line}, in `{owner}`, takes `{op}` of a value that is exactly 0 for some rows (an "
+                            f"all-zero ReLU code, a zero difference) with no epsilon: {op}'s gradient there is not finite.")
+            fix = f"# add a small epsilon inside the {op}, e.g.\n{(text or '').strip().replace(f'{op}(', f'{op}(1e-8 + ', 1)}"
     return [
         Finding(
             code="AE303",
@@ -360,6 +369,53 @@ def _exploding(ctx: Context, layers: list[dict[str, Any]], live: list[dict[str, 
             fix=fix,
         )
     ]
+
+
+_UNSAFE_AT_ZERO = {"sqrt", "log", "rsqrt", "log2", "log10"}
+_GUARDS = {"maximum", "clip", "clip_by_value", "softplus", "abs", "exp", "where"}
+
+
+def _unguarded_op(ctx: Context, layer_names: list[str]) -> tuple[int, str, str] | None:
+    """``(source line, op, function)``: a square root or log with no epsilon in a function of the cell that the
+    named layers' loss terms run (an activity regularizer) or that is the compiled loss, else None.
+
+    Round 65's cr08: an L2,1 code penalty ``ops.sqrt(ops.sum(ops.square(code), axis=1))``; rows whose ReLU code is
+    all zero give NaN gradients before any step, and the fit filled the encoder with NaN.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    owners: list[Any] = []
+    by_name = probe.layers_by_name(ctx.model) if ctx.model is not None else {}
+    for name in layer_names:
+        reg = getattr(by_name.get(name), "activity_regularizer", None)
+        if reg is not None:
+            owners.append(reg)
+    owners.append(getattr(ctx.model, "loss", None))
+    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    for owner in owners:
+        if owner is None or isinstance(owner, str):
+            continue
+        fname = getattr(owner, "__name__", None)
+        nodes = [funcs[fname]] if fname in funcs else []
+        cls = classes.get(type(owner).__name__)
+        nodes += [f for f in (cls.body if cls else []) if isinstance(f, ast.FunctionDef) and f.name in ("__call__", "call")]
+        for fn in nodes:
+            for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call) and n.args):
+                op = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+                if op not in _UNSAFE_AT_ZERO:
+                    continue
+                arg = call.args[0]
+                guarded = any(isinstance(b, ast.BinOp) and isinstance(b.op, (ast.Add, ast.Sub)) for b in ast.walk(arg)) or any(
+                    isinstance(c, ast.Call) and (getattr(c.func, "attr", None) or getattr(c.func, "id", None)) in _GUARDS
+                    for c in ast.walk(arg))
+                if not guarded:
+                    return call.lineno, op, fn.name if fn.name not in ("__call__", "call") else f"{cls.name}.{fn.name}"
+    return None
 
 
 def _activity_regularizer(ctx: Context, layer_name: str) -> str | None:
