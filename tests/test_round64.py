@@ -448,3 +448,39 @@ def test_the_same_penalty_with_an_epsilon_has_finite_gradients() -> None:
     report = ae_magic.check(L21.replace("NORM", "ops.sum(ops.square(code), axis=1) + 1e-8"), namespace={},
                             data="X_train", seed=0)
     assert not any(f.code == "AE303" and f.evidence.get("before_any_step") for f in report.findings), report.text()
+
+
+# -- round 65's cr10: the encoder loop stops one entry short of the code -----------------------------------
+
+LOOP = """\
+import numpy as np
+import keras
+from keras import layers
+
+X_scaled = np.random.default_rng(0).random((600, 12)).astype("float32")
+encoder_units = [64, 32, 3]
+enc_in = keras.Input(shape=(12,))
+h = enc_in
+for i in ITER:
+    h = layers.Dense(encoder_units[i], activation="relu")(h)
+g = h
+for units in reversed(encoder_units[:-1]):
+    g = layers.Dense(units, activation="relu")(g)
+autoencoder = keras.Model(enc_in, layers.Dense(12, activation="sigmoid")(g))
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_layer_loop_that_stops_before_the_code_is_where_ae104_points() -> None:
+    src = LOOP.replace("ITER", "range(len(encoder_units) - 1)")
+    report = ae_magic.check(src, namespace={}, data="X_scaled", train=False)
+    f = report.get("AE104")
+    assert f is not None and f.line == _line(src, "for i in range(len(encoder_units) - 1)"), report.text()
+    assert f.evidence["loop_skips"] == {"list": "encoder_units", "skipped": [3]}
+    assert f.fix.startswith("for i in range(len(encoder_units)):"), f.fix
+
+
+def test_the_loop_over_every_entry_builds_the_code() -> None:
+    report = ae_magic.check(LOOP.replace("ITER", "range(len(encoder_units))"), namespace={}, data="X_scaled",
+                            train=False)
+    assert report.get("AE104") is None, report.text()

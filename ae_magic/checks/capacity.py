@@ -147,6 +147,20 @@ def _no_compression(ctx: Context) -> list[Finding]:
             )
         ]
     width = code.width if code is not None and code.width is not None else g.code_width
+    fix = (f"Make the bottleneck narrower than the input, e.g. `layers.Dense({suggestion}, activation='relu')` "
+           "as the code layer.")
+    evidence = {"code_width": code.width if code else g.code_width, "input_width": g.input_width}
+    why = ""
+    short = _loop_stops_short(ctx, code, width, g.input_width) if code is not None else None
+    if short is not None:
+        # The code layer is built in a loop that never reaches the list's narrow entries: the loop is the fix.
+        at, listed, skipped, fixed = short
+        line, src = ctx.cell_line(at), ctx.line_text(at)
+        evidence["loop_skips"] = {"list": listed, "skipped": skipped}
+        why = (f" The layer is built in the loop on line {line}, which stops before the last "
+               f"{'entry' if len(skipped) == 1 else f'{len(skipped)} entries'} of `{listed}` ({', '.join(map(str, skipped))}): "
+               "the narrow code the list asks for is never built.")
+        fix = f"{fixed}  # every entry of {listed}, the code included"
     return [
         Finding(
             code="AE104",
@@ -156,16 +170,65 @@ def _no_compression(ctx: Context) -> list[Finding]:
                 f"The narrowest layer of `{ctx.model_name}`, {label(ctx, code) if code else 'its output'}, has "
                 f"{width} features and the input has {g.input_width}. With no narrower code the model can "
                 "learn the identity and output its input without learning any structure (for denoising, pass "
-                "the clean data as the target)."
+                "the clean data as the target)." + why
             ),
             line=line,
             layer=code.name if code else None,
             source_line=src,
-            evidence={"code_width": code.width if code else g.code_width, "input_width": g.input_width},
-            fix=f"Make the bottleneck narrower than the input, e.g. `layers.Dense({suggestion}, activation='relu')` "
-            "as the code layer.",
+            evidence=evidence,
+            fix=fix,
         )
     ]
+
+
+def _loop_stops_short(
+    ctx: Context, code: GNode, width: int | None, input_width: int | None
+) -> tuple[int, str, list[int], str] | None:
+    """``(for line, list name, skipped widths, fixed for line)`` when the code layer is called in a ``for`` loop
+    over ``range(len(units) - k)`` or ``units[:-k]`` and the ``k`` entries it skips are narrower than the input.
+
+    Round 65's cr10: ``for i in range(len(encoder_units) - 1)`` over ``[64, 32, 3]`` never builds the 3-unit code.
+    """
+    import ast
+
+    if code.line is None or not ctx.source or width is None or input_width is None:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    loop = next((n for n in ast.walk(tree) if isinstance(n, ast.For)
+                 and any(getattr(st, "lineno", -1) <= code.line <= (getattr(st, "end_lineno", None) or -1)
+                         for st in n.body)), None)
+    if loop is None:
+        return None
+    it = loop.iter
+    if isinstance(it, ast.Call) and getattr(it.func, "id", None) == "enumerate" and it.args:
+        it = it.args[0]
+    listed, k = None, None
+    if (isinstance(it, ast.Call) and getattr(it.func, "id", None) == "range" and len(it.args) == 1
+            and isinstance(it.args[0], ast.BinOp) and isinstance(it.args[0].op, ast.Sub)
+            and isinstance(it.args[0].left, ast.Call) and getattr(it.args[0].left.func, "id", None) == "len"
+            and it.args[0].left.args and isinstance(it.args[0].left.args[0], ast.Name)
+            and isinstance(it.args[0].right, ast.Constant)):
+        listed, k = it.args[0].left.args[0].id, it.args[0].right.value
+        fixed_iter = f"range(len({listed}))"
+    elif (isinstance(it, ast.Subscript) and isinstance(it.value, ast.Name) and isinstance(it.slice, ast.Slice)
+          and it.slice.lower is None and it.slice.step is None and isinstance(it.slice.upper, ast.UnaryOp)
+          and isinstance(it.slice.upper.op, ast.USub) and isinstance(it.slice.upper.operand, ast.Constant)):
+        listed, k = it.value.id, it.slice.upper.operand.value
+        fixed_iter = listed
+    else:
+        return None
+    values = ctx.namespace.get(listed)
+    if not isinstance(k, int) or k < 1 or not isinstance(values, (list, tuple)) or len(values) <= k:
+        return None
+    skipped = list(values[-k:])
+    if not all(isinstance(v, int) for v in skipped) or min(skipped) >= min(width, input_width):
+        return None
+    line_text = ctx.source.splitlines()[loop.lineno - 1]
+    fixed = line_text.strip().replace(ast.unparse(loop.iter), ast.unparse(loop.iter).replace(ast.unparse(it), fixed_iter), 1)
+    return loop.lineno, listed, skipped, fixed
 
 
 
