@@ -484,3 +484,13 @@ def test_the_loop_over_every_entry_builds_the_code() -> None:
     report = ae_magic.check(LOOP.replace("ITER", "range(len(encoder_units))"), namespace={}, data="X_scaled",
                             train=False)
     assert report.get("AE104") is None, report.text()
+
+
+def test_a_loss_function_returning_a_keras_mean_loss_beside_an_added_kl_is_where_ae407_points() -> None:
+    # Round 65's cs06: `return keras.losses.mean_squared_error(y_true, y_pred)` on 784-pixel rows.
+    src = BETA_VAE.replace("REDUCE", "keras.losses.mean_squared_error(y_true, y_pred)")
+    report = ae_magic.check(src, namespace={}, data="x_train", seed=0)
+    f = report.findings[0]
+    assert f.code == "AE407", report.text()
+    assert f.line == _line(src, "return keras.losses.mean_squared_error(y_true, y_pred)"), report.text()
+    assert "return 64 * keras.losses.mean_squared_error" in f.fix, f.fix

@@ -219,7 +219,8 @@ def mean_compiled_loss(ctx: Context) -> dict[str, Any] | None:
 
 def _own_mean_loss(tree: ast.AST | None, loss: Any) -> tuple[str, int] | None:
     """``(function name, line)`` when the compiled loss is a function of the cell that returns a mean over the
-    values of each sample (``ops.mean`` of a per-value loss, no sum, no product); else None."""
+    values of each sample (``ops.mean`` of a per-value loss, or ``keras.losses.mean_squared_error(y_true, y_pred)``
+    alone as in round 65's cs06; no sum, no product); else None."""
     fname = getattr(loss, "__name__", None)
     if tree is None or not callable(loss) or not fname:
         return None
@@ -230,7 +231,8 @@ def _own_mean_loss(tree: ast.AST | None, loss: Any) -> tuple[str, int] | None:
     body = [ret.value, *(n.value for n in ast.walk(fn) if isinstance(n, ast.Assign))]
     calls = set().union(*(_calls(b) for b in body))
     product = any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult) for node in body for b in ast.walk(node))
-    if not _calls(ret.value) & _MEANS or calls & _SUMS or product:
+    # A mean, or a Keras loss function that averages the last axis alone (Keras then averages what is left).
+    if not _calls(ret.value) & (_MEANS | _MEAN_LOSSES) or calls & _SUMS or product:
         return None
     return fname, ret.lineno
 
@@ -266,8 +268,10 @@ def _blame_mean_compiled_loss(ctx: Context, finding: Finding) -> Finding | None:
     finding.evidence["mean_compiled_loss"] = {"loss": loss, "values": n, "line": hit["line"]}
     finding.edit = None
     if hit.get("own_function"):
-        finding.fix = (f"# in {loss}: sum over each sample's values instead of averaging them, e.g.\n"
-                       f"# {(hit['source_line'] or '').strip().replace('mean(', 'sum(', 1)}")
+        text = (hit["source_line"] or "").strip()
+        summed = (text.replace("mean(", "sum(", 1) if "mean(" in text
+                  else text.replace("return ", f"return {n} * ", 1))  # a Keras loss averaging the last axis
+        finding.fix = f"# in {loss}: sum over each sample's {n} values instead of averaging them, e.g.\n# {summed}"
         return finding
     finding.fix = (f"# sum the reconstruction over each sample's {n} values (or divide the KL by {n}), e.g.\n"
                    f"# loss=lambda y, p: {n} * keras.losses.{_LOSS_FUNCTION[str(loss).replace('_', '').lower()]}(y, p)")
