@@ -435,6 +435,9 @@ model.compile(optimizer="adam", loss="mse")
 """
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="JAX's and torch's ReLU gradients select 0 for dead units, so sqrt's infinite slope at 0 "
+                           "never becomes NaN there: no NaN gradient to explain")
 def test_a_penalty_taking_a_bare_square_root_is_where_the_nan_gradients_point() -> None:
     src = L21.replace("NORM", "ops.sum(ops.square(code), axis=1)")
     report = ae_magic.check(src, namespace={}, data="X_train", seed=0)
