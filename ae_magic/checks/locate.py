@@ -323,15 +323,11 @@ def ignored_argument(ctx: Context, name: str | None) -> tuple[int, str, str] | N
     Round 64's cp06 (keras.io's timeseries anomaly detector): ``create_sequences(values)`` slices the raw global
     ``readings`` instead of ``values``, so the z-scored series passed in is never used.
     """
-    if not name:
-        return None
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
+    tree = _tree(ctx) if name else None
+    if tree is None:
         return None
     funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    binds = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
-             and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+    binds = _binds(tree, name)
     for bind in binds:
         for call in (n for n in ast.walk(bind.value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
             fn = funcs.get(call.func.id)
@@ -353,6 +349,20 @@ def ignored_argument(ctx: Context, name: str | None) -> tuple[int, str, str] | N
     return None
 
 
+def _tree(ctx: Context) -> ast.Module | None:
+    """The cell's source parsed, or None (IPython syntax the cell ran with)."""
+    try:
+        return ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+
+
+def _binds(tree: ast.AST, name: str | None) -> list[ast.Assign]:
+    """Every plain ``name = ...`` statement of the tree, in no particular order."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+
+
 _STATISTICS = {"mean", "std", "var", "min", "max", "nanmean", "nanstd", "amin", "amax", "median"}
 
 
@@ -364,11 +374,8 @@ def whole_array_statistic(ctx: Context, name: str | None) -> tuple[int, str, str
     channels keep their own offsets. Read only for a data finding about scale (the data's features are measured
     to be off); a global statistic on data that comes out well scaled is never looked at.
     """
-    if not name:
-        return None
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
+    tree = _tree(ctx) if name else None
+    if tree is None:
         return None
     assigns = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
                and isinstance(node.targets[0], ast.Name)]
@@ -398,14 +405,10 @@ def discarded_scaling(ctx: Context, name: str | None) -> tuple[int, str] | None:
     by calling a function of the cell (its body's discarded arithmetic on a parameter), or the cell itself
     computes ``x / 255.0`` and keeps nothing (not its last line, which a notebook displays).
     """
-    if not name:
+    tree = _tree(ctx) if name else None
+    if tree is None:
         return None
-    try:
-        tree = ast.parse(ctx.source or "")
-    except SyntaxError:
-        return None
-    binds = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
-             and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+    binds = _binds(tree, name)
     funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for bind in binds:
         call = bind.value

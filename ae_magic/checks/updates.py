@@ -161,17 +161,22 @@ def _sum_names(node: ast.AST) -> list[str] | None:
     return [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
 
 
+def _train_steps(ctx: Context) -> list[ast.FunctionDef]:
+    """The ``train_step`` functions the cell defines, when the model trains through its own one; else none."""
+    if not ctx.source or own_step_name(ctx.model) != "train_step":
+        return []
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:  # the cell ran, so this is IPython syntax: nothing to read
+        return []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"]
+
+
 def _gradient_of_one_term(ctx: Context) -> tuple[ast.Call, str, str, int] | None:
     """``(gradient call, its term, the sum it is part of, the sum's line)`` when the model's train_step takes
     its one gradient of a term that the step adds into another loss (round 61's ck06:
     ``tape.gradient(kl_loss, self.trainable_weights)`` beside ``total_loss = recon_loss + kl_loss``); else None."""
-    if not ctx.source or own_step_name(ctx.model) != "train_step":
-        return None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return None
-    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+    for fn in _train_steps(ctx):
         calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                  and n.func.attr == "gradient" and n.args]
         if len(calls) != 1 or not isinstance(calls[0].args[0], ast.Name):
@@ -188,13 +193,7 @@ def _gradient_of_one_term(ctx: Context) -> tuple[ast.Call, str, str, int] | None
 def _called_outside_tape(ctx: Context) -> tuple[ast.Assign, int] | None:
     """``(assignment, tape line)`` when the model's train_step binds the result of one of its own sub-models
     (``... = self.encoder(data)``) before its ``with tf.GradientTape()`` block and the block reads it; else None."""
-    if not ctx.source or own_step_name(ctx.model) != "train_step":
-        return None
-    try:
-        tree = ast.parse(ctx.source)
-    except SyntaxError:
-        return None
-    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "train_step"):
+    for fn in _train_steps(ctx):
         tape = next((st for st in fn.body if isinstance(st, ast.With)
                      and any("GradientTape" in ast.unparse(item.context_expr) for item in st.items)), None)
         if tape is None:
