@@ -121,13 +121,21 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     else:
         line, text = G.locate(ctx, code)
         where = code
-        fix = (
-            "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
-            "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
-            "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
-            # The model's own optimizer class: a rate the range test found for SGD is no rate for Adam.
-            f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={_moderate_lr(lr, advised):.1g})"
-        )
+
+        def live_code(rate: float) -> str:
+            return (
+                "# Give the code a live, informative signal: ReLU/linear code units with He init,\n"
+                "# data scaled to about unit range, and a moderate learning rate, e.g.\n"
+                "code = layers.Dense(32, activation='relu', kernel_initializer='he_normal')(h)\n"
+                # The model's own optimizer class: a rate the range test found for SGD is no rate for Adam.
+                f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={rate:.1g})"
+            )
+
+        fix = live_code(_moderate_lr(lr, advised))
+        if rate_advice is not None:
+            # A run at the advised rate that does no better drops the rate from the fix too (round 64's cp03
+            # was told Adam(3e-06)): the conventional rate instead (rate_advice.verify_rate_advice).
+            rate_advice["fix"] = live_code(_moderate_lr(lr, None))
     return [
         Finding(
             code="AE404",
