@@ -497,3 +497,51 @@ def test_a_loss_function_returning_a_keras_mean_loss_beside_an_added_kl_is_where
     assert f.code == "AE407", report.text()
     assert f.line == _line(src, "return keras.losses.mean_squared_error(y_true, y_pred)"), report.text()
     assert "return 64 * keras.losses.mean_squared_error" in f.fix, f.fix
+
+
+# -- round 65's cs09: a soft-threshold code that no unit gets past ------------------------------------------
+
+SHRINK = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+keras.utils.set_random_seed(0)
+x_train = np.random.default_rng(0).random((256, 32)).astype("float32")
+
+
+class SoftThreshold(layers.Layer):
+    def __init__(self, threshold=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = threshold
+
+    def call(self, x):
+        return BODY
+
+
+inputs = keras.Input(shape=(32,))
+h = layers.Dense(8, kernel_initializer=keras.initializers.RandomUniform(-0.01, 0.01))(inputs)
+code = SoftThreshold(threshold=THRESHOLD, name="sparse_code")(h)
+outputs = layers.Dense(32, activation="sigmoid")(code)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+"""
+SHRINKAGE = "ops.sign(x) * ops.relu(ops.abs(x) - self.threshold)"
+
+
+def test_a_threshold_no_unit_reaches_is_dead_units_at_that_layer() -> None:
+    src = SHRINK.replace("BODY", SHRINKAGE).replace("THRESHOLD", "0.5")
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    f = report.findings[0]
+    assert f.code == "AE304" and f.evidence["dead_share"] == {"sparse_code": 1.0}, report.text()
+    assert f.line == _line(src, "code = SoftThreshold("), report.text()
+    assert report.get("AE111") is None, report.text()
+
+
+def test_a_threshold_the_units_pass_is_silent_and_a_constant_layer_stays_ae111() -> None:
+    report = ae_magic.check(SHRINK.replace("BODY", SHRINKAGE).replace("THRESHOLD", "0.001"), namespace={},
+                            data="x_train", train=False)
+    assert not {"AE111", "AE304"} & set(report.codes), report.text()
+    report = ae_magic.check(SHRINK.replace("BODY", "ops.zeros_like(x)").replace("THRESHOLD", "0.5"), namespace={},
+                            data="x_train", train=False)
+    assert report.get("AE111") is not None and report.get("AE304") is None, report.text()

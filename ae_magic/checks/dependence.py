@@ -65,6 +65,33 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         ctx.cache["identical_at_data_scale"] = {"inputs_compared": len(x), "max_output_difference": spread}
         return []
     cause, node, line, src = _custom_layer(ctx, g)
+    shut = _shut_below_threshold(copy, cause, x) if cause is not None else None
+    if shut is not None:
+        # The custom layer outputs 0 for every sample at the data's scale but passes larger inputs: it thresholds
+        # them, and every unit is below the threshold (round 65's cs09, a soft-threshold code at 0.5 on inputs
+        # under 0.17). Dead units, not a layer that replaces its input.
+        top, factor = shut
+        return [
+            Finding(
+                code="AE304",
+                severity="error",
+                title="Dead units: the code outputs zero for every sample",
+                message=(
+                    f"`{ctx.model_name}` gives the same output for {len(x)} different inputs before any training: "
+                    f"{label(ctx, cause)} outputs exactly 0 for every sample and unit. Its inputs reach at most "
+                    f"{top:.3g} in size, and it passes values only for inputs about {factor:g}x larger: every unit "
+                    "sits below its threshold, so no signal and no gradient get through, and the decoder can only "
+                    "output an average."
+                ),
+                line=line,
+                layer=node.name if node else None,
+                source_line=src,
+                evidence={"dead_share": {cause.name: 1.0}, "when": "at the initial weights", "custom_layer": cause.cls,
+                          "input_max_abs": top, "passes_at_scale": factor},
+                fix=("# set the layer's threshold below the size of what reaches it (here under "
+                     f"{top:.2g}), or scale its input up, e.g. a smaller threshold / a trainable one"),
+            )
+        ]
     return [
         Finding(
             code="AE111",
@@ -164,6 +191,34 @@ def _noise_only(copy: Any, x: np.ndarray, y: np.ndarray, spread: float) -> bool:
         return False
     jitter = float(np.nanmax(np.abs(again - y))) if again.size else 0.0
     return jitter >= 0.5 * spread
+
+
+def _shut_below_threshold(copy: Any, cause: Any, x: np.ndarray) -> tuple[float, float] | None:
+    """``(largest input size, scale that opens it)`` when the custom layer ``cause`` outputs exactly 0 for every
+    sample and unit while its inputs vary, and passes varying values once those inputs are scaled up (10x, 100x):
+    a threshold none of the units reaches. None otherwise (a layer that replaces its input with a constant)."""
+    from ..probes import layers_by_name
+
+    layer = layers_by_name(copy).get(cause.name)
+    if layer is None:
+        return None
+    try:
+        with kc.intercept_layer(layer) as calls:
+            copy(x, training=False)
+        if len(calls) != 1 or len(calls[0][0]) != 1:
+            return None
+        (arg,), out = calls[0]
+        inp = np.asarray(kc.keras.ops.convert_to_numpy(arg), dtype="float64")
+        out = np.asarray(kc.keras.ops.convert_to_numpy(out), dtype="float64")
+        if out.shape != inp.shape or np.any(out != 0) or float(np.std(inp)) == 0.0:
+            return None
+        for factor in (10.0, 100.0):
+            wide = np.asarray(kc.keras.ops.convert_to_numpy(layer((inp * factor).astype("float32"))), dtype="float64")
+            if np.all(np.isfinite(wide)) and float(np.max(np.abs(wide - wide[0:1]))) > 0.0:
+                return float(np.max(np.abs(inp))), factor
+    except Exception:  # a layer that can't be called on its own: no reading, AE111 as before
+        return None
+    return None
 
 
 def _plainly_connected(ctx: Context, g: Any) -> bool:
