@@ -410,6 +410,8 @@ def _unguarded_op(ctx: Context, layer_names: list[str]) -> tuple[int, str, str] 
                 if op not in _UNSAFE_AT_ZERO:
                     continue
                 arg = call.args[0]
+                if any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Div) for b in ast.walk(arg)):
+                    continue  # a ratio's trouble is its denominator (a KL sparsity's rho / rho_hat): not this fix
                 guarded = any(isinstance(b, ast.BinOp) and isinstance(b.op, (ast.Add, ast.Sub)) for b in ast.walk(arg)) or any(
                     isinstance(c, ast.Call) and (getattr(c.func, "attr", None) or getattr(c.func, "id", None)) in _GUARDS
                     for c in ast.walk(arg))
