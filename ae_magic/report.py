@@ -56,8 +56,9 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
     step code found that drops the weights) reads as zero gradients; an AE203 whose
     target is the unscaled input itself (``evidence["unscaled_input"]``) is AE201's; an AE405 blamed on a penalty
     that holds the code (``evidence["held_by_penalty"]``) is a root, and the stalled loss (AE402) it explains is its.
-    ``others``: the report's findings; an AE407 beside an AE301 of an encoder the step calls outside its
-    GradientTape (``evidence["outside_tape"]``) is that AE301's."""
+    An AE111 of identical outputs with a zero-initialised kernel on the path (``evidence["zero_kernels"]``) is
+    AE110's; an AE100 raised on mismatched shapes is AE105's. ``others``: the report's findings; an AE407 beside
+    an AE301 of an encoder the step calls outside its GradientTape (``evidence["outside_tape"]``) is that AE301's."""
     base = CAUSES.get(f.code, ())
     if f.code == "AE407" and any(o.code == "AE301" and o.evidence.get("outside_tape") for o in others or ()):
         return ("AE301",)  # the step never records the encoder: no gradient can reach the code (round 64's cp03)
@@ -65,6 +66,10 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
         # Units dead in the weights the cell's own fit left: a posterior collapse in that fit (the KL pulling every
         # code to the prior, round 64's cp10) starves the encoder's ReLUs too.
         return (*base, "AE407")
+    if f.code == "AE100" and "shape" in str(f.evidence.get("message", "")).lower():
+        return ("AE105",)  # the cell or the probes raised on mismatched shapes: the layer that made them is the root
+    if f.code == "AE111" and f.evidence.get("zero_kernels"):
+        return ("AE110",)  # a layer whose kernel starts at zero outputs its bias for every input (round 66's ct08)
     if f.code == "AE405" and f.evidence.get("held_by_penalty"):
         return ()  # the penalty on the code, named at its line, is the root
     if f.code == "AE402" and f.evidence.get("held_by_penalty") is True:

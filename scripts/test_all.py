@@ -113,6 +113,7 @@ BACKEND_SUITE = [
     "tests/test_jax_conv_transpose.py",
     "tests/test_round62.py",
     "tests/test_round64.py",
+    "tests/test_round66.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

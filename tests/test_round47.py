@@ -100,3 +100,26 @@ def test_a_fresh_optimizers_jolt_of_a_model_the_cell_trained_is_not_ae401():
     assert diverged(ctx, _jolt_trace(0.0045, 0.077), None) == []
     # The same curve from a model that starts untrained (at the mean's loss) is a divergence.
     assert [f.code for f in diverged(ctx, _jolt_trace(0.07, 0.077), None)] == ["AE401"]
+
+
+def _cu07_trace(end_share: float, start: float = 0.0037, mean: float = 0.102) -> dict:
+    # Round 66's cu07: a masked LSTM autoencoder the cell fit for 4 epochs; the probes' fresh Adam(2e-3) sends
+    # the held-out loss 19x up at step 10 and it falls back, ending at end_share of its start.
+    val = [start * v for v in (1.0, 19.0, 11.4, 5.8, 3.9, 3.3, 2.3, 1.6, 1.4, 1.2, 1.3, 1.06, 0.98, 0.98, 0.91)]
+    val.append(start * end_share)
+    train = [0.004, 0.30, 0.044, 0.047, 0.097, 0.06, 0.10] + [0.06 * 0.97**i for i in range(120)]
+    return {"loss": train, "val_curve": {"steps": list(range(0, 160, 10)), "loss": val}, "val_loss_before": start,
+            "diverged": False, "lr": 2e-3, "steps_per_epoch": 43, "epochs": 3,
+            "baselines": {"loss_units": {"mean": mean}}}
+
+
+def test_a_held_out_jolt_of_a_trained_model_that_ends_below_its_start_is_not_ae401():
+    from ae_magic.checks.loss_curve import diverged
+    from ae_magic.context import Context
+
+    ctx = Context(source="", namespace={})
+    assert diverged(ctx, _cu07_trace(0.95), None) == []
+    # The same jolt that does not come back below where the trained model began is a divergence,
+    assert [f.code for f in diverged(ctx, _cu07_trace(1.5), None)] == ["AE401"]
+    # and so is the same curve from a model that starts untrained (at the mean's loss).
+    assert [f.code for f in diverged(ctx, _cu07_trace(0.95, start=0.09), None)] == ["AE401"]

@@ -15,6 +15,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GraphInfo
 from ..report import Finding
+from .initialisation import zero_kernel_layers
 from .locate import forward_copy, graph_of, label, loc, probe_inputs
 
 # AE111: outputs for different inputs closer than this (relative) are identical.
@@ -106,7 +107,8 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
             line=line,
             layer=node.name if node else None,
             source_line=src,
-            evidence={"inputs_compared": len(x), "max_output_difference": spread},
+            evidence={"inputs_compared": len(x), "max_output_difference": spread,
+                      **({"zero_kernels": zeroed} if (zeroed := zero_kernel_layers(g)) else {})},
             fix="Make every layer's output depend on its input (no constants replacing it, no stop_gradient on the "
             "only path, no all-zero kernels).",
         )

@@ -18,7 +18,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode
 from ..report import Finding
-from .locate import forward_copy, graph_of, label, loc, probe_inputs
+from .locate import forward_copy, graph_of, label, loc, probe_inputs, spread_keyword
 
 # AE110: combined init scale (product of per-layer std / recommended std)
 # beyond which signals shrink or grow >10x through the stack at initialisation.
@@ -56,6 +56,12 @@ def _constant_inits(layer: Any) -> list[str]:
     return found
 
 
+def zero_kernel_layers(g: Any) -> list[str]:
+    """Names of the layers on ``g``'s main chain whose kernels start at zero: their output is their bias alone,
+    the same for every input, so nothing before them reaches the reconstruction (round 66's ct08)."""
+    return [n.name for n in g.chain() if "Zeros" in _constant_inits(n.layer)] if g is not None else []
+
+
 def check_initializer(ctx: Context) -> list[Finding]:
     """AE110: constant kernels, or init scales that shrink/blow up signals through the stack."""
     g = graph_of(ctx)
@@ -86,6 +92,9 @@ def check_initializer(ctx: Context) -> list[Finding]:
     if constant:
         n = constant[0]
         line, src = loc(ctx, n)
+        spread = spread_keyword(ctx, n.line, ("kernel_initializer", "bias_initializer"))
+        if spread is not None:
+            line, src = ctx.cell_line(spread), ctx.line_text(spread)
         findings.append(
             Finding(
                 code="AE110",
@@ -104,6 +113,9 @@ def check_initializer(ctx: Context) -> list[Finding]:
         if product < INIT_SCALE_LOW or product > INIT_SCALE_HIGH:
             n = scaled[0][0]
             line, src = loc(ctx, n)
+            spread = spread_keyword(ctx, n.line, ("kernel_initializer",))
+            if spread is not None:
+                line, src = ctx.cell_line(spread), ctx.line_text(spread)
             measured = _forward_gain(ctx)
             way = "shrink" if product < 1 else "grow"
             findings.append(

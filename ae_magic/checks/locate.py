@@ -512,3 +512,35 @@ def loss_return_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
         if rets:
             return ctx.cell_line(rets[-1]), ctx.line_text(rets[-1])
     return None, None
+
+
+def spread_keyword(ctx: Context, line: int | None, keywords: tuple[str, ...]) -> int | None:
+    """The source line of the dict that a layer call at ``line`` spreads (``**dense_kwargs``) and that sets one of
+    ``keywords``, when the call does not set it itself; else None.
+
+    Round 66's ct08: ``dense_kwargs = dict(activation="relu", kernel_initializer="zeros", ...)`` on a line of its
+    own, spread into five Dense calls. The fix changes the dict, not the first call that reads it.
+    """
+    tree = _tree(ctx) if line is not None else None
+    if tree is None:
+        return None
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or call.lineno != line:
+            continue
+        if any(kw.arg in keywords for kw in call.keywords):
+            return None
+        spread = [kw.value.id for kw in call.keywords if kw.arg is None and isinstance(kw.value, ast.Name)]
+        for name in spread:
+            binds = [b for b in _binds(tree, name) if b.lineno < line and _sets_key(b.value, keywords)]
+            if binds:
+                return max(b.lineno for b in binds)
+    return None
+
+
+def _sets_key(value: ast.AST, keywords: tuple[str, ...]) -> bool:
+    """``dict(k=...)`` or ``{"k": ...}`` with one of ``keywords`` as a key."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
+        return any(kw.arg in keywords for kw in value.keywords)
+    if isinstance(value, ast.Dict):
+        return any(isinstance(k, ast.Constant) and k.value in keywords for k in value.keys)
+    return False

@@ -21,6 +21,8 @@ from .split_outputs import split_outputs
 def check_shape(ctx: Context) -> list[Finding]:
     """AE105: the reconstruction's shape differs from the input's."""
     g = graph_of(ctx)
+    if g is None:
+        g = _parts_graph(ctx)
     if g is None or g.divergence is None:
         return []
     if class_index_targets(ctx):
@@ -56,6 +58,13 @@ def check_shape(ctx: Context) -> list[Finding]:
         detail = (f"The RepeatVector at {where} repeats the code {outs[0]} times, so the decoder makes {outs[0]} time "
                   f"steps where the input has {ins[0]}.")
         fix = f"`layers.RepeatVector({ins[0]})` on that line: one copy of the code per time step of the input."
+    elif reason == "resize" and d.get("expected") is None and list(d.get("previous") or []) == list(ins[:-1]):
+        # The decoder was already at the input's size and resized once more (round 66's ct09: strides=2 on the
+        # last Conv2DTranspose, 28x28 -> 56x56).
+        detail = (f"The decoder already makes the input's {_fmt(ins[:-1])} before {where}, which resizes it once "
+                  f"more to {_fmt(d['actual'])}: one upsampling step too many.")
+        fix = ("`strides=1` on that line (or drop one UpSampling step), so the decoder ends at "
+               f"{_fmt(ins[:-1])} like the input.")
     elif reason == "resize":
         detail = (
             f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
@@ -92,6 +101,54 @@ def check_shape(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _parts_graph(ctx: Context) -> Any:
+    """The graph of ``decoder(encoder(x))`` for a subclassed model with functional ``encoder`` and ``decoder``
+    attributes (keras.io's VAE and its own ``train_step``), where the decoder's output is not the input's shape.
+
+    Round 66's ct09: the last ``Conv2DTranspose`` of such a VAE had ``strides=2``, so the decoder made 56x56 for
+    28x28 digits; the model has no graph of its own, and fit fails inside the ``train_step`` at the loss line.
+    The two parts are called on a new symbolic input (no value runs through them), and the nodes those calls
+    add to the parts' history are taken off again, so the user's sub-models are left as they were.
+    """
+    from ..graph import analyze
+
+    model, data = ctx.model, ctx.data
+    if model is None or kc.model_kind(model) != "subclassed" or data is None or np.ndim(data) < 2:
+        return None
+    enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    if not all(kc.is_model(m) and kc.model_kind(m) != "subclassed" and kc.is_built(m) for m in (enc, dec)):
+        return None
+    try:
+        want = tuple(np.shape(data)[1:])
+        if len(enc.inputs) != 1 or len(dec.inputs) != 1 or tuple(enc.inputs[0].shape[1:]) != want:
+            return None
+        if tuple(dec.outputs[0].shape[1:]) == want:
+            return None
+        code_shape = tuple(dec.inputs[0].shape[1:])
+        codes = [t for t in kc.keras.tree.flatten(enc.outputs) if tuple(t.shape[1:]) == code_shape]
+        if not codes:
+            return None
+    except Exception:
+        return None
+    kept = {id(m): (m, list(m._inbound_nodes), list(m._outbound_nodes)) for m in (enc, dec)}
+    try:
+        inp = kc.keras.Input(shape=want)
+        outs = kc.keras.tree.flatten(enc(inp))
+        # keras.io's encoder returns [z_mean, z_log_var, z]: the sample z, its last code-shaped output, is what
+        # its train_step hands the decoder.
+        code = [t for t in outs if tuple(t.shape[1:]) == code_shape][-1]
+        twin = kc.keras.Model(inp, dec(code))
+        g = analyze(Context(source=ctx.source, namespace={}, calls=ctx.calls, model=twin,
+                            creation_lines=ctx.creation_lines))
+    except Exception:
+        return None
+    finally:
+        for m, inbound, outbound in kept.values():
+            m._inbound_nodes[:] = inbound
+            m._outbound_nodes[:] = outbound
+    return g if g.has_graph else None
 
 
 def _distribution_head(ctx: Context, ins: tuple, outs: tuple) -> bool:
