@@ -64,8 +64,10 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
         return ("AE301",)  # the step never records the encoder: no gradient can reach the code (round 64's cp03)
     if f.code == "AE304" and f.evidence.get("cell_fit_steps"):
         # Units dead in the weights the cell's own fit left: a posterior collapse in that fit (the KL pulling every
-        # code to the prior, round 64's cp10) starves the encoder's ReLUs too.
-        return (*base, "AE407")
+        # code to the prior, round 64's cp10) starves the encoder's ReLUs too; so does a loss with no lower bound
+        # (binary cross-entropy on targets below 0: round 67's cv07 fell to -2e15 and its code's ReLUs died).
+        unbounded = any(o.code == "AE203" and o.evidence.get("loss") for o in others or ())
+        return (*base, "AE407", *(("AE203",) if unbounded else ()))
     if f.code == "AE100" and "shape" in str(f.evidence.get("message", "")).lower():
         return ("AE105",)  # the cell or the probes raised on mismatched shapes: the layer that made them is the root
     if f.code == "AE111" and f.evidence.get("zero_kernels"):

@@ -1,4 +1,4 @@
-"""Round 66 (session 37): fresh cells written blind; the fixes each miss asked for.
+"""Rounds 66 and 67 (session 37): fresh cells written blind; the fixes each miss asked for.
 
 * ct09 (keras.io's convolutional VAE, one stride changed): the last ``Conv2DTranspose`` of the decoder has
   ``strides=2``, so ``decoder(encoder(x))`` makes 56x56 for 28x28 digits. The VAE is subclassed (its own
@@ -8,6 +8,10 @@
   as it was.
 * cu07 (a masked LSTM trained 4 epochs in the cell): the probes' fresh Adam sent the held-out loss 19x up and
   it came back below its start; that was AE401. The unit test is in test_round47.py, beside as08's jolt.
+* cv07 (round 67): pixels scaled by ``/ 127.5 - 1.0`` under a sigmoid output and binary cross-entropy. AE203 named
+  the output layer (tanh, as for round 57's MSE cell), but BCE needs targets in [0, 1] whatever the output makes:
+  under BCE the scaling line is what to change. The code's ReLUs that the cell's unbounded fit killed (AE304) go
+  under that AE203.
 """
 
 from __future__ import annotations
@@ -131,3 +135,45 @@ def test_an_error_raised_on_mismatched_shapes_goes_under_ae105() -> None:
     other = Finding(code="AE100", severity="error", title="The cell raised an exception", message="",
                     evidence={"exception": "NameError", "message": "name 'x_tain' is not defined"})
     assert causes_of(other) == ()
+
+
+SYMMETRIC = """\
+import numpy as np
+import keras
+from keras import layers
+
+x_raw = (np.random.default_rng(0).random((256, 64)) * 255).astype("uint8")
+x_train = x_raw.astype("float32") SCALING
+inputs = keras.Input(shape=(64,))
+code = layers.Dense(16, activation="relu")(inputs)
+outputs = layers.Dense(64, activation="sigmoid")(code)
+autoencoder = keras.Model(inputs, outputs)
+autoencoder.compile(optimizer="adam", loss=LOSS)
+"""
+
+
+def test_pixels_scaled_into_minus_one_one_under_bce_are_named_at_the_scaling() -> None:
+    src = SYMMETRIC.replace("SCALING", "/ 127.5 - 1.0").replace("LOSS", '"binary_crossentropy"')
+    f = ae_magic.check(src, namespace={}, data="x_train", train=False).get("AE203")
+    assert f is not None and f.line == _line(src, "/ 127.5 - 1.0") and f.evidence.get("bce_needs_unit_range")
+    assert "/ 255.0" in f.fix and "127.5" not in f.fix
+    # Under MSE a tanh output reproduces [-1, 1]: the output layer stays what to change (round 57's bz06).
+    mse = SYMMETRIC.replace("SCALING", "/ 127.5 - 1.0").replace("LOSS", '"mse"')
+    g = ae_magic.check(mse, namespace={}, data="x_train", train=False).get("AE203")
+    assert g is not None and g.line == _line(mse, "outputs = layers.Dense") and "tanh" in g.fix
+    # Scaled into [0, 1]: nothing to say.
+    fine = SYMMETRIC.replace("SCALING", "/ 255.0").replace("LOSS", '"binary_crossentropy"')
+    assert ae_magic.check(fine, namespace={}, data="x_train", train=False).get("AE203") is None
+
+
+def test_units_the_cells_unbounded_bce_fit_killed_go_under_the_target_range() -> None:
+    from ae_magic.report import Finding, causes_of
+
+    dead = Finding(code="AE304", severity="warning", title="Dead ReLU units", message="",
+                   evidence={"dead_share": {"code": 0.9}, "cell_fit_steps": 96})
+    bce = Finding(code="AE203", severity="warning", title="Targets lie outside the output's range", message="",
+                  evidence={"loss": "binary_crossentropy", "bce_needs_unit_range": True})
+    shape = Finding(code="AE203", severity="warning", title="Targets lie outside the output's range", message="",
+                    evidence={"standardised": True})
+    assert "AE203" in causes_of(dead, [dead, bce])
+    assert "AE203" not in causes_of(dead, [dead, shape])

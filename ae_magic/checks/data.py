@@ -582,6 +582,13 @@ def check_target_range(ctx: Context) -> list[Finding]:
     at_output = False
     if lo >= 0 and hi <= 255:
         fix = f"{var} = {var}.astype('float32') / 255.0  # scale the data into [0, 1]"
+    elif symmetric and loss == "bce":
+        # Under binary cross-entropy a tanh output would not do: the loss needs targets in [0, 1] whatever the
+        # output makes, so the scaling into [-1, 1] is what to change (round 67's cv07: `/ 127.5 - 1.0` before a
+        # sigmoid and BCE; the loss fell without bound and the cell's own fit killed the code's ReLUs).
+        evidence["bce_needs_unit_range"] = True
+        fix = (f"# scale {var} into [0, 1] (raw pixels / 255.0), not [-1, 1]: a sigmoid output and binary "
+               "cross-entropy need targets in [0, 1]")
     elif symmetric and rng is not None:
         at_output = True
         fix = (f"Use activation='tanh' on the output layer: it produces [-1, 1], the range {var} was scaled to "
@@ -610,7 +617,11 @@ def check_target_range(ctx: Context) -> list[Finding]:
     )
     if at_output:
         _at_output_layer(ctx, finding)
-    return [_changed_in_place(ctx, finding)]
+    finding = _changed_in_place(ctx, finding)
+    text = finding.source_line or ""
+    if evidence.get("bce_needs_unit_range") and "/ 127.5 - 1" in text:
+        finding.fix = text.replace(" - 1.0", "").replace(" - 1", "").replace("127.5", "255.0") + "  # into [0, 1]"
+    return [finding]
 
 
 # Losses defined only on part of the value line (canonical name -> low, high,
