@@ -177,3 +177,43 @@ def test_units_the_cells_unbounded_bce_fit_killed_go_under_the_target_range() ->
                     evidence={"standardised": True})
     assert "AE203" in causes_of(dead, [dead, bce])
     assert "AE203" not in causes_of(dead, [dead, shape])
+
+
+PASS_THROUGH = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+x_train = np.random.default_rng(0).random((256, 32)).astype("float32")
+
+
+class L1Sparsity(layers.Layer):
+    def call(self, activations):
+        self.add_loss(0.1 * ops.mean(ops.sum(ops.abs(activations), axis=1)))
+        return RETURNS
+
+
+inputs = keras.Input(shape=(32,))
+hidden = layers.Dense(16, activation="relu", bias_initializer=keras.initializers.Constant(BIAS))(inputs)
+encoded = L1Sparsity()(hidden)
+outputs = layers.Dense(32, activation="sigmoid")(encoded)
+sparse_ae = keras.Model(inputs, outputs)
+sparse_ae.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_pass_through_penalty_layer_after_dead_relus_is_not_blamed_for_the_constant_output() -> None:
+    # Round 67's cw09: the code's ReLUs were dead (the cell's fit under an L1 add_loss at 0.1), so every output was
+    # the same; AE111 blamed the custom layer ("may replace its input"), which hands on what it gets.
+    src = PASS_THROUGH.replace("RETURNS", "activations").replace("BIAS", "-50.0")
+    report = ae_magic.check(src, namespace={}, data="x_train")
+    assert "AE111" not in report.codes, report.text()
+    dead = report.get("AE304")
+    assert dead is not None and dead.line == _line(src, "hidden = layers.Dense"), report.text()
+    # A custom layer that does replace its input with a constant is still AE111 at that layer,
+    src = PASS_THROUGH.replace("RETURNS", "ops.zeros_like(activations)").replace("BIAS", "0.0")
+    same = ae_magic.check(src, namespace={}, data="x_train", train=False).get("AE111")
+    assert same is not None and same.line == _line(src, "encoded = L1Sparsity")
+    # and with live ReLUs the pass-through layer gets nothing.
+    src = PASS_THROUGH.replace("RETURNS", "activations").replace("BIAS", "0.0")
+    assert "AE111" not in ae_magic.check(src, namespace={}, data="x_train", train=False).codes

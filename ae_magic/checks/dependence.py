@@ -66,6 +66,11 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         ctx.cache["identical_at_data_scale"] = {"inputs_compared": len(x), "max_output_difference": spread}
         return []
     cause, node, line, src = _custom_layer(ctx, g)
+    if cause is not None and _passes_dead_input(copy, cause, x):
+        # The custom layer hands on what it gets, and what it gets is already 0 for every sample and unit: the
+        # ReLUs before it are dead (round 67's cw09, an L1 add_loss layer at 0.1 whose fit in the cell killed the
+        # code units). AE304 names them; "the custom layer may replace its input" would blame the wrong layer.
+        return []
     shut = _shut_below_threshold(copy, cause, x) if cause is not None else None
     if shut is not None:
         # The custom layer outputs 0 for every sample at the data's scale but passes larger inputs: it thresholds
@@ -193,6 +198,27 @@ def _noise_only(copy: Any, x: np.ndarray, y: np.ndarray, spread: float) -> bool:
         return False
     jitter = float(np.nanmax(np.abs(again - y))) if again.size else 0.0
     return jitter >= 0.5 * spread
+
+
+def _passes_dead_input(copy: Any, cause: Any, x: np.ndarray) -> bool:
+    """True when the custom layer ``cause`` returns its one input unchanged and that input is exactly 0 for every
+    sample and unit (dead ReLUs before it)."""
+    from ..probes import layers_by_name
+
+    layer = layers_by_name(copy).get(cause.name)
+    if layer is None:
+        return False
+    try:
+        with kc.intercept_layer(layer) as calls:
+            copy(x, training=False)
+        if len(calls) != 1 or len(calls[0][0]) != 1:
+            return False
+        (arg,), out = calls[0]
+        inp = np.asarray(kc.keras.ops.convert_to_numpy(arg), dtype="float64")
+        out = np.asarray(kc.keras.ops.convert_to_numpy(out), dtype="float64")
+    except Exception:  # a layer that can't be read this way: AE111 as before
+        return False
+    return out.shape == inp.shape and bool(np.all(inp == 0.0)) and bool(np.array_equal(out, inp))
 
 
 def _shut_below_threshold(copy: Any, cause: Any, x: np.ndarray) -> tuple[float, float] | None:
