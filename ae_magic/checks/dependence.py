@@ -200,24 +200,33 @@ def _noise_only(copy: Any, x: np.ndarray, y: np.ndarray, spread: float) -> bool:
     return jitter >= 0.5 * spread
 
 
-def _passes_dead_input(copy: Any, cause: Any, x: np.ndarray) -> bool:
-    """True when the custom layer ``cause`` returns its one input unchanged and that input is exactly 0 for every
-    sample and unit (dead ReLUs before it)."""
+def _custom_call(copy: Any, cause: Any, x: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """``(the copy's layer, its input, its output)`` for the custom layer ``cause`` called once with one input in a
+    forward pass of the copy on ``x``; None when it can't be read that way."""
     from ..probes import layers_by_name
 
     layer = layers_by_name(copy).get(cause.name)
     if layer is None:
-        return False
+        return None
     try:
         with kc.intercept_layer(layer) as calls:
             copy(x, training=False)
         if len(calls) != 1 or len(calls[0][0]) != 1:
-            return False
+            return None
         (arg,), out = calls[0]
         inp = np.asarray(kc.keras.ops.convert_to_numpy(arg), dtype="float64")
-        out = np.asarray(kc.keras.ops.convert_to_numpy(out), dtype="float64")
+        return layer, inp, np.asarray(kc.keras.ops.convert_to_numpy(out), dtype="float64")
     except Exception:  # a layer that can't be read this way: AE111 as before
+        return None
+
+
+def _passes_dead_input(copy: Any, cause: Any, x: np.ndarray) -> bool:
+    """True when the custom layer ``cause`` returns its one input unchanged and that input is exactly 0 for every
+    sample and unit (dead ReLUs before it)."""
+    read = _custom_call(copy, cause, x)
+    if read is None:
         return False
+    _, inp, out = read
     return out.shape == inp.shape and bool(np.all(inp == 0.0)) and bool(np.array_equal(out, inp))
 
 
@@ -225,11 +234,20 @@ def _shut_below_threshold(copy: Any, cause: Any, x: np.ndarray) -> tuple[float, 
     """``(largest input size, scale that opens it)`` when the custom layer ``cause`` outputs exactly 0 for every
     sample and unit while its inputs vary, and passes varying values once those inputs are scaled up (10x, 100x):
     a threshold none of the units reaches. None otherwise (a layer that replaces its input with a constant)."""
-    from ..probes import layers_by_name
-
-    layer = layers_by_name(copy).get(cause.name)
-    if layer is None:
+    read = _custom_call(copy, cause, x)
+    if read is None:
         return None
+    layer, inp, out = read
+    if out.shape != inp.shape or np.any(out != 0) or float(np.std(inp)) == 0.0:
+        return None
+    try:
+        for factor in (10.0, 100.0):
+            wide = np.asarray(kc.keras.ops.convert_to_numpy(layer((inp * factor).astype("float32"))), dtype="float64")
+            if np.all(np.isfinite(wide)) and float(np.max(np.abs(wide - wide[0:1]))) > 0.0:
+                return float(np.max(np.abs(inp))), factor
+    except Exception:  # a layer that can't be called on its own: no reading, AE111 as before
+        return None
+    return None
     try:
         with kc.intercept_layer(layer) as calls:
             copy(x, training=False)
