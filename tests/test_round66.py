@@ -1,4 +1,4 @@
-"""Rounds 66 and 67 (session 37): fresh cells written blind; the fixes each miss asked for.
+"""Rounds 66-68 (session 37): fresh cells written blind; the fixes each miss asked for.
 
 * ct09 (keras.io's convolutional VAE, one stride changed): the last ``Conv2DTranspose`` of the decoder has
   ``strides=2``, so ``decoder(encoder(x))`` makes 56x56 for 28x28 digits. The VAE is subclassed (its own
@@ -12,6 +12,13 @@
   the output layer (tanh, as for round 57's MSE cell), but BCE needs targets in [0, 1] whatever the output makes:
   under BCE the scaling line is what to change. The code's ReLUs that the cell's unbounded fit killed (AE304) go
   under that AE203.
+* Round 68 (cells whose fault sits in a helper or a named constant): cy07, ``INIT = Constant(0.05)`` handed out
+  by ``dense_block()`` (AE110 at the constant, ``locate.initializer_line``); cy08, ``standardize()`` computes
+  ``train_scaled`` and returns ``train`` (AE201 at the return, ``locate.unscaled_return``); cx05,
+  ``LEARNING_RATE = 1e-6`` in a config block (rate findings at the constant, ``optimizer_source._rate_constant``);
+  cy04/cx09, ``np.log`` of a column with zeros inside a helper, or before per-window z-scores that leave NaN in
+  a few windows only (AE202 at the log, ``nonfinite_source``); cx01, ``load_images()`` casts 0-255 pixels to
+  floats and never divides (AE201 at the cast, ``locate.unscaled_cast``).
 """
 
 from __future__ import annotations
@@ -217,3 +224,173 @@ def test_a_pass_through_penalty_layer_after_dead_relus_is_not_blamed_for_the_con
     # and with live ReLUs the pass-through layer gets nothing.
     src = PASS_THROUGH.replace("RETURNS", "activations").replace("BIAS", "0.0")
     assert "AE111" not in ae_magic.check(src, namespace={}, data="x_train", train=False).codes
+
+
+def test_a_constant_initializer_named_once_and_handed_out_by_a_helper_is_named_where_it_is_set() -> None:
+    src = """\
+import numpy as np
+import keras
+from keras import layers
+
+x = np.random.default_rng(0).random((256, 20)).astype("float32")
+INIT = keras.initializers.Constant(0.05)
+
+
+def dense_block(units, activation="relu"):
+    return layers.Dense(units, activation=activation, kernel_initializer=INIT)
+
+
+inputs = keras.Input(shape=(20,))
+h = dense_block(8)(inputs)
+outputs = dense_block(20, activation="sigmoid")(h)
+ae = keras.Model(inputs, outputs)
+ae.compile(optimizer="adam", loss="mse")
+"""
+    f = ae_magic.check(src, namespace={}, data="x", train=False).get("AE110")
+    assert f is not None and f.line == _line(src, "INIT = keras"), f
+    healthy = src.replace("keras.initializers.Constant(0.05)", '"he_normal"')
+    assert ae_magic.check(healthy, namespace={}, data="x", train=False).get("AE110") is None
+
+
+STANDARDIZE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+sensor = rng.normal(500.0, 120.0, size=(600, 12))
+
+
+def standardize(train, test):
+    mu = train.mean(axis=0)
+    sigma = train.std(axis=0)
+    train_scaled = (train - mu) / sigma
+    test_scaled = (test - mu) / sigma
+    return RETURN, test_scaled
+
+
+X_train, X_test = standardize(sensor[:400], sensor[400:])
+inputs = keras.Input(shape=(12,))
+h = layers.Dense(4, activation="tanh")(inputs)
+outputs = layers.Dense(12)(h)
+ae = keras.Model(inputs, outputs)
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_helper_that_returns_its_argument_instead_of_the_scaled_copy_is_named_at_its_return() -> None:
+    src = STANDARDIZE.replace("RETURN", "train")
+    f = ae_magic.check(src, namespace={}, data="X_train", train=False).get("AE201")
+    assert f is not None and f.line == _line(src, "return train,"), f
+    assert f.evidence["unscaled_return"] == {"returns": "train", "scaled": "train_scaled"}
+    assert f.fix.startswith("return train_scaled, test_scaled")
+    healthy = STANDARDIZE.replace("RETURN", "train_scaled")
+    assert ae_magic.check(healthy, namespace={}, data="X_train", train=False).get("AE201") is None
+
+
+def test_a_learning_rate_set_in_a_config_constant_is_named_there() -> None:
+    from ae_magic.checks.optimizer_source import optimizer_line
+    from ae_magic.context import Context
+
+    src = ("import keras\nLEARNING_RATE = 1e-6\nEPOCHS = 5\n\n"
+           "optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)\n")
+    assert optimizer_line(Context(source=src)) == (2, "LEARNING_RATE = 1e-6")
+    # A positional rate reads the same; a rate written on the optimizer's own line stays there.
+    assert optimizer_line(Context(source=src.replace("learning_rate=LEARNING_RATE", "LEARNING_RATE")))[0] == 2
+    assert optimizer_line(Context(source=src.replace("LEARNING_RATE)", "1e-6)")))[0] == 5
+    # A name bound twice, or to something that is not a number, is not followed.
+    twice = src.replace("EPOCHS = 5", "LEARNING_RATE = 2e-6")
+    assert optimizer_line(Context(source=twice))[0] == 5
+
+
+LOGGED = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+amount = np.round(rng.lognormal(3.0, 1.2, size=600), 2)
+amount[rng.random(600) < 0.03] = 0.0
+other = rng.normal(size=(600, 6))
+
+
+def engineer(block, amount_col):
+    log_amount = LOG(amount_col)
+    return np.column_stack([block, log_amount])
+
+
+features = engineer(other, amount)
+x_train = ((features - features.mean(axis=0)) / features.std(axis=0)).astype("float32")
+inputs = keras.Input(shape=(7,))
+h = layers.Dense(3, activation="relu")(inputs)
+outputs = layers.Dense(7)(h)
+ae = keras.Model(inputs, outputs)
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_log_of_zeros_inside_a_helper_is_named_at_the_log() -> None:
+    src = LOGGED.replace("LOG", "np.log")
+    f = ae_magic.check(src, namespace={}, data="x_train", train=False).get("AE202")
+    assert f is not None and f.line == _line(src, "log_amount = np.log"), f
+    healthy = LOGGED.replace("LOG", "np.log1p")
+    assert ae_magic.check(healthy, namespace={}, data="x_train", train=False).get("AE202") is None
+
+
+WINDOWS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+amplitude = np.abs(2.0 + np.sin(np.arange(64 * 200) / 5.0) + 0.1 * rng.normal(size=64 * 200))
+amplitude[rng.random(64 * 200) < 0.001] = 0.0
+log_amp = LOG(amplitude)
+windows = np.stack([log_amp[i:i + 64] for i in range(0, len(log_amp) - 63, 32)])
+windows = (windows - windows.mean(axis=1, keepdims=True)) / windows.std(axis=1, keepdims=True)
+x_train = windows[..., None].astype("float32")
+inputs = keras.Input(shape=(64, 1))
+h = layers.Conv1D(4, 5, padding="same", activation="relu")(inputs)
+outputs = layers.Conv1D(1, 5, padding="same")(h)
+ae = keras.Model(inputs, outputs)
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_log_of_dropouts_that_leaves_nan_in_a_few_windows_is_named_at_the_log() -> None:
+    src = WINDOWS.replace("LOG", "np.log")
+    f = ae_magic.check(src, namespace={}, data="x_train", train=False).get("AE202")
+    assert f is not None and f.line == _line(src, "log_amp = np.log"), f
+    # NaN that the data brings (gaps in the raw readings) stays at the line that made the array.
+    gaps = WINDOWS.replace("LOG(amplitude)", "amplitude").replace("amplitude[rng.random(64 * 200) < 0.001] = 0.0",
+                                                                 "amplitude[rng.random(64 * 200) < 0.001] = np.nan")
+    g = ae_magic.check(gaps, namespace={}, data="x_train", train=False).get("AE202")
+    assert g is not None and g.line == _line(gaps, "x_train = windows"), g
+
+
+def test_a_helper_that_casts_pixels_to_floats_and_never_scales_them_is_named_at_the_cast() -> None:
+    src = """\
+import numpy as np
+import keras
+from keras import layers
+
+raw = (np.random.default_rng(0).random((256, 8, 8)) * 255).astype("uint8")
+
+
+def load_images(images):
+    imgs = images.astype("float32")
+    return imgs.reshape(len(imgs), 64)
+
+
+x_train = load_images(raw)
+inputs = keras.Input(shape=(64,))
+h = layers.Dense(16, activation="relu")(inputs)
+outputs = layers.Dense(64, activation="sigmoid")(h)
+ae = keras.Model(inputs, outputs)
+ae.compile(optimizer="adam", loss="mse")
+"""
+    f = ae_magic.check(src, namespace={}, data="x_train", train=False).get("AE201")
+    assert f is not None and f.line == _line(src, 'imgs = images.astype("float32")'), f
+    assert f.fix.startswith('imgs = images.astype("float32") / 255.0')
+    healthy = src.replace('images.astype("float32")', 'images.astype("float32") / 255.0')
+    assert ae_magic.check(healthy, namespace={}, data="x_train", train=False).get("AE201") is None

@@ -7,6 +7,7 @@ stays well under the 200 ms budget.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +25,12 @@ from .locate import (
     discarded_scaling,
     ignored_argument,
     loss_line,
+    unscaled_cast,
+    unscaled_return,
     whole_array_statistic,
 )
 from .missing_zeros import zeros_as_missing
-from .nonfinite_source import nonfinite_source
+from .nonfinite_source import nonfinite_source, undefined_input
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -204,11 +207,12 @@ def _name_source(ctx: Context, f: Finding, bad: np.ndarray, var: str) -> None:
     """Point AE202 at the transform that made the values (round 46: ``np.log`` of a column with zeros, then
     standardised: -inf, then NaN in every row) when Inf is present or a feature is non-finite in most samples."""
     per_feature = bad.reshape(len(bad), -1).mean(axis=0)
-    if not (f.evidence["inf"] or (per_feature.size and float(per_feature.max()) >= WHOLE_FEATURE)):
-        return  # scattered NaNs: missing values in the data itself, not a transform's doing
     line, text, fn = nonfinite_source(ctx, var)
     if line is None:
         return
+    if not (f.evidence["inf"] or (per_feature.size and float(per_feature.max()) >= WHOLE_FEATURE)
+            or undefined_input(ctx, line - ctx.options.line_offset, fn)):
+        return  # scattered NaNs: missing values in the data itself, not a transform's doing
     whole = int(np.count_nonzero(per_feature >= WHOLE_FEATURE))
     f.message += (f" {whole} of the {per_feature.size} values of a sample are non-finite in most samples, the mark of a "
                   f"transform (or of a standardisation that spread one NaN over its column): `{fn}` at line {line}, on "
@@ -814,6 +818,27 @@ def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
         f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
                       "assigned, so the data stays as it was.")
         f.fix, f.edit = f"{kept} = {(f.source_line or '').strip()}  # keep the result", None
+        return
+    back = unscaled_return(ctx, name) if f.code in ("AE201", "AE203") else None
+    if back is not None:
+        # The function scales its argument into a name it never uses and returns the argument as it came.
+        at, raw, scaled = back
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["unscaled_return"] = {"returns": raw, "scaled": scaled}
+        f.message += (f" Line {f.line} returns `{raw}`, the array as it came in, while `{scaled}`, the scaled copy "
+                      "the function computes, is never used: the data stays unscaled.")
+        fixed = re.sub(r"\b" + re.escape(raw) + r"\b", scaled, (f.source_line or "").strip(), count=1)
+        f.fix, f.edit = f"{fixed}  # the scaled array", None
+        return
+    cast = unscaled_cast(ctx, name) if f.code in ("AE201", "AE203") and "255" in (f.fix or "") else None
+    if cast is not None:
+        # The helper that makes the data casts the raw values to floats and never scales them.
+        f.line, f.source_line = ctx.cell_line(cast), ctx.line_text(cast)
+        f.evidence["unscaled_cast"] = f.line
+        f.message += f" Line {f.line}, in the function that makes it, casts the raw values to floats and never scales them."
+        text = (f.source_line or "").strip()
+        f.fix, f.edit = (f"{text} / 255.0  # scale into [0, 1]" if "=" in text and not text.startswith("return")
+                         else f"# line {f.line}: divide the cast values by 255.0"), None
         return
     whole = whole_array_statistic(ctx, name) if f.code == "AE201" else None
     if whole is not None:

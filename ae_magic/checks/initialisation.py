@@ -18,7 +18,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GNode
 from ..report import Finding
-from .locate import forward_copy, graph_of, label, loc, probe_inputs, spread_keyword
+from .locate import forward_copy, graph_of, initializer_line, label, loc, probe_inputs, spread_keyword
 
 # AE110: combined init scale (product of per-layer std / recommended std)
 # beyond which signals shrink or grow >10x through the stack at initialisation.
@@ -93,6 +93,7 @@ def check_initializer(ctx: Context) -> list[Finding]:
         n = constant[0]
         line, src = loc(ctx, n)
         spread = spread_keyword(ctx, n.line, ("kernel_initializer", "bias_initializer"))
+        spread = spread if spread is not None else initializer_line(ctx, n.line)
         if spread is not None:
             line, src = ctx.cell_line(spread), ctx.line_text(spread)
         findings.append(

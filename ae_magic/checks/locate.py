@@ -544,3 +544,99 @@ def _sets_key(value: ast.AST, keywords: tuple[str, ...]) -> bool:
     if isinstance(value, ast.Dict):
         return any(isinstance(k, ast.Constant) and k.value in keywords for k in value.keys)
     return False
+
+
+_CONSTANT_INITS = {"Constant", "Zeros", "Ones", "constant", "zeros", "ones"}
+
+
+def _constant_initializer(value: ast.AST) -> bool:
+    """``"zeros"``, ``keras.initializers.Constant(0.05)``, ``initializers.Zeros()``..."""
+    if isinstance(value, ast.Constant):
+        return value.value in _CONSTANT_INITS
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        return name in _CONSTANT_INITS
+    return False
+
+
+def initializer_line(ctx: Context, line: int | None) -> int | None:
+    """The source line that sets a constant ``kernel_initializer`` for the layer called at ``line``, when that line
+    does not say it itself: a name bound to the initializer (``INIT = keras.initializers.Constant(0.05)``) or a
+    helper function that builds the layer with it; else None.
+
+    Round 68's cy07: ``INIT`` was handed out by ``dense_block()`` to every Dense of the model; the fix changes
+    ``INIT``, not the loop that calls the helper.
+    """
+    tree = _tree(ctx) if line is not None else None
+    if tree is None or "initializer" in (ctx.line_text(line) or ""):
+        return None
+    sites: list[int] = []
+    for kw in (n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "kernel_initializer"):
+        if isinstance(kw.value, ast.Name):
+            binds = [b for b in _binds(tree, kw.value.id) if _constant_initializer(b.value)]
+            sites += [max(b.lineno for b in binds)] if binds else []
+        elif _constant_initializer(kw.value):
+            sites.append(kw.value.lineno)
+    return sites[0] if len(set(sites)) == 1 else None
+
+
+def unscaled_return(ctx: Context, name: str | None) -> tuple[int, str, str] | None:
+    """``(source line, returned parameter, the scaled name)`` when the array ``name`` is made by a function of the
+    cell that computes a scaled copy of a parameter into a name it never reads, and returns the parameter itself;
+    else None.
+
+    Round 68's cy08: ``standardize(train, test)`` computes ``train_scaled = (train - mu) / sigma`` and ends with
+    ``return train, test_scaled``, so the model trains on raw readings. The line is the ``return``.
+    """
+    tree = _tree(ctx) if name else None
+    if tree is None:
+        return None
+    funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    binds = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and len(node.targets) == 1
+             and any(isinstance(t, ast.Name) and t.id == name for t in ast.walk(node.targets[0]))]
+    for bind in binds:
+        call = bind.value
+        fn = funcs.get(call.func.id) if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+        if fn is None:
+            continue
+        params = {a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]}
+        loaded = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        scaled = {}
+        for st in ast.walk(fn):
+            if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
+                    and st.targets[0].id not in loaded and isinstance(st.value, ast.BinOp)
+                    and isinstance(st.value.op, _ARITH)):
+                read = next((n.id for n in ast.walk(st.value) if isinstance(n, ast.Name) and n.id in params), None)
+                if read is not None:
+                    scaled[read] = st.targets[0].id
+        for ret in (st for st in ast.walk(fn) if isinstance(st, ast.Return) and st.value is not None):
+            parts = ret.value.elts if isinstance(ret.value, ast.Tuple) else [ret.value]
+            bare = next((p.id for p in parts if isinstance(p, ast.Name) and p.id in scaled), None)
+            if bare is not None:
+                return ret.lineno, bare, scaled[bare]
+    return None
+
+
+def unscaled_cast(ctx: Context, name: str | None) -> int | None:
+    """The source line inside a function of the cell that makes the array ``name`` where it casts its argument to
+    floats (``raw.astype("float32")``) and does no arithmetic on it anywhere in the function, else None.
+
+    Round 68's cx01: ``load_images(raw)`` returned ``raw.astype("float32")[..., None]``, 0-255 pixels; the
+    division by 255 belongs on the cast line, not on the line that calls the helper.
+    """
+    tree = _tree(ctx) if name else None
+    if tree is None:
+        return None
+    funcs = {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for bind in _binds(tree, name):
+        call = bind.value
+        fn = funcs.get(call.func.id) if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+        if fn is None or any(isinstance(n, ast.BinOp) and isinstance(n.op, _ARITH) for n in ast.walk(fn)):
+            continue
+        params = {a.arg for a in fn.args.args}
+        casts = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "astype" and isinstance(n.func.value, ast.Name) and n.func.value.id in params]
+        if len(casts) == 1:
+            return casts[0].lineno
+    return None

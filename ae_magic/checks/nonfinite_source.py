@@ -58,6 +58,7 @@ def nonfinite_source(ctx: Context, var: str | None) -> tuple[int | None, str | N
                 # x += y reads x as well as y
                 rhs = ast.BinOp(left=node.target, op=ast.Add(), right=node.value) if isinstance(node, ast.AugAssign) else node.value
                 steps.append(([name], rhs, node.lineno))
+    funcs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     wanted = {var}
     for names, rhs, lineno in reversed(steps):
         if not wanted.intersection(names):
@@ -65,5 +66,61 @@ def nonfinite_source(ctx: Context, var: str | None) -> tuple[int | None, str | N
         fn = _risky_call(rhs)
         if fn is not None:
             return ctx.cell_line(lineno), ctx.line_text(lineno), fn
+        inner = _risky_in_called(rhs, funcs)
+        if inner is not None:
+            # Round 68's cy04: ``features = engineer(pca, amount, hour)``, whose body takes ``np.log(amount_col)``.
+            at, fn = inner
+            return ctx.cell_line(at), ctx.line_text(at), fn
         wanted.update(n.id for n in ast.walk(rhs) if isinstance(n, ast.Name))
     return None, None, None
+
+
+def _risky_in_called(rhs: ast.AST, funcs: dict[str, ast.AST]) -> tuple[int, str] | None:
+    """``(source line, function)`` of the first RISKY call in the body of a function of the cell that ``rhs``
+    calls, else None."""
+    for call in (n for n in ast.walk(rhs) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
+        body = funcs.get(call.func.id)
+        for st in (n for n in ast.walk(body) if isinstance(n, ast.stmt)) if body is not None else ():
+            if isinstance(st, (ast.Assign, ast.Return, ast.AugAssign, ast.Expr)) and st.value is not None:
+                fn = _risky_call(st.value)
+                if fn is not None:
+                    return st.lineno, fn
+    return None
+
+
+def undefined_input(ctx: Context, line: int | None, fn: str | None) -> bool:
+    """True when the RISKY call on capture line ``line`` takes an array of the cell's namespace (or a parameter
+    given one at the call of its function) that is all finite and holds values the function is undefined on
+    (zeros or negatives for a log, negatives for a square root): the transform made the NaN/Inf, not missing
+    values in the data (round 68's cx09: ``np.log(amplitude)`` of a signal with dropouts at exactly 0, then
+    per-window z-scores spread NaN over 88 of 2400 windows).
+    """
+    import numpy as np
+
+    if line is None or fn not in ("log", "log2", "log10", "sqrt") or not ctx.source:
+        return False
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return False
+    args = {}
+    for fdef in (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        params = [a.arg for a in fdef.args.args]
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                     and n.func.id == fdef.name):
+            args.update({p: a.id for p, a in zip(params, call.args, strict=False) if isinstance(a, ast.Name)})
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno == line and n.args):
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        first = call.args[0]
+        if name != fn or not isinstance(first, ast.Name):
+            continue
+        value = ctx.namespace.get(args.get(first.id, first.id))
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if arr.size == 0 or arr.dtype == object or not np.all(np.isfinite(arr)):
+            continue
+        if bool(np.any(arr <= 0)) if fn != "sqrt" else bool(np.any(arr < 0)):
+            return True
+    return False

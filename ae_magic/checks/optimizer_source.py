@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from ..context import Context
@@ -34,8 +35,48 @@ def optimizer_line(ctx: Context) -> tuple[int | None, str | None]:
         for i, text in enumerate(lines, start=1):
             # The code only: a comment that quotes compile(...) (or a commented-out fit) is not where the rate is set.
             if pattern in text.split("#", 1)[0]:
+                named = _rate_constant(ctx.source, i)
+                if named is not None:
+                    return ctx.cell_line(named), lines[named - 1].strip()
                 return ctx.cell_line(i), text.strip()
     return None, None
+
+
+def _rate_constant(source: str, line: int) -> int | None:
+    """The line that binds the name an optimizer on ``line`` takes as its rate (``Adam(learning_rate=LEARNING_RATE)``
+    with ``LEARNING_RATE = 1e-6`` in a config block above), when that name is bound once to a number; else None.
+
+    Round 68's cx05: the fix changes the constant, not the optimizer line that reads it.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    names = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno == line):
+        rate = next((kw.value for kw in call.keywords if kw.arg in ("learning_rate", "lr")), None)
+        cls = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        if rate is None and cls in ADAPTIVE | {"SGD"} and call.args:
+            rate = call.args[0]
+        if isinstance(rate, ast.Name):
+            names.append(rate.id)
+    for name in names:
+        binds = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+                 and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name and n.lineno < line]
+        if len(binds) == 1 and _number(binds[0].value):
+            return binds[0].lineno
+    return None
+
+
+def _number(value: ast.AST) -> bool:
+    """A numeric literal (``1e-6``, ``-0.5``, ``10 ** -3``)."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, (int, float)) and not isinstance(value.value, bool)
+    if isinstance(value, ast.UnaryOp):
+        return _number(value.operand)
+    if isinstance(value, ast.BinOp):
+        return _number(value.left) and _number(value.right)
+    return False
 
 
 def rate_cap(optimizer: Any) -> float | None:
