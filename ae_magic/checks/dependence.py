@@ -248,23 +248,6 @@ def _shut_below_threshold(copy: Any, cause: Any, x: np.ndarray) -> tuple[float, 
     except Exception:  # a layer that can't be called on its own: no reading, AE111 as before
         return None
     return None
-    try:
-        with kc.intercept_layer(layer) as calls:
-            copy(x, training=False)
-        if len(calls) != 1 or len(calls[0][0]) != 1:
-            return None
-        (arg,), out = calls[0]
-        inp = np.asarray(kc.keras.ops.convert_to_numpy(arg), dtype="float64")
-        out = np.asarray(kc.keras.ops.convert_to_numpy(out), dtype="float64")
-        if out.shape != inp.shape or np.any(out != 0) or float(np.std(inp)) == 0.0:
-            return None
-        for factor in (10.0, 100.0):
-            wide = np.asarray(kc.keras.ops.convert_to_numpy(layer((inp * factor).astype("float32"))), dtype="float64")
-            if np.all(np.isfinite(wide)) and float(np.max(np.abs(wide - wide[0:1]))) > 0.0:
-                return float(np.max(np.abs(inp))), factor
-    except Exception:  # a layer that can't be called on its own: no reading, AE111 as before
-        return None
-    return None
 
 
 def _plainly_connected(ctx: Context, g: Any) -> bool:
