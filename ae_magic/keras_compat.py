@@ -710,6 +710,7 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             if kind == "subclassed":
                 if not _unshare_layers(model, candidate):
                     raise ValueError("the copy shares layers with the user's model")
+                _carry_layer_names(model, candidate)
                 candidate(sample[:1])
             clone = candidate
     if clone is None and kind == "subclassed" and sample is not None:
@@ -727,6 +728,7 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             if not _unshare_layers(model, clone):
                 raise ValueError("the copy shares layers with the user's model")
             _carry_adapted_layers(model, clone)
+            _carry_layer_names(model, clone)
             clone(sample[:1])
         except Exception:
             clone = None
@@ -798,6 +800,55 @@ def leaf_layers(model: Any) -> list[Any]:
     """``model``'s innermost layers in tracking order, InputLayers aside (a nested Sequential gets one only once built)."""
     return [la for la in model._flatten_layers(include_self=False)
             if not list(la._flatten_layers(include_self=False)) and not isinstance(la, keras.layers.InputLayer)]
+
+
+def _layer_paths(layer: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Each sub-layer of ``layer`` by where it sits: ``encoder.1`` for the second layer of the attribute
+    ``encoder`` (a Sequential's ``layers``, InputLayers aside), ``blocks[2]`` for a list's third."""
+    out: dict[str, Any] = {}
+    if depth > 8:
+        return out
+    if isinstance(layer, keras.Sequential) or model_kind(layer) == "functional":
+        items = [(str(i), la) for i, la in enumerate(la for la in layer.layers if not isinstance(la, keras.layers.InputLayer))]
+    else:
+        items = []
+        for attr, value in sorted(vars(layer).items()):
+            if attr.startswith("__"):
+                continue
+            if isinstance(value, keras.layers.Layer):
+                items.append((attr, value))
+            elif isinstance(value, (list, tuple)):
+                items += [(f"{attr}[{i}]", v) for i, v in enumerate(value) if isinstance(v, keras.layers.Layer)]
+    for key, sub in items:
+        path = f"{prefix}.{key}" if prefix else key
+        if path in out or sub is layer:
+            continue
+        out[path] = sub
+        out.update(_layer_paths(sub, path, depth + 1))
+    return out
+
+
+def _carry_layer_names(model: Any, clone: Any) -> None:
+    """Give a fresh instance's layers the names of the user's, before the copy is built.
+
+    A subclassed model made anew names its layers anew (``dense_3`` for the user's ``dense``), so every finding
+    about a layer named one the user never made, and could not find its line (round 69's cz05). Layers are
+    matched by where they sit (the attribute, the index in a Sequential), never by tracking order, which a
+    Sequential's first build reorders; only when both sides hold the same classes at the same places. Done before
+    the copy is built, so its variables' paths carry the user's names too.
+    """
+    try:
+        mine, theirs = _layer_paths(model), _layer_paths(clone)
+    except Exception:
+        return
+    if mine.keys() != theirs.keys() or any(type(mine[k]) is not type(theirs[k]) for k in mine):
+        return
+    if any(getattr(b, "built", False) and b.weights for b in theirs.values()):
+        return  # a part already built keeps its variables' paths; renaming it would split name and path
+    for key, a in mine.items():
+        with contextlib.suppress(Exception):
+            if theirs[key].name != a.name:
+                theirs[key].name = a.name
 
 
 def _carry_adapted_layers(model: Any, clone: Any) -> None:

@@ -58,8 +58,16 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
     that holds the code (``evidence["held_by_penalty"]``) is a root, and the stalled loss (AE402) it explains is its.
     An AE111 of identical outputs with a zero-initialised kernel on the path (``evidence["zero_kernels"]``) is
     AE110's; an AE100 raised on mismatched shapes is AE105's. ``others``: the report's findings; an AE407 beside
-    an AE301 of an encoder the step calls outside its GradientTape (``evidence["outside_tape"]``) is that AE301's."""
+    an AE301 of an encoder the step calls outside its GradientTape (``evidence["outside_tape"]``) is that AE301's.
+    An AE401 of a loss with no lower bound (a subtracted term, a KL written as minus the KL) is a root, and an
+    AE303 beside it is its."""
     base = CAUSES.get(f.code, ())
+    if f.code == "AE401" and _unbounded_loss(f.evidence):
+        return ()  # a loss with no lower bound diverges at any rate and whatever the data: it is the root
+    if f.code == "AE303" and any(o.code == "AE401" and _unbounded_loss(o.evidence) for o in others or ()):
+        # Gradients that overflow on the weights such a loss drove out (round 69's da05 under RMSprop: a KL written
+        # without its minus fell to -8e24 in the cell's fit, and the gradients there are NaN).
+        return ("AE401", *base)
     if f.code == "AE407" and any(o.code == "AE301" and o.evidence.get("outside_tape") for o in others or ()):
         return ("AE301",)  # the step never records the encoder: no gradient can reach the code (round 64's cp03)
     if f.code == "AE304" and f.evidence.get("cell_fit_steps"):
@@ -82,7 +90,8 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
         return ("AE201",)  # the target is the input, out of range because it is not scaled
     if f.code == "AE102" and (f.evidence.get("meant_for_shortcut") or f.evidence.get("skipped_code")):
         return ("AE103",)  # the unused part of the input the shortcut around the code should have read
-    if f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none"):
+    if (f.code == "AE301" and f.evidence.get("zero") and not f.evidence.get("none")
+            and not f.evidence.get("cut_at") and not f.evidence.get("cut_in_call")):
         return base + DEAD_ZERO_CAUSES
     if (f.code == "AE301" and f.evidence.get("measured", "").startswith("update-to-weight")
             and not f.evidence.get("frozen") and not f.evidence.get("compute_loss_without_super")
@@ -91,6 +100,12 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
         # reading as exact-zero gradients (Adam moves any weight whose gradient is not zero).
         return base + DEAD_ZERO_CAUSES
     return base
+
+
+def _unbounded_loss(evidence: dict) -> bool:
+    """An AE401 whose loss has no lower bound: a subtracted term, a KL written as minus the KL, a KL measured
+    below zero."""
+    return bool(evidence.get("subtracted_term") or evidence.get("reversed_kl") or evidence.get("negative_kl"))
 
 
 def _unscaled_target(evidence: dict) -> bool:

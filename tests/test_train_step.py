@@ -745,8 +745,9 @@ def test_a_kl_term_below_zero_names_the_flipped_sign_at_its_line() -> None:
     hits = [f for f in report.findings if "negative_kl" in f.evidence]
     assert len(hits) == 1 and hits[0].code in ("AE401", "AE403", "AE404", "AE405", "AE402"), report.text()
     f = hits[0]
-    assert f.source_line == "kl_loss = tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))"
-    assert "sign is flipped" in f.message and "diverges;" not in f.message and "kl = -0.5 *" in f.fix
+    # Round 69: the formula's own line (loss_sign.reversed_kl), negated as the fix.
+    assert f.source_line.startswith("kl_loss = 0.5 * (1 + z_log_var")
+    assert "sign is flipped" in f.message and "diverges;" not in f.message and "kl_loss = -0.5 * (1 + z_log_var" in f.fix
 
 
 def test_negative_kl_ignores_float_noise_and_other_terms() -> None:

@@ -22,6 +22,7 @@ from .locate import (
     label,
     layer_line,
     loc,
+    loss_line,
     output_activation,
     subclassed_output,
     trained_output_node,
@@ -170,7 +171,13 @@ def check_output_loss(ctx: Context) -> list[Finding]:
     if loss in ("cce", "scce"):
         problem = (f"The loss is {kc.loss_name(m)}, a classification loss: it compares class probabilities, "
                    "not a reconstruction with its input.")
-        fix = "model.compile(optimizer='adam', loss='mse')  # or 'binary_crossentropy' with a sigmoid output on [0, 1] data"
+        fix = (f"{ctx.model_name or 'model'}.compile(optimizer='adam', loss='mse')  "
+               "# or 'binary_crossentropy' with a sigmoid output on [0, 1] data")
+        # Under a reconstruction's own output (sigmoid, linear, tanh) the loss alone is wrong: name the line that
+        # sets it (round 69's cz07). A softmax output is wrong too, and stays the place named.
+        at, text = loss_line(ctx) if act != "softmax" else (None, None)
+        if at is not None:
+            line, src = at, text
     elif loss == "bce" and act == "softmax" and units > 1:
         problem = (f"The output layer uses softmax over {units} units with binary cross-entropy: softmax makes the "
                    "outputs sum to 1, so they cannot each match their own pixel/feature.")

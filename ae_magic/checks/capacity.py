@@ -6,6 +6,7 @@ the input, so the model can learn the identity.
 
 from __future__ import annotations
 
+import ast
 import math
 
 from .. import keras_compat as kc
@@ -37,10 +38,67 @@ def check_no_compression(ctx: Context) -> list[Finding]:
         f.fix = (f"{ctx.data_name} = ...  # the clean data with noise added, e.g. "
                  "np.clip(clean + 0.4 * np.random.normal(size=clean.shape), 0, 1)")
         f.edit = None
+    elif found and found[0].severity == "warning" and (noisy := noisy_copy_as_target(ctx)) is not None:
+        # Round 69's da03: the keras blog's denoiser fitted noisy -> noisy; the fix is the target, not the width.
+        fit_at, clean, made_at = noisy
+        f = found[0]
+        f.message += (f" And the cell makes `{ctx.data_name}` from `{clean}` with random noise added (line "
+                      f"{ctx.cell_line(made_at)}), then fits the model to reproduce `{ctx.data_name}` itself (line "
+                      f"{ctx.cell_line(fit_at)}): a denoiser's target is the clean `{clean}`; with the noisy array as "
+                      "target a code this wide learns to copy the noise.")
+        f.line, f.source_line, f.layer, f.edit = ctx.cell_line(fit_at), ctx.line_text(fit_at), None, None
+        f.evidence["noisy_target"] = {"input": ctx.data_name, "clean": clean}
+        f.fix = _with_target(ctx.line_text(fit_at) or "", clean) or f"{ctx.model_name}.fit({ctx.data_name}, {clean}, ...)"
     elif same:
         ctx.notes.append(f"--data {ctx.data_name} holds exactly the values of --target {ctx.target_name}: no noise was "
                          "added, so the model was checked as a plain autoencoder of its input.")
     return found
+
+
+_RANDOM = {"normal", "randn", "standard_normal", "uniform", "rand", "binomial", "random_noise"}
+
+
+def noisy_copy_as_target(ctx: Context) -> tuple[int, str, int] | None:
+    """``(fit line, clean name, line)``: the cell fits ``X`` onto itself (``fit(X, X)``) where it made ``X`` from
+    another array of the same shape with random noise added (``X = clean + 0.4 * rng.normal(...)``), that line;
+    else None."""
+    from .fit_target import fit_pairs
+
+    if not ctx.data_name or ctx.source is None or (ctx.target_name not in (None, ctx.data_name)):
+        return None
+    pair = next(((call, x) for call, x, y in fit_pairs(ctx) if x == y == ctx.data_name), None)
+    if pair is None:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    shape = getattr(ctx.data, "shape", None)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == ctx.data_name
+                                                     for t in node.targets)):
+            continue
+        calls = {(c.func.attr if isinstance(c.func, ast.Attribute) else getattr(c.func, "id", ""))
+                 for c in ast.walk(node.value) if isinstance(c, ast.Call)}
+        if not calls & _RANDOM:
+            continue
+        for name in (n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and n.id != ctx.data_name):
+            clean = ctx.namespace.get(name)
+            if getattr(clean, "shape", None) == shape and clean is not ctx.data:
+                return pair[0].lineno, name, node.lineno
+    return None
+
+
+def _with_target(text: str, clean: str) -> str | None:
+    """The fit line ``text`` with its second argument (the target) made ``clean``."""
+    try:
+        call = ast.parse(text.strip()).body[0].value
+    except (SyntaxError, IndexError, AttributeError):
+        return None
+    if not isinstance(call, ast.Call) or len(call.args) < 2:
+        return None
+    call.args[1] = ast.Name(id=clean)
+    return ast.unparse(call)
 
 
 def noise_never_added(ctx: Context) -> bool:

@@ -23,6 +23,7 @@ from ..context import Context
 from ..fit_calls import argument, fit_calls
 from ..report import Finding
 from .locate import assigned_at
+from .loss_sign import reversed_kl, subtracted_term
 
 
 def nonfinite_layers(model: Any) -> tuple[list[str], int, int]:
@@ -89,6 +90,18 @@ def check_nonfinite_weights(ctx: Context) -> list[Finding]:
             line, text = summed
         fix = "loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch"
         evidence["reduction"] = "sum"
+    sign = subtracted_term(ctx.source) if summed is None else None
+    flipped = reversed_kl(ctx.source) if summed is None and sign is None else None
+    raw = (sign or flipped or (None,))[0]
+    if raw is not None and ctx.cell_line(raw) is not None:
+        # A loss with no lower bound diverges at any rate (round 69's da05: a KL written without its minus).
+        line, text = ctx.cell_line(raw), ctx.line_text(raw)
+        what = (f"subtracts `{sign[1]}`, so minimising it pushes that term up" if sign is not None
+                else "adds minus the KL divergence (the KL is -0.5 * sum(1 + log_var - mu^2 - exp(log_var))), so "
+                     "minimising it drives that term below zero")
+        message += f" The cause: the loss {what} without bound (line {line}), whatever the learning rate."
+        fix = f"# line {line}: make the term a positive KL that the loss adds, then re-run the cell"
+        evidence["subtracted_term" if sign is not None else "reversed_kl"] = (sign or flipped)[1] or True
     return [Finding(code="AE401", severity="error", title="The cell's training diverged: the weights are NaN",
                     message=message, line=line, source_line=text, evidence=evidence, fix=fix)]
 

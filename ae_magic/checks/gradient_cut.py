@@ -78,3 +78,52 @@ def cut_after(model: Any, names: list[str]) -> Any:
             return None
         frontier = nxt
     return None
+
+
+# Ops with no gradient (or a zero one) with respect to their input, as a subclassed model's call() writes them.
+_CUTTING_CALLS = frozenset({"round", "argmax", "argmin", "floor", "ceil", "sign", "stop_gradient", "greater",
+                            "less", "greater_equal", "less_equal", "equal", "top_k"})
+
+
+def _cuts(call: Any) -> bool:
+    import ast
+
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name in ("cast", "astype"):
+        dtype = call.args[-1] if call.args else next((k.value for k in call.keywords if k.arg == "dtype"), None)
+        text = ast.unparse(dtype) if dtype is not None else ""
+        return "int" in text or "bool" in text
+    return name in _CUTTING_CALLS
+
+
+def cut_in_call(source: str | None, cls_name: str) -> int | None:
+    """The line of the first op in ``cls_name.call`` (a class of the cell) that stops the gradient: a round,
+    argmax, integer cast or ``stop_gradient`` applied to what the layers computed; None when there is none.
+
+    Round 69's cz05: a subclassed Conv1D autoencoder with ``bits = ops.round(ops.sigmoid(logits))`` between its
+    encoder and decoder; with no layer graph, the cut is read from the source. A straight-through estimator
+    (``t + ops.stop_gradient(ops.round(t) - t)``) passes the gradient and is not a cut.
+    """
+    import ast
+
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return None
+    cls = next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls_name), None)
+    call = next((n for n in (cls.body if cls else []) if isinstance(n, ast.FunctionDef) and n.name == "call"), None)
+    if call is None:
+        return None
+    for stmt in ast.walk(call):
+        if not isinstance(stmt, (ast.Assign, ast.Return, ast.AugAssign, ast.AnnAssign)) or stmt.value is None:
+            continue
+        value = stmt.value
+        straight = isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub)) and any(
+            isinstance(side, ast.Call) and getattr(side.func, "attr", getattr(side.func, "id", "")) == "stop_gradient"
+            for side in (value.left, value.right))
+        if straight:
+            continue
+        if any(isinstance(n, ast.Call) and _cuts(n) for n in ast.walk(value)):
+            return stmt.lineno
+    return None

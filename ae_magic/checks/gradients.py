@@ -20,7 +20,7 @@ from ..context import Context
 from ..errors import ModelError, safe_str
 from ..graph import adds_loss
 from ..report import Finding
-from .gradient_cut import cut_after
+from .gradient_cut import cut_after, cut_in_call
 from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import opt_class
 from .step_failure import failed_step
@@ -259,6 +259,18 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
     stop_line, stop_text = locate(ctx, stop.name) if stop is not None else (None, None)
     if stop_line is not None and not none and not _NON_DIFFERENTIABLE.search(stop_text or ""):
         stop_line = None  # exact zeros alone may be dead units: blame a layer only for an op that cuts
+    in_call = None
+    if stop_line is None and (encoder_cut or first_cut) and not (ctx.graph is not None and ctx.graph.has_graph):
+        # A subclassed model: no layer graph to walk, so the cut is read from its call() (round 69's cz05; on torch
+        # the rounding's gradient is an exact zero, so zeros count when the call holds an op that cuts).
+        raw = cut_in_call(ctx.source, type(ctx.model).__name__) if ctx.model is not None else None
+        in_call = ctx.cell_line(raw) if raw is not None else None
+    if in_call is not None:
+        line, text = in_call, ctx.line_text(raw)
+        where += f" at line {in_call} of {type(ctx.model).__name__}.call, right after them"
+        fix = (f"# line {in_call}: the gradient can't pass this op (round, cast, argmax or stop_gradient).\n"
+               "# Make it differentiable, e.g. a straight-through rounding: t + ops.stop_gradient(ops.round(t) - t),\n"
+               "# or drop it during training.")
     if stop_line is not None:
         where += f" at {stop.name} ({type(stop).__name__}, line {stop_line}), right after them"
         line, text = stop_line, stop_text
@@ -286,6 +298,7 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
                 "encoder_cut": encoder_cut,
                 "decoder_cut": decoder_cut,
                 **({"cut_at": stop.name} if stop_line is not None else {}),
+                **({"cut_in_call": in_call} if in_call is not None else {}),
                 "batches": trace["batches"],
             },
             fix=fix,

@@ -429,6 +429,21 @@ def loss_line(ctx: Context) -> tuple[int | None, str | None]:
     if not ctx.source:
         return None, None
     lines = ctx.source.splitlines()
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        tree = None
+    if tree is not None:
+        # The model's own compile call first, then any; its ``loss=`` keyword's line, else the call's. Text
+        # matching would take `total_loss = ...` in a train_step for the loss argument.
+        compiles = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "compile"]
+        compiles.sort(key=lambda n: (not (isinstance(n.func.value, ast.Name) and n.func.value.id == ctx.model_name),
+                                     n.lineno))
+        for call in compiles[:1]:
+            kw = next((k for k in call.keywords if k.arg == "loss"), None)
+            at = kw.value.lineno if kw is not None else call.lineno
+            return ctx.cell_line(at), lines[at - 1].strip()
     for pattern in ("loss=", ".compile("):
         for i, text in enumerate(lines, start=1):
             if pattern in text.replace(" ", "") and not text.lstrip().startswith("#"):

@@ -16,7 +16,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .locate import activity_regularizers
-from .loss_sign import subtracted_term
+from .loss_sign import reversed_kl, subtracted_term
 from .optimizer_source import capped_suggestion, opt_class, optimizer_line, rate_phrase
 
 # AE401: the loss "ends clearly above where it started": the final
@@ -192,6 +192,16 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                   "learning rate. The ELBO is maximised by minimising reconstruction + KL.")
         # As a comment: the line's names are locals of the train_step, which a code fix would turn into "...".
         fix = f"# line {line}: add the term instead of subtracting it\n# {_added(text or '', term)}"
+    flipped = None if sign is not None or (nonfinite and bad == 0) else reversed_kl(ctx.source)
+    if flipped is not None and ctx.cell_line(flipped[0]) is not None:
+        raw, term = flipped
+        line, text = ctx.cell_line(raw), ctx.line_text(raw)
+        named = f"`{term}` " if term else ""
+        advice = (f"The KL term {named}(line {line}) is minus the KL divergence as written: the KL of N(mu, exp(log_var)) "
+                  "from N(0, 1) is -0.5 * sum(1 + log_var - mu^2 - exp(log_var)), never negative. Without the leading "
+                  "minus, minimising the loss drives the term below zero without bound (log_var and mu grow), so the "
+                  "loss falls below zero and ends in NaN, whatever the learning rate.")
+        fix = f"# line {line}: negate the KL term\n# {_negated(text or '')}"
     return [
         Finding(
             code="AE401",
@@ -209,10 +219,17 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
                 "nonfinite": bool(nonfinite),
                 "before_any_step": bool(nonfinite and bad == 0),
                 **({"subtracted_term": sign[1]} if sign is not None else {}),
+                **({"reversed_kl": flipped[1] or True} if flipped is not None else {}),
             },
             fix=fix,
         )
     ]
+
+
+def _negated(text: str) -> str:
+    """``text`` (a cell line) with its KL factor ``0.5 *`` made ``-0.5 *`` where it has one."""
+    out, n = re.subn(r"(?<![-\w.])0?\.5\s*\*", "-0.5 *", text.strip(), count=1)
+    return out if n else text.strip() + "  # multiply the KL formula by -0.5"
 
 
 def _added(text: str, term: str) -> str:

@@ -661,6 +661,8 @@ def name_negative_kl(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> 
     # A divergence other than the Gaussian KL (a sparsity KL(rho || rho_hat) in a model with no sampling
     # layer): the user's own line with each log ratio turned the right way up.
     flipped = _ratios_flipped(ctx, tr, added[0]) if added is not None and not tr.get("latent") else None
+    if hit.evidence.get("reversed_kl") and hit.line is not None:
+        return found  # AE401 already names the formula written without its minus, with that line negated as the fix
     hit.fix = flipped or ("# the KL of N(mu, sigma) from N(0, 1), with its leading minus:\n"
                           "kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))")
     hit.edit = None

@@ -21,6 +21,7 @@ cell's text, tree and names), :mod:`.code_edits` (the edit for each code),
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from ..context import Context
 from ..report import Finding, Report
@@ -65,12 +66,31 @@ def attach(target: Report | list[Finding], ctx: Context) -> None:
     for f in findings:
         try:
             if f.fix:
-                f.fix = localize(f.fix, _own_names_kept(cell.names_for(f), f.source_line))
+                f.fix = localize(f.fix, _evidence_names_kept(_own_names_kept(cell.names_for(f), f.source_line), f))
             edit = edit_for(f, cell, findings)
             if edit is not None and edit.replacement != cell.text(edit.start_line, edit.end_line):
                 f.edit = edit.to_dict()
         except Exception:  # a fix is a courtesy; the finding stands without it
             continue
+
+
+def _evidence_names_kept(names: Names, f: Finding) -> Names:
+    """``names`` without the renames of the cell's names that ``f``'s evidence gives as strings: a check that names
+    a variable means that one (round 69's da03: the clean ``x_train`` as the target of a denoiser given
+    ``--data x_train_noisy``, which the generic ``x_train`` would otherwise become)."""
+    said: set[str] = set()
+    stack: list[Any] = [f.evidence]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, str) and item.isidentifier() and item in names.known:
+            said.add(item)
+    if not said & set(names.renames):
+        return names
+    return Names({k: v for k, v in names.renames.items() if k not in said}, names.known, names.classes)
 
 
 def _own_names_kept(names: Names, source_line: str | None) -> Names:
