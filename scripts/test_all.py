@@ -12,12 +12,13 @@ into each only what its run needs, so the JAX and torch runs also prove that
 ae_magic works without TensorFlow installed. Prints install and run times
 per backend; exits non-zero when any run fails.
 
-The backends run in lanes side by side, each writing to
-``test-artifacts/log-<backend>.txt``, and the logs are printed in turn at the
+The backends run in lanes side by side, each run writing to
+``test-artifacts/log-<run>.txt``, and the logs are printed in turn at the
 end: with at least ``PARALLEL_MIN_CPUS`` CPUs all three at once; with two or
-three CPUs (CI has two) in two lanes, TensorFlow's full run in one and JAX
-then PyTorch in the other, since each suite keeps about one core busy and
-the two lanes take about as long; with one CPU one after another, streamed.
+three CPUs (CI has two) in two lanes, TensorFlow's full run in one and JAX's
+in the other, PyTorch's suite cut into ``SHARES`` shares that whichever lane
+is free takes next (each suite keeps about one core busy); with one CPU one
+after another, streamed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +136,10 @@ LANE_THREADS = {
 # so running the three together pays from four CPUs on.
 PARALLEL_MIN_CPUS = 4
 
+# Two lanes: the backends after the first two are cut into this many shares
+# (each a few minutes), taken by whichever lane is free.
+SHARES = 4
+
 RUNS = {
     # backend: (venv, pip install arguments, pytest arguments)
     "tensorflow": (".venv", ["-e", ".[tensorflow,test,browser]"], ["--nbval-lax", "tests", "notebooks"]),
@@ -152,81 +158,137 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = N
         return subprocess.call(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
-def run_backend(name: str, log: Path | None = None) -> tuple[int, float, float]:
+def _install(name: str, log: Path | None = None) -> tuple[int, float]:
+    """Make ``name``'s venv and install into it: ``(exit status, seconds)``. Once per backend, even from two lanes."""
+    with _INSTALL_LOCK:
+        lock = _INSTALLS.setdefault(name, threading.Lock())
+    with lock:
+        if name in _INSTALLED:
+            return _INSTALLED[name][0], 0.0
+        venv, install, _ = RUNS[name]
+        py = ROOT / venv / "bin" / "python"
+        t0 = time.monotonic()
+        rc = 0
+        if not py.exists():
+            rc = _run([sys.executable, "-m", "venv", venv], log=log)
+        if rc == 0:
+            rc = _run([str(py), "-m", "pip", "install", "-q", *install], log=log)
+        _INSTALLED[name] = (rc, time.monotonic() - t0)
+        return _INSTALLED[name]
+
+
+_INSTALL_LOCK = threading.Lock()
+_INSTALLS: dict[str, threading.Lock] = {}
+_INSTALLED: dict[str, tuple[int, float]] = {}
+
+
+def run_backend(name: str, log: Path | None = None, part: tuple[int, int] | None = None) -> tuple[int, float, float]:
     """Make the venv, install, run pytest: ``(exit status, install s, test s)``.
 
     ``log``: a file for all of its output (a parallel run), else the terminal.
+    ``part``: ``(k, n)`` runs only the k-th of n interleaved shares of the
+    backend's test files (each file whole), with its own JUnit file.
     """
-    venv, install, tests = RUNS[name]
+    venv, _, tests = RUNS[name]
+    rc, installed = _install(name, log)
+    if rc != 0:
+        return 1, installed, 0.0
+    if part is not None:
+        tests = tests[part[0] - 1::part[1]]
     py = ROOT / venv / "bin" / "python"
-    t0 = time.monotonic()
-    if not py.exists() and _run([sys.executable, "-m", "venv", venv], log=log) != 0:
-        return 1, time.monotonic() - t0, 0.0
-    if _run([str(py), "-m", "pip", "install", "-q", *install], log=log) != 0:
-        return 1, time.monotonic() - t0, 0.0
     t1 = time.monotonic()
     env = {**os.environ, "KERAS_BACKEND": name, "AE_MAGIC_ISOLATED": "1"}
     if log is not None:
         env.update(LANE_THREADS)
-    junit = ROOT / "test-artifacts" / f"junit-{name}.xml"
+    junit = ROOT / "test-artifacts" / (f"junit-{name}.xml" if part is None else f"junit-{name}-{part[0]}.xml")
     junit.unlink(missing_ok=True)
     rc = _run([str(py), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}", *tests], env=env, log=log)
-    return rc, t1 - t0, time.monotonic() - t1
+    return rc, installed, time.monotonic() - t1
 
 
-def lanes(chosen: list[str], cpus: int) -> list[list[str]]:
-    """Split the chosen backends into lanes that run side by side (each lane one backend after another)."""
+Job = tuple[str, "tuple[int, int] | None"]
+
+
+def plan(chosen: list[str], cpus: int) -> tuple[int, list[Job]]:
+    """The jobs in the order the lanes take them, and how many lanes run side by side.
+
+    With two or three CPUs (CI has two): two lanes. TensorFlow's full run
+    (every test, notebooks, browser) takes one lane and JAX's the other; the
+    backends after those are cut into ``SHARES`` shares that whichever lane
+    is free takes next, so neither lane idles while the other still has a
+    backend to run (CI before: JAX then PyTorch ran ~600 s past TensorFlow).
+    """
     if cpus >= PARALLEL_MIN_CPUS:
-        return [[name] for name in chosen]
+        return len(chosen), [(name, None) for name in chosen]
     if cpus >= 2 and len(chosen) > 1:
-        # TensorFlow's run (every test, notebooks, browser) is about as long
-        # as JAX's and PyTorch's together (CI: 2,001 s against 1,314 + 526 s).
-        first = "tensorflow" if "tensorflow" in chosen else chosen[0]
-        rest = [name for name in chosen if name != first]
-        return [[first], rest]
-    return [chosen]
+        first = ["tensorflow"] if "tensorflow" in chosen else []
+        order = first + [name for name in chosen if name not in first]
+        jobs: list[Job] = [(name, None) for name in order[:2]]
+        jobs += [(name, (k, SHARES)) for name in order[2:] for k in range(1, SHARES + 1)]
+        return 2, jobs
+    return 1, [(name, None) for name in chosen]
 
 
-def run_parallel(groups: list[list[str]]) -> dict[str, tuple[int, float, float]]:
-    """Run the lanes side by side, each backend logging to its own file; print the logs in turn."""
-    chosen = [name for lane in groups for name in lane]
-    logs = {name: ROOT / "test-artifacts" / f"log-{name}.txt" for name in chosen}
+def _job_name(job: Job) -> str:
+    name, part = job
+    return name if part is None else f"{name}-{part[0]}"
+
+
+def run_parallel(workers: int, jobs: list[Job]) -> dict[str, tuple[int, float, float]]:
+    """Run the jobs on ``workers`` lanes side by side, each logging to its own file; print the logs in turn.
+
+    Returns one ``(exit status, install s, test s)`` per backend, its shares summed.
+    """
+    logs = {_job_name(job): ROOT / "test-artifacts" / f"log-{_job_name(job)}.txt" for job in jobs}
     for log in logs.values():
         log.parent.mkdir(exist_ok=True)
         log.write_text("")
-    shown = " | ".join(" then ".join(lane) for lane in groups)
-    print(f"running side by side: {shown} ({os.cpu_count()} CPUs); logs in test-artifacts/", flush=True)
+    shown = ", ".join(_job_name(job) for job in jobs)
+    print(f"running on {workers} lanes side by side, each taking the next of: {shown} "
+          f"({os.cpu_count()} CPUs); logs in test-artifacts/", flush=True)
     start = time.monotonic()
+    queue = list(jobs)
+    taken = threading.Lock()
+    done: dict[str, tuple[int, float, float]] = {}
 
-    def lane(names: list[str]) -> dict[str, tuple[int, float, float]]:
-        done = {}
-        for name in names:
-            done[name] = result = run_backend(name, logs[name])
-            print(f"  {name} done after {time.monotonic() - start:.0f} s (exit {result[0]})", flush=True)
-        return done
+    def lane() -> None:
+        while True:
+            with taken:
+                if not queue:
+                    return
+                job = queue.pop(0)
+            result = run_backend(job[0], logs[_job_name(job)], job[1])
+            with taken:
+                done[_job_name(job)] = result
+            print(f"  {_job_name(job)} done after {time.monotonic() - start:.0f} s (exit {result[0]})", flush=True)
 
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        futures = [pool.submit(lane, names) for names in groups]
-        merged = {name: r for f in futures for name, r in f.result().items()}
-    results = {name: merged[name] for name in chosen}
-    for name in chosen:
-        print(f"\n=== {name} (test-artifacts/log-{name}.txt) ===", flush=True)
-        sys.stdout.write(logs[name].read_text(errors="replace"))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(lane) for _ in range(workers)]:
+            future.result()
+    results: dict[str, tuple[int, float, float]] = {}
+    for job in jobs:
+        rc, inst, test = done[_job_name(job)]
+        prev = results.get(job[0], (0, 0.0, 0.0))
+        results[job[0]] = (max(prev[0], rc), prev[1] + inst, prev[2] + test)
+    for job in jobs:
+        print(f"\n=== {_job_name(job)} (test-artifacts/log-{_job_name(job)}.txt) ===", flush=True)
+        sys.stdout.write(logs[_job_name(job)].read_text(errors="replace"))
         sys.stdout.flush()
     return results
 
 
 def counts(name: str) -> dict[str, int]:
     """Tests, failures, errors and skips of one backend's run, from its JUnit file."""
-    path = ROOT / "test-artifacts" / f"junit-{name}.xml"
     out = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return out
-    for suite in [root] if root.tag == "testsuite" else list(root):
-        for key in out:
-            out[key] += int(suite.get(key, 0))
+    folder = ROOT / "test-artifacts"
+    for path in [folder / f"junit-{name}.xml", *sorted(folder.glob(f"junit-{name}-[0-9]*.xml"))]:
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError):
+            continue
+        for suite in [root] if root.tag == "testsuite" else list(root):
+            for key in out:
+                out[key] += int(suite.get(key, 0))
     return out
 
 
@@ -239,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = list(dict.fromkeys(args.only or RUNS))
     start = time.monotonic()
-    groups = lanes(chosen, os.cpu_count() or 1)
-    if len(groups) > 1 and not args.sequential:
-        results = run_parallel(groups)
+    for stale in (ROOT / "test-artifacts").glob("junit-*.xml"):
+        stale.unlink()  # a share's file from an earlier run must not count in this one
+    workers, jobs = plan(chosen, os.cpu_count() or 1)
+    if workers > 1 and not args.sequential:
+        results = run_parallel(workers, jobs)
     else:
         results = {}
         for name in chosen:
