@@ -55,8 +55,9 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         if _noise_only(copy, x, y, spread):
             # The outputs differ by as much when the same inputs go in again: a sampling layer that draws at
             # inference too (round 64's cp10). That difference says nothing of the input, nor does a zero
-            # Jacobian under it (dead units before the code give one, and AE304 names them).
-            return []
+            # Jacobian of the whole model under it (dead units before the code give one, and AE304 names them).
+            # Only the noise layer's own Jacobian tells: zero when it draws noise in place of its input.
+            return _noise_in_place_of_input(ctx, g, copy, x)
         return (_returns_input(ctx, g, copy, x, y) or _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y)
                 or _ignored_positions(ctx, g, copy, x))
     if _responds_at_unit_scale(ctx, copy, x):
@@ -157,6 +158,51 @@ def _returns_input(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, 
         evidence={"inputs_compared": len(x), "max_difference": 0.0},
         fix="# return the reconstruction from the output layer (e.g. `return x_decoded` in the loss layer's call)",
     )]
+
+
+def _noise_in_place_of_input(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -> list[Finding]:
+    """AE111, third form: a Lambda or custom layer on the only path returns noise instead of its input plus noise.
+
+    Round 71's dd05: ``Lambda(lambda z: keras.random.normal(ops.shape(z), stddev=0.1))`` meant as jitter on the
+    code. The outputs differ from run to run (so they are not "identical"), but nothing of the input reaches them.
+    Told from a sampling layer that adds noise (healthy) by the layer's own gradient with respect to its input,
+    at the inputs it really gets: exactly zero (or absent) for every one of them, while those inputs vary.
+    """
+    cause, node, line, src = _custom_layer(ctx, g)
+    if cause is None or node is not cause:
+        return []
+    read = _custom_call(copy, cause, x)
+    if read is None:
+        return []
+    layer, inp, _ = read
+    if inp.ndim < 2 or float(np.std(inp)) == 0.0:
+        return []  # an input that does not vary: dead units before the layer (AE304), not this
+    try:
+        gmax = kc.input_gradient_max(layer, inp.astype("float32"))
+    except Exception:  # a layer we can't differentiate on its own is not a finding
+        return []
+    if gmax is not None and (gmax > 0.0 or not np.isfinite(gmax)):
+        return []
+    return [
+        Finding(
+            code="AE111",
+            severity="error",
+            title="The output does not depend on the input",
+            message=(
+                f"{label(ctx, cause)} returns something that does not depend on what it gets: its outputs change "
+                f"from run to run (it draws noise) but its gradient with respect to its input is "
+                + ("absent" if gmax is None else "exactly zero")
+                + f" for all {len(inp)} samples, whose inputs to it differ. Everything before it is cut off: "
+                "the reconstruction is noise pushed through the decoder, the same for every input on average."
+            ),
+            line=line,
+            layer=node.name if node else None,
+            source_line=src,
+            evidence={"inputs_compared": len(x), "layer_input_gradient_max": gmax, "draws_noise": True},
+            fix="# add the noise to the layer's input instead of replacing it, e.g.\n"
+            "# layers.Lambda(lambda z: z + keras.random.normal(ops.shape(z), stddev=0.1))",
+        )
+    ]
 
 
 def _custom_layer(ctx: Context, g: GraphInfo | None) -> tuple[Any, Any, int | None, str | None]:

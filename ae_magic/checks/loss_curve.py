@@ -146,6 +146,15 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         # The held-out loss may jolt too (round 66's cu07: a masked LSTM the cell fit for 4 epochs went 19x up at
         # step 10 under the probes' fresh Adam, and was below its start by step 129).
         spiked_train = spiked_val = False
+    if (spiked_train and not (spiked_val or nonfinite or ends_above) and _below_mean(tr, final)
+            and _oscillation(tr) is not None):
+        # The training loss blew up and came back, and the held-out loss never did: it went up and down and ended
+        # about where it began, below the mean predictor's loss (round 71's dd09, RMSprop at 0.04: steps 0.16 ->
+        # 1.8 -> 0.15, held-out 0.15 -> 0.28 -> 0.10 -> 0.28 -> 0.15, the mean's 0.30). Overshooting steps, but the
+        # loss neither diverged nor ended above its start: AE403's to report, with the blow-up as its evidence.
+        # Bumps 1000x above the mean's loss (round 69's cz03: a GRU the cell's RMSprop(0.5) had already wrecked)
+        # are a divergence still.
+        spiked_train = False
     spiked = spiked_val or spiked_train
     peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
     if not (nonfinite or ends_above or spiked):
@@ -297,8 +306,9 @@ def stagnant(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
 
 
 # -- AE403 -------------------------------------------------------------------
-def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
-    """AE403: the validation curve's rises are large against its net decrease."""
+def _oscillation(tr: dict[str, Any]) -> tuple[np.ndarray, float, float, float | None] | None:
+    """``(curve judged, rises, net decrease, low before a one-point spike)`` when the validation curve's rises are
+    large against its net decrease (AE403's measure), else None."""
     v = np.asarray(tr["val_curve"]["loss"], dtype=np.float64)
     if tr.get("has_batchnorm"):
         # BatchNorm's moving statistics are still settling early in a short
@@ -307,7 +317,7 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
         steps = tr["val_curve"]["steps"]
         v = v[next((i for i, st in enumerate(steps) if st >= steps[-1] / 3), 0) :]
     if len(v) < 5 or not np.all(np.isfinite(v)) or v[0] <= 0:
-        return []
+        return None
     # A one-point spike after learning (a relu LSTM's single exploding step) is one event, not an
     # up-and-down: it is left out of the rises, and what follows it is judged by a longer run (training.py).
     spike = _transient(v, float(v[0]))
@@ -317,7 +327,36 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
     rises = float(np.sum(np.maximum(0.0, np.diff(v))))
     net = float(v[0] - v[-1])
     if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
+        return None
+    return v, rises, net, low_before
+
+
+def _below_mean(tr: dict[str, Any], final: float) -> bool:
+    """The held-out loss ``final`` is below the per-feature mean predictor's loss (in the loss's own units)."""
+    b = tr.get("baselines") or {}
+    mean = (b.get("loss_units") or {}).get("mean", b.get("mean"))
+    return all_finite([mean, final]) and final < mean
+
+
+def _train_blowup(tr: dict[str, Any]) -> tuple[float, float] | None:
+    """``(peak, start)`` of the training steps' loss when it rose above DIVERGE_SPIKE times its start (not a
+    one-step transient), else None."""
+    losses = np.asarray(tr["loss"], dtype=np.float64)
+    if not len(losses) or not math.isfinite(losses[0]) or losses[0] <= 0 or np.all(np.isnan(losses)):
+        return None
+    peak, start = float(np.nanmax(losses)), float(losses[0])
+    if not math.isfinite(peak) or peak <= DIVERGE_SPIKE * start or _transient(losses, start):
+        return None
+    return peak, start
+
+
+def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Finding]:
+    """AE403: the validation curve's rises are large against its net decrease."""
+    found = _oscillation(tr)
+    if found is None:
         return []
+    v, rises, net, low_before = found
+    spike = low_before is not None
     if tr.get("has_batchnorm") and _steady_training(tr["loss"], len(v)):
         # The training-mode loss falls steadily: the steps do not overshoot; the
         # inference-mode curve follows moving statistics that lag behind the
@@ -328,6 +367,11 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
     # A rate within 2x of the configured one is no advice (the range test's best is often the rate itself).
     new_lr = advised if advised is not None and advised < lr / 2 else lr / 3
     line, text = optimizer_line(ctx)
+    blowup = _train_blowup(tr)
+    start = float(tr.get("val_loss_before", float("nan")))
+    if blowup is not None and math.isfinite(start) and _pretrained_jolt(tr, np.asarray(tr["val_curve"]["loss"]), start):
+        # A model the cell trained, jolted by the probes' fresh optimizer (round 66's cu07): no overshoot of its own.
+        blowup = None
     return [
         Finding(
             code="AE403",
@@ -336,14 +380,17 @@ def oscillating(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Fi
             message=(
                 f"The validation loss went up and down during the probe run: its rises add up to {rises:.3g}, "
                 f"against a net decrease of {net:.3g} (from {v[0]:.4g} to {v[-1]:.4g}). "
-                f"The steps at learning rate {lr:.3g} overshoot."
+                + (f"The training steps' loss jumped to {blowup[0]:.3g} from {blowup[1]:.3g} on the way and came "
+                   "back. " if blowup else "")
+                + f"The steps at learning rate {lr:.3g} overshoot."
                 + (f" {_capital(rate_phrase(ctx, sugg))}." if sugg is not None else "")
             ),
             line=line,
             source_line=text,
             evidence={"val_curve": [float(x) for x in v], "rises": rises, "net_decrease": net, "lr": lr, "suggested_lr": sugg,
                       "fix_lr": new_lr,
-                      **({"transient_spike": True, "low_before_spike": low_before} if spike else {})},
+                      **({"transient_spike": True, "low_before_spike": low_before} if spike else {}),
+                      **({"train_spike": {"peak": blowup[0], "start": blowup[1]}} if blowup else {})},
             fix=(
                 f"optimizer = keras.optimizers.{opt_class(ctx)}(learning_rate={new_lr:.1g})\n"
                 "# or a schedule: keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2) in fit(callbacks=[...])"
@@ -409,7 +456,9 @@ def confirm_oscillation(ctx: Context, tr: dict[str, Any], found: list[Finding], 
     final, mean, pca = b.get("final"), b.get("mean"), b.get("pca")
     if not all_finite([final, mean]) or mean <= 0:
         return found
-    if final <= OSC_LEARNED * mean:
+    # A run that blew its training loss up tenfold on the way overshoots, however far it then got: only the
+    # lower rate's run below decides.
+    if final <= OSC_LEARNED * mean and not osc.evidence.get("train_spike"):
         ctx.notes.append(
             f"The held-out loss went up and down during the probe run at learning rate {tr['lr']:.3g}, but the run ended "
             f"at {final / mean:.2f}x the per-feature mean's error: a model learning through bumps, so AE403 is not reported."

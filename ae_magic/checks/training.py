@@ -53,6 +53,7 @@ from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
 from .per_sample_loss import name_per_sample_loss
 from .posterior import confirm_posterior, is_collapse, kl_term_collapse, name_negative_kl, posterior_collapse
 from .rate_advice import name_high_rate, name_slow_rate, verify_rate_advice
+from .recurrent_blowup import recurrent_blowup
 from .sampling import check_sampling
 from .split_gradients import name_kl_only_encoder
 from .step_dataflow import name_decoder_without_data
@@ -424,6 +425,8 @@ def judge(ctx: Context, tr: dict[str, Any], lr_trace: dict[str, Any] | None) -> 
     # A train_step whose loss falls while the reconstruction worsens optimises the wrong thing: that, not
     # the learning rate, is why the reconstruction error "diverged".
     diverged = step_loss_away(ctx, tr) or diverged_loss(ctx, tr, sugg)
+    # A relu LSTM's state overflowing: the cause of the blow-up AE401 measures (which then goes under it).
+    out += recurrent_blowup(ctx, tr)
     out += diverged
     collapse = [] if diverged else output_collapse(ctx, tr, sugg)
     out += collapse
