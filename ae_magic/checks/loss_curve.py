@@ -5,6 +5,7 @@ The judges read ``traces["training"]`` only (``checks/training.py`` runs the pro
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -147,13 +148,13 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         # step 10 under the probes' fresh Adam, and was below its start by step 129).
         spiked_train = spiked_val = False
     if (spiked_train and not (spiked_val or nonfinite or ends_above) and _below_mean(tr, final)
-            and _oscillation(tr) is not None):
+            and _oscillation(tr) is not None and _rising_runs(curve, OSC_MIN_REL * start) >= 2):
         # The training loss blew up and came back, and the held-out loss never did: it went up and down and ended
         # about where it began, below the mean predictor's loss (round 71's dd09, RMSprop at 0.04: steps 0.16 ->
         # 1.8 -> 0.15, held-out 0.15 -> 0.28 -> 0.10 -> 0.28 -> 0.15, the mean's 0.30). Overshooting steps, but the
         # loss neither diverged nor ended above its start: AE403's to report, with the blow-up as its evidence.
         # Bumps 1000x above the mean's loss (round 69's cz03: a GRU the cell's RMSprop(0.5) had already wrecked)
-        # are a divergence still.
+        # are a divergence still, and so is one rise and a steady fall back (round 47's untrained twin of as08).
         spiked_train = False
     spiked = spiked_val or spiked_train
     peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
@@ -329,6 +330,21 @@ def _oscillation(tr: dict[str, Any]) -> tuple[np.ndarray, float, float, float | 
     if rises < OSC_MIN_REL * v[0] or rises < OSC_RATIO * max(net, 0.0):
         return None
     return v, rises, net, low_before
+
+
+def _rising_runs(curve: Any, min_rise: float) -> int:
+    """How many times ``curve`` rises by at least ``min_rise`` between a low and the next high (its up-and-downs)."""
+    v = np.asarray(curve, dtype=np.float64)
+    runs, low = 0, None
+    for a, b in itertools.pairwise(v):
+        if b > a:
+            low = a if low is None else low
+        elif low is not None:
+            runs += int(a - low >= min_rise)
+            low = None
+    if low is not None:
+        runs += int(v[-1] - low >= min_rise)
+    return runs
 
 
 def _below_mean(tr: dict[str, Any], final: float) -> bool:
