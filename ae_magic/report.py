@@ -59,12 +59,15 @@ def causes_of(f: Finding, others: list[Finding] | None = None) -> tuple[str, ...
     An AE111 of identical outputs with a zero-initialised kernel on the path (``evidence["zero_kernels"]``) is
     AE110's; an AE100 raised on mismatched shapes is AE105's. ``others``: the report's findings; an AE407 beside
     an AE301 of an encoder the step calls outside its GradientTape (``evidence["outside_tape"]``) is that AE301's.
-    An AE401 of a loss with no lower bound (a subtracted term, a KL written as minus the KL) is a root, and an
-    AE303 beside it is its."""
+    An AE401 of a loss with no lower bound (a subtracted term, a KL written as minus the KL) or of a loss summed
+    over the batch (``evidence["reduction"] == "sum"``) is a root, and an AE303 beside it is its."""
     base = CAUSES.get(f.code, ())
-    if f.code == "AE401" and _unbounded_loss(f.evidence):
-        return ()  # a loss with no lower bound diverges at any rate and whatever the data: it is the root
-    if f.code == "AE303" and any(o.code == "AE401" and _unbounded_loss(o.evidence) for o in others or ()):
+    if f.code == "AE401" and (_unbounded_loss(f.evidence) or f.evidence.get("reduction") == "sum"):
+        # A loss with no lower bound diverges at any rate and whatever the data; one summed over the batch makes every
+        # gradient batch-size times the mean's (round 72's dg07: the AE303 it measured at the initial weights is its).
+        return ()
+    if f.code == "AE303" and any(o.code == "AE401" and (_unbounded_loss(o.evidence) or o.evidence.get("reduction") == "sum")
+                                 for o in others or ()):
         # Gradients that overflow on the weights such a loss drove out (round 69's da05 under RMSprop: a KL written
         # without its minus fell to -8e24 in the cell's fit, and the gradients there are NaN).
         return ("AE401", *base)

@@ -118,6 +118,7 @@ BACKEND_SUITE = [
     "tests/test_round66.py",
     "tests/test_round69.py",
     "tests/test_round71.py",
+    "tests/test_round72.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -13,7 +13,9 @@ Nothing runs the model: only the weights' values are read.
 from __future__ import annotations
 
 import ast
+import math
 import re
+import types
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..fit_calls import argument, fit_calls
 from ..report import Finding
-from .locate import assigned_at
+from .locate import assigned_at, loss_def_line
 from .loss_sign import reversed_kl, subtracted_term
 
 
@@ -53,11 +55,44 @@ def _fit_line(ctx: Context) -> int | None:
     return calls[0].lineno if calls else None
 
 
+def summed_function(ctx: Context) -> tuple[str, int | None, str | None] | None:
+    """``(name, line, text)`` of the cell's own loss function when its value sums over the batch, else None.
+
+    Round 72's dg07, a PyTorch port: ``def sum_mse(y_true, y_pred): return ops.sum(ops.square(y_true - y_pred))``
+    (``nn.MSELoss(reduction='sum')``) under SGD(0.01). Keras averages what a loss function returns per sample; a
+    function that already reduced the batch to one number is not averaged again. Measured, not read: the function
+    is called on a few of the data's samples against a shifted copy, then on the same samples twice over; a value
+    that doubles sums over the batch. Only the function runs (no model, no forward pass).
+    """
+    loss = kc.compiled_loss(ctx.model) if ctx.model is not None and kc.is_compiled(ctx.model) else None
+    fn = getattr(loss, "fn", loss)
+    name = getattr(fn, "__name__", None)
+    if not isinstance(fn, types.FunctionType) or not name or ctx.data is None:
+        return None
+    line, text = loss_def_line(ctx, name)
+    if line is None:
+        return None  # not the cell's own function (a Keras loss, an import)
+    y = np.asarray(ctx.target if ctx.target is not None else ctx.data)[:8].astype("float32")
+    if y.ndim < 2 or len(y) < 2:
+        return None
+    pred = (0.5 * y + 0.1).astype("float32")
+    try:
+        once = float(np.mean(kc.keras.ops.convert_to_numpy(fn(y, pred))))
+        twice = float(np.mean(kc.keras.ops.convert_to_numpy(fn(np.concatenate([y, y]), np.concatenate([pred, pred])))))
+    except Exception:  # a loss that can't be called on arrays this way: nothing measured, nothing said
+        return None
+    if not (math.isfinite(once) and math.isfinite(twice)) or once <= 0 or abs(twice / once - 2.0) > 0.05:
+        return None
+    return name, line, text
+
+
 def summed_loss(ctx: Context) -> tuple[int | None, str | None] | None:
-    """``(line, text)`` of the ``reduction="sum"`` the compiled loss was built with, when it was; else None."""
+    """``(line, text)`` of the ``reduction="sum"`` the compiled loss was built with, or of the return of the cell's
+    loss function that sums over the batch (:func:`summed_function`); else None."""
     loss = kc.compiled_loss(ctx.model) if ctx.model is not None and kc.is_compiled(ctx.model) else None
     if not isinstance(loss, kc.keras.losses.Loss) or str(getattr(loss, "reduction", "")) != "sum":
-        return None
+        own = summed_function(ctx)
+        return None if own is None else (own[1], own[2])
     pattern = re.compile(r"reduction\s*=\s*['\"]sum['\"]")
     for i, text in enumerate((ctx.source or "").splitlines(), start=1):
         if pattern.search(text.split("#", 1)[0]):
@@ -88,7 +123,7 @@ def check_nonfinite_weights(ctx: Context) -> list[Finding]:
                     "(a custom training loop divides the sum by the global batch size itself; fit does not).")
         if summed[0] is not None:
             line, text = summed
-        fix = "loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch"
+        fix = _mean_fix(ctx)
         evidence["reduction"] = "sum"
     sign = subtracted_term(ctx.source) if summed is None else None
     flipped = reversed_kl(ctx.source) if summed is None and sign is None else None
@@ -119,6 +154,15 @@ def _fit_batch_size(ctx: Context) -> int | None:
     return None
 
 
+def _mean_fix(ctx: Context) -> str:
+    """The fix for a loss summed over the batch: the default reduction, or the cell's function reducing per sample."""
+    own = summed_function(ctx)
+    if own is None:
+        return "loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch"
+    return (f"# in `{own[0]}`, reduce each sample's features only and return one value per sample; Keras averages\n"
+            "# over the batch, e.g.\nreturn ops.mean(ops.square(y_true - y_pred), axis=-1)")
+
+
 CHECKS = [check_nonfinite_weights]
 
 
@@ -146,14 +190,20 @@ def name_summed_loss(ctx: Context, found: list[Finding]) -> list[Finding]:
         lr = None
     step = f" SGD's learning rate of {lr:g} then steps like {lr * batch:g} would on the mean." if lr else ""
     line, text = summed
+    own = summed_function(ctx)
+    how = (f"The loss function `{own[0]}` sums over the batch (its value doubles when the same samples come twice): "
+           f"Keras averages what a loss function returns per sample, and a function that already reduced the batch to "
+           f"one number is not averaged again, so fit adds up the {batch} samples' losses of a batch"
+           if own is not None else
+           f"The compiled loss is built with reduction='sum': fit adds up the {batch} samples' losses of a batch")
     cause = Finding(
         code="AE401", severity="error", title="The loss sums over the batch: every step is batch-size times too long",
-        message=(f"The compiled loss is built with reduction='sum': fit adds up the {batch} samples' losses of a batch "
-                 f"instead of averaging them, so each step's gradient is {batch}x the mean's.{step} A custom training "
-                 "loop divides the sum by the global batch size itself (tf.nn.compute_average_loss); fit does not. "
-                 f"What the run shows ({', '.join(sorted({f.code for f in shown}))}) follows from those steps."),
+        message=(f"{how} instead of averaging them, so each step's gradient is {batch}x the mean's.{step} A custom "
+                 "training loop divides the sum by the global batch size itself (tf.nn.compute_average_loss); fit "
+                 f"does not. What the run shows ({', '.join(sorted({f.code for f in shown}))}) follows from those steps."),
         line=line, source_line=text,
-        evidence={"reduction": "sum", "batch_size": batch, "learning_rate": lr, "explains": sorted({f.code for f in shown})},
-        fix="loss_object = keras.losses.MeanSquaredError()  # the default reduction: the mean over the batch",
+        evidence={"reduction": "sum", "batch_size": batch, "learning_rate": lr, "explains": sorted({f.code for f in shown}),
+                  **({"loss_function": own[0]} if own is not None else {})},
+        fix=_mean_fix(ctx),
     )
     return [cause, *found]
