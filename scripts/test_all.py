@@ -16,14 +16,16 @@ The backends run in lanes side by side, each run writing to
 ``test-artifacts/log-<run>.txt``, and the logs are printed in turn at the
 end: with at least ``PARALLEL_MIN_CPUS`` CPUs all three at once; with two or
 three CPUs (CI has two) in two lanes, TensorFlow's full run in one and JAX's
-in the other, PyTorch's suite cut into ``SHARES`` shares that whichever lane
-is free takes next (each suite keeps about one core busy); with one CPU one
-after another, streamed.
+in the other, PyTorch's suite cut into ``SHARES`` shares of about equal
+measured time (``scripts/torch_seconds.json``) that whichever lane is free
+takes next (each suite keeps about one core busy); with one CPU one after
+another, streamed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -139,8 +141,17 @@ LANE_THREADS = {
 PARALLEL_MIN_CPUS = 4
 
 # Two lanes: the backends after the first two are cut into this many shares
-# (each a few minutes), taken by whichever lane is free.
-SHARES = 4
+# (each a few minutes), taken by whichever lane is free. Five, not four: with
+# four equal shares on c81's timings one lane ran a whole share (~170 s) after
+# the other had stopped; five end within ~15 s of each other.
+SHARES = 5
+
+# Seconds each file of the backend suite took on PyTorch on CI's two cores
+# (c81's JUnit files; refresh with ``--save-seconds`` after a two-lane run).
+# The shares are cut by these so that they take about the same time: cut by
+# file count, c81's shares took 160-230 s. A file missing here counts as the
+# median.
+SECONDS_FILE = Path(__file__).with_name("torch_seconds.json")
 
 RUNS = {
     # backend: (venv, pip install arguments, pytest arguments)
@@ -196,7 +207,7 @@ def run_backend(name: str, log: Path | None = None, part: tuple[int, int] | None
     if rc != 0:
         return 1, installed, 0.0
     if part is not None:
-        tests = tests[part[0] - 1::part[1]]
+        tests = shares(tests, part[1], _measured())[part[0] - 1]
     py = ROOT / venv / "bin" / "python"
     t1 = time.monotonic()
     env = {**os.environ, "KERAS_BACKEND": name, "AE_MAGIC_ISOLATED": "1"}
@@ -209,6 +220,54 @@ def run_backend(name: str, log: Path | None = None, part: tuple[int, int] | None
 
 
 Job = tuple[str, "tuple[int, int] | None"]
+
+
+def _measured() -> dict[str, float]:
+    """The per-file seconds of :data:`SECONDS_FILE`; empty when it is missing or unreadable."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(SECONDS_FILE.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def shares(tests: list[str], n: int, seconds: dict[str, float]) -> list[list[str]]:
+    """``tests`` cut into ``n`` shares of about equal time, each file whole, the longest share first.
+
+    Longest file first onto the share with the least time so far (the
+    classic greedy); a file without a measured time counts as the median of
+    those that have one. Within a share the files keep the suite's order.
+    """
+    known = sorted(seconds[t] for t in tests if t in seconds)
+    default = known[len(known) // 2] if known else 1.0
+    cost = {t: seconds.get(t, default) for t in tests}
+    totals = [0.0] * n
+    members: list[list[str]] = [[] for _ in range(n)]
+    for t in sorted(tests, key=lambda t: (-cost[t], tests.index(t))):
+        k = min(range(n), key=lambda i: (totals[i], i))
+        totals[k] += cost[t]
+        members[k].append(t)
+    order = sorted(range(n), key=lambda i: (-totals[i], i))
+    return [sorted(members[i], key=tests.index) for i in order]
+
+
+def save_seconds(name: str) -> dict[str, float]:
+    """Write :data:`SECONDS_FILE` from ``name``'s JUnit files of the last run (the shares' or the whole run's)."""
+    folder = ROOT / "test-artifacts"
+    seconds: dict[str, float] = {}
+    for path in [folder / f"junit-{name}.xml", *sorted(folder.glob(f"junit-{name}-[0-9]*.xml"))]:
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError):
+            continue
+        for case in root.iter("testcase"):
+            parts = case.get("classname", "").split(".")
+            if len(parts) >= 2 and parts[0] == "tests":
+                key = f"tests/{parts[1]}.py"
+                seconds[key] = seconds.get(key, 0.0) + float(case.get("time", 0) or 0)
+    seconds = {k: round(v, 1) for k, v in sorted(seconds.items())}
+    if seconds:
+        SECONDS_FILE.write_text(json.dumps(seconds, indent=1) + "\n")
+    return seconds
 
 
 def plan(chosen: list[str], cpus: int) -> tuple[int, list[Job]]:
@@ -300,7 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(RUNS), help="run only this backend (repeatable)")
     parser.add_argument("--sequential", action="store_true",
                         help="one backend after another, output streamed, even with several CPUs")
+    parser.add_argument("--save-seconds", action="store_true",
+                        help="write scripts/torch_seconds.json from the last run's PyTorch JUnit files and stop")
     args = parser.parse_args(argv)
+    if args.save_seconds:
+        saved = save_seconds("torch")
+        print(f"{len(saved)} files' seconds written to {SECONDS_FILE}" if saved else "no PyTorch JUnit files to read")
+        return 0 if saved else 1
     chosen = list(dict.fromkeys(args.only or RUNS))
     start = time.monotonic()
     for stale in (ROOT / "test-artifacts").glob("junit-*.xml"):

@@ -31,9 +31,45 @@ def test_two_cpus_run_tensorflow_and_jax_whole_and_share_out_torch(test_all):
 def test_the_shares_cover_every_file_of_the_suite_once(test_all):
     suite = test_all.RUNS["torch"][2]
     n = test_all.SHARES
-    shares = [suite[k - 1::n] for k in range(1, n + 1)]
+    seconds = test_all._measured()
+    assert set(seconds) == set(suite), "scripts/torch_seconds.json must list the suite's files (--save-seconds)"
+    shares = test_all.shares(suite, n, seconds)
+    assert len(shares) == n
     assert sorted(f for share in shares for f in share) == sorted(suite)
-    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    for share in shares:  # each share keeps the suite's order
+        assert share == sorted(share, key=suite.index)
+    times = [sum(seconds[f] for f in share) for share in shares]
+    assert all(a >= b - 1e-6 for a, b in zip(times, times[1:]))  # the longest share is taken first
+    # Balanced to within the longest single file (greedy's bound): c81's file-count shares spread 160-230 s.
+    assert times[0] - times[-1] <= max(seconds.values())
+
+
+def test_shares_are_cut_by_time_not_by_count(test_all):
+    seconds = {"a": 90.0, "b": 10.0, "c": 10.0, "d": 10.0, "e": 10.0}
+    shares = test_all.shares(["a", "b", "c", "d", "e"], 2, seconds)
+    assert shares == [["a"], ["b", "c", "d", "e"]]
+    # A file with no measured time counts as the median of the others (10 s here), not as nothing.
+    shares = test_all.shares(["a", "b", "c", "new"], 2, {"a": 30.0, "b": 10.0, "c": 10.0})
+    assert shares == [["a"], ["b", "c", "new"]]
+    assert test_all.shares(["x", "y"], 3, {}) == [["x"], ["y"], []]
+
+
+def test_save_seconds_sums_a_backends_shares_per_file(test_all, tmp_path, monkeypatch):
+    folder = tmp_path / "test-artifacts"
+    folder.mkdir()
+    target = tmp_path / "torch_seconds.json"
+    monkeypatch.setattr(test_all, "SECONDS_FILE", target)
+    (folder / "junit-torch-1.xml").write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_a" name="t1" time="1.5"/>'
+        '<testcase classname="tests.test_a.TestK" name="t2" time="2"/></testsuite></testsuites>')
+    (folder / "junit-torch-2.xml").write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_b" name="t" time="4"/></testsuite></testsuites>')
+    (folder / "junit-jax.xml").write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_c" name="t" time="9"/></testsuite></testsuites>')
+    assert test_all.save_seconds("torch") == {"tests/test_a.py": 3.5, "tests/test_b.py": 4.0}
+    assert test_all._measured() == {"tests/test_a.py": 3.5, "tests/test_b.py": 4.0}
+    target.write_text("not json")
+    assert test_all._measured() == {}
 
 
 def test_many_cpus_run_each_backend_whole_and_one_cpu_runs_them_in_turn(test_all):
@@ -65,12 +101,13 @@ def test_two_lanes_take_every_job_once_and_a_backends_shares_sum(test_all, monke
     def fake(name, log, part=None):
         ran.append((name, part))
         log.write_text(f"log of {name} {part}\n")
-        return (1 if part == (2, 4) else 0), 1.0, 10.0
+        return (1 if part == (2, test_all.SHARES) else 0), 1.0, 10.0
 
     monkeypatch.setattr(test_all, "run_backend", fake)
     workers, jobs = test_all.plan(["tensorflow", "jax", "torch"], 2)
     results = test_all.run_parallel(workers, jobs)
     assert sorted(ran, key=str) == sorted(jobs, key=str)
-    assert results["torch"] == (1, 4.0, 40.0)  # one share failed: the backend failed
+    n = test_all.SHARES
+    assert results["torch"] == (1, 1.0 * n, 10.0 * n)  # one share failed: the backend failed
     assert results["tensorflow"] == (0, 1.0, 10.0)
-    assert "log of torch (3, 4)" in capsys.readouterr().out
+    assert f"log of torch (3, {n})" in capsys.readouterr().out
