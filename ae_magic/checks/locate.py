@@ -529,6 +529,27 @@ def loss_return_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def keyword_binding_line(ctx: Context, line: int | None, keyword: str) -> int | None:
+    """The raw source line that sets ``keyword`` for the call at ``line``: the line of the name it is given
+    (``activation=rnn_activation`` -> ``rnn_activation = "relu"``) when that is a plain name bound once before the
+    call; else ``line`` itself.
+
+    Round 71's de07: the fix changes ``rnn_activation``, not the LSTM call that reads it.
+    """
+    tree = _tree(ctx) if line is not None else None
+    if tree is None:
+        return line
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or call.lineno != line:
+            continue
+        for kw in call.keywords:
+            if kw.arg == keyword and isinstance(kw.value, ast.Name):
+                binds = [b for b in _binds(tree, kw.value.id) if b.lineno < line]
+                if len(binds) == 1:
+                    return binds[0].lineno
+    return line
+
+
 def spread_keyword(ctx: Context, line: int | None, keywords: tuple[str, ...]) -> int | None:
     """The source line of the dict that a layer call at ``line`` spreads (``**dense_kwargs``) and that sets one of
     ``keywords``, when the call does not set it itself; else None.

@@ -131,16 +131,14 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
     # above the clipped validation loss when the outputs saturate), so a
     # training loss is never compared with a validation one.
     val_peak = float(np.nanmax(curve)) if len(curve) and not np.all(np.isnan(curve)) else start
-    train_start = float(losses[0]) if len(losses) and math.isfinite(losses[0]) and losses[0] > 0 else None
-    train_peak = float(np.nanmax(losses)) if len(losses) and not np.all(np.isnan(losses)) else None
     # Ending above means staying above: the last ENDS_ABOVE_POINTS evaluations all are. One evaluation
     # that lands on a spike of an oscillating curve (0.99 -> 1.53 -> 0.66 -> 1.59 under RMSprop(0.02)) is
     # AE403's to judge, not a divergence.
     tail = curve[-ENDS_ABOVE_POINTS:] if len(curve) else np.asarray([start])
     ends_above = bool(np.all(np.isfinite(tail))) and float(np.min(tail)) > DIVERGE_END * start
     spiked_val = math.isfinite(val_peak) and val_peak > DIVERGE_SPIKE * start and not _transient(curve, start)
-    spiked_train = (train_start is not None and train_peak is not None and math.isfinite(train_peak)
-                    and train_peak > DIVERGE_SPIKE * train_start and not _transient(losses, train_start))
+    blowup = _train_blowup(tr)
+    spiked_train = blowup is not None
     if spiked_train and not spiked_val and not nonfinite and _added_terms_spiked(tr, curve, start):
         spiked_train = False
     if (spiked_train or spiked_val) and not nonfinite and not ends_above and _pretrained_jolt(tr, curve, start):
@@ -157,7 +155,7 @@ def diverged(ctx: Context, tr: dict[str, Any], sugg: float | None) -> list[Findi
         # are a divergence still, and so is one rise and a steady fall back (round 47's untrained twin of as08).
         spiked_train = False
     spiked = spiked_val or spiked_train
-    peak, peak_from = (val_peak, start) if spiked_val or not spiked_train else (train_peak, train_start)
+    peak, peak_from = (val_peak, start) if spiked_val or blowup is None or not spiked_train else blowup
     if not (nonfinite or ends_above or spiked):
         return []
     lr = tr["lr"]

@@ -19,7 +19,6 @@ error), and a rate that is not itself too high.
 
 from __future__ import annotations
 
-import ast
 import math
 from typing import Any
 
@@ -30,7 +29,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..probes.sequence import recurrent_activation
 from ..report import Finding
-from .locate import _binds, _tree, layer_line
+from .locate import keyword_binding_line, layer_line
 from .optimizer_source import ADAPTIVE, ADAPTIVE_DEFAULT_LR
 
 # A training step's or a held-out loss this many times its start: an overflow, not a step that overshoots.
@@ -61,23 +60,6 @@ def _rate_is_moderate(ctx: Context, lr: float) -> bool:
     return lr <= (ADAPTIVE_RATE_LIMIT if adaptive else PLAIN_RATE_LIMIT)
 
 
-def _activation_line(ctx: Context, raw_line: int | None) -> int | None:
-    """The raw source line that sets the layer's ``activation``: the line of the name it is given
-    (``rnn_activation = "relu"``) when the call at ``raw_line`` passes a plain name bound once before it."""
-    tree = _tree(ctx) if raw_line is not None else None
-    if tree is None:
-        return raw_line
-    for call in ast.walk(tree):
-        if not isinstance(call, ast.Call) or call.lineno != raw_line:
-            continue
-        for kw in call.keywords:
-            if kw.arg == "activation" and isinstance(kw.value, ast.Name):
-                binds = [b for b in _binds(tree, kw.value.id) if b.lineno < raw_line]
-                if len(binds) == 1:
-                    return binds[0].lineno
-    return raw_line
-
-
 def recurrent_blowup(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     """AE303 on the first recurrent layer with an unbounded activation when the probe run's loss blew up."""
     if ctx.model is None:
@@ -100,7 +82,7 @@ def recurrent_blowup(ctx: Context, tr: dict[str, Any]) -> list[Finding]:
     name, layer, act = unbounded[0]
     kind = type(layer).__name__
     raw = ctx.creation_lines.get(id(layer))
-    at = _activation_line(ctx, raw)
+    at = keyword_binding_line(ctx, raw, "activation")
     line, text = (ctx.cell_line(at), ctx.line_text(at)) if at is not None else layer_line(ctx, layer)
     others = [n for n, _, _ in unbounded[1:]]
     what = ("went NaN/Inf" if nonfinite and ratio < BLOWUP_FACTOR else
