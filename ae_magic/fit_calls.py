@@ -37,11 +37,16 @@ def argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == keyword), None)
 
 
-def several_inputs(source: str | None, model_name: str | None) -> str | None:
+def several_inputs(source: str | None, model_name: str | None, namespace: dict | None = None) -> str | None:
     """The source of the inputs a cell's ``fit`` passes when they are several arrays (``fit([x_train, y_train])``,
-    ``fit({"signal": x, "label": c})``): a model fed that way takes several inputs; None otherwise."""
+    ``fit({"signal": x, "label": c})``, or a name the cell bound to such a list or dict: ``fit(inputs, x)``): a
+    model fed that way takes several inputs; None otherwise."""
     for call in fit_calls(source, model_name):
         x = argument(call, 0, "x")
         if (isinstance(x, (ast.List, ast.Tuple)) and len(x.elts) >= 2) or (isinstance(x, ast.Dict) and len(x.keys) >= 2):
             return ast.unparse(x)
+        if isinstance(x, ast.Name):
+            value = (namespace or {}).get(x.id)
+            if isinstance(value, (list, tuple, dict)) and len(value) >= 2:
+                return x.id
     return None

@@ -203,8 +203,8 @@ def call_loss(loss_fn: Callable[[Any, Any], Any], y: Any, pred: Any) -> Any:
 
 def batch_triple(data: Any) -> tuple[Any, Any, None]:
     """``(x, y, None)`` of a ``fit`` batch (bare ``x`` or ``(x, y)``), as Keras' symbolic build takes it."""
-    if isinstance(data, tuple):
-        return data[0], data[1], None
+    if isinstance(data, tuple):  # (x, y), or (x,): several inputs fed without a y
+        return data[0], data[1] if len(data) > 1 else None, None
     return data, None, None
 
 

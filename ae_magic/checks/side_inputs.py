@@ -68,7 +68,7 @@ def check_side_input_scale(ctx: Context) -> list[Finding]:
     inputs = list(model.inputs)
     found: list[Finding] = []
     for i, (arr, name) in enumerate(zip(arrays, names, strict=True)):
-        if name == ctx.data_name or ns.get(name) is ctx.data or arr.size == 0:
+        if name == ctx.data_name or ns.get(name) is ctx.data or arr is ctx.data or arr.size == 0:
             continue  # the data checks judge --data's own array
         if not _judged(arr, _readers(model, inputs[i]) if i < len(inputs) else None):
             continue

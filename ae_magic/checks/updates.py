@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
 from ..probes.updates import own_step_name
@@ -229,6 +230,9 @@ def _compute_loss_without_super(ctx: Context) -> tuple[int, int, str] | None:
     overrides Keras' (no own train_step) and never calls ``super().compute_loss``; else None."""
     model = ctx.model
     if model is None or own_step_name(model) != "compute_loss" or not ctx.source:
+        return None
+    if kc.compiled_loss(model) is None:
+        # Compiled with an optimizer only: there is no compiled loss to drop, the override is the whole loss.
         return None
     try:
         tree = ast.parse(ctx.source)

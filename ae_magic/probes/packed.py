@@ -11,8 +11,11 @@ the user's model on them. The probes train the wrapper with the user's
 compiled loss, which trains the copy exactly as ``fit`` would; the user's
 model is never called.
 
-Models with their own ``train_step`` are not wrapped: the wrapper's step
-would be Keras' default, not theirs.
+Models with their own ``train_step`` are not wrapped (the wrapper's step
+would be Keras' default, not theirs): their probe session trains the model
+(or its copy) itself, cutting each packed batch back into the inputs
+(:func:`splitter`) just before it hands the batch to their step, in the
+structure the cell's fit gave.
 """
 
 from __future__ import annotations
@@ -70,6 +73,20 @@ def fed_arrays(source: str | None, model_name: str | None, namespace: dict[str, 
     inputs = list(getattr(model, "inputs", None) or [])
     for call in fit_calls(source, model_name):
         x = argument(call, 0, "x")
+        bound = namespace.get(x.id) if isinstance(x, ast.Name) else None
+        if isinstance(bound, (list, tuple, dict)) and len(bound) >= 2:
+            # A name the cell bound to the inputs (``inputs = [images, labels]``, then ``fit(inputs, images)``).
+            keys = list(bound) if isinstance(bound, dict) else list(range(len(bound)))
+            if isinstance(bound, dict) and sorted(map(str, keys)) != sorted(map(str, input_keys(model))):
+                return None
+            order = input_keys(model) if isinstance(bound, dict) else keys
+            values = [bound[k] for k in order]
+            named = [f"{x.id}[{k!r}]" for k in order]
+            arrays = _numeric(values, len(inputs))
+            if arrays is None:
+                return None
+            y = argument(call, 1, "y")
+            return arrays, named, namespace.get(y.id) if isinstance(y, ast.Name) else None
         if isinstance(x, (ast.List, ast.Tuple)):
             names = [e.id if isinstance(e, ast.Name) else None for e in x.elts]
         elif isinstance(x, ast.Dict):
@@ -81,13 +98,10 @@ def fed_arrays(source: str | None, model_name: str | None, namespace: dict[str, 
             names = [by_key[k] for k in order]
         else:
             continue
-        if len(names) < 2 or len(names) != len(inputs) or any(n is None or n not in namespace for n in names):
+        if len(names) < 2 or any(n is None or n not in namespace for n in names):
             return None
-        try:
-            arrays = [np.asarray(namespace[n]) for n in names]  # type: ignore[index]
-        except Exception:  # an object numpy can't read: not a feed the probes can pack
-            return None
-        if any(a.ndim < 1 or a.dtype.kind not in "biuf" or len(a) != len(arrays[0]) for a in arrays):
+        arrays = _numeric([namespace[n] for n in names], len(inputs))  # type: ignore[index]
+        if arrays is None:
             return None
         y = argument(call, 1, "y")
         target = namespace.get(y.id) if isinstance(y, ast.Name) else None
@@ -95,9 +109,41 @@ def fed_arrays(source: str | None, model_name: str | None, namespace: dict[str, 
     return None
 
 
+def _numeric(values: list[Any], inputs: int) -> list[np.ndarray] | None:
+    """``values`` as numeric arrays of one length, one per model input (``inputs``: how many the model declares,
+    0 for a subclassed model that declares none); None when they are not."""
+    if len(values) < 2 or (inputs and len(values) != inputs):
+        return None
+    try:
+        arrays = [np.asarray(v) for v in values]
+    except Exception:  # an object numpy can't read: not a feed the probes can pack
+        return None
+    if any(a.ndim < 1 or a.dtype.kind not in "biuf" or len(a) != len(arrays[0]) for a in arrays):
+        return None
+    return arrays
+
+
 def pack(arrays: list[np.ndarray]) -> np.ndarray:
     """The arrays flattened per sample and joined side by side (float32)."""
     return np.concatenate([a.reshape(len(a), -1).astype("float32") for a in arrays], axis=1)
+
+
+def splitter(arrays: list[np.ndarray], keys: list[Any] | None = None) -> Any:
+    """A function that cuts a packed batch (:func:`pack` of ``arrays``) back into the arrays' shapes and dtypes: a
+    list in ``arrays``' order, or a dict under ``keys`` when given (a dict feed)."""
+    shapes = [tuple(a.shape[1:]) for a in arrays]
+    dtypes = [a.dtype if a.dtype.kind in "biu" else np.dtype("float32") for a in arrays]
+    sizes = [int(np.prod(sh)) if sh else 1 for sh in shapes]
+
+    def split(packed: np.ndarray) -> Any:
+        packed = np.asarray(packed)
+        out, start = [], 0
+        for shape, dtype, size in zip(shapes, dtypes, sizes, strict=True):
+            out.append(packed[:, start:start + size].reshape(len(packed), *shape).astype(dtype))
+            start += size
+        return dict(zip(keys, out, strict=True)) if keys is not None else out
+
+    return split
 
 
 def wrap(copy: Any, arrays: list[np.ndarray]) -> Any:

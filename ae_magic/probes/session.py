@@ -859,7 +859,9 @@ class ProbeSession:
                 return None
             stats = latent_stats(self.model, self._sampling, x_val, y_val)
             # Its place among the leaf layers names the user's own layer (the copy's names may differ).
-            stats["layer_index"] = next((i for i, ly in enumerate(self.layers) if ly is self._sampling), None)
+            # (ae_magic's own layers, the packed wrapper's Unpack, are not the user's and are not counted.)
+            own = [ly for ly in self.layers if not type(ly).__module__.startswith("ae_magic.")]
+            stats["layer_index"] = next((i for i, ly in enumerate(own) if ly is self._sampling), None)
             return stats
         except Exception:
             return None
@@ -1030,7 +1032,8 @@ def session_for(ctx: Any) -> ProbeSession:
         if sess is not None:
             ctx.probe_session = sess
     if sess is None or not _session_fits(sess, ctx):
-        fed = several_inputs(getattr(ctx, "source", None), getattr(ctx, "model_name", None))
+        fed = several_inputs(getattr(ctx, "source", None), getattr(ctx, "model_name", None),
+                             getattr(ctx, "namespace", None))
         if fed is not None:
             # A model the cell feeds several arrays (a conditional AE's signal and label): probed through one
             # packed array and a wrapper around a copy (probes/packed.py), where the feed can be read.
@@ -1090,15 +1093,16 @@ def _packed_session(ctx: Any, fed: str) -> ProbeSession:
     from .packed import fed_arrays, pack, wrap
     from .updates import own_step_name
 
+    own = own_step_name(ctx.model)
     why = (f"the cell's fit feeds the model several inputs ({fed}); the probes feed them packed into one array, "
-           "which needs each to be a name the cell defines (a numeric array), a model that can be copied and "
-           "Keras' own train_step")
-    if own_step_name(ctx.model):
-        raise ProbeError(why + ": this model has its own train_step.")
+           "which needs each to be a name the cell defines (a numeric array)"
+           + ("" if own else ", a model that can be copied and Keras' own train_step"))
     feed = fed_arrays(getattr(ctx, "source", None), getattr(ctx, "model_name", None),
                       getattr(ctx, "namespace", None) or {}, ctx.model)
     if feed is None:
         raise ProbeError(why + ".")
+    if own:
+        return _packed_own_step(ctx, feed, why)
     arrays, names, y = feed
     target = y if y is not None and not isinstance(y, (list, tuple, dict)) else ctx.target
     if target is None or np.asarray(target).dtype.kind not in "biuf" or len(np.asarray(target)) != len(arrays[0]):
@@ -1118,6 +1122,36 @@ def _packed_session(ctx: Any, fed: str) -> ProbeSession:
     sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes joined "
                       "them into one array per sample and trained a copy through a wrapper that cuts it back into "
                       "the inputs, with the model's own compiled loss.")
+    sess.user_model = ctx.model
+    sess.given_target = np.asarray(target)
+    sess.packed_for = ctx.data
+    sess.reuse_key = None
+    return sess
+
+
+def _packed_own_step(ctx: Any, feed: tuple[list[np.ndarray], list[str], Any], why: str) -> ProbeSession:
+    """The probe session of a model with its own train_step that the cell's fit feeds several arrays: the step
+    itself gets each batch cut back into the inputs, in the structure fit gives it (``([x, c],)``, or
+    ``([x, c], y)`` when the fit passes a y). The reconstruction is judged against that y, else ``--data``."""
+    from ..fit_calls import argument, fit_calls
+    from .packed import input_keys, pack, splitter
+    from .updates import OwnStepSession
+
+    arrays, names, y = feed
+    calls = fit_calls(getattr(ctx, "source", None), getattr(ctx, "model_name", None))
+    passes_y = bool(calls) and argument(calls[0], 1, "y") is not None
+    given = ctx.target if ctx.target is not None and ctx.target is not ctx.data else None
+    target = y if y is not None and not isinstance(y, (list, tuple, dict)) else (given if given is not None
+                                                                                  else ctx.data)
+    if target is None or np.asarray(target).dtype.kind not in "biuf" or len(np.asarray(target)) != len(arrays[0]):
+        raise ProbeError(why + ": the reconstruction's target could not be read (name it with --data or --target).")
+    struct = getattr(ctx.model, "_inputs_struct", None)
+    keys = input_keys(ctx.model) if isinstance(struct, dict) else None
+    sess = OwnStepSession(ctx.model, pack(arrays), np.asarray(target), seed=ctx.options.seed,
+                          unpack=splitter(arrays, keys), pass_target=passes_y)
+    sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes hand its "
+                      f"own {sess.own} each batch of them as fit does, and judge the reconstruction against "
+                      f"{'the fit' + chr(39) + 's y' if y is not None else '--target' if given is not None else '--data'}.")
     sess.user_model = ctx.model
     sess.given_target = np.asarray(target)
     sess.packed_for = ctx.data

@@ -332,6 +332,26 @@ def sampled_forward(model: Any, parts: tuple[Any, Any] | None = None) -> Callabl
     return through
 
 
+def _as_tensors(unpack: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """``unpack`` whose arrays come out as backend tensors, as fit hands a step its batch (PyTorch's step can't
+    subtract a tensor from a NumPy array)."""
+    def split(xb: np.ndarray) -> Any:
+        parts = unpack(np.asarray(kc.to_numpy(xb)))
+        if isinstance(parts, dict):
+            return {k: keras.ops.convert_to_tensor(v) for k, v in parts.items()}
+        return [keras.ops.convert_to_tensor(v) for v in parts]
+
+    return split
+
+
+def _fed_through(fwd: Callable[..., Any], unpack: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
+    """``fwd`` taking a packed batch: cut into the model's inputs first."""
+    def through(x: Any, training: bool = False) -> Any:
+        return fwd(unpack(x), training=training)
+
+    return through
+
+
 def layer_weights(layers: list[Any]) -> list[tuple[Any, list[Any], bool]]:
     """``(layer, weights, frozen)`` for each layer with weights.
 
@@ -443,8 +463,14 @@ class OwnStepSession(ProbeSession):
         compile_from: Any = None,
         notes: list[str] | None = None,
         fit_targets: Any = None,
+        unpack: Callable[[np.ndarray], Any] | None = None,
+        pass_target: bool | None = None,
     ) -> None:
         # (fit_targets: the heads of a several-output model trained by the compiled loss; an own step trains its own.)
+        # unpack: for a model the cell's fit feeds several arrays, ``data`` holds them packed one row per sample
+        # (probes/packed.py) and this cuts a batch back into what fit hands the step; pass_target: whether that
+        # fit passes a y (else read from the step and the loss, below).
+        self.unpack = None if unpack is None else _as_tensors(unpack)
         self.backend = backend.current()
         self.notes = notes if notes is not None else []
         self.heads = None
@@ -465,9 +491,10 @@ class OwnStepSession(ProbeSession):
         self.same_target = target is None or target is data
         # What fit is given: fit(x) for a step that computes its loss from x alone (the keras.io VAE);
         # fit(x, y) when there is a separate target or a compiled loss that needs one.
-        self.pass_target = (not self.same_target or kc.compiled_loss(src) is not None
+        self.pass_target = (pass_target if pass_target is not None else
+                            not self.same_target or kc.compiled_loss(src) is not None
                             or step_unpacks_target(type(src)))
-        sample = as_input(x[:2])
+        sample = self._fed(x[:2])
         with kc.seeded(self.seed):
             if owned:
                 self.model, self.in_place = model, False
@@ -492,9 +519,9 @@ class OwnStepSession(ProbeSession):
             # Round 30: a layer the train_step uses but call() does not (a VAE's z_log_var Dense) is built only
             # by the first step; fit builds its optimizer then, on every variable. Build such layers the same way
             # before the probe optimizer is built, or its first step fails with "Unknown variable".
-            self._build_in_a_still_step(src, as_input(x[:2]), y[:2])
+            self._build_in_a_still_step(src, sample, y[:2])
         if self.extras:
-            self._build_extras(src, as_input(x[:2]), y[:2])
+            self._build_extras(src, sample, y[:2])
         self.train_vars = list(self.model.trainable_variables)
         if not self.train_vars:
             raise ModelError(f"model '{model.name}' has no trainable weights: training can't change it")
@@ -504,7 +531,7 @@ class OwnStepSession(ProbeSession):
             # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
             compile_like_fit(self.model, self.optimizer, kc.compiled_loss(src))
         # Tried on a sample batch: a call that raises or returns something else falls through to the sub-models.
-        target_shape = (len(sample), *y.shape[1:])
+        target_shape = (2, *y.shape[1:])
         fn, how = forward_rule(self.model, sample, target_shape, may_build=not self.in_place)
         # Token ids scored by a categorical head ((n, steps) ids, (n, steps, vocab) out) with no compiled loss to
         # say so (a sentence VAE whose train_step sums a sparse categorical cross-entropy): the reconstruction is
@@ -542,6 +569,8 @@ class OwnStepSession(ProbeSession):
         # The latent measurement (AE407) needs a forward pass that goes through the sampling layer:
         # the model's call, or decoder(z) with z the encoder's last output (keras.io: [z_mean, z_log_var, z]).
         self._sampled = sampled_forward(self.model, getattr(fn, "parts", None)) if fn is not None else None
+        if self._sampled is not None and unpack is not None:
+            self._sampled = _fed_through(self._sampled, self.unpack)
         self._sampling = None if self._sampled is not None else False
         self._contract = None
         self._train_function: Any = None
@@ -591,6 +620,17 @@ class OwnStepSession(ProbeSession):
         """The step the probes ran, in the notes' words."""
         return "that step" if self.own == "train_step" else "Keras' train_step, which calls it,"
 
+    def _fed(self, xb: np.ndarray) -> Any:
+        """A batch as the model takes it: the array itself, or the several inputs cut out of a packed row."""
+        return self.unpack(as_input(xb)) if self.unpack is not None else as_input(xb)
+
+    def _batch(self, x_in: Any, yb: Any) -> Any:
+        """What ``fit`` hands the step for one batch: ``(x, y)``, or ``x`` alone (``(x,)`` for several inputs, as
+        Keras wraps a list of inputs fed without a y)."""
+        if self.pass_target:
+            return (x_in, yb)
+        return (x_in,) if self.unpack is not None else x_in
+
     def _build_in_a_still_step(self, src: Any, sample: Any, y: np.ndarray) -> None:
         """One step of the copy's own train_step at learning rate 0 with a throwaway optimizer, when a layer of the
         copy is still unbuilt after copying: it builds what only the step builds. Every variable that
@@ -608,7 +648,7 @@ class OwnStepSession(ProbeSession):
         still = {n: self._still(o) for n, (o, _) in self.extras.items()}
         temp, _ = fresh_optimizer(src, 0.0)
         compile_like_fit(self.model, temp, kc.compiled_loss(src))
-        data = (sample, as_input(y)) if self.pass_target else sample
+        data = self._batch(sample, as_input(y))
         try:
             with kc.seeded(self.seed), self._extras_set(still):
                 self.backend.own_train_step(self.model, data)
@@ -755,7 +795,7 @@ class OwnStepSession(ProbeSession):
             set_lr(self.optimizer, lrs[i])
             for opt, own_lr in self.extras.values():  # each at its own rate, scaled as the probe's rate is
                 set_lr(opt, own_lr * lrs[i] / self.configured_lr if self.configured_lr else own_lr)
-            data = (xs[i], ys[i]) if self.pass_target else xs[i]
+            data = self._batch(self.unpack(xs[i]) if self.unpack is not None else xs[i], ys[i])
             before = read_weights(self.groups) if self._collect is not None else None
             had = self.model.__dict__.get("train_function") is not None
             try:
@@ -784,7 +824,7 @@ class OwnStepSession(ProbeSession):
     def _make_forward(self, fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
         def forward(xb: np.ndarray) -> np.ndarray:
             try:
-                out = fn(keras.ops.convert_to_tensor(xb))
+                out = fn(self.unpack(xb) if self.unpack is not None else keras.ops.convert_to_tensor(xb))
             except Exception as exc:
                 raise ModelError(f"the model's reconstruction ({self.forward_how}) raises {describe(exc)}") from exc
             out = np.asarray(kc.to_numpy(out))
