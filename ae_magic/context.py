@@ -124,6 +124,32 @@ class Context:
             return lines[line - 1].strip()
         return None
 
+    def statement_end(self, line: int) -> int:
+        """The last source line of the longest statement or call that starts at ``line`` (``line`` itself when none
+        does): a ``keras.Sequential([...])`` statement, or a ``TimeDistributed(`` call whose argument is written on
+        the lines under it."""
+        spans = self.cache.get("statement_spans")
+        if spans is None:
+            import ast
+
+            spans = {}
+            try:
+                for n in ast.walk(ast.parse(self.source or "")):
+                    if isinstance(n, (ast.stmt, ast.Call)):  # the longest that starts on a line (``if a: b``)
+                        spans[n.lineno] = max(spans.get(n.lineno, 0), n.end_lineno or n.lineno)
+            except SyntaxError:
+                spans = {}
+            self.cache["statement_spans"] = spans
+        return int(spans.get(line, line))
+
+    def wrapped_line(self, layer: Any, line: int) -> int:
+        """The line that created the layer a wrapper wraps (``TimeDistributed(`` on ``line``, then
+        ``Dense(n, activation="softmax")`` on the line under it) when it lies within the call or statement
+        that starts at ``line``; else ``line``. That line is the one a fix changes (round 73's di02)."""
+        inner = getattr(layer, "layer", None) if layer is not None else None
+        made = self.creation_lines.get(id(inner)) if inner is not None else None
+        return made if made and line < made <= self.statement_end(line) else line
+
     def var_of(self, obj: Any) -> str | None:
         """The namespace name the cell bound to ``obj``, if any."""
         for name in reversed(self.bound):

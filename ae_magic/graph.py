@@ -155,6 +155,8 @@ class _Builder:
             line = ctx.creation_lines.get(id(op)) or None
         if line is None and call is not None:
             line = call.line
+        if line is not None:
+            line = ctx.wrapped_line(op, line)  # a TimeDistributed(...) written over lines: its Dense's line
         variable = (call.variable if call else None) or ctx.var_of(tensor)
         name = f"{scope}{getattr(op, 'name', None) or getattr(tensor, 'name', 'input')}"
         shape = list(tensor.shape)

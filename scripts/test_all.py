@@ -121,6 +121,9 @@ BACKEND_SUITE = [
     "tests/test_round69.py",
     "tests/test_round71.py",
     "tests/test_round72.py",
+    "tests/test_round73.py",
+    "tests/test_packed_own_step.py",
+    "tests/test_round74.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -33,16 +33,19 @@ def test_the_shares_cover_every_file_of_the_suite_once(test_all):
     suite = test_all.RUNS["torch"][2]
     n = test_all.SHARES
     seconds = test_all._measured()
-    assert set(seconds) == set(suite), "scripts/torch_seconds.json must list the suite's files (--save-seconds)"
+    # No stale names (a new file counts as the median until the next --save-seconds).
+    assert set(seconds) <= set(suite), set(seconds) - set(suite)
     shares = test_all.shares(suite, n, seconds)
     assert len(shares) == n
     assert sorted(f for share in shares for f in share) == sorted(suite)
     for share in shares:  # each share keeps the suite's order
         assert share == sorted(share, key=suite.index)
-    times = [sum(seconds[f] for f in share) for share in shares]
+    known = sorted(seconds.values())
+    cost = {f: seconds.get(f, known[len(known) // 2]) for f in suite}  # a file not measured yet: the median
+    times = [sum(cost[f] for f in share) for share in shares]
     assert all(a >= b - 1e-6 for a, b in itertools.pairwise(times))  # the longest share is taken first
     # Balanced to within the longest single file (greedy's bound): c81's file-count shares spread 160-230 s.
-    assert times[0] - times[-1] <= max(seconds.values())
+    assert times[0] - times[-1] <= max(cost.values())
 
 
 def test_shares_are_cut_by_time_not_by_count(test_all):

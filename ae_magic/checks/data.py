@@ -29,6 +29,7 @@ from .locate import (
     unscaled_return,
     whole_array_statistic,
 )
+from .loss_args import handwritten_bce
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import nonfinite_source, undefined_input
 from .preprocess import input_as_seen
@@ -561,6 +562,10 @@ def check_target_range(ctx: Context) -> list[Finding]:
             f"[{lo:.4g}, {hi:.4g}] ({outside:.0%} of sampled values outside)"
         )
     loss = kc.canonical_loss(ctx.model) if kc.is_compiled(ctx.model) else None
+    if loss is None and kc.compiled_loss(ctx.model) is None and handwritten_bce(ctx.source) is not None:
+        # No compiled loss: the cell's own train_step computes binary cross-entropy on the outputs (round 74's
+        # dk05, a conditional VAE on images scaled into [-1, 1]): BCE's domain holds as for a compiled one.
+        loss = "bce"
     if loss == "bce" and (lo < -tol or hi > 1 + tol):
         evidence["loss"] = kc.loss_name(ctx.model)
         problems.append(f"binary cross-entropy needs targets in [0, 1], and they span [{lo:.4g}, {hi:.4g}]")

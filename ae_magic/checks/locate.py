@@ -116,6 +116,8 @@ def subclassed_output(ctx: Context) -> tuple[str | None, Any, tuple[int, ...] | 
         return found
     copy = ctx.forward_model()
     if copy is None or copy is model:
+        found = _decoder_output(model)
+        ctx.cache["subclassed_output"] = found
         return found
 
     # The copy is the same class built from the same constructor call, so its
@@ -150,9 +152,46 @@ def subclassed_output(ctx: Context) -> tuple[str | None, Any, tuple[int, ...] | 
         layer = theirs[match]
         found = (kc.activation_name(layer) or ("linear" if hasattr(layer, "activation") else None), layer, tuple(out.shape))
     except Exception:
-        found = (None, None, None)
+        # The copy's call can't take one array (a conditional model's call unpacks [images, labels]): the
+        # decoder's graph says it without one.
+        found = _decoder_output(model)
     ctx.cache["subclassed_output"] = found
     return found
+
+
+def _decoder_output(model: Any) -> tuple[str | None, Any, tuple[int, ...] | None]:
+    """``(activation, layer, output shape)`` of the last layer of a subclassed model's ``decoder`` attribute when
+    that is a Functional or Sequential model with one output, read from its graph (no forward pass: for a model
+    that can't be copied, or whose call takes several inputs); ``(None, None, None)`` otherwise.
+
+    Round 74's dk05: a conditional VAE (no get_config, ``call([images, labels])``) whose decoder ends in
+    ``Conv2D(1, 3, activation="sigmoid")``, trained on images scaled into [-1, 1].
+    """
+    none: tuple[str | None, Any, tuple[int, ...] | None] = (None, None, None)
+    dec = getattr(model, "decoder", None)
+    if dec is None or kc.model_kind(dec) not in ("functional", "sequential"):
+        return none
+    try:
+        outs = kc.graph_outputs(kc.inner_functional(dec))
+        if len(outs) != 1:
+            return none
+        tensor, shape = outs[0], tuple(outs[0].shape)
+        for _ in range(8):  # through shape-only layers (a Reshape after the last Dense)
+            hist = kc.history(tensor)
+            if hist is None:
+                return none
+            layer, node_index, _ = hist
+            if type(layer).__name__ in TRANSPARENT and kc.activation_name(layer) is None:
+                inputs = kc.node_input_tensors(layer, node_index)
+                if len(inputs) != 1:
+                    return none
+                tensor = inputs[0]
+                continue
+            act = kc.activation_name(layer) or ("linear" if hasattr(layer, "activation") else None)
+            return act, layer, shape
+    except Exception:  # a graph this reading does not know: no activation rather than a wrong one
+        return none
+    return none
 
 
 def layer_line(ctx: Context, layer: Any) -> tuple[int | None, str | None]:
@@ -160,6 +199,7 @@ def layer_line(ctx: Context, layer: Any) -> tuple[int | None, str | None]:
     line = ctx.creation_lines.get(id(layer)) if layer is not None else None
     if not line:
         return None, None
+    line = ctx.wrapped_line(layer, line)
     return ctx.cell_line(line), ctx.line_text(line)
 
 
@@ -172,17 +212,9 @@ def created_within(ctx: Context, layer: Any, line: int) -> int:
     statement that calls it) keeps its call line.
     """
     created = ctx.creation_lines.get(id(layer))
-    if not created or created <= line:
-        return line
-    spans = ctx.cache.get("statement_spans")
-    if spans is None:
-        try:
-            spans = {n.lineno: n.end_lineno or n.lineno for n in ast.walk(ast.parse(ctx.source or ""))
-                     if isinstance(n, ast.stmt)}
-        except SyntaxError:
-            spans = {}
-        ctx.cache["statement_spans"] = spans
-    return created if spans.get(line, line) >= created else line
+    if created and created > line and ctx.statement_end(line) >= created:
+        line = created
+    return ctx.wrapped_line(layer, line)
 
 
 # Layers that only add noise while training (identity at inference).

@@ -65,6 +65,19 @@ def check_shape(ctx: Context) -> list[Finding]:
                   f"more to {_fmt(d['actual'])}: one upsampling step too many.")
         fix = ("`strides=1` on that line (or drop one UpSampling step), so the decoder ends at "
                f"{_fmt(ins[:-1])} like the input.")
+    elif reason == "resize" and (lossy := _valid_padding_loss(g, d)) is not None:
+        # The decoder mirrors the encoder's strides, but one strided encoder layer without padding dropped its
+        # kernel's edges (round 74's dk04: 1000 -> 500 -> 246 -> 123 -> 246 -> 492 -> 984): the fix is there.
+        enc_node, before, after, clean = lossy
+        node = enc_node
+        line, src = loc(ctx, node)
+        where = label(ctx, node)
+        detail = (
+            f"The encoder's {where} makes {_fmt(after)} from {_fmt(before)}: with padding='valid' a strided layer "
+            f"drops its kernel's edges ({_fmt(clean)} with padding='same'), so the decoder, undoing each stride, "
+            f"ends at {_fmt(outs[:-1])} instead of {_fmt(ins[:-1])}."
+        )
+        fix = "`padding=\"same\"` on that line, so each strided layer divides the size exactly and the decoder can undo it."
     elif reason == "resize":
         detail = (
             f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
@@ -101,6 +114,33 @@ def check_shape(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _valid_padding_loss(g: Any, d: dict[str, Any]) -> tuple[Any, list[int], list[int], list[int]] | None:
+    """``(node, size before, size after, size with padding='same')`` for the first strided encoder layer with
+    ``padding="valid"`` whose output is not its input's size divided by its stride, when every other encoder step
+    divides exactly (the decoder can undo those); else None."""
+    sizes = [tuple(e) for e in d.get("encoder_sizes") or []]
+    lossy = []
+    for k in range(len(sizes) - 1):
+        a, b = sizes[k], sizes[k + 1]
+        if not all(isinstance(v, int) and v > 0 for v in (*a, *b)) or len(a) != len(b):
+            return None
+        ratio = [max(1, round(x / y)) for x, y in zip(a, b, strict=True)]
+        clean = [-(-x // r) for x, r in zip(a, ratio, strict=True)]
+        if list(b) != clean:
+            lossy.append((k, clean))
+    if len(lossy) != 1:
+        return None
+    k, clean = lossy[0]
+    for node in g.chain():
+        layer = node.layer
+        strides = getattr(layer, "strides", None)
+        if (getattr(layer, "padding", None) == "valid" and strides is not None
+                and any(int(v) > 1 for v in np.atleast_1d(strides))
+                and tuple(node.shape[1:1 + len(sizes[k + 1])]) == sizes[k + 1]):
+            return node, list(sizes[k]), list(sizes[k + 1]), clean
+    return None
 
 
 def _parts_graph(ctx: Context) -> Any:

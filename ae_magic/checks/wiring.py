@@ -15,9 +15,11 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..fit_calls import fit_calls
 from ..graph import GNode, GraphInfo, _Builder
 from ..report import Finding
-from .locate import graph_of, label, loc
+from .locate import assigned_at, graph_of, label, loc
+from .teacher_forcing import decoder_feed
 
 
 def _model_tensor_ids(ctx: Context) -> tuple[set[int], set[int]]:
@@ -245,6 +247,10 @@ def copying_shortcut(ctx: Context, g: GraphInfo) -> tuple[GNode, GNode, list[GNo
     if not g.bypass_paths or g.code is None or _other_target(ctx):
         return None
     found = _shortcut(g)
+    start = g.nodes[found[3][0]]
+    if start.is_input and _decoder_feed(ctx, start.name) == "shifted":
+        # Teacher forcing: the decoder's input is the target one step behind, the past only (keras.io's seq2seq).
+        return None
     condition = _condition_width(ctx)
     if condition is not None:
         leave, _, between, _ = found
@@ -274,6 +280,24 @@ def _meant_for_shortcut(ctx: Context, g: GraphInfo, leave: GNode) -> Any:
     return None
 
 
+def _decoder_feed(ctx: Context, input_name: str) -> str | None:
+    found = decoder_feed(ctx, input_name)
+    return found[0] if found is not None else None
+
+
+def _feed_line(ctx: Context, name: str, array: Any) -> tuple[int | None, str | None]:
+    """Where the cell made the array it feeds the decoder: its own assignment, or the fit call when it is the
+    data itself (``fit([x, x], x)``)."""
+    if array is not ctx.data and name != ctx.data_name and name.isidentifier():
+        line, text = assigned_at(ctx, name)
+        if line is not None:
+            return line, text
+    calls = fit_calls(ctx.source, ctx.model_name)
+    if calls:
+        return ctx.cell_line(calls[0].lineno), ctx.line_text(calls[0].lineno)
+    return None, None
+
+
 def check_bypass(ctx: Context) -> list[Finding]:
     """AE103: a path from input to reconstruction avoids the narrowest layer."""
     g = graph_of(ctx)
@@ -296,6 +320,20 @@ def check_bypass(ctx: Context) -> list[Finding]:
                "through the bottleneck (skip connections belong in U-Nets, not in compressing autoencoders).")
         meant = _meant_for_shortcut(ctx, g, leave)
         also, evidence_meant = "", {}
+        start = g.nodes[path[0]]
+        fed = decoder_feed(ctx, start.name) if start.is_input else None
+        if fed is not None and fed[0] == "target":
+            # The decoder is fed the very values it must predict (round 74's dk02): the line that made that array.
+            at, text = _feed_line(ctx, fed[1], fed[2])
+            if at is not None:
+                line, src = at, text
+            also = (f" The cell's fit feeds {label(ctx, start)} `{fed[1]}`, which holds the target itself, not the "
+                    "target shifted one step behind a start token: each step of the decoder reads the value it "
+                    "must predict, so it copies it and the encoder's state is never needed.")
+            evidence_meant = {"decoder_input": fed[1], "decoder_input_is_target": True}
+            t = ctx.target_name or ctx.data_name or "target"
+            fix = ("# teacher forcing: the decoder reads the target one step behind, a start token first\n"
+                   f"{fed[1]} = np.concatenate([np.zeros_like({t}[:, :1]), {t}[:, :-1]], axis=1)")
         if meant is not None:
             also = (f" `{meant.variable}` (line {ctx.cell_line(meant.line)}), the part of `{leave.variable}` "
                     f"that {label(ctx, join)} seems meant to read, is computed but never used.")
