@@ -285,3 +285,27 @@ def test_the_note_of_a_two_input_own_step_model_names_data_when_no_target_was_gi
     sess = session_for(ctx)
     note = next(n for n in sess.notes if "feeds the model 2 inputs" in n)
     assert note.endswith("against --data."), note
+
+
+def test_an_odd_size_pooled_without_padding_keeps_the_decoders_reading() -> None:
+    # 28 -> 14 -> 7 -> 3 by 2x2 pooling: padding="same" would give 4, which the decoder's 2x upsampling can't undo
+    # either, so the rule above does not blame the pooling layer; the first departing decoder layer is named.
+    src = """\
+import numpy as np
+import keras
+from keras import layers
+x_train = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")
+inp = keras.Input(shape=(28, 28, 1))
+x = layers.MaxPooling2D()(layers.Conv2D(8, 3, padding="same")(inp))
+x = layers.MaxPooling2D()(layers.Conv2D(8, 3, padding="same")(x))
+x = layers.MaxPooling2D()(layers.Conv2D(8, 3, padding="same")(x))
+x = layers.UpSampling2D()(x)
+x = layers.UpSampling2D()(layers.Conv2D(8, 3, padding="same")(x))
+out = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(layers.UpSampling2D()(x))
+model = keras.Model(inp, out)
+model.compile("adam", "bce")
+"""
+    report = ae_magic.check(src, namespace={}, data="x_train", train=False)
+    found = _loud(report, "AE105")
+    assert found and found[0].line == _line(src, "x = layers.UpSampling2D()(x)"), report.text()
+    assert "padding='valid'" not in found[0].message

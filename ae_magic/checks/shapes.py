@@ -129,6 +129,8 @@ def _valid_padding_loss(g: Any, d: dict[str, Any]) -> tuple[Any, list[int], list
         ratio = [max(1, round(x / y)) for x, y in zip(a, b, strict=True)]
         clean = [-(-x // r) for x, r in zip(a, ratio, strict=True)]
         if list(b) != clean:
+            if any(x % r for x, r in zip(a, ratio, strict=True)):
+                return None  # an odd size (7 -> 3 by a 2x2 pooling): padding="same" gives 4, which 2x upsampling can't undo either
             lossy.append((k, clean))
     if len(lossy) != 1:
         return None
