@@ -1141,8 +1141,8 @@ def _packed_own_step(ctx: Any, feed: tuple[list[np.ndarray], list[str], Any], wh
     calls = fit_calls(getattr(ctx, "source", None), getattr(ctx, "model_name", None))
     passes_y = bool(calls) and argument(calls[0], 1, "y") is not None
     given = ctx.target if ctx.target is not None and ctx.target is not ctx.data else None
-    target = y if y is not None and not isinstance(y, (list, tuple, dict)) else (given if given is not None
-                                                                                  else ctx.data)
+    fit_y = y if y is not None and not isinstance(y, (list, tuple, dict)) else None
+    target = fit_y if fit_y is not None else given if given is not None else ctx.data
     if target is None or np.asarray(target).dtype.kind not in "biuf" or len(np.asarray(target)) != len(arrays[0]):
         raise ProbeError(why + ": the reconstruction's target could not be read (name it with --data or --target).")
     struct = getattr(ctx.model, "_inputs_struct", None)
@@ -1151,7 +1151,7 @@ def _packed_own_step(ctx: Any, feed: tuple[list[np.ndarray], list[str], Any], wh
                           unpack=splitter(arrays, keys), pass_target=passes_y)
     sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes hand its "
                       f"own {sess.own} each batch of them as fit does, and judge the reconstruction against "
-                      f"{'the fit' + chr(39) + 's y' if y is not None else '--target' if given is not None else '--data'}.")
+                      f"{'the fit' + chr(39) + 's y' if fit_y is not None else '--target' if given is not None else '--data'}.")
     sess.user_model = ctx.model
     sess.given_target = np.asarray(target)
     sess.packed_for = ctx.data
