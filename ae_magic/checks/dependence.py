@@ -66,6 +66,29 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
         # samples differ by 0.2). AE201 says so with this measurement; AE111 would blame the layers.
         ctx.cache["identical_at_data_scale"] = {"inputs_compared": len(x), "max_output_difference": spread}
         return []
+    zero = _zero_rescaling(g)
+    if zero is not None:
+        line, src = loc(ctx, zero)
+        scale = zero.layer.scale
+        return [
+            Finding(
+                code="AE111",
+                severity="error",
+                title="The output does not depend on the input",
+                message=(
+                    f"`{ctx.model_name}` gives the same output for {len(x)} different inputs (largest difference "
+                    f"{spread:.2g}) before any training: {label(ctx, zero)} multiplies its input by {scale!r}, so "
+                    "every input becomes zeros and nothing the encoder sees reaches the reconstruction"
+                    + (" (`1 // 255` is integer division: 0)" if "//" in (src or "") else "") + "."
+                ),
+                line=line,
+                layer=zero.name,
+                source_line=src,
+                evidence={"inputs_compared": len(x), "max_output_difference": spread, "zero_scale": True},
+                fix=((src or "").replace("//", "/") if "//" in (src or "")
+                     else "layers.Rescaling(1.0 / 255)  # a scale that keeps the input"),
+            )
+        ]
     cause, node, line, src = _custom_layer(ctx, g)
     if cause is not None and _passes_dead_input(copy, cause, x):
         # The custom layer hands on what it gets, and what it gets is already 0 for every sample and unit: the
@@ -205,6 +228,19 @@ def _noise_in_place_of_input(ctx: Context, g: GraphInfo | None, copy: Any, x: np
     ]
 
 
+def _zero_rescaling(g: GraphInfo | None) -> Any:
+    """The first Rescaling node on the path whose scale is 0 everywhere (``layers.Rescaling(1 // 255)``: integer
+    division, round 75's dl07): it turns every input into zeros. None when there is none."""
+    for n in g.chain() if g is not None else []:
+        if n.cls == "Rescaling":
+            try:
+                if not np.any(np.asarray(n.layer.scale, dtype="float64")):
+                    return n
+            except Exception:  # a scale this reading does not know (a tensor): not judged
+                continue
+    return None
+
+
 def _custom_layer(ctx: Context, g: GraphInfo | None) -> tuple[Any, Any, int | None, str | None]:
     """The first Lambda or custom layer on the path (the usual suspect), the node to name (it, else the output),
     and that node's cell line and text."""
@@ -306,6 +342,8 @@ def _plainly_connected(ctx: Context, g: Any) -> bool:
     """
     builtin = dir(kc.keras.layers)
     if any(not n.is_input and (n.cls == "Lambda" or n.cls not in builtin) for n in g.nodes):
+        return False
+    if _zero_rescaling(g) is not None:
         return False
     try:
         kernels = [v for v in ctx.model.weights if len(v.shape) >= 2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import re
 from typing import Any
 
 import numpy as np
@@ -637,7 +638,10 @@ def initializer_line(ctx: Context, line: int | None) -> int | None:
     ``INIT``, not the loop that calls the helper.
     """
     tree = _tree(ctx) if line is not None else None
-    if tree is None or "initializer" in (ctx.line_text(line) or ""):
+    text = ctx.line_text(line) or ""
+    # The line says it itself (``kernel_initializer="zeros"``), unless it gives a name bound elsewhere
+    # (``kernel_initializer=init`` with ``init = keras.initializers.Zeros()`` above: round 75's dl05).
+    if tree is None or ("initializer" in text and not re.search(r"initializer\s*=\s*[A-Za-z_]\w*\s*[,)]", text)):
         return None
     sites: list[int] = []
     for kw in (n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "kernel_initializer"):

@@ -67,6 +67,15 @@ def check_dangling(ctx: Context) -> list[Finding]:
         line = ctx.cell_line(call.line)
         what = f"`{name}`" if name else f"the output of {call.layer_class} '{call.layer_name}'"
         fed = [ctx.var_of(t) or getattr(t, "name", "?") for t in call.inputs]
+        sibling = _sibling_reader(ctx, g, call, tensors)
+        also, fix, at, at_src = "", None, line, src
+        if sibling is not None:
+            reader, rewritten = sibling
+            # The code the cell computed and the model never reads, while the model's next call reads what the
+            # code was computed from (round 75's dl01: `encoded = Dense(32)(h)`, then `d = Dense(64)(h)`).
+            also = (f" It is narrower than anything on the model's path ({g.code_width} features), and line "
+                    f"{ctx.cell_line(reader.line)} reads `{fed[0]}` beside it: the decoder skips the code.")
+            at, at_src, fix = ctx.cell_line(reader.line), ctx.line_text(reader.line), rewritten
         findings.append(
             Finding(
                 code="AE102",
@@ -76,16 +85,17 @@ def check_dangling(ctx: Context) -> list[Finding]:
                     f"{what} on line {line} is computed from {', '.join(f'`{f}`' for f in fed) or 'a tensor'} "
                     f"but is not used by `{ctx.model_name}` (nor by any other model in the cell): "
                     f"its layer {call.layer_class} '{call.layer_name}' is not part of the model and is never trained."
+                    + also
                 ),
-                line=line,
+                line=at,
                 layer=call.layer_name,
-                source_line=src,
+                source_line=at_src,
                 evidence={"variable": name, "layer": call.layer_name, "inputs": fed,
                           "output_shape": [list(o.shape) for o in call.outputs],
                           # the part a shortcut around the code was meant to read (AE103 explains it)
                           **({"meant_for_shortcut": True} if meant is call else {}),
                           **({"skipped_code": True} if id(call) in skipped_chain else {})},
-                fix=(
+                fix=fix or (
                     f"Feed {what} into the next layer, e.g. `decoded = Dense(...)({name})`, "
                     "or delete the line if it is not needed."
                     if name
@@ -143,6 +153,31 @@ def _all_layers(model: Any) -> list[Any]:
     except Exception:
         pass
     return out
+
+
+def _sibling_reader(ctx: Context, g: GraphInfo, call: Any, tensors: set[int]) -> tuple[Any, str] | None:
+    """``(reader, its line rewritten)`` when the dangling ``call`` (one input, a name bound to its output) is narrower
+    than the model's code and a later call of the model reads the same input: that call should read ``call``'s
+    output. None otherwise."""
+    name = call.variable
+    if not name or len(call.inputs) != 1 or g.code_width is None or call.line is None:
+        return None
+    w = kc.width_of(call.outputs[0].shape)
+    src_var = ctx.var_of(call.inputs[0])
+    if w is None or w >= g.code_width or not src_var:
+        return None
+    readers = [c for c in ctx.calls if c.direct and c.outputs and c is not call and (c.line or 0) > call.line
+               and any(id(o) in tensors for o in c.outputs) and any(t is call.inputs[0] for t in c.inputs)]
+    if not readers:
+        return None
+    reader = min(readers, key=lambda c: c.line or 0)
+    text = ctx.line_text(reader.line) or ""
+    pattern = re.compile(rf"\(\s*{re.escape(src_var)}\s*\)")
+    hits = list(pattern.finditer(text))
+    if not hits:
+        return None
+    last = hits[-1]
+    return reader, text[:last.start()] + f"({name})" + text[last.end():]
 
 
 def narrow_dangling(ctx: Context, g: GraphInfo) -> list[Any]:
