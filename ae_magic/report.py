@@ -30,7 +30,9 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "AE301": ("AE111", "AE110", "AE205"),  # a constant output, zero weights or a constant input give no gradient
     "AE302": ("AE107", "AE106", "AE110"),  # saturating stacks and tiny inits vanish
     "AE303": ("AE202", "AE201", "AE203", "AE110"),  # NaN / unscaled data, huge inits explode
-    "AE304": ("AE110", "AE201", "AE205"),  # a bad scale kills ReLUs; so does an input that is all zeros
+    # A bad scale kills ReLUs; so does an input that is all zeros, or one the model zeroes itself (round 75's
+    # dl07: `Rescaling(1 // 255)` is AE111, and every ReLU after it outputs its zero bias).
+    "AE304": ("AE110", "AE201", "AE205", "AE111"),
     "AE305": ("AE106", "AE107", "AE201", "AE110"),  # saturating layers on unscaled data
     # training
     "AE401": ("AE303", "AE202", "AE201", "AE108", "AE110"),

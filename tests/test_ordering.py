@@ -112,6 +112,22 @@ def test_units_dead_in_the_cells_own_fit_go_under_the_collapse_that_fit_made() -
     assert fresh.caused_by is None
 
 
+def test_units_dead_because_the_model_zeroes_its_input_go_under_that_ae111() -> None:
+    # Round 75's dl07: `Rescaling(1 // 255)` multiplies every input by 0, so every ReLU after it outputs its bias (0):
+    # the dead units are the zero scale's doing, and the report leads with the AE111 that names it.
+    dead = _f("AE304", 11, "warning")
+    dead.evidence = {"dead_share": {"conv2d": 1.0}, "when": "at the initial weights"}
+    zero = _f("AE111", 9)
+    zero.evidence = {"zero_scale": True}
+    report = Report(findings=[dead, zero])
+    report.sort()
+    assert report.codes[0] == "AE111" and dead.caused_by == "AE111"
+    alone = _f("AE304", 11, "warning")
+    report = Report(findings=[alone, _f("AE407", 20)])
+    report.sort()
+    assert alone.caused_by is None  # units dead at the probes' fresh weights: a collapse in training can't explain them
+
+
 def test_chains_nest_and_the_most_direct_cause_is_named() -> None:
     # Unscaled data -> exploding gradients -> divergence; the divergence is put
     # under the exploding gradients (its most direct cause), not the data.

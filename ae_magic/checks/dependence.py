@@ -69,26 +69,15 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     zero = _zero_rescaling(g)
     if zero is not None:
         line, src = loc(ctx, zero)
-        scale = zero.layer.scale
-        return [
-            Finding(
-                code="AE111",
-                severity="error",
-                title="The output does not depend on the input",
-                message=(
-                    f"`{ctx.model_name}` gives the same output for {len(x)} different inputs (largest difference "
-                    f"{spread:.2g}) before any training: {label(ctx, zero)} multiplies its input by {scale!r}, so "
-                    "every input becomes zeros and nothing the encoder sees reaches the reconstruction"
-                    + (" (`1 // 255` is integer division: 0)" if "//" in (src or "") else "") + "."
-                ),
-                line=line,
-                layer=zero.name,
-                source_line=src,
-                evidence={"inputs_compared": len(x), "max_output_difference": spread, "zero_scale": True},
-                fix=((src or "").replace("//", "/") if "//" in (src or "")
-                     else "layers.Rescaling(1.0 / 255)  # a scale that keeps the input"),
-            )
-        ]
+        return [_identical(
+            ctx, len(x), spread,
+            f": {label(ctx, zero)} multiplies its input by {zero.layer.scale!r}, so every input becomes zeros and "
+            "nothing the encoder sees reaches the reconstruction"
+            + (" (`1 // 255` is integer division: 0)" if "//" in (src or "") else "") + ".",
+            line=line, layer=zero.name, src=src, evidence={"zero_scale": True},
+            fix=((src or "").replace("//", "/") if "//" in (src or "")
+                 else "layers.Rescaling(1.0 / 255)  # a scale that keeps the input"),
+        )]
     cause, node, line, src = _custom_layer(ctx, g)
     if cause is not None and _passes_dead_input(copy, cause, x):
         # The custom layer hands on what it gets, and what it gets is already 0 for every sample and unit: the
@@ -122,26 +111,33 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
                      f"{top:.2g}), or scale its input up, e.g. a smaller threshold / a trainable one"),
             )
         ]
-    return [
-        Finding(
-            code="AE111",
-            severity="error",
-            title="The output does not depend on the input",
-            message=(
-                f"`{ctx.model_name}` gives the same output for {len(x)} different inputs (largest difference "
-                f"{spread:.2g}) before any training"
-                + (f"; {label(ctx, cause)} is a custom layer on the only path and may replace its input" if cause else "")
-                + ". Nothing the encoder sees reaches the reconstruction, so it cannot learn."
-            ),
-            line=line,
-            layer=node.name if node else None,
-            source_line=src,
-            evidence={"inputs_compared": len(x), "max_output_difference": spread,
-                      **({"zero_kernels": zeroed} if (zeroed := zero_kernel_layers(g)) else {})},
-            fix="Make every layer's output depend on its input (no constants replacing it, no stop_gradient on the "
-            "only path, no all-zero kernels).",
-        )
-    ]
+    zeroed = zero_kernel_layers(g)
+    return [_identical(
+        ctx, len(x), spread,
+        (f"; {label(ctx, cause)} is a custom layer on the only path and may replace its input" if cause else "")
+        + ". Nothing the encoder sees reaches the reconstruction, so it cannot learn.",
+        line=line, layer=node.name if node else None, src=src,
+        evidence={"zero_kernels": zeroed} if zeroed else {},
+        fix="Make every layer's output depend on its input (no constants replacing it, no stop_gradient on the "
+        "only path, no all-zero kernels).",
+    )]
+
+
+def _identical(ctx: Context, n: int, spread: float, why: str, *, line: int | None, layer: str | None,
+               src: str | None, evidence: dict[str, Any], fix: str) -> Finding:
+    """The AE111 error for outputs identical across ``n`` inputs; ``why`` ends the message (the cause, if known)."""
+    return Finding(
+        code="AE111",
+        severity="error",
+        title="The output does not depend on the input",
+        message=(f"`{ctx.model_name}` gives the same output for {n} different inputs (largest difference "
+                 f"{spread:.2g}) before any training{why}"),
+        line=line,
+        layer=layer,
+        source_line=src,
+        evidence={"inputs_compared": n, "max_output_difference": spread, **evidence},
+        fix=fix,
+    )
 
 
 def _returns_input(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y: np.ndarray) -> list[Finding]:

@@ -1122,11 +1122,7 @@ def _packed_session(ctx: Any, fed: str) -> ProbeSession:
     sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes joined "
                       "them into one array per sample and trained a copy through a wrapper that cuts it back into "
                       "the inputs, with the model's own compiled loss.")
-    sess.user_model = ctx.model
-    sess.given_target = np.asarray(target)
-    sess.packed_for = ctx.data
-    sess.reuse_key = None
-    return sess
+    return _packed(sess, ctx, target)
 
 
 def _packed_own_step(ctx: Any, feed: tuple[list[np.ndarray], list[str], Any], why: str) -> ProbeSession:
@@ -1152,6 +1148,11 @@ def _packed_own_step(ctx: Any, feed: tuple[list[np.ndarray], list[str], Any], wh
     sess.notes.append(f"The cell's fit feeds the model {len(arrays)} inputs ({', '.join(names)}): the probes hand its "
                       f"own {sess.own} each batch of them as fit does, and judge the reconstruction against "
                       f"{'the fit' + chr(39) + 's y' if fit_y is not None else '--target' if given is not None else '--data'}.")
+    return _packed(sess, ctx, target)
+
+
+def _packed(sess: ProbeSession, ctx: Any, target: Any) -> ProbeSession:
+    """``sess``, marked as the packed session of ``ctx``'s model: never parked for reuse (its data is a packing)."""
     sess.user_model = ctx.model
     sess.given_target = np.asarray(target)
     sess.packed_for = ctx.data
