@@ -54,3 +54,4 @@ def finite_or_none(value: Any) -> float | None:
     """``num(value)`` when finite, else None."""
     x = num(value)
     return x if math.isfinite(x) else None
+

@@ -125,6 +125,7 @@ BACKEND_SUITE = [
     "tests/test_packed_own_step.py",
     "tests/test_round74.py",
     "tests/test_round75.py",
+    "tests/test_round76.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

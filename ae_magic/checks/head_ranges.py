@@ -41,6 +41,30 @@ def head_blocks(ctx: Context) -> list[tuple[int, np.ndarray]] | None:
     return [(i, joined[:, a:b]) for i, a, b in zip(used, bounds[:-1], bounds[1:], strict=False)]
 
 
+# A target that leaves an output's range rarely (under RARELY_OUTSIDE of its values) and by so little that clipping
+# it there costs at most NEGLIGIBLE_CLIP_COST of its variance (the per-feature mean's error) is within reach: noise
+# on data scaled into [0, 1] (round 76's dp09: [-0.0002, 1.0036], 0.003 % of values outside a sigmoid's range) is
+# no AE203; a scale that leaves many values past the range (``/ 250`` on pixels) still is.
+RARELY_OUTSIDE = 0.01
+NEGLIGIBLE_CLIP_COST = 1e-3
+
+
+def negligible_excursion(values: Any, low: float, high: float) -> float | None:
+    """The cost of clipping ``values`` into ``[low, high]`` (mean squared miss over their variance) when they leave
+    it rarely and by a negligible amount; None when the excursion matters (or there are no finite values)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if not v.size or float(np.mean((v < low) | (v > high))) >= RARELY_OUTSIDE:
+        return None
+    miss = float(np.mean((v - np.clip(v, low, high)) ** 2))
+    var = float(np.var(v))
+    if miss == 0.0:
+        return 0.0
+    if var <= 0 or miss / var > NEGLIGIBLE_CLIP_COST:
+        return None
+    return miss / var
+
+
 def check_head_ranges(ctx: Context, blocks: list[tuple[int, np.ndarray]]) -> list[Finding]:
     """AE203 for the first head whose block of the target lies outside what its activation can produce."""
     g = graph_of(ctx)
@@ -55,7 +79,7 @@ def check_head_ranges(ctx: Context, blocks: list[tuple[int, np.ndarray]]) -> lis
         if rng is None or not finite.size:
             continue
         lo, hi = float(finite.min()), float(finite.max())
-        if lo >= rng[0] - 1e-6 and hi <= rng[1] + 1e-6:
+        if (lo >= rng[0] - 1e-6 and hi <= rng[1] + 1e-6) or negligible_excursion(finite, *rng) is not None:
             continue
         name = _head_name(ctx, i)
         from . import gradients as G

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -1039,9 +1040,7 @@ def session_for(ctx: Any) -> ProbeSession:
             # packed array and a wrapper around a copy (probes/packed.py), where the feed can be read.
             sess = _packed_session(ctx, fed)
             ctx.probe_session = sess
-            for note in sess.notes:
-                if note not in ctx.notes:
-                    ctx.notes.append(note)
+            _copy_notes(sess, ctx)
             return sess
         owned = bool(getattr(ctx, "owned_model", False))
         model, compile_from = ctx.model, None
@@ -1073,10 +1072,19 @@ def session_for(ctx: Any) -> ProbeSession:
                           else reuse_key(ctx.model, ctx.data, target, ctx.options.seed))
         ctx.probe_session = sess
     sess.recon_blocks = _recon_blocks(ctx)
+    _copy_notes(sess, ctx)
+    return sess
+
+
+def _copy_notes(sess: ProbeSession, ctx: Any) -> None:
+    """The session's notes into the report's, each once, a note's opening "Model '<Keras name>'" naming the
+    cell's variable instead (a copy's name, or Keras' own 'functional_3', tells the user nothing)."""
+    name = getattr(ctx, "model_name", None)
     for note in sess.notes:
+        if name and isinstance(name, str) and name.isidentifier():
+            note = re.sub(r"^Model '[^']*'", f"Model `{name}`", note)
         if note not in ctx.notes:
             ctx.notes.append(note)
-    return sess
 
 
 def _recon_blocks(ctx: Any) -> int | None:
