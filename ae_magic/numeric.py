@@ -55,3 +55,10 @@ def finite_or_none(value: Any) -> float | None:
     x = num(value)
     return x if math.isfinite(x) else None
 
+
+def unit_divisor(hi: float) -> str:
+    """What to divide non-negative data whose largest value is ``hi`` by to bring it into [0, 1]: 255 for pixels
+    (anything above 128), else the data's own top (sklearn's digits run 0-16: round 77's dq07)."""
+    if hi > 128:
+        return "255.0"
+    return f"{hi:.1f}" if float(hi).is_integer() else f"{hi:.4g}"

@@ -164,3 +164,113 @@ ae_clf.compile(optimizer="adam", loss={"recon": "mse", "kind": "sparse_categoric
     report = ae_magic.check(src, namespace={}, data="waves", epochs=1)
     mentions = [n for n in report.notes if "outputs" in n and n.startswith("Model ")]
     assert mentions and all(n.startswith("Model `ae_clf`") for n in mentions), report.notes
+
+
+# -- round 77 (same session): dq02, dq03, dq07 ---------------------------------------------------------------------
+HASHING = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+x_train = np.random.default_rng(0).random((256, 32)).astype("float32")
+
+
+class BinaryCode(layers.Layer):
+    def call(self, probs):
+        return ROUNDED
+
+
+inputs = keras.Input(shape=(32,))
+h = layers.Dense(32, activation="relu")(inputs)
+probs = layers.Dense(12, activation="sigmoid")(h)
+bits = BinaryCode(name="bits")(probs)
+outputs = layers.Dense(32, activation="sigmoid")(layers.Dense(32, activation="relu")(bits))
+hash_ae = keras.Model(inputs, outputs)
+hash_ae.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_rounding_custom_layer_is_named_at_the_op_in_its_call() -> None:
+    # dq02: AE111 and AE301 named the layer's call site; the fix goes on the `ops.round` line of its call().
+    src = HASHING.replace("ROUNDED", "ops.round(probs)")
+    report = ae_magic.check(src, namespace={}, data="x_train", epochs=1)
+    op = _line(src, "return ops.round(probs)")
+    for code in ("AE111", "AE301"):
+        found = _loud(report, code)
+        assert found and found[0].line == op, (code, report.text())
+    assert "BinaryCode.call" in _loud(report, "AE301")[0].message
+
+
+def test_a_straight_through_rounding_layer_passes_the_gradient_and_is_silent() -> None:
+    src = HASHING.replace("ROUNDED", "probs + ops.stop_gradient(ops.round(probs) - probs)")
+    report = ae_magic.check(src, namespace={}, data="x_train", epochs=1)
+    assert not _loud(report, "AE111") and not _loud(report, "AE301"), report.text()
+
+
+IMPUTER = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(7)
+X_full = rng.normal(size=(400, 12)).astype("float32")
+X_missing = X_full.copy()
+X_missing[rng.random(X_missing.shape) < 0.15] = np.nan
+
+
+def masked_mse(y_true, y_pred):
+    observed = ops.logical_not(ops.isnan(y_true))
+    err = ops.where(observed, ops.square(ops.where(observed, y_true, 0.0) - y_pred), 0.0)
+    return ops.sum(err, axis=-1) / ops.maximum(ops.sum(ops.cast(observed, "float32"), axis=-1), 1.0)
+
+
+imputer = keras.Sequential([keras.Input(shape=(12,)), layers.Dense(6, activation="relu"), layers.Dense(12)])
+imputer.compile(optimizer="adam", loss=LOSS)
+imputer.fit(X_missing, X_missing, epochs=1, batch_size=64, verbose=0)
+"""
+
+
+def test_nans_fed_as_input_beside_a_loss_that_masks_them_are_named_at_the_fit() -> None:
+    # dq03: the masked loss handles the target's NaNs; the input needs them filled. AE202 named the line that made
+    # the NaNs (on purpose: missing values); the fit that feeds them to the model is what to change.
+    src = IMPUTER.replace("LOSS", "masked_mse")
+    report = ae_magic.check(src, namespace={}, data="X_missing", train=False)
+    found = _loud(report, "AE202")
+    assert found and found[0].line == _line(src, "imputer.fit("), report.text()
+    assert found[0].evidence["masked_loss"] == "masked_mse"
+    assert found[0].fix.startswith("imputer.fit(np.nan_to_num(X_missing), X_missing"), found[0].fix
+    # With a plain loss the NaNs themselves are the fault: named where they were made.
+    src = IMPUTER.replace("LOSS", '"mse"')
+    report = ae_magic.check(src, namespace={}, data="X_missing", train=False)
+    found = _loud(report, "AE202")
+    assert found and found[0].line == _line(src, "X_missing[rng.random") and "masked_loss" not in found[0].evidence
+
+
+DIGITS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+X = rng.integers(0, 17, size=(500, 64))
+X = X.astype("float32")
+X_train, X_test = SPLIT
+model = keras.Sequential([keras.Input(shape=(64,)), layers.Dense(12, activation="relu"),
+                          layers.Dense(64, activation="sigmoid")])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_split_of_unscaled_data_is_named_where_the_values_were_made_with_their_own_top() -> None:
+    # dq07: digits 0-16 cast but never divided, then split; AE203 named the split with "/ 255.0" as the fix.
+    for split in ("X[:400], X[400:]", "np.split(X, [400])[0], None"):
+        src = DIGITS.replace("SPLIT", split)
+        report = ae_magic.check(src, namespace={}, data="X_train", train=False)
+        found = _loud(report, "AE203")
+        assert found, report.text()
+        if split.startswith("X[:400]"):
+            assert found[0].line == _line(src, 'X = X.astype("float32")'), report.text()
+            assert found[0].fix.startswith("X = X.astype('float32') / 16.0"), found[0].fix
+        else:  # not a selection the cell's source shows: the split's own line, as before
+            assert found[0].line == _line(src, "X_train, X_test ="), report.text()
+            assert "/ 16.0" in found[0].fix

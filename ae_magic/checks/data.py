@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..numeric import unit_divisor
 from ..report import Finding
 from .categorical import categorical_reconstruction, class_index_targets, ids_for_classes, index_input
 from .foreign_scaling import foreign_statistic
@@ -23,6 +24,7 @@ from .inplace import changed_in_place
 from .locate import (
     assigned_at,
     data_made_at,
+    data_origin,
     discarded_scaling,
     ignored_argument,
     loss_line,
@@ -32,7 +34,7 @@ from .locate import (
 )
 from .loss_args import handwritten_bce
 from .missing_zeros import zeros_as_missing
-from .nonfinite_source import nonfinite_source, undefined_input
+from .nonfinite_source import fit_feeding, nan_masking_loss, nonfinite_source, undefined_input
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -196,9 +198,32 @@ def check_nonfinite(ctx: Context) -> list[Finding]:
             fix=(f"{var} = np.nan_to_num({var}, nan=0.0, posinf=0.0, neginf=0.0)  # or drop the rows:\n"
                  f"{var} = {var}[np.isfinite({var}).reshape(len({var}), -1).all(axis=1)]"),
         )
-        _name_source(ctx, f, bad, var)
+        if not _masked_target_fed(ctx, f, is_target, n_inf, var):
+            _name_source(ctx, f, bad, var)
         findings.append(f)
     return findings
+
+
+def _masked_target_fed(ctx: Context, f: Finding, is_target: bool, n_inf: int, var: str) -> bool:
+    """Point AE202 at the fit that feeds the missing values to the model when its loss skips them in the target
+    (a masked loss for imputation, round 77's dq03): the target may keep its NaNs, the input may not. True when
+    it did."""
+    if is_target or n_inf or (ctx.target is not None and ctx.target is not ctx.data):
+        return False
+    loss = nan_masking_loss(ctx)
+    fed = fit_feeding(ctx, var) if loss else None
+    if fed is None:
+        return False
+    line, _text, fixed = fed
+    f.line, f.source_line = ctx.cell_line(line), ctx.line_text(line)
+    f.evidence["masked_loss"] = loss
+    f.message = f.message.replace(
+        " One NaN makes the loss NaN and ruins the weights on the first step.",
+        f" The loss `{loss}` skips them in the target, but line {f.line} feeds the same array to the model as its "
+        "input: a NaN input makes the first layer's output NaN, and its weights with it on the first step, so every "
+        "reconstruction after that is the same.")
+    f.fix, f.edit = f"{fixed}  # the missing values zero-filled in the input; the target keeps them for the mask", None
+    return True
 
 
 # A feature non-finite in at least this share of the samples: made so by a transform, not missing values.
@@ -266,8 +291,8 @@ def check_scale(ctx: Context) -> list[Finding]:
                f"Normalization().adapt({var}) for raw features).")
     else:
         if lo >= 0 and hi <= 255 and hi > 1:
-            fix = f"{var} = {var}.astype('float32') / 255.0"
-            kind = f"values from {lo:g} to {hi:g} (raw 0-255 pixels?)"
+            fix = f"{var} = {var}.astype('float32') / {unit_divisor(hi)}"
+            kind = f"values from {lo:g} to {hi:g}" + (" (raw 0-255 pixels?)" if hi > 128 else "")
         else:
             fix = f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
             kind = f"values from {lo:.4g} to {hi:.4g}, feature std up to {max_std:.4g}"
@@ -593,7 +618,7 @@ def check_target_range(ctx: Context) -> list[Finding]:
     symmetric = act in ("sigmoid", "hard_sigmoid") and lo >= -1 - tol and hi <= 1 + tol and lo < -0.5
     at_output = False
     if lo >= 0 and hi <= 255:
-        fix = f"{var} = {var}.astype('float32') / 255.0  # scale the data into [0, 1]"
+        fix = f"{var} = {var}.astype('float32') / {unit_divisor(hi)}  # scale the data into [0, 1]"
     elif symmetric and loss == "bce":
         # Under binary cross-entropy a tanh output would not do: the loss needs targets in [0, 1] whatever the
         # output makes, so the scaling into [-1, 1] is what to change (round 67's cv07: `/ 127.5 - 1.0` before a
@@ -932,7 +957,14 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
         found = fn(ctx)
         for f in found:
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
-            made = data_made_at(ctx, name)
+            made = own = data_made_at(ctx, name)
+            origin = data_origin(ctx, name)
+            if origin != name and (f.line is None or f.line == own[0]) and data_made_at(ctx, origin)[0] is not None:
+                # Selected (split, sliced) from an array the cell made: the fix goes where the values were made.
+                made = data_made_at(ctx, origin)
+                f.line, f.source_line = made
+                if f.fix and name:
+                    f.fix = re.sub(r"\b" + re.escape(name) + r"\b", origin, f.fix)
             if f.line is None:
                 f.line, f.source_line = made
             elif f.line != made[0]:

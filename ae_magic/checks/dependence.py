@@ -15,6 +15,7 @@ from .. import keras_compat as kc
 from ..context import Context
 from ..graph import GraphInfo
 from ..report import Finding
+from .gradient_cut import cut_in_call
 from .initialisation import zero_kernel_layers
 from .locate import forward_copy, graph_of, label, loc, probe_inputs
 
@@ -381,6 +382,10 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
     cause = next((n for n in g.chain() if n.cls == "Lambda" or n.cls not in dir(kc.keras.layers)), None)
     node = cause or (g.nodes[g.outputs[0]] if g.outputs else None)
     line, src = loc(ctx, node)
+    raw = cut_in_call(ctx.source, cause.cls) if cause is not None and cause.cls != "Lambda" else None
+    if raw is not None:
+        # A layer class of the cell's own cuts it: the op in its call() is what to change (round 77's dq02).
+        line, src = ctx.cell_line(raw), ctx.line_text(raw)
     return [
         Finding(
             code="AE111",
@@ -389,7 +394,8 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
             message=(
                 f"`{ctx.model_name}`'s output changes with its input, but its gradient with respect to the input is "
                 + ("absent" if gmax is None else "exactly zero")
-                + (f"; {label(ctx, cause)} cuts it (a stop_gradient or a non-differentiable op)" if cause else "")
+                + (f"; {label(ctx, cause)} cuts it (a stop_gradient or a non-differentiable op"
+                   + (f": line {line} of {cause.cls}.call)" if raw is not None else ")") if cause else "")
                 + ". The loss cannot reach the layers before the cut, so the encoder never learns."
             ),
             line=line,
@@ -494,6 +500,10 @@ def _ignored_positions(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarr
     y = y.reshape(len(groups) + 1, k, -1)
     change = np.max(np.abs(y[1:] - y[:1]), axis=(1, 2))
     ignored = change <= IDENTICAL_RTOL * max(float(np.max(np.abs(y[0]))), 1.0)
+    if ignored.any() and _moved_when_pushed_harder(copy, x, base, groups, ignored, y[0], scale):
+        # A quantised code (a rounding with a straight-through gradient: round 77's binary hashing AE) is flat
+        # between its steps: small changes move no bit, larger ones do. A slice ignores a position at any size.
+        return []
     lost = [int(i) for grp, off in zip(groups, ignored, strict=True) if off for i in grp]
     share = len(lost) / n_pos
     if share < PARTIAL_SHARE or share >= 1.0 or not _sharp_edge(change, ignored):
@@ -525,6 +535,29 @@ def _ignored_positions(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarr
                  "#   (seq[:, -1, :]), or its return_sequences=False output, instead of an early step or a slice"),
         )
     ]
+
+
+# _moved_when_pushed_harder: the ignored positions are changed again by this many times the data's spread.
+PUSH_HARDER = 20.0
+
+
+def _moved_when_pushed_harder(copy: Any, x: np.ndarray, base: np.ndarray, groups: list[np.ndarray],
+                              ignored: np.ndarray, y0: np.ndarray, scale: float) -> bool:
+    """Whether the output moves once the positions that seemed ignored change by ``PUSH_HARDER`` times the data's
+    spread: True for most of them means a flat-between-steps (quantised, thresholded) path, not an ignored input."""
+    rng = np.random.default_rng(1)
+    batch = []
+    for grp in (g for g, off in zip(groups, ignored, strict=True) if off):
+        xb = base.copy()
+        xb[:, grp] = xb[:, grp] + rng.normal(0.0, PUSH_HARDER * scale, size=xb[:, grp].shape)
+        batch.append(xb)
+    try:
+        y = np.asarray(kc.keras.ops.convert_to_numpy(copy(np.concatenate(batch).astype(x.dtype), training=False)),
+                       dtype="float64").reshape(len(batch), len(base), -1)
+    except Exception:  # no second reading: judged on the first, as before
+        return False
+    moved = np.max(np.abs(y - y0.reshape(1, len(base), -1)), axis=(1, 2)) > IDENTICAL_RTOL * max(float(np.max(np.abs(y0))), 1.0)
+    return float(np.mean(moved)) > 0.5
 
 
 def _sharp_edge(change: np.ndarray, ignored: np.ndarray) -> bool:

@@ -274,6 +274,12 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
     if stop_line is not None:
         where += f" at {stop.name} ({type(stop).__name__}, line {stop_line}), right after them"
         line, text = stop_line, stop_text
+        raw = cut_in_call(ctx.source, type(stop).__name__)
+        if raw is not None:
+            # A layer class of the cell's own: the op that cuts is in its call(), and the fix goes there (round
+            # 77's dq02: ``return ops.round(probs)`` in a BinaryCode layer of a hashing autoencoder).
+            stop_line, line, text = ctx.cell_line(raw), ctx.cell_line(raw), ctx.line_text(raw)
+            where += f"; line {line} of {type(stop).__name__}.call is the op that cuts it"
         fix = (f"# line {stop_line}: the gradient can't pass {stop.name} (round, cast, argmax or stop_gradient).\n"
                "# Make it differentiable, e.g. a straight-through rounding: t + ops.stop_gradient(ops.round(t) - t),\n"
                "# or drop it during training.")

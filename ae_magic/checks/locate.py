@@ -330,6 +330,49 @@ def data_made_at(ctx: Context, name: str | None) -> tuple[int | None, str | None
     return ctx.cell_line(binds[k].lineno), ctx.line_text(binds[k].lineno)
 
 
+def data_origin(ctx: Context, name: str | None) -> str | None:
+    """The array ``name``'s values were selected from, when the cell last bound ``name`` as a split or slice of
+    another array it made (``x_train, x_test = train_test_split(X)``, ``x_train = X[:800]``); else ``name``.
+
+    Round 77's dq07: ``X = X.astype("float32")`` (digits 0-16), then ``X_train, X_test = train_test_split(X)``:
+    the scaling the data needs goes where its values were made, on the cast line, not on the split.
+    """
+    tree = _tree(ctx) if name else None
+    if tree is None:
+        return name
+    seen = {name}
+    while True:
+        src = _selected_from(tree, name, ctx.assign_lines.get(name))
+        if src is None or src in seen or ctx.assign_lines.get(src) is None:
+            return name
+        seen.add(src)
+        name = src
+
+
+def _selected_from(tree: ast.AST, name: str | None, line: int | None) -> str | None:
+    """The array the statement at ``line`` selects ``name``'s values from (a split, a slice), else None."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign) or node.lineno != line or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        if isinstance(target, (ast.Tuple, ast.List)):
+            names = [t.id if isinstance(t, ast.Name) else None for t in target.elts]
+            if name not in names:
+                return None
+            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(names):
+                value = value.elts[names.index(name)]
+            elif isinstance(value, ast.Call):
+                func = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+                first = value.args[0] if value.args else None
+                return first.id if func == "train_test_split" and isinstance(first, ast.Name) else None
+        elif not (isinstance(target, ast.Name) and target.id == name):
+            return None
+        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and value.value.id != name:
+            return value.value.id
+        return None
+    return None
+
+
 _ARITH = (ast.Div, ast.Mult, ast.Sub, ast.Add, ast.FloorDiv)
 
 

@@ -124,3 +124,43 @@ def undefined_input(ctx: Context, line: int | None, fn: str | None) -> bool:
         if bool(np.any(arr <= 0)) if fn != "sqrt" else bool(np.any(arr < 0)):
             return True
     return False
+
+
+# Calls that test for NaN (numpy / keras.ops / tf.math spellings): a loss that uses one masks missing targets.
+_NAN_TESTS = {"isnan", "is_nan", "isfinite", "is_finite"}
+
+
+def nan_masking_loss(ctx: Context) -> str | None:
+    """The name of the compiled loss when it is a function (or ``Loss`` class) of the cell that tests its values
+    for NaN: a loss that skips missing entries of the target (round 77's dq03, an imputation autoencoder's
+    ``masked_mse``); else None."""
+    from .. import keras_compat as kc
+
+    model = getattr(ctx, "model", None)
+    loss = kc.compiled_loss(model) if model is not None else None
+    name = getattr(loss, "__name__", None) or (type(loss).__name__ if loss is not None and not isinstance(loss, str) else None)
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            calls = (n.func for n in ast.walk(node) if isinstance(n, ast.Call))
+            if any((f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")) in _NAN_TESTS for f in calls):
+                return name
+    return None
+
+
+def fit_feeding(ctx: Context, var: str | None) -> tuple[int, str, str] | None:
+    """``(line, the fit call's text, that text with the input zero-filled)`` when the cell's fit passes ``var`` as
+    the model's input (its first argument, or ``x=``); else None. The line is 1-based in ``ctx.source``."""
+    from ..fit_calls import argument, fit_calls
+
+    for call in fit_calls(ctx.source, getattr(ctx, "model_name", None)):
+        x = argument(call, 0, "x")
+        if isinstance(x, ast.Name) and x.id == var:
+            text = ast.get_source_segment(ctx.source or "", call) or ""
+            fixed = text.replace(f"({var}", f"(np.nan_to_num({var})", 1) if text.count(f"({var}") else text.replace(
+                f"x={var}", f"x=np.nan_to_num({var})", 1)
+            return call.lineno, text, fixed
+    return None

@@ -6,6 +6,7 @@ import ast
 import re
 
 from ..context import Context
+from ..numeric import unit_divisor
 from ..report import Finding
 from .cell import Cell
 from .edits import Edit
@@ -67,7 +68,7 @@ def _scale_data(f: Finding, cell: Cell, findings: list[Finding]) -> Edit | None:
             return None
         lo, hi = float(d.min()), float(d.max())
     if lo >= 0 and 1 < hi <= 255:
-        stmt = f'{var} = {var}.astype("float32") / 255.0'
+        stmt = f'{var} = {var}.astype("float32") / {unit_divisor(hi)}'
     elif any(g.code == "AE203" for g in findings):
         # Into [0, 1], which every output activation reaches; one edit for AE201 and AE203.
         stmt = f'{var} = ({var} - {var}.min()) / ({var}.max() - {var}.min())'
