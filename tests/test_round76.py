@@ -274,3 +274,27 @@ def test_a_split_of_unscaled_data_is_named_where_the_values_were_made_with_their
         else:  # not a selection the cell's source shows: the split's own line, as before
             assert found[0].line == _line(src, "X_train, X_test ="), report.text()
             assert "/ 16.0" in found[0].fix
+
+
+def test_a_standardisation_a_split_needs_stays_at_the_splits_line() -> None:
+    # dr01: a fraud table with raw Time (0-172792) and Amount columns, `X_train = data[Class == 0]`: the fix (a
+    # standardisation) takes its statistics from the training rows, so the finding stays on that line.
+    src = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+Time = np.sort(rng.uniform(0, 172792, size=600))
+V = rng.normal(size=(600, 8))
+Class = (rng.random(600) < 0.02).astype(int)
+data = np.column_stack([Time, V]).astype("float32")
+X_train = data[Class == 0]
+inputs = keras.Input(shape=(9,))
+outputs = layers.Dense(9)(layers.Dense(4, activation="relu")(inputs))
+fraud_ae = keras.Model(inputs, outputs)
+fraud_ae.compile(optimizer="adam", loss="mse")
+"""
+    report = ae_magic.check(src, namespace={}, data="X_train", train=False)
+    found = _loud(report, "AE201")
+    assert found and found[0].line == _line(src, "X_train = data[Class == 0]"), report.text()

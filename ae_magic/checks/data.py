@@ -944,6 +944,10 @@ def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
         f.fix, f.edit = f"{text.replace(glob, param)}  # the function's own argument, not the global", None
 
 
+# A fix that divides by a constant: ``x = x.astype('float32') / 255.0``.
+_CONSTANT_DIVISION = re.compile(r"astype\(.float32.\) / [0-9.]+")
+
+
 def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list[Finding]]:
     """``fn`` with its findings pointed at the line that made the data.
 
@@ -958,7 +962,10 @@ def _located(fn: Callable[[Context], list[Finding]]) -> Callable[[Context], list
         for f in found:
             name = (ctx.target_name or ctx.data_name) if f.code == "AE203" else ctx.data_name
             made = own = data_made_at(ctx, name)
-            origin = data_origin(ctx, name)
+            # A constant division (0-255 pixels, 0-16 digits) goes where the values were made, before any split; a
+            # standardisation keeps the split's line, as its statistics belong to the training part (round 77's
+            # dr01: `X_train = data[Class == 0]` of a fraud table with raw Time and Amount columns).
+            origin = data_origin(ctx, name) if _CONSTANT_DIVISION.search(f.fix or "") else name
             if origin != name and (f.line is None or f.line == own[0]) and data_made_at(ctx, origin)[0] is not None:
                 # Selected (split, sliced) from an array the cell made: the fix goes where the values were made.
                 made = data_made_at(ctx, origin)
