@@ -257,7 +257,9 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
     # (On torch a rounding op's gradient is an exact zero, not None: both count.)
     stop = cut_after(ctx.model, names) if encoder_cut or first_cut else None
     stop_line, stop_text = locate(ctx, stop.name) if stop is not None else (None, None)
-    if stop_line is not None and not none and not _NON_DIFFERENTIABLE.search(stop_text or ""):
+    # A layer class of the cell's own: the op that cuts is in its call() (round 77's dq02: ``ops.round``).
+    op = cut_in_call(ctx.source, type(stop).__name__) if stop_line is not None else None
+    if stop_line is not None and not none and not _NON_DIFFERENTIABLE.search(stop_text or "") and op is None:
         stop_line = None  # exact zeros alone may be dead units: blame a layer only for an op that cuts
     in_call = None
     if stop_line is None and (encoder_cut or first_cut) and not (ctx.graph is not None and ctx.graph.has_graph):
@@ -274,11 +276,10 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
     if stop_line is not None:
         where += f" at {stop.name} ({type(stop).__name__}, line {stop_line}), right after them"
         line, text = stop_line, stop_text
-        raw = cut_in_call(ctx.source, type(stop).__name__)
-        if raw is not None:
-            # A layer class of the cell's own: the op that cuts is in its call(), and the fix goes there (round
-            # 77's dq02: ``return ops.round(probs)`` in a BinaryCode layer of a hashing autoencoder).
-            stop_line, line, text = ctx.cell_line(raw), ctx.cell_line(raw), ctx.line_text(raw)
+        if op is not None:
+            # The fix goes on that op's line (round 77's dq02: ``return ops.round(probs)`` in a BinaryCode layer
+            # of a hashing autoencoder; on torch its gradient is an exact zero, not None).
+            stop_line, line, text = ctx.cell_line(op), ctx.cell_line(op), ctx.line_text(op)
             where += f"; line {line} of {type(stop).__name__}.call is the op that cuts it"
         fix = (f"# line {stop_line}: the gradient can't pass {stop.name} (round, cast, argmax or stop_gradient).\n"
                "# Make it differentiable, e.g. a straight-through rounding: t + ops.stop_gradient(ops.round(t) - t),\n"
