@@ -63,6 +63,7 @@ BACKEND_SUITE = [
     "tests/test_small_fixes.py",
     "tests/test_train_step.py",
     "tests/test_verdicts.py",
+    "tests/test_longer_run.py",
     "tests/test_sequence.py",
     "tests/test_ordering.py",
     "tests/test_data_lines.py",

@@ -19,6 +19,9 @@ from ..report import Finding
 from . import gradients as G
 from . import weight_penalty as WP
 from .locate import NOISE_FIX, activity_regularizers, assigned_at, loss_return_line, noise_hint, trailing_noise
+from .longer_run import BASELINE_CONFIRM_FACTOR as BASELINE_CONFIRM_FACTOR
+from .longer_run import describe
+from .longer_run import sentence_start as _sentence
 from .optimizer_source import optimizer_line
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
@@ -57,11 +60,6 @@ SETTLE_MARGIN = 0.05
 # not read as settling on the mean; plateau and pace still apply.
 SETTLE_SPREAD = 0.2
 
-# AE405 is confirmed on a run this many times as long as the probe run: a
-# plateau at the mean that a healthy model leaves later (a GRU seq2seq at
-# Adam(1e-3) sits at the mean for ~8 epochs, then falls to 0.76x of it by 30;
-# measured) is a slow start, not a fault.
-BASELINE_CONFIRM_FACTOR = 4
 
 
 # confirm_baseline: the longer run counts as a slow start only when it ends
@@ -207,10 +205,7 @@ def _blind_and_still_on_it(trace: dict[str, Any], longer: dict[str, Any], found:
 
 def _longer(longer: dict[str, Any]) -> str:
     """How the confirmation run is named in messages: its length, and whether it ended early."""
-    m = len(longer["loss"])
-    if longer.get("stopped_early"):
-        return f"a run of up to {BASELINE_CONFIRM_FACTOR}x as long (stopped after {m} steps, once it had left the baseline)"
-    return f"a run {BASELINE_CONFIRM_FACTOR}x as long ({m} steps)"
+    return describe(longer, BASELINE_CONFIRM_FACTOR)
 
 
 def confirm_baseline(
@@ -276,7 +271,7 @@ def confirm_baseline(
     for f in found:
         if f.code == "AE405":
             f.message += (
-                f" A run {BASELINE_CONFIRM_FACTOR}x as long ({len(longer['loss'])} steps) confirms it: "
+                f" {_sentence(_longer(longer))} confirms it: "
                 f"the held-out MSE ends at {final:.4g}."
             )
             if not started and not longer["diverged"]:

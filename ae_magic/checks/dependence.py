@@ -53,13 +53,14 @@ def check_output_ignores_input(ctx: Context) -> list[Finding]:
     spread = float(np.max(np.abs(y - y[0:1])))
     scale = float(np.max(np.abs(y))) + 1e-12
     if spread > IDENTICAL_RTOL * max(scale, 1.0):
-        if _noise_only(copy, x, y, spread):
+        again = _rerun(copy, x)  # (read twice: noise at inference, then batch mixing)
+        if _noise_only(again, y, spread):
             # The outputs differ by as much when the same inputs go in again: a sampling layer that draws at
             # inference too (round 64's cp10). That difference says nothing of the input, nor does a zero
             # Jacobian of the whole model under it (dead units before the code give one, and AE304 names them).
             # Only the noise layer's own Jacobian tells: zero when it draws noise in place of its input.
             return _noise_in_place_of_input(ctx, g, copy, x)
-        return (_returns_input(ctx, g, copy, x, y) or _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y)
+        return (_returns_input(ctx, g, copy, x, y) or _gradient_cut(ctx, g, copy, x) or _batch_mixing(ctx, g, copy, x, y, again)
                 or _ignored_positions(ctx, g, copy, x))
     if _responds_at_unit_scale(ctx, copy, x):
         # The same output for the data's samples, but not for unit-scale inputs: the layers work and the
@@ -266,14 +267,18 @@ _DISCRETE_INPUT_LAYERS = {"Embedding", "IntegerLookup", "StringLookup", "Categor
                           "TextVectorization"}
 
 
-def _noise_only(copy: Any, x: np.ndarray, y: np.ndarray, spread: float) -> bool:
-    """The same inputs, run again, give outputs at least half as far apart as ``spread`` (across the inputs):
-    the model draws noise at inference, so the spread is no evidence that the output follows the input."""
+def _rerun(copy: Any, x: np.ndarray) -> np.ndarray | None:
+    """The copy's output for ``x`` a second time (inference); None when that pass fails."""
     try:
-        again = np.asarray(kc.keras.ops.convert_to_numpy(copy(x, training=False)), dtype="float64")
+        return np.asarray(kc.keras.ops.convert_to_numpy(copy(x, training=False)), dtype="float64")
     except Exception:  # it ran once on these inputs; a failure now is not a finding either
-        return False
-    if again.shape != y.shape:
+        return None
+
+
+def _noise_only(again: np.ndarray | None, y: np.ndarray, spread: float) -> bool:
+    """The same inputs, run again (``again``), give outputs at least half as far apart as ``spread`` (across the
+    inputs): the model draws noise at inference, so the spread is no evidence that the output follows the input."""
+    if again is None or again.shape != y.shape:
         return False
     jitter = float(np.nanmax(np.abs(again - y))) if again.size else 0.0
     return jitter >= 0.5 * spread
@@ -414,17 +419,17 @@ def _gradient_cut(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray) -
 BATCH_RTOL = 1e-3
 
 
-def _batch_mixing(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y: np.ndarray) -> list[Finding]:
+def _batch_mixing(ctx: Context, g: GraphInfo | None, copy: Any, x: np.ndarray, y: np.ndarray,
+                  again: np.ndarray | None) -> list[Finding]:
     """AE111: the output for one sample changes with the other samples of its batch (a layer that reduces over axis 0).
 
     Round 31 (j02): a k-sparse layer ported as ``ops.top_k(ops.reshape(h, (-1,)), k)`` keeps the k largest
     activations of the whole batch, not of each sample: nearly every sample's code is zero, and what
     survives depends on its neighbours. The probes then read "the output ignores most of the input".
     """
-    if len(x) < 4:
+    if len(x) < 4 or again is None:
         return []
     try:
-        again = np.asarray(kc.keras.ops.convert_to_numpy(copy(x, training=False)), dtype="float64")
         alone = np.asarray(kc.keras.ops.convert_to_numpy(copy(x[:1], training=False)), dtype="float64")
     except Exception:  # a model that only runs on full batches is not a finding here
         return []

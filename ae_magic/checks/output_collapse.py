@@ -12,6 +12,7 @@ from . import gradients as G
 from . import recurrent as R
 from . import weight_penalty as WP
 from .locate import NOISE_FIX, activity_penalties, activity_regularizers, noise_hint, trailing_noise
+from .longer_run import BASELINE_CONFIRM_FACTOR, describe, sentence_start
 from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
 
@@ -185,11 +186,11 @@ def confirm_collapse(
     longer = longer_run()
     if longer["diverged"]:
         return found
-    n, m = len(trace["loss"]), len(longer["loss"])
+    n = len(trace["loss"])
     if output_collapse(ctx, longer, None):
         for f in targets:
             if f.code == "AE404":
-                f.message += f" A run {m // max(n, 1)}x as long ({m} steps) is still collapsed."
+                f.message += f" {sentence_start(describe(longer, BASELINE_CONFIRM_FACTOR))} is still collapsed."
         return found
     lb = longer.get("baselines") or {}
     final, mean = lb.get("final"), lb.get("position_mean") or lb.get("mean")
@@ -202,7 +203,7 @@ def confirm_collapse(
     seen = ("the reconstructions were nearly alike" if any(f.code == "AE404" for f in targets)
             else "the held-out error had barely moved")
     note = (f"{what} {'were' if ' and ' in what else 'was'} not reported: after the {n}-step probe run {seen}, "
-            f"but a run {m // max(n, 1)}x as long ({m} steps) took the held-out error to {final / mean:.2f}x the "
+            f"but {describe(longer, BASELINE_CONFIRM_FACTOR)} took the held-out error to {final / mean:.2f}x the "
             "mean's: a slow start, not a stall.")
     _note(ctx, note)
     return [f for f in found if all(f is not t for t in targets)]

@@ -15,6 +15,8 @@ from ..numeric import all_finite
 from ..probes.traces import leaf_layers
 from ..report import Finding
 from . import gradients as G
+from .longer_run import BASELINE_CONFIRM_FACTOR, describe
+from .longer_run import sentence_start as _sentence
 
 # A VAE's code has collapsed when at most this share of its dimensions is
 # active (z_mean varies across inputs, probes/latent.py)...
@@ -351,7 +353,7 @@ def confirm_posterior(
         for f in found:
             if is_collapse(f):
                 f.message += (
-                    f" A run {m // max(n, 1)}x as long ({m} steps) confirms it: the KL ends at {ll['kl_total']:.3g} nats, "
+                    f" {_sentence(describe(longer, BASELINE_CONFIRM_FACTOR))} confirms it: the KL ends at {ll['kl_total']:.3g} nats, "
                     f"{ll['active_dims']} of {ll['dims']} dimensions active."
                 )
                 f.evidence["confirm"] = {
@@ -365,7 +367,7 @@ def confirm_posterior(
     ctx.notes.append(
         f"The code of the sampling layer carried almost nothing about the input after the {n}-step probe run "
         f"(KL {lat['kl_total']:.3g} nats, {lat['active_dims']} of {lat['dims']} dimensions active), but it started "
-        f"there and a run {m // max(n, 1)}x as long ({m} steps) left the prior (KL {ll['kl_total']:.3g} nats, "
+        f"there and {describe(longer, BASELINE_CONFIRM_FACTOR)} left the prior (KL {ll['kl_total']:.3g} nats, "
         f"{ll['active_dims']} of {ll['dims']} active): a slow start, so "
         + " and ".join(sorted(c for c in dropped if any(f.code == c for f in found)))
         + " not reported."

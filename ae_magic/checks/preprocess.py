@@ -10,6 +10,7 @@ Activation) is called on the forward copy. No forward pass on the user's model.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,21 @@ def normaliser_input(ctx: Context, sample: np.ndarray) -> tuple[Any, np.ndarray]
 
 
 def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any]:
-    """``sample`` through the leading preprocessing layers: ``(values, last layer applied, normalising node)``."""
+    """``sample`` through the leading preprocessing layers: ``(values, last layer applied, normalising node)``.
+
+    Kept in ``ctx.cache`` per sample (the data, target-scale and moving-statistics checks ask about the same
+    rows): a walk may run a forward pass of the copy, which for a recurrent model in eager mode costs 0.1-0.3 s.
+    """
+    arr = np.ascontiguousarray(sample)
+    key = ("preprocess_walk", arr.shape, str(arr.dtype), hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest())
+    walks = ctx.cache.setdefault("preprocess_walks", {})
+    if key not in walks:
+        walks[key] = _walk_uncached(ctx, sample)
+    values, applied, node = walks[key]
+    return (values.copy() if isinstance(values, np.ndarray) else values), applied, node
+
+
+def _walk_uncached(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any]:
     g = ctx.graph
     if g is None or not getattr(g, "has_graph", False) or len(g.inputs) != 1:
         return sample, None, None
@@ -72,7 +87,7 @@ def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any
         mapped = _mapped(node.cls, node.layer, values)
         if mapped is None:
             mapped = _weightless(ctx, node, values)
-        if mapped is None and applied is None and not _weighted_leaf(node.layer):
+        if mapped is None and applied is None and not _weighted_leaf(node.layer) and not _builtin_recurrent(node.layer):
             # A nested encoder model, or keras.ops on the input tensor (round 49's ba06: ``(raw_in - mu) / sigma``
             # inside the encoder): what its first weighted layer receives, from a forward pass of the copy.
             seen = _first_weighted_input(ctx, values)
@@ -82,6 +97,14 @@ def _walk(ctx: Context, sample: np.ndarray) -> tuple[np.ndarray, str | None, Any
             break
         values, applied = mapped, node.name
     return values, applied, None
+
+
+def _builtin_recurrent(layer: Any) -> bool:
+    """A Keras recurrent layer (LSTM, GRU, SimpleRNN, ConvLSTM, their Bidirectional wrapper): its cell reads the
+    input's values as they are, one step at a time, so no forward pass is needed to know what it sees."""
+    k = kc.keras.layers
+    inner = getattr(layer, "forward_layer", None) if isinstance(layer, k.Bidirectional) else layer
+    return isinstance(inner, k.RNN) and type(inner).__module__.startswith("keras.")
 
 
 def _weighted_leaf(layer: Any) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from .longer_run import BASELINE_CONFIRM_FACTOR, describe
 
 # The advised rate's run must end at or below this share of the configured run's held-out MSE (10% lower).
 CONFIRM_GAIN = 0.9
@@ -116,11 +117,11 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
             break
     else:
         return found
-    steps, m = len(trace.get("loss") or []), len(longer.get("loss") or [])
+    steps = len(trace.get("loss") or [])
     ctx.notes[:] = [n for n in ctx.notes if not _slow_note(n)]
     ctx.notes.append(
         f"A slow learner, not shown to leave the mean: at the configured learning rate {float(lr):.3g} the held-out MSE "
-        f"ends the {steps}-step probe run at {b.get('final'):.4g} and a run {m // max(steps, 1)}x as long ({m} steps) "
+        f"ends the {steps}-step probe run at {b.get('final'):.4g} and {describe(longer, BASELINE_CONFIRM_FACTOR)} "
         f"at {final:.4g}, still above the per-feature mean's {mean:.4g} though falling. The same {steps} steps at "
         f"{faster:.2g} end at {alt_final:.4g}: a long fit may get there at the configured rate, a faster one sooner."
     )

@@ -124,8 +124,9 @@ def _run(ctx: Context) -> list[Finding]:
         # the slow start has shown itself, and the rest would only cost time.
         if "longer" not in runs:
             stop = None if any(map(is_collapse, found)) else left_baseline(trace)
+            # (It also ends once it froze: every gradient zero and the weights unchanged, a dead network's 4x run.)
             runs["longer"] = sess.train(steps=BASELINE_CONFIRM_FACTOR * len(trace["loss"]), progress=o.progress,
-                                        val_points=len(trace["val_curve"]["steps"]), stop=stop)
+                                        val_points=len(trace["val_curve"]["steps"]), stop=stop, until_frozen=True)
             ctx.cache["longer_training"] = runs["longer"]  # the gradient checks' refine reads it (AE302)
         return runs["longer"]
 

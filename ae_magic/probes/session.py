@@ -579,6 +579,10 @@ class ProbeSession:
             for v, val in zip(self.model.variables, self.initial[0], strict=True)
         )
 
+    def _state_values(self) -> list[np.ndarray]:
+        """Every model variable but the seed states (which advance with each dropout draw), as numpy copies."""
+        return [np.array(v.numpy(), copy=True) for v in self.model.variables if not _is_seed_state(v)]
+
     def run_steps(self, lrs: list[float] | float, n: int) -> list[float]:
         """From the initial state, ``n`` steps at the given learning rate(s).
 
@@ -679,6 +683,7 @@ class ProbeSession:
         progress: Any = None,
         val_points: int | None = None,
         stop: Callable[[int, float], bool] | None = None,
+        until_frozen: bool = False,
     ) -> dict[str, Any]:
         """The short probe run; returns the ``traces["training"]`` dict.
 
@@ -687,6 +692,16 @@ class ProbeSession:
         instead of evaluating 4x as often). ``stop(step, held_out_mse)``,
         asked at each evaluation, ends the run early when it returns True
         (the trace then says ``stopped_early``).
+
+        ``until_frozen``: also end the run once it can no longer change (the
+        trace then says ``frozen`` too): over two evaluation intervals every
+        gradient was exactly zero (or None), the held-out loss and MSE did not
+        change by a bit, and the weights and other non-seed state at the last
+        two evaluations are equal bit for bit. With zero gradients an
+        optimizer's steps only shrink from there (momentum decays), so the
+        rest of the run would end on these very weights: a network whose
+        units all died keeps its held-out loss for every one of its steps,
+        and a confirmation run 4x as long would only repeat it.
         """
         s = self.split
         spe = math.ceil(len(s["x_tr"]) / s["batch_size"])
@@ -701,7 +716,9 @@ class ProbeSession:
         val_every = max(1, spe // VAL_POINTS_PER_EPOCH)
         if val_points:
             val_every = max(val_every, math.ceil(total / max(1, int(val_points))))
-        stopped = False
+        stopped = frozen = False
+        frozen_snap: list[np.ndarray] | None = None
+        since_eval = 0  # index into all_norms of the first segment after the last evaluation
         curve_steps: list[int] = [0]
         curve: list[float] = []
         curve_mse: list[float] = []
@@ -753,6 +770,15 @@ class ProbeSession:
                             curve.append(lv)
                             curve_mse.append(mse(r_val, self.as_recon(pv)))
                             stopped = stop is not None and bool(stop(step, curve_mse[-1]))
+                            if until_frozen and not stopped:
+                                still = (all(bool(np.all(nv_ <= 0.0)) for nv_ in all_norms[since_eval:])
+                                         and curve[-1] == curve[-2] and curve_mse[-1] == curve_mse[-2])
+                                since_eval = len(all_norms)
+                                now = self._state_values() if still else None
+                                frozen = now is not None and frozen_snap is not None and all(
+                                    np.array_equal(a, b) for a, b in zip(frozen_snap, now, strict=True))
+                                frozen_snap = now
+                                stopped = frozen
                         if progress is not None:
                             _emit(progress, "training", step, total, loss_t[-1], epoch=ep, lr=lr)
                         if stopped:
@@ -815,6 +841,7 @@ class ProbeSession:
             "val_curve": {"steps": curve_steps[: len(curve)], "loss": curve, "mse": curve_mse},
             "diverged": diverged,
             "stopped_early": stopped,
+            "frozen": frozen,
             "grad_steps": grad_steps,
             "grad_norms": layer_grad_norms(self.layers, self.var_layer, grad_rows),
             "recon": {

@@ -891,7 +891,12 @@ class OwnStepSession(ProbeSession):
         raise ProbeError("a model with its own train_step applies its gradients itself; the probes can't swap its optimizer.")
 
     def train(self, **kwargs: Any) -> dict[str, Any]:
-        """The training probe through the model's own step; also fills ``self.updates``."""
+        """The training probe through the model's own step; also fills ``self.updates``.
+
+        ``until_frozen`` is ignored: an own step may hold its weights still for a while and then move them (a
+        warm-up, a loss term switched on at some step), so its run goes its full length.
+        """
+        kwargs["until_frozen"] = False
         self._collect, self._terms = [], {}
         try:
             with self._driving():
@@ -930,11 +935,11 @@ class OwnStepSession(ProbeSession):
 
     def _train_blind(
         self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None, progress: Any = None,
-        val_points: int | None = None, stop: Any = None,
+        val_points: int | None = None, stop: Any = None, until_frozen: bool = False,
     ) -> dict[str, Any]:
         """The training probe of a model whose reconstruction can't be read: the own step's losses only.
 
-        With no held-out curve there is nothing for ``val_points`` or ``stop`` to act on; they are accepted
+        With no held-out curve there is nothing for ``val_points``, ``stop`` or ``until_frozen`` to act on; they are accepted
         so every session's ``train`` takes the same arguments.
 
         The same steps as :meth:`ProbeSession.train` (batches, epochs, learning
@@ -992,6 +997,7 @@ class OwnStepSession(ProbeSession):
             "val_curve": {"steps": [], "loss": [], "mse": []},
             "diverged": diverged,
             "stopped_early": False,
+            "frozen": False,
             "grad_steps": [],
             "grad_norms": {},
             "recon": None,
