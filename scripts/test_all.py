@@ -127,6 +127,7 @@ BACKEND_SUITE = [
     "tests/test_round74.py",
     "tests/test_round75.py",
     "tests/test_round76.py",
+    "tests/test_round78.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

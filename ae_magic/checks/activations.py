@@ -191,6 +191,16 @@ def check_output_loss(ctx: Context) -> list[Finding]:
                    f"a {act} output can leave that range (Keras clips it, and the gradient there is zero).")
         fix = ("Use activation='sigmoid' on the output layer, or keras.losses.BinaryCrossentropy(from_logits=True) "
                "to keep a linear output.")
+        low = _target_min(ctx)
+        if low is not None and low < 0:
+            # Targets scaled below 0 on purpose (standardised): a sigmoid can't reach them either, and no output
+            # does under this loss; the loss is what to change (round 78's dv06), at the line that sets it.
+            problem += (f" And the targets reach {low:.3g}, below 0: no output fits them under binary cross-entropy, "
+                        "so the loss, not the output layer, is what to change.")
+            fix = "loss='mse'  # a reconstruction loss for targets of any sign (keep the linear output)"
+            at, text = loss_line(ctx)
+            if at is not None:
+                line, src = at, text
     elif loss in ("mse", "mae", "huber") and act == "softmax" and units > 1:
         problem = (f"The output layer uses softmax over {units} units: the reconstruction is forced to sum to 1, "
                    "which an input reconstruction almost never does.")
@@ -210,6 +220,20 @@ def check_output_loss(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _target_min(ctx: Context) -> float | None:
+    """The smallest finite value of the target the model reconstructs (a sample of it), None when not numeric."""
+    t = ctx.target
+    try:
+        flat = np.asarray(t).reshape(-1)
+        if flat.size == 0 or not np.issubdtype(flat.dtype, np.number):
+            return None
+        sample = flat[:: max(1, flat.size // 200_000)].astype(np.float64)
+        finite = sample[np.isfinite(sample)]
+        return float(finite.min()) if finite.size else None
+    except Exception:  # a target that is not an array: not judged here
+        return None
 
 
 def check_noise_after_output(ctx: Context) -> list[Finding]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 
 from .. import keras_compat as kc
 from ..context import Context
@@ -157,8 +158,8 @@ def _no_compression(ctx: Context) -> list[Finding]:
                 fix="To make it compress, give the layer at the code fewer filters (e.g. half), or add a stride.",
             )
         ]
-    if code is not None and _sequence_summary(g, code):
-        # keras.io's and the blogs' LSTM autoencoders (LSTM(100) on 9 steps, a 32-d code on 30): the code is one
+    if code is not None and _sequence_summary(g, code) and code.width < ROOM_TO_COPY * g.input_width:
+        # keras.io's and the blogs' LSTM autoencoders (a 32-d code on 30 values, 64 on 32): the code is one
         # vector a recurrent layer made from the whole sequence, which it cannot copy position by position the
         # way a dense layer can; the usual design, and it trains. A note, as for conv feature maps.
         return [
@@ -209,7 +210,31 @@ def _no_compression(ctx: Context) -> list[Finding]:
            "as the code layer.")
     evidence = {"code_width": code.width if code else g.code_width, "input_width": g.input_width}
     why = ""
+    if code is not None and _sequence_summary(g, code):
+        # ROOM_TO_COPY times the sequence's values or more (round 78's dv03, Machine Learning Mastery's
+        # LSTM(100) on 9-step sequences): the state has a unit to spare for every value, so it can hold the
+        # sequence whole; the model reconstructs anything, anomalies included.
+        evidence["sequence_code"] = True
+        why = (f" It is one vector a recurrent layer made from the sequence, with {width / g.input_width:.0f}x as "
+               "many units as the sequence has values: room to hold every value, so it need not summarise.")
+        fix = (f"Give the recurrent encoder fewer units than the sequence has values, e.g. "
+               f"`layers.{code.cls}({max(2, g.input_width // 2)}, ...)`.") if code.cls in kc.RECURRENT else fix
     short = _loop_stops_short(ctx, code, width, g.input_width) if code is not None else None
+    meant = _intended_code(ctx, g) if short is None else None
+    if meant is not None and meant is not code and meant.width is not None and meant.width >= g.input_width:
+        # The code the cell means (the output of its `encoder` model, or a tensor it calls `bottleneck`) is what
+        # is too wide, not the first layer as narrow as the input (round 78's du04: Dense(n_bottleneck=32) on 30
+        # features, behind a 30-wide hidden layer).
+        code, width = meant, meant.width
+        line, src = loc(ctx, code)
+        evidence["code_width"], evidence["meant_code"] = width, code.name
+    named = _width_constant(ctx, code, width) if short is None and code is not None else None
+    if named is not None:
+        # The width is a constant the cell names (``n_bottleneck = 32``): the number to change lives there.
+        name, at = named
+        line, src = ctx.cell_line(at), ctx.line_text(at)
+        evidence["width_from"] = name
+        fix = f"{name} = {suggestion}  # narrower than the input's {g.input_width} features"
     if short is not None:
         # The code layer is built in a loop that never reaches the list's narrow entries: the loop is the fix.
         at, listed, skipped, fixed = short
@@ -225,8 +250,10 @@ def _no_compression(ctx: Context) -> list[Finding]:
             severity="warning",
             title="No compression: the code is as wide as the input",
             message=(
-                f"The narrowest layer of `{ctx.model_name}`, {label(ctx, code) if code else 'its output'}, has "
-                f"{width} features and the input has {g.input_width}. With no narrower code the model can "
+                f"The {'code' if 'meant_code' in evidence else 'narrowest layer'} of `{ctx.model_name}`, "
+                f"{label(ctx, code) if code else 'its output'}, has {width} features"
+                + (f" (`{evidence['width_from']}`, line {line})" if "width_from" in evidence else "")
+                + f" and the input has {g.input_width}. With no narrower code the model can "
                 "learn the identity and output its input without learning any structure (for denoising, pass "
                 "the clean data as the target)." + why
             ),
@@ -288,6 +315,58 @@ def _loop_stops_short(
     fixed = line_text.strip().replace(ast.unparse(loop.iter), ast.unparse(loop.iter).replace(ast.unparse(it), fixed_iter), 1)
     return loop.lineno, listed, skipped, fixed
 
+
+
+# Variable names a cell gives the code it means (``bottleneck = layers.Dense(...)(h)``, ``z``, ``latent``).
+_CODE_NAME = re.compile(r"^(code|bottleneck|latent|encoded|encoding|embedding|z)(_|\d|$)", re.IGNORECASE)
+
+
+def _intended_code(ctx: Context, g: GraphInfo) -> GNode | None:
+    """The node on the model's main path that the cell means as its code: the output of another model the cell
+    builds from the same input (an ``encoder``), else the one node assigned to a code-like name; None if unclear."""
+    on_path = [g.nodes[i] for i in g.main_path if i not in g.outputs and not g.nodes[i].is_input]
+    by_layer = {id(n.layer): n for n in on_path if n.layer is not None}
+    for value in (ctx.namespace or {}).values():
+        if value is ctx.model or not isinstance(value, kc.keras.Model):
+            continue
+        try:
+            outs = list(value.outputs or [])
+        except Exception:  # a subclassed model has no symbolic outputs
+            continue
+        if len(outs) != 1:
+            continue
+        h = kc.history(outs[0])
+        node = by_layer.get(id(h[0])) if h is not None else None
+        if node is not None:
+            return node
+    named = [n for n in on_path if n.variable and _CODE_NAME.match(n.variable)]
+    return named[0] if len({n.variable for n in named}) == 1 and len(named) == 1 else None
+
+
+def _width_constant(ctx: Context, code: GNode, width: int | None) -> tuple[str, int] | None:
+    """``(name, line)`` when the code layer's units are a plain name (``layers.Dense(n_bottleneck)``) that the cell
+    binds once to that very number as a literal (``n_bottleneck = 32``)."""
+    if code.line is None or not ctx.source or width is None:
+        return None
+    try:
+        tree = ast.parse(ctx.source)
+    except SyntaxError:
+        return None
+    call = next((n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n, "lineno", None) == code.line
+                 and isinstance(n.func, ast.Attribute) and n.func.attr == code.cls and n.args), None)
+    arg = call.args[0] if call is not None else None
+    if not isinstance(arg, ast.Name):
+        return None
+    binds = [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == arg.id for t in n.targets)]
+    if len(binds) != 1 or not isinstance(binds[0].value, ast.Constant) or binds[0].value.value != width:
+        return None
+    return arg.id, binds[0].lineno
+
+
+# A sequence code (one recurrent vector) this many times as wide as the sequence's values, or wider, is AE104's
+# warning: below it, a note (round 13's healthy LSTM autoencoder: 32 units on 30 values; round 76's do10: 64 on 32).
+ROOM_TO_COPY = 4
 
 
 def _downsampled_feature_map(g: GraphInfo, code: GNode) -> bool:

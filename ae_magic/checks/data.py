@@ -573,6 +573,7 @@ def check_target_range(ctx: Context) -> list[Finding]:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return []
     act, rng = _output_range(ctx)
+    bounded = rng is not None
     tol = 1e-6
     problems: list[str] = []
     evidence: dict[str, Any] = {"target_min": lo, "target_max": hi, "output_activation": act}
@@ -608,6 +609,11 @@ def check_target_range(ctx: Context) -> list[Finding]:
     if not problems:
         return []
     if loss_only:
+        return [_wrong_loss(ctx, problems[0], evidence)]
+    if loss == "bce" and not bounded and len(problems) == 1 and lo < -tol and evidence.get("loss"):
+        # An unbounded output (linear) under binary cross-entropy on targets scaled below 0 on purpose
+        # (standardised sensors): nothing about the output or the data is wrong, the loss is (round 78's dv06, a
+        # GRU autoencoder with loss=["binary_crossentropy", "mse"] on z-scored readings).
         return [_wrong_loss(ctx, problems[0], evidence)]
     var = ctx.target_name or ctx.data_name or "x"
     # Standardised targets (mean ~0, std ~1) were scaled on purpose: the output
@@ -690,12 +696,18 @@ LOSS_DOMAIN: dict[str, tuple[float, float, str]] = {
 def _wrong_loss(ctx: Context, problem: str, evidence: dict[str, Any]) -> Finding:
     """AE203 for a loss whose domain the targets leave: the loss is what to change, so it points at the compile line."""
     line, text = loss_line(ctx)
+    fix = f"{ctx.model_name or 'model'}.compile(optimizer='adam', loss='mse')  # a reconstruction loss defined for any value"
+    for quoted in ('"binary_crossentropy"', "'binary_crossentropy'"):
+        if text and quoted in text and evidence.get("loss") and "binary" in str(evidence["loss"]).lower():
+            # One entry of a list or dict of losses (or the loss= line itself): change that entry only.
+            fix = text.replace(quoted, quoted[0] + "mse" + quoted[0]) + "  # a reconstruction loss defined for any value"
+            break
     return Finding(
         code="AE203", severity="warning", title="Targets lie outside the loss's domain",
         message=(f"For {_name(ctx, True)}: the loss is {evidence['loss']}: {problem}. The model cannot be trained "
                  "to reconstruct them: the loss never sees the values outside."),
         line=line, source_line=text, evidence=evidence,
-        fix=f"{ctx.model_name or 'model'}.compile(optimizer='adam', loss='mse')  # a reconstruction loss defined for any value",
+        fix=fix,
     )
 
 

@@ -659,7 +659,18 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
             measured = max([v for v in (init, later) if v is not None], default=None)
             if measured is not None:
                 f.evidence["measured_saturated_share"] = {"initial": init, "after_probe": later}
-                if measured >= SATURATED_SHARE:
+                trained = _learned_from_cell_fit(ctx, codes) if measured >= SATURATED_SHARE else None
+                if trained is not None:
+                    # Saturated in the weights the cell's own fit left, and the probe run from there learned (round
+                    # 78's AutoRec): a trained near-binary code, not a stall. A wide code (the design) is info; a
+                    # narrow sigmoid code keeps the structure's warning, not upgraded.
+                    f.severity = "info" if _wide_code(ctx) or f.evidence.get("activation") in ZERO_CENTRED else "warning"
+                    f.evidence["saturated_in_cell_fit"] = True
+                    f.evidence["learned"] = trained[1]
+                    f.message += (f" Measured: {100 * measured:.0f}% of the code units of {name} are saturated at the "
+                                  f"weights the cell's own fit left, and {trained[0]}: the units saturated in "
+                                  "training and code the input as near-binary values.")
+                elif measured >= SATURATED_SHARE:
                     f.severity = "error"
                     f.message += (
                         f" Measured: {100 * measured:.0f}% of the code units of {name} are saturated"
@@ -711,6 +722,9 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                             f"from {start:.3g} to {final:.3g} (the per-feature mean reaches {mean:.3g}). Worth "
                             "changing only if longer training stalls."
                         )
+        elif (f.code == "AE305" and f.severity == "warning" and f.evidence.get("when") == "at the initial weights"
+              and cell_steps(ctx) > 0):
+            _saturated_by_cell_fit(ctx, f, codes)
         elif f.code == "AE304" and f.evidence.get("when") == "at the initial weights":
             _revived(f, after, by_name)
             if f.severity == "warning" and died_in_cell_fit(ctx):
@@ -725,6 +739,43 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                     "some weights get no gradient at all." if "AE301" in codes else "the gradients vanish toward the input."
                 )
     return findings
+
+
+def _learned_from_cell_fit(ctx: Context, codes: set[str]) -> tuple[str, dict[str, Any]] | None:
+    """``(what the probe run did, evidence)`` when the cell's own fit trained the weights the probes started from
+    and the probe run from there learned (in MSE, else in the loss's own units) with no stall finding; else None."""
+    if cell_steps(ctx) <= 0 or codes & _STALLED:
+        return None
+    learned, start, final, mean = probe_learned(ctx)
+    unit = "MSE"
+    if not learned:
+        learned, start, final, mean = _learned_in_loss_units(ctx)
+        unit = "loss"
+    if not learned:
+        return None
+    said = (f"the probe run from them lowered the held-out {unit} from {start:.3g} to {final:.3g} (the per-feature "
+            f"mean reaches {mean:.3g})")
+    return said, ({"mse_start": start, "mse_end": final, "mean_baseline": mean} if unit == "MSE"
+                  else {"loss_start": start, "loss_end": final, "mean_baseline_loss": mean})
+
+
+def _saturated_by_cell_fit(ctx: Context, f: Finding, codes: set[str]) -> None:
+    """AE305 at the weights the cell's own fit left becomes info when the probe run from there learned.
+
+    Those units saturated in the user's training, and the model goes on learning with them: a near-binary
+    code, as after a probe run (training's ``_harmless_if_learned``, round 37). Round 78's du08: an I-AutoRec
+    whose 3-epoch fit at Adam(1e-2) drove every sigmoid hidden unit into its flat part, while its masked loss fell
+    on from 0.71 to 0.26. Judged in MSE, else (a masked loss, whose MSE counts the missing entries) in the loss's
+    own units; any stall finding keeps the warning.
+    """
+    trained = _learned_from_cell_fit(ctx, codes)
+    if trained is None:
+        return
+    f.severity = "info"
+    f.evidence["saturated_in_cell_fit"] = True
+    f.evidence["learned"] = trained[1]
+    f.message += (f" These are the weights the cell's own fit left, and {trained[0]}: the units saturated in "
+                  "training and code the input as near-binary values. Worth changing only if longer training stalls.")
 
 
 # A code at least this share of the input's width is a wide hidden layer, not a bottleneck of a few units.
