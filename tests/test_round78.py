@@ -35,11 +35,11 @@ import keras
 from keras import layers, ops
 
 rng = np.random.default_rng(3)
-n_users, n_items, rank = 600, 120, 4
+n_users, n_items, rank = 800, 120, 4
 U = rng.normal(size=(n_users, rank))
 V = rng.normal(size=(n_items, rank))
 full = np.clip(3.0 + 0.8 * (U @ V.T) / np.sqrt(rank) + 0.25 * rng.normal(size=(n_users, n_items)), 1.0, 5.0)
-mask = rng.random((n_users, n_items)) < 0.15
+mask = rng.random((n_users, n_items)) < 0.25
 R_train = np.where(mask, full, 0.0).astype("float32")
 
 
@@ -73,10 +73,9 @@ def test_units_the_cells_fit_saturated_are_info_when_the_probe_run_learns() -> N
     report = ae_magic.check(AUTOREC.replace("FIT", FIT), namespace={}, data="R_train")
     assert not report.internal_errors
     assert not _loud(report), [(f.code, f.message) for f in _loud(report)]
-    sat = report.get("AE305")
-    if sat is not None:  # (the cell's fit saturates the units on every backend we ran; judged where it does)
-        assert sat.severity == "info" and sat.evidence.get("saturated_in_cell_fit"), sat.message
-        assert "the cell's own fit left" in sat.message
+    sat = report.get("AE305")  # (the cell's fit saturates over half the units on all three backends)
+    assert sat is not None and sat.severity == "info" and sat.evidence.get("saturated_in_cell_fit"), report.text()
+    assert "the cell's own fit left" in sat.message
 
 
 def test_a_sigmoid_code_the_cells_fit_saturated_keeps_its_warning_not_an_error() -> None:
