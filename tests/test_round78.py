@@ -208,3 +208,33 @@ def test_binary_crossentropy_on_unit_range_targets_keeps_the_output_layer() -> N
     assert report.get("AE203") is None, report.text()
     mismatch = report.get("AE108")
     assert mismatch is not None and mismatch.line == _line(src, "recon_out = ") and "sigmoid" in mismatch.fix
+
+
+SKIPPED_CODE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(2)
+X = rng.normal(size=(600, 16)).astype("float32")
+inp = keras.Input(shape=(16,))
+h1 = layers.Dense(32, activation="relu")(inp)
+h2 = layers.Dense(16, activation="relu")(h1)
+code = layers.Dense(3, name="embedding")(h2)
+g1 = layers.Dense(16, activation="relu")(READS)
+out = layers.Dense(16)(layers.Dense(32, activation="relu")(g1))
+customer_ae = keras.Model(inp, out)
+embedder = keras.Model(inp, code)
+customer_ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_decoder_that_skips_the_encoders_code_is_one_finding() -> None:
+    # Round 78's du05: the bypass check and the encoder-model check both named the decoder's first layer.
+    src = SKIPPED_CODE.replace("READS", "h2")
+    report = ae_magic.check(src, namespace={}, data="X", train=False)
+    bypass = [f for f in report.findings if f.code == "AE103"]
+    assert len(bypass) == 1, [f.message for f in bypass]
+    assert bypass[0].line == _line(src, "g1 = ") and "`embedder` outputs that code" in bypass[0].message
+    assert not [f for f in ae_magic.check(SKIPPED_CODE.replace("READS", "code"), namespace={}, data="X",
+                                          train=False).findings if f.code == "AE103"]
