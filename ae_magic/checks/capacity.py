@@ -210,15 +210,6 @@ def _no_compression(ctx: Context) -> list[Finding]:
            "as the code layer.")
     evidence = {"code_width": code.width if code else g.code_width, "input_width": g.input_width}
     why = ""
-    if code is not None and _sequence_summary(g, code):
-        # ROOM_TO_COPY times the sequence's values or more (round 78's dv03, Machine Learning Mastery's
-        # LSTM(100) on 9-step sequences): the state has a unit to spare for every value, so it can hold the
-        # sequence whole; the model reconstructs anything, anomalies included.
-        evidence["sequence_code"] = True
-        why = (f" It is one vector a recurrent layer made from the sequence, with {width / g.input_width:.0f}x as "
-               "many units as the sequence has values: room to hold every value, so it need not summarise.")
-        fix = (f"Give the recurrent encoder fewer units than the sequence has values, e.g. "
-               f"`layers.{code.cls}({max(2, g.input_width // 2)}, ...)`.") if code.cls in kc.RECURRENT else fix
     short = _loop_stops_short(ctx, code, width, g.input_width) if code is not None else None
     meant = _intended_code(ctx, g) if short is None else None
     if meant is not None and meant is not code and meant.width is not None and meant.width >= g.input_width:
@@ -228,6 +219,15 @@ def _no_compression(ctx: Context) -> list[Finding]:
         code, width = meant, meant.width
         line, src = loc(ctx, code)
         evidence["code_width"], evidence["meant_code"] = width, code.name
+    if code is not None and _sequence_summary(g, code) and width is not None and width >= ROOM_TO_COPY * g.input_width:
+        # ROOM_TO_COPY times the sequence's values or more (round 78's dv03, Machine Learning Mastery's
+        # LSTM(100) on 9-step sequences): the state has a unit to spare for every value, so it can hold the
+        # sequence whole; the model reconstructs anything, anomalies included.
+        evidence["sequence_code"] = True
+        why = (f" It is one vector a recurrent layer made from the sequence, with {width / g.input_width:.0f}x as "
+               "many units as the sequence has values: room to hold every value, so it need not summarise.")
+        fix = (f"Give the recurrent encoder fewer units than the sequence has values, e.g. "
+               f"`layers.{code.cls}({max(2, g.input_width // 2)}, ...)`.") if code.cls in kc.RECURRENT else fix
     named = _width_constant(ctx, code, width) if short is None and code is not None else None
     if named is not None:
         # The width is a constant the cell names (``n_bottleneck = 32``): the number to change lives there.
@@ -326,9 +326,7 @@ def _intended_code(ctx: Context, g: GraphInfo) -> GNode | None:
     builds from the same input (an ``encoder``), else the one node assigned to a code-like name; None if unclear."""
     on_path = [g.nodes[i] for i in g.main_path if i not in g.outputs and not g.nodes[i].is_input]
     by_layer = {id(n.layer): n for n in on_path if n.layer is not None}
-    for value in (ctx.namespace or {}).values():
-        if value is ctx.model or not isinstance(value, kc.keras.Model):
-            continue
+    for value in (getattr(ctx, "other_models", None) or {}).values():
         try:
             outs = list(value.outputs or [])
         except Exception:  # a subclassed model has no symbolic outputs
