@@ -220,6 +220,12 @@ def choose_model(ctx: Context, model: Any = None) -> None:
     if not models:
         return
     qualifying = [n for n in models if _reconstructs(models[n])]
+    compiled = [n for n in models if kc.is_compiled(models[n]) and (n in qualifying or _shapeless(models[n]))]
+    if compiled:
+        # The model the cell compiles is the one it trains: round 79's dx10 wraps two Sequential parts in a
+        # subclassed VAE (no symbolic shapes), and its 64 -> 256 -> 128 -> 64 encoder body, uncompiled, only
+        # looks like an autoencoder by its shapes.
+        qualifying = compiled
     trained = _trained_at_error(ctx, models) if not qualifying and ctx.cell_error is not None else None
     if trained is not None:
         # Round 45: the keras.io Conv1D anomaly model at 30 time steps, whose decoder gives 32; `model.fit(x, x)`
@@ -286,6 +292,11 @@ def _name_in(ns: dict[str, Any], obj: Any) -> str | None:
         if v is obj and not k.startswith("_"):
             return k
     return None
+
+
+def _shapeless(model: Any) -> bool:
+    """No symbolic input or output shape to compare (a subclassed or unbuilt model)."""
+    return kc.safe_input_shape(model) is None or kc.safe_output_shape(model) is None
 
 
 def _reconstructs(model: Any) -> bool:

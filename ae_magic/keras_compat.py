@@ -666,11 +666,14 @@ def input_gradient_max(model: Any, x: Any) -> float | None:
 
 
 # -- copies ---------------------------------------------------------------
-def fresh_copy(model: Any) -> Any | None:
-    """A functional or Sequential ``model``'s architecture with fresh initial weights (as re-running the cell
-    would build it), or None when it can't be rebuilt. Call it inside :func:`seeded`: initializers draw from the
-    global random state."""
-    if model_kind(model) not in ("functional", "sequential"):
+def fresh_copy(model: Any, sample: Any = None) -> Any | None:
+    """``model``'s architecture with fresh initial weights (as re-running the cell would build it), or None when
+    it can't be rebuilt. A subclassed model needs ``sample`` (a batch to build it on). Call it inside
+    :func:`seeded`: initializers draw from the global random state."""
+    kind = model_kind(model)
+    if kind == "subclassed" and sample is not None:
+        return _fresh_subclassed(model, sample)
+    if kind not in ("functional", "sequential"):
         return None
     with contextlib.suppress(Exception):
         return keras.models.clone_model(model)
@@ -680,6 +683,32 @@ def fresh_copy(model: Any) -> Any | None:
         # (clone_model also rebuilds the compile config: a metric function the cell did not register stops it.)
         return type(model).from_config(model.get_config())
     return None
+
+
+def _fresh_subclassed(model: Any, sample: Any) -> Any | None:
+    """A new instance of a subclassed ``model``'s class, built on ``sample``, as :func:`clone_model` makes its copy
+    but with the initial weights the constructor draws (model arguments cloned at fresh weights too); None when it
+    can't be made or shares a layer with ``model``."""
+    made = None
+    with contextlib.suppress(Exception):
+        made = type(model).from_config(model.get_config())
+    if made is None:
+        args, kwargs = constructor_args(model) or ((), {})
+        try:
+            args = tuple(_clone_graph(a, weights=False) if _graph_model(a) else a for a in args)
+            kwargs = {k: _clone_graph(v, weights=False) if _graph_model(v) else v for k, v in kwargs.items()}
+            made = type(model)(*args, **kwargs)
+        except Exception:
+            return None
+    try:
+        if not _unshare_layers(model, made):
+            return None
+        _carry_adapted_layers(model, made)
+        _carry_layer_names(model, made)
+        made(sample[:1])
+    except Exception:
+        return None
+    return made
 
 
 def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
@@ -928,14 +957,16 @@ def _copy_layer(layer: Any) -> Any:
     return copy
 
 
-def _clone_graph(model: Any) -> Any:
-    """A Functional or Sequential model's copy with its weights (raises when it can't be copied)."""
+def _clone_graph(model: Any, weights: bool = True) -> Any:
+    """A Functional or Sequential model's copy with its weights (``weights=False``: fresh initial ones; raises
+    when it can't be copied)."""
     with keras.saving.custom_object_scope(_cell_objects(model)):
         try:
             clone = keras.models.clone_model(model)
         except Exception:
             clone = keras.models.clone_model(model, clone_function=_clone_layer)
-    clone.set_weights(model.get_weights())
+    if weights:
+        clone.set_weights(model.get_weights())
     return clone
 
 

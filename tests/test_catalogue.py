@@ -133,8 +133,9 @@ def test_structure_checks_run_in_code_order() -> None:
     order = [c.group(0) for c in codes if c]
     assert order == sorted(order)
     assert set(order) == {c for c in CODES if "AE102" <= c <= "AE113"}
-    # AE108 has six (the compiled loss, noise after the output, two hand-written losses, per-output losses,
-    # a distribution head's variance),
+    # AE108 has seven (the compiled loss, noise after the output, three hand-written losses: arguments swapped,
+    # probabilities of a linear output, logits of a sigmoid output; per-output losses, a distribution head's
+    # variance),
     # AE103 two (a bypass, an encoder off the path), AE111 two (the output's dependence, a normalisation over
     # one or two values).
-    assert len(checks) == 20
+    assert len(checks) == 21

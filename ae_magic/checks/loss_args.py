@@ -191,4 +191,111 @@ def check_handwritten_bce_on_linear_output(ctx: Context) -> list[Finding]:
     ]
 
 
-CHECKS = [check_loss_argument_order, check_handwritten_bce_on_linear_output]
+# Loss calls that take logits whatever their keywords say (TensorFlow's ``*_with_logits``).
+_LOGITS_ALWAYS = {"sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"}
+
+
+def handwritten_logits_bce(source: str | None, within: str | None = None) -> tuple[int, str] | None:
+    """``(line, prediction)``: the first binary cross-entropy the cell computes itself on *logits*
+    (``tf.nn.sigmoid_cross_entropy_with_logits``, ``from_logits=True``) of a prediction: a variable assigned
+    from a call of the model, a decoder or ``self`` (``x_logit = self.decode(z)``), or named like one."""
+    try:
+        tree: ast.AST = ast.parse(source or "")
+    except SyntaxError:
+        return None
+    made = _predictions(tree)
+    if within is not None:
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == within]
+        if not defs:
+            return None
+        tree = defs[-1]
+
+    def prediction(arg: ast.AST) -> str | None:
+        if isinstance(arg, ast.Name) and (arg.id in made or _PREDICTION_NAME.match(arg.id) or "logit" in arg.id.lower()):
+            return arg.id
+        if isinstance(arg, ast.Call) and (who := _callee(arg.func)) and _PREDICTOR.search(who):
+            return f"{who}(...)"
+        return None
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        inner = node.func if isinstance(node.func, ast.Call) else None
+        name = _callee(inner.func if inner is not None else node.func)
+        keywords = list(node.keywords) + (list(inner.keywords) if inner is not None else [])
+        if name in _LOGITS_ALWAYS:
+            arg = next((k.value for k in node.keywords if k.arg == "logits"), node.args[1] if len(node.args) > 1 else None)
+        elif name in _BCE and any(k.arg == "from_logits" and isinstance(k.value, ast.Constant) and k.value.value is True
+                                  for k in keywords):
+            arg = next((k.value for k in node.keywords if k.arg == "y_pred"), node.args[1] if len(node.args) > 1 else None)
+        else:
+            continue
+        pred = prediction(arg) if arg is not None else None
+        if pred is not None:
+            return node.lineno, pred
+    return None
+
+
+def check_handwritten_logits_bce_on_sigmoid_output(ctx: Context) -> list[Finding]:
+    """AE108: a loss the cell writes itself takes logits (``sigmoid_cross_entropy_with_logits``,
+    ``from_logits=True``) of a reconstruction whose output layer already applies a sigmoid.
+
+    The loss applies a second sigmoid: the predictions it scores live in (0.5, 0.73), a black pixel can't be
+    reached, and the decoder is pushed to its largest outputs (round 79's dx09: the TensorFlow CVAE tutorial
+    moved into a ``train_step`` with ``activation="sigmoid"`` added to the last ``Conv2DTranspose``; the loss
+    stays flat and every output is the same). Keras' own compiled losses are judged by
+    ``activations.check_output_loss``."""
+    from .. import keras_compat as kc
+    from .locate import graph_of, layer_line, loc, output_activation, subclassed_output
+
+    m = ctx.model
+    if m is None:
+        return []
+    loss = kc.compiled_loss(m)
+    if loss is None:
+        hit = handwritten_logits_bce(ctx.source)
+    elif isinstance(loss, str) or kc.loss_family(loss) in _KERAS_FAMILIES:
+        return []
+    else:
+        hit = handwritten_logits_bce(ctx.source, getattr(loss, "__name__", None) or type(loss).__name__)
+    if hit is None:
+        return []
+    g = graph_of(ctx)
+    if g is not None and g.outputs:
+        act, node = output_activation(g)
+        if node is None or node.activation is None:
+            return []
+        line, text = loc(ctx, node)
+        name = node.name
+    else:
+        act, layer, _ = subclassed_output(ctx)
+        line, text = layer_line(ctx, layer)
+        name = getattr(layer, "name", None)
+    if act != "sigmoid":
+        return []
+    raw, pred = hit
+    loss_line = ctx.cell_line(raw)
+    if line is None:
+        line, text = loss_line, (ctx.line_text(raw) if loss_line is not None else None)
+    where = f" (line {loss_line})" if loss_line is not None and loss_line != line else ""
+    return [
+        Finding(
+            code="AE108",
+            severity="warning",
+            title="Output activation and loss disagree",
+            message=(f"The cell's own loss{where} takes logits of `{pred}` (binary cross-entropy with the sigmoid "
+                     "inside it), but the model's output layer already applies a sigmoid: the loss squashes the "
+                     "outputs a second time, so the values it scores only reach (0.5, 0.73). A black pixel (0) can't "
+                     "be reached, every target pulls the output the same way, and the decoder drifts to a constant."),
+            line=line,
+            layer=name,
+            source_line=text,
+            evidence={"loss": "binary cross-entropy on logits (in the cell)", "from_logits": True,
+                      "output_activation": act, "loss_line": loss_line},
+            fix=("# drop the sigmoid on the output layer (the loss applies it): activation=None\n"
+                 "# or score probabilities: binary_crossentropy(x, x_hat) without from_logits"),
+        )
+    ]
+
+
+CHECKS = [check_loss_argument_order, check_handwritten_bce_on_linear_output, check_handwritten_logits_bce_on_sigmoid_output]

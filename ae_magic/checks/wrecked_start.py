@@ -46,8 +46,7 @@ def _explained_before(ctx: Context) -> bool:
 
 def _fresh_weights(ctx: Context, sess: Any) -> list[np.ndarray] | None:
     """Fresh initial values for every variable of the probes' copy (``clone_model`` re-initialises), or None."""
-    model = ctx.model
-    if kc.model_kind(model) not in ("functional", "sequential") or getattr(sess, "in_place", False):
+    if getattr(sess, "in_place", False):
         return None
     fresh = fresh_model(ctx)  # drawn inside kc.seeded: the user's global random state is put back
     if fresh is None:
