@@ -651,6 +651,8 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
     after = {a["layer"]: a for a in ctx.traces.get("training", {}).get("activations_after", [])}
     by_name = {ly["layer"]: ly for ly in trace["layers"]}
     codes = {f.code for f in findings}
+    # What says the run did not learn: a note (an AE403 whose smaller rate only did somewhat better) does not.
+    loud = {f.code for f in findings if f.severity in ("warning", "error")}
     for f in findings:
         if f.code == "AE106":
             name = _in_trace(f.layer, by_name) or _in_trace(trace.get("code_layer"), by_name)
@@ -659,7 +661,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
             measured = max([v for v in (init, later) if v is not None], default=None)
             if measured is not None:
                 f.evidence["measured_saturated_share"] = {"initial": init, "after_probe": later}
-                trained = _learned_from_cell_fit(ctx, codes) if measured >= SATURATED_SHARE else None
+                trained = _learned_from_cell_fit(ctx, loud) if measured >= SATURATED_SHARE else None
                 if trained is not None:
                     # Saturated in the weights the cell's own fit left, and the probe run from there learned (round
                     # 78's AutoRec): a trained near-binary code, not a stall. A wide code (the design) is info; a
@@ -705,7 +707,7 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                                       f"the code units of {name} are saturated at the initial weights and after the "
                                       f"probe run, while the penalty on the code (AE405, line {held.line}) keeps "
                                       "the reconstruction at the mean's error.")
-                    elif learned and not codes & _STALLED:
+                    elif learned and not loud & _STALLED:
                         # The risk the structure shows did not happen: the code's units stayed in their
                         # working range and the run learned. A warning here would be a false alarm.
                         f.severity = "info"
@@ -724,13 +726,13 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                         )
         elif (f.code == "AE305" and f.severity == "warning" and f.evidence.get("when") == "at the initial weights"
               and cell_steps(ctx) > 0):
-            _saturated_by_cell_fit(ctx, f, codes)
+            _saturated_by_cell_fit(ctx, f, loud)
         elif f.code == "AE304" and f.evidence.get("when") == "at the initial weights":
             _revived(f, after, by_name)
             if f.severity == "warning" and died_in_cell_fit(ctx):
                 _learns_anyway(ctx, f, findings)
         elif f.code == "AE107" and set(f.evidence.get("activations") or ["?"]) <= ZERO_CENTRED:
-            _soften_zero_centred_stack(ctx, f, by_name, after, codes)
+            _soften_zero_centred_stack(ctx, f, by_name, after, loud)
         elif f.code == "AE110":
             f.evidence["measured_grad_norms"] = {ly["layer"]: ly["grad_norm"] for ly in trace["layers"] if ly["n_vars"]}
             if "AE301" in codes or "AE302" in codes:
