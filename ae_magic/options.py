@@ -81,7 +81,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("target", str, None, "Variable holding the reconstruction target when it is not the data (denoising: the clean data).",
            metavar="NAME"),
     Option("model", str, None, "Variable holding the autoencoder (default: the model the cell binds that maps its input to an "
-           "output of the same shape; the last such one).", metavar="NAME", fronts=frozenset({API, MAGIC_CHECK, CLI})),
+           "output of the same shape, a compiled one first; the last such one).", metavar="NAME",
+           fronts=frozenset({API, MAGIC_CHECK, CLI})),
     Option("train", bool, True, "Run the gradient and training probes (off: structure and data checks only).",
            negative_flag=True, probe_setting=True,
            flag_help="Skip the gradient and training probes (structure and data checks only)."),
