@@ -174,6 +174,14 @@ def _run(ctx: Context) -> list[Finding]:
         # Small gradients at the initial weights: AE302 stands only if the loss does not move under the
         # optimizer. A probe run that did not learn may be a slow start; the longer run tells (refine reads it).
         longer_run()
+    if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0] and G.died_in_cell_fit(ctx)
+            and any(f.code == "AE304" and f.severity == "warning" and f.evidence.get("when") == "at the initial weights"
+                    for f in ctx.found)):
+        # Units dead in the weights the cell's own fit left, and a probe run from them not yet clearly learning
+        # (round 77's dr06, unseeded: 6 of an ECG model's 8 code units dead after its 3-epoch fit, the probe run
+        # ending 1.09x the mean's error, a slow starter that 25 epochs take to 0.1x): refine's AE304 judges the
+        # longer run (gradients._learns_anyway).
+        longer_run()
     if (not trace["diverged"] and "longer" not in runs and not G.probe_learned(ctx)[0]
             and not any(f.code in ("AE404", "AE405") and f.severity in ("warning", "error") for f in found)
             and any(f.code == "AE106" and f.severity == "warning" and f.evidence.get("activation") in G.ZERO_CENTRED
