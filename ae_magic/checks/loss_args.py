@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Any
 
 from ..context import Context
 from ..report import Finding
@@ -144,34 +145,44 @@ def handwritten_bce(source: str | None, within: str | None = None) -> int | None
     return None
 
 
+def _in_cell_loss(ctx: Context, find: Any) -> Any:
+    """``find(source[, within])`` where the cell computes the model's loss itself: a ``train_step`` or an
+    ``add_loss`` term (no compiled loss: the whole cell), or a loss function or ``Loss`` subclass it writes and
+    compiles (inside that definition); None for Keras' own compiled losses (``activations.check_output_loss``)."""
+    from .. import keras_compat as kc
+
+    if ctx.model is None:
+        return None
+    loss = kc.compiled_loss(ctx.model)
+    if loss is None:
+        return find(ctx.source)
+    if isinstance(loss, str) or kc.loss_family(loss) in _KERAS_FAMILIES:
+        return None
+    return find(ctx.source, getattr(loss, "__name__", None) or type(loss).__name__)
+
+
+def _output(ctx: Context) -> tuple[str | None, Any, bool]:
+    """``(activation, graph node or subclassed layer, found)`` of the model's output; ``found`` is False for a
+    graph output with no activation of its own (a custom loss layer passing it on): nothing to judge."""
+    from .locate import graph_of, output_activation, subclassed_output
+
+    g = graph_of(ctx)
+    if g is not None and g.outputs:
+        act, node = output_activation(g)
+        return act, node, node is not None and node.activation is not None
+    act, layer, _ = subclassed_output(ctx)
+    return act, layer, True
+
+
 def check_handwritten_bce_on_linear_output(ctx: Context) -> list[Finding]:
     """AE108: a loss the cell writes itself (``train_step``, ``add_loss``) applies binary cross-entropy on
     probabilities to an output with no sigmoid: in a ``train_step``, an ``add_loss`` term, or a loss function the
     cell writes and compiles. (Keras' own compiled losses are judged by ``activations.check_output_loss``.)"""
-    from .. import keras_compat as kc
-    from .locate import graph_of, output_activation, subclassed_output
-
-    m = ctx.model
-    if m is None:
-        return []
-    loss = kc.compiled_loss(m)
-    if loss is None:
-        raw = handwritten_bce(ctx.source)
-    elif isinstance(loss, str) or kc.loss_family(loss) in _KERAS_FAMILIES:
-        return []
-    else:
-        # A loss function (or Loss subclass) the cell writes and compiles: ``ops.binary_crossentropy`` inside it.
-        raw = handwritten_bce(ctx.source, getattr(loss, "__name__", None) or type(loss).__name__)
+    raw = _in_cell_loss(ctx, handwritten_bce)
     if raw is None:
         return []
-    g = graph_of(ctx)
-    if g is not None and g.outputs:
-        act, node = output_activation(g)
-        if node is None or node.activation is None:
-            return []  # the output comes from a layer with no activation of its own (a custom loss layer passing it on)
-    else:
-        act = subclassed_output(ctx)[0]
-    if act is None or act in _PROBABILITIES:
+    act, _, judged = _output(ctx)
+    if not judged or act is None or act in _PROBABILITIES:
         return []
     line = ctx.cell_line(raw)
     return [
@@ -245,34 +256,17 @@ def check_handwritten_logits_bce_on_sigmoid_output(ctx: Context) -> list[Finding
     moved into a ``train_step`` with ``activation="sigmoid"`` added to the last ``Conv2DTranspose``; the loss
     stays flat and every output is the same). Keras' own compiled losses are judged by
     ``activations.check_output_loss``."""
-    from .. import keras_compat as kc
-    from .locate import graph_of, layer_line, loc, output_activation, subclassed_output
+    from ..graph import GNode
+    from .locate import layer_line, loc
 
-    m = ctx.model
-    if m is None:
-        return []
-    loss = kc.compiled_loss(m)
-    if loss is None:
-        hit = handwritten_logits_bce(ctx.source)
-    elif isinstance(loss, str) or kc.loss_family(loss) in _KERAS_FAMILIES:
-        return []
-    else:
-        hit = handwritten_logits_bce(ctx.source, getattr(loss, "__name__", None) or type(loss).__name__)
+    hit = _in_cell_loss(ctx, handwritten_logits_bce)
     if hit is None:
         return []
-    g = graph_of(ctx)
-    if g is not None and g.outputs:
-        act, node = output_activation(g)
-        if node is None or node.activation is None:
-            return []
-        line, text = loc(ctx, node)
-        name = node.name
-    else:
-        act, layer, _ = subclassed_output(ctx)
-        line, text = layer_line(ctx, layer)
-        name = getattr(layer, "name", None)
-    if act != "sigmoid":
+    act, where_out, judged = _output(ctx)
+    if not judged or act != "sigmoid":
         return []
+    line, text = loc(ctx, where_out) if isinstance(where_out, GNode) else layer_line(ctx, where_out)
+    name = getattr(where_out, "name", None)
     raw, pred = hit
     loss_line = ctx.cell_line(raw)
     if line is None:
