@@ -440,3 +440,40 @@ def test_units_the_cells_fit_killed_are_judged_on_the_longer_run_when_the_probe_
     assert dead.severity == "info" and dead.evidence["learned_after"]["mse_end"] < dead.evidence["learned_after"][
         "mean_baseline"], report.text()
     assert not _loud(report), report.text()
+
+
+# Round 80's ea09 (a customer-segmentation autoencoder "scaled" with sklearn's `normalize`, which scales each row to
+# unit length): income set every row's length, so each row was about [0, 1, 0, ...] and the samples nearly
+# identical. The report said "scaled as a whole (divided by its maximum, say)". Rows of unit length are now read
+# as a per-row scaling (`row_scaled`), named at the normalize() line, with a per-column fix; one AE201, not two.
+ROW_NORMALISED = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+n = 600
+age = rng.integers(18, 80, n).astype(float)
+income = rng.lognormal(10.5, 0.4, n)
+visits = rng.poisson(5, n).astype(float)
+spend = income * rng.uniform(0.01, 0.05, n)
+customers = np.column_stack([age, income, visits, spend, rng.normal(50, 10, n)])
+X = customers / np.linalg.norm(customers, axis=1, keepdims=True)NORM
+
+inp = keras.Input(shape=(5,))
+ae = keras.Model(inp, layers.Dense(5)(layers.Dense(2, activation="relu")(inp)))
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_rows_scaled_to_unit_length_are_named_at_that_line() -> None:
+    src = ROW_NORMALISED.replace("NORM", "")
+    report = ae_magic.check(src, namespace={}, data="X", train=False)
+    found = [f for f in report.findings if f.code == "AE201"]
+    assert len(found) == 1 and found[0].evidence.get("per_row") == "unit-norm", report.text()
+    assert found[0].line == _line(src, "np.linalg.norm(customers, axis=1")
+    # Scaled per column instead: silent.
+    fixed = ROW_NORMALISED.replace("customers / np.linalg.norm(customers, axis=1, keepdims=True)NORM",
+                                   "(customers - customers.mean(0)) / customers.std(0)")
+    report = ae_magic.check(fixed, namespace={}, data="X", train=False)
+    assert not [f for f in report.findings if f.code == "AE201"], report.text()

@@ -364,6 +364,10 @@ def _offsets_only(ctx: Context, s: np.ndarray, lo: float, hi: float, by: str | N
     """
     if s.ndim != 2 or s.shape[1] < 2 or not hi > lo:
         return []
+    from .row_scaled import scaled_per_row
+
+    if scaled_per_row(ctx.data) is not None:
+        return []  # each row scaled on its own: row_scaled names that, at the line that did it
     std = s.std(axis=0, dtype=np.float64)
     top = float(std.max())
     spread = float(s.mean(axis=0, dtype=np.float64).std())

@@ -51,6 +51,10 @@ def _per_row(x: np.ndarray) -> tuple[str, np.ndarray] | None:
     m, s = x.mean(axis=1), x.std(axis=1)
     if float(np.mean((np.abs(m) < 1e-3) & (np.abs(s - 1.0) < 0.06))) >= ROW_SHARE:
         return "z-score", np.argmax(np.abs(x), axis=1)
+    # Rows of unit length: sklearn's ``normalize`` (L2 by default, or L1/max), ``keras.utils.normalize``.
+    for kind, size in (("unit-norm", np.sqrt(np.sum(x * x, axis=1))), ("unit-sum", np.sum(np.abs(x), axis=1))):
+        if float(np.mean(np.isclose(size, 1.0, atol=1e-4))) >= ROW_SHARE:
+            return kind, np.argmax(np.abs(x), axis=1)
     return None
 
 
@@ -78,7 +82,7 @@ def scaled_per_row(data: Any) -> dict[str, Any] | None:
     share = float(np.mean(extreme == column))
     rest = np.delete(x, column, axis=1).std(axis=0)
     typical = float(np.median(rest))
-    if share < SAME_COLUMN or typical >= (FLAT_MINMAX if kind == "min-max" else FLAT_ZSCORE):
+    if share < SAME_COLUMN or typical >= (FLAT_ZSCORE if kind == "z-score" else FLAT_MINMAX):
         return None
     return {"per_row": kind, "dominant_column": column, "dominant_share": share,
             "median_feature_std": typical, "rows_checked": len(x)}
@@ -122,11 +126,14 @@ def scaled_per_window(data: Any) -> dict[str, Any] | None:
 def _axis_line(ctx: Context) -> tuple[int | None, str | None]:
     """The first code line before the data's own that computes a statistic along ``axis=1``."""
     pattern = re.compile(r"\b(min|max|mean|std|amin|amax|ptp|norm)\(.*axis\s*=\s*(1|-1)\b")
+    # sklearn's and Keras' normalize() scale each row unless told axis=0.
+    rows = re.compile(r"\b(normalize|l2_normalize)\((?!.*axis\s*=\s*0\b)")
     data_line = ctx.assign_lines.get(ctx.data_name) if ctx.data_name else None
     for i, text in enumerate((ctx.source or "").splitlines(), start=1):
         if data_line is not None and i > data_line:
             break
-        if pattern.search(text.split("#", 1)[0]):
+        code = text.split("#", 1)[0]
+        if pattern.search(code) or rows.search(code):
             return ctx.cell_line(i), text.strip()
     return None, None
 
@@ -140,20 +147,26 @@ def check_row_scaled(ctx: Context) -> list[Finding]:
     if line is None:
         line, text = assigned_at(ctx, ctx.data_name)
     var = ctx.data_name or "x"
-    if text is not None and re.search(r"axis\s*=\s*(1|-1)\b", text):
+    unit = found["per_row"] in ("unit-norm", "unit-sum")
+    if unit and text is not None and re.search(r"\bnormalize\(", text):
+        fix = ("# normalize() scales each row (sample) to unit length; scale each feature (column) instead:\n"
+               "# from sklearn.preprocessing import StandardScaler; x = StandardScaler().fit_transform(raw)")
+    elif text is not None and re.search(r"axis\s*=\s*(1|-1)\b", text):
         fix = re.sub(r"axis\s*=\s*(1|-1)\b", "axis=0", text) + "  # per feature; the same in every statistic"
     else:
         fix = "# compute the scaling statistics per feature (column), on the raw training rows: axis=0"
-    what = "min 0 and max 1" if found["per_row"] == "min-max" else "mean 0 and std 1"
+    what = {"min-max": "min 0 and max 1", "z-score": "mean 0 and std 1", "unit-norm": "length (L2 norm) 1",
+            "unit-sum": "absolute values summing to 1"}[found["per_row"]]
     col = found["dominant_column"]
     return [
         Finding(
             code="AE201",
             severity="warning",
             title="The data was scaled per row, not per column",
-            message=(f"Every row of `{var}` has {what}: each sample was scaled by its own statistics (axis=1), "
-                     f"not each feature. Column {col} holds the row's extreme in {found['dominant_share']:.0%} of the "
-                     "rows, so it sets every row's scale, and the other features are squeezed to a spread of "
+            message=(f"Every row of `{var}` has {what}: each sample was scaled by its own "
+                     f"{'length' if unit else 'statistics'} (axis=1), not each feature. Column {col} holds the row's "
+                     f"extreme in {found['dominant_share']:.0%} of the rows, so it sets every row's scale, and the "
+                     "other features are squeezed to a spread of "
                      f"{found['median_feature_std']:.2g} (median std): the samples are nearly identical, the loss is "
                      "tiny from the start and the model learns their mean."),
             line=line,
