@@ -477,3 +477,49 @@ def test_rows_scaled_to_unit_length_are_named_at_that_line() -> None:
                                    "(customers - customers.mean(0)) / customers.std(0)")
     report = ae_magic.check(fixed, namespace={}, data="X", train=False)
     assert not [f for f in report.findings if f.code == "AE201"], report.text()
+
+
+# Round 80's ea01 (Kaggle's credit-card fraud autoencoder): `scaler.fit(X_train)` on a line of its own and no
+# `scaler.transform` anywhere, so the raw seconds and amounts go in. AE201 named the array's line; the fix goes
+# where the scaler is fitted and not applied.
+UNAPPLIED = """\
+import numpy as np
+import keras
+from keras import layers
+
+
+class StandardScaler:  # sklearn's, written out (the test environment need not have scikit-learn)
+    def fit(self, x):
+        self.mean_, self.scale_ = x.mean(axis=0), x.std(axis=0)
+        return self
+
+    def transform(self, x):
+        return (x - self.mean_) / self.scale_
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+
+rng = np.random.default_rng(0)
+X_train = np.column_stack([rng.uniform(0, 170000, 500), rng.normal(size=(500, 4)), rng.lognormal(4, 1, 500)])
+scaler = StandardScaler()
+APPLY
+
+inp = keras.Input(shape=(6,))
+ae = keras.Model(inp, layers.Dense(6)(layers.Dense(3, activation="relu")(inp)))
+ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_scaler_fitted_and_never_applied_is_named_where_it_is_fitted() -> None:
+    for apply, how in (("scaler.fit(X_train)", "fit"), ("scaler.fit_transform(X_train)", "discarded")):
+        src = UNAPPLIED.replace("APPLY", apply)
+        report = ae_magic.check(src, namespace={}, data="X_train", train=False)
+        f = report.get("AE201")
+        assert f is not None and f.line == _line(src, apply), report.text()
+        assert f.evidence["unapplied_scaler"] == {"scaler": "scaler", "how": how}
+        assert f.fix.startswith("X_train = scaler.fit_transform(X_train)")
+    # Applied: the data is scaled, and silent.
+    src = UNAPPLIED.replace("APPLY", "X_train = scaler.fit_transform(X_train)")
+    report = ae_magic.check(src, namespace={}, data="X_train", train=False)
+    assert report.get("AE201") is None, report.text()

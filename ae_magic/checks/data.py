@@ -28,6 +28,7 @@ from .locate import (
     discarded_scaling,
     ignored_argument,
     loss_line,
+    unapplied_scaler,
     unscaled_cast,
     unscaled_return,
     whole_array_statistic,
@@ -911,6 +912,18 @@ def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
         f.message += (f" Line {f.line} computes a scaled array but keeps nothing: its result is never "
                       "assigned, so the data stays as it was.")
         f.fix, f.edit = f"{kept} = {(f.source_line or '').strip()}  # keep the result", None
+        return
+    unapplied = unapplied_scaler(ctx, name) if f.code in ("AE201", "AE203") else None
+    if unapplied is not None:
+        # A scaler fitted on the data and never applied to it (or applied with the result thrown away).
+        at, scaler, how = unapplied
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["unapplied_scaler"] = {"scaler": scaler, "how": how}
+        f.message += (f" Line {f.line} fits `{scaler}` on `{name}`, but nothing applies it: `{scaler}.transform` is "
+                      "never called, so the data goes in raw." if how == "fit" else
+                      f" Line {f.line} scales `{name}` with `{scaler}` but keeps nothing: its result is never "
+                      "assigned, so the data stays as it was.")
+        f.fix, f.edit = f"{name} = {scaler}.fit_transform({name})  # keep the scaled array", None
         return
     back = unscaled_return(ctx, name) if f.code in ("AE201", "AE203") else None
     if back is not None:

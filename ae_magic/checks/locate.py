@@ -500,6 +500,49 @@ def discarded_scaling(ctx: Context, name: str | None) -> tuple[int, str] | None:
     return (hit.lineno, str(_discarded(hit, names))) if hit is not None else None
 
 
+_SCALER = re.compile(r"(Scaler|Normalizer|Transformer|Normalization)$")
+
+
+def unapplied_scaler(ctx: Context, name: str | None) -> tuple[int, str, str] | None:
+    """``(source line, scaler, how)``: a scaler object the cell fits on the data and never applies to it.
+
+    Round 80's ea01 (Kaggle's credit-card fraud autoencoder): ``scaler.fit(X_train)`` on a line of its own and no
+    ``scaler.transform`` anywhere, so the raw amounts go in (``how`` = "fit"); or ``scaler.fit_transform(X_train)``
+    whose result nothing keeps (``how`` = "discarded"). The scaler is a variable bound to a class whose name ends in
+    Scaler, Normalizer, Transformer or Normalization (sklearn's, Keras' ``Normalization``: ``adapt`` is its fit).
+    """
+    tree = _tree(ctx) if name else None
+    if tree is None:
+        return None
+    scalers = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            f = node.value.func
+            cls = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if _SCALER.search(cls or ""):
+                scalers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    if not scalers:
+        return None
+
+    def reads(call: ast.Call) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == name for a in call.args for n in ast.walk(a))
+
+    applied = {n.func.value.id for n in ast.walk(tree)
+               if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+               and n.func.value.id in scalers and n.func.attr in ("transform", "fit_transform")}
+    body = tree.body[:-1]  # the cell's last expression is displayed, not discarded
+    for st in body:
+        if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Attribute)
+                and isinstance(st.value.func.value, ast.Name) and st.value.func.value.id in scalers and reads(st.value)):
+            continue
+        who, attr = st.value.func.value.id, st.value.func.attr
+        if attr in ("fit", "adapt") and who not in applied:
+            return st.lineno, who, "fit"
+        if attr in ("fit_transform", "transform"):
+            return st.lineno, who, "discarded"
+    return None
+
+
 def loss_line(ctx: Context) -> tuple[int | None, str | None]:
     """The cell line that sets the loss (``loss=`` first, else ``.compile(``), as the user sees it, and its text."""
     if not ctx.source:
