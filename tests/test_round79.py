@@ -523,3 +523,47 @@ def test_a_scaler_fitted_and_never_applied_is_named_where_it_is_fitted() -> None
     src = UNAPPLIED.replace("APPLY", "X_train = scaler.fit_transform(X_train)")
     report = ae_magic.check(src, namespace={}, data="X_train", train=False)
     assert report.get("AE201") is None, report.text()
+
+
+# Round 80's eb04 (the Keras blog's sparse autoencoder with `activity_regularizer=l1(1e-1)`, about 1000x too strong,
+# written on the line under the Dense call): AE405 "held by the penalty" named the Dense call's first line; the fix
+# changes the regularizer's.
+STRONG_L1 = """\
+import numpy as np
+import keras
+from keras import layers, regularizers
+
+rng = np.random.default_rng(0)
+n_windows, win = 800, 128
+t = np.arange(win) / win
+freqs = rng.uniform(1, 6, size=(n_windows, 2))
+phases = rng.uniform(0, 2 * np.pi, size=(n_windows, 2))
+amps = rng.uniform(0.3, 1.0, size=(n_windows, 2))
+signals = (amps[:, :1] * np.sin(2 * np.pi * freqs[:, :1] * t + phases[:, :1])
+           + amps[:, 1:] * np.sin(2 * np.pi * freqs[:, 1:] * t + phases[:, 1:]))
+signals += 0.05 * rng.standard_normal(signals.shape)
+signals = ((signals - signals.mean()) / signals.std()).astype("float32")
+
+sparse_ae = keras.Sequential([
+    keras.Input(shape=(win,)),
+    layers.Dense(64, activation="relu"),
+    layers.Dense(16, activation="relu",
+                 activity_regularizer=regularizers.l1(1e-1)),
+    layers.Dense(64, activation="relu"),
+    layers.Dense(win),
+], name="sparse_signal_ae")
+sparse_ae.compile(optimizer="adam", loss="mse")
+
+sparse_ae.fit(signals, signals, epochs=3, batch_size=32, validation_split=0.1, verbose=0)
+"""
+
+
+def test_a_penalty_written_on_its_own_line_is_named_there() -> None:
+    report = ae_magic.check(STRONG_L1, namespace={}, data="signals")
+    assert not report.internal_errors, report.internal_errors
+    # AE405 held by the penalty (TensorFlow, JAX), or AE304 for the code units the penalty killed (torch): named
+    # at the regularizer either way.
+    f = next((g for g in _loud(report) if g.evidence.get("held_by_penalty") or g.evidence.get("activity_regularizer")),
+             None)
+    assert f is not None, report.text()
+    assert f.line == _line(STRONG_L1, "activity_regularizer=regularizers.l1(1e-1)"), report.text()

@@ -18,7 +18,15 @@ from ..numeric import all_finite
 from ..report import Finding
 from . import gradients as G
 from . import weight_penalty as WP
-from .locate import NOISE_FIX, activity_regularizers, assigned_at, loss_return_line, noise_hint, trailing_noise
+from .locate import (
+    NOISE_FIX,
+    activity_regularizers,
+    assigned_at,
+    keyword_line,
+    loss_return_line,
+    noise_hint,
+    trailing_noise,
+)
 from .longer_run import BASELINE_CONFIRM_FACTOR as BASELINE_CONFIRM_FACTOR
 from .longer_run import describe
 from .longer_run import sentence_start as _sentence
@@ -583,7 +591,7 @@ def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: d
         f.message += (f"The loss includes an activity regularizer ({which}) that charges every nonzero code value: "
                       "strong enough, it holds the code near zero, and the reconstruction stays a blur of averages "
                       "instead of improving.")
-        f.line, f.source_line = G.locate(ctx, name)
+        f.line, f.source_line = keyword_line(ctx, G.locate(ctx, name)[0], "activity_regularizer")
         f.fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
                  "activity_regularizer=keras.regularizers.l1(1e-5)")
         return f

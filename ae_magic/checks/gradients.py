@@ -584,7 +584,12 @@ def _killed_by_penalty(
     the reconstruction, the cheapest code is all zeros, which ReLU units
     then keep. No learning rate is blamed.
     """
+    from .locate import keyword_line
+
     which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
+    if layer in penalty:
+        # The fix changes the regularizer: its own line when the call is written over several (round 80's eb04).
+        line, text = keyword_line(ctx, line, "activity_regularizer")
     return Finding(
         code="AE304",
         severity="warning",

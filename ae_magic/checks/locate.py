@@ -648,6 +648,21 @@ def loss_return_line(ctx: Context, name: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def keyword_line(ctx: Context, cell_line: int | None, keyword: str) -> tuple[int | None, str | None]:
+    """``(cell line, text)`` of the ``keyword=`` argument of the call that starts at ``cell_line`` when it is
+    written on a line of its own (``layers.Dense(16, activation="relu",`` / ``activity_regularizer=l1(1e-1))``);
+    else ``(cell_line, its text)``. Round 80's eb04: the fix changes the regularizer's line."""
+    raw = None if cell_line is None else cell_line - ctx.options.line_offset
+    tree = _tree(ctx) if raw is not None else None
+    if tree is not None:
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and call.lineno == raw:
+                for kw in call.keywords:
+                    if kw.arg == keyword and kw.value.lineno != raw:
+                        return ctx.cell_line(kw.value.lineno), ctx.line_text(kw.value.lineno)
+    return cell_line, (ctx.line_text(raw) if raw is not None else None)
+
+
 def keyword_binding_line(ctx: Context, line: int | None, keyword: str) -> int | None:
     """The raw source line that sets ``keyword`` for the call at ``line``: the line of the name it is given
     (``activation=rnn_activation`` -> ``rnn_activation = "relu"``) when that is a plain name bound once before the
