@@ -791,12 +791,13 @@ class OwnStepSession(ProbeSession):
         k = int(xs.shape[0])
         lrs = [float(v) for v in lr] if isinstance(lr, list) else [float(lr)] * k
         losses = []
+        after = None  # the weights after the previous step are the next step's "before": one read a step, not two
         for i in range(k):
             set_lr(self.optimizer, lrs[i])
             for opt, own_lr in self.extras.values():  # each at its own rate, scaled as the probe's rate is
                 set_lr(opt, own_lr * lrs[i] / self.configured_lr if self.configured_lr else own_lr)
             data = self._batch(self.unpack(xs[i]) if self.unpack is not None else xs[i], ys[i])
-            before = read_weights(self.groups) if self._collect is not None else None
+            before = (after if after is not None else read_weights(self.groups)) if self._collect is not None else None
             had = self.model.__dict__.get("train_function") is not None
             try:
                 logs = self.backend.own_train_step(self.model, data)
@@ -815,7 +816,8 @@ class OwnStepSession(ProbeSession):
                 self._traced += 1
             losses.append(step_loss(logs))
             if before is not None and self._collect is not None:
-                _, ratios = update_ratios(before, read_weights(self.groups))
+                after = read_weights(self.groups)
+                _, ratios = update_ratios(before, after)
                 self._collect.append(ratios)
                 for key, val in logs.items():
                     self._terms.setdefault(key, []).append(val)
