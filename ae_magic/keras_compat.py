@@ -672,7 +672,7 @@ def fresh_copy(model: Any, sample: Any = None) -> Any | None:
     :func:`seeded`: initializers draw from the global random state."""
     kind = model_kind(model)
     if kind == "subclassed" and sample is not None:
-        return _fresh_subclassed(model, sample)
+        return _new_instance(model, sample, weights=False)
     if kind not in ("functional", "sequential"):
         return None
     with contextlib.suppress(Exception):
@@ -685,30 +685,30 @@ def fresh_copy(model: Any, sample: Any = None) -> Any | None:
     return None
 
 
-def _fresh_subclassed(model: Any, sample: Any) -> Any | None:
-    """A new instance of a subclassed ``model``'s class, built on ``sample``, as :func:`clone_model` makes its copy
-    but with the initial weights the constructor draws (model arguments cloned at fresh weights too); None when it
-    can't be made or shares a layer with ``model``."""
-    made = None
-    with contextlib.suppress(Exception):
-        made = type(model).from_config(model.get_config())
-    if made is None:
-        args, kwargs = constructor_args(model) or ((), {})
-        try:
-            args = tuple(_clone_graph(a, weights=False) if _graph_model(a) else a for a in args)
-            kwargs = {k: _clone_graph(v, weights=False) if _graph_model(v) else v for k, v in kwargs.items()}
-            made = type(model)(*args, **kwargs)
-        except Exception:
-            return None
-    try:
+def _new_instance(model: Any, sample: Any, *, weights: bool) -> Any | None:
+    """A new instance of a subclassed ``model``'s class, built on ``sample[:1]``: from its config, else from the
+    constructor arguments the cell passed (``MyAE(n_features, code=4)``, recorded when the cell made it), with model
+    arguments (an encoder and a decoder) cloned, at their weights when ``weights`` else at fresh ones. None when
+    neither makes a working instance that shares no layer with ``model``."""
+
+    def finish(made: Any) -> Any:
         if not _unshare_layers(model, made):
-            return None
+            raise ValueError("the copy shares layers with the user's model")
         _carry_adapted_layers(model, made)
         _carry_layer_names(model, made)
         made(sample[:1])
-    except Exception:
-        return None
-    return made
+        return made
+
+    with contextlib.suppress(Exception):
+        return finish(type(model).from_config(model.get_config()))
+    # The common subclassed autoencoder takes no constructor arguments (widths set inside __init__), or only
+    # plain ones, and has no get_config: a fresh instance of the same class is a faithful copy.
+    args, kwargs = constructor_args(model) or ((), {})
+    with contextlib.suppress(Exception):
+        args = tuple(_clone_graph(a, weights=weights) if _graph_model(a) else a for a in args)
+        kwargs = {k: _clone_graph(v, weights=weights) if _graph_model(v) else v for k, v in kwargs.items()}
+        return finish(type(model)(*args, **kwargs))
+    return None
 
 
 def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
@@ -733,34 +733,11 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             # classes the layers hold.
             with contextlib.suppress(Exception), keras.saving.custom_object_scope(_cell_objects(model)):
                 clone = keras.models.clone_model(model, clone_function=_clone_layer)
-    if clone is None and (kind != "subclassed" or sample is not None):
+    if clone is None and kind != "subclassed":
         with contextlib.suppress(Exception):
-            candidate = type(model).from_config(model.get_config())
-            if kind == "subclassed":
-                if not _unshare_layers(model, candidate):
-                    raise ValueError("the copy shares layers with the user's model")
-                _carry_layer_names(model, candidate)
-                candidate(sample[:1])
-            clone = candidate
+            clone = type(model).from_config(model.get_config())
     if clone is None and kind == "subclassed" and sample is not None:
-        # The common subclassed autoencoder takes no constructor arguments
-        # (widths set inside __init__), or only plain ones (`MyAE(n_features,
-        # code=4)`, recorded when the cell made it), and has no get_config:
-        # a fresh instance of the same class is a faithful copy once the
-        # weights are set.
-        args, kwargs = constructor_args(model) or ((), {})
-        try:
-            # Model arguments (an encoder and a decoder) are cloned, with their weights, for the copy.
-            args = tuple(_clone_graph(a) if _graph_model(a) else a for a in args)
-            kwargs = {k: _clone_graph(v) if _graph_model(v) else v for k, v in kwargs.items()}
-            clone = type(model)(*args, **kwargs)
-            if not _unshare_layers(model, clone):
-                raise ValueError("the copy shares layers with the user's model")
-            _carry_adapted_layers(model, clone)
-            _carry_layer_names(model, clone)
-            clone(sample[:1])
-        except Exception:
-            clone = None
+        clone = _new_instance(model, sample, weights=True)
     if clone is not None and weights and kind in ("functional", "sequential") and not all_finite_arrays(weights):
         # The cell's own fit diverged and left NaN/Inf in the weights (round 48's av08): nothing can be measured
         # from them. The copy keeps the fresh initial weights clone_model gave it, as re-running the cell would.
