@@ -738,12 +738,16 @@ def clone_model(model: Any, sample: Any) -> tuple[Any, bool]:
             clone = type(model).from_config(model.get_config())
     if clone is None and kind == "subclassed" and sample is not None:
         clone = _new_instance(model, sample, weights=True)
-    if clone is not None and weights and kind in ("functional", "sequential") and not all_finite_arrays(weights):
+    if clone is not None and weights and not all_finite_arrays(weights):
         # The cell's own fit diverged and left NaN/Inf in the weights (round 48's av08): nothing can be measured
-        # from them. The copy keeps the fresh initial weights clone_model gave it, as re-running the cell would.
-        clone._ae_fresh_init = True
-        finalize_states(clone)
-        return clone, False
+        # from them. The copy keeps the fresh initial weights clone_model gave it, as re-running the cell would;
+        # a subclassed one is made again with fresh ones, its encoder and decoder arguments included (round 81's
+        # fb02: the copy of a VAE whose KL went to NaN in the cell's fit had the NaN weights).
+        fresh = clone if kind in ("functional", "sequential") else _new_instance(model, sample, weights=False)
+        if fresh is not None:
+            fresh._ae_fresh_init = True
+            finalize_states(fresh)
+            return fresh, False
     if clone is not None and weights:
         try:
             clone.set_weights(weights)

@@ -129,6 +129,7 @@ BACKEND_SUITE = [
     "tests/test_round76.py",
     "tests/test_round78.py",
     "tests/test_round79.py",
+    "tests/test_round81.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

@@ -144,6 +144,11 @@ class Backend(Protocol):
     def compile_forward(self, model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Inference (``training=False``) for batches shaped like ``x``; returns numpy."""
 
+    def compile_callable(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``fn`` (a forward pass written in Python: a subclassed model's call, ``decoder(encoder(x))``) compiled
+        where the backend compiles Python cheaply, else ``fn`` itself. The caller falls back to ``fn`` when the
+        compiled one raises."""
+
     def compile_eval(
         self, model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
     ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:

@@ -319,6 +319,11 @@ def compile_forward(model: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndar
     return forward
 
 
+def compile_callable(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` itself: jit needs the stateless call, which a Python forward pass does not go through."""
+    return fn
+
+
 def compile_eval(
     model: Any, loss_fn: Callable[[Any, Any], Any], x: np.ndarray, y: np.ndarray
 ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, float]]:

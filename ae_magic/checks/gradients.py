@@ -511,7 +511,10 @@ def _dead(
         return []
     shares = {ly["layer"]: round(float(ly["dead_share"]), 3) for ly in bad}
     line, text = locate(ctx, bad[0]["layer"])
-    penalty = activity_penalties(ctx, shares) if killed_at is not None else {}
+    # Units the probe run killed, or that the cell's own fit left dead, under an activity regularizer on that layer:
+    # the penalty is the suspect (round 81's fa06: L1(0.1) on the code, dead after the cell's 3 epochs).
+    died_in_fit = when == "at the initial weights" and cell_steps(ctx) > 0
+    penalty = activity_penalties(ctx, shares) if killed_at is not None or died_in_fit else {}
     if penalty:
         return [_killed_by_penalty(ctx, shares, when, threshold, penalty, line, text, bad[0]["layer"])]
     return [
@@ -596,10 +599,14 @@ def _killed_by_penalty(
         title="Dead ReLU units",
         message=(
             _dead_units(when, shares)
-            + " They were alive at the "
-            f"initial weights; the run drove them to zero under the activity regularizer ({which}), which charges "
-            "every nonzero output. At this strength the penalty outweighs the reconstruction, so an all-zero code is "
-            "the cheapest, and the decoder can only output an average."
+            + (f" These initial weights are the ones the cell's own training left ({cell_steps(ctx)} steps), under the "
+               f"activity regularizer ({which}), which charges every nonzero output. A penalty that outweighs the "
+               "reconstruction makes an all-zero code the cheapest, and the decoder can then only output an average."
+               if when == "at the initial weights" else
+               " They were alive at the "
+               f"initial weights; the run drove them to zero under the activity regularizer ({which}), which charges "
+               "every nonzero output. At this strength the penalty outweighs the reconstruction, so an all-zero code is "
+               "the cheapest, and the decoder can only output an average.")
         ),
         line=line,
         source_line=text,

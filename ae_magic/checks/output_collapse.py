@@ -11,7 +11,7 @@ from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
 from . import weight_penalty as WP
-from .locate import NOISE_FIX, activity_penalties, activity_regularizers, noise_hint, trailing_noise
+from .locate import NOISE_FIX, activity_penalties, activity_regularizers, keyword_line, noise_hint, trailing_noise
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe, sentence_start
 from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
@@ -53,9 +53,11 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     grads = {ly["layer"]: ly for ly in (ctx.traces.get("gradients") or {}).get("layers", [])}
     after = {a["layer"]: a for a in tr.get("activations_after", [])}
     hints = []
+    dead_hint = None
     dead_code = max((grads.get(code) or {}).get("dead_share") or 0.0, (after.get(code) or {}).get("dead_share") or 0.0)
     if code and dead_code >= 0.99:
-        hints.append(f"every unit of the code layer {code} is dead (outputs 0), so the decoder sees the same code for every input")
+        dead_hint = f"every unit of the code layer {code} is dead (outputs 0), so the decoder sees the same code for every input"
+        hints.append(dead_hint)
     lr = tr["lr"]
     advised = capped_suggestion(ctx, sugg)
     rate_advice = None
@@ -82,7 +84,8 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     blame_noise = bool(noise) and not hints
     if noise:
         hints.append(noise_hint(noise))
-    blame_penalty = bool(penalty) and not hints
+    # A code killed by its own activity penalty is what the penalty did, not a second cause (round 81's fa06).
+    blame_penalty = bool(penalty) and not [h for h in hints if h != dead_hint or code not in penalty]
     # A weight penalty that outweighs the reconstruction at the initial weights shrinks every weight toward zero.
     weights = WP.dominating_penalty(ctx, tr)
     blame_weights = weights is not None and not hints and not penalty
@@ -107,7 +110,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     )
     if blame_penalty:
         reg_layer = code if code in penalty else next(iter(penalty))
-        line, text = G.locate(ctx, reg_layer)
+        line, text = keyword_line(ctx, G.locate(ctx, reg_layer)[0], "activity_regularizer")
         where = reg_layer
         fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
                "activity_regularizer=keras.regularizers.l1(1e-5)")

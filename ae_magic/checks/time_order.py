@@ -18,6 +18,7 @@ shuffle line when the cell has one, else at the line that made the data.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -72,13 +73,32 @@ def lost_order(data: Any) -> dict[str, Any] | None:
     return {"shift": s, "lag1_correlation": r}
 
 
+# What shuffles a series: NumPy's shuffle/permutation, pandas' sample(frac=...), and sklearn's train_test_split,
+# which shuffles unless told shuffle=False (round 81's fc07: the hourly series split before windowing).
+_SHUFFLES = re.compile(r"\.shuffle\(|permutation\(|\.sample\(\s*frac|train_test_split\(")
+_KEEPS_ORDER = re.compile(r"shuffle\s*=\s*False")
+
+
+def _function_lines(source: str) -> set[int]:
+    """The lines of every function definition in ``source`` (a helper that shuffles acts where it is called)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {i for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for i in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+
+
 def _shuffle_line(ctx: Context) -> tuple[int | None, str | None]:
-    pattern = re.compile(r"\.shuffle\(|permutation\(")
     data_line = ctx.assign_lines.get(ctx.data_name) if ctx.data_name else None
+    inside = _function_lines(ctx.source or "")
     for i, text in enumerate((ctx.source or "").splitlines(), start=1):
         if data_line is not None and i >= data_line:
             break
-        if pattern.search(text.split("#", 1)[0]):
+        if i in inside:
+            continue
+        code = text.split("#", 1)[0]
+        if _SHUFFLES.search(code) and not _KEEPS_ORDER.search(code):
             return ctx.cell_line(i), text.strip()
     return None, None
 
@@ -102,7 +122,8 @@ def check_time_order(ctx: Context) -> list[Finding]:
                      f"{found['shift']} step{'s' if found['shift'] > 1 else ''}), but neighbouring values of that series "
                      f"do not correlate (lag-1 correlation at most {r:.2f}): every window is a random bag of readings, "
                      "with no shape for the code to capture."
-                     + (" The series was shuffled before the windows were cut: shuffle the windows instead."
+                     + (f" The series was shuffled before the windows were cut (line {line}): shuffle the windows "
+                        "instead, and split a series in time (train_test_split(..., shuffle=False))."
                         if shuffled else " Check for a shuffle or a sort of the series before windowing.")),
             line=line,
             source_line=text,

@@ -71,11 +71,14 @@ def check_dangling(ctx: Context) -> list[Finding]:
         sibling = None if id(call) in skipped_chain else _sibling_reader(ctx, g, call, tensors)
         also, fix, at, at_src = "", None, line, src
         if sibling is not None:
-            reader, rewritten = sibling
+            reader, rewritten, read = sibling
             # The code the cell computed and the model never reads, while the model's next call reads what the
             # code was computed from (round 75's dl01: `encoded = Dense(32)(h)`, then `d = Dense(64)(h)`).
             also = (f" It is narrower than anything on the model's path ({g.code_width} features), and line "
-                    f"{ctx.cell_line(reader.line)} reads `{fed[0]}` beside it: the decoder skips the code.")
+                    f"{ctx.cell_line(reader.line)} reads `{read}` beside it: the decoder skips the code."
+                    if len(call.inputs) == 1 else
+                    f" Line {ctx.cell_line(reader.line)} reads `{read}`, one of its inputs, where `{name}` belongs: "
+                    f"the model goes around {call.layer_class} '{call.layer_name}'.")
             at, at_src, fix = ctx.cell_line(reader.line), ctx.line_text(reader.line), rewritten
         findings.append(
             Finding(
@@ -156,29 +159,34 @@ def _all_layers(model: Any) -> list[Any]:
     return out
 
 
-def _sibling_reader(ctx: Context, g: GraphInfo, call: Any, tensors: set[int]) -> tuple[Any, str] | None:
-    """``(reader, its line rewritten)`` when the dangling ``call`` (one input, a name bound to its output) is narrower
-    than the model's code and a later call of the model reads the same input: that call should read ``call``'s
-    output. None otherwise."""
+def _sibling_reader(ctx: Context, g: GraphInfo, call: Any, tensors: set[int]) -> tuple[Any, str, str] | None:
+    """``(reader, its line rewritten, the input it reads)`` when a later call of the model reads an input of the
+    dangling ``call`` (a name bound to its output) where ``call``'s output belongs. None otherwise.
+
+    Two forms: ``call`` has one input and is narrower than the model's code (round 75's dl01: ``encoded =
+    Dense(32)(h)``, then ``d = Dense(64)(h)``); or it joins several tensors of its output's shape into one (a VAE's
+    ``z = Sampling()([z_mean, z_log_var])``, then ``decoder(z_mean)``: round 81's fb10).
+    """
     name = call.variable
-    if not name or len(call.inputs) != 1 or g.code_width is None or call.line is None:
+    if not name or not call.inputs or call.line is None:
         return None
-    w = kc.width_of(call.outputs[0].shape)
-    src_var = ctx.var_of(call.inputs[0])
-    if w is None or w >= g.code_width or not src_var:
+    out_shape = tuple(call.outputs[0].shape)
+    if len(call.inputs) == 1:
+        w = kc.width_of(out_shape)
+        if g.code_width is None or w is None or w >= g.code_width:
+            return None
+    elif any(tuple(getattr(t, "shape", ())) != out_shape for t in call.inputs):
         return None
-    readers = [c for c in ctx.calls if c.direct and c.outputs and c is not call and (c.line or 0) > call.line
-               and any(id(o) in tensors for o in c.outputs) and any(t is call.inputs[0] for t in c.inputs)]
-    if not readers:
-        return None
-    reader = min(readers, key=lambda c: c.line or 0)
-    text = ctx.line_text(reader.line) or ""
-    pattern = re.compile(rf"\(\s*{re.escape(src_var)}\s*\)")
-    hits = list(pattern.finditer(text))
-    if not hits:
-        return None
-    last = hits[-1]
-    return reader, text[:last.start()] + f"({name})" + text[last.end():]
+    readers = [(c, t) for c in ctx.calls if c.direct and c.outputs and c is not call and (c.line or 0) > call.line
+               and any(id(o) in tensors for o in c.outputs) for t in call.inputs if any(t is i for i in c.inputs)]
+    for reader, t in sorted(readers, key=lambda ct: ct[0].line or 0):
+        src_var = ctx.var_of(t)
+        text = ctx.line_text(reader.line) or ""
+        hits = list(re.finditer(rf"\(\s*{re.escape(src_var)}\s*\)", text)) if src_var else []
+        if hits:
+            last = hits[-1]
+            return reader, text[:last.start()] + f"({name})" + text[last.end():], src_var
+    return None
 
 
 def narrow_dangling(ctx: Context, g: GraphInfo) -> list[Any]:

@@ -32,6 +32,8 @@ STUCK = 0.8
 LEARNS = 0.6
 # The lower rate: the configured one over LOWER_BY, at most Keras' Adam default for an adaptive optimizer.
 LOWER_BY = 10.0
+# The cell's own fit blew up: an epoch's loss reached this many times the loss at fresh initial weights.
+BLOWN_UP = 10.0
 
 
 def _wrecked_at_start(ctx: Context) -> bool:
@@ -95,6 +97,9 @@ def name_wrecking_rate(ctx: Context, sess: Any, trace: dict[str, Any], found: li
     lower, low_final = min(runs, key=lambda r: r[1])
     if low_final > LEARNS * mean:
         return found  # the lower rates do not learn either: not the rate
+    blew = _cell_fit_blew_up(ctx, at_cfg)
+    if not at_cfg.get("diverged") and all_finite([cfg_final]) and cfg_final < STUCK * mean and blew is not None:
+        return [*found, _blown_up_in_cell(ctx, trace, lr, steps, blew, cfg_final, lower, low_final, mean)]
     if not at_cfg.get("diverged") and all_finite([cfg_final]) and cfg_final < STUCK * mean:
         ctx.notes.append(
             f"The probes started from the weights the cell's own training left ({steps} steps), where they found "
@@ -124,3 +129,51 @@ def name_wrecking_rate(ctx: Context, sess: Any, trace: dict[str, Any], found: li
                   "fresh_at_lower": {"lr": lower, "final_mse": low_final, "steps": n}},
         fix=f"optimizer=keras.optimizers.{name}(learning_rate={lower:.2g})",
     )]
+
+
+def _cell_fit_blew_up(ctx: Context, fresh_run: dict[str, Any]) -> tuple[list[float], float] | None:
+    """``(the cell's epoch losses, the loss at fresh weights)`` when the cell's own fit (its ``History``, which Keras
+    keeps on the model) reached BLOWN_UP times the loss the probes measured at fresh initial weights; else None."""
+    hist = getattr(getattr(ctx.model, "history", None), "history", None)
+    losses = hist.get("loss") if isinstance(hist, dict) else None
+    start = next((float(v) for v in (fresh_run.get("loss") or []) if all_finite([v])), None)
+    if not losses or start is None or start <= 0:
+        return None
+    try:
+        epochs = [float(v) for v in losses]
+    except (TypeError, ValueError):
+        return None
+    finite = [v for v in epochs if all_finite([v])]
+    return (epochs, start) if finite and max(finite) >= BLOWN_UP * start else None
+
+
+def _blown_up_in_cell(ctx: Context, trace: dict[str, Any], lr: float, steps: int, blew: tuple[list[float], float],
+                      cfg_final: float, lower: float, low_final: float, mean: float) -> Finding:
+    """AE401 for a cell whose own fit blew up at the configured rate and left the units dead, where the probes'
+    run from fresh weights at that rate happened to come through (round 81's fc05: Adam(0.1) on a Conv1D
+    autoencoder; epoch losses about 8,500 then the mean's, every ReLU dead)."""
+    epochs, start = blew
+    n = len(trace.get("loss") or [])
+    line, src = optimizer_line(ctx)
+    name = opt_class(ctx)
+    shown = ", ".join(f"{v:.3g}" for v in epochs[:6]) + (", ..." if len(epochs) > 6 else "")
+    for f in ctx.found:
+        if f.code in ("AE301", "AE304") and "see AE401" not in f.message:
+            f.message += (f" (These are the weights the cell's own training left, {steps} steps at learning rate "
+                          f"{float(lr):.3g}: see AE401.)")
+    better = low_final < cfg_final
+    return Finding(
+        code="AE401", severity="error", title="The learning rate wrecks the model",
+        message=(f"The cell's own fit at learning rate {float(lr):.3g} blew up: its epoch losses were {shown}, against "
+                 f"{start:.3g} at fresh initial weights, and the {steps} steps left units that pass no gradient (see "
+                 f"AE301/AE304). From fresh weights the probes' {n} steps at that rate came through this time "
+                 f"(held-out MSE {cfg_final:.4g}, the mean's {mean:.4g})"
+                 + (f", and at {lower:.2g} they end at {low_final:.4g}" if better else "")
+                 + f": at a rate this high for {name}, one step large enough to push the units where no input "
+                 "reaches them is a matter of luck, and the cell's run met it."),
+        line=line, source_line=src,
+        evidence={"cell_steps": steps, "lr": float(lr), "cell_epoch_losses": epochs, "loss_at_fresh_weights": start,
+                  "mean_baseline": mean, "fresh_at_configured": {"final_mse": cfg_final, "diverged": False},
+                  "fresh_at_lower": {"lr": lower, "final_mse": low_final, "steps": n}},
+        fix=f"optimizer=keras.optimizers.{name}(learning_rate={lower:.2g})",
+    )

@@ -422,9 +422,11 @@ def extra_optimizers(model: Any) -> dict[str, Any]:
     return out
 
 
-def compile_like_fit(model: Any, optimizer: Any, loss: Any) -> None:
+def compile_like_fit(model: Any, optimizer: Any, loss: Any, run_eagerly: bool = False) -> None:
     """``model.compile(optimizer=..., loss=...)``, or Keras' own compile for a model whose ``compile`` override
-    requires arguments of its own (the optimizers it stores are set by the session instead)."""
+    requires arguments of its own (the optimizers it stores are set by the session instead). ``run_eagerly``: the
+    user's model was compiled so, and fit runs its train_step uncompiled (Python a trace can't take works there)."""
+    eager = {"run_eagerly": True} if run_eagerly else {}
     import inspect
 
     own = type(model).compile
@@ -437,9 +439,9 @@ def compile_like_fit(model: Any, optimizer: Any, loss: Any) -> None:
                     and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
                     and p.name not in ("optimizer", "loss")]
         if required:
-            keras.Model.compile(model, optimizer=optimizer, loss=loss)
+            keras.Model.compile(model, optimizer=optimizer, loss=loss, **eager)
             return
-    model.compile(optimizer=optimizer, loss=loss)
+    model.compile(optimizer=optimizer, loss=loss, **eager)
 
 
 class OwnStepSession(ProbeSession):
@@ -529,7 +531,7 @@ class OwnStepSession(ProbeSession):
         set_lr(self.optimizer, self.lr)
         if not self.in_place:
             # A copy trains with its own compile state: the fresh optimizer and the user's compiled loss (if any).
-            compile_like_fit(self.model, self.optimizer, kc.compiled_loss(src))
+            compile_like_fit(self.model, self.optimizer, kc.compiled_loss(src), bool(getattr(src, "run_eagerly", False)))
         # Tried on a sample batch: a call that raises or returns something else falls through to the sub-models.
         target_shape = (2, *y.shape[1:])
         fn, how = forward_rule(self.model, sample, target_shape, may_build=not self.in_place)
@@ -647,7 +649,7 @@ class OwnStepSession(ProbeSession):
         values = _values(before)
         still = {n: self._still(o) for n, (o, _) in self.extras.items()}
         temp, _ = fresh_optimizer(src, 0.0)
-        compile_like_fit(self.model, temp, kc.compiled_loss(src))
+        compile_like_fit(self.model, temp, kc.compiled_loss(src), bool(getattr(src, "run_eagerly", False)))
         data = self._batch(sample, as_input(y))
         try:
             with kc.seeded(self.seed), self._extras_set(still):
@@ -824,9 +826,19 @@ class OwnStepSession(ProbeSession):
         return np.asarray(losses, dtype=np.float64), np.full((k, len(self.train_vars)), np.nan)
 
     def _make_forward(self, fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
+        compiled: list[Callable[[Any], Any]] = [self.backend.compile_callable(fn)]
+
+        def call(x: Any) -> Any:
+            if compiled[0] is not fn:
+                try:
+                    return compiled[0](x)
+                except Exception:  # Python the compiler can't trace (a numpy call, a print of a value): run it as it is
+                    compiled[0] = fn
+            return fn(x)
+
         def forward(xb: np.ndarray) -> np.ndarray:
             try:
-                out = fn(self.unpack(xb) if self.unpack is not None else keras.ops.convert_to_tensor(xb))
+                out = call(self.unpack(xb) if self.unpack is not None else keras.ops.convert_to_tensor(xb))
             except Exception as exc:
                 raise ModelError(f"the model's reconstruction ({self.forward_how}) raises {describe(exc)}") from exc
             out = np.asarray(kc.to_numpy(out))
