@@ -130,6 +130,7 @@ BACKEND_SUITE = [
     "tests/test_round78.py",
     "tests/test_round79.py",
     "tests/test_round81.py",
+    "tests/test_round82.py",
 ]
 
 # torch: the CPU build. An unpinned torch on Linux is a multi-GB CUDA build.

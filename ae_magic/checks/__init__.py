@@ -81,6 +81,7 @@ def data_checks() -> list[Check]:
         masked_input,
         masking,
         moving_stats,
+        pipeline_pairs,
         row_scaled,
         schedule,
         side_inputs,
@@ -95,7 +96,8 @@ def data_checks() -> list[Check]:
             + list(swapped_pair.CHECKS) + list(masked_input.CHECKS) + list(augmentation.CHECKS) + list(row_scaled.CHECKS)
             + list(categorical.CHECKS) + list(loss_mask.CHECKS) + list(step_target.CHECKS)
             + list(kl_anneal.CHECKS) + list(moving_stats.CHECKS) + list(fit_target.CHECKS)
-            + list(int_buffer.CHECKS) + list(fit_settings.CHECKS) + list(side_inputs.CHECKS))
+            + list(int_buffer.CHECKS) + list(fit_settings.CHECKS) + list(side_inputs.CHECKS)
+            + list(pipeline_pairs.CHECKS))
 
 
 def probe_checks() -> list[Check]:
@@ -121,6 +123,10 @@ def probe_checks() -> list[Check]:
     checks.extend(updates.CHECKS)
     # AE104 from the code width the probe measured, for a model with no layer graph to read it from.
     checks.append(capacity.check_measured_compression)
+    # AE103 from the code ablated on the trained copy, for the same models.
+    from .code_ablation import check_code_ablation
+
+    checks.append(check_code_ablation)
     # AE107 from the model's layers in order, when there is no graph and the run did not learn.
     checks.append(activations.check_saturating_stack_without_graph)
     return checks

@@ -20,6 +20,7 @@ from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
 from ..fit_calls import several_inputs
+from .ablation import code_ablation
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .heads import JoinedHeads, fit_targets, join_heads
 from .latent import (
@@ -503,6 +504,21 @@ class ProbeSession:
         w, name = min(inner)
         return {"layer": name, "width": int(w), "units": int((getattr(self, "units", None) or {}).get(name, w))}
 
+    def eager_forward(self) -> Callable[[np.ndarray], Any] | None:
+        """An uncompiled forward pass of the copy (so a layer patched meanwhile takes effect), or None."""
+        if self.in_place or self.heads is not None:
+            return None
+        return lambda xb: backend.call_model(self.model, kc.keras.ops.convert_to_tensor(xb), training=False)
+
+    def code_ablation(self, x: np.ndarray, r: np.ndarray) -> dict[str, Any] | None:
+        """For a subclassed model (no layer graph shows a path around its code): the reconstruction with the code
+        ablated (:mod:`ae_magic.probes.ablation`), else None."""
+        forward = self.eager_forward()
+        if forward is None or kc.model_kind(getattr(self, "full_model", self.model)) != "subclassed":
+            return None
+        return code_ablation(self.layers, getattr(self, "widths", None) or {}, self.output_layers, self.code_width(),
+                             forward, x, r)
+
     def code_width(self) -> int | None:
         """Width of the narrowest inner layer output (the code), if any."""
         facts = self._code_facts()
@@ -814,6 +830,7 @@ class ProbeSession:
                 after = pred[recon_idx]
                 act_after, gates_after = self.activations_and_gates(s["x_tr"][:ACT_SAMPLES], s["x_val"][:GATE_SAMPLES])
                 latent = self.latent_after(s["x_tr"], s["x_val"], y_val)
+                ablation = self.code_ablation(s["x_val"], r_val)
                 if latent is not None and latent0 is not None:
                     latent["kl_total_before"] = latent0["kl_total"]
                     latent["active_dims_before"] = latent0["active_dims"]
@@ -863,6 +880,7 @@ class ProbeSession:
             "added_terms": {"before": terms0, "after": terms} if terms0 is not None else None,
             "per_sample_added": list(getattr(self, "per_sample_added", [])),
             "code": self._code_facts(),
+            "code_ablation": ablation,
             "sampling": self._contract,
             **({"gates": gates_after} if gates_after else {}),
         }

@@ -559,6 +559,7 @@ class OwnStepSession(ProbeSession):
             "encoder and decoder attributes, to get them."
         )
         self._forward = self._make_forward(fn) if fn is not None else None
+        self._raw_forward = fn
         self._parts_found = getattr(fn, "parts", None)
         # The trial calls set attributes (built, _called...) and advanced seed states of an in-place model: put them back.
         self.release()
@@ -738,6 +739,7 @@ class OwnStepSession(ProbeSession):
         self.release()
         self._train_function = None
         self._forward = None
+        self._raw_forward = None
 
     def adopt(self, user_model: Any, data: np.ndarray, target: np.ndarray | None) -> None:
         """Own-step sessions are never parked, so never adopted."""
@@ -824,6 +826,13 @@ class OwnStepSession(ProbeSession):
                 for key, val in logs.items():
                     self._terms.setdefault(key, []).append(val)
         return np.asarray(losses, dtype=np.float64), np.full((k, len(self.train_vars)), np.nan)
+
+    def eager_forward(self) -> Callable[[np.ndarray], Any] | None:
+        """The reconstruction rule's own Python call, uncompiled (a patched layer takes effect), or None."""
+        fn = getattr(self, "_raw_forward", None)
+        if fn is None or self.in_place or self.unpack is not None or getattr(self, "classes", None) is not None:
+            return None
+        return lambda xb: fn(keras.ops.convert_to_tensor(xb))
 
     def _make_forward(self, fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
         compiled: list[Callable[[Any], Any]] = [self.backend.compile_callable(fn)]
