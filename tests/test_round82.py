@@ -9,12 +9,19 @@ sequence models from issue threads; beginners' notebooks); the fixes its misses 
   state): a path around the code in a ``call`` has no graph to show it. The trained copy's code is ablated; a
   reconstruction that survives it, with the source handing the input to a later layer, is AE103 at that line
   (``probes/ablation.py``, ``checks/code_ablation.py``).
+* ga02 (a fraud autoencoder whose cell adapts ``normalizer`` and builds the model with a fresh, never adapted
+  ``layers.Normalization()``): AE201 said the adapted scaler was "never applied" (it is applied, by calling it) and
+  AE405 said the rows of the target (the input standardised) did not belong to the input's. The model's unadapted
+  Normalization is named, and rows are also compared with each column standardised.
+* gc05 (the Keras blog's simplest autoencoder on 8x8 images without ``Flatten``): AE104 at the code layer said
+  nothing of why the 16-unit code held 128 values; it now says Dense acts per row, named at the input.
 """
 
 from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 import ae_magic
@@ -150,3 +157,91 @@ def test_a_decoder_fed_the_repeated_code_is_not_a_bypass() -> None:
     assert not _loud(report, "AE103"), [(f.code, f.message[:160]) for f in _loud(report)]
     ab = (report.traces.get("training") or {}).get("code_ablation")
     assert ab is not None and ab["ablated_mse"] > 0.5 * ab["mean_mse"], ab
+
+
+FRAUD = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(7)
+n = 800
+time_col = np.sort(rng.uniform(0, 172792, n))
+v = rng.normal(size=(n, 12)) * np.linspace(1.9, 0.3, 12)
+amount = rng.lognormal(mean=3.5, sigma=1.2, size=n)
+X_train = np.column_stack([time_col, v, amount]).astype("float32")
+
+normalizer = layers.Normalization(axis=-1)
+normalizer.adapt(X_train)
+X_train_scaled = np.asarray(normalizer(X_train))
+
+inp = keras.Input(shape=(14,), name="transaction")
+h = MODEL_NORM(inp)
+h = layers.Dense(8, activation="relu")(h)
+out = layers.Dense(14)(h)
+fraud_ae = keras.Model(inp, out)
+fraud_ae.compile(optimizer="adam", loss="mse")
+"""
+
+
+def test_a_fresh_normalization_in_the_model_beside_an_adapted_one_is_named() -> None:
+    src = FRAUD.replace("MODEL_NORM", "layers.Normalization(axis=-1)")
+    report = ae_magic.check(src, namespace={}, data="X_train", target="X_train_scaled")
+    scale = _loud(report, "AE201")
+    assert scale, report.text()
+    assert scale[0].line == _line(src, "h = layers.Normalization(")
+    assert scale[0].evidence.get("unadapted_normalization") and scale[0].evidence.get("adapted_elsewhere") == "normalizer"
+    assert "normalizer(" in scale[0].fix
+    # The arrays are paired (the target is the input standardised): no finding says otherwise.
+    assert not any("do not belong" in f.message for f in report.findings), report.text()
+
+
+def test_the_adapted_normalization_in_the_model_is_silent_on_scale() -> None:
+    src = FRAUD.replace("MODEL_NORM", "normalizer")
+    report = ae_magic.check(src, namespace={}, data="X_train", target="X_train_scaled", train=False)
+    assert not _loud(report, "AE201"), report.text()
+
+
+def test_rows_of_a_raw_table_pair_with_their_standardised_rows() -> None:
+    from ae_magic.checks.pairing import _measure
+
+    rng = np.random.default_rng(0)
+    raw = np.column_stack([np.sort(rng.uniform(0, 1e5, 300)), rng.normal(size=(300, 10)), rng.lognormal(3, 1, 300)])
+    scaled = (raw - raw.mean(0)) / raw.std(0)
+    assert _measure(raw, scaled)["paired"]
+    assert not _measure(raw, scaled[rng.permutation(300)])["paired"]
+
+
+DIGITS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(0)
+images = rng.random((300, 8, 8)).astype("float32")
+
+input_img = keras.Input(shape=(8, 8))
+FLAT
+encoded = layers.Dense(16, activation="relu")(h)
+decoded = layers.Dense(OUT, activation="sigmoid")(encoded)
+OUT_SHAPE
+autoencoder = keras.Model(input_img, decoded)
+autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_a_dense_code_on_unflattened_images_is_named_at_the_input() -> None:
+    src = DIGITS.replace("FLAT", "").replace("(h)", "(input_img)").replace("OUT_SHAPE", "").replace("OUT", "8")
+    report = ae_magic.check(src, namespace={}, data="images", train=False)
+    wide = _loud(report, "AE104")
+    assert wide, report.text()
+    assert wide[0].line == _line(src, "input_img = keras.Input(")
+    assert wide[0].evidence["dense_per_row"] == {"rows": 8, "units": 16}
+    assert "Flatten()" in wide[0].fix
+
+
+def test_a_dense_code_on_flattened_images_compresses() -> None:
+    src = (DIGITS.replace("FLAT", "h = layers.Flatten()(input_img)").replace("OUT_SHAPE", "decoded = layers.Reshape((8, 8))(decoded)")
+           .replace("OUT", "64"))
+    report = ae_magic.check(src, namespace={}, data="images", train=False)
+    assert not _loud(report, "AE104"), report.text()

@@ -228,7 +228,19 @@ def _no_compression(ctx: Context) -> list[Finding]:
                "many units as the sequence has values: room to hold every value, so it need not summarise.")
         fix = (f"Give the recurrent encoder fewer units than the sequence has values, e.g. "
                f"`layers.{code.cls}({max(2, g.input_width // 2)}, ...)`.") if code.cls in kc.RECURRENT else fix
-    named = _width_constant(ctx, code, width) if short is None and code is not None else None
+    rows = _dense_per_row(ctx, g, code, width) if short is None else None
+    if rows is not None:
+        # A Dense stack on an unflattened image or table of rows: each row gets its own code (round 82's gc05, the
+        # Keras blog's simplest autoencoder on 8x8 images without Flatten). The fix starts at the input.
+        n_rows, units, shape, at = rows
+        why = (f" A Dense layer acts on the last axis only: on a {tuple(shape)} input, each of the {n_rows} rows gets its "
+               f"own {units}-unit code, {width} values for {g.input_width}.")
+        fix = (f"x = layers.Flatten()(inputs)  # then the Dense stack, and layers.Reshape({tuple(shape)}) after a "
+               f"last Dense({g.input_width})")
+        evidence["dense_per_row"] = {"rows": n_rows, "units": units}
+        if at is not None:
+            line, src = ctx.cell_line(at), ctx.line_text(at)
+    named = _width_constant(ctx, code, width) if short is None and rows is None and code is not None else None
     if named is not None:
         # The width is a constant the cell names (``n_bottleneck = 32``): the number to change lives there.
         name, at = named
@@ -264,6 +276,24 @@ def _no_compression(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _dense_per_row(ctx: Context, g: GraphInfo, code: GNode | None, width: int | None) -> tuple[int, int, list[int], int | None] | None:
+    """``(rows, units, input shape, raw line of the model's Input)`` when the code is a Dense layer applied to an
+    input of two or more axes per sample, so its width is the rows times its units; None otherwise."""
+    if code is None or code.cls != "Dense" or not width or ctx.model is None:
+        return None
+    try:
+        shape = [int(d) for d in ctx.model.inputs[0].shape[1:]]
+        layer = next(la for la in ctx.model._flatten_layers(include_self=False) if la.name == code.name)
+        units = int(layer.units)
+    except Exception:  # no single input, or not a Keras Dense: nothing to explain
+        return None
+    n_rows = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+    if n_rows < 2 or width != n_rows * units:
+        return None
+    var = ctx.var_of(ctx.model.inputs[0])
+    return n_rows, units, shape, ctx.assign_lines.get(var) if var else None
 
 
 def _loop_stops_short(

@@ -283,6 +283,9 @@ def check_scale(ctx: Context) -> list[Finding]:
                 or _offsets_only(ctx, s, lo, hi, by))
     var = ctx.data_name or "x"
     evidence = {"min": lo, "max": hi, "share_beyond_20": beyond, "max_feature_std": max_std}
+    unadapted = _unadapted_normalization(ctx, by) if by is not None else None
+    if unadapted is not None:
+        return [unadapted(lo, hi, max_std, evidence)]
     if by is not None:  # the model's own preprocessing leaves it far from unit
         evidence["after_layer"] = by
         message = (f"{_Name(ctx)} reaches the first layer with weights, after `{by}`, with values from {lo:.4g} "
@@ -311,6 +314,61 @@ def check_scale(ctx: Context) -> list[Finding]:
                     "the data's offset saturates the layers, so nothing of the input reaches the reconstruction.")
     return [Finding(code="AE201", severity=severity, title="The data is not normalised", message=message,
                     evidence=evidence, fix=fix)]
+
+
+def _unadapted_normalization(ctx: Context, by: str) -> Any:
+    """For a Keras ``Normalization`` layer ``by`` of the model that was never adapted (no mean/variance given, its
+    adapt statistics still 0 and 1, so it passes the data through): a maker of the AE201 finding, named at that
+    layer's line; None otherwise. Round 82's ga02: the cell adapted ``normalizer`` on the data and built the model
+    with a fresh ``layers.Normalization()``."""
+    from .gradients import locate as layer_line
+
+    layer = next((la for la in _model_layers(ctx.model) if la.name == by), None)
+    if layer is None or type(layer).__name__ != "Normalization" or getattr(layer, "input_mean", None) is not None:
+        return None
+    try:
+        mean = np.asarray(kc.to_numpy(layer.adapt_mean))
+        var = np.asarray(kc.to_numpy(layer.adapt_variance))
+    except Exception:  # not built, or another Normalization than Keras 3's
+        return None
+    if not (np.all(mean == 0) and np.all(var == 1)):
+        return None
+    line, text = layer_line(ctx, by)
+    adapted = _adapted_elsewhere(ctx)
+    data = ctx.data_name or "x"
+
+    def make(lo: float, hi: float, max_std: float, evidence: dict[str, Any]) -> Finding:
+        return Finding(
+            code="AE201", severity="warning", title="The model's Normalization layer was never adapted",
+            message=(f"`{by}` in `{ctx.model_name}` normalises {_Name(ctx)} with mean 0 and variance 1: it was never "
+                     "adapted, so the data reaches the first layer with weights as it came, with values from "
+                     f"{lo:.4g} to {hi:.4g} (feature std up to {max_std:.4g})."
+                     + (f" `{adapted}` is adapted on the data in the cell, but it is not the layer the model uses."
+                        if adapted else "")),
+            line=line, source_line=text, layer=by,
+            evidence={**evidence, "after_layer": by, "unadapted_normalization": True,
+                      **({"adapted_elsewhere": adapted} if adapted else {})},
+            fix=(f"# use the adapted layer in the model:\nh = {adapted}(inp)" if adapted else
+                 f"norm = layers.Normalization(axis=-1)\nnorm.adapt({data})  # then use norm in the model"),
+        )
+
+    return make
+
+
+def _model_layers(model: Any) -> list[Any]:
+    try:
+        return list(model._flatten_layers(include_self=False)) if model is not None else []
+    except Exception:
+        return []
+
+
+def _adapted_elsewhere(ctx: Context) -> str | None:
+    """The name of a Normalization the cell adapts (``normalizer.adapt(X)``) that is not a layer of the model."""
+    in_model = {id(la) for la in _model_layers(ctx.model)}
+    for name, obj in (ctx.namespace or {}).items():
+        if type(obj).__name__ == "Normalization" and id(obj) not in in_model and f"{name}.adapt(" in (ctx.source or ""):
+            return name
+    return None
 
 
 def _mixed_scales(ctx: Context, s: np.ndarray, by: str | None) -> list[Finding]:

@@ -530,6 +530,12 @@ def unapplied_scaler(ctx: Context, name: str | None) -> tuple[int, str, str] | N
     applied = {n.func.value.id for n in ast.walk(tree)
                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
                and n.func.value.id in scalers and n.func.attr in ("transform", "fit_transform")}
+    # A Keras Normalization is applied by calling it (`normalizer(X)`, `normalizer(inputs)`) or by placing it in a
+    # Sequential's list (round 82's ga02: adapted, then called on the arrays).
+    applied |= {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                and n.func.id in scalers}
+    applied |= {e.id for n in ast.walk(tree) if isinstance(n, (ast.List, ast.Tuple))
+                for e in n.elts if isinstance(e, ast.Name) and e.id in scalers}
     body = tree.body[:-1]  # the cell's last expression is displayed, not discarded
     for st in body:
         if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Attribute)

@@ -74,8 +74,14 @@ def _measure(data: Any, target: Any) -> dict[str, Any] | None:
     ok = (na > 0) & (nb > 0) & np.isfinite(na) & np.isfinite(nb)
     if ok.sum() < PAIR_MIN_ROWS:
         return None
+    raw_a, raw_b = x[idx].reshape(len(idx), -1).astype(np.float64)[ok], y[idx].reshape(len(idx), -1).astype(np.float64)[ok]
     a, b = a[ok] / na[ok, None], b[ok] / nb[ok, None]
     median = _median_rank(a, b)
+    if median >= UNPAIRED_RANK:
+        # Features on scales far apart (a raw table whose time column is 1e5, the target standardised): one column
+        # sets every row's pattern, and rows look alike. Each column standardised first, the pairs show again
+        # (round 82's ga02). Only ever read as paired: rows shuffled apart stay at chance either way.
+        median = min(median, _median_rank(_columns_standardised(raw_a), _columns_standardised(raw_b)))
     out: dict[str, Any] = {"rows": int(ok.sum()), "median_rank": round(median, 4), "paired": median < UNPAIRED_RANK}
     if not out["paired"]:
         # Round 45: channels-first noisy images reshaped (not transposed) to channels-last, the clean ones
@@ -86,6 +92,12 @@ def _measure(data: Any, target: Any) -> dict[str, Any] | None:
         out["row_mean_corr"] = round(r, 4) if np.isfinite(r) else None
         out["order_scrambled"] = bool(np.isfinite(r) and r >= SCRAMBLED_CORR)
     return out
+
+
+def _columns_standardised(a: np.ndarray) -> np.ndarray:
+    """Each column of ``a`` at mean 0 and std 1 (constant columns at 0)."""
+    std = a.std(axis=0)
+    return (a - a.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def _median_rank(a: np.ndarray, b: np.ndarray) -> float:
