@@ -696,7 +696,8 @@ def _new_instance(model: Any, sample: Any, *, weights: bool) -> Any | None:
             raise ValueError("the copy shares layers with the user's model")
         _carry_adapted_layers(model, made)
         _carry_layer_names(model, made)
-        made(sample[:1])
+        # A model fed several arrays (a conditional VAE's `fit([x, labels], x)`) builds on the first row of each.
+        made(keras.tree.map_structure(lambda a: a[:1], sample) if isinstance(sample, (list, tuple, dict)) else sample[:1])
         return made
 
     with contextlib.suppress(Exception):

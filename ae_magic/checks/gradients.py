@@ -1059,7 +1059,12 @@ def locate(ctx: Context, layer_name: str | None) -> tuple[int | None, str | None
         return None, None
     layer = probe.layers_by_name(ctx.model).get(layer_name)
     if layer is None:
-        return None, None
+        # A graph node's scoped name ("decoder/dense_6", a layer of a nested model): the node knows its line
+        # (round 83's ha06: AE203 on a nested Sequential's sigmoid had fallen back to the data's line).
+        node = next((n for n in (ctx.graph.nodes if ctx.graph is not None else []) if n.name == layer_name), None)
+        if node is None or node.line is None:
+            return None, None
+        return ctx.cell_line(node.line), ctx.line_text(node.line)
     call = ctx.call_for_layer(layer)
     if call is None or call.line is None:
         # A nested Sequential built on first call (no Input): its layers' calls run inside Keras, but

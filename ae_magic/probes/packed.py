@@ -149,7 +149,9 @@ def splitter(arrays: list[np.ndarray], keys: list[Any] | None = None) -> Any:
 def wrap(copy: Any, arrays: list[np.ndarray]) -> Any:
     """A one-input model: the packed array -> :class:`Unpack` -> ``copy`` (a copy of the user's model)."""
     shapes = []
-    for a, t in zip(arrays, copy.inputs, strict=True):
+    # A subclassed model has no `inputs` (round 83's ha05, a conditional VAE): each array's own shape.
+    model_inputs = getattr(copy, "inputs", None) or [None] * len(arrays)
+    for a, t in zip(arrays, model_inputs, strict=True):
         want = tuple(getattr(t, "shape", ())[1:])
         # The model's own input shape when it is known and holds as many values (a (n,) label array fed to an
         # Input(shape=(1,)), as fit accepts); else the array's.

@@ -1162,7 +1162,9 @@ def _packed_session(ctx: Any, fed: str) -> ProbeSession:
         raise ProbeError(why + ": its target could not be read.")
     try:
         with kc.seeded(ctx.options.seed):
-            copy, in_place = kc.clone_model(ctx.model, None)
+            # The fed arrays build a subclassed model's copy (round 83's ha05: a conditional VAE's `call` unpacks
+            # `images, labels`; without a sample it was "could not be copied" and every probe skipped).
+            copy, in_place = kc.clone_model(ctx.model, list(arrays))
             if in_place:
                 raise ProbeError(why + ": the model could not be copied.")
             wrapper = wrap(copy, arrays)
