@@ -222,7 +222,7 @@ def analyze(ctx: Context) -> GraphInfo:
     g.paths = _paths(g)
     in_widths = [g.nodes[i].width for i in g.inputs if g.nodes[i].width is not None]
     g.input_width = in_widths[0] if in_widths else None
-    readers = [n for n in g.nodes if set(g.inputs).intersection(n.parents)]
+    readers = _first_weighted_readers(g)
     g.token_input = bool(readers) and all(n.cls == "Embedding" for n in readers)
     if g.token_input and all(n.width for n in readers):
         # Token ids: one number per token stands for a whole embedding
@@ -231,6 +231,29 @@ def analyze(ctx: Context) -> GraphInfo:
     _bottleneck(g)
     g.divergence = _divergence(g, model)
     return g
+
+
+def _first_weighted_readers(g: GraphInfo) -> list[GNode]:
+    """The first layers with weights on each path from the inputs (weightless layers in between are passed
+    through: round 84's ic06, an id-offset layer before the Embedding), or an Embedding reached first."""
+    children: dict[int, list[int]] = {}
+    for n in g.nodes:
+        for p in n.parents:
+            children.setdefault(p, []).append(n.id)
+    found: dict[int, GNode] = {}
+    seen: set[int] = set()
+    todo = [c for i in g.inputs for c in children.get(i, [])]
+    while todo:
+        nid = todo.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        node = g.nodes[nid]
+        if node.cls == "Embedding" or getattr(node.layer, "weights", None) or not children.get(nid):
+            found[nid] = node
+        else:
+            todo.extend(children[nid])
+    return [found[k] for k in sorted(found)]
 
 
 def _recon_output(model: Any, outputs: list[int], nodes: list[GNode]) -> int:

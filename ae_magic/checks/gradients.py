@@ -707,6 +707,11 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
                     if not learned:
                         learned, start, final, mean = _learned_in_loss_units(ctx)
                         unit, run = "loss", "the probe run"
+                    if not learned and cell_steps(ctx) > 0:
+                        # The cell's own fit had trained it already (round 84's ic04, a 128-unit sigmoid AutoRec
+                        # layer under a masked loss): the probe run starts near its end and cannot fall much more.
+                        learned, start, final, mean = _beats_mean_in_loss_units(ctx)
+                        unit, run = "loss", "the probe run, from the weights the cell's own fit left,"
                     held = next((x for x in findings if x.code == "AE405" and x.evidence.get("held_by_penalty")), None)
                     if held is not None and _sparsity_code(ctx, f.layer) and not learned:
                         # Round 63's co10: the code's penalty, not saturation, holds the run (AE405 names it at
@@ -794,13 +799,17 @@ def _saturated_by_cell_fit(ctx: Context, f: Finding, codes: set[str]) -> None:
 
 # A code at least this share of the input's width is a wide hidden layer, not a bottleneck of a few units.
 WIDE_CODE = 0.5
+# A code this many units wide counts as wide whatever the input's width (round 84's ic04: 128 of 300 ratings).
+WIDE_UNITS = 64
 
 
 def _wide_code(ctx: Context) -> bool:
-    """The model's code is at least WIDE_CODE of its input's width (a shallow autoencoder's hidden layer)."""
+    """The model's code is at least WIDE_CODE of its input's width, or WIDE_UNITS units (a shallow autoencoder's
+    hidden layer: U-AutoRec's 500 sigmoid units for thousands of items are the paper's design)."""
     g = ctx.graph
     code, width = getattr(g, "code_width", None), getattr(g, "input_width", None)
-    return isinstance(code, int) and isinstance(width, int) and width > 0 and code >= WIDE_CODE * width
+    return (isinstance(code, int) and isinstance(width, int) and width > 0
+            and (code >= WIDE_CODE * width or code >= WIDE_UNITS))
 
 
 def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
@@ -937,6 +946,18 @@ def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
         return False, None, None, None
     start, final = curve[0], curve[-1]
     return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
+
+
+def _beats_mean_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
+    """``(True, start, final, mean)`` when the probe's held-out loss ends at most half the mean's loss in the loss's
+    own units and no higher than it started (a model the cell's fit trained, still learning or settled)."""
+    tr = ctx.traces.get("training") or {}
+    curve = [v for v in ((tr.get("val_curve") or {}).get("loss") or []) if isinstance(v, (int, float))]
+    mean = ((tr.get("baselines") or {}).get("loss_units") or {}).get("mean")
+    if len(curve) < 2 or not isinstance(mean, (int, float)) or not all(np.isfinite([curve[0], curve[-1], mean])):
+        return False, None, None, None
+    start, final = curve[0], curve[-1]
+    return bool(final <= 0.5 * mean and final <= start * (1 + VANISH_LEARNED / 2)), start, final, mean
 
 
 def _learned_longer(ctx: Context) -> tuple[bool, Any, Any, Any]:

@@ -6,6 +6,7 @@ mirrored encoder (``GraphInfo.divergence``).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,16 @@ def check_shape(ctx: Context) -> list[Finding]:
             f"ends at {_fmt(outs[:-1])} instead of {_fmt(ins[:-1])}."
         )
         fix = "`padding=\"same\"` on that line, so each strided layer divides the size exactly and the decoder can undo it."
+    elif reason in ("resize", "start") and (one := _one_padding_edit(g, ins, outs)) is not None:
+        # One decoder convolution with padding="same" where the tutorial's has "valid" (round 84's ib01, the Keras
+        # blog's conv autoencoder: 16x16 -> 14x14 before the last UpSampling2D makes 28x28): the only one-word fix.
+        node, size, smaller = one
+        line, src = loc(ctx, node)
+        where = label(ctx, node)
+        detail = (f"With padding='valid' at {where} its {_fmt(size)} would become {_fmt(smaller)}, and the "
+                  f"upsampling after it would end at the input's {_fmt(ins[:-1])}; with padding='same' it ends at "
+                  f"{_fmt(outs[:-1])}. No other single convolution's padding gives the input's size.")
+        fix = "`padding=\"valid\"` on that line, so the decoder ends at the input's size."
     elif reason == "resize":
         detail = (
             f"The decoder's sizes first depart from the mirrored encoder at {where}: it makes "
@@ -114,6 +125,48 @@ def check_shape(ctx: Context) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+_CONVS = {"Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D"}
+
+
+def _one_padding_edit(g: Any, ins: tuple[Any, ...], outs: tuple[Any, ...]) -> tuple[Any, list[int], list[int]] | None:
+    """``(node, its size, its size with padding='valid')`` for the one stride-1 convolution with ``padding="same"``
+    on the main path whose switch to ``"valid"`` makes the output the input's size, where everything after it only
+    multiplies the size (upsampling); None when no such layer or more than one."""
+    if len(ins) != len(outs) or len(ins) < 2 or not all(isinstance(v, int) and v > 0 for v in (*ins[:-1], *outs[:-1])):
+        return None
+    want, final = list(ins[:-1]), list(outs[:-1])
+    if not all(f > w for f, w in zip(final, want, strict=True)):
+        return None  # only a decoder that ends too large loses size by dropping its padding
+    hits = []
+    chain = g.chain()
+    for i, node in enumerate(chain):
+        layer = node.layer
+        if node.cls not in _CONVS or getattr(layer, "padding", None) != "same":
+            continue
+        size = list(node.shape[1:-1])
+        kernel = list(getattr(layer, "kernel_size", ()) or ())
+        strides = list(getattr(layer, "strides", ()) or ())
+        dil = list(getattr(layer, "dilation_rate", ()) or ()) or [1] * len(kernel)
+        if (len(size) != len(final) or len(kernel) != len(size) or any(st != 1 for st in strides)
+                or not all(isinstance(v, int) and v > 0 for v in size)):
+            continue
+        if any(f % v for f, v in zip(final, size, strict=True)) or not _only_multiplies(chain[i:], len(size)):
+            continue
+        factor = [f // v for f, v in zip(final, size, strict=True)]
+        smaller = [v - (k - 1) * r for v, k, r in zip(size, kernel, dil, strict=True)]
+        if all(sm > 0 and sm * u == w for sm, u, w in zip(smaller, factor, want, strict=True)):
+            hits.append((node, size, smaller))
+    return hits[0] if len(hits) == 1 else None
+
+
+def _only_multiplies(nodes: list[Any], axes: int) -> bool:
+    """Each node's spatial size is its predecessor's times a whole factor (upsampling, or the same size)."""
+    sizes = [list(n.shape[1:-1]) for n in nodes]
+    if any(len(sz) != axes or not all(isinstance(v, int) and v > 0 for v in sz) for sz in sizes):
+        return False
+    return all(b >= a and b % a == 0 for prev, cur in itertools.pairwise(sizes) for a, b in zip(prev, cur, strict=True))
 
 
 def _valid_padding_loss(g: Any, d: dict[str, Any]) -> tuple[Any, list[int], list[int], list[int]] | None:

@@ -112,6 +112,18 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                    f"{ctx.cell_line(tape_line)}), so the tape never records it and nothing it computes gets a gradient")
         fix = ("# call it inside the tape, so the gradient reaches its weights:\n"
                "with tf.GradientTape() as tape:\n    " + ast.unparse(call))
+    listed = (_gradient_of_parts(ctx, set(whole)) if whole and moving and dropped is None and partial is None
+              and outside is None else None)
+    if listed is not None:
+        # The step's gradient covers named sub-models' weights only (round 84's ia04:
+        # `tape.gradient(loss, self.encoder.trainable_weights)`): the parts it leaves out never get one.
+        call, parts = listed
+        line, text = ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
+        why.append(f"the step takes its gradient for {_list_code(parts)} only (line {line}), so "
+                   f"{' and '.join(whole)} never get{'s' if len(whole) == 1 else ''} one")
+        fix = ("# differentiate, and apply, every trainable weight of the model:\n"
+               "grads = tape.gradient(loss, self.trainable_weights)\n"
+               "self.optimizer.apply_gradients(zip(grads, self.trainable_weights))")
     if partial is not None:
         # The step differentiates one term of the loss it logs: the layers only the other terms reach get nothing.
         call, term, total, sum_line = partial
@@ -148,6 +160,7 @@ def judge(ctx: Context, updates: dict[str, Any]) -> list[Finding]:
                 **({"compute_loss_without_super": True} if dropped is not None else {}),
                 **({"gradient_of": partial[1], "total_loss": partial[2]} if partial is not None else {}),
                 **({"outside_tape": line} if outside is not None else {}),
+                **({"gradient_for": sorted(listed[1])} if listed is not None else {}),
             },
             fix=fix,
             edit=edit,
@@ -189,6 +202,50 @@ def _gradient_of_one_term(ctx: Context) -> tuple[ast.Call, str, str, int] | None
                 if names and total != term and term in names and len(set(names) - {term}) >= 1:
                     return calls[0], term, total, node.lineno
     return None
+
+
+_WEIGHTS = ("trainable_weights", "trainable_variables")
+
+
+def _parts_listed(node: ast.AST, fn: ast.FunctionDef) -> set[str] | None:
+    """The sub-model attributes whose weights ``node`` lists (``self.encoder.trainable_weights``, or a sum or list
+    of such; a name is read through its assignment in ``fn``); None when it lists anything else (all weights)."""
+    if isinstance(node, ast.Name):
+        bound = [st.value for st in ast.walk(fn) if isinstance(st, ast.Assign) and len(st.targets) == 1
+                 and isinstance(st.targets[0], ast.Name) and st.targets[0].id == node.id]
+        node = bound[-1] if bound else node
+    parts: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and n.attr in _WEIGHTS:
+            owner = n.value
+            if not (isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name) and owner.value.id == "self"):
+                return None
+            parts.add(owner.attr)
+    return parts or None
+
+
+def _gradient_of_parts(ctx: Context, stuck: set[str]) -> tuple[ast.Call, set[str]] | None:
+    """``(gradient call, the sub-models it lists)`` when every ``tape.gradient`` of the model's train_step lists
+    named sub-models' weights and none of them is a ``stuck`` one (by attribute or Keras name); else None."""
+    for fn in _train_steps(ctx):
+        calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "gradient" and len(n.args) >= 2]
+        listed: set[str] = set()
+        for call in calls:
+            parts = _parts_listed(call.args[1], fn)
+            if parts is None:
+                return None
+            listed |= parts
+        if not calls:
+            continue
+        names = listed | {str(getattr(getattr(ctx.model, a, None), "name", a)) for a in listed}
+        if not stuck & names:
+            return min(calls, key=lambda c: c.lineno), listed
+    return None
+
+
+def _list_code(parts: set[str]) -> str:
+    return " and ".join(f"`self.{p}.trainable_weights`" for p in sorted(parts))
 
 
 def _called_outside_tape(ctx: Context) -> tuple[ast.Assign, int] | None:
