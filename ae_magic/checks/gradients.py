@@ -936,27 +936,34 @@ def _probe_measured(tr: dict[str, Any] | None) -> bool:
     return tr is not None and all(isinstance(b.get(k), (int, float)) and b[k] == b[k] for k in ("start", "final", "mean"))
 
 
-def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
-    """As :func:`probe_learned`, on the held-out curve of the model's own loss against the mean's loss in
-    those units (a masked loss whose MSE counts the missing entries too)."""
+def _loss_units_curve(ctx: Context) -> tuple[float, float, float] | None:
+    """``(start, final, mean)``: the probe's held-out curve of the model's own loss, first and last, and the mean's
+    loss in those units; None when any is missing or not finite."""
     tr = ctx.traces.get("training") or {}
     curve = [v for v in ((tr.get("val_curve") or {}).get("loss") or []) if isinstance(v, (int, float))]
     mean = ((tr.get("baselines") or {}).get("loss_units") or {}).get("mean")
     if len(curve) < 2 or not isinstance(mean, (int, float)) or not all(np.isfinite([curve[0], curve[-1], mean])):
+        return None
+    return curve[0], curve[-1], mean
+
+
+def _learned_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
+    """As :func:`probe_learned`, on the held-out curve of the model's own loss against the mean's loss in
+    those units (a masked loss whose MSE counts the missing entries too)."""
+    got = _loss_units_curve(ctx)
+    if got is None:
         return False, None, None, None
-    start, final = curve[0], curve[-1]
+    start, final, mean = got
     return bool(final <= (1 - VANISH_LEARNED) * min(start, mean)), start, final, mean
 
 
 def _beats_mean_in_loss_units(ctx: Context) -> tuple[bool, Any, Any, Any]:
     """``(True, start, final, mean)`` when the probe's held-out loss ends at most half the mean's loss in the loss's
     own units and no higher than it started (a model the cell's fit trained, still learning or settled)."""
-    tr = ctx.traces.get("training") or {}
-    curve = [v for v in ((tr.get("val_curve") or {}).get("loss") or []) if isinstance(v, (int, float))]
-    mean = ((tr.get("baselines") or {}).get("loss_units") or {}).get("mean")
-    if len(curve) < 2 or not isinstance(mean, (int, float)) or not all(np.isfinite([curve[0], curve[-1], mean])):
+    got = _loss_units_curve(ctx)
+    if got is None:
         return False, None, None, None
-    start, final = curve[0], curve[-1]
+    start, final, mean = got
     return bool(final <= 0.5 * mean and final <= start * (1 + VANISH_LEARNED / 2)), start, final, mean
 
 
