@@ -10,7 +10,7 @@ tabular, sparse and categorical data); the fixes its misses asked for.
   encoder. The one convolution whose padding alone makes the output the input's size is named, with that fix.
 * ic04 (AutoRec: a 128-unit sigmoid hidden layer over 300 items, a masked MSE, trained three epochs by the cell):
   AE106 warned of a saturating bottleneck although the units were measured unsaturated and the model far beat
-  the mean in its own loss. A code of 64 units or more counts as wide, and a model the cell's fit trained is
+  the mean in its own loss. A shallow model's one hidden layer of 64 units or more counts as wide, and a model the cell's fit trained is
   judged on where its loss ends against the mean's.
 * ic06 (an entity-embedding autoencoder: integer ids shifted by a weightless offset layer into one Embedding
   table): AE201 said the ids 0-58 were not normalised. The first layer with weights is the Embedding, behind a

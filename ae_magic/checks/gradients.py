@@ -804,12 +804,32 @@ WIDE_UNITS = 64
 
 
 def _wide_code(ctx: Context) -> bool:
-    """The model's code is at least WIDE_CODE of its input's width, or WIDE_UNITS units (a shallow autoencoder's
-    hidden layer: U-AutoRec's 500 sigmoid units for thousands of items are the paper's design)."""
+    """The model's code is at least WIDE_CODE of its input's width, or it is a shallow autoencoder's one hidden layer
+    of WIDE_UNITS units or more (U-AutoRec's 500 sigmoid units for thousands of items are the paper's design; a
+    deep encoder's 64-unit sigmoid code keeps AE106's warning: tests/test_sparse_code.py)."""
     g = ctx.graph
     code, width = getattr(g, "code_width", None), getattr(g, "input_width", None)
     return (isinstance(code, int) and isinstance(width, int) and width > 0
-            and (code >= WIDE_CODE * width or code >= WIDE_UNITS))
+            and (code >= WIDE_CODE * width or (code >= WIDE_UNITS and _reads_the_input(g))))
+
+
+def _reads_the_input(g: Any) -> bool:
+    """The code layer reads the model's input, through weightless layers at most (a one-hidden-layer model)."""
+    try:
+        todo, seen = list(g.nodes[g.code].parents), set()
+        while todo:
+            node = g.nodes[todo.pop()]
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            if node.is_input:
+                continue
+            if getattr(node.layer, "weights", None):
+                return False
+            todo.extend(node.parents)
+        return bool(seen)
+    except (AttributeError, IndexError, TypeError):
+        return False
 
 
 def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
