@@ -50,3 +50,18 @@ def several_inputs(source: str | None, model_name: str | None, namespace: dict |
             if isinstance(value, (list, tuple, dict)) and len(value) >= 2:
                 return x.id
     return None
+
+
+def fit_batch_size(source: str | None, model_name: str | None, namespace: dict | None = None) -> int | None:
+    """The ``batch_size`` the cell's first fit call that gives one passes (a number, or a name the cell bound to
+    one); None when no fit call gives a positive integer."""
+    for call in fit_calls(source, model_name):
+        node = argument(call, 2, "batch_size")
+        value = None
+        if isinstance(node, ast.Constant):
+            value = node.value
+        elif isinstance(node, ast.Name):
+            value = (namespace or {}).get(node.id)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

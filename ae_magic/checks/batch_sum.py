@@ -27,7 +27,7 @@ import re
 from typing import Any
 
 from ..context import Context
-from ..fit_calls import argument, fit_calls
+from ..fit_calls import fit_batch_size
 from ..probes.batch_scaling import scaling_kind
 from ..report import Finding
 from .per_sample_loss import HARM
@@ -52,16 +52,8 @@ def _kind(pair: list[float], repeat: int) -> str | None:
 
 def _fit_batch(ctx: Context) -> tuple[int, bool]:
     """The batch size of the cell's fit (``batch_size=`` as a number or a bound name) and whether it was given."""
-    for call in fit_calls(ctx.source, ctx.model_name):
-        node = argument(call, 2, "batch_size")
-        value = None
-        if isinstance(node, ast.Constant):
-            value = node.value
-        elif isinstance(node, ast.Name):
-            value = ctx.namespace.get(node.id)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value, True
-    return _FIT_DEFAULT_BATCH, False
+    given = fit_batch_size(ctx.source, ctx.model_name, ctx.namespace)
+    return (given, True) if given is not None else (_FIT_DEFAULT_BATCH, False)
 
 
 def _variable(fn: ast.FunctionDef, term: str) -> str | None:

@@ -12,7 +12,6 @@ Nothing runs the model: only the weights' values are read.
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 import types
@@ -22,7 +21,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
-from ..fit_calls import argument, fit_calls
+from ..fit_calls import fit_batch_size, fit_calls
 from ..report import Finding
 from .locate import assigned_at, loss_def_line
 from .loss_sign import reversed_kl, subtracted_term
@@ -143,15 +142,7 @@ def check_nonfinite_weights(ctx: Context) -> list[Finding]:
 
 def _fit_batch_size(ctx: Context) -> int | None:
     """The ``batch_size`` the cell's fit call gives (a literal or a name in the namespace); None when absent."""
-    for call in fit_calls(ctx.source, ctx.model_name):
-        node = argument(call, 2, "batch_size")
-        try:
-            value = ast.literal_eval(node) if node is not None else None
-        except ValueError:
-            value = (ctx.namespace or {}).get(node.id) if isinstance(node, ast.Name) else None
-        if isinstance(value, int):
-            return value
-    return None
+    return fit_batch_size(ctx.source, ctx.model_name, ctx.namespace)
 
 
 def _mean_fix(ctx: Context) -> str:

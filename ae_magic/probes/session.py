@@ -19,7 +19,7 @@ import numpy as np
 from .. import backends as backend
 from .. import keras_compat as kc
 from ..errors import ModelError, ProbeError, describe
-from ..fit_calls import several_inputs
+from ..fit_calls import fit_batch_size, several_inputs
 from .ablation import code_ablation
 from .batches import Split, as_input, class_index_count, first_steps, prepare_split, segments
 from .heads import JoinedHeads, fit_targets, join_heads
@@ -35,6 +35,7 @@ from .reference import baselines, loss_baselines, mse, spread
 from .sequence import GATE_SAMPLES, fit_loss, masked_loss, output_mask, sequence_trace
 from .sizes import (
     ACT_SAMPLES,
+    DEFAULT_BATCH,
     DEFAULT_EPOCHS,
     GRAD_BATCHES,
     GRAD_SAMPLES,
@@ -1254,5 +1255,20 @@ def prepared_session(ctx: Any) -> ProbeSession:
     sess.seed = int(o.seed)
     sess.lr = float(o.lr) if o.lr is not None else sess.configured_lr
     sess._set_lr(sess.lr)
-    sess.prepare(subset=o.subset, batch_size=o.batch_size, seed=o.seed)
+    sess.prepare(subset=o.subset, batch_size=probe_batch_size(ctx), seed=o.seed)
     return sess
+
+
+def probe_batch_size(ctx: Any) -> int | None:
+    """The probes' batch size: ``--batch-size`` when given, else the cell's ``fit(batch_size=...)`` when it is below
+    the default, else None (the default).
+
+    A learning rate that is stable at 32 samples a step can overshoot at 8 (each step follows a noisier gradient),
+    so the probes train at the smaller batch the cell's fit uses. A larger one keeps the default: its steps are
+    steadier than the probe's, and the probe's cost stays that of a short fit.
+    """
+    o = ctx.options
+    if o.batch_size is not None:
+        return int(o.batch_size)
+    given = fit_batch_size(getattr(ctx, "source", None), getattr(ctx, "model_name", None), getattr(ctx, "namespace", None))
+    return given if given is not None and given < DEFAULT_BATCH else None
