@@ -20,7 +20,6 @@ from . import gradients as G
 from . import weight_penalty as WP
 from .locate import (
     NOISE_FIX,
-    activity_regularizers,
     assigned_at,
     keyword_line,
     loss_return_line,
@@ -31,6 +30,7 @@ from .longer_run import BASELINE_CONFIRM_FACTOR as BASELINE_CONFIRM_FACTOR
 from .longer_run import describe
 from .longer_run import sentence_start as _sentence
 from .optimizer_source import optimizer_line
+from .penalty_share import added_penalty_weight, dominant_added_penalty, penalties
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
 # quarter of the way from the mean predictor to the PCA code of the same
@@ -381,8 +381,6 @@ def _applied_to_output(model: Any, name: str) -> bool:
 
 def _blamed_on_output_penalty(ctx: Context, f: Finding, name: str, pen: dict[str, Any]) -> None:
     """AE405 named where the penalty on the output is applied: the layer's call in the cell."""
-    from .penalty_share import added_penalty_weight
-
     layer = _layer_named(ctx.model, name)
     weight, value, _wline, _wtext = added_penalty_weight(ctx, pen.get("class"), layer)
     f.message += (f" The cause: {pen.get('class') or 'a layer'} '{name}' adds a penalty with add_loss on the model's "
@@ -405,25 +403,6 @@ def _code_variable(ctx: Context) -> str:
     name = getattr(node, "variable", None) or next(
         (c.variable for c in ctx.calls if node is not None and c.layer_name == node.name and c.variable), None)
     return str(name) if name else "code"
-
-
-def penalties(ctx: Context, trace: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Layer name -> the penalty it puts on the loss: its activity regularizer, or (in a model with no sampling
-    layer) what a layer of the cell adds with ``add_loss``, with that term's value before and after the run."""
-    from .locate import activity_penalties
-
-    regs = activity_regularizers(ctx.model)
-    written = activity_penalties(ctx, dict.fromkeys(regs))
-    out: dict[str, dict[str, Any]] = {name: {"kind": "activity", "as_written": written.get(name, reg)}
-                                      for name, reg in regs.items()}
-    # A model compiled without a loss trains on what its layers add: that is the reconstruction, not a penalty.
-    added = (trace.get("added_terms") or {}) if kc.compiled_loss(ctx.model) is not None else {}
-    after = added.get("after") or {}
-    for name, row in (added.get("before") or {}).items():
-        before, end = row.get("value"), (after.get(name) or {}).get("value")
-        if name not in out and all_finite([before, end]) and before > 0:
-            out[name] = {"kind": "added", "class": row.get("class"), "before": float(before), "after": float(end)}
-    return out
 
 
 def penalty_unbeaten(ctx: Context, trace: dict[str, Any]) -> bool:
@@ -577,7 +556,6 @@ def _held_by_weights(ctx: Context, trace: dict[str, Any], longer: dict[str, Any]
 def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: dict[str, Any]) -> Finding:
     """AE405 named at the penalty: it, not a slow start, holds the reconstruction back."""
     from . import gradients as G
-    from .penalty_share import added_penalty_weight
 
     name, pen = next(iter(held["layers"].items()))
     f.message = (f"{_longer(longer).capitalize()} took the held-out MSE only to {held['final_mse']:.4g}, "
@@ -615,6 +593,33 @@ def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: d
     f.fix = (f"{weight} = {value / 100:.2g}  # a penalty well below the reconstruction" if weight and value
              else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
     return f
+
+
+def blame_dominant_penalty(ctx: Context, trace: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE405 named at the weight of a penalty a layer adds with ``add_loss`` that was most of the first step's loss.
+
+    Round 84's ia06 (a contractive encoder adding ``LAMBDA * ||dh/dx||^2`` with ``LAMBDA = 100``): the cheapest way
+    to lower that term is to saturate the sigmoid code (``h * (1 - h)`` goes to 0). The run saturated 79% of the
+    code's units and ended on the mean's error; AE405 hung under the saturation and named the model's line,
+    where the weight is what a fix changes. An AE405 already named at a penalty keeps its place.
+    """
+    added = dominant_added_penalty(ctx, trace)
+    if added is None or _applied_to_output(ctx.model, added["layer"]):
+        return found
+    for f in found:
+        if (f.code != "AE405" or f.severity not in ("warning", "error")
+                or any(k in f.evidence for k in ("held_by_penalty", "weight_penalty", "penalty_on_output"))):
+            continue
+        f.message += (f" The cause: {added['class'] or 'a layer'} '{added['layer']}' adds a penalty with add_loss that "
+                      f"was {added['share']:.0%} of the loss at the first step (the run took it from {added['before']:.4g} "
+                      f"to {added['after']:.4g}): the optimizer spends its steps on the penalty, which it lowers by "
+                      "flattening or saturating the code, not on the reconstruction."
+                      + (f" Its weight, `{added['weight']}` = {added['value']:.4g}, is too strong." if added["weight"] else ""))
+        f.line, f.source_line, f.layer, f.edit = added["line"], added["text"], added["layer"], None
+        f.fix = (f"{added['weight']} = {added['value'] / 100:.2g}  # a penalty well below the reconstruction"
+                 if added["weight"] and added["value"] else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
+        f.evidence["added_penalty"] = {k: v for k, v in added.items() if k not in ("line", "text")}
+    return found
 
 
 def _layer_named(model: Any, name: str) -> Any:

@@ -844,9 +844,10 @@ def _sparsity_code(ctx: Context, layer_name: str | None) -> bool:
 
 
 def _penalised_by_loss_layer(model: Any, leaf: str) -> bool:
-    """Layer ``leaf``'s output feeds a user-written layer that adds a loss: the UFLDL sparse autoencoder's
-    ``KLSparsity`` layer, which calls ``self.add_loss`` on the code's mean activation (round 34), is an
-    activity regularizer written by hand."""
+    """Layer ``leaf``'s output feeds a user-written layer that adds a loss, or the layer adds one itself: the UFLDL
+    sparse autoencoder's ``KLSparsity`` layer, which calls ``self.add_loss`` on the code's mean activation (round
+    34), is an activity regularizer written by hand; a contractive encoder's own ``add_loss`` of its Jacobian,
+    written with the sigmoid's derivative ``h * (1 - h)`` (round 84's ia06), needs the sigmoid too."""
     try:
         layers = list(model._flatten_layers(include_self=False)) if model is not None else []
     except Exception:  # not a Keras 3 model: no graph to read
@@ -854,6 +855,8 @@ def _penalised_by_loss_layer(model: Any, leaf: str) -> bool:
     for layer in layers:
         if not adds_loss(layer):
             continue
+        if layer.name == leaf:  # the code layer adds its own penalty (a contractive Jacobian term on h * (1 - h))
+            return True
         for node in getattr(layer, "_inbound_nodes", []) or []:
             for t in getattr(node, "input_tensors", []) or []:
                 op = getattr(getattr(t, "_keras_history", None), "operation", None)

@@ -15,6 +15,7 @@ from .locate import NOISE_FIX, activity_penalties, activity_regularizers, keywor
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe, sentence_start
 from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
+from .penalty_share import dominant_added_penalty
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
 # (std across samples, averaged over features). Collapsed models measure
@@ -86,11 +87,18 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         hints.append(noise_hint(noise))
     # A code killed by its own activity penalty is what the penalty did, not a second cause (round 81's fa06).
     blame_penalty = bool(penalty) and not [h for h in hints if h != dead_hint or code not in penalty]
+    # The same for a penalty a layer adds with add_loss that is most of the loss at the start (round 84's ia06).
+    added = None if penalty else dominant_added_penalty(ctx, tr)
+    blame_added = added is not None and not [h for h in hints if h != dead_hint]
     # A weight penalty that outweighs the reconstruction at the initial weights shrinks every weight toward zero.
     weights = WP.dominating_penalty(ctx, tr)
     blame_weights = weights is not None and not hints and not penalty
     if weights is not None:
         hints.append(WP.describe(weights))
+    if added is not None:
+        hints.append(f"the loss includes a penalty that {added['class'] or 'a layer'} '{added['layer']}' adds with "
+                     f"add_loss, {added['share']:.0%} of the loss at the first step: the cheapest way to lower it is to "
+                     "flatten what it measures, the same code for every input")
     if penalty:
         which = ", ".join(f"{name}'s {reg}" for name, reg in penalty.items())
         hints.append(f"the loss includes an activity regularizer ({which}), which charges every nonzero activation; "
@@ -114,6 +122,11 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         where = reg_layer
         fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
                "activity_regularizer=keras.regularizers.l1(1e-5)")
+    elif blame_added:
+        where = added["layer"]
+        line, text = added["line"], added["text"]
+        fix = (f"{added['weight']} = {added['value'] / 100:.2g}  # a penalty well below the reconstruction"
+               if added["weight"] and added["value"] else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
     elif blame_noise:
         where = noise[0].name
         line, text = G.locate(ctx, where)
@@ -151,6 +164,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             layer=where,
             evidence={"output_spread": out_s, "input_spread": in_s, "ratio": ratio, "threshold": COLLAPSE_RATIO, **seq_evidence,
                       **({"activity_regularizer": penalty} if penalty else {}),
+                      **({"added_penalty": {k: v for k, v in added.items() if k not in ("line", "text")}} if added else {}),
                       **({"weight_penalty": weights} if weights is not None else {}),
                       **({"rate_advice": rate_advice} if rate_advice is not None else {})},
             fix=fix,

@@ -26,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import keras_compat as kc
 from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
+from . import gradients as G
+from .locate import activity_penalties, activity_regularizers
 
 PENALTY_SHARE = 0.25
 # The held-out MSE at or above this share of the per-feature mean's: not clearly better than the mean.
@@ -133,6 +136,54 @@ def added_penalty_weight(
                 return arg.id, value, ctx.cell_line(at), ctx.line_text(at)
             return None, value, ctx.cell_line(ctor.lineno), ctx.line_text(ctor.lineno)
     return None, None, ctx.cell_line(call.lineno), ctx.line_text(call.lineno)
+
+
+def penalties(ctx: Context, trace: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Layer name -> the penalty it puts on the loss: its activity regularizer, or (in a model with no sampling
+    layer) what a layer of the cell adds with ``add_loss``, with that term's value before and after the run."""
+    regs = activity_regularizers(ctx.model)
+    written = activity_penalties(ctx, dict.fromkeys(regs))
+    out: dict[str, dict[str, Any]] = {name: {"kind": "activity", "as_written": written.get(name, reg)}
+                                      for name, reg in regs.items()}
+    # A model compiled without a loss trains on what its layers add: that is the reconstruction, not a penalty.
+    added = (trace.get("added_terms") or {}) if kc.compiled_loss(ctx.model) is not None else {}
+    after = added.get("after") or {}
+    for name, row in (added.get("before") or {}).items():
+        before, end = row.get("value"), (after.get(name) or {}).get("value")
+        if name not in out and all_finite([before, end]) and before > 0:
+            out[name] = {"kind": "added", "class": row.get("class"), "before": float(before), "after": float(end)}
+    return out
+
+
+# A penalty a layer adds with add_loss dominates the loss when it is at least this share of the first step's loss.
+ADDED_DOMINANT = 0.5
+
+
+def dominant_added_penalty(ctx: Context, tr: dict[str, Any]) -> dict[str, Any] | None:
+    """The penalty a layer of the cell adds with ``add_loss`` (a contractive Jacobian term, a decorrelation) when it
+    is at least ADDED_DOMINANT of the loss at the probe run's first step, with its weight and the line to change.
+
+    Round 84's ia06: ``self.add_loss(LAMBDA * contractive)`` with ``LAMBDA = 100`` was 99.5% of the first step's
+    loss (65.8 of 66.1). The optimizer flattened the code's Jacobian, the outputs became alike, and AE404 named
+    the code layer, where the weight's line is what a fix changes.
+    """
+    loss = tr.get("loss") or []
+    first = loss[0] if loss else None
+    if not all_finite([first]) or first <= 0:
+        return None
+    added = [(name, p) for name, p in penalties(ctx, tr).items() if p["kind"] == "added" and p["before"] >= ADDED_DOMINANT * first]
+    if not added:
+        return None
+    name, pen = max(added, key=lambda item: item[1]["before"])
+    try:
+        layer = next((ly for ly in ctx.model._flatten_layers(include_self=False) if ly.name == name), None)
+    except Exception:  # not a Keras 3 model: no layer to read the weight from
+        layer = None
+    weight, value, line, text = added_penalty_weight(ctx, pen.get("class"), layer)
+    if line is None:
+        line, text = G.locate(ctx, name)
+    return {"layer": name, "class": pen.get("class"), "before": pen["before"], "after": pen["after"],
+            "share": min(1.0, pen["before"] / first), "weight": weight, "value": value, "line": line, "text": text}
 
 
 def check_penalty_share(ctx: Context) -> list[Finding]:

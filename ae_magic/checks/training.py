@@ -23,6 +23,7 @@ from . import gradients as G
 from .baseline import (
     BASELINE_CONFIRM_FACTOR,
     baseline,
+    blame_dominant_penalty,
     confirm_baseline,
     confirm_penalty,
     confirm_unbeaten,
@@ -153,6 +154,8 @@ def _run(ctx: Context) -> list[Finding]:
     elif (not trace["diverged"] and (unbeaten(trace) or far_from_pca(trace))
           and (error := _explaining_error(ctx, found)) is not None):
         found = found + explained_unbeaten(trace, error)
+    if not trace["diverged"]:
+        found = blame_dominant_penalty(ctx, trace, found)
     if any(map(is_collapse, found)) and not trace["diverged"]:
         found = confirm_posterior(ctx, trace, found, longer_run)
     if not trace["diverged"] and any(f.code in ("AE404", "AE402") for f in found):
