@@ -68,3 +68,90 @@ def test_a_contractive_penalty_that_outweighs_the_reconstruction_is_named_at_its
 def test_a_healthy_contractive_autoencoder_with_its_sigmoid_code_stays_silent() -> None:
     report = ae_magic.check(CONTRACTIVE.replace("WEIGHT", "1e-3"), namespace={}, data="X_train")
     assert not _loud(report), [(f.code, f.title) for f in _loud(report)]
+
+
+TOKENS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(5)
+vocab_size, max_len, n_sent = 24, 12, 1500
+starts = rng.integers(1, vocab_size, size=(n_sent, 1))
+steps = rng.integers(1, 4, size=(n_sent, 1))
+token_ids = (((starts + steps * np.arange(max_len)) % (vocab_size - 1)) + 1).astype("int32")
+
+text_ae = keras.Sequential([
+    keras.Input(shape=(max_len,)),
+    layers.Embedding(vocab_size, 32),
+    layers.LSTM(64),
+    layers.RepeatVector(max_len),
+    layers.LSTM(64, return_sequences=True),
+    layers.TimeDistributed(layers.Dense(vocab_size, activation="softmax")),
+])
+text_ae.compile(
+    optimizer="adam",
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=LOGITS),
+    metrics=["accuracy"],
+)
+"""
+
+
+def test_a_softmax_output_scored_as_logits_is_named_at_the_loss() -> None:
+    """jb07: the token autoencoder's softmax output under ``from_logits=True`` (softmax twice)."""
+    src = TOKENS.replace("LOGITS", "True")
+    report = ae_magic.check(src, namespace={}, data="token_ids", train=False)
+    found = _loud(report, "AE108")
+    assert found and found[0].line == _line(src, "from_logits=True"), [(f.code, f.line) for f in report.findings]
+    assert "from_logits=False" in (found[0].fix or "")
+
+
+def test_a_softmax_output_scored_as_probabilities_is_not_ae108() -> None:
+    report = ae_magic.check(TOKENS.replace("LOGITS", "False"), namespace={}, data="token_ids", train=False)
+    assert not _loud(report), [(f.code, f.title) for f in _loud(report)]
+
+
+EVENT_LOGS = """\
+import numpy as np
+import keras
+from keras import layers
+
+keras.utils.set_random_seed(8)
+rng = np.random.default_rng(8)
+n_events, maxlen, n_logs = 16, 12, 1200
+logs = []
+for _ in range(n_logs):
+    length = rng.integers(5, maxlen + 1)
+    first, stride = rng.integers(1, n_events), rng.integers(1, 4)
+    logs.append([(first + stride * k) % (n_events - 1) + 1 for k in range(length)])
+
+padded = keras.utils.pad_sequences(logs, maxlen=maxlen, padding="post", value=0)
+
+tokens = keras.Input(shape=(maxlen,), dtype="int32")
+emb = layers.Embedding(n_events, 24, mask_zero=True)(tokens)
+state = layers.Bidirectional(layers.GRU(48))(emb)
+dec = layers.GRU(96, return_sequences=True)(layers.RepeatVector(maxlen)(state))
+probs = layers.TimeDistributed(layers.Dense(n_events, activation="softmax"))(dec)
+log_autoencoder = keras.Model(tokens, probs)
+log_autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate=2e-3), loss="sparse_categorical_crossentropy")
+"""
+
+
+def test_padded_token_ids_are_not_truncated_signals() -> None:
+    """jb08: ``pad_sequences`` of integer event ids read by an Embedding: int32 is what they are (no AE205)."""
+    report = ae_magic.check(EVENT_LOGS, namespace={}, data="padded")
+    assert not _loud(report), [(f.code, f.title) for f in _loud(report)]
+
+
+def test_padded_float_signals_still_get_ae205() -> None:
+    """The fault AE205 is for: float readings padded with pad_sequences' int32 default, fed to a dense model."""
+    src = (
+        "import numpy as np\nimport keras\nfrom keras import layers\n\n"
+        "rng = np.random.default_rng(0)\n"
+        "signals = [rng.normal(0, 0.6, size=int(n)) for n in rng.integers(20, 41, size=600)]\n"
+        "x = keras.utils.pad_sequences(signals, maxlen=40, padding='post')\n"
+        "model = keras.Sequential([keras.Input(shape=(40,)), layers.Dense(8, activation='relu'), layers.Dense(40)])\n"
+        "model.compile(optimizer='adam', loss='mse')\n"
+    )
+    report = ae_magic.check(src, namespace={}, data="x", train=False)
+    assert [f.line for f in _loud(report, "AE205")] == [_line(src, "pad_sequences")], [(f.code, f.line) for f in report.findings]

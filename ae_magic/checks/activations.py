@@ -166,9 +166,19 @@ def check_output_loss(ctx: Context) -> list[Finding]:
     out_label, out_name, line, src = where
     from_logits = bool(kc.loss_config(m).get("from_logits", False))
     problem = fix = None
-    if loss in ("cce", "scce") and (act == "softmax" or (from_logits and act == "linear")) and categorical_reconstruction(ctx):
+    if loss in ("cce", "scce") and act == "softmax" and from_logits and categorical_reconstruction(ctx):
+        # Round 85's jb07: a token autoencoder's softmax output scored by a loss told from_logits=True applies
+        # softmax twice: the loss sees probabilities squashed again, nearly uniform, and barely falls. The loss's
+        # from_logits is what contradicts the output, at the line that sets it.
+        problem = ("The output already applies softmax, and the loss is told from_logits=True, so softmax is applied "
+                   "twice: the loss sees the probabilities squashed again, nearly uniform, and its gradient is weak.")
+        fix = f"loss=keras.losses.{kc.loss_name(m) or 'SparseCategoricalCrossentropy'}(from_logits=False)  # or drop the output's softmax"
+        at, text = loss_line(ctx)
+        if at is not None:
+            line, src = at, text
+    elif loss in ("cce", "scce") and (act == "softmax" or (from_logits and act == "linear")) and categorical_reconstruction(ctx):
         return []  # token ids or one-hot rows, reconstructed as class probabilities: the classification loss fits
-    if loss in ("cce", "scce"):
+    elif loss in ("cce", "scce"):
         problem = (f"The loss is {kc.loss_name(m)}, a classification loss: it compares class probabilities, "
                    "not a reconstruction with its input.")
         fix = (f"{ctx.model_name or 'model'}.compile(optimizer='adam', loss='mse')  "
