@@ -28,6 +28,7 @@ import numpy as np
 from .. import keras_compat as kc
 from ..context import Context
 from ..report import Finding
+from .locate import keyword_line
 
 # fit's default batch size, and the length of training judged.
 FIT_BATCH = 32
@@ -87,6 +88,11 @@ def check_schedule(ctx: Context) -> list[Finding]:
         return []
     line, text = _schedule_line(ctx)
     per = int(b["steps_per_epoch"])
+    # The argument that makes it decay so fast, where the call spreads its arguments over lines (round 86's ka04:
+    # `decay_steps=1` meant as one epoch): decay_steps when it is shorter than an epoch, else decay_rate.
+    steps = getattr(_schedule(ctx.model), "decay_steps", None)
+    short = isinstance(steps, (int, float)) and steps < per
+    line, text = keyword_line(ctx, line, "decay_steps" if short else "decay_rate")
     return [
         Finding(
             code="AE402",
