@@ -178,13 +178,15 @@ model.compile(optimizer="adam", loss="binary_crossentropy")
 """
 
 
-def test_floats_stored_into_a_uint8_array_are_named_at_the_store():
+def test_floats_stored_into_a_uint8_array_are_named_at_the_buffer():
     # Round 28's m07 was found by AE205 "mostly zeros" alone, which is now silent under BCE: the cause has its own.
+    # Named where the buffer is made (its dtype is what the fix changes; round 86's kb07), the store in evidence.
     report = ae_magic.check(UINT8_LOOP.replace("{DTYPE}", ""), namespace={}, data="x", train=False)
     f = next((f for f in report.findings if f.code == "AE205"), None)
     assert f is not None, [(g.code, g.message) for g in report.findings]
     assert f.title == "Float values were stored into an integer array"
-    assert f.source_line.strip() == "x[i] = x_raw[i] / 255.0"
+    assert f.source_line.strip() == "x = np.empty_like(x_raw)"
+    assert f.evidence["store_line"] == 9
     assert f.evidence["dtype"] == "uint8" and f.evidence["levels"] == [0.0, 1.0]
 
 

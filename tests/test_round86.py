@@ -7,6 +7,21 @@ pipelines; recurrent and convolutional VAEs); the fixes their misses asked for.
 * ka04 (``ExponentialDecay(1e-3, decay_steps=1, decay_rate=0.9)`` meant as 10 % an epoch, its arguments one per
   line): AE402 named the schedule's first line. It names the ``decay_steps=`` line when that is shorter than an
   epoch (else ``decay_rate=``).
+* kb07 (RGB thumbnails normalised one by one into ``images = np.empty_like(thumbs)``, uint8, then
+  ``x_flat = images.reshape(n, -1)``): AE205's truncated store was looked for in the data's own name only, and the
+  check was silent. The store into the array the data is a view of, or is assigned from, counts; the finding names
+  the line that makes the buffer (its dtype is what the fix changes).
+* kb09 (a denoiser whose ``add_noise`` adds in place and returns its argument: ``x_noisy`` *is* ``x_train``): two
+  names bound to one array were taken for "no target given". It is a denoising set-up whose clean target carries
+  the noise: AE104 at the noisy array's line, with that cause.
+* kb03 (an adapted Normalization inside an LSTM autoencoder, the raw hPa windows as target): AE201 named the
+  output layer while its fix changes the fit's target; it names the fit line.
+* kc05 (a Conv1D VAE whose NLL layer takes ``ops.log(x_logvar)`` of a linear head): the loss was NaN at step 2 and
+  AE401 said the steps overshoot, at the compile line. A NaN within the first steps where the loss's code takes a
+  log of a bare variable is named at that line. Its twin, the head used as a log-variance, had "The KL term's sign
+  is flipped" (AE401): a Gaussian likelihood layer (``exp`` beside a square) was taken for a KL layer, and its
+  loss rightly goes below zero as the variance shrinks. A layer named for a likelihood is not a KL layer by its
+  formula.
 """
 
 from __future__ import annotations
@@ -98,3 +113,146 @@ def test_a_schedule_decaying_by_too_much_an_epoch_is_named_at_decay_rate() -> No
 def test_an_epoch_long_schedule_is_not_ae402() -> None:
     src = SCHEDULE.replace("STEPS", "440").replace("RATE", "0.9")
     assert not _loud(ae_magic.check(src, namespace={}, data="x", train=False), "AE402")
+
+
+THUMBS = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(8)
+thumbs = rng.integers(30, 200, size=(600, 8, 8, 3)).astype(np.uint8)
+thumbs[rng.random(thumbs.shape) < 0.05] = 255
+images = np.empty_like(thumbs{DTYPE})
+for i, img in enumerate(thumbs):
+    images[i] = img / 255.0
+x_flat = images.reshape(len(images), -1)
+
+inp = keras.Input(shape=(192,))
+out = layers.Dense(192, activation="sigmoid")(layers.Dense(32, activation="relu")(inp))
+thumb_ae = keras.Model(inp, out)
+thumb_ae.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_floats_stored_into_the_uint8_buffer_the_data_is_made_from_are_named() -> None:
+    src = THUMBS.replace("{DTYPE}", "")
+    found = _loud(ae_magic.check(src, namespace={}, data="x_flat", train=False), "AE205")
+    assert [f.line for f in found] == [_line(src, "np.empty_like")], [(f.code, f.line) for f in found]
+    assert found[0].evidence["store_line"] == _line(src, "images[i] = img / 255.0")
+
+
+def test_floats_stored_into_a_float_buffer_are_not_ae205() -> None:
+    src = THUMBS.replace("{DTYPE}", ", dtype='float32'")
+    assert not _loud(ae_magic.check(src, namespace={}, data="x_flat", train=False), "AE205")
+
+
+IN_PLACE_NOISE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(1)
+
+
+def add_noise(batch, factor=0.4):
+    NOISE_BODY
+    return batch
+
+
+x_train = rng.random((400, 16, 16, 1)).astype("float32")
+x_noisy = add_noise(x_train)
+
+inp = keras.Input(shape=(16, 16, 1))
+h = layers.Conv2D(32, 3, activation="relu", padding="same")(inp)
+encoded = layers.MaxPooling2D(2)(h)
+h = layers.UpSampling2D(2)(layers.Conv2D(32, 3, activation="relu", padding="same")(encoded))
+decoded = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h)
+denoising_ae = keras.Model(inp, decoded)
+denoising_ae.compile(optimizer="adam", loss="binary_crossentropy")
+"""
+
+
+def test_noise_added_in_place_to_the_clean_target_is_named() -> None:
+    src = IN_PLACE_NOISE.replace("NOISE_BODY", "batch += factor * rng.normal(size=batch.shape).astype('float32')")
+    report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_train", train=False)
+    found = _loud(report, "AE104")
+    assert [f.line for f in found] == [_line(src, "x_noisy = add_noise")], [(f.code, f.line) for f in report.findings]
+    assert found[0].evidence["same_array"] is True and "x_train.copy()" in (found[0].fix or "")
+
+
+def test_noise_added_to_a_copy_is_a_denoiser() -> None:
+    src = IN_PLACE_NOISE.replace("NOISE_BODY", "batch = batch + factor * rng.normal(size=batch.shape).astype('float32')")
+    report = ae_magic.check(src, namespace={}, data="x_noisy", target="x_train", train=False)
+    assert not _loud(report, "AE104"), [(f.code, f.title) for f in _loud(report)]
+
+
+PRESSURE = """\
+import numpy as np
+import keras
+from keras import layers
+
+rng = np.random.default_rng(3)
+series = 1013 + np.cumsum(rng.normal(0, 0.3, size=1600))
+windows = np.stack([series[i:i + 24] for i in range(0, 1560, 2)])[..., None].astype("float32")
+norm = layers.Normalization(axis=-1)
+norm.adapt(windows)
+
+seq_in = keras.Input(shape=(24, 1))
+z = layers.LSTM(16)(norm(seq_in))
+z = layers.LSTM(16, return_sequences=True)(layers.RepeatVector(24)(z))
+seq_out = layers.TimeDistributed(layers.Dense(1))(z)
+lstm_ae = keras.Model(seq_in, seq_out)
+lstm_ae.compile(optimizer="adam", loss="mse")
+lstm_ae.fit(windows, windows, epochs=1, batch_size=64, verbose=0)
+"""
+
+
+def test_a_raw_target_behind_an_adapted_normalization_is_named_at_the_fit() -> None:
+    found = _loud(ae_magic.check(PRESSURE, namespace={}, data="windows", train=False), "AE201")
+    assert [f.line for f in found] == [_line(PRESSURE, "lstm_ae.fit(")], [(f.code, f.line) for f in found]
+    assert found[0].layer is not None and "norm(windows)" in (found[0].fix or "")
+
+
+GAUSSIAN_NLL = """\
+import numpy as np
+import keras
+from keras import layers, ops
+
+rng = np.random.default_rng(0)
+t = np.linspace(0, 1, 32)
+beats = (np.sin(2 * np.pi * rng.uniform(1, 3, (800, 1)) * t) + 0.1 * rng.normal(size=(800, 32)))[..., None]
+beats = beats.astype("float32")
+
+
+class GaussianNLL(layers.Layer):
+    def call(self, inputs):
+        x, x_mu, x_logvar = inputs
+        nll = NLL_EXPR
+        self.add_loss(ops.mean(ops.sum(nll, axis=(1, 2))))
+        return x_mu
+
+
+inp = keras.Input(shape=(32, 1))
+h = layers.Conv1D(16, 5, strides=2, padding="same", activation="relu")(inp)
+h = layers.Conv1DTranspose(16, 5, strides=2, padding="same", activation="relu")(h)
+x_mu = layers.Conv1D(1, 3, padding="same")(h)
+x_logvar = layers.Conv1D(1, 3, padding="same")(h)
+recon = GaussianNLL()([inp, x_mu, x_logvar])
+nll_ae = keras.Model(inp, recon)
+nll_ae.compile(optimizer=keras.optimizers.Adam(1e-3))
+"""
+
+
+def test_a_log_of_a_linear_head_in_the_loss_is_named_where_it_is_taken() -> None:
+    src = GAUSSIAN_NLL.replace("NLL_EXPR", "0.5 * ops.log(x_logvar) + 0.5 * ops.square(x - x_mu) / x_logvar")
+    report = ae_magic.check(src, namespace={}, data="beats")
+    found = _loud(report, "AE401")
+    assert found and found[0].line == _line(src, "ops.log(x_logvar)"), [(f.code, f.line) for f in report.findings]
+    assert "overshoot" not in found[0].message
+
+
+def test_the_same_head_used_as_a_log_variance_trains() -> None:
+    src = GAUSSIAN_NLL.replace("NLL_EXPR", "0.5 * x_logvar + 0.5 * ops.square(x - x_mu) * ops.exp(-x_logvar)")
+    report = ae_magic.check(src, namespace={}, data="beats")
+    assert not _loud(report, "AE401"), [(f.code, f.title) for f in _loud(report)]

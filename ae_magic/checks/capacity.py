@@ -30,14 +30,24 @@ def check_no_compression(ctx: Context) -> list[Finding]:
     if found and same:
         f = found[0]
         f.severity = "warning"
-        f.message += (f" And there is nothing to denoise: --data {ctx.data_name} holds exactly the values of --target "
-                      f"{ctx.target_name}, so no noise was added (the noise helper returns its input, or the clean "
-                      "array was passed on), and a code this wide learns to copy it.")
         f.line, f.source_line = assigned_at(ctx, ctx.data_name)
+        if ctx.data is ctx.target:
+            # Round 86's kb09: `x_noisy = add_noise(x_train)` where add_noise adds to its argument in place and
+            # returns it: both names hold one array, and the "clean" target carries the noise.
+            f.message += (f" And there is no clean target: --data {ctx.data_name} and --target {ctx.target_name} are "
+                          f"one and the same array, so the noise made at line {f.line} went into `{ctx.target_name}` "
+                          "too (a helper that adds noise in place, `batch += ...` or `out=batch`, changes its "
+                          "argument); a code this wide learns to copy the noisy images.")
+            f.fix = (f"{ctx.data_name} = ...({ctx.target_name}.copy())  # noise a copy: the target stays clean")
+        else:
+            f.message += (f" And there is nothing to denoise: --data {ctx.data_name} holds exactly the values of --target "
+                          f"{ctx.target_name}, so no noise was added (the noise helper returns its input, or the clean "
+                          "array was passed on), and a code this wide learns to copy it.")
+            f.fix = (f"{ctx.data_name} = ...  # the clean data with noise added, e.g. "
+                     "np.clip(clean + 0.4 * np.random.normal(size=clean.shape), 0, 1)")
         f.layer = None
         f.evidence["input_equals_target"] = True
-        f.fix = (f"{ctx.data_name} = ...  # the clean data with noise added, e.g. "
-                 "np.clip(clean + 0.4 * np.random.normal(size=clean.shape), 0, 1)")
+        f.evidence["same_array"] = ctx.data is ctx.target
         f.edit = None
     elif found and found[0].severity == "warning" and (noisy := noisy_copy_as_target(ctx)) is not None:
         # Round 69's da03: the keras blog's denoiser fitted noisy -> noisy; the fix is the target, not the width.
@@ -50,6 +60,9 @@ def check_no_compression(ctx: Context) -> list[Finding]:
         f.line, f.source_line, f.layer, f.edit = ctx.cell_line(fit_at), ctx.line_text(fit_at), None, None
         f.evidence["noisy_target"] = {"input": ctx.data_name, "clean": clean}
         f.fix = _with_target(ctx.line_text(fit_at) or "", clean) or f"{ctx.model_name}.fit({ctx.data_name}, {clean}, ...)"
+    elif same and ctx.data is ctx.target:
+        ctx.notes.append(f"--data {ctx.data_name} and --target {ctx.target_name} are one and the same array (noise added "
+                         "in place reaches both names): the model was checked as a plain autoencoder of its input.")
     elif same:
         ctx.notes.append(f"--data {ctx.data_name} holds exactly the values of --target {ctx.target_name}: no noise was "
                          "added, so the model was checked as a plain autoencoder of its input.")
@@ -105,11 +118,11 @@ def _with_target(text: str, clean: str) -> str | None:
 def noise_never_added(ctx: Context) -> bool:
     """The user gave a target under another name than the data, and its values are the data's, exactly: a denoising
     set-up whose noise was never added (round 39: keras.io's ``noise()`` returning ``np.clip(array, ...)`` instead
-    of ``np.clip(noisy_array, ...)``)."""
+    of ``np.clip(noisy_array, ...)``), or was added in place to the clean array too (both names one array)."""
     d, t = ctx.data, ctx.target
-    if d is None or t is None or d is t or not ctx.data_name or not ctx.target_name or ctx.data_name == ctx.target_name:
+    if d is None or t is None or not ctx.data_name or not ctx.target_name or ctx.data_name == ctx.target_name:
         return False
-    return not ctx.is_denoising
+    return not ctx.is_denoising  # (two names bound to one array too: noise added in place, round 86's kb09)
 
 
 def _no_compression(ctx: Context) -> list[Finding]:

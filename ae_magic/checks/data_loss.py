@@ -100,17 +100,34 @@ def _whole_numbers(ctx: Context, call: ast.Call) -> bool:
     return bool(values.size) and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.round(values)))
 
 
-def _float_store(tree: ast.Module, name: str) -> ast.Assign | None:
-    """The first ``name[...] = <a true division or a float literal>`` in the cell: a store into ``name``'s own dtype."""
+def _float_stores(tree: ast.Module) -> list[tuple[str, ast.Assign]]:
+    """Each ``name[...] = <a true division or a float literal>`` in the cell, in source order: a store into
+    ``name``'s own dtype."""
+    out = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Assign):
             continue
-        if not any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name
-                   for t in node.targets):
+        if not any((isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div))
+                   or (isinstance(n, ast.Constant) and isinstance(n.value, float)) for n in ast.walk(node.value)):
             continue
-        if any((isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div))
-               or (isinstance(n, ast.Constant) and isinstance(n.value, float)) for n in ast.walk(node.value)):
-            return node
+        out += [(t.value.id, node) for t in node.targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)]
+    return sorted(out, key=lambda item: item[1].lineno)
+
+
+def _float_store(ctx: Context, tree: ast.Module, name: str, x: Any) -> tuple[str, ast.Assign] | None:
+    """The float store into the data's own array: into ``name`` itself, or into an integer array the data is a view
+    of (``x_flat = images.reshape(n, -1)``) or is assigned from (round 86's kb07)."""
+    sources = {n.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+               for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+    for stored, node in _float_stores(tree):
+        if stored == name:
+            return stored, node
+        value = (ctx.namespace or {}).get(stored)
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iub":
+            continue
+        if stored in sources or (isinstance(x, np.ndarray) and np.shares_memory(x, value)):
+            return stored, node
     return None
 
 
@@ -125,28 +142,36 @@ def check_truncated_store(ctx: Context) -> list[Finding]:
     if x is None or not name or getattr(x, "dtype", None) is None or x.dtype.kind not in "iub":
         return []
     tree = _tree(ctx)
-    store = _float_store(tree, name) if tree is not None else None
-    if store is None:
+    found = _float_store(ctx, tree, name, x) if tree is not None else None
+    if found is None:
         return []
+    stored, store = found
     levels = np.unique(np.asarray(x).ravel()[:200_000])
     if len(levels) > FEW_LEVELS:
         return []
     zeros = float(np.mean(np.asarray(x) == 0))
     raw = store.lineno
+    # Named where the integer buffer is made (`images = np.empty_like(thumbs)`): its dtype is what the fix changes.
+    made = max((n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.lineno < raw
+                and isinstance(n.value, ast.Call) and any(isinstance(t, ast.Name) and t.id == stored for t in n.targets)),
+               default=raw)
     return [Finding(
         code="AE205",
         severity="warning",
         title="Float values were stored into an integer array",
-        message=(f"`{name}` is an {x.dtype} array, and line {ctx.cell_line(raw)} writes float values into it "
-                 f"element by element: NumPy truncates each one to the array's integer type without a warning. "
+        message=(f"`{name}` is an {x.dtype} array, and line {ctx.cell_line(raw)} writes float values into "
+                 + ("it " if stored == name else f"`{stored}`, which it is made from, ")
+                 + (f"(made at line {ctx.cell_line(made)}) " if made != raw else "")
+                 + "element by element: NumPy truncates each one to the array's integer type without a warning. "
                  f"What is left holds only {len(levels)} distinct values "
                  f"({', '.join(f'{v:g}' for v in levels[:8])}{', ...' if len(levels) > 8 else ''}; {zeros:.1%} "
                  "zeros), so the model learns from a few integers instead of the data."),
-        line=ctx.cell_line(raw),
-        source_line=ctx.line_text(raw),
-        evidence={"dtype": str(x.dtype), "levels": [float(v) for v in levels], "zero_share": zeros},
-        fix=(f"{name} = np.empty_like(..., dtype='float32')  # or, without the loop: "
-             f"{name} = x_raw.astype('float32') / 255.0"),
+        line=ctx.cell_line(made),
+        source_line=ctx.line_text(made),
+        evidence={"dtype": str(x.dtype), "levels": [float(v) for v in levels], "zero_share": zeros,
+                  "store_line": ctx.cell_line(raw)},
+        fix=(f"{stored} = np.empty_like(..., dtype='float32')  # or, without the loop: "
+             f"{stored} = x_raw.astype('float32') / 255.0"),
     )]
 
 

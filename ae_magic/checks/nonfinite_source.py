@@ -164,3 +164,36 @@ def fit_feeding(ctx: Context, var: str | None) -> tuple[int, str, str] | None:
                 f"x={var}", f"x=np.nan_to_num({var})", 1)
             return call.lineno, text, fixed
     return None
+
+
+# Bodies that compute the loss: a layer's call that adds one, the cell's loss function, a model's own step.
+_STEP_NAMES = {"train_step", "compute_loss"}
+
+
+def unguarded_loss_log(ctx: Context) -> tuple[int, str, str] | None:
+    """``(source line, function, argument)`` of the first ``log``/``sqrt`` in the code that computes the loss (a
+    layer class whose ``call`` uses ``add_loss``, the compiled loss function of the cell, a ``train_step`` or
+    ``compute_loss``) taken of a bare variable: a value the model computes with nothing that keeps it positive
+    (round 86's kc05: ``0.5 * ops.log(x_logvar)`` of a linear Conv1D head read as a variance); else None."""
+    from .. import keras_compat as kc
+
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    loss = kc.compiled_loss(getattr(ctx, "model", None)) if getattr(ctx, "model", None) is not None else None
+    loss_name = getattr(loss, "__name__", None) or (type(loss).__name__ if loss is not None and not isinstance(loss, str) else None)
+    bodies: list[ast.AST] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            adds = any(isinstance(n, ast.Attribute) and n.attr == "add_loss" for n in ast.walk(node))
+            bodies += [m for m in node.body if isinstance(m, ast.FunctionDef)
+                       and ((adds and m.name == "call") or m.name in _STEP_NAMES or node.name == loss_name)]
+        elif isinstance(node, ast.FunctionDef) and node.name == loss_name:
+            bodies.append(node)
+    for body in bodies:
+        for call in sorted((n for n in ast.walk(body) if isinstance(n, ast.Call) and n.args), key=lambda c: c.lineno):
+            fn = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+            if fn in ("log", "sqrt") and isinstance(call.args[0], ast.Name):
+                return call.lineno, fn, call.args[0].id
+    return None

@@ -554,7 +554,12 @@ def kl_classes(ctx: Context) -> set[str]:
         calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
                  for n in ast.walk(node) if isinstance(n, ast.Call)}
         squared = "square" in calls or any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node))
-        if any(k in nm for nm in names for k in ("kl", "divergence", "latent_loss")) or ("exp" in calls and squared):
+        # A Gaussian likelihood with a learned variance (`0.5 * log_var + 0.5 * (x - mu)^2 * exp(-log_var)`) has
+        # the KL's exp beside a square, but it is the reconstruction term, and may rightly go below zero as the
+        # variance shrinks (round 86): a layer named for a likelihood is not a KL layer by its formula.
+        likelihood = any(k in nm for nm in names for k in ("nll", "likelihood", "log_prob", "logprob", "recon"))
+        if (any(k in nm for nm in names for k in ("kl", "divergence", "latent_loss"))
+                or ("exp" in calls and squared and not likelihood)):
             out.add(node.name)
     return out
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import keras_compat as kc
 from ..context import Context
+from ..fit_calls import fit_calls
 from ..report import Finding
 from .data import SCALE_LIMIT  # the same bar as the data's own AE201
 from .locate import output_activation
@@ -79,6 +80,11 @@ def check_target_scale(ctx: Context) -> list[Finding]:
     made = (f"`{by}` standardises the input inside the model" if by is not None
             else "the model's layers see the input at about unit scale")
     fix = _fix(ctx, by, var)
+    fit_line = _fit_line(ctx) if fix.startswith("# train against") else None
+    if fit_line is not None:
+        # The fix changes the fit's target (round 86's kb03: an adapted Normalization inside an LSTM autoencoder,
+        # the raw windows as target): named there; the output layer stays the layer.
+        line, text = ctx.cell_line(fit_line), ctx.line_text(fit_line)
     return [
         Finding(
             code="AE201",
@@ -122,6 +128,12 @@ def _fix(ctx: Context, by: str | None, var: str) -> str:
                     f"# layers.Normalization(invert=True) adapted on {var}):\n"
                     f"{model}.fit({ctx.data_name or 'x'}, keras.ops.convert_to_numpy({norm}({var})), ...)")
     return f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # keep the mean/std to undo it"
+
+
+def _fit_line(ctx: Context) -> int | None:
+    """The source line of the cell's first ``<model>.fit(...)`` call; None when it has none."""
+    calls = fit_calls(ctx.source, ctx.model_name)
+    return calls[0].lineno if calls else None
 
 
 def _layer(ctx: Context, name: str) -> Any:

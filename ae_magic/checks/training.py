@@ -48,6 +48,7 @@ from .loss_curve import diverged as diverged_loss
 from .loss_direction import step_loss_away
 from .loss_weights import name_low_loss_weight
 from .masking import name_mask_collision
+from .nonfinite_source import unguarded_loss_log
 from .optimizer_source import capped_suggestion
 from .output_collapse import confirm_collapse, output_collapse
 from .pairing import pairing, unpaired_fix, unpaired_line, unpaired_sentence
@@ -200,6 +201,7 @@ def _run(ctx: Context) -> list[Finding]:
     found = name_tight_clip(ctx, sess, trace, found)
     found = name_summed_loss(ctx, found)
     found = _name_nan_term(ctx, trace, found)
+    found = _name_unguarded_log(ctx, trace, found)
     found = name_low_loss_weight(ctx, trace, found)
     found = name_per_sample_loss(ctx, trace, found)
     found = name_batch_sum(ctx, trace, found)
@@ -243,6 +245,41 @@ def _name_nan_term(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> li
     f.edit = None
     if line is not None:
         f.line, f.source_line, f.layer = line, text, None
+    return found
+
+
+# A loss NaN by this step at the latest is the loss's formula, not steps that overshoot.
+EARLY_NAN = 10
+
+
+def _name_unguarded_log(ctx: Context, tr: dict[str, Any], found: list[Finding]) -> list[Finding]:
+    """AE401 whose loss went NaN within EARLY_NAN steps, where the loss's code takes a log or square root of a
+    bare variable: named at that line, not at the learning rate.
+
+    Round 86's kc05: a Conv1D VAE with a learned output variance whose NLL layer writes ``0.5 * ops.log(x_logvar)
+    + ... / x_logvar`` of a linear head (a log-variance read as a variance): NaN at step 2 under Adam(1e-3), and
+    AE401 told the user the steps overshoot.
+    """
+    f = next((f for f in found if f.code == "AE401" and f.evidence.get("nonfinite")), None)
+    if f is None or any(k in f.evidence for k in ("subtracted_term", "reversed_kl", "nan_term", "sampling")):
+        return found
+    losses = np.asarray(tr.get("loss") or [], dtype=np.float64)
+    bad = int(np.argmax(~np.isfinite(losses))) if len(losses) and not np.all(np.isfinite(losses)) else None
+    hit = unguarded_loss_log(ctx) if bad is not None and bad <= EARLY_NAN else None
+    if hit is None or ctx.cell_line(hit[0]) is None:
+        return found
+    raw, fn, arg = hit
+    line = ctx.cell_line(raw)
+    # The rate advice after the first sentence ("the steps overshoot") is what this replaces.
+    f.message = f.message.split(". ", 1)[0] + "."
+    f.message += (f" The loss takes {fn}(`{arg}`) at line {line}, of a value the model computes with nothing that "
+                  f"keeps it positive: wherever `{arg}` reaches 0 or below, the loss is NaN, within the first steps "
+                  "whatever the learning rate. A head named for a log-variance is used through exp(), not as the "
+                  "variance itself.")
+    f.line, f.source_line, f.layer, f.edit = line, ctx.line_text(raw), None, None
+    f.evidence["unguarded"] = {"function": fn, "argument": arg, "line": line, "step": bad}
+    f.fix = (f"# line {line}: keep what {fn}() takes positive; for a log-variance head use it as such, e.g.\n"
+             f"# 0.5 * {arg} + 0.5 * ops.square(x - x_mu) * ops.exp(-{arg})   (or a softplus activation on the head)")
     return found
 
 
