@@ -30,7 +30,7 @@ from .longer_run import BASELINE_CONFIRM_FACTOR as BASELINE_CONFIRM_FACTOR
 from .longer_run import describe
 from .longer_run import sentence_start as _sentence
 from .optimizer_source import optimizer_line
-from .penalty_share import added_penalty_weight, dominant_added_penalty, penalties
+from .penalty_share import added_penalty_weight, dominant_added_penalty, penalties, weight_fix
 
 # AE405: no better than the per-feature mean (within 2%), or less than a
 # quarter of the way from the mean predictor to the PCA code of the same
@@ -590,8 +590,7 @@ def _blamed_on_penalty(ctx: Context, f: Finding, held: dict[str, Any], longer: d
         f.line, f.source_line = line, text
     else:
         f.line, f.source_line = G.locate(ctx, name)
-    f.fix = (f"{weight} = {value / 100:.2g}  # a penalty well below the reconstruction" if weight and value
-             else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
+    f.fix = weight_fix(weight, value)
     return f
 
 
@@ -616,8 +615,7 @@ def blame_dominant_penalty(ctx: Context, trace: dict[str, Any], found: list[Find
                       "flattening or saturating the code, not on the reconstruction."
                       + (f" Its weight, `{added['weight']}` = {added['value']:.4g}, is too strong." if added["weight"] else ""))
         f.line, f.source_line, f.layer, f.edit = added["line"], added["text"], added["layer"], None
-        f.fix = (f"{added['weight']} = {added['value'] / 100:.2g}  # a penalty well below the reconstruction"
-                 if added["weight"] and added["value"] else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
+        f.fix = weight_fix(added["weight"], added["value"])
         f.evidence["added_penalty"] = {k: v for k, v in added.items() if k not in ("line", "text")}
     return found
 

@@ -15,7 +15,7 @@ from .locate import NOISE_FIX, activity_penalties, activity_regularizers, keywor
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe, sentence_start
 from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
-from .penalty_share import dominant_added_penalty
+from .penalty_share import dominant_added_penalty, weight_fix
 
 # AE404: outputs vary across inputs less than 1% as much as the targets do
 # (std across samples, averaged over features). Collapsed models measure
@@ -125,8 +125,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     elif blame_added:
         where = added["layer"]
         line, text = added["line"], added["text"]
-        fix = (f"{added['weight']} = {added['value'] / 100:.2g}  # a penalty well below the reconstruction"
-               if added["weight"] and added["value"] else "# weigh the add_loss penalty down until the reconstruction dominates the loss")
+        fix = weight_fix(added["weight"], added["value"])
     elif blame_noise:
         where = noise[0].name
         line, text = G.locate(ctx, where)

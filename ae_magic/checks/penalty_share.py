@@ -186,6 +186,12 @@ def dominant_added_penalty(ctx: Context, tr: dict[str, Any]) -> dict[str, Any] |
             "share": min(1.0, pen["before"] / first), "weight": weight, "value": value, "line": line, "text": text}
 
 
+def weight_fix(name: str | None, value: float | None,
+               otherwise: str = "# weigh the add_loss penalty down until the reconstruction dominates the loss") -> str:
+    """The fix for a penalty too strong beside the reconstruction: its weight a hundredth as large, else ``otherwise``."""
+    return f"{name} = {value / 100:.2g}  # a penalty well below the reconstruction" if name and value else otherwise
+
+
 def check_penalty_share(ctx: Context) -> list[Finding]:
     """AE405: the reconstruction is a sliver of the loss the model's own step minimises, and no better than the mean."""
     tr = ctx.traces.get("training") or {}
@@ -216,8 +222,7 @@ def check_penalty_share(ctx: Context) -> list[Finding]:
         line=line, source_line=src,
         evidence={"reconstruction_term": recon, "total_term": total, "reconstruction_end": r_end, "total_end": t_end,
                   "share": share, "final_mse": final, "mean_baseline": mean, "weight": name, "weight_value": value},
-        fix=(f"{name} = {value / 100:.2g}  # a penalty well below the reconstruction" if name is not None and value
-             else "# weigh the penalty term down until the reconstruction dominates the loss"),
+        fix=weight_fix(name, value, "# weigh the penalty term down until the reconstruction dominates the loss"),
     )]
 
 
