@@ -36,6 +36,11 @@ UNPAIRED_RANK = 0.25
 # Rows that do not pair but whose means follow their targets' (correlation across rows at least this) hold their
 # own target's values at other positions: scrambled by a reshape for a transpose, not rows shuffled apart.
 SCRAMBLED_CORR = 0.5
+# The input's departure from its target (std per feature) at least this many times the target's own spread across
+# rows: the noise swamps the signal (rows shuffled apart give about sqrt(2) with little noise).
+SWAMPED = 3.0
+# A target whose values stay below this (non-negative data) was scaled for another range (0-16 pixels over 255).
+SMALL_PEAK = 0.25
 # Calls that reorder an array in place (rng.shuffle(x), np.random.shuffle(x), random.shuffle(x)).
 IN_PLACE_REORDER = ("shuffle",)
 
@@ -83,6 +88,15 @@ def _measure(data: Any, target: Any) -> dict[str, Any] | None:
         # (round 82's ga02). Only ever read as paired: rows shuffled apart stay at chance either way.
         median = min(median, _median_rank(_columns_standardised(raw_a), _columns_standardised(raw_b)))
     out: dict[str, Any] = {"rows": int(ok.sum()), "median_rank": round(median, 4), "paired": median < UNPAIRED_RANK}
+    # Round 87's lb07: digits divided by 255 where their maximum is 16 (targets in [0, 0.063]) under noise of std
+    # 0.2. The pairs are right, but the noise is many times the targets' own spread: rows barely resemble their
+    # targets, whether or not the measurement still pairs them (rows shuffled apart give about 1.4x).
+    spread = float(raw_b.std(axis=0).mean())
+    noise = float((raw_a - raw_b).std(axis=0).mean())
+    if spread > 0 and np.isfinite(noise) and noise >= SWAMPED * spread:
+        out["noise_to_target"] = round(noise / spread, 3)
+        out["noise_std"], out["target_spread"] = noise, spread
+        out["target_peak"] = float(np.nanmax(np.abs(raw_b)))
     if not out["paired"]:
         # Round 45: channels-first noisy images reshaped (not transposed) to channels-last, the clean ones
         # transposed: every row holds its own target's values, at other positions. Each row's mean then still
@@ -126,7 +140,16 @@ def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
         tree = ast.parse(ctx.source) if ctx.source and names else None
     except SyntaxError:
         tree = None
-    if tree is not None and (ctx.cache.get("pairing") or {}).get("order_scrambled"):
+    p = ctx.cache.get("pairing") or {}
+    if tree is not None and p.get("noise_to_target") is not None:
+        # Noise that swamps the target: where the target was scaled to a range too small for the noise (a
+        # division), else where the noisy input was made.
+        if p.get("target_peak", 1.0) < SMALL_PEAK and ctx.target_name:
+            at = _last_division(tree, ctx.target_name)
+            if at is not None:
+                return ctx.cell_line(at), ctx.line_text(at)
+        return assigned_at(ctx, ctx.data_name)
+    if tree is not None and p.get("order_scrambled"):
         # Positions scrambled: the array made with a reshape (and no transpose) is the suspect.
         at = _reshaped_at(tree, names)
         if at is not None:
@@ -139,6 +162,14 @@ def unpaired_line(ctx: Context) -> tuple[int | None, str | None]:
             if last is not None:
                 return ctx.cell_line(last), ctx.line_text(last)
     return assigned_at(ctx, ctx.target_name)
+
+
+def _last_division(tree: ast.AST, name: str) -> int | None:
+    """The last line that assigns ``name`` from an expression with a true division (``x = x / 255.``)."""
+    lines = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assign)
+             and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+             and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(node.value))]
+    return max(lines, default=None)
 
 
 def _reshaped_at(tree: ast.AST, names: set[str]) -> int | None:
@@ -191,6 +222,20 @@ def unpaired_sentence(ctx: Context, p: dict[str, Any]) -> str:
     """What to tell the user when the rows do not pair."""
     data = f"`{ctx.data_name}`" if ctx.data_name else "the data"
     target = f"`{ctx.target_name}`" if ctx.target_name else "the target"
+    if p.get("noise_to_target") is not None:
+        small = p.get("target_peak", 1.0) < SMALL_PEAK
+        return (
+            f" The cause is in the data: the noise swamps the signal. {data} departs from its target {target} by "
+            f"{p['noise_std']:.3g} (std per feature), {p['noise_to_target']:.1f}x the target's own spread across rows "
+            f"({p['target_spread']:.3g})"
+            + (", so the input says little about its own target, and the model learns little more than the mean."
+               if p.get("paired") else
+               f", so a row's own target is no more alike than any other (median rank {p['median_rank']:.2f} among "
+               "all targets, where 0 is the most alike and 0.5 is chance) and the model can only learn the mean.")
+            + (f" The target's values reach only {p['target_peak']:.3g}: it was scaled for another range (divided "
+               "by 255 where its raw maximum is smaller?), while the noise was sized for data in [0, 1]." if small else
+               " Lower the noise to about the data's own spread.")
+        )
     if p.get("order_scrambled"):
         return (
             f" The cause is in the data: each row of {data} holds its own target's values, but at other positions. "
@@ -212,7 +257,13 @@ def unpaired_fix(ctx: Context) -> str:
     """The fix: reorder both arrays with one permutation (or, for scrambled positions, move axes the same way)."""
     data = ctx.data_name or "x_noisy"
     target = ctx.target_name or "x_clean"
-    if (ctx.cache.get("pairing") or {}).get("order_scrambled"):
+    p = ctx.cache.get("pairing") or {}
+    if p.get("noise_to_target") is not None:
+        if p.get("target_peak", 1.0) < SMALL_PEAK:
+            return (f"# scale {target} to [0, 1] by its own maximum before adding noise, e.g.\n"
+                    f"{target} = {target} / {target}.max()")
+        return f"# noise about the data's own spread, e.g. noise_factor = 0.5 * {target}.std()"
+    if p.get("order_scrambled"):
         return (f"# Build {data} and {target} with the same axis moves: np.transpose moves axes, reshape only\n"
                 f"# regroups the values in memory order, e.g. for channels-first (N, C, H, W) images:\n"
                 f"{data} = np.transpose(noisy_images, (0, 2, 3, 1))  # as for {target}")

@@ -6,6 +6,7 @@ mirrored encoder (``GraphInfo.divergence``).
 
 from __future__ import annotations
 
+import ast
 import itertools
 from typing import Any
 
@@ -95,6 +96,14 @@ def check_shape(ctx: Context) -> list[Finding]:
             f"{_fmt(d['actual'])} from {_fmt(d['previous'])} where the encoder had {_fmt(d['expected'])}."
         )
         fix = _resize_fix(d, ins, outs)
+        const = _length_constant(ctx, ins[0]) if len(ins) == 2 and isinstance(ins[0], int) else None
+        if const is not None:
+            # Round 87's lb05: keras.io's timeseries Conv1D autoencoder with TIME_STEPS = 30 (the example's 288 is
+            # divisible by 4): the window length the cell chose is the one number to change.
+            raw, name = const
+            line, src = ctx.cell_line(raw), ctx.line_text(raw)
+            detail += (f" The window length is the cell's `{name}` = {ins[0]} (line {line}), which the encoder's "
+                       "strides do not divide.")
     elif reason == "start":
         detail = f"The decoder starts at {_fmt(d['actual'])} at {where}, a size the encoder never had."
         fix = _resize_fix(d, ins, outs)
@@ -302,6 +311,22 @@ def _fmt(shape: Any) -> str:
     if shape is None:
         return "?"
     return "x".join(str(s) for s in shape)
+
+
+def _length_constant(ctx: Context, length: int) -> tuple[int, str] | None:
+    """``(source line, name)`` of a top-level ``NAME = <length>`` the cell binds and reads again (``TIME_STEPS = 30``
+    used to cut the windows): the sequence length a user chose; else None."""
+    try:
+        tree = ast.parse(ctx.source or "")
+    except SyntaxError:
+        return None
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant) and type(node.value.value) is int and node.value.value == length
+                and node.targets[0].id in read):
+            return node.lineno, node.targets[0].id
+    return None
 
 
 def _resize_fix(d: dict[str, Any], ins: tuple, outs: tuple) -> str:

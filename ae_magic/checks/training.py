@@ -381,7 +381,7 @@ def _name_unpaired(ctx: Context, trace: dict[str, Any], found: list[Finding]) ->
     """
     hit = [f for f in found if f.code in ("AE404", "AE405")]
     p = pairing(ctx) if ctx.target is not None and ctx.target is not ctx.data else None
-    if not p or p["paired"]:
+    if not p or (p["paired"] and p.get("noise_to_target") is None):
         return found
     b = trace.get("baselines") or {}
     final, mean = b.get("final"), b.get("mean")
