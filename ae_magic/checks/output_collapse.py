@@ -319,8 +319,11 @@ STILL_FALLING = 0.1
 def _moderate_lr(lr: float, sugg: float | None) -> float:
     """The range test's rate when it is clearly below the configured one,
     else a conventional 1e-3 (never above the configured rate): a suggestion
-    of half a rate that collapsed the model is no fix."""
+    of half a rate that collapsed the model is no fix). A rate far below the usual range (under 1e-5: round 87's
+    lc05, Adam(1e-6), was told to keep 1e-6) gets the range test's rate when it is higher, else 1e-3."""
     if sugg is not None and sugg <= lr / 3:
         return sugg
+    if lr < 1e-5:
+        return sugg if sugg is not None and sugg > lr else 1e-3
     return min(lr, 1e-3)
 

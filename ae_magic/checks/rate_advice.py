@@ -18,6 +18,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe
+from .optimizer_source import ADAPTIVE, opt_class, optimizer_line
 
 # The advised rate's run must end at or below this share of the configured run's held-out MSE (10% lower).
 CONFIRM_GAIN = 0.9
@@ -76,6 +77,8 @@ def _without(message: str, clause: str) -> str:
 # optimizer), and one must end at or below FAST_BELOW of the mean's error and FAST_GAIN of the longer run's
 # (ba05: 10x ended at 0.98x the mean's error, 100x at 0.30x).
 FAST_FACTORS = (10.0, 100.0)
+# An adaptive optimizer's rate below this, measured slow that way, is AE402 (too low to train), not a note.
+ADAPTIVE_MIN_LR = 1e-5
 FAST_BELOW = 0.9
 FAST_GAIN = 0.8
 
@@ -89,7 +92,8 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
     Adam(1e-5). The 4x run went from far above the mean's error to 1.10x it, still falling, and the note called
     it "a slow start" as if it had shown one. A slow learner is no fault by itself (the zoo's
     conv2d_slow_adam_1e4, Adam(1e-4), is healthy and gets there), and AE406 belongs to the range test: the note
-    says what was measured instead, the faster rate included. Returns ``found`` unchanged.
+    says what was measured instead, the faster rate included, and returns ``found`` unchanged; except for an
+    adaptive optimizer below ADAPTIVE_MIN_LR, where the same measurement is AE402 (round 87's lc05, Adam(1e-6)).
     """
     b = trace.get("baselines") or {}
     mean, lr = b.get("mean"), trace.get("lr")
@@ -119,6 +123,25 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
         return found
     steps = len(trace.get("loss") or [])
     ctx.notes[:] = [n for n in ctx.notes if not _slow_note(n)]
+    name = opt_class(ctx)
+    if name in ADAPTIVE and float(lr) < ADAPTIVE_MIN_LR:
+        # Round 87's lc05: an LSTM autoencoder at Adam(learning_rate=1e-6). Healthy slow starters run adaptive
+        # optimizers at 5e-5 and up; a rate 1000x below Keras' default, measured not to leave the mean while 100x
+        # does, is the fault, not a slow start.
+        line, text = optimizer_line(ctx)
+        return [*found, Finding(
+            code="AE402", severity="warning", title="The learning rate is too low to train",
+            message=(f"At the configured learning rate {float(lr):.3g}, far below {name}'s usual range (1e-4 to 1e-2), "
+                     f"the held-out MSE ends the {steps}-step probe run at {b.get('final'):.4g} and "
+                     f"{describe(longer, BASELINE_CONFIRM_FACTOR)} at {final:.4g}, still above what predicting the "
+                     f"per-feature mean reaches ({mean:.4g}). The same {steps} steps at {faster:.2g} end at "
+                     f"{alt_final:.4g}: each step moves the weights too little, and a fit of any usual length ends "
+                     "where it started."),
+            line=line, source_line=text,
+            evidence={"lr": float(lr), "final_mse": b.get("final"), "longer_final_mse": final, "mean_baseline": mean,
+                      "faster_run": {"lr": faster, "final_mse": alt_final, "steps": steps}},
+            fix=f"optimizer = keras.optimizers.{name}(learning_rate={faster:.1g})",
+        )]
     ctx.notes.append(
         f"A slow learner, not shown to leave the mean: at the configured learning rate {float(lr):.3g} the held-out MSE "
         f"ends the {steps}-step probe run at {b.get('final'):.4g} and {describe(longer, BASELINE_CONFIRM_FACTOR)} "
