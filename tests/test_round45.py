@@ -67,7 +67,7 @@ def test_a_conv1d_model_whose_fit_raised_on_shapes_is_ae105_at_the_first_transpo
     assert f is not None, report.text()
     # Named at the window length the cell chose (round 87's lb05), with the transpose that departs as the layer.
     assert f.line == _line(src, "STEPS = 30"), report.text()
-    assert f.layer == "conv1d_transpose" and f"line {_line(src, 'Conv1DTranspose(filters=16')}" in f.message, report.text()
+    assert (f.layer or "").startswith("conv1d_transpose") and f"line {_line(src, 'Conv1DTranspose(filters=16')}" in f.message, report.text()
     assert "16 from 8" in f.message and "15" in f.message
     assert "Cropping1D((1, 1))" in (f.fix or "")
 
