@@ -18,7 +18,7 @@ from ..context import Context
 from ..numeric import all_finite
 from ..report import Finding
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe
-from .optimizer_source import ADAPTIVE, opt_class, optimizer_line
+from .optimizer_source import ADAPTIVE, opt_class, optimizer_line, rate_cap
 
 # The advised rate's run must end at or below this share of the configured run's held-out MSE (10% lower).
 CONFIRM_GAIN = 0.9
@@ -77,12 +77,12 @@ def _without(message: str, clause: str) -> str:
 # optimizer), and one must end at or below FAST_BELOW of the mean's error and FAST_GAIN of the longer run's
 # (ba05: 10x ended at 0.98x the mean's error, 100x at 0.30x).
 FAST_FACTORS = (10.0, 100.0)
-# An adaptive optimizer's rate below this, measured slow that way, is AE402 (too low to train), not a note.
+FAST_BELOW = 0.9
+FAST_GAIN = 0.8
+# An adaptive optimizer's rate below this, measured slow that way, is AE402 (too low to train), not a note...
 ADAPTIVE_MIN_LR = 1e-5
 # ...judged so while its 4x run ends above this share of the mean's error.
 TINY_RATE_END = 0.8
-FAST_BELOW = 0.9
-FAST_GAIN = 0.8
 
 
 def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], longer: dict[str, Any] | None,
@@ -109,8 +109,6 @@ def name_slow_rate(ctx: Context, trace: dict[str, Any], found: list[Finding], lo
             or any(f.code in ("AE401", "AE402", "AE404", "AE405", "AE406") for f in found)
             or not any(_slow_note(n) for n in ctx.notes)):
         return found
-    from .optimizer_source import rate_cap
-
     cap = rate_cap(getattr(ctx.model, "optimizer", None))
     for factor in FAST_FACTORS:
         faster = float(lr) * factor if cap is None else min(float(lr) * factor, cap)
