@@ -36,6 +36,7 @@ from .locate import (
 from .loss_args import handwritten_bce
 from .missing_zeros import zeros_as_missing
 from .nonfinite_source import fit_feeding, nan_masking_loss, nonfinite_source, undefined_input
+from .partial_scaling import partial_scaling
 from .preprocess import input_as_seen
 
 SAMPLE_ROWS = 2048
@@ -957,6 +958,20 @@ def _foreign_at(ctx: Context, f: Finding, name: str | None, min_max_only: bool =
     return True
 
 
+def _raw_columns(ctx: Context) -> dict[str, Any] | None:
+    """``{"features", "raw", "max_raw_std", "worst"}`` when the data's features are partly at about unit scale and
+    partly far from it (std above SCALE_LIMIT): what a scaling of some columns only leaves. None otherwise."""
+    s = _stats(ctx).sample
+    if s.ndim != 2 or s.shape[1] < 2:
+        return None
+    std = s.std(axis=0, dtype=np.float64)
+    raw = std > SCALE_LIMIT
+    if not raw.any() or raw.all():
+        return None
+    return {"features": int(s.shape[1]), "raw": int(raw.sum()), "max_raw_std": float(std.max()),
+            "worst": int(np.argmax(std))}
+
+
 def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
     """Point a data finding at the line that lost the preparation the data needed: a scaling whose result is
     thrown away (``locate.discarded_scaling``), or a function of the cell that reads a global array instead of
@@ -1029,6 +1044,23 @@ def _lost_at(ctx: Context, f: Finding, name: str | None) -> None:
                       "not what the model gets.")
         text = (f.source_line or "").strip()
         f.fix, f.edit = f"{text.replace(glob, param)}  # the function's own argument, not the global", None
+        return
+    part = partial_scaling(ctx.source, name) if f.code == "AE201" and "axis=0" in (f.fix or "") else None
+    raw = _raw_columns(ctx) if part is not None else None
+    if part is not None and raw is not None and ctx.cell_line(part[0]) is not None:
+        # Some columns scaled, others left raw: the scaling the user wrote covers part of the table only.
+        at, selection = part
+        made = f.line
+        f.line, f.source_line = ctx.cell_line(at), ctx.line_text(at)
+        f.evidence["partial_scaling"] = {"line": f.line, "scaled": selection, **raw}
+        n = raw["raw"]
+        f.message += (f" Line {f.line} scales `{selection}` only: {n} of the {raw['features']} features "
+                      f"{'keeps its' if n == 1 else 'keep their'} raw scale (std up to {raw['max_raw_std']:.4g}, "
+                      f"feature {raw['worst']})" + (f" in `{name}`, made at line {made}." if made is not None else "."))
+        var = name or "x"
+        f.fix = (f"{var} = ({var} - {var}.mean(axis=0)) / ({var}.std(axis=0) + 1e-8)  # every column (keep the mean/std "
+                 f"to undo it), not only `{selection}` as line {f.line} does")
+        f.edit = None
 
 
 # A fix that divides by a constant: ``x = x.astype('float32') / 255.0``.
