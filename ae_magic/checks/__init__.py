@@ -142,4 +142,28 @@ def refine(ctx: Context, findings: list[Finding]) -> list[Finding]:
         fn = getattr(mod, "refine", None)
         if fn is not None:
             findings = fn(ctx, findings)
-    return findings
+    return merge_repeats(findings)
+
+
+_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def merge_repeats(findings: list[Finding]) -> list[Finding]:
+    """One finding per code, line and layer: a repeat's message and evidence join the first (the worst) of them.
+
+    Round 88's mb01 (a VAE whose KL has its sign flipped, NaN by the cell's third epoch): the weights left NaN by
+    the cell's own fit and the probe run's divergence were two AE401s at the same line, each naming the sign. Two
+    measurements of one fault are one finding with both pieces of evidence.
+    """
+    kept: dict[tuple[str, int | None, str | None], Finding] = {}
+    out: list[Finding] = []
+    for f in sorted(findings, key=lambda f: _RANK.get(f.severity, 3)):
+        key = (f.code, f.line, f.layer)
+        first = kept.get(key)
+        if first is None or f.line is None:
+            kept.setdefault(key, f)
+            out.append(f)
+            continue
+        first.message += " " + f.message
+        first.evidence.setdefault("also", []).append(f.evidence)
+    return [f for f in findings if any(f is g for g in out)]

@@ -156,6 +156,11 @@ def check_loss_scale_blind(ctx: Context) -> list[Finding]:
     tr = ctx.traces.get("training") or {}
     if kc.canonical_name(str(tr.get("loss_name"))) in ("cce", "scce"):
         return []  # a categorical loss normalises its output by design; on a reconstruction it is AE108's own reading
+    if any(f.code == "AE203" for f in ctx.found):
+        # Targets the output cannot produce (0-255 under a sigmoid, round 88's mb07): the loss clips an output
+        # "equal to the target", and its halves and doubles, to the same probability, so they score alike for
+        # any loss. The reading says nothing of the loss; AE203 names the targets.
+        return []
     b = tr.get("baselines") or {}
     units = b.get("loss_units") or {}
     exact, mean, scaled = units.get("target"), units.get("mean"), units.get("scaled") or []
