@@ -101,3 +101,34 @@ autoencoder.compile(optimizer="adam", loss="mse")
     report = ae_magic.check(src, namespace={}, data="x", train=False)
     found = _codes(report, "AE201")
     assert found and found[0].line == _line(src, 'df["Amount"] = StandardScaler()')
+
+
+def test_columns_named_by_a_list_variable_pandas() -> None:
+    pytest.importorskip("pandas")
+    pytest.importorskip("sklearn")
+    src = """\
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler
+import keras
+from keras import layers
+
+rng = np.random.default_rng(1)
+n = 2000
+df = pd.DataFrame(rng.normal(size=(n, 3)) @ rng.normal(size=(3, 10)), columns=[f"s{i}" for i in range(10)])
+df["pressure"] = rng.normal(101325, 900, n)
+df["flow"] = rng.lognormal(2, 1, n)
+scaled_cols = ["flow"]
+df[scaled_cols] = MinMaxScaler().fit_transform(df[scaled_cols])
+x = df.to_numpy(dtype="float32")
+
+inp = keras.Input(shape=(12,))
+code = layers.Dense(4, activation="relu")(layers.Dense(8, activation="relu")(inp))
+out = layers.Dense(12)(layers.Dense(8, activation="relu")(code))
+autoencoder = keras.Model(inp, out)
+autoencoder.compile(optimizer="adam", loss="mse")
+"""
+    report = ae_magic.check(src, namespace={}, data="x", train=False)
+    found = _codes(report, "AE201")
+    assert found and found[0].line == _line(src, "df[scaled_cols] = MinMaxScaler()")
+    assert "df[scaled_cols]" in found[0].message

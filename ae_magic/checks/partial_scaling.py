@@ -32,6 +32,7 @@ def partial_scaling(source: str | None, name: str | None) -> tuple[int, str] | N
     if not name:
         return None
     lineage = _lineage(tree, name)
+    names = _column_names(tree)
     best: tuple[int, str] | None = None
     for node in ast.walk(tree):
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
@@ -40,7 +41,7 @@ def partial_scaling(source: str | None, name: str | None) -> tuple[int, str] | N
         if not isinstance(target, ast.Subscript):
             continue
         owner = _owner(target)
-        if owner not in lineage or not _columns(target) or not _scales(node.value):
+        if owner not in lineage or not _columns(target, names) or not _scales(node.value):
             continue
         if best is None or node.lineno > best[0]:
             best = (node.lineno, ast.unparse(target))
@@ -82,9 +83,27 @@ def _full(node: ast.AST) -> bool:
     return isinstance(node, ast.Slice) and node.lower is None and node.upper is None and node.step is None
 
 
-def _columns(target: ast.Subscript) -> bool:
-    """Whether the subscript selects some columns of every row (a column name or list, ``[:, k]``, ``.loc[:, cols]``)."""
+def _column_names(tree: ast.AST) -> set[str]:
+    """Names the cell binds to column names: a list of strings (``num_cols = ["Time", "Amount"]``), or something
+    read off a table's columns (``num_cols = df.select_dtypes("number").columns``)."""
+    out = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+            continue
+        value = node.value
+        strings = isinstance(value, (ast.List, ast.Tuple)) and value.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts)
+        if strings or any(isinstance(sub, ast.Attribute) and sub.attr == "columns" for sub in ast.walk(value)):
+            out.add(node.targets[0].id)
+    return out
+
+
+def _columns(target: ast.Subscript, names: set[str] = frozenset()) -> bool:
+    """Whether the subscript selects some columns of every row (a column name or list, ``[:, k]``, ``.loc[:, cols]``,
+    a name bound to column names)."""
     index = target.slice
+    if isinstance(index, ast.Name) and index.id in names:
+        return True  # df[num_cols]
     if isinstance(index, ast.Constant) and isinstance(index.value, str):
         return True  # df["Amount"]
     if isinstance(index, ast.List) and index.elts and all(isinstance(e, ast.Constant) and isinstance(e.value, str)
