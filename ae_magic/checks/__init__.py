@@ -58,9 +58,9 @@ def weight_checks() -> list[Check]:
     They run with the structure checks (and count as that family), after the
     AE1xx ones, whether or not the probes can run.
     """
-    from . import diverged_weights, frozen, layer_in_call, log_variance, sampling, snapshot, untracked
+    from . import diverged_weights, frozen, layer_in_call, log_variance, recompile, sampling, snapshot, untracked
 
-    return (list(frozen.CHECKS) + list(snapshot.CHECKS) + list(untracked.CHECKS) + list(layer_in_call.CHECKS)
+    return (list(frozen.CHECKS) + list(recompile.CHECKS) + list(snapshot.CHECKS) + list(untracked.CHECKS) + list(layer_in_call.CHECKS)
             + list(log_variance.CHECKS) + list(sampling.CHECKS) + list(diverged_weights.CHECKS))
 
 

@@ -1,4 +1,7 @@
-"""AE204: the cell's ``fit`` trains the autoencoder against an array that is not shaped like its output.
+"""What the cell's ``fit`` trains against: AE204 for a target not shaped like the output, AE104 for a denoising
+pair that ``fit`` never trains (``check_fit_skips_pair``).
+
+AE204: the cell's ``fit`` trains the autoencoder against an array that is not shaped like its output.
 
 ``autoencoder.fit(x_train, y_train)`` with ``y_train`` the class labels, shape ``(n, 1)`` (round 48's aw07,
 a classification tutorial's line kept): Keras broadcasts each sample's one value against the 256 outputs and
@@ -75,6 +78,42 @@ def check_fit_target(ctx: Context) -> list[Finding]:
     return []
 
 
+def check_fit_skips_pair(ctx: Context) -> list[Finding]:
+    """AE104: checked as a denoiser (``--data NOISY --target CLEAN``), but the cell's ``fit`` trains the model to
+    reproduce one of the two arrays from itself.
+
+    Round 89's na09: ``denoiser.fit(x_noisy, x_noisy)`` (the keras blog's denoiser with its target copied from the
+    input). The probes train the pair they are given, noisy into clean, and that trains well, so the report was
+    silent about the model the cell trained: one that learns to copy the noise. The same for ``fit(x, x)`` with
+    the noisy array made and never fed. Reported when no ``fit`` of the model pairs the two names.
+    """
+    data, target = ctx.data_name, ctx.target_name
+    if not data or not target or data == target or not ctx.is_denoising:
+        return []
+    pairs = fit_pairs(ctx)
+    if any(x == data and y == target for _, x, y in pairs):
+        return []
+    hit = next(((call, x) for call, x, y in pairs if x == y and x in (data, target)), None)
+    if hit is None:
+        return []
+    call, name = hit
+    y = argument(call, 1, "y")
+    raw = y.lineno if y is not None else call.lineno
+    what = (f"to reproduce the noisy `{data}` itself: the clean `{target}` is never its target, so it learns to copy "
+            "the noise, not to remove it" if name == data else
+            f"on the clean `{target}` alone: the noisy `{data}` is never fed, so it never learns to remove noise")
+    return [Finding(
+        code="AE104", severity="warning", title="fit does not train the denoising pair",
+        message=(f"This was checked as a denoiser of `{data}` into `{target}`, but the cell's fit (line "
+                 f"{ctx.cell_line(call.lineno)}) trains `{ctx.model_name}` {what}. An autoencoder fitted onto its own "
+                 "input learns the identity as far as its code allows. The probes trained the pair they were given "
+                 f"({data} -> {target}); the model as the cell trains it is another one."),
+        line=ctx.cell_line(raw), source_line=ctx.line_text(raw),
+        evidence={"fit_input": name, "fit_target": name, "data": data, "target": target},
+        fix=f"{ctx.model_name}.fit({data}, {target}, ...)  # noisy input, clean target",
+    )]
+
+
 def keras_outputs(model: Any) -> tuple[int, ...] | None:
     """The per-sample shape of a single-output model's output, fully known; None otherwise."""
     if kc.model_kind(model) == "subclassed":
@@ -86,4 +125,4 @@ def keras_outputs(model: Any) -> tuple[int, ...] | None:
     return shape if all(isinstance(d, int) for d in shape) else None
 
 
-CHECKS = [check_fit_target]
+CHECKS = [check_fit_target, check_fit_skips_pair]

@@ -127,3 +127,44 @@ def cut_in_call(source: str | None, cls_name: str) -> int | None:
         if any(isinstance(n, ast.Call) and _cuts(n) for n in ast.walk(value)):
             return stmt.lineno
     return None
+
+
+def batch_of_one_norm(model: Any, names: list[str], batch_size: int | None) -> Any:
+    """The BatchNormalization layer, among or right after the layers ``names`` cut off, that normalises each
+    feature over the batch axis alone (its input is ``(batch, features)``) while the batch holds one sample: in
+    training it subtracts each sample from itself, so its output is ``beta`` for every input and nothing flows back.
+
+    Round 89's nb10: ``Dense(latent_dim)``, ``BatchNormalization()``, ``Activation("relu")`` as the code of a conv
+    autoencoder fitted with ``batch_size=1``: every layer before it got an exactly zero gradient, and AE301 named the
+    first conv with the advice for dead units.
+    """
+    if batch_size != 1 or model is None:
+        return None
+    try:
+        leaves = [ly for ly in model._flatten_layers(include_self=False, recursive=True) if not getattr(ly, "_layers", None)]
+    except Exception:  # not a Keras 3 model
+        return None
+    cut = set(names)
+    for layer in leaves:
+        if type(layer).__name__ != "BatchNormalization":
+            continue
+        try:
+            rank = len(layer.input.shape)
+        except Exception:  # a layer of a nested model called twice, or never: its input is not one tensor
+            continue
+        if rank != 2:
+            continue  # over images or sequences the positions still give each channel a spread
+        if layer.name in cut or any(c.name in cut for c in _producers(layer)):
+            return layer
+    return None
+
+
+def _producers(layer: Any) -> list[Any]:
+    out = []
+    for node in getattr(layer, "_inbound_nodes", None) or []:
+        for t in getattr(node, "input_tensors", None) or []:
+            hist = getattr(t, "_keras_history", None)
+            op = getattr(hist, "operation", None) if hist is not None else None
+            if op is not None and op not in out:
+                out.append(op)
+    return out

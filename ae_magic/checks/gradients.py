@@ -18,9 +18,11 @@ from .. import keras_compat as kc
 from .. import probes as probe
 from ..context import Context
 from ..errors import ModelError, safe_str
+from ..fit_calls import argument, fit_calls
 from ..graph import adds_loss
+from ..probes.session import probe_batch_size
 from ..report import Finding
-from .gradient_cut import cut_after, cut_in_call
+from .gradient_cut import batch_of_one_norm, cut_after, cut_in_call
 from .locate import activity_penalties, activity_regularizers
 from .optimizer_source import opt_class
 from .step_failure import failed_step
@@ -284,6 +286,19 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
         fix = (f"# line {stop_line}: the gradient can't pass {stop.name} (round, cast, argmax or stop_gradient).\n"
                "# Make it differentiable, e.g. a straight-through rounding: t + ops.stop_gradient(ops.round(t) - t),\n"
                "# or drop it during training.")
+    norm = batch_of_one_norm(ctx.model, names, probe_batch_size(ctx)) if not none else None
+    if norm is not None:
+        # A BatchNormalization over (batch, features) fed one sample a step: each sample minus itself is zero.
+        n_line, n_text = locate(ctx, norm.name)
+        fit_line = _fit_batch_line(ctx)
+        where += (f" by {norm.name} (BatchNormalization{f', line {n_line}' if n_line else ''}): the probes train at "
+                  f"the cell's batch_size=1{f' (line {fit_line})' if fit_line else ''}, and over a batch of one sample "
+                  "it normalises each feature against itself, so its output is the same (its beta) for every input "
+                  "and passes no gradient back")
+        if n_line is not None:
+            line, text = n_line, n_text
+        fix = ("# BatchNormalization needs several samples per batch to have statistics to normalise with:\n"
+               f"{ctx.model_name}.fit(..., batch_size=32)  # or layers.LayerNormalization() in its place")
     return [
         Finding(
             code="AE301",
@@ -296,7 +311,7 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
             ),
             line=line,
             source_line=text,
-            layer=stop.name if stop_line is not None else first["layer"],
+            layer=norm.name if norm is not None else stop.name if stop_line is not None else first["layer"],
             evidence={
                 "layers": names,
                 "lines": lines,
@@ -306,11 +321,20 @@ def _no_gradient(ctx: Context, trace: dict[str, Any], layers: list[dict[str, Any
                 "decoder_cut": decoder_cut,
                 **({"cut_at": stop.name} if stop_line is not None else {}),
                 **({"cut_in_call": in_call} if in_call is not None else {}),
+                **({"batch_of_one_norm": norm.name} if norm is not None else {}),
                 "batches": trace["batches"],
             },
             fix=fix,
         )
     ]
+
+
+def _fit_batch_line(ctx: Context) -> int | None:
+    """The cell line of the ``batch_size=`` the cell's fit passes, else of the fit call; None without one."""
+    for call in fit_calls(ctx.source, ctx.model_name):
+        given = argument(call, 2, "batch_size")
+        return ctx.cell_line(given.lineno if given is not None else call.lineno)
+    return None
 
 
 # -- AE302 / AE303 ----------------------------------------------------------

@@ -690,6 +690,32 @@ def keyword_binding_line(ctx: Context, line: int | None, keyword: str) -> int | 
     return line
 
 
+# The keywords a regularizer's strength goes by (keras' own, and the names a hand-written one uses).
+_STRENGTHS = ("l1", "l2", "weight", "beta", "strength", "lam", "lambda_", "alpha", "coef", "factor", "rate")
+
+
+def weaker_binding(ctx: Context, raw: int | None) -> str | None:
+    """The statement at raw source line ``raw`` (``kld_reg = KLDivergenceRegularizer(weight=5.0, target=0.005)``)
+    with its strength, the first number given by a strength keyword (else the first positional number), a
+    hundredth as large; None when it has no such number."""
+    tree = _tree(ctx) if raw is not None else None
+    if tree is None:
+        return None
+    stmt = next((n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.lineno == raw), None)
+    call = stmt.value if stmt is not None and isinstance(stmt.value, ast.Call) else None
+    if call is None:
+        return None
+    number = next((kw.value for kw in call.keywords if kw.arg in _STRENGTHS and isinstance(kw.value, ast.Constant)
+                   and isinstance(kw.value.value, (int, float)) and not isinstance(kw.value.value, bool)), None)
+    if number is None:
+        number = next((a for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, (int, float))
+                       and not isinstance(a.value, bool)), None)
+    if number is None or not number.value:
+        return None
+    number.value = float(f"{number.value / 100:.2g}")
+    return ast.unparse(stmt)
+
+
 def spread_keyword(ctx: Context, line: int | None, keywords: tuple[str, ...]) -> int | None:
     """The source line of the dict that a layer call at ``line`` spreads (``**dense_kwargs``) and that sets one of
     ``keywords``, when the call does not set it itself; else None.

@@ -11,7 +11,16 @@ from ..report import Finding
 from . import gradients as G
 from . import recurrent as R
 from . import weight_penalty as WP
-from .locate import NOISE_FIX, activity_penalties, activity_regularizers, keyword_line, noise_hint, trailing_noise
+from .locate import (
+    NOISE_FIX,
+    activity_penalties,
+    activity_regularizers,
+    keyword_binding_line,
+    keyword_line,
+    noise_hint,
+    trailing_noise,
+    weaker_binding,
+)
 from .longer_run import BASELINE_CONFIRM_FACTOR, describe, sentence_start
 from .loss_curve import STAGNANT_REL, batchnorm_lag
 from .optimizer_source import capped_suggestion, opt_class, rate_phrase
@@ -85,6 +94,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
     blame_noise = bool(noise) and not hints
     if noise:
         hints.append(noise_hint(noise))
+    n_causes = len(hints)  # the hints so far are candidate causes; those below describe the penalties
     # A code killed by its own activity penalty is what the penalty did, not a second cause (round 81's fa06).
     blame_penalty = bool(penalty) and not [h for h in hints if h != dead_hint or code not in penalty]
     # The same for a penalty a layer adds with add_loss that is most of the loss at the start (round 84's ia06).
@@ -117,11 +127,7 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
         + (": " + "; ".join(hints) + "." if hints else ".")
     )
     if blame_penalty:
-        reg_layer = code if code in penalty else next(iter(penalty))
-        line, text = keyword_line(ctx, G.locate(ctx, reg_layer)[0], "activity_regularizer")
-        where = reg_layer
-        fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
-               "activity_regularizer=keras.regularizers.l1(1e-5)")
+        line, text, where, fix = _penalty_blame(ctx, penalty, code)
     elif blame_added:
         where = added["layer"]
         line, text = added["line"], added["text"]
@@ -152,6 +158,12 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             # A run at the advised rate that does no better drops the rate from the fix too (round 64's cp03
             # was told Adam(3e-06)): the conventional rate instead (rate_advice.verify_rate_advice).
             rate_advice["fix"] = live_code(_moderate_lr(lr, None))
+            if penalty and not [h for h in hints[:n_causes] if h not in (dead_hint, rate_advice["text"])]:
+                # Only the rate stood between the code's activity penalty and the blame (round 89's nc01, a
+                # sparse autoencoder whose KL weight is 100x the book's): if the rate is not confirmed, the
+                # penalty is what is left.
+                p_line, p_text, p_where, p_fix = _penalty_blame(ctx, penalty, code)
+                rate_advice["instead"] = {"line": p_line, "source_line": p_text, "layer": p_where, "fix": p_fix}
     return [
         Finding(
             code="AE404",
@@ -169,6 +181,25 @@ def output_collapse(ctx: Context, tr: dict[str, Any], sugg: float | None) -> lis
             fix=fix,
         )
     ]
+
+
+def _penalty_blame(ctx: Context, penalty: dict[str, str], code: str) -> tuple[int | None, str | None, str, str]:
+    """``(line, text, layer, fix)`` for an output collapse that the code's activity regularizer explains: the
+    ``activity_regularizer=`` line, or the line that made the regularizer when it is passed by name."""
+    reg_layer = code if code in penalty else next(iter(penalty))
+    line, text = keyword_line(ctx, G.locate(ctx, reg_layer)[0], "activity_regularizer")
+    fix = ("# a sparsity penalty far below the reconstruction loss (about 1e-5 per unit for L1):\n"
+           "activity_regularizer=keras.regularizers.l1(1e-5)")
+    # The regularizer made on a line of its own and passed by name (round 89's nc01: ``kld_reg =
+    # KLDivergenceRegularizer(weight=5.0, target=0.005)``): its strength is set there.
+    raw = None if line is None else line - ctx.options.line_offset
+    bound = keyword_binding_line(ctx, raw, "activity_regularizer")
+    if bound is not None and bound != raw and ctx.cell_line(bound) is not None:
+        line, text = ctx.cell_line(bound), ctx.line_text(bound)
+        weaker = weaker_binding(ctx, bound)
+        if weaker is not None:
+            fix = f"{weaker}  # a penalty well below the reconstruction"
+    return line, text, reg_layer, fix
 
 
 def confirm_collapse(

@@ -50,6 +50,9 @@ def verify_rate_advice(ctx: Context, trace: dict[str, Any], found: list[Finding]
         f.message = _without(f.message, advice["text"])
         if advice.get("fix"):
             f.fix = advice["fix"]
+        instead = advice.get("instead")
+        if instead:  # what the finding blames once the rate is out of the picture (an activity penalty)
+            f.line, f.source_line, f.layer, f.fix = instead["line"], instead["source_line"], instead["layer"], instead["fix"]
         f.evidence["advised_rate_unconfirmed"] = run
     if not confirmed:
         what = "diverged" if alt.get("diverged") else f"ended with a held-out MSE of {alt_final:.4g}"
